@@ -1,0 +1,77 @@
+/**
+ * DirectoryProvider: the contract every user directory implements (LDAP against AD DS, embedded demo).
+ * Both implementations run the same contract suite (tests/contract/directory.contract.ts).
+ */
+
+/** An AD-shaped user as fedgate needs it. Binary attributes are kept as bytes. */
+export interface DirectoryUser {
+  /** Distinguished name of the entry (used for the password bind; never built from user input). */
+  dn: string;
+  /** Raw 16-byte objectGUID as read from the directory (little-endian .NET Guid byte order). */
+  objectGuid: Buffer;
+  /** Raw mS-DS-ConsistencyGuid when set. */
+  consistencyGuid?: Buffer | undefined;
+  /** base64(consistencyGuid ?? objectGuid): the Entra ImmutableID / sourceAnchor. */
+  immutableId: string;
+  /** Objectsid as an SID string (S-1-5-21-…) when known. */
+  objectSid?: string | undefined;
+  sAMAccountName: string;
+  userPrincipalName?: string | undefined;
+  /** NetBIOS domain name (CORP) the account belongs to. */
+  netbiosDomain: string;
+  /** DOMAIN\sAMAccountName, as AD FS issues windowsaccountname. */
+  windowsAccountName: string;
+  displayName?: string | undefined;
+  givenName?: string | undefined;
+  surname?: string | undefined;
+  mail?: string | undefined;
+  /** Names (CN) of the groups the user is a direct member of. */
+  groups: string[];
+  /** userAccountControl ACCOUNTDISABLE not set. */
+  enabled: boolean;
+}
+
+/** Why a sign-in failed; maps AD bind sub-codes (security-corpus C3). Never shown to the user as is. */
+export type AuthFailureKind =
+  | 'bad_credentials' // 52e wrong password, 525 no such user, or the name matched nothing / more than one entry
+  | 'locked' // 775
+  | 'disabled' // 533
+  | 'account_expired' // 701
+  | 'password_expired' // 532
+  | 'must_change_password' // 773
+  | 'logon_restricted' // 530 (logon hours) / 531 (workstation)
+  | 'unavailable'; // every DC failed / timed out (infrastructure, not the user's fault)
+
+export type AuthResult =
+  | { ok: true; user: DirectoryUser }
+  | {
+      ok: false;
+      kind: AuthFailureKind;
+      /** Internal reason for audit: 'no_such_user', 'wrong_password', 'empty_password', 'invalid_name',
+       *  'ambiguous', 'ad:52e', 'timeout', …  */
+      reason: string;
+      /** The resolved entry when one was found (lets lockout/audit key on the account). */
+      user?: DirectoryUser | undefined;
+    };
+
+export interface DirectoryHealth {
+  ok: boolean;
+  /** Per-server state, safe for logs (no credentials). */
+  servers: { url: string; ok: boolean; detail?: string }[];
+}
+
+export interface DirectoryProvider {
+  readonly kind: 'ldap' | 'embedded';
+  /**
+   * Checks a password. Accepts `user@suffix` (userPrincipalName), `DOMAIN\user` (sAMAccountName in that
+   * NetBIOS domain) and bare `user` (sAMAccountName in the default domain). Empty or whitespace-only
+   * passwords are refused before any directory traffic.
+   */
+  authenticate(username: string, password: string): Promise<AuthResult>;
+  /** Looks a user up by the same name forms as authenticate; undefined when none or ambiguous. */
+  findUser(username: string): Promise<DirectoryUser | undefined>;
+  /** Looks a user up by raw objectGUID (SSO session refresh). */
+  findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined>;
+  healthCheck(): Promise<DirectoryHealth>;
+  close(): Promise<void>;
+}

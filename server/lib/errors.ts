@@ -1,0 +1,64 @@
+/**
+ * The one error type protocol code throws. Only edge renderers (http/errors.ts) turn it into an HTML page,
+ * SAML status or SOAP fault. `expose` = the message may be shown to the user as is; `redirectable` = the
+ * error may be delivered to the relying party (only ever to an endpoint matched against its trust).
+ */
+export type FederationErrorCode =
+  | 'bad_request'
+  | 'unknown_relying_party'
+  | 'invalid_reply_address'
+  | 'unsupported_action'
+  | 'payload_too_large'
+  | 'uri_too_long'
+  | 'csrf_failed'
+  | 'session_expired'
+  | 'invalid_credentials'
+  | 'directory_unavailable'
+  | 'access_denied'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'internal';
+
+const STATUS: Record<FederationErrorCode, number> = {
+  bad_request: 400,
+  unknown_relying_party: 400,
+  invalid_reply_address: 400,
+  unsupported_action: 400,
+  payload_too_large: 413,
+  uri_too_long: 414,
+  csrf_failed: 403,
+  session_expired: 400,
+  invalid_credentials: 401,
+  directory_unavailable: 503,
+  access_denied: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  internal: 500,
+};
+
+export interface FederationErrorOptions {
+  status?: number;
+  expose?: boolean;
+  redirectable?: boolean;
+  /** Internal detail for logs and audit only; never rendered. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class FederationError extends Error {
+  readonly code: FederationErrorCode;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly redirectable: boolean;
+  readonly detail: string | undefined;
+
+  constructor(code: FederationErrorCode, message: string, opts: FederationErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FederationError';
+    this.code = code;
+    this.status = opts.status ?? STATUS[code];
+    this.expose = opts.expose ?? code !== 'internal';
+    this.redirectable = opts.redirectable ?? false;
+    this.detail = opts.detail;
+  }
+}
