@@ -113,6 +113,11 @@ export const configSchema = z.strictObject({
       lifetimeMinutes: z.coerce.number().int().min(1).max(10_080).default(480),
     })
     .default({ lifetimeMinutes: 480 }),
+  /**
+   * Enable the built-in test relying party `urn:fedgate:test`, whose tokens go to fedgate's own token test page
+   * (/adfs/test/result). Default: on with embedded defaults, off with a config file.
+   */
+  testRelyingParty: z.boolean().optional(),
   /** Extra WS-Federation relying parties besides the built-in Microsoft 365 trust. */
   relyingParties: z.array(relyingPartySchema).default([]),
   log: z
@@ -130,6 +135,7 @@ export type RelyingPartyConfig = z.output<typeof relyingPartySchema>;
 
 /** The resolved, frozen configuration the rest of the server sees. */
 export interface Config extends ParsedConfig {
+  testRelyingParty: boolean;
   issuerUri: string;
   publicUrl: string;
   /** true when no config file was given (embedded defaults; not for production). */

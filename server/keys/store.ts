@@ -1,0 +1,320 @@
+/**
+ * The key store: loads the token-signing and TLS credentials from configured files or from the key
+ * directory (`keys/` by default), generating them on first start.
+ *
+ * Rules (security-corpus C7.1, entra-protocol §1.5):
+ * - a private key file readable or writable by group/other is refused, never silently chmod-ed: the key may
+ *   already have leaked and the admin has to decide;
+ * - generated keys are written with mode 0600 into a 0700 directory, each file published atomically
+ *   (temp file + hard link, so a concurrent first start of another node never overwrites a key the other
+ *   node already uses: whichever file lands first wins and everyone loads what is on disk);
+ * - an existing key is always kept, even when its certificate names another host (a warning is returned):
+ *   replacing it would silently break the tenant's `signingCertificate`.
+ */
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, link, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Clock } from '../lib/clock.ts';
+import {
+  MIN_RSA_BITS,
+  assertCertificateHostname,
+  createSelfSignedCertificate,
+  describeCertificate,
+  generateRsaKey,
+  oneYearValidity,
+  privateKeyToPem,
+  signingSubjectCn,
+} from './generate.ts';
+import type { CertificateFacts } from './generate.ts';
+import type { SigningCredential, TlsCredential } from './types.ts';
+
+export const SIGNING_KEY_FILE = 'token-signing.key.pem';
+export const SIGNING_CERT_FILE = 'token-signing.crt.pem';
+export const TLS_KEY_FILE = 'tls.key.pem';
+export const TLS_CERT_FILE = 'tls.crt.pem';
+
+/** How long before expiry loading starts warning (Entra wants the next certificate published ≥35 days ahead). */
+const EXPIRY_WARNING_MS = 35 * 24 * 60 * 60 * 1000;
+
+/** A problem with key material; `file` names the offending file so the admin knows what to fix. */
+export class KeyMaterialError extends Error {
+  readonly file: string | undefined;
+  constructor(message: string, file?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyMaterialError';
+    this.file = file;
+  }
+}
+
+export interface CredentialFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+export interface LoadCredentialOptions {
+  /** Directory for generated material (created 0700 when absent). */
+  dir: string;
+  /** The federation service host name (goes into generated certificates). */
+  hostname: string;
+  clock: Clock;
+  /** Admin-supplied PEM files; when given, nothing is generated. */
+  configured?: CredentialFiles | undefined;
+}
+
+export type LoadedSigningCredential = SigningCredential & {
+  /** True when this call created the key or the certificate. */
+  generated: boolean;
+  /** Set when the credential is usable but needs attention (other host name, near expiry). */
+  warning?: string;
+  certFile: string;
+  keyFile: string;
+};
+
+export type LoadedTlsCredential = TlsCredential & { warning?: string; certFile: string; keyFile: string };
+
+export async function loadOrCreateSigningCredential(opts: LoadCredentialOptions): Promise<LoadedSigningCredential> {
+  const expectedCn = signingSubjectCn(opts.hostname);
+  const { files, generated } = await resolveFiles(opts, SIGNING_KEY_FILE, SIGNING_CERT_FILE, async (key) => {
+    assertCertificateHostname(opts.hostname);
+    return createSelfSignedCertificate({
+      privateKey: key,
+      commonName: expectedCn,
+      ...oneYearValidity(opts.clock.now()),
+      purpose: 'signing',
+      serial: randomBytes(16),
+    });
+  });
+  const { key, facts } = await loadPair(files, 'signing');
+
+  const warnings: string[] = [];
+  if (opts.configured === undefined && !hasCommonName(facts, expectedCn)) {
+    warnings.push(
+      `${files.certFile} was issued for "${facts.subject.replace(/\n/g, ', ')}", not for ${opts.hostname}; ` +
+        'it is still used so that the tenant trust keeps working. Configure a certificate for this host ' +
+        'and update the tenant to replace it.',
+    );
+  }
+  warnings.push(...expiryWarnings(facts, opts.clock, files.certFile));
+
+  return {
+    privateKey: key,
+    certificatePem: facts.certificatePem,
+    certificateBase64: facts.certificateBase64,
+    thumbprintSha1: facts.thumbprintSha1,
+    subject: facts.subject,
+    notBefore: facts.notBefore,
+    notAfter: facts.notAfter,
+    generated,
+    ...(warnings.length > 0 ? { warning: warnings.join(' ') } : {}),
+    ...files,
+  };
+}
+
+export async function loadOrCreateTlsCredential(opts: LoadCredentialOptions): Promise<LoadedTlsCredential> {
+  const { files, generated } = await resolveFiles(opts, TLS_KEY_FILE, TLS_CERT_FILE, async (key) => {
+    assertCertificateHostname(opts.hostname);
+    const ip = isIP(opts.hostname) !== 0;
+    const dnsNames = ip ? [] : [opts.hostname];
+    const ipAddresses = ip ? [opts.hostname] : [];
+    // Browsers and curl ignore the CN; localhost also needs the loopback address to be reachable by IP.
+    if (opts.hostname === 'localhost') ipAddresses.push('127.0.0.1');
+    return createSelfSignedCertificate({
+      privateKey: key,
+      commonName: opts.hostname,
+      ...oneYearValidity(opts.clock.now()),
+      purpose: 'tls',
+      dnsNames,
+      ipAddresses,
+      serial: randomBytes(16),
+    });
+  });
+  const { key, facts } = await loadPair(files, 'tls');
+
+  const warnings: string[] = [];
+  const matches = isIP(opts.hostname) !== 0 ? facts.x509.checkIP(opts.hostname) : facts.x509.checkHost(opts.hostname);
+  if (matches === undefined) {
+    warnings.push(`${files.certFile} does not name ${opts.hostname}; clients will reject the HTTPS listener.`);
+  }
+  warnings.push(...expiryWarnings(facts, opts.clock, files.certFile));
+
+  return {
+    certPem: facts.certificatePem,
+    keyPem: privateKeyToPem(key),
+    generated,
+    ...(warnings.length > 0 ? { warning: warnings.join(' ') } : {}),
+    ...files,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function resolveFiles(
+  opts: LoadCredentialOptions,
+  keyName: string,
+  certName: string,
+  makeCert: (key: KeyObject) => Promise<string>,
+): Promise<{ files: CredentialFiles; generated: boolean }> {
+  if (opts.configured !== undefined) return { files: opts.configured, generated: false };
+
+  const files = { keyFile: join(opts.dir, keyName), certFile: join(opts.dir, certName) };
+  let generated = false;
+  const keyExists = await exists(files.keyFile);
+  const certExists = await exists(files.certFile);
+
+  if (!keyExists && certExists) {
+    throw new KeyMaterialError(
+      `${files.certFile} exists but its private key ${files.keyFile} is missing. Restore the key, or remove ` +
+        'the certificate to generate a new pair (the tenant must then be updated with the new certificate).',
+      files.keyFile,
+    );
+  }
+  if (!keyExists) {
+    await ensurePrivateDir(opts.dir);
+    const key = await generateRsaKey();
+    generated = await publishNoClobber(files.keyFile, privateKeyToPem(key), 0o600);
+  }
+  if (!certExists) {
+    // Either we just created the key, or a previous start stopped between writing the key and the
+    // certificate (they are written in that order): issue a certificate for whatever key is on disk.
+    const key = await readPrivateKey(files.keyFile);
+    if (await publishNoClobber(files.certFile, await makeCert(key), 0o644)) generated = true;
+  }
+  return { files, generated };
+}
+
+async function loadPair(
+  files: CredentialFiles,
+  purpose: 'signing' | 'tls',
+): Promise<{ key: KeyObject; facts: CertificateFacts }> {
+  const key = await readPrivateKey(files.keyFile);
+  const certPem = await readFileChecked(files.certFile, false);
+  let facts: CertificateFacts;
+  try {
+    facts = describeCertificate(certPem);
+  } catch (err) {
+    throw new KeyMaterialError(`${files.certFile} is not a PEM X.509 certificate`, files.certFile, { cause: err });
+  }
+
+  const type = key.asymmetricKeyType;
+  if (purpose === 'signing' || type === 'rsa') {
+    // Token signing is rsa-sha256 (RSASSA-PKCS1-v1_5): entra-protocol §1.5. RSA-PSS keys cannot do it.
+    if (type !== 'rsa') {
+      throw new KeyMaterialError(`${files.keyFile} is a ${String(type)} key; token signing needs an RSA key`, files.keyFile);
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) {
+      throw new KeyMaterialError(`${files.keyFile} is RSA-${bits}; at least RSA-${MIN_RSA_BITS} is required`, files.keyFile);
+    }
+  }
+  if (!facts.x509.checkPrivateKey(key)) {
+    throw new KeyMaterialError(
+      `${files.keyFile} does not match the certificate in ${files.certFile} (different key pair)`,
+      files.keyFile,
+    );
+  }
+  return { key, facts };
+}
+
+async function readPrivateKey(file: string): Promise<KeyObject> {
+  const pem = await readFileChecked(file, true);
+  try {
+    return createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    throw new KeyMaterialError(
+      `${file} is not an unencrypted PEM private key (PKCS#8 or PKCS#1)`,
+      file,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Reads a file through one descriptor, so the permission check and the read see the same inode.
+ * For private keys, any group/other permission bit is refused (security-corpus C7.1).
+ */
+async function readFileChecked(file: string, isPrivate: boolean): Promise<string> {
+  let fh;
+  try {
+    // Symbolic links are followed (Kubernetes mounts secrets that way); fstat below checks the target.
+    fh = await open(file, fsConstants.O_RDONLY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${String(code)})`;
+    throw new KeyMaterialError(`${file} ${why}`, file, { cause: err });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new KeyMaterialError(`${file} is not a regular file`, file);
+    if (isPrivate && (st.mode & 0o077) !== 0) {
+      throw new KeyMaterialError(
+        `${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(3, '0')}); ` +
+          `a token-signing or TLS key must be private to the fedgate user. Run: chmod 600 ${file} ` +
+          '(and consider rotating the key if others may have read it).',
+        file,
+      );
+    }
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  // The directory is about to hold a private key: nobody else needs to list or traverse it.
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
+}
+
+/**
+ * Writes `data` to a temporary file with `mode`, flushes it, then hard-links it to `path`. link(2) fails
+ * when `path` exists, so an existing key is never replaced; the result says whether our file was published.
+ */
+async function publishNoClobber(path: string, data: string, mode: number): Promise<boolean> {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data, 'utf8');
+    await fh.chmod(mode); // open(2) applies the umask; the mode must not depend on it.
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(tmp);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+function hasCommonName(facts: CertificateFacts, cn: string): boolean {
+  return facts.subject.split('\n').some((rdn) => rdn === `CN=${cn}`);
+}
+
+function expiryWarnings(facts: CertificateFacts, clock: Clock, file: string): string[] {
+  const now = clock.now().getTime();
+  if (now >= facts.notAfter.getTime()) {
+    return [`${file} expired on ${facts.notAfter.toISOString()}; relying parties may reject what it signs.`];
+  }
+  if (facts.notAfter.getTime() - now < EXPIRY_WARNING_MS) {
+    return [`${file} expires on ${facts.notAfter.toISOString()}; publish its successor now.`];
+  }
+  return [];
+}

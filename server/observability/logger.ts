@@ -1,0 +1,43 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+/**
+ * Structured logs (pino). Secrets never reach a log line: passwords, cookies, tokens and SAML/WS-Fed payloads
+ * are redacted by path wherever they appear (corpus C4.6, C7.1).
+ */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'bindPassword',
+  '*.bindPassword',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  'wresult',
+  '*.wresult',
+  'SAMLResponse',
+  '*.SAMLResponse',
+  'SAMLRequest',
+  '*.SAMLRequest',
+  'token',
+  '*.token',
+  'privateKey',
+  '*.privateKey',
+];
+
+export interface Loggers {
+  log: Logger;
+  /** Security audit stream: sign-in outcomes, tokens issued, key events. Separate from operational logs. */
+  audit: Logger;
+}
+
+export function createLoggers(level: string, dest?: DestinationStream): Loggers {
+  const opts = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'fedgate' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  const log = dest === undefined ? pino(opts) : pino(opts, dest);
+  const audit = log.child({ stream: 'audit' }, { level: level === 'silent' ? 'silent' : 'info' });
+  return { log, audit };
+}

@@ -1,0 +1,93 @@
+import type { DestinationStream, Logger } from 'pino';
+import { SessionManager } from './authn/session.ts';
+import type { Config } from './config/schema.ts';
+import { createDirectory } from './directory/index.ts';
+import type { DirectoryProvider } from './directory/types.ts';
+import { Views } from './http/views.ts';
+import { loadOrCreateSigningCredential } from './keys/index.ts';
+import type { SigningCredential } from './keys/types.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import { packageRoot } from './lib/paths.ts';
+import { cryptoRandom, type Random } from './lib/random.ts';
+import { createLoggers } from './observability/logger.ts';
+import { buildFederationMetadata } from './protocols/metadata/federation-metadata.ts';
+import { MemoryStore } from './stores/memory.ts';
+import type { ArtifactStore } from './stores/types.ts';
+import { TrustRegistry } from './trust/registry.ts';
+import { join } from 'node:path';
+
+export interface Services {
+  config: Config;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  audit: Logger;
+  store: ArtifactStore;
+  directory: DirectoryProvider;
+  sessions: SessionManager;
+  trusts: TrustRegistry;
+  signing: SigningCredential;
+  /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
+  metadataXml: string;
+  views: Views;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  clock?: Clock;
+  random?: Random;
+  logDestination?: DestinationStream;
+  directory?: DirectoryProvider;
+  store?: ArtifactStore;
+}
+
+/** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */
+export async function buildServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  const clock = overrides.clock ?? systemClock;
+  const random = overrides.random ?? cryptoRandom;
+  const { log, audit } = createLoggers(config.log.level, overrides.logDestination);
+  const store = overrides.store ?? new MemoryStore(clock);
+  const directory = overrides.directory ?? (await createDirectory(config.directory, { logger: log, clock, baseDir: config.baseDir }));
+  const signingResult = await loadOrCreateSigningCredential({
+    dir: config.keys.dir,
+    hostname: config.hostname,
+    clock,
+    ...(config.keys.signing === undefined
+      ? {}
+      : { configured: { certFile: config.keys.signing.cert, keyFile: config.keys.signing.key, baseDir: config.baseDir } }),
+  });
+  if (signingResult.generated) {
+    audit.info({ event: 'key_generated', use: 'signing', thumbprint: signingResult.thumbprintSha1, dir: config.keys.dir }, 'generated a token-signing key');
+  }
+  if (signingResult.warning !== undefined) log.warn({ thumbprint: signingResult.thumbprintSha1 }, signingResult.warning);
+  const signing: SigningCredential = signingResult;
+  const metadataXml = buildFederationMetadata({
+    issuerUri: config.issuerUri,
+    publicUrl: config.publicUrl,
+    displayName: config.displayName,
+    signing: [signing],
+    id: `_${random.uuid()}`,
+  });
+  const views = new Views(join(packageRoot(), 'views'), config.displayName);
+  const sessions = new SessionManager({ store, clock, random, lifetimeMinutes: config.session.lifetimeMinutes });
+  return {
+    config,
+    clock,
+    random,
+    log,
+    audit,
+    store,
+    directory,
+    sessions,
+    trusts: new TrustRegistry(config.relyingParties, {
+      testRelyingPartyReply: config.testRelyingParty ? `${config.publicUrl}/adfs/test/result` : undefined,
+    }),
+    signing,
+    metadataXml,
+    views,
+    async close() {
+      await directory.close();
+      await store.close();
+    },
+  };
+}

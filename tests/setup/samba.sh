@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Starts (or reuses) the Samba AD domain controller the directory tests run against, following
+# ../shared/test-environment.md: realm CORP.EXAMPLE.TEST, NetBIOS domain CORP, LDAPS on 127.0.0.1:636 with a
+# test CA (strict verification stays on in the client), and a fixed set of test users.
+#
+# Idempotent: state lives outside the repository in /var/tmp/fedgate-test/samba and is reused across clean
+# clones. A running DC is reused (one line of output); the test users are re-created when missing or when
+# USERS_VERSION changes, and every run resets lockout state (see reset_lockouts).
+#
+# Lockout policy: threshold 5 bad passwords, 30 min window/duration, domain-wide. locked1 is locked by five
+# bad binds. Tests therefore must not fail more than 2 binds against any other account per run; this script
+# clears badPwdCount of every test user on each run so leftovers from earlier runs never add up.
+#
+# Writes /var/tmp/fedgate-test/samba/env.json (read by tests/helpers/samba.ts). Exits non-zero with a
+# message on any failure.
+set -Eeuo pipefail
+
+STATE_DIR=/var/tmp/fedgate-test/samba
+DC_DIR="$STATE_DIR/dc"
+TLS_DIR="$STATE_DIR/tls"
+CONF="$DC_DIR/etc/smb.conf"
+ENV_JSON="$STATE_DIR/env.json"
+LOG="$STATE_DIR/setup.log"
+REALM=CORP.EXAMPLE.TEST
+DOMAIN=CORP
+BASE_DN=DC=corp,DC=example,DC=test
+UPN_SUFFIX=corp.example.test
+URL=ldaps://127.0.0.1:636
+# Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
+USERS_VERSION=1
+TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1)
+
+say() { echo "samba.sh: $*"; }
+die() {
+  echo "samba.sh: ERROR: $*" >&2
+  [[ -s $LOG ]] && echo "samba.sh: last lines of $LOG:" >&2 && tail -n 15 "$LOG" >&2
+  exit 1
+}
+trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
+
+mkdir -p "$STATE_DIR"
+chmod 700 "$STATE_DIR"
+: >>"$LOG"
+
+ensure_packages() {
+  local missing=0 c
+  for c in samba samba-tool ldapsearch ldapmodify ldbmodify openssl; do
+    command -v "$c" >/dev/null 2>&1 || missing=1
+  done
+  ((missing == 0)) && return 0
+  [[ $(id -u) == 0 ]] || die "Samba/OpenLDAP tools missing and not root: install samba-ad-dc samba ldap-utils ldb-tools"
+  say "installing samba-ad-dc samba ldap-utils ldb-tools (about a minute)"
+  apt-get update >>"$LOG" 2>&1 || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y samba-ad-dc samba ldap-utils ldb-tools openssl >>"$LOG" 2>&1 ||
+    die "apt-get install failed"
+}
+
+# The Debian packages start their own smbd/nmbd/winbind/samba-ad-dc services (with /etc/samba/smb.conf);
+# they would hold the fixed ports or fight over them, so stop them before our DC starts.
+stop_system_services() {
+  local svc
+  for svc in samba-ad-dc smbd nmbd winbind; do
+    if [[ -x /etc/init.d/$svc ]]; then
+      /etc/init.d/"$svc" stop >>"$LOG" 2>&1 || true
+    fi
+  done
+}
+
+pid_of_dc() {
+  local pidfile="$DC_DIR/run/samba.pid"
+  [[ -f $pidfile ]] || return 1
+  local pid
+  pid=$(tr -dc 0-9 <"$pidfile")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# ldapsearch/ldapmodify as Administrator over LDAPS, verifying the DC certificate with the test CA.
+as_admin() {
+  local tool=$1
+  shift
+  LDAPTLS_CACERT="$TLS_DIR/ca.pem" LDAPTLS_REQCERT=demand "$tool" -x -o nettimeout=5 -H "$URL" \
+    -D "CN=Administrator,CN=Users,$BASE_DN" -y "$STATE_DIR/admin.pw" "$@"
+}
+
+dc_answers() { as_admin ldapsearch -LLL -b "" -s base defaultNamingContext >/dev/null 2>&1; }
+
+make_tls() {
+  [[ -s $TLS_DIR/dc.pem && -s $TLS_DIR/ca.pem ]] && return 0
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=fedgate test CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout dc.key -out dc.csr -subj "/CN=localhost"
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >dc.ext
+    openssl x509 -req -in dc.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out dc.pem -days 3650 -extfile dc.ext
+    # Samba refuses a key file readable by others.
+    chmod 600 ca.key dc.key
+    chmod 644 ca.pem dc.pem
+  ) >>"$LOG" 2>&1 || die "creating the test CA / DC certificate failed"
+}
+
+provision() {
+  say "provisioning Samba AD DC $REALM in $DC_DIR"
+  rm -rf "$DC_DIR" "$ENV_JSON" "$STATE_DIR/users.version"
+  mkdir -p "$DC_DIR"
+  # Administrator password: random, shell-safe, meets the default complexity rules.
+  # (no trailing newline: ldapsearch -y sends the file as is)
+  (umask 077 && printf '%s' "Aa1-$(openssl rand -hex 12)" >"$STATE_DIR/admin.pw")
+  # -s /dev/null: start from an empty configuration, not whatever /etc/samba/smb.conf holds. TLS with our
+  # test CA (test-environment.md); pid and log files inside the state dir so the system samba-ad-dc service
+  # (pid in /run/samba) is never confused with ours.
+  samba-tool domain provision -s /dev/null --realm="$REALM" --domain="$DOMAIN" --server-role=dc \
+    --dns-backend=NONE --adminpass="$(cat "$STATE_DIR/admin.pw")" --use-rfc2307 --targetdir="$DC_DIR" \
+    --option="interfaces=lo" --option="bind interfaces only=yes" \
+    --option="tls enabled=yes" --option="tls keyfile=$TLS_DIR/dc.key" \
+    --option="tls certfile=$TLS_DIR/dc.pem" --option="tls cafile=$TLS_DIR/ca.pem" \
+    --option="pid directory=$DC_DIR/run" --option="log file=$DC_DIR/log/log.%m" >>"$LOG" 2>&1 ||
+    die "samba-tool domain provision failed"
+  mkdir -p "$DC_DIR/run" "$DC_DIR/log"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_dc() {
+  stop_system_services
+  local port i
+  for port in 389 636 88; do
+    if port_open "$port"; then
+      die "port $port on 127.0.0.1 is held by another process (one AD DC per machine; see ss -ltnp)"
+    fi
+  done
+  samba -s "$CONF" -D >>"$LOG" 2>&1 || return 1
+  for i in $(seq 1 120); do
+    dc_answers && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+stop_dc() {
+  local pid i
+  pid=$(pid_of_dc) || return 0
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 1 40); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.25
+  done
+  die "Samba AD DC (pid $pid) did not stop"
+}
+
+# Generated values are shell- and JSON-safe by construction (no quotes, backslashes or spaces) and meet the
+# default complexity rules (upper, lower, digit, symbol).
+new_password() { echo "Aa1-$(openssl rand -hex 10)"; }
+
+# samba-tool against the local sam.ldb. Only the first three words go into messages: the fourth is often a
+# password.
+tool() { samba-tool "$@" -s "$CONF" >>"$LOG" 2>&1 || die "samba-tool ${1-} ${2-} ${3-} failed"; }
+
+# DSDB_CONTROL_BYPASS_PASSWORD_HASH_OID lets ldbmodify write pwdLastSet directly. Over LDAP, AD and Samba only
+# accept 0 or -1 there, and 0 means "must change" (773), not "expired" (532).
+BYPASS_PASSWORD_HASH_OID=1.3.6.1.4.1.7165.4.3.12
+
+user_dn() {
+  if [[ $1 == jdoe ]]; then echo "CN=John Doe,CN=Users,$BASE_DN"; else echo "CN=$1,CN=Users,$BASE_DN"; fi
+}
+
+create_users() {
+  say "creating test users"
+  local u
+  for u in svc-fedgate "${TEST_USERS[@]}"; do
+    samba-tool user delete "$u" -s "$CONF" >>"$LOG" 2>&1 || true
+  done
+  samba-tool group delete Finance -s "$CONF" >>"$LOG" 2>&1 || true
+  samba-tool group delete Staff -s "$CONF" >>"$LOG" 2>&1 || true
+
+  tool domain passwordsettings set --account-lockout-threshold=5 --reset-account-lockout-after=30 \
+    --account-lockout-duration=30
+
+  declare -gA PW=()
+  for u in svc-fedgate "${TEST_USERS[@]}"; do PW[$u]=$(new_password); done
+
+  tool user create svc-fedgate "${PW[svc-fedgate]}" --description="fedgate search service account"
+  # Given name and surname make samba-tool name the entry CN=John Doe, so the DN differs from the
+  # sAMAccountName (the provider must bind with the DN it found, never one built from input).
+  tool user create jdoe "${PW[jdoe]}" --given-name=John --surname=Doe --mail-address="john.doe@$UPN_SUFFIX"
+  tool user create jsmith "${PW[jsmith]}"
+  tool user create disabled1 "${PW[disabled1]}"
+  tool user disable disabled1
+  tool user create mustchange1 "${PW[mustchange1]}" --must-change-at-next-login
+  tool user create expired1 "${PW[expired1]}"
+  tool user create acctexpired1 "${PW[acctexpired1]}"
+  tool user setexpiry acctexpired1 --days=0
+  tool user create locked1 "${PW[locked1]}"
+  tool user create consistency1 "${PW[consistency1]}"
+  tool group add Staff
+  tool group add Finance
+  tool group addmembers Staff Finance
+  tool group addmembers Finance jdoe
+
+  # pwdLastSet in 2012, older than maxPwdAge (42 days): the right password then gets 532.
+  printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 130000000000000000\n' "$(user_dn expired1)" |
+    ldbmodify -H "$DC_DIR/private/sam.ldb" --controls="local_oid:$BYPASS_PASSWORD_HASH_OID:0" >>"$LOG" 2>&1 ||
+    die "backdating pwdLastSet of expired1 failed"
+
+  # displayName, and a 16-byte mS-DS-ConsistencyGuid (what Entra Connect uses as sourceAnchor), by an LDAP
+  # modify as Administrator the way an admin would on AD.
+  CONSISTENCY_GUID_B64=$(openssl rand -base64 16)
+  printf '%s\n' "dn: $(user_dn jdoe)" "changetype: modify" "replace: displayName" "displayName: John Doe (Finance)" "" \
+    "dn: $(user_dn consistency1)" "changetype: modify" "replace: mS-DS-ConsistencyGuid" \
+    "mS-DS-ConsistencyGuid:: $CONSISTENCY_GUID_B64" | as_admin ldapmodify >>"$LOG" 2>&1 ||
+    die "ldapmodify of test users failed"
+  write_env
+  echo "$USERS_VERSION" >"$STATE_DIR/users.version"
+}
+
+# Clears badPwdCount and lockout of every test user (AD semantics: writing lockoutTime 0 unlocks and resets
+# badPwdCount), then locks locked1 afresh with five bad binds so its 30-minute lockout covers this run.
+reset_lockouts() {
+  local u i
+  for u in svc-fedgate "${TEST_USERS[@]}"; do
+    printf 'dn: %s\nchangetype: modify\nreplace: lockoutTime\nlockoutTime: 0\n\n' "$(user_dn "$u")"
+  done | as_admin ldapmodify >>"$LOG" 2>&1 || die "resetting lockout state failed"
+  for i in 1 2 3 4 5; do
+    LDAPTLS_CACERT="$TLS_DIR/ca.pem" LDAPTLS_REQCERT=demand ldapsearch -x -o nettimeout=5 -H "$URL" \
+      -D "$(user_dn locked1)" -w "Wrong-Password-$i" -b "" -s base >/dev/null 2>&1 || true
+  done
+  as_admin ldapsearch -LLL -b "$(user_dn locked1)" -s base msDS-User-Account-Control-Computed 2>>"$LOG" |
+    grep -q '^msDS-User-Account-Control-Computed: 16$' || die "locked1 did not get locked out (UF_LOCKOUT missing)"
+}
+
+write_env() {
+  local users="" u
+  for u in svc-fedgate "${TEST_USERS[@]}"; do
+    [[ -n $users ]] && users+=$',\n    '
+    users+=$(printf '"%s": { "password": "%s", "upn": "%s@%s", "dn": "%s" }' \
+      "$u" "${PW[$u]}" "$u" "$UPN_SUFFIX" "$(user_dn "$u")")
+  done
+  cat >"$ENV_JSON.tmp" <<EOF
+{
+  "urls": ["$URL"],
+  "baseDn": "$BASE_DN",
+  "bindDn": "$(user_dn svc-fedgate)",
+  "bindPassword": "${PW[svc-fedgate]}",
+  "netbiosDomain": "$DOMAIN",
+  "realm": "$REALM",
+  "upnSuffix": "$UPN_SUFFIX",
+  "caFile": "$TLS_DIR/ca.pem",
+  "adminDn": "CN=Administrator,CN=Users,$BASE_DN",
+  "adminPassword": "$(cat "$STATE_DIR/admin.pw")",
+  "consistencyGuid": "$CONSISTENCY_GUID_B64",
+  "stateDir": "$STATE_DIR",
+  "users": {
+    $users
+  }
+}
+EOF
+  chmod 600 "$ENV_JSON.tmp"
+  mv "$ENV_JSON.tmp" "$ENV_JSON"
+}
+
+ensure_packages
+make_tls
+reused=0
+if pid=$(pid_of_dc) && dc_answers; then
+  reused=1
+else
+  stop_dc
+  [[ -f $CONF && -f $STATE_DIR/admin.pw ]] || provision
+  say "starting samba -s $CONF -D"
+  if ! start_dc; then
+    # A damaged state dir (interrupted provision, replaced certificates): start over once.
+    stop_dc
+    provision
+    start_dc || die "Samba AD DC did not answer LDAPS on $URL within 60 s (logs: $DC_DIR/log/)"
+  fi
+fi
+
+if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS_VERSION" ]]; then
+  create_users
+fi
+reset_lockouts
+if ((reused)); then
+  say "reusing running Samba AD DC at $URL (pid $pid, state $STATE_DIR)"
+else
+  say "Samba AD DC ready at $URL (state $STATE_DIR)"
+fi
