@@ -14,7 +14,7 @@ import { buildFederationMetadata } from './protocols/metadata/federation-metadat
 import { MemoryStore } from './stores/memory.ts';
 import type { ArtifactStore } from './stores/types.ts';
 import { TrustRegistry } from './trust/registry.ts';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface Services {
   config: Config;
@@ -54,7 +54,7 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     clock,
     ...(config.keys.signing === undefined
       ? {}
-      : { configured: { certFile: config.keys.signing.cert, keyFile: config.keys.signing.key, baseDir: config.baseDir } }),
+      : { configured: { certFile: resolve(config.baseDir, config.keys.signing.cert), keyFile: resolve(config.baseDir, config.keys.signing.key) } }),
   });
   if (signingResult.generated) {
     audit.info({ event: 'key_generated', use: 'signing', thumbprint: signingResult.thumbprintSha1, dir: config.keys.dir }, 'generated a token-signing key');

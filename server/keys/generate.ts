@@ -8,7 +8,7 @@ import { X509Certificate, createHash, createPublicKey, generateKeyPair, webcrypt
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import * as x509 from '@peculiar/x509';
+import type * as X509Lib from '@peculiar/x509';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -55,8 +55,42 @@ export interface SelfSignedOptions {
   serial: Buffer;
 }
 
+/**
+ * @peculiar/x509 registers its algorithm providers in a tsyringe container, and tsyringe throws at import
+ * time unless a Reflect metadata polyfill (`reflect-metadata`) is loaded. fedgate does not otherwise need
+ * that polyfill, so when none is present this installs the three functions tsyringe calls
+ * (getMetadata/getOwnMetadata/defineMetadata) over a WeakMap — never replacing an existing implementation —
+ * and loads the library lazily, only when a certificate is actually generated.
+ */
+let x509Lib: Promise<typeof X509Lib> | undefined;
+function loadX509(): Promise<typeof X509Lib> {
+  const r = Reflect as unknown as Record<string, unknown>;
+  if (typeof r.getMetadata !== 'function') {
+    const store = new WeakMap<object, Map<unknown, unknown>>();
+    const own = (key: unknown, target: object): unknown => store.get(target)?.get(key);
+    const inherited = (key: unknown, target: object): unknown => {
+      for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
+        const v = own(key, t);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    };
+    const define = (key: unknown, value: unknown, target: object): void => {
+      const m = store.get(target) ?? new Map<unknown, unknown>();
+      m.set(key, value);
+      store.set(target, m);
+    };
+    r.getOwnMetadata = own;
+    r.getMetadata = inherited;
+    r.defineMetadata = define;
+  }
+  x509Lib ??= import('@peculiar/x509');
+  return x509Lib;
+}
+
 /** Builds and signs (SHA-256 with RSA) a self-signed X.509 v3 certificate; returns it as PEM. */
 export async function createSelfSignedCertificate(opts: SelfSignedOptions): Promise<string> {
+  const x509 = await loadX509();
   const subtle = webcrypto.subtle;
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const pkcs8 = opts.privateKey.export({ type: 'pkcs8', format: 'der' });
@@ -70,7 +104,7 @@ export async function createSelfSignedCertificate(opts: SelfSignedOptions): Prom
   const serial = Buffer.from(opts.serial);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
 
-  const extensions: x509.Extension[] = [
+  const extensions: X509Lib.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(
       opts.purpose === 'tls'
@@ -82,7 +116,7 @@ export async function createSelfSignedCertificate(opts: SelfSignedOptions): Prom
   ];
   if (opts.purpose === 'tls') {
     extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false));
-    const names: x509.JsonGeneralName[] = [
+    const names: X509Lib.JsonGeneralName[] = [
       ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
       ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
     ];

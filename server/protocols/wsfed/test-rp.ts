@@ -34,7 +34,7 @@ export function readTestToken(wresult: string, certPem: string): Shown {
   const sigs = root.getElementsByTagNameNS(DSIG, 'Signature');
   const sig = sigs[0];
   if (sigs.length !== 1 || sig === undefined || sig.parentNode !== root) throw new Error('expected exactly one enveloped signature');
-  const sx = new SignedXml({ publicCert: certPem, idAttributes: ['AssertionID'], getCertFromKeyInfo: () => null });
+  const sx = new SignedXml({ publicCert: certPem, idAttribute: 'AssertionID', getCertFromKeyInfo: () => null });
   sx.loadSignature(sig);
   if (!sx.checkSignature(m[1])) throw new Error('signature does not verify');
   const signed = sx.getSignedReferences();
@@ -47,7 +47,7 @@ export function readTestToken(wresult: string, certPem: string): Shown {
   const attributes: { name: string; value: string }[] = [];
   for (const at of Array.from(a.getElementsByTagNameNS(SAML1, 'Attribute'))) {
     const name = `${at.getAttribute('AttributeNamespace') ?? ''}/${at.getAttribute('AttributeName') ?? ''}`;
-    for (const v of Array.from(at.getElementsByTagNameNS(SAML1, 'AttributeValue'))) attributes.push({ name, value: v.textContent });
+    for (const v of Array.from(at.getElementsByTagNameNS(SAML1, 'AttributeValue'))) attributes.push({ name, value: v.textContent ?? '' });
   }
   return {
     subject: first(a, 'NameIdentifier')?.textContent ?? '',

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { loadOrCreateSigningCredential } from '../keys/index.ts';
+import { startServer } from '../main.ts';
+import { tenantFederation, tenantInstructions } from './tenant.ts';
+
+const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
+
+Usage:
+  fedgate serve  [--config FILE]                    run the server (no file: embedded defaults)
+  fedgate tenant --domain DOMAIN [--config FILE] [--json]
+                                                    print what the tenant admin runs to federate DOMAIN
+  fedgate check  [--config FILE]                    validate the configuration and exit
+
+The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
+FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
+
+function configFrom(file: string | undefined): Config {
+  return loadConfig({ file });
+}
+
+function signingOptions(config: Config) {
+  return {
+    dir: config.keys.dir,
+    hostname: config.hostname,
+    clock: { now: () => new Date() },
+    ...(config.keys.signing === undefined
+      ? {}
+      : { configured: { certFile: resolve(config.baseDir, config.keys.signing.cert), keyFile: resolve(config.baseDir, config.keys.signing.key) } }),
+  };
+}
+
+async function serve(file: string | undefined): Promise<void> {
+  const config = configFrom(file);
+  const running = await startServer(config);
+  const { services } = running;
+  const base = config.publicUrl;
+  const testRp = config.testRelyingParty ? 'urn%3Afedgate%3Atest' : 'urn%3Afederation%3AMicrosoftOnline';
+  const out = [
+    '',
+    `fedgate is listening on ${running.scheme}://${config.listen.host}:${running.port} (public URL ${base})`,
+    `  Federation metadata  ${base}/FederationMetadata/2007-06/FederationMetadata.xml`,
+    `  Test sign-in         ${base}/adfs/ls/?wa=wsignin1.0&wtrealm=${testRp}`,
+    `  Probe                ${base}/adfs/probe`,
+    `  Issuer URI           ${config.issuerUri}`,
+    `  Signing certificate  ${services.signing.subject} (thumbprint ${services.signing.thumbprintSha1})`,
+  ];
+  if (config.directory.kind === 'embedded' && config.directory.file === undefined) {
+    out.push('  Demo users           alice@fedgate.test / Passw0rd!  (also bob; carol is disabled, dave has an expired password)');
+  }
+  if (config.embeddedDefaults) {
+    out.push(
+      '',
+      'WARNING: running on embedded defaults: a self-signed certificate, a generated signing key in keys/, an in-memory',
+      'store and a demo directory. This is for trying fedgate out, not for production: write a configuration file',
+      '(docs/configuration.md) and start with --config.',
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n\n`);
+
+  let signals = 0;
+  const shutdown = (sig: string): void => {
+    signals += 1;
+    if (signals > 1) process.exit(1); // a second signal: stop now
+    services.log.info({ signal: sig }, 'shutting down: draining connections');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        services.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => { shutdown('SIGTERM'); });
+  process.on('SIGINT', () => { shutdown('SIGINT'); });
+}
+
+async function tenant(file: string | undefined, domain: string | undefined, json: boolean): Promise<void> {
+  if (domain === undefined || domain === '') throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
+  const config = configFrom(file);
+  const signing = await loadOrCreateSigningCredential(signingOptions(config));
+  process.stdout.write(json ? `${JSON.stringify(tenantFederation(config, signing), null, 2)}\n` : tenantInstructions(domain, config, signing));
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      domain: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const cmd = positionals[0];
+  if (values.help || cmd === undefined || cmd === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  switch (cmd) {
+    case 'serve':
+      await serve(values.config);
+      return;
+    case 'tenant':
+      await tenant(values.config, values.domain, values.json);
+      return;
+    case 'check': {
+      const c = configFrom(values.config);
+      process.stdout.write(`configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`fedgate: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    process.stderr.write(`fedgate: ${(err as Error).message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    process.stderr.write(`fedgate: the port is already in use (${(err as Error).message})\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`fedgate: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+import type { Config } from '../config/schema.ts';
+import type { SigningCredential } from '../keys/types.ts';
+
+export interface TenantFederation {
+  '@odata.type': '#microsoft.graph.internalDomainFederation';
+  displayName: string;
+  issuerUri: string;
+  passiveSignInUri: string;
+  activeSignInUri: string;
+  metadataExchangeUri: string;
+  signOutUri: string;
+  signingCertificate: string;
+  preferredAuthenticationProtocol: 'wsFed';
+  federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp';
+  promptLoginBehavior: 'translateToFreshPasswordAuthentication';
+}
+
+/**
+ * The tenant-side half of the trust (Microsoft Graph internalDomainFederation, entra-protocol.md §4.1), filled
+ * from the running configuration. Endpoints keep AD FS's paths so a domain federated with AD FS can move over.
+ * federatedIdpMfaBehavior: fedgate never claims MFA, so Entra performs its own MFA when policy asks for it.
+ */
+export function tenantFederation(config: Config, signing: SigningCredential): TenantFederation {
+  const base = config.publicUrl;
+  return {
+    '@odata.type': '#microsoft.graph.internalDomainFederation',
+    displayName: config.displayName,
+    issuerUri: config.issuerUri,
+    passiveSignInUri: `${base}/adfs/ls/`,
+    activeSignInUri: `${base}/adfs/services/trust/2005/usernamemixed`,
+    metadataExchangeUri: `${base}/adfs/services/trust/mex`,
+    signOutUri: `${base}/adfs/ls/?wa=wsignout1.0`,
+    signingCertificate: signing.certificateBase64,
+    preferredAuthenticationProtocol: 'wsFed',
+    federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
+    promptLoginBehavior: 'translateToFreshPasswordAuthentication',
+  };
+}
+
+const psQuote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+export function tenantInstructions(domain: string, config: Config, signing: SigningCredential): string {
+  const f = tenantFederation(config, signing);
+  const warnings: string[] = [];
+  if (config.embeddedDefaults) warnings.push('fedgate is running on embedded defaults (demo directory, generated keys): do not federate a real domain with it.');
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(domain)) warnings.push(`"${domain}" does not look like a verified custom domain name.`);
+  if (/\.onmicrosoft\.com$/i.test(domain)) warnings.push('the default *.onmicrosoft.com domain cannot be federated.');
+  if (config.hostname === 'localhost') warnings.push('hostname is localhost: Microsoft Entra ID must reach passiveSignInUri and the federation metadata from the internet.');
+  const days = Math.floor((signing.notAfter.getTime() - Date.now()) / 86_400_000);
+  const lines = [
+    `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,
+    ...warnings.map((w) => `# WARNING: ${w}`),
+    '# The WS-Trust endpoints (activeSignInUri, metadataExchangeUri) keep AD FS paths; rich clients that use them',
+    '# need the WS-Trust endpoints to be enabled on fedgate.',
+    `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`,
+    '',
+    'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
+    `$signingCertificate = ${psQuote(f.signingCertificate)}`,
+    `New-MgDomainFederationConfiguration -DomainId ${psQuote(domain)} \``,
+    `  -DisplayName ${psQuote(f.displayName)} \``,
+    `  -IssuerUri ${psQuote(f.issuerUri)} \``,
+    `  -PassiveSignInUri ${psQuote(f.passiveSignInUri)} \``,
+    `  -ActiveSignInUri ${psQuote(f.activeSignInUri)} \``,
+    `  -MetadataExchangeUri ${psQuote(f.metadataExchangeUri)} \``,
+    `  -SignOutUri ${psQuote(f.signOutUri)} \``,
+    `  -SigningCertificate $signingCertificate \``,
+    `  -PreferredAuthenticationProtocol ${psQuote(f.preferredAuthenticationProtocol)} \``,
+    `  -FederatedIdpMfaBehavior ${psQuote(f.federatedIdpMfaBehavior)} \``,
+    `  -PromptLoginBehavior ${psQuote(f.promptLoginBehavior)}`,
+    '',
+    `# Or with Graph directly: POST https://graph.microsoft.com/v1.0/domains/${domain}/federationConfiguration`,
+    JSON.stringify(f, null, 2),
+    '',
+  ];
+  return lines.join('\n');
+}

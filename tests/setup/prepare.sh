@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Prepares the real parts the test suite needs on this machine, installing what is missing:
+#   xmlsec1 (independent XML signature verifier), chromium (browser tests), and a Samba AD DC (tests/setup/samba.sh).
+# Idempotent: on a machine that already has everything it only checks and (re)starts the DC.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
+command -v samba-tool >/dev/null 2>&1 || need+=(samba-ad-dc samba ldb-tools)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "prepare: missing ${need[*]} and not root: install them (Debian: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "prepare: installing ${need[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/tmp/fedgate-apt.log 2>&1 || {
+    tail -30 /tmp/fedgate-apt.log >&2
+    echo "prepare: apt-get install failed" >&2
+    exit 1
+  }
+  export FEDGATE_APT_UPDATED=1
+fi
+
+bash tests/setup/samba.sh
