@@ -1,0 +1,158 @@
+/**
+ * FederationMetadata.xml (`/FederationMetadata/2007-06/FederationMetadata.xml`): the signed document Entra ID,
+ * AD FS and WIF/Microsoft.IdentityModel read to find the token-signing certificates and the passive endpoint
+ * (entra-protocol §5.2, WS-Federation 1.2 §3.1, SAML 2.0 Metadata §2.3.2 and §2.4.1).
+ *
+ * Shape, following real AD FS 2016 output (shared/fixtures/real-world/adfs2016-federationmetadata.xml):
+ *   EntityDescriptor (default ns md, ID, entityID = issuerUri)
+ *     ds:Signature (enveloped, first child like AD FS; exc-c14n, rsa-sha256, sha256, KeyInfo certificate)
+ *     RoleDescriptor xsi:type="fed:SecurityTokenServiceType"
+ *       KeyDescriptor use="signing"  — one per signing certificate: current first, then the next one, so RPs
+ *                                      that poll metadata (Entra auto-rollover) learn the successor early
+ *       fed:TokenTypesOffered        — SAML 1.1 only: the only token type issued today
+ *       fed:ClaimTypesOffered        — claim-types.ts
+ *       fed:PassiveRequestorEndpoint — `${publicUrl}/adfs/ls/`
+ * Microsoft.IdentityModel's WsFederationMetadataSerializer takes the issuer from entityID, signing keys from
+ * the KeyDescriptors of the SecurityTokenServiceType RoleDescriptor (KeyInfo must be their first child) and
+ * the token endpoint from PassiveRequestorEndpoint/EndpointReference/Address (wsa 2005/08).
+ * No fed:SecurityTokenServiceEndpoint yet: WS-Trust is not implemented; the WS-Trust issue adds it (pointing
+ * at the MEX) in the place the schema gives it, just before PassiveRequestorEndpoint.
+ *
+ * Every URL comes from the arguments (configuration), never from a request, so a forged Host header cannot
+ * change what the document advertises. The document is built once at start.
+ *
+ * Signing: the unsigned document is parsed and canonicalised with xml-crypto's ExclusiveCanonicalization,
+ * then signed by the same enveloped signer as tokens (tokens/xmldsig.ts). xml-crypto's SignedXml cannot be
+ * used for this with the project's dependency tree: it calls `DOMParser.parseFromString(xml)` without a MIME
+ * type, which @xmldom/xmldom 0.9 (forced by the root package.json `overrides`) rejects with a TypeError.
+ * Canonicalising with the library (rather than writing canonical text by hand) matters here: the xsi:type
+ * QName keeps `xmlns:fed` on RoleDescriptor in the document, while exc-c14n moves it to each fed:* child.
+ */
+import { DOMParser } from '@xmldom/xmldom';
+import { ExclusiveCanonicalization } from 'xml-crypto';
+import { escapeAttr, escapeText, isXmlSafe } from '../../lib/xml-escape.ts';
+import type { SigningCredential } from '../../keys/types.ts';
+import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from '../../tokens/xmldsig.ts';
+import { CLAIM_TYPES_OFFERED } from './claim-types.ts';
+import type { OfferedClaimType } from './claim-types.ts';
+
+export const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
+export const FED_NS = 'http://docs.oasis-open.org/wsfed/federation/200706';
+export const AUTH_NS = 'http://docs.oasis-open.org/wsfed/authorization/200706';
+export const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
+export const WSA_NS = 'http://www.w3.org/2005/08/addressing';
+export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
+/** What AD FS lists: WS-Trust 1.3, WS-Trust 2005, WS-Federation 1.2. */
+export const PROTOCOL_SUPPORT_ENUMERATION = [
+  'http://docs.oasis-open.org/ws-sx/ws-trust/200512',
+  'http://schemas.xmlsoap.org/ws/2005/02/trust',
+  'http://docs.oasis-open.org/wsfed/federation/200706',
+].join(' ');
+export const TOKEN_TYPES_OFFERED = ['urn:oasis:names:tc:SAML:1.0:assertion'] as const;
+
+export interface FederationMetadataOptions {
+  /** Federation service identifier: entityID, and the Issuer of every token (entra-protocol §1.5). */
+  issuerUri: string;
+  /** Public base URL of the service, e.g. `https://sts.contoso.com` (from configuration). */
+  publicUrl: string;
+  /** ServiceDisplayName, e.g. "Contoso sign-in". */
+  displayName: string;
+  /** Current signing credential first (it signs the document), then the next one if any. */
+  signing: SigningCredential[];
+  /** EntityDescriptor ID (an NCName; `_` + uuid like AD FS). */
+  id: string;
+  validUntil?: Date;
+  /** Defaults to CLAIM_TYPES_OFFERED. */
+  claimTypes?: readonly OfferedClaimType[];
+}
+
+/** The passive (WS-Fed and SAML-P) endpoint AD FS exposes and Entra is configured with (§5.1). */
+export function passiveEndpoint(publicUrl: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/adfs/ls/`;
+}
+
+/** Builds the signed FederationMetadata.xml. Throws on arguments that would yield an unusable document. */
+export function buildFederationMetadata(opts: FederationMetadataOptions): string {
+  const [current] = opts.signing;
+  if (current === undefined) throw new Error('federation metadata: at least one signing credential is required');
+  if (!isSafeXmlId(opts.id)) throw new Error('federation metadata: id must be an NCName such as "_" + uuid');
+  checkText('issuerUri', opts.issuerUri);
+  checkText('displayName', opts.displayName);
+  let base: URL;
+  try {
+    base = new URL(opts.publicUrl);
+  } catch {
+    throw new Error(`federation metadata: publicUrl "${opts.publicUrl}" is not an absolute URL`);
+  }
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+    throw new Error('federation metadata: publicUrl must be an http(s) URL');
+  }
+  if (base.search !== '' || base.hash !== '') throw new Error('federation metadata: publicUrl must not have a query or fragment');
+  checkText('publicUrl', opts.publicUrl);
+  if (opts.validUntil !== undefined && Number.isNaN(opts.validUntil.getTime())) {
+    throw new Error('federation metadata: validUntil is not a valid date');
+  }
+
+  const open =
+    `<EntityDescriptor ID="${opts.id}" entityID="${escapeAttr(opts.issuerUri)}"` +
+    (opts.validUntil === undefined ? '' : ` validUntil="${opts.validUntil.toISOString()}"`) +
+    ` xmlns="${MD_NS}">`;
+
+  let role =
+    '<RoleDescriptor xsi:type="fed:SecurityTokenServiceType"' +
+    ` protocolSupportEnumeration="${PROTOCOL_SUPPORT_ENUMERATION}"` +
+    ` ServiceDisplayName="${escapeAttr(opts.displayName)}"` +
+    ` xmlns:xsi="${XSI_NS}" xmlns:fed="${FED_NS}">`;
+  for (const cred of opts.signing) {
+    role +=
+      `<KeyDescriptor use="signing"><KeyInfo xmlns="${DSIG_NS}"><X509Data><X509Certificate>` +
+      cred.certificateBase64 +
+      '</X509Certificate></X509Data></KeyInfo></KeyDescriptor>';
+  }
+  role += '<fed:TokenTypesOffered>';
+  for (const t of TOKEN_TYPES_OFFERED) role += `<fed:TokenType Uri="${t}"></fed:TokenType>`;
+  role += '</fed:TokenTypesOffered><fed:ClaimTypesOffered>';
+  for (const c of opts.claimTypes ?? CLAIM_TYPES_OFFERED) {
+    checkText('claim type', c.uri + c.displayName + c.description);
+    role +=
+      `<auth:ClaimType Uri="${escapeAttr(c.uri)}" Optional="true" xmlns:auth="${AUTH_NS}">` +
+      `<auth:DisplayName>${escapeText(c.displayName)}</auth:DisplayName>` +
+      `<auth:Description>${escapeText(c.description)}</auth:Description>` +
+      '</auth:ClaimType>';
+  }
+  role +=
+    '</fed:ClaimTypesOffered>' +
+    `<fed:PassiveRequestorEndpoint><EndpointReference xmlns="${WSA_NS}"><Address>` +
+    escapeText(passiveEndpoint(opts.publicUrl)) +
+    '</Address></EndpointReference></fed:PassiveRequestorEndpoint>' +
+    '</RoleDescriptor>';
+
+  const head = protectXml11LineEnds(open);
+  const unsigned = head + protectXml11LineEnds(role + '</EntityDescriptor>');
+
+  // Enveloped signature over the whole EntityDescriptor (SAML 2.0 Metadata §3.1, Reference to #ID). The
+  // signature is inserted with no whitespace around it, so the verifier's enveloped-signature transform
+  // restores exactly the tree canonicalised here.
+  const canonical = canonicalize(unsigned);
+  const signature = createEnvelopedSigner(current).signatureFor(opts.id, canonical);
+  return head + signature + unsigned.slice(head.length);
+}
+
+function canonicalize(xml: string): string {
+  const doc = new DOMParser({
+    onError: (level, msg) => {
+      throw new Error(`federation metadata: generated XML does not parse (${level}: ${msg})`);
+    },
+  }).parseFromString(xml, 'text/xml');
+  const root = doc.documentElement;
+  if (root === null) throw new Error('federation metadata: generated XML has no root element');
+  const out = new ExclusiveCanonicalization().process(root, {});
+  if (typeof out !== 'string') throw new Error('federation metadata: canonicalization returned no text');
+  return out;
+}
+
+function checkText(field: string, value: string): void {
+  if (value.length === 0 || !isXmlSafe(value)) {
+    throw new Error(`federation metadata: ${field} is empty or contains characters XML cannot carry`);
+  }
+}
