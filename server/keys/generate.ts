@@ -91,6 +91,8 @@ function loadX509(): Promise<typeof X509Lib> {
 /** Builds and signs (SHA-256 with RSA) a self-signed X.509 v3 certificate; returns it as PEM. */
 export async function createSelfSignedCertificate(opts: SelfSignedOptions): Promise<string> {
   const x509 = await loadX509();
+  // Node's WebCrypto is passed explicitly (`provider`) rather than installed as the library's global one.
+  const provider = webcrypto;
   const subtle = webcrypto.subtle;
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const pkcs8 = opts.privateKey.export({ type: 'pkcs8', format: 'der' });
@@ -104,15 +106,16 @@ export async function createSelfSignedCertificate(opts: SelfSignedOptions): Prom
   const serial = Buffer.from(opts.serial);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
 
+  // KeyUsageFlags is a bit set: the library takes the OR of its members, a number the enum type cannot name.
+  const usage: number =
+    opts.purpose === 'tls'
+      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+      : x509.KeyUsageFlags.digitalSignature;
   const extensions: X509Lib.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(
-      opts.purpose === 'tls'
-        ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-        : x509.KeyUsageFlags.digitalSignature,
-      true,
-    ),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto as unknown as Crypto),
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- OR of enum members (see above)
+    new x509.KeyUsagesExtension(usage, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, provider),
   ];
   if (opts.purpose === 'tls') {
     extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false));
@@ -131,10 +134,10 @@ export async function createSelfSignedCertificate(opts: SelfSignedOptions): Prom
       notBefore: opts.notBefore,
       notAfter: opts.notAfter,
       signingAlgorithm: alg,
-      keys: keys as unknown as CryptoKeyPair,
+      keys,
       extensions,
     },
-    webcrypto as unknown as Crypto,
+    provider,
   );
   return cert.toString('pem') + '\n';
 }

@@ -207,7 +207,8 @@ export function wsfedRouter(s: Services): Router {
     if (wa === 'wsignin1.0') return signIn(req, res, q);
     if (wa === 'wsignout1.0' || wa === 'wsignoutcleanup1.0') return signOut(req, res, q);
     if (wa !== undefined) throw new FederationError('unsupported_action', 'The sign-in request asks for an action this service does not support.', { detail: `wa=${wa.slice(0, 64)}` });
-    if (param(q, 'SAMLRequest', 1) !== undefined || param(q, 'SAMLResponse', 1) !== undefined) {
+    const has = (k: string): boolean => typeof q === 'object' && q !== null && (q as Record<string, unknown>)[k] !== undefined;
+    if (has('SAMLRequest') || has('SAMLResponse')) {
       throw new FederationError('unsupported_action', 'SAML 2.0 sign-in is not enabled on this server.');
     }
     throw new FederationError('bad_request', 'This address expects a sign-in request from an application. Start from the application you want to use.');

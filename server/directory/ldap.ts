@@ -1,0 +1,423 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import tls from 'node:tls';
+import {
+  AndFilter,
+  Client,
+  EqualityFilter,
+  InvalidCredentialsError,
+  PresenceFilter,
+  ResultCodeError,
+  type Entry,
+  type Filter,
+} from 'ldapts';
+import type { LdapDirectoryConfig } from '../config/schema.ts';
+import type { Clock } from '../lib/clock.ts';
+import { FederationError } from '../lib/errors.ts';
+import { mapInvalidCredentials, type BindFailure } from './ad-errors.ts';
+import { sidToString } from './guid.ts';
+import type { DirectoryDeps, DirectoryOperation, DirLogger } from './index.ts';
+import { BindPool } from './pool.ts';
+import type { AuthResult, DirectoryHealth, DirectoryProvider, DirectoryUser } from './types.ts';
+import { parseSignInName, type SignInName, type SignInNameRules } from './username.ts';
+
+const USER_ATTRIBUTES = [
+  'objectGUID',
+  'mS-DS-ConsistencyGuid',
+  'objectSid',
+  'sAMAccountName',
+  'userPrincipalName',
+  'displayName',
+  'givenName',
+  'sn',
+  'mail',
+  'memberOf',
+  'userAccountControl',
+];
+/** Read as raw bytes; decoding them as UTF-8 would corrupt the ImmutableID. */
+const BINARY_ATTRIBUTES = ['objectGUID', 'mS-DS-ConsistencyGuid', 'objectSid'];
+/** userAccountControl ACCOUNTDISABLE ([MS-ADTS] §2.2.16). */
+const UF_ACCOUNTDISABLE = 0x2;
+/** busy, unavailable, other: the DC, not the request, is the problem (security-corpus C3.1). */
+const FAILOVER_RESULT_CODES = new Set([51, 52, 80]);
+/** A DC that failed is tried after the healthy ones for this long (security-corpus E1). */
+const DEMOTE_FAILED_DC_MS = 30_000;
+
+interface DomainController {
+  url: string;
+  /** Service-account connection for searches (autoRebind: a reconnect never searches unauthenticated). */
+  service: Client;
+  serviceBinding: Promise<void> | undefined;
+  /** Connections for user binds only. */
+  pool: BindPool;
+  demotedUntil: number;
+}
+
+/** The service account itself was refused: a configuration problem, not something another DC would fix. */
+class ServiceAccountRejected extends Error {}
+
+type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * DirectoryProvider for AD DS over LDAPS (security-corpus C3, C4, E1, E2). Flow per sign-in: escaped search
+ * with the service account (sizeLimit 2, exactly one match) → simple bind with the DN found, on a pooled
+ * connection → AD's bind sub-code mapped to a failure kind. DCs are tried in order on connection errors,
+ * timeouts and busy/unavailable results; a bind refused with result 49 is never repeated on another DC
+ * (it would count twice toward AD lockout).
+ */
+export class LdapDirectory implements DirectoryProvider {
+  readonly kind = 'ldap' as const;
+  readonly #config: LdapDirectoryConfig;
+  readonly #logger: DirLogger;
+  readonly #clock: Clock;
+  readonly #onOperation: ((op: DirectoryOperation) => void) | undefined;
+  readonly #rules: SignInNameRules;
+  readonly #dcs: DomainController[];
+  /** Bound on the unknown-user path: a DN that cannot exist, so no account's badPwdCount moves. */
+  readonly #decoyDn: string;
+  #closed = false;
+  /**
+   * Rejects on close(). Every operation races against it: ldapts leaves a bind pending forever when its
+   * socket is destroyed mid-connect, and a caller must never hang on a closed directory.
+   */
+  readonly #closing: Promise<never>;
+  #signalClosed: (err: Error) => void = () => undefined;
+
+  constructor(config: LdapDirectoryConfig, deps: DirectoryDeps) {
+    this.#config = config;
+    this.#logger = deps.logger;
+    this.#clock = deps.clock;
+    this.#onOperation = deps.onOperation;
+    this.#rules = { netbiosDomain: config.netbiosDomain, upnSuffixes: config.upnSuffixes };
+    this.#decoyDn = `CN=fedgate-decoy-${randomBytes(12).toString('hex')},${config.baseDn}`;
+    this.#closing = new Promise<never>((_, reject) => {
+      this.#signalClosed = reject;
+    });
+    this.#closing.catch(() => undefined);
+    // C4.6: certificate checks always on; the CA bundle is pinned when configured.
+    const tlsOptions: tls.ConnectionOptions = {
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ...(config.tls.ca === undefined ? {} : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
+      ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername }),
+    };
+    this.#dcs = config.urls.map((url) => {
+      const client = (autoRebind: boolean): Client =>
+        new Client({
+          url,
+          // E2: ldapts has no timeouts unless set.
+          timeout: config.timeoutMs,
+          connectTimeout: config.connectTimeoutMs,
+          tlsOptions,
+          autoRebind,
+          createSecureConnection: this.#connector(url),
+        });
+      return {
+        url,
+        service: client(true),
+        serviceBinding: undefined,
+        pool: new BindPool(config.poolSize, () => client(false)),
+        demotedUntil: 0,
+      };
+    });
+  }
+
+  async authenticate(username: string, password: string): Promise<AuthResult> {
+    const parsed = parseSignInName(username, this.#rules);
+    if (!parsed.ok) return { ok: false, kind: 'bad_credentials', reason: parsed.reason };
+    // C4.5: a simple bind with an empty password is an unauthenticated bind (RFC 4513 §5.1.2) that AD
+    // answers with success; refuse it before any traffic.
+    if (typeof password !== 'string' || password.trim() === '') {
+      return { ok: false, kind: 'bad_credentials', reason: 'empty_password' };
+    }
+    const filter = userFilter(parsed.name);
+    const attempt = await this.#withFailover(async (dc): Promise<AuthResult> => {
+      const entries = await this.#search(dc, filter);
+      const [entry] = entries;
+      if (entry === undefined) {
+        // C2.2: bind anyway so an unknown name costs the same round trip as a wrong password.
+        await this.#bind(dc, this.#decoyDn, password);
+        return { ok: false, kind: 'bad_credentials', reason: 'no_such_user' };
+      }
+      // C4.2: two matches fail, as AD FS does (MSIS8014/8015).
+      if (entries.length > 1) return { ok: false, kind: 'bad_credentials', reason: 'ambiguous' };
+      const user = this.#toUser(entry);
+      const failure = await this.#bind(dc, user.dn, password);
+      return failure === undefined ? { ok: true, user } : { ok: false, ...failure, user };
+    });
+    return attempt.ok ? attempt.value : { ok: false, kind: 'unavailable', reason: attempt.reason };
+  }
+
+  async findUser(username: string): Promise<DirectoryUser | undefined> {
+    const parsed = parseSignInName(username, this.#rules);
+    if (!parsed.ok) return undefined;
+    return this.#findOne(userFilter(parsed.name));
+  }
+
+  async findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
+    if (guid.length !== 16) return undefined;
+    // A Buffer value is sent as raw octets; its string form is the RFC 4515 `\xx` escape of every byte.
+    return this.#findOne(personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })));
+  }
+
+  /** One rootDSE read per DC with the service account (binding first when needed). */
+  async healthCheck(): Promise<DirectoryHealth> {
+    const servers = await Promise.all(
+      this.#dcs.map(async (dc) => {
+        try {
+          const probe = async (): Promise<void> => {
+            await this.#serviceBound(dc);
+            this.#emit(dc.url, 'search');
+            await dc.service.search('', {
+              scope: 'base',
+              filter: new PresenceFilter({ attribute: 'objectClass' }),
+              attributes: ['currentTime'],
+            });
+          };
+          await Promise.race([probe(), this.#closing]);
+          dc.demotedUntil = 0;
+          return { url: dc.url, ok: true };
+        } catch (err) {
+          return { url: dc.url, ok: false, detail: describe(err) };
+        }
+      }),
+    );
+    return { ok: servers.some((s) => s.ok), servers };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#signalClosed(new Error('directory closed'));
+    await Promise.all(
+      this.#dcs.flatMap((dc) => [dc.service.unbind().catch(() => undefined), dc.pool.close()]),
+    );
+  }
+
+  async #findOne(filter: Filter): Promise<DirectoryUser | undefined> {
+    const attempt = await this.#withFailover(async (dc) => {
+      const entries = await this.#search(dc, filter);
+      const [entry] = entries;
+      return entry !== undefined && entries.length === 1 ? this.#toUser(entry) : undefined;
+    });
+    if (!attempt.ok) {
+      throw new FederationError('directory_unavailable', 'The directory is not available. Try again later.', {
+        detail: attempt.reason,
+      });
+    }
+    return attempt.value;
+  }
+
+  /** Runs `fn` against each DC in turn until one answers; only DC-side failures move on (C3.1, E1). */
+  async #withFailover<T>(fn: (dc: DomainController) => Promise<T>): Promise<Attempt<T>> {
+    if (this.#closed) return { ok: false, reason: 'closed' };
+    const now = this.#clock.now().getTime();
+    const ordered = [
+      ...this.#dcs.filter((dc) => dc.demotedUntil <= now),
+      ...this.#dcs.filter((dc) => dc.demotedUntil > now),
+    ];
+    let reason = 'no_domain_controller';
+    for (const dc of ordered) {
+      try {
+        const value = await Promise.race([fn(dc), this.#closing]);
+        dc.demotedUntil = 0;
+        return { ok: true, value };
+      } catch (err) {
+        // close() may have run while fn was awaiting; the narrowing from the check above does not hold.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+        if (this.#closed) return { ok: false, reason: 'closed' };
+        const failover = failoverReason(err);
+        if (failover === undefined) {
+          reason = err instanceof ServiceAccountRejected ? 'service_account_rejected' : describe(err);
+          this.#logger.error({ url: dc.url, reason }, 'directory operation failed');
+          return { ok: false, reason };
+        }
+        reason = failover;
+        dc.demotedUntil = this.#clock.now().getTime() + DEMOTE_FAILED_DC_MS;
+        this.#logger.warn({ url: dc.url, reason, detail: describe(err) }, 'domain controller failed; trying the next');
+      }
+    }
+    this.#logger.error({ urls: this.#config.urls, reason }, 'no domain controller answered');
+    return { ok: false, reason };
+  }
+
+  async #search(dc: DomainController, filter: Filter): Promise<Entry[]> {
+    await this.#serviceBound(dc);
+    this.#emit(dc.url, 'search');
+    const { searchEntries } = await dc.service.search(this.#config.baseDn, {
+      scope: 'sub',
+      filter,
+      sizeLimit: 2,
+      attributes: USER_ATTRIBUTES,
+      explicitBufferAttributes: BINARY_ATTRIBUTES,
+    });
+    return searchEntries;
+  }
+
+  /**
+   * E2: binds the service connection when it is not bound (first use, or ldapts reconnected after the DC
+   * dropped it). Concurrent callers share one bind.
+   */
+  async #serviceBound(dc: DomainController): Promise<void> {
+    if (dc.service.isBound) return;
+    dc.serviceBinding ??= (async () => {
+      this.#emit(dc.url, 'service_bind');
+      try {
+        await dc.service.bind(this.#config.bindDn, this.#config.bindPassword);
+      } catch (err) {
+        if (err instanceof InvalidCredentialsError) throw new ServiceAccountRejected(err.message);
+        throw err;
+      }
+    })().finally(() => {
+      dc.serviceBinding = undefined;
+    });
+    await dc.serviceBinding;
+  }
+
+  /** undefined = the password is right; result 49 → mapped failure; anything else throws. */
+  async #bind(dc: DomainController, dn: string, password: string): Promise<BindFailure | undefined> {
+    if (dn === '') throw new Error('refusing to bind with an empty DN');
+    this.#emit(dc.url, 'bind');
+    try {
+      await dc.pool.bind(dn, password);
+      return undefined;
+    } catch (err) {
+      if (err instanceof InvalidCredentialsError) return mapInvalidCredentials(err.message);
+      throw err;
+    }
+  }
+
+  #toUser(entry: Entry): DirectoryUser {
+    const objectGuid = binary(entry, 'objectGUID');
+    const sAMAccountName = text(entry, 'sAMAccountName');
+    if (objectGuid?.length !== 16 || sAMAccountName === undefined || entry.dn === '') {
+      throw new Error(`directory entry without objectGUID/sAMAccountName: ${entry.dn}`);
+    }
+    // Entra Connect writes a 16-byte mS-DS-ConsistencyGuid; when set it is the sourceAnchor.
+    const consistency = binary(entry, 'mS-DS-ConsistencyGuid');
+    const consistencyGuid = consistency?.length === 16 ? consistency : undefined;
+    const sid = binary(entry, 'objectSid');
+    const uac = Number.parseInt(text(entry, 'userAccountControl') ?? '0', 10);
+    return {
+      dn: entry.dn,
+      objectGuid,
+      consistencyGuid,
+      immutableId: (consistencyGuid ?? objectGuid).toString('base64'),
+      objectSid: sid === undefined ? undefined : sidToString(sid),
+      sAMAccountName,
+      userPrincipalName: text(entry, 'userPrincipalName'),
+      netbiosDomain: this.#config.netbiosDomain,
+      windowsAccountName: `${this.#config.netbiosDomain}\\${sAMAccountName}`,
+      displayName: text(entry, 'displayName'),
+      givenName: text(entry, 'givenName'),
+      surname: text(entry, 'sn'),
+      mail: text(entry, 'mail'),
+      groups: values(entry, 'memberOf').map((v) => firstRdnValue(typeof v === 'string' ? v : v.toString('utf8'))),
+      enabled: (uac & UF_ACCOUNTDISABLE) === 0,
+    };
+  }
+
+  #emit(url: string, op: DirectoryOperation['op']): void {
+    this.#onOperation?.({ url, op });
+  }
+
+  /** tls.connect, reporting each new connection. */
+  #connector(url: string): typeof tls.connect {
+    return ((port: number, host: string, options: tls.ConnectionOptions) => {
+      this.#emit(url, 'connect');
+      return tls.connect(port, host, options);
+    }) as typeof tls.connect;
+  }
+}
+
+/**
+ * (&(objectCategory=person)(objectClass=user)(attr=value)). Filter objects are BER-encoded with each value
+ * as an OCTET STRING (RFC 4511 §4.5.1), so no filter string is ever parsed: `*`, `(`, `)`, `\` and NUL in a
+ * value are literal characters and an equality match never becomes a wildcard (security-corpus C4.1; the
+ * objects' toString() shows the RFC 4515 escaped form).
+ */
+function userFilter(name: SignInName): Filter {
+  return personFilter(
+    name.form === 'upn'
+      ? new EqualityFilter({ attribute: 'userPrincipalName', value: name.upn })
+      : new EqualityFilter({ attribute: 'sAMAccountName', value: name.sAMAccountName }),
+  );
+}
+
+function personFilter(match: Filter): Filter {
+  return new AndFilter({
+    filters: [
+      new EqualityFilter({ attribute: 'objectCategory', value: 'person' }),
+      new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
+      match,
+    ],
+  });
+}
+
+/** Reason string when `err` means "this DC failed, try the next"; undefined otherwise. */
+function failoverReason(err: unknown): string | undefined {
+  if (err instanceof ResultCodeError) return FAILOVER_RESULT_CODES.has(err.code) ? `ldap:${err.code}` : undefined;
+  if (!(err instanceof Error)) return undefined;
+  // Node socket and TLS errors (ECONNREFUSED, ECONNRESET, certificate errors) carry a string code.
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return `connection:${code}`;
+  // ldapts' own connection errors.
+  if (/timed out|timeout/i.test(err.message)) return 'timeout';
+  if (/socket|connection closed|connection not established/i.test(err.message)) return 'connection';
+  return undefined;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ResultCodeError) return `ldap:${err.code} ${err.message}`;
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+function attr(entry: Entry, name: string): Entry[string] | undefined {
+  const direct = entry[name];
+  if (direct !== undefined) return direct;
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(entry)) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}
+
+function values(entry: Entry, name: string): (string | Buffer)[] {
+  const v = attr(entry, name);
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+function text(entry: Entry, name: string): string | undefined {
+  const [v] = values(entry, name);
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? v : v.toString('utf8');
+}
+
+function binary(entry: Entry, name: string): Buffer | undefined {
+  const [v] = values(entry, name);
+  return Buffer.isBuffer(v) ? v : undefined;
+}
+
+/** The value of a DN's first RDN (the group's CN), undoing RFC 4514 §2.4 escapes (`\,` and `\xx` UTF-8). */
+export function firstRdnValue(dn: string): string {
+  const bytes: number[] = [];
+  for (let i = dn.indexOf('=') + 1; i < dn.length; i++) {
+    const ch = dn.charAt(i);
+    if (ch === ',' || ch === '+') break;
+    if (ch === '\\') {
+      const hex = dn.slice(i + 1, i + 3);
+      if (/^[0-9a-f]{2}$/i.test(hex)) {
+        bytes.push(Number.parseInt(hex, 16));
+        i += 2;
+        continue;
+      }
+      i += 1;
+    }
+    const codePoint = dn.codePointAt(i) ?? 0;
+    if (codePoint > 0xffff) i += 1;
+    bytes.push(...Buffer.from(String.fromCodePoint(codePoint), 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}

@@ -1,0 +1,106 @@
+/**
+ * Connection facts for the Samba AD DC started by tests/setup/samba.sh (one per machine, shared by every
+ * test file), and independent reads through the OpenLDAP `ldapsearch` CLI.
+ *
+ * Lockout budget: the domain locks an account after 5 bad passwords within 30 minutes, and samba.sh clears
+ * every test account's badPwdCount on each run. A full test run must fail at most 2 binds per account
+ * (other than locked1); a later successful bind resets the count.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LdapDirectoryConfig } from '../../server/config/schema.ts';
+
+export const SAMBA_STATE_DIR = '/var/tmp/fedgate-test/samba';
+
+export type SambaUserName =
+  | 'svc-fedgate'
+  | 'jdoe' // John Doe: displayName, givenName, sn, mail; member of Finance (itself in Staff)
+  | 'jsmith'
+  | 'disabled1'
+  | 'mustchange1' // pwdLastSet 0 → 773
+  | 'expired1' // pwdLastSet in 2012 → 532
+  | 'acctexpired1' // accountExpires now → 701
+  | 'locked1' // locked out by samba.sh on every run → 775
+  | 'consistency1'; // mS-DS-ConsistencyGuid set
+
+export interface SambaUser {
+  password: string;
+  upn: string;
+  dn: string;
+}
+
+export interface SambaEnv {
+  urls: string[];
+  baseDn: string;
+  bindDn: string;
+  bindPassword: string;
+  netbiosDomain: string;
+  realm: string;
+  upnSuffix: string;
+  caFile: string;
+  adminDn: string;
+  adminPassword: string;
+  /** base64 of the mS-DS-ConsistencyGuid samba.sh wrote on consistency1. */
+  consistencyGuid: string;
+  stateDir: string;
+  users: Record<SambaUserName, SambaUser>;
+}
+
+/** Reads env.json; throws (never skips) when the DC was not prepared. */
+export function sambaEnv(): SambaEnv {
+  const file = join(SAMBA_STATE_DIR, 'env.json');
+  if (!existsSync(file)) {
+    throw new Error(`Samba AD DC not prepared: ${file} is missing. Run: bash tests/setup/samba.sh`);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as SambaEnv;
+}
+
+/** An ldap directory config for the test DC (paths absolute, so baseDir does not matter). */
+export function sambaLdapConfig(env: SambaEnv, overrides: Partial<LdapDirectoryConfig> = {}): LdapDirectoryConfig {
+  return {
+    kind: 'ldap',
+    urls: env.urls,
+    baseDn: env.baseDn,
+    bindDn: env.bindDn,
+    bindPassword: env.bindPassword,
+    netbiosDomain: env.netbiosDomain,
+    upnSuffixes: [],
+    tls: { ca: env.caFile },
+    connectTimeoutMs: 3000,
+    timeoutMs: 5000,
+    poolSize: 4,
+    ...overrides,
+  };
+}
+
+/** The DC's own certificate and key, for test servers that must pass verification with the test CA. */
+export function sambaTlsFiles(env: SambaEnv): { cert: string; key: string } {
+  return { cert: join(env.stateDir, 'tls', 'dc.pem'), key: join(env.stateDir, 'tls', 'dc.key') };
+}
+
+/**
+ * One binary attribute of a user, read as Administrator with the ldapsearch CLI (not ldapts), so tests can
+ * compare what the provider computes with an independent read. undefined when the attribute is not set.
+ */
+export function readBinaryAttributeWithCli(env: SambaEnv, sAMAccountName: string, attribute: string): Buffer | undefined {
+  if (!/^[a-z0-9-]+$/i.test(sAMAccountName) || !/^[a-z-]+$/i.test(attribute)) throw new Error('unexpected name');
+  const out = execFileSync(
+    'ldapsearch',
+    ['-LLL', '-x', '-o', 'ldif-wrap=no', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw'),
+      '-b', env.baseDn, `(sAMAccountName=${sAMAccountName})`, attribute],
+    { env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' }, encoding: 'utf8' },
+  );
+  // RFC 2849: `attr:: base64` unless every byte happens to be a SAFE-CHAR (`attr: value`).
+  const prefix = `${attribute.toLowerCase()}:`;
+  const line = out.split('\n').find((l) => l.toLowerCase().startsWith(prefix));
+  if (line === undefined) return undefined;
+  const rest = line.slice(prefix.length);
+  return rest.startsWith(': ') ? Buffer.from(rest.slice(2), 'base64') : Buffer.from(rest.slice(1), 'utf8');
+}
+
+export function readObjectGuidWithCli(env: SambaEnv, sAMAccountName: string): Buffer {
+  const guid = readBinaryAttributeWithCli(env, sAMAccountName, 'objectGUID');
+  if (guid === undefined) throw new Error(`ldapsearch found no objectGUID for ${sAMAccountName}`);
+  return guid;
+}

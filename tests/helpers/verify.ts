@@ -1,0 +1,392 @@
+/**
+ * Independent verifiers for what fedgate signs. They use other people's code (xml-crypto's SignedXml,
+ * the xmlsec1 CLI) and never fedgate's writers, so a bug in a writer cannot hide itself.
+ *
+ * Rules they enforce (security-corpus A1, A3, A4, A11, A13, A14, A20):
+ * - no DOCTYPE, exactly one root element, fatal parse errors throw;
+ * - the signature is checked with a pinned certificate only (`getCertFromKeyInfo` returns null, so a
+ *   certificate in KeyInfo is never used);
+ * - algorithms from an allow-list (exc-c14n, rsa-sha256, sha256, transforms ⊆ {enveloped, exc-c14n});
+ * - exactly one Reference, to the element expected, and claims are read only from the canonical bytes
+ *   xml-crypto reports as signed (`getSignedReferences()`), never from the original document.
+ */
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
+import type { Document as XDocument, Element as XElement } from '@xmldom/xmldom';
+import { SignedXml } from 'xml-crypto';
+
+export const SAML11_NS = 'urn:oasis:names:tc:SAML:1.0:assertion';
+export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
+export const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
+export const FED_NS = 'http://docs.oasis-open.org/wsfed/federation/200706';
+export const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
+export const WSA_NS = 'http://www.w3.org/2005/08/addressing';
+const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+const SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
+
+export interface Saml11Claims {
+  assertionId: string;
+  issuer: string;
+  audience: string;
+  nameIdentifier: string;
+  nameIdentifierFormat: string | null;
+  notBefore: string;
+  notOnOrAfter: string;
+  issueInstant: string;
+  authMethod: string;
+  authInstant: string;
+  /** Key: AttributeNamespace + '/' + AttributeName (the claim type). Values in document order. */
+  attributes: Record<string, string[]>;
+  /** Number of saml:Attribute elements (attribute smuggling shows up here even when names repeat). */
+  attributeElementCount: number;
+  /** The canonical bytes xml-crypto verified (what every claim above was read from). */
+  signedXml: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parsing
+
+/**
+ * Parses XML the strict way: no DOCTYPE (A20), every parser error and leniency warning fatal, exactly one
+ * root element (A11). Line ends are normalised by the XML 1.0 rule (§2.11: CR LF and CR become LF) rather
+ * than xmldom's default XML 1.1 rule, which also turns U+0085/U+2028/U+2029 into LF: claims are read from
+ * canonical bytes, where those characters are literal, and must come out byte-exact.
+ */
+export function parseStrict(xml: string): XDocument {
+  if (/<!DOCTYPE/i.test(xml)) throw new Error('XML with a DOCTYPE is refused');
+  const doc = new DOMParser({
+    normalizeLineEndings: (source) => source.replace(/\r\n?/g, '\n'),
+    onError: (level, msg) => {
+      // U+FFFD is a legal character; xmldom only warns that it might come from a decoding problem.
+      if (level === 'warning' && msg.startsWith('Unicode replacement character')) return;
+      throw new Error(`XML parse ${level}: ${msg}`);
+    },
+  }).parseFromString(xml, 'text/xml');
+  const roots = Array.from(doc.childNodes).filter((n) => n.nodeType === 1);
+  if (roots.length !== 1 || doc.documentElement === null) throw new Error('XML must have exactly one root element');
+  return doc;
+}
+
+export function childElements(el: XElement, ns?: string, localName?: string): XElement[] {
+  const out: XElement[] = [];
+  for (let n = el.firstChild; n !== null; n = n.nextSibling) {
+    if (n.nodeType !== 1) continue;
+    const e = n as XElement;
+    if (ns !== undefined && e.namespaceURI !== ns) continue;
+    if (localName !== undefined && e.localName !== localName) continue;
+    out.push(e);
+  }
+  return out;
+}
+
+function only(el: XElement, ns: string, localName: string): XElement {
+  const found = childElements(el, ns, localName);
+  const [first] = found;
+  if (found.length !== 1 || first === undefined) {
+    throw new Error(`expected exactly one ${localName} in ${el.localName ?? ''}, found ${found.length}`);
+  }
+  return first;
+}
+
+function requiredAttr(el: XElement, name: string): string {
+  const v = el.getAttribute(name);
+  if (v === null) throw new Error(`${el.localName ?? ''} has no ${name} attribute`);
+  return v;
+}
+
+function textOnly(el: XElement): string {
+  if (childElements(el).length > 0) throw new Error(`${el.localName ?? ''} must contain text only`);
+  return el.textContent ?? '';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// xml-crypto
+
+/**
+ * xml-crypto 6.x declares @xmldom/xmldom ^0.8 and calls `parseFromString(xml)` without a MIME type inside
+ * checkSignature; xmldom 0.9 (which the root package.json forces through `overrides`) throws a TypeError
+ * for that. For the duration of one synchronous verification only, a missing MIME type is treated as
+ * 'text/xml' — exactly what xmldom 0.8 does. Nothing else is changed, the original is restored before
+ * returning, and when the installed xmldom accepts the call this is a no-op.
+ */
+const xmldomNeedsMimeType: boolean = (() => {
+  try {
+    (new DOMParser() as unknown as { parseFromString(s: string): unknown }).parseFromString('<a/>');
+    return false;
+  } catch (err) {
+    return err instanceof TypeError;
+  }
+})();
+
+function withXmlCryptoCompat<T>(fn: () => T): T {
+  if (!xmldomNeedsMimeType) return fn();
+  type Parse = (this: DOMParser, source: string, mimeType?: string) => XDocument;
+  const proto = DOMParser.prototype as unknown as { parseFromString: Parse };
+  const original = proto.parseFromString;
+  proto.parseFromString = function (source, mimeType) {
+    return original.call(this, source, mimeType ?? 'text/xml');
+  };
+  try {
+    return fn();
+  } finally {
+    proto.parseFromString = original;
+  }
+}
+
+/**
+ * Checks `signature` over `xml` with xml-crypto and a pinned certificate; returns the single signed
+ * reference's canonical XML. `idAttribute` is the ID attribute the Reference must point to on `target`.
+ */
+function checkWithXmlCrypto(xml: string, signature: XElement, target: XElement, idAttribute: string, certPem: string): string {
+  // xml-crypto always looks for Id/ID/id; naming one of those again makes it count the element twice and
+  // refuse the document as a wrapping attack, so only a non-default name (AssertionID) is passed.
+  const sig = new SignedXml({
+    publicCert: certPem,
+    getCertFromKeyInfo: () => null,
+    ...(['Id', 'ID', 'id'].includes(idAttribute) ? {} : { idAttribute }),
+  });
+  sig.loadSignature(signature);
+  // Algorithm allow-list (A4): never let the message choose something else.
+  if (sig.canonicalizationAlgorithm !== EXC_C14N) throw new Error(`canonicalization ${String(sig.canonicalizationAlgorithm)} not allowed`);
+  if (sig.signatureAlgorithm !== RSA_SHA256) throw new Error(`signature algorithm ${String(sig.signatureAlgorithm)} not allowed`);
+
+  let valid: boolean;
+  try {
+    valid = withXmlCryptoCompat(() => sig.checkSignature(xml));
+  } catch (err) {
+    // A6: any throw is a failure; nothing is read from `sig` afterwards.
+    throw new Error(`signature invalid: ${(err as Error).message}`, { cause: err });
+  }
+  if (!valid) throw new Error('signature invalid: a reference digest does not match');
+
+  const refs = sig.getReferences();
+  const [ref] = refs;
+  if (refs.length !== 1 || ref === undefined) throw new Error(`expected exactly one Reference, found ${refs.length}`);
+  const id = target.getAttribute(idAttribute);
+  if (id === null || ref.uri !== `#${id}`) throw new Error(`Reference ${ref.uri} does not point at the expected element`);
+  if (ref.digestAlgorithm !== SHA256) throw new Error(`digest ${ref.digestAlgorithm} not allowed`);
+  if (ref.transforms.length > 2 || ref.transforms.some((t) => t !== ENVELOPED && t !== EXC_C14N)) {
+    throw new Error(`transforms ${ref.transforms.join(', ')} not allowed`); // A14
+  }
+  const signed = sig.getSignedReferences();
+  const [signedXml] = signed;
+  if (signed.length !== 1 || signedXml === undefined) throw new Error('expected exactly one signed reference');
+  return signedXml;
+}
+
+/**
+ * Verifies a signed SAML 1.1 assertion (bare, or inside an RSTR/SOAP envelope) with xml-crypto and a pinned
+ * certificate, and returns the claims read from the verified canonical bytes. Throws on any failure.
+ */
+export function verifySaml11WithXmlCrypto(xml: string, certPem: string): Saml11Claims {
+  const doc = parseStrict(xml);
+  const assertions = Array.from(doc.getElementsByTagNameNS(SAML11_NS, 'Assertion'));
+  const [assertion] = assertions;
+  if (assertions.length !== 1 || assertion === undefined) throw new Error(`expected exactly one saml:Assertion, found ${assertions.length}`);
+  const signatures = Array.from(doc.getElementsByTagNameNS(DSIG_NS, 'Signature'));
+  const [signature] = signatures;
+  if (signatures.length !== 1 || signature === undefined) throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
+  if (signature.parentNode !== assertion) throw new Error('ds:Signature must be a child of saml:Assertion');
+
+  const signedXml = checkWithXmlCrypto(xml, signature, assertion, 'AssertionID', certPem);
+  const claims = readSaml11(parseStrict(signedXml).documentElement as XElement);
+  if (claims.assertionId !== assertion.getAttribute('AssertionID')) throw new Error('signed reference is not the assertion');
+  return { ...claims, signedXml };
+}
+
+/** Reads a SAML 1.1 assertion element (call it only on verified bytes). */
+function readSaml11(a: XElement): Omit<Saml11Claims, 'signedXml'> {
+  if (a.namespaceURI !== SAML11_NS || a.localName !== 'Assertion') throw new Error('signed element is not saml:Assertion');
+  if (a.getAttribute('MajorVersion') !== '1' || a.getAttribute('MinorVersion') !== '1') throw new Error('not SAML 1.1');
+  if (childElements(a, DSIG_NS, 'Signature').length !== 0) throw new Error('signed bytes still contain a signature');
+
+  const conditions = only(a, SAML11_NS, 'Conditions');
+  const audiences = childElements(conditions, SAML11_NS, 'AudienceRestrictionCondition').flatMap((c) =>
+    childElements(c, SAML11_NS, 'Audience'),
+  );
+  const [audience] = audiences;
+  // [MS-MWBF] §2.2.4.2: exactly one Audience.
+  if (audiences.length !== 1 || audience === undefined) throw new Error(`expected exactly one Audience, found ${audiences.length}`);
+
+  const subjectOf = (stmt: XElement): { value: string; format: string | null } => {
+    const subject = only(stmt, SAML11_NS, 'Subject');
+    const nameId = only(subject, SAML11_NS, 'NameIdentifier');
+    const confirmation = only(subject, SAML11_NS, 'SubjectConfirmation');
+    const method = textOnly(only(confirmation, SAML11_NS, 'ConfirmationMethod'));
+    if (method !== 'urn:oasis:names:tc:SAML:1.0:cm:bearer') throw new Error(`confirmation method ${method}`);
+    return { value: textOnly(nameId), format: nameId.getAttribute('Format') };
+  };
+
+  const authn = only(a, SAML11_NS, 'AuthenticationStatement');
+  const subject = subjectOf(authn);
+
+  const attributes: Record<string, string[]> = {};
+  let attributeElementCount = 0;
+  const statements = childElements(a, SAML11_NS, 'AttributeStatement');
+  if (statements.length > 1) throw new Error('more than one AttributeStatement');
+  for (const stmt of statements) {
+    const s = subjectOf(stmt);
+    if (s.value !== subject.value || s.format !== subject.format) throw new Error('statements name different subjects');
+    for (const attr of childElements(stmt, SAML11_NS, 'Attribute')) {
+      attributeElementCount++;
+      const key = `${requiredAttr(attr, 'AttributeNamespace')}/${requiredAttr(attr, 'AttributeName')}`;
+      const values = childElements(attr, SAML11_NS, 'AttributeValue').map(textOnly);
+      attributes[key] = [...(attributes[key] ?? []), ...values];
+    }
+  }
+
+  return {
+    assertionId: requiredAttr(a, 'AssertionID'),
+    issuer: requiredAttr(a, 'Issuer'),
+    issueInstant: requiredAttr(a, 'IssueInstant'),
+    audience: textOnly(audience),
+    nameIdentifier: subject.value,
+    nameIdentifierFormat: subject.format,
+    notBefore: requiredAttr(conditions, 'NotBefore'),
+    notOnOrAfter: requiredAttr(conditions, 'NotOnOrAfter'),
+    authMethod: requiredAttr(authn, 'AuthenticationMethod'),
+    authInstant: requiredAttr(authn, 'AuthenticationInstant'),
+    attributes,
+    attributeElementCount,
+  };
+}
+
+/** Verifies signed federation metadata (enveloped signature on EntityDescriptor, Reference to #ID). */
+export function verifyMetadataWithXmlCrypto(xml: string, certPem: string): { entityId: string; signedXml: string } {
+  const doc = parseStrict(xml);
+  const root = doc.documentElement as XElement;
+  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor') throw new Error('root is not md:EntityDescriptor');
+  const signatures = Array.from(doc.getElementsByTagNameNS(DSIG_NS, 'Signature'));
+  const [signature] = signatures;
+  if (signatures.length !== 1 || signature === undefined) throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
+  if (signature.parentNode !== root) throw new Error('ds:Signature must be a child of EntityDescriptor');
+  const signedXml = checkWithXmlCrypto(xml, signature, root, 'ID', certPem);
+  const signedRoot = parseStrict(signedXml).documentElement as XElement;
+  return { entityId: requiredAttr(signedRoot, 'entityID'), signedXml };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// xmlsec1
+
+export interface IdAttr {
+  name: string;
+  ns: string;
+  element: string;
+}
+export const SAML11_ID_ATTR: IdAttr = { name: 'AssertionID', ns: SAML11_NS, element: 'Assertion' };
+export const METADATA_ID_ATTR: IdAttr = { name: 'ID', ns: MD_NS, element: 'EntityDescriptor' };
+
+/**
+ * Runs `xmlsec1 --verify` with the certificate as the only trusted key. Returns ok=false (with xmlsec1's
+ * output) when verification fails; throws when xmlsec1 is not installed, so tests fail rather than skip.
+ */
+export function verifyWithXmlsec1(xml: string, certPem: string, idAttr: IdAttr): { ok: boolean; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-xmlsec1-'));
+  try {
+    const docFile = join(dir, 'doc.xml');
+    const certFile = join(dir, 'cert.pem');
+    writeFileSync(docFile, xml, 'utf8');
+    writeFileSync(certFile, certPem, 'utf8');
+    const res = spawnSync(
+      'xmlsec1',
+      ['--verify', '--pubkey-cert-pem', certFile, `--id-attr:${idAttr.name}`, `${idAttr.ns}:${idAttr.element}`, docFile],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    if (res.error !== undefined) {
+      if ((res.error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error('xmlsec1 is not installed (apt-get install -y xmlsec1); signature interop tests need it');
+      }
+      throw res.error;
+    }
+    const output = `${res.stdout}${res.stderr}`;
+    return { ok: res.status === 0 && /^OK$/m.test(output), output };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Extraction the way clients do it
+
+/**
+ * The raw text between the RequestedSecurityToken tags, found with MSAL's regular expression
+ * (msal/wstrust_response.py: prefix-agnostic, greedy, across lines), so verification runs on the exact bytes
+ * a client would forward.
+ */
+export function extractAssertionFromRstr(rstrXml: string): string {
+  const m = /<(?:\w+:)?RequestedSecurityToken[^>]*>(.*)<\/(?:\w+:)?RequestedSecurityToken/s.exec(rstrXml);
+  const token = m?.[1];
+  if (token === undefined) throw new Error('no RequestedSecurityToken in the RSTR');
+  return token;
+}
+
+export interface WsFedMetadataView {
+  issuer: string;
+  /** base64 DER, in document order. */
+  signingCertificates: string[];
+  passiveRequestorEndpoint: string | undefined;
+  activeTokenEndpoint: string | undefined;
+}
+
+function isStsRoleDescriptor(el: XElement): boolean {
+  if (el.namespaceURI !== MD_NS || el.localName !== 'RoleDescriptor') return false;
+  const type = el.getAttributeNS(XSI_NS, 'type');
+  if (type === null || type === '') return false;
+  const [prefix, local] = type.includes(':') ? type.split(':', 2) : [null, type];
+  return local === 'SecurityTokenServiceType' && el.lookupNamespaceURI(prefix ?? null) === FED_NS;
+}
+
+function endpointAddress(el: XElement): string {
+  const epr = only(el, WSA_NS, 'EndpointReference');
+  return textOnly(only(epr, WSA_NS, 'Address')).replace(/^[ \n]+|[ \n]+$/g, '');
+}
+
+/**
+ * Reads metadata the way Microsoft.IdentityModel's WsFederationMetadataSerializer does: issuer from
+ * entityID; from each RoleDescriptor whose xsi:type resolves to fed:SecurityTokenServiceType, every
+ * KeyDescriptor's KeyInfo (which must be its first child) X509Certificate, the PassiveRequestorEndpoint and
+ * the SecurityTokenServiceEndpoint addresses. Does not check the signature.
+ */
+export function readWsFedMetadata(metadataXml: string): WsFedMetadataView {
+  const root = parseStrict(metadataXml).documentElement as XElement;
+  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor') throw new Error('root is not md:EntityDescriptor');
+  const issuer = root.getAttribute('entityID');
+  if (issuer === null || issuer === '') throw new Error('EntityDescriptor has no entityID (IDX22801)');
+  const view: WsFedMetadataView = { issuer, signingCertificates: [], passiveRequestorEndpoint: undefined, activeTokenEndpoint: undefined };
+  for (const role of childElements(root).filter(isStsRoleDescriptor)) {
+    for (const child of childElements(role)) {
+      if (child.namespaceURI === MD_NS && child.localName === 'KeyDescriptor') {
+        const use = child.getAttribute('use');
+        if (use !== null && use !== '' && use !== 'signing') continue;
+        const [keyInfo] = childElements(child);
+        if (keyInfo?.namespaceURI !== DSIG_NS || keyInfo.localName !== 'KeyInfo') {
+          throw new Error('KeyDescriptor must start with ds:KeyInfo (IDX22802)');
+        }
+        for (const data of childElements(keyInfo, DSIG_NS, 'X509Data')) {
+          for (const c of childElements(data, DSIG_NS, 'X509Certificate')) view.signingCertificates.push(textOnly(c).replace(/\s+/g, ''));
+        }
+      } else if (child.namespaceURI === FED_NS && child.localName === 'PassiveRequestorEndpoint') {
+        view.passiveRequestorEndpoint = endpointAddress(child);
+      } else if (child.namespaceURI === FED_NS && child.localName === 'SecurityTokenServiceEndpoint') {
+        view.activeTokenEndpoint = endpointAddress(child);
+      }
+    }
+  }
+  return view;
+}
+
+/** PEM certificates of the STS RoleDescriptor's signing KeyDescriptors (the signature is not checked here). */
+export function certFromMetadata(metadataXml: string): string[] {
+  return readWsFedMetadata(metadataXml).signingCertificates.map(pemFromBase64);
+}
+
+export function pemFromBase64(b64: string): string {
+  const pem = `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
+  return new X509Certificate(pem).toString(); // throws when it is not a certificate
+}
