@@ -8,7 +8,13 @@ import type { Clock } from '../lib/clock.ts';
 import { DEMO_DIRECTORY } from './demo-directory.ts';
 import { guidToBytes } from './guid.ts';
 import type { DirectoryDeps, DirectoryOperation } from './index.ts';
-import type { AuthFailureKind, AuthResult, DirectoryHealth, DirectoryProvider, DirectoryUser } from './types.ts';
+import type {
+  AuthFailureKind,
+  AuthResult,
+  DirectoryHealth,
+  DirectoryProvider,
+  DirectoryUser,
+} from './types.ts';
 import { parseSignInName, type SignInNameRules } from './username.ts';
 
 /*
@@ -51,13 +57,26 @@ function parseHash(value: string): PasswordHash | undefined {
   const [N, r, p] = [m[1], m[2], m[3]].map(Number) as [number, number, number];
   const key = Buffer.from(m[5] ?? '', 'base64');
   // Bounds keep a hostile file from making every sign-in allocate gigabytes.
-  if (N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16 || key.length < 16) {
+  if (
+    N < 2 ||
+    N > 2 ** 20 ||
+    (N & (N - 1)) !== 0 ||
+    r < 1 ||
+    r > 32 ||
+    p < 1 ||
+    p > 16 ||
+    key.length < 16
+  ) {
     return undefined;
   }
   return { N, r, p, salt: Buffer.from(m[4] ?? '', 'base64'), key };
 }
 
-function derive(password: string, params: Omit<PasswordHash, 'key'>, length: number): Promise<Buffer> {
+function derive(
+  password: string,
+  params: Omit<PasswordHash, 'key'>,
+  length: number,
+): Promise<Buffer> {
   const { N, r, p, salt } = params;
   const options: ScryptOptions = { N, r, p, maxmem: 256 * N * r };
   return new Promise((ok, fail) => {
@@ -76,20 +95,30 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-const guidString = z.string().refine((s) => guidToBytes(s) !== undefined, 'must be a GUID like 086ffe47-984f-4734-bd0d-b90223cff0b0');
+const guidString = z
+  .string()
+  .refine(
+    (s) => guidToBytes(s) !== undefined,
+    'must be a GUID like 086ffe47-984f-4734-bd0d-b90223cff0b0',
+  );
 
 const userSchema = z.strictObject({
   sAMAccountName: z.string().min(1).max(64),
   userPrincipalName: z.string().includes('@').optional(),
   objectGuid: guidString,
   consistencyGuid: guidString.optional(),
-  objectSid: z.string().regex(/^S-1-\d+(-\d+)+$/, 'must be an SID like S-1-5-21-…').optional(),
+  objectSid: z
+    .string()
+    .regex(/^S-1-\d+(-\d+)+$/, 'must be an SID like S-1-5-21-…')
+    .optional(),
   displayName: z.string().optional(),
   givenName: z.string().optional(),
   surname: z.string().optional(),
   mail: z.string().optional(),
   groups: z.array(z.string().min(1)).default([]),
-  passwordHash: z.string().refine((s) => parseHash(s) !== undefined, 'must be scrypt$N$r$p$salt$key (hashPassword())'),
+  passwordHash: z
+    .string()
+    .refine((s) => parseHash(s) !== undefined, 'must be scrypt$N$r$p$salt$key (hashPassword())'),
   enabled: z.boolean().default(true),
   locked: z.boolean().default(false),
   mustChangePassword: z.boolean().default(false),
@@ -113,7 +142,10 @@ interface EmbeddedUser {
 
 /** RFC 4514 §2.4 escaping for a DN attribute value we build ourselves. */
 function escapeRdnValue(value: string): string {
-  return value.replace(/[,+"\\<>;=]/g, '\\$&').replace(/^[ #]/, '\\$&').replace(/ $/, '\\ ');
+  return value
+    .replace(/[,+"\\<>;=]/g, '\\$&')
+    .replace(/^[ #]/, '\\$&')
+    .replace(/ $/, '\\ ');
 }
 
 /**
@@ -133,7 +165,11 @@ export class EmbeddedDirectory implements DirectoryProvider {
   readonly #byUpn = new Map<string, EmbeddedUser>();
   readonly #byGuid = new Map<string, EmbeddedUser>();
   /** Verified on the unknown-user path: same cost, never matches. */
-  readonly #decoy: PasswordHash = { ...DEFAULT_PARAMS, salt: randomBytes(16), key: randomBytes(KEY_LENGTH) };
+  readonly #decoy: PasswordHash = {
+    ...DEFAULT_PARAMS,
+    salt: randomBytes(16),
+    key: randomBytes(KEY_LENGTH),
+  };
 
   constructor(config: EmbeddedDirectoryConfig, deps: DirectoryDeps) {
     this.#clock = deps.clock;
@@ -155,8 +191,11 @@ export class EmbeddedDirectory implements DirectoryProvider {
       .join(',');
     for (const u of users) {
       const objectGuid = guidToBytes(u.objectGuid) as Buffer;
-      const consistencyGuid = u.consistencyGuid === undefined ? undefined : guidToBytes(u.consistencyGuid);
-      const upn = u.userPrincipalName ?? (upnSuffix === undefined ? undefined : `${u.sAMAccountName}@${upnSuffix}`);
+      const consistencyGuid =
+        u.consistencyGuid === undefined ? undefined : guidToBytes(u.consistencyGuid);
+      const upn =
+        u.userPrincipalName ??
+        (upnSuffix === undefined ? undefined : `${u.sAMAccountName}@${upnSuffix}`);
       const entry: EmbeddedUser = {
         user: {
           dn: `CN=${escapeRdnValue(u.sAMAccountName)},CN=Users,${baseDn}`,
@@ -183,7 +222,8 @@ export class EmbeddedDirectory implements DirectoryProvider {
       };
       // AD keeps these unique; a file that does not would make sign-in names ambiguous.
       this.#index(this.#bySam, u.sAMAccountName.toLowerCase(), entry, 'sAMAccountName');
-      if (upn !== undefined) this.#index(this.#byUpn, upn.toLowerCase(), entry, 'userPrincipalName');
+      if (upn !== undefined)
+        this.#index(this.#byUpn, upn.toLowerCase(), entry, 'userPrincipalName');
       this.#index(this.#byGuid, objectGuid.toString('hex'), entry, 'objectGuid');
     }
   }
@@ -206,7 +246,8 @@ export class EmbeddedDirectory implements DirectoryProvider {
     if (!match) return { ok: false, kind: 'bad_credentials', reason: 'wrong_password', user };
     // After the right password, in the order Samba's authsam_account_ok checks them.
     if (!entry.user.enabled) return fail('disabled');
-    if (entry.accountExpires !== undefined && entry.accountExpires <= this.#clock.now()) return fail('account_expired');
+    if (entry.accountExpires !== undefined && entry.accountExpires <= this.#clock.now())
+      return fail('account_expired');
     if (entry.mustChangePassword) return fail('must_change_password');
     if (entry.passwordExpired) return fail('password_expired');
     return { ok: true, user };
@@ -214,7 +255,9 @@ export class EmbeddedDirectory implements DirectoryProvider {
 
   findUser(username: string): Promise<DirectoryUser | undefined> {
     const name = this.#lookup(username);
-    return Promise.resolve(typeof name === 'string' || name.entry === undefined ? undefined : copy(name.entry.user));
+    return Promise.resolve(
+      typeof name === 'string' || name.entry === undefined ? undefined : copy(name.entry.user),
+    );
   }
 
   findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
@@ -236,7 +279,10 @@ export class EmbeddedDirectory implements DirectoryProvider {
     if (!parsed.ok) return parsed.reason;
     const { name } = parsed;
     return {
-      entry: name.form === 'upn' ? this.#byUpn.get(name.upn.toLowerCase()) : this.#bySam.get(name.sAMAccountName.toLowerCase()),
+      entry:
+        name.form === 'upn'
+          ? this.#byUpn.get(name.upn.toLowerCase())
+          : this.#bySam.get(name.sAMAccountName.toLowerCase()),
     };
   }
 
@@ -250,7 +296,8 @@ function copy(user: DirectoryUser): DirectoryUser {
   return {
     ...user,
     objectGuid: Buffer.from(user.objectGuid),
-    consistencyGuid: user.consistencyGuid === undefined ? undefined : Buffer.from(user.consistencyGuid),
+    consistencyGuid:
+      user.consistencyGuid === undefined ? undefined : Buffer.from(user.consistencyGuid),
     groups: [...user.groups],
   };
 }

@@ -34,9 +34,16 @@ export interface DirectoryDeps {
  * Builds the configured directory; rejects on unreadable or invalid files (CA bundle, users file). No network
  * traffic happens here: LDAP connections open on first use.
  */
-export function createDirectory(config: Config['directory'], deps: DirectoryDeps): Promise<DirectoryProvider> {
+export function createDirectory(
+  config: Config['directory'],
+  deps: DirectoryDeps,
+): Promise<DirectoryProvider> {
   try {
-    return Promise.resolve(config.kind === 'ldap' ? new LdapDirectory(config, deps) : new EmbeddedDirectory(config, deps));
+    return Promise.resolve(
+      config.kind === 'ldap'
+        ? new LdapDirectory(config, deps)
+        : new EmbeddedDirectory(config, deps),
+    );
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }

@@ -99,7 +99,9 @@ export class LdapDirectory implements DirectoryProvider {
     const tlsOptions: tls.ConnectionOptions = {
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
-      ...(config.tls.ca === undefined ? {} : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
+      ...(config.tls.ca === undefined
+        ? {}
+        : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
       ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername }),
     };
     this.#dcs = config.urls.map((url) => {
@@ -158,7 +160,9 @@ export class LdapDirectory implements DirectoryProvider {
   async findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
     if (guid.length !== 16) return undefined;
     // A Buffer value is sent as raw octets; its string form is the RFC 4515 `\xx` escape of every byte.
-    return this.#findOne(personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })));
+    return this.#findOne(
+      personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })),
+    );
   }
 
   /** One rootDSE read per DC with the service account (binding first when needed). */
@@ -201,9 +205,13 @@ export class LdapDirectory implements DirectoryProvider {
       return entry !== undefined && entries.length === 1 ? this.#toUser(entry) : undefined;
     });
     if (!attempt.ok) {
-      throw new FederationError('directory_unavailable', 'The directory is not available. Try again later.', {
-        detail: attempt.reason,
-      });
+      throw new FederationError(
+        'directory_unavailable',
+        'The directory is not available. Try again later.',
+        {
+          detail: attempt.reason,
+        },
+      );
     }
     return attempt.value;
   }
@@ -228,13 +236,17 @@ export class LdapDirectory implements DirectoryProvider {
         if (this.#closed) return { ok: false, reason: 'closed' };
         const failover = failoverReason(err);
         if (failover === undefined) {
-          reason = err instanceof ServiceAccountRejected ? 'service_account_rejected' : describe(err);
+          reason =
+            err instanceof ServiceAccountRejected ? 'service_account_rejected' : describe(err);
           this.#logger.error({ url: dc.url, reason }, 'directory operation failed');
           return { ok: false, reason };
         }
         reason = failover;
         dc.demotedUntil = this.#clock.now().getTime() + DEMOTE_FAILED_DC_MS;
-        this.#logger.warn({ url: dc.url, reason, detail: describe(err) }, 'domain controller failed; trying the next');
+        this.#logger.warn(
+          { url: dc.url, reason, detail: describe(err) },
+          'domain controller failed; trying the next',
+        );
       }
     }
     this.#logger.error({ urls: this.#config.urls, reason }, 'no domain controller answered');
@@ -275,7 +287,11 @@ export class LdapDirectory implements DirectoryProvider {
   }
 
   /** undefined = the password is right; result 49 → mapped failure; anything else throws. */
-  async #bind(dc: DomainController, dn: string, password: string): Promise<BindFailure | undefined> {
+  async #bind(
+    dc: DomainController,
+    dn: string,
+    password: string,
+  ): Promise<BindFailure | undefined> {
     if (dn === '') throw new Error('refusing to bind with an empty DN');
     this.#emit(dc.url, 'bind');
     try {
@@ -312,7 +328,9 @@ export class LdapDirectory implements DirectoryProvider {
       givenName: text(entry, 'givenName'),
       surname: text(entry, 'sn'),
       mail: text(entry, 'mail'),
-      groups: values(entry, 'memberOf').map((v) => firstRdnValue(typeof v === 'string' ? v : v.toString('utf8'))),
+      groups: values(entry, 'memberOf').map((v) =>
+        firstRdnValue(typeof v === 'string' ? v : v.toString('utf8')),
+      ),
       enabled: (uac & UF_ACCOUNTDISABLE) === 0,
     };
   }
@@ -355,8 +373,9 @@ function personFilter(match: Filter): Filter {
 }
 
 /** Reason string when `err` means "this DC failed, try the next"; undefined otherwise. */
-function failoverReason(err: unknown): string | undefined {
-  if (err instanceof ResultCodeError) return FAILOVER_RESULT_CODES.has(err.code) ? `ldap:${err.code}` : undefined;
+export function failoverReason(err: unknown): string | undefined {
+  if (err instanceof ResultCodeError)
+    return FAILOVER_RESULT_CODES.has(err.code) ? `ldap:${err.code}` : undefined;
   if (!(err instanceof Error)) return undefined;
   // Node socket and TLS errors (ECONNREFUSED, ECONNRESET, certificate errors) carry a string code.
   const code = (err as { code?: unknown }).code;

@@ -31,7 +31,8 @@ const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
 const invalid = { ok: false, reason: 'invalid_name' } as const;
 
 export function parseSignInName(input: unknown, rules: SignInNameRules): ParsedSignInName {
-  if (typeof input !== 'string' || input.length === 0 || input.length > MAX_SIGN_IN_NAME_LENGTH) return invalid;
+  if (typeof input !== 'string' || input.length === 0 || input.length > MAX_SIGN_IN_NAME_LENGTH)
+    return invalid;
   if (EDGE_WHITESPACE.test(input) || CONTROL.test(input)) return invalid;
 
   const parts = input.split('\\');
@@ -39,7 +40,8 @@ export function parseSignInName(input: unknown, rules: SignInNameRules): ParsedS
   if (parts.length === 2) {
     const [domain = '', user = ''] = parts;
     if (domain === '' || user === '' || user.includes('@')) return invalid; // \x, x\, a\b@c
-    if (domain.toUpperCase() !== rules.netbiosDomain.toUpperCase()) return { ok: false, reason: 'unknown_domain' };
+    if (domain.toUpperCase() !== rules.netbiosDomain.toUpperCase())
+      return { ok: false, reason: 'unknown_domain' };
     return { ok: true, name: { form: 'sam', sAMAccountName: user } };
   }
 

@@ -4,7 +4,13 @@
  * Keys come from node:crypto (OpenSSL); the certificate is assembled and signed by @peculiar/x509 on Node's
  * WebCrypto, so no openssl binary or hand-written ASN.1 is involved.
  */
-import { X509Certificate, createHash, createPublicKey, generateKeyPair, webcrypto } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPublicKey,
+  generateKeyPair,
+  webcrypto,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
@@ -21,7 +27,10 @@ export function signingSubjectCn(hostname: string): string {
 }
 
 export async function generateRsaKey(bits = MIN_RSA_BITS): Promise<KeyObject> {
-  const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: bits, publicExponent: 0x10001 });
+  const { privateKey } = await generateKeyPairAsync('rsa', {
+    modulusLength: bits,
+    publicExponent: 0x10001,
+  });
   return privateKey;
 }
 
@@ -31,13 +40,17 @@ export function privateKeyToPem(key: KeyObject): string {
 }
 
 /**
- * A hostname fedgate may put in a certificate: a DNS name (letters, digits, hyphens, dots; optional leading
- * `*.` is not allowed — fedgate never generates wildcard certificates) or an IP address.
+ * A host name fedgate may put into a generated certificate: an IP address, or a DNS name of letter/digit/
+ * hyphen labels (no wildcards: fedgate never generates one). Anything else could smuggle extra RDNs or SANs.
  */
 export function assertCertificateHostname(hostname: string): void {
   if (isIP(hostname) !== 0) return;
   const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
-  if (hostname.length > 253 || hostname.length === 0 || !hostname.split('.').every((l) => label.test(l))) {
+  if (
+    hostname.length > 253 ||
+    hostname.length === 0 ||
+    !hostname.split('.').every((l) => label.test(l))
+  ) {
     throw new Error(`"${hostname}" is not a valid host name for a certificate`);
   }
 }
@@ -56,35 +69,12 @@ export interface SelfSignedOptions {
 }
 
 /**
- * @peculiar/x509 registers its algorithm providers in a tsyringe container, and tsyringe throws at import
- * time unless a Reflect metadata polyfill (`reflect-metadata`) is loaded. fedgate does not otherwise need
- * that polyfill, so when none is present this installs the three functions tsyringe calls
- * (getMetadata/getOwnMetadata/defineMetadata) over a WeakMap — never replacing an existing implementation —
- * and loads the library lazily, only when a certificate is actually generated.
+ * @peculiar/x509 registers its algorithm providers in a tsyringe container, and tsyringe needs the Reflect
+ * metadata polyfill loaded first. The library is loaded lazily: only when a certificate is generated.
  */
 let x509Lib: Promise<typeof X509Lib> | undefined;
 function loadX509(): Promise<typeof X509Lib> {
-  const r = Reflect as unknown as Record<string, unknown>;
-  if (typeof r.getMetadata !== 'function') {
-    const store = new WeakMap<object, Map<unknown, unknown>>();
-    const own = (key: unknown, target: object): unknown => store.get(target)?.get(key);
-    const inherited = (key: unknown, target: object): unknown => {
-      for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
-        const v = own(key, t);
-        if (v !== undefined) return v;
-      }
-      return undefined;
-    };
-    const define = (key: unknown, value: unknown, target: object): void => {
-      const m = store.get(target) ?? new Map<unknown, unknown>();
-      m.set(key, value);
-      store.set(target, m);
-    };
-    r.getOwnMetadata = own;
-    r.getMetadata = inherited;
-    r.defineMetadata = define;
-  }
-  x509Lib ??= import('@peculiar/x509');
+  x509Lib ??= import('reflect-metadata').then(() => import('@peculiar/x509'));
   return x509Lib;
 }
 
@@ -92,7 +82,8 @@ function loadX509(): Promise<typeof X509Lib> {
 export async function createSelfSignedCertificate(opts: SelfSignedOptions): Promise<string> {
   const x509 = await loadX509();
   // Node's WebCrypto is passed explicitly (`provider`) rather than installed as the library's global one.
-  const provider = webcrypto;
+  // Node's webcrypto and the DOM lib's Crypto type differ only in newer algorithm overloads.
+  const provider = webcrypto as unknown as Crypto;
   const subtle = webcrypto.subtle;
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const pkcs8 = opts.privateKey.export({ type: 'pkcs8', format: 'der' });

@@ -19,4 +19,9 @@ export {
   loadOrCreateSigningCredential,
   loadOrCreateTlsCredential,
 } from './store.ts';
-export type { CredentialFiles, LoadCredentialOptions, LoadedSigningCredential, LoadedTlsCredential } from './store.ts';
+export type {
+  CredentialFiles,
+  LoadCredentialOptions,
+  LoadedSigningCredential,
+  LoadedTlsCredential,
+} from './store.ts';

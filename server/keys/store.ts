@@ -73,20 +73,31 @@ export type LoadedSigningCredential = SigningCredential & {
   keyFile: string;
 };
 
-export type LoadedTlsCredential = TlsCredential & { warning?: string; certFile: string; keyFile: string };
+export type LoadedTlsCredential = TlsCredential & {
+  warning?: string;
+  certFile: string;
+  keyFile: string;
+};
 
-export async function loadOrCreateSigningCredential(opts: LoadCredentialOptions): Promise<LoadedSigningCredential> {
+export async function loadOrCreateSigningCredential(
+  opts: LoadCredentialOptions,
+): Promise<LoadedSigningCredential> {
   const expectedCn = signingSubjectCn(opts.hostname);
-  const { files, generated } = await resolveFiles(opts, SIGNING_KEY_FILE, SIGNING_CERT_FILE, async (key) => {
-    assertCertificateHostname(opts.hostname);
-    return createSelfSignedCertificate({
-      privateKey: key,
-      commonName: expectedCn,
-      ...oneYearValidity(opts.clock.now()),
-      purpose: 'signing',
-      serial: randomBytes(16),
-    });
-  });
+  const { files, generated } = await resolveFiles(
+    opts,
+    SIGNING_KEY_FILE,
+    SIGNING_CERT_FILE,
+    async (key) => {
+      assertCertificateHostname(opts.hostname);
+      return createSelfSignedCertificate({
+        privateKey: key,
+        commonName: expectedCn,
+        ...oneYearValidity(opts.clock.now()),
+        purpose: 'signing',
+        serial: randomBytes(16),
+      });
+    },
+  );
   const { key, facts } = await loadPair(files, 'signing');
 
   const warnings: string[] = [];
@@ -113,30 +124,42 @@ export async function loadOrCreateSigningCredential(opts: LoadCredentialOptions)
   };
 }
 
-export async function loadOrCreateTlsCredential(opts: LoadCredentialOptions): Promise<LoadedTlsCredential> {
-  const { files, generated } = await resolveFiles(opts, TLS_KEY_FILE, TLS_CERT_FILE, async (key) => {
-    assertCertificateHostname(opts.hostname);
-    const ip = isIP(opts.hostname) !== 0;
-    const dnsNames = ip ? [] : [opts.hostname];
-    const ipAddresses = ip ? [opts.hostname] : [];
-    // Browsers and curl ignore the CN; localhost also needs the loopback address to be reachable by IP.
-    if (opts.hostname === 'localhost') ipAddresses.push('127.0.0.1');
-    return createSelfSignedCertificate({
-      privateKey: key,
-      commonName: opts.hostname,
-      ...oneYearValidity(opts.clock.now()),
-      purpose: 'tls',
-      dnsNames,
-      ipAddresses,
-      serial: randomBytes(16),
-    });
-  });
+export async function loadOrCreateTlsCredential(
+  opts: LoadCredentialOptions,
+): Promise<LoadedTlsCredential> {
+  const { files, generated } = await resolveFiles(
+    opts,
+    TLS_KEY_FILE,
+    TLS_CERT_FILE,
+    async (key) => {
+      assertCertificateHostname(opts.hostname);
+      const ip = isIP(opts.hostname) !== 0;
+      const dnsNames = ip ? [] : [opts.hostname];
+      const ipAddresses = ip ? [opts.hostname] : [];
+      // Browsers and curl ignore the CN; localhost also needs the loopback address to be reachable by IP.
+      if (opts.hostname === 'localhost') ipAddresses.push('127.0.0.1');
+      return createSelfSignedCertificate({
+        privateKey: key,
+        commonName: opts.hostname,
+        ...oneYearValidity(opts.clock.now()),
+        purpose: 'tls',
+        dnsNames,
+        ipAddresses,
+        serial: randomBytes(16),
+      });
+    },
+  );
   const { key, facts } = await loadPair(files, 'tls');
 
   const warnings: string[] = [];
-  const matches = isIP(opts.hostname) !== 0 ? facts.x509.checkIP(opts.hostname) : facts.x509.checkHost(opts.hostname);
+  const matches =
+    isIP(opts.hostname) !== 0
+      ? facts.x509.checkIP(opts.hostname)
+      : facts.x509.checkHost(opts.hostname);
   if (matches === undefined) {
-    warnings.push(`${files.certFile} does not name ${opts.hostname}; clients will reject the HTTPS listener.`);
+    warnings.push(
+      `${files.certFile} does not name ${opts.hostname}; clients will reject the HTTPS listener.`,
+    );
   }
   warnings.push(...expiryWarnings(facts, opts.clock, files.certFile));
 
@@ -195,18 +218,26 @@ async function loadPair(
   try {
     facts = describeCertificate(certPem);
   } catch (err) {
-    throw new KeyMaterialError(`${files.certFile} is not a PEM X.509 certificate`, files.certFile, { cause: err });
+    throw new KeyMaterialError(`${files.certFile} is not a PEM X.509 certificate`, files.certFile, {
+      cause: err,
+    });
   }
 
   const type = key.asymmetricKeyType;
   if (purpose === 'signing' || type === 'rsa') {
     // Token signing is rsa-sha256 (RSASSA-PKCS1-v1_5): entra-protocol §1.5. RSA-PSS keys cannot do it.
     if (type !== 'rsa') {
-      throw new KeyMaterialError(`${files.keyFile} is a ${String(type)} key; token signing needs an RSA key`, files.keyFile);
+      throw new KeyMaterialError(
+        `${files.keyFile} is a ${String(type)} key; token signing needs an RSA key`,
+        files.keyFile,
+      );
     }
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) {
-      throw new KeyMaterialError(`${files.keyFile} is RSA-${bits}; at least RSA-${MIN_RSA_BITS} is required`, files.keyFile);
+      throw new KeyMaterialError(
+        `${files.keyFile} is RSA-${bits}; at least RSA-${MIN_RSA_BITS} is required`,
+        files.keyFile,
+      );
     }
   }
   if (!facts.x509.checkPrivateKey(key)) {
@@ -311,7 +342,9 @@ function hasCommonName(facts: CertificateFacts, cn: string): boolean {
 function expiryWarnings(facts: CertificateFacts, clock: Clock, file: string): string[] {
   const now = clock.now().getTime();
   if (now >= facts.notAfter.getTime()) {
-    return [`${file} expired on ${facts.notAfter.toISOString()}; relying parties may reject what it signs.`];
+    return [
+      `${file} expired on ${facts.notAfter.toISOString()}; relying parties may reject what it signs.`,
+    ];
   }
   if (facts.notAfter.getTime() - now < EXPIRY_WARNING_MS) {
     return [`${file} expires on ${facts.notAfter.toISOString()}; publish its successor now.`];

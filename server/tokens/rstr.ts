@@ -12,12 +12,14 @@ import { FederationError } from '../lib/errors.ts';
 import type { RstrModel } from './types.ts';
 
 export const WSTRUST_2005_NS = 'http://schemas.xmlsoap.org/ws/2005/02/trust';
-export const WSU_NS = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
+export const WSU_NS =
+  'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
 export const WSP_NS = 'http://schemas.xmlsoap.org/ws/2004/09/policy';
 export const WSA_NS = 'http://www.w3.org/2005/08/addressing';
 export const TOKEN_TYPE_SAML11 = 'urn:oasis:names:tc:SAML:1.0:assertion';
 export const REQUEST_TYPE_ISSUE_2005 = 'http://schemas.xmlsoap.org/ws/2005/02/trust/Issue';
-export const KEY_TYPE_NO_PROOF_KEY_2005 = 'http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey';
+export const KEY_TYPE_NO_PROOF_KEY_2005 =
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey';
 
 const TAIL =
   '</t:RequestedSecurityToken>' +
@@ -28,11 +30,16 @@ const TAIL =
 
 export function writeWsFedRstr(m: RstrModel): string {
   // [MS-MWBF] §2.2.4.1: AppliesTo MUST duplicate the token's Audience; the caller passes the same string.
-  if (m.appliesTo.length === 0 || !isXmlSafe(m.appliesTo)) fail('appliesTo is empty or not XML-safe');
-  if (!m.assertionXml.startsWith('<saml:Assertion ') || !m.assertionXml.endsWith('</saml:Assertion>')) {
+  if (m.appliesTo.length === 0 || !isXmlSafe(m.appliesTo))
+    fail('appliesTo is empty or not XML-safe');
+  if (
+    !m.assertionXml.startsWith('<saml:Assertion ') ||
+    !m.assertionXml.endsWith('</saml:Assertion>')
+  ) {
     fail('assertionXml is not a serialized saml:Assertion');
   }
-  if (Number.isNaN(m.created.getTime()) || Number.isNaN(m.expires.getTime())) fail('lifetime is not a valid date');
+  if (Number.isNaN(m.created.getTime()) || Number.isNaN(m.expires.getTime()))
+    fail('lifetime is not a valid date');
   return (
     `<t:RequestSecurityTokenResponse xmlns:t="${WSTRUST_2005_NS}">` +
     `<t:Lifetime><wsu:Created xmlns:wsu="${WSU_NS}">` +
@@ -51,5 +58,7 @@ export function writeWsFedRstr(m: RstrModel): string {
 }
 
 function fail(detail: string): never {
-  throw new FederationError('internal', 'The token could not be issued.', { detail: `WS-Fed RSTR: ${detail}` });
+  throw new FederationError('internal', 'The token could not be issued.', {
+    detail: `WS-Fed RSTR: ${detail}`,
+  });
 }

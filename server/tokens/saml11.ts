@@ -4,8 +4,9 @@
  *
  * Why this is hand-written instead of building a DOM and signing it with xml-crypto's SignedXml:
  * issuance speed. A signed assertion costs one RSA-2048 signature (~0.3 ms on one core); the generic route
- * (parse → XPath lookup of the reference → generic exc-c14n walk → serialize) costs five times that and
- * caps a core at ~500 tokens/s. fedgate controls every byte of the assertion, so it writes the text
+ * (parse → XPath lookup of the reference → generic exc-c14n walk → serialize) costs several times that:
+ * measured on one core, ~550 tokens/s with SignedXml against ~3,500/s here, close to the bare RSA rate.
+ * fedgate controls every byte of the assertion, so it writes the text
  * *already in exclusive canonical form* and digests those bytes directly:
  *  - namespace declarations only where exc-c14n renders them: `xmlns:saml` on saml:Assertion (the only
  *    place the prefix becomes visibly utilized without an output ancestor declaring it, Exc-C14N §3);
@@ -54,7 +55,8 @@ export function createSaml11Signer(cred: SigningCredential): Saml11Signer {
       const canonical = writeCanonicalSaml11Assertion(model);
       const signature = signer.signatureFor(model.assertionId, canonical);
       // Signature = last child of saml:Assertion (entra-protocol §1.5; real AD FS token in [MSALPY]).
-      const signed = canonical.slice(0, canonical.length - ASSERTION_CLOSE.length) + signature + ASSERTION_CLOSE;
+      const signed =
+        canonical.slice(0, canonical.length - ASSERTION_CLOSE.length) + signature + ASSERTION_CLOSE;
       return protectXml11LineEnds(signed);
     },
   };
@@ -63,7 +65,10 @@ export function createSaml11Signer(cred: SigningCredential): Saml11Signer {
 const signers = new WeakMap<SigningCredential, Saml11Signer>();
 
 /** Writes and signs one assertion. Reuses a prepared signer per credential object. */
-export function writeSignedSaml11Assertion(model: Saml11AssertionModel, cred: SigningCredential): string {
+export function writeSignedSaml11Assertion(
+  model: Saml11AssertionModel,
+  cred: SigningCredential,
+): string {
   let signer = signers.get(cred);
   if (signer === undefined) {
     signer = createSaml11Signer(cred);
@@ -81,11 +86,16 @@ export function writeCanonicalSaml11Assertion(m: Saml11AssertionModel): string {
   const issuer = text(m.issuer, 'issuer', true);
   const audience = text(m.audience, 'audience', true);
   const nameId = text(m.nameIdentifier.value, 'nameIdentifier', true);
-  const format = text(m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED, 'nameIdentifier.format', true);
+  const format = text(
+    m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED,
+    'nameIdentifier.format',
+    true,
+  );
   const authMethod = text(m.authentication.method, 'authentication.method', true);
   const notBefore = time(m.notBefore, 'notBefore');
   const notOnOrAfter = time(m.notOnOrAfter, 'notOnOrAfter');
-  if (m.notOnOrAfter.getTime() <= m.notBefore.getTime()) invalid('notOnOrAfter', 'is not after notBefore');
+  if (m.notOnOrAfter.getTime() <= m.notBefore.getTime())
+    invalid('notOnOrAfter', 'is not after notBefore');
 
   const subject =
     '<saml:Subject><saml:NameIdentifier Format="' +
@@ -117,14 +127,20 @@ export function writeCanonicalSaml11Assertion(m: Saml11AssertionModel): string {
     if (a.values.length === 0) continue;
     const name = text(a.name, 'attribute name', true);
     const ns = text(a.namespace, 'attribute namespace', false);
-    attributes += '<saml:Attribute AttributeName="' + escapeAttr(name) + '" AttributeNamespace="' + escapeAttr(ns) + '">';
+    attributes +=
+      '<saml:Attribute AttributeName="' +
+      escapeAttr(name) +
+      '" AttributeNamespace="' +
+      escapeAttr(ns) +
+      '">';
     for (const v of a.values) {
       if (!isXmlSafe(v)) invalid(`a value of attribute ${ns}/${name}`, UNSAFE);
       attributes += '<saml:AttributeValue>' + escapeText(v) + '</saml:AttributeValue>';
     }
     attributes += '</saml:Attribute>';
   }
-  if (attributes !== '') out += '<saml:AttributeStatement>' + subject + attributes + '</saml:AttributeStatement>';
+  if (attributes !== '')
+    out += '<saml:AttributeStatement>' + subject + attributes + '</saml:AttributeStatement>';
 
   out +=
     '<saml:AuthenticationStatement AuthenticationInstant="' +
@@ -138,7 +154,8 @@ export function writeCanonicalSaml11Assertion(m: Saml11AssertionModel): string {
   return out;
 }
 
-const UNSAFE = 'contains characters XML 1.0 cannot carry (control characters, U+FFFE/U+FFFF or unpaired surrogates)';
+const UNSAFE =
+  'contains characters XML 1.0 cannot carry (control characters, U+FFFE/U+FFFF or unpaired surrogates)';
 
 function text(s: string, field: string, required: boolean): string {
   if (required && s.length === 0) invalid(field, 'is empty');
@@ -149,7 +166,8 @@ function text(s: string, field: string, required: boolean): string {
 function time(d: Date, field: string): string {
   const ms = d.getTime();
   // xs:dateTime with a four-digit year; toISOString() writes ±YYYYYY outside 0000–9999.
-  if (Number.isNaN(ms) || d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) invalid(field, 'is not a valid date');
+  if (Number.isNaN(ms) || d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999)
+    invalid(field, 'is not a valid date');
   return d.toISOString();
 }
 

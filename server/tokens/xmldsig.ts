@@ -40,9 +40,12 @@ const SI_BODY_2 =
   '<ds:DigestValue>';
 const SI_BODY_3 = '</ds:DigestValue></ds:Reference></ds:SignedInfo>';
 
+const XML11_LINE_ENDS = /[\u0085\u2028\u2029]/;
+const XML11_LINE_ENDS_ALL = /[\u0085\u2028\u2029]/g;
+
 /**
- * Writes U+0085, U+2028 and U+2029 as character references. @xmldom/xmldom (under xml-crypto, node-saml,
- * samlify, passport-wsfed-saml2) applies XML 1.1 line-end normalisation to XML 1.0 input, turning these
+ * Writes U+0085, U+2028 and U+2029 as character references. @xmldom/xmldom (the parser under xml-crypto and
+ * the Node SAML libraries built on it) applies XML 1.1 line-end normalisation to XML 1.0 input, turning these
  * literal characters into LF before canonicalising, so every Node verifier would compute another digest
  * than a conformant XML 1.0 parser (.NET, libxml2/xmlsec1). A character reference is not subject to line-end
  * handling (XML 1.0 §2.11, §4.1) and exc-c14n writes the character itself (C14N 1.0 §2.3), so every
@@ -51,8 +54,7 @@ const SI_BODY_3 = '</ds:DigestValue></ds:Reference></ds:SignedInfo>';
 export function protectXml11LineEnds(xml: string): string {
   return XML11_LINE_ENDS.test(xml) ? xml.replace(XML11_LINE_ENDS_ALL, charRef) : xml;
 }
-const XML11_LINE_ENDS = /[\u0085\u2028\u2029]/;
-const XML11_LINE_ENDS_ALL = /[\u0085\u2028\u2029]/g;
+
 function charRef(c: string): string {
   return `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`;
 }
@@ -74,7 +76,9 @@ export interface EnvelopedSigner {
   signatureFor(referenceId: string, canonical: string): string;
 }
 
-export function createEnvelopedSigner(cred: Pick<SigningCredential, 'privateKey' | 'certificateBase64'>): EnvelopedSigner {
+export function createEnvelopedSigner(
+  cred: Pick<SigningCredential, 'privateKey' | 'certificateBase64'>,
+): EnvelopedSigner {
   const key: KeyObject = cred.privateKey;
   if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') {
     throw new TypeError('the token-signing key must be an RSA private key');
@@ -96,7 +100,9 @@ export function createEnvelopedSigner(cred: Pick<SigningCredential, 'privateKey'
       const digest = createHash('sha256').update(canonical, 'utf8').digest('base64');
       const body = SI_BODY_1 + referenceId + SI_BODY_2 + digest + SI_BODY_3;
       // XMLDSig §3.1.2: the SignatureValue is computed over the canonical form of SignedInfo.
-      const value = sign('sha256', Buffer.from(SI_OPEN_CANONICAL + body, 'utf8'), key).toString('base64');
+      const value = sign('sha256', Buffer.from(SI_OPEN_CANONICAL + body, 'utf8'), key).toString(
+        'base64',
+      );
       return head + body + '<ds:SignatureValue>' + value + tail;
     },
   };

@@ -12,7 +12,8 @@ const account = (sAMAccountName: string): ContractAccount => ({
   upn: `${sAMAccountName}@fedgate.test`,
 });
 const grace = DEMO_DIRECTORY.users.find((u) => u.sAMAccountName === 'grace');
-const consistencyGuid = grace?.consistencyGuid === undefined ? undefined : guidToBytes(grace.consistencyGuid);
+const consistencyGuid =
+  grace?.consistencyGuid === undefined ? undefined : guidToBytes(grace.consistencyGuid);
 if (consistencyGuid === undefined) throw new Error('demo user grace has no consistencyGuid');
 
 directoryContract('embedded (demo directory)', {
@@ -27,11 +28,20 @@ directoryContract('embedded (demo directory)', {
     locked: account('mallory'),
     consistency: account('grace'),
   },
-  normal: { groups: ['Finance', 'Staff'], displayName: 'Alice Anderson', mail: 'alice@fedgate.test' },
+  normal: {
+    groups: ['Finance', 'Staff'],
+    displayName: 'Alice Anderson',
+    mail: 'alice@fedgate.test',
+  },
   consistencyGuid,
   open: (onOperation) =>
     createDirectory(
       { kind: 'embedded', netbiosDomain: 'FEDGATE' },
-      { logger: pino({ level: 'silent' }), clock: systemClock, baseDir: process.cwd(), onOperation },
+      {
+        logger: pino({ level: 'silent' }),
+        clock: systemClock,
+        baseDir: process.cwd(),
+        onOperation,
+      },
     ),
 });

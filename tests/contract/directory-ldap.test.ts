@@ -2,7 +2,12 @@
 import { pino } from 'pino';
 import { createDirectory } from '../../server/directory/index.ts';
 import { systemClock } from '../../server/lib/clock.ts';
-import { readBinaryAttributeWithCli, readObjectGuidWithCli, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
+import {
+  readBinaryAttributeWithCli,
+  readObjectGuidWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+} from '../helpers/samba.ts';
 import { directoryContract, type ContractAccount } from './directory.contract.ts';
 
 const env = sambaEnv();
@@ -12,7 +17,8 @@ const account = (name: keyof typeof env.users): ContractAccount => ({
   upn: env.users[name].upn,
 });
 const consistencyGuid = readBinaryAttributeWithCli(env, 'consistency1', 'mS-DS-ConsistencyGuid');
-if (consistencyGuid === undefined) throw new Error('consistency1 has no mS-DS-ConsistencyGuid; re-run tests/setup/samba.sh');
+if (consistencyGuid === undefined)
+  throw new Error('consistency1 has no mS-DS-ConsistencyGuid; re-run tests/setup/samba.sh');
 
 directoryContract('ldap (Samba AD DC)', {
   netbiosDomain: env.netbiosDomain,
@@ -26,9 +32,18 @@ directoryContract('ldap (Samba AD DC)', {
     locked: account('locked1'),
     consistency: account('consistency1'),
   },
-  normal: { groups: ['Finance'], displayName: 'John Doe (Finance)', mail: 'john.doe@corp.example.test' },
+  normal: {
+    groups: ['Finance'],
+    displayName: 'John Doe (Finance)',
+    mail: 'john.doe@corp.example.test',
+  },
   consistencyGuid,
   open: (onOperation) =>
-    createDirectory(sambaLdapConfig(env), { logger: pino({ level: 'silent' }), clock: systemClock, baseDir: '/', onOperation }),
+    createDirectory(sambaLdapConfig(env), {
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      baseDir: '/',
+      onOperation,
+    }),
   independentObjectGuid: (sam) => readObjectGuidWithCli(env, sam),
 });

@@ -46,7 +46,16 @@ function failure(result: AuthResult): { kind: string; reason: string } {
 }
 
 export function directoryContract(name: string, fx: DirectoryContractFixture): void {
-  const { normal, second, disabled, mustChange, passwordExpired, accountExpired, locked, consistency } = fx.accounts;
+  const {
+    normal,
+    second,
+    disabled,
+    mustChange,
+    passwordExpired,
+    accountExpired,
+    locked,
+    consistency,
+  } = fx.accounts;
 
   describe(`DirectoryProvider contract: ${name}`, () => {
     let dir: DirectoryProvider;
@@ -63,7 +72,11 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
     });
 
     it('signs in with sAMAccountName, DOMAIN\\name and UPN, all resolving to the same user', async () => {
-      const names = [normal.sAMAccountName, `${fx.netbiosDomain}\\${normal.sAMAccountName}`, normal.upn];
+      const names = [
+        normal.sAMAccountName,
+        `${fx.netbiosDomain}\\${normal.sAMAccountName}`,
+        normal.upn,
+      ];
       const guids = new Set<string>();
       for (const n of names) {
         const r = await dir.authenticate(n, normal.password);
@@ -79,10 +92,18 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
 
     it('matches names case-insensitively (passwords stay case-sensitive)', async () => {
       const upper = normal.sAMAccountName.toUpperCase();
-      for (const n of [upper, `${fx.netbiosDomain.toLowerCase()}\\${upper}`, normal.upn.toUpperCase()]) {
+      for (const n of [
+        upper,
+        `${fx.netbiosDomain.toLowerCase()}\\${upper}`,
+        normal.upn.toUpperCase(),
+      ]) {
         const r = await dir.authenticate(n, normal.password);
         assert.ok(r.ok, `${n}: ${JSON.stringify(r)}`);
-        assert.equal(r.user.sAMAccountName, normal.sAMAccountName, 'the directory spelling is returned');
+        assert.equal(
+          r.user.sAMAccountName,
+          normal.sAMAccountName,
+          'the directory spelling is returned',
+        );
       }
     });
 
@@ -111,7 +132,10 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
       }
       for (const acct of [normal, second]) {
         const u = await dir.findUser(acct.sAMAccountName);
-        assert.equal(u?.immutableId, fx.independentObjectGuid(acct.sAMAccountName).toString('base64'));
+        assert.equal(
+          u?.immutableId,
+          fx.independentObjectGuid(acct.sAMAccountName).toString('base64'),
+        );
       }
     });
 
@@ -125,8 +149,12 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
 
     it('a wrong password and an unknown user fail the same way', async () => {
       const wrong = failure(await dir.authenticate(normal.sAMAccountName, `${normal.password}x`));
-      const unknown = failure(await dir.authenticate(`nosuch${randomBytes(4).toString('hex')}`, normal.password));
-      const unknownUpn = failure(await dir.authenticate(`nosuch@${normal.upn.split('@')[1] ?? ''}`, normal.password));
+      const unknown = failure(
+        await dir.authenticate(`nosuch${randomBytes(4).toString('hex')}`, normal.password),
+      );
+      const unknownUpn = failure(
+        await dir.authenticate(`nosuch@${normal.upn.split('@')[1] ?? ''}`, normal.password),
+      );
       assert.equal(wrong.kind, 'bad_credentials');
       assert.equal(unknown.kind, 'bad_credentials');
       assert.equal(unknownUpn.kind, 'bad_credentials');
@@ -137,36 +165,78 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
     it('disabled: right password → disabled, wrong password → bad_credentials (as AD answers)', async () => {
       const right = await dir.authenticate(disabled.sAMAccountName, disabled.password);
       assert.equal(failure(right).kind, 'disabled');
-      assert.equal(right.ok ? undefined : right.user?.sAMAccountName, disabled.sAMAccountName, 'entry attached');
-      assert.equal(failure(await dir.authenticate(disabled.sAMAccountName, `${disabled.password}x`)).kind, 'bad_credentials');
+      assert.equal(
+        right.ok ? undefined : right.user?.sAMAccountName,
+        disabled.sAMAccountName,
+        'entry attached',
+      );
+      assert.equal(
+        failure(await dir.authenticate(disabled.sAMAccountName, `${disabled.password}x`)).kind,
+        'bad_credentials',
+      );
       const found = await dir.findUser(disabled.sAMAccountName);
       assert.equal(found?.enabled, false, 'disabled users stay findable, marked disabled');
     });
 
     it('must change password, password expired and account expired are reported after the right password', async () => {
-      assert.equal(failure(await dir.authenticate(mustChange.sAMAccountName, mustChange.password)).kind, 'must_change_password');
-      assert.equal(failure(await dir.authenticate(passwordExpired.sAMAccountName, passwordExpired.password)).kind, 'password_expired');
-      assert.equal(failure(await dir.authenticate(accountExpired.sAMAccountName, accountExpired.password)).kind, 'account_expired');
+      assert.equal(
+        failure(await dir.authenticate(mustChange.sAMAccountName, mustChange.password)).kind,
+        'must_change_password',
+      );
+      assert.equal(
+        failure(await dir.authenticate(passwordExpired.sAMAccountName, passwordExpired.password))
+          .kind,
+        'password_expired',
+      );
+      assert.equal(
+        failure(await dir.authenticate(accountExpired.sAMAccountName, accountExpired.password))
+          .kind,
+        'account_expired',
+      );
     });
 
     it('a locked-out account is refused with the right and with a wrong password', async () => {
-      assert.equal(failure(await dir.authenticate(locked.sAMAccountName, locked.password)).kind, 'locked');
-      assert.equal(failure(await dir.authenticate(locked.upn, `${locked.password}x`)).kind, 'locked');
+      assert.equal(
+        failure(await dir.authenticate(locked.sAMAccountName, locked.password)).kind,
+        'locked',
+      );
+      assert.equal(
+        failure(await dir.authenticate(locked.upn, `${locked.password}x`)).kind,
+        'locked',
+      );
     });
 
     it('empty or whitespace-only passwords are refused with no directory traffic (C4.5)', async () => {
       for (const pw of ['', ' ', '   ', '\t\r\n', '\u00a0', '\u3000']) {
         ops.length = 0;
         const f = failure(await dir.authenticate(normal.sAMAccountName, pw));
-        assert.deepEqual(f, { kind: 'bad_credentials', reason: 'empty_password' }, JSON.stringify(pw));
+        assert.deepEqual(
+          f,
+          { kind: 'bad_credentials', reason: 'empty_password' },
+          JSON.stringify(pw),
+        );
         assert.deepEqual(ops, [], `no directory operation for ${JSON.stringify(pw)}`);
       }
     });
 
     it('malformed names are refused before any directory traffic (C4.3)', async () => {
       const sam = normal.sAMAccountName;
-      for (const n of ['', ` ${sam}`, `${sam} `, `${sam}\t`, `${sam}\u0000`, `${sam}\n`, 'a\\b\\c', 'a\\b@c', '\\x', 'x\\',
-        '@x', 'x@', 'a@b@c', 'x'.repeat(257)]) {
+      for (const n of [
+        '',
+        ` ${sam}`,
+        `${sam} `,
+        `${sam}\t`,
+        `${sam}\u0000`,
+        `${sam}\n`,
+        'a\\b\\c',
+        'a\\b@c',
+        '\\x',
+        'x\\',
+        '@x',
+        'x@',
+        'a@b@c',
+        'x'.repeat(257),
+      ]) {
         ops.length = 0;
         const f = failure(await dir.authenticate(n, normal.password));
         assert.deepEqual(f, { kind: 'bad_credentials', reason: 'invalid_name' }, JSON.stringify(n));
@@ -185,9 +255,21 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
 
     it('LDAP filter injection never matches, even with a real password (C4.1)', async () => {
       const sam = normal.sAMAccountName;
-      const attacks = ['*', 'adm*', `${sam.slice(0, 2)}*`, '*)(objectClass=*', `${sam})(|(sAMAccountName=*`, `${sam}\u0000`,
-        `${sam})(userAccountControl:1.2.840.113556.1.4.803:=2`, `${sam})`, `(${sam}`, `${sam}\\2a`, `*@${normal.upn.split('@')[1] ?? ''}`,
-        `${fx.netbiosDomain}\\*`, `${fx.netbiosDomain}\\${sam})(cn=*`];
+      const attacks = [
+        '*',
+        'adm*',
+        `${sam.slice(0, 2)}*`,
+        '*)(objectClass=*',
+        `${sam})(|(sAMAccountName=*`,
+        `${sam}\u0000`,
+        `${sam})(userAccountControl:1.2.840.113556.1.4.803:=2`,
+        `${sam})`,
+        `(${sam}`,
+        `${sam}\\2a`,
+        `*@${normal.upn.split('@')[1] ?? ''}`,
+        `${fx.netbiosDomain}\\*`,
+        `${fx.netbiosDomain}\\${sam})(cn=*`,
+      ];
       for (const n of attacks) {
         const r = await dir.authenticate(n, normal.password);
         assert.equal(failure(r).kind, 'bad_credentials', JSON.stringify(n));
@@ -215,7 +297,10 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
       assert.equal(await dir.findByObjectGuid(randomBytes(16)), undefined);
       assert.equal(await dir.findByObjectGuid(user.objectGuid.subarray(0, 15)), undefined);
       // Bytes that are filter syntax when unescaped: `*` (0x2a), `(`, `)`, `\`, NUL.
-      assert.equal(await dir.findByObjectGuid(Buffer.from('2a28295c00000000000000000000002a', 'hex')), undefined);
+      assert.equal(
+        await dir.findByObjectGuid(Buffer.from('2a28295c00000000000000000000002a', 'hex')),
+        undefined,
+      );
     });
   });
 }

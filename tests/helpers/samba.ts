@@ -57,7 +57,10 @@ export function sambaEnv(): SambaEnv {
 }
 
 /** An ldap directory config for the test DC (paths absolute, so baseDir does not matter). */
-export function sambaLdapConfig(env: SambaEnv, overrides: Partial<LdapDirectoryConfig> = {}): LdapDirectoryConfig {
+export function sambaLdapConfig(
+  env: SambaEnv,
+  overrides: Partial<LdapDirectoryConfig> = {},
+): LdapDirectoryConfig {
   return {
     kind: 'ldap',
     urls: env.urls,
@@ -83,20 +86,44 @@ export function sambaTlsFiles(env: SambaEnv): { cert: string; key: string } {
  * One binary attribute of a user, read as Administrator with the ldapsearch CLI (not ldapts), so tests can
  * compare what the provider computes with an independent read. undefined when the attribute is not set.
  */
-export function readBinaryAttributeWithCli(env: SambaEnv, sAMAccountName: string, attribute: string): Buffer | undefined {
-  if (!/^[a-z0-9-]+$/i.test(sAMAccountName) || !/^[a-z-]+$/i.test(attribute)) throw new Error('unexpected name');
+export function readBinaryAttributeWithCli(
+  env: SambaEnv,
+  sAMAccountName: string,
+  attribute: string,
+): Buffer | undefined {
+  if (!/^[a-z0-9-]+$/i.test(sAMAccountName) || !/^[a-z-]+$/i.test(attribute))
+    throw new Error('unexpected name');
   const out = execFileSync(
     'ldapsearch',
-    ['-LLL', '-x', '-o', 'ldif-wrap=no', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw'),
-      '-b', env.baseDn, `(sAMAccountName=${sAMAccountName})`, attribute],
-    { env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' }, encoding: 'utf8' },
+    [
+      '-LLL',
+      '-x',
+      '-o',
+      'ldif-wrap=no',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.adminDn,
+      '-y',
+      join(env.stateDir, 'admin.pw'),
+      '-b',
+      env.baseDn,
+      `(sAMAccountName=${sAMAccountName})`,
+      attribute,
+    ],
+    {
+      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+      encoding: 'utf8',
+    },
   );
   // RFC 2849: `attr:: base64` unless every byte happens to be a SAFE-CHAR (`attr: value`).
   const prefix = `${attribute.toLowerCase()}:`;
   const line = out.split('\n').find((l) => l.toLowerCase().startsWith(prefix));
   if (line === undefined) return undefined;
   const rest = line.slice(prefix.length);
-  return rest.startsWith(': ') ? Buffer.from(rest.slice(2), 'base64') : Buffer.from(rest.slice(1), 'utf8');
+  return rest.startsWith(': ')
+    ? Buffer.from(rest.slice(2), 'base64')
+    : Buffer.from(rest.slice(1), 'utf8');
 }
 
 export function readObjectGuidWithCli(env: SambaEnv, sAMAccountName: string): Buffer {

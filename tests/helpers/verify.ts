@@ -16,8 +16,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
-import type { Document as XDocument, Element as XElement } from '@xmldom/xmldom';
-import { SignedXml } from 'xml-crypto';
+// xmldom 0.8 returns the standard DOM types (tsconfig lib DOM).
+type XDocument = Document;
+type XElement = Element;
+import { ExclusiveCanonicalization, SignedXml } from 'xml-crypto';
 
 export const SAML11_NS = 'urn:oasis:names:tc:SAML:1.0:assertion';
 export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -58,18 +60,27 @@ export interface Saml11Claims {
  * than xmldom's default XML 1.1 rule, which also turns U+0085/U+2028/U+2029 into LF: claims are read from
  * canonical bytes, where those characters are literal, and must come out byte-exact.
  */
+/** xmldom 0.8 options: every report goes to `onReport`; XML 1.0 line-end normalisation (its JS option, untyped). */
+export function strictParserOptions(onReport: (level: string, msg: string) => void): ConstructorParameters<typeof DOMParser>[0] {
+  const opts = {
+    normalizeLineEndings: (source: string) => source.replace(/\r\n?/g, '\n'),
+    errorHandler: (level: string, msg: unknown) => {
+      onReport(level, String(msg));
+    },
+  };
+  return opts as ConstructorParameters<typeof DOMParser>[0];
+}
+
 export function parseStrict(xml: string): XDocument {
   if (/<!DOCTYPE/i.test(xml)) throw new Error('XML with a DOCTYPE is refused');
-  const doc = new DOMParser({
-    normalizeLineEndings: (source) => source.replace(/\r\n?/g, '\n'),
-    onError: (level, msg) => {
-      // U+FFFD is a legal character; xmldom only warns that it might come from a decoding problem.
-      if (level === 'warning' && msg.startsWith('Unicode replacement character')) return;
-      throw new Error(`XML parse ${level}: ${msg}`);
-    },
-  }).parseFromString(xml, 'text/xml');
+  const doc = new DOMParser(strictParserOptions((level, msg) => {
+    // U+FFFD is a legal character; xmldom only warns that it might come from a decoding problem.
+    if (level === 'warning' && msg.startsWith('Unicode replacement character')) return;
+    throw new Error(`XML parse ${level}: ${msg}`);
+  })).parseFromString(xml, 'text/xml');
   const roots = Array.from(doc.childNodes).filter((n) => n.nodeType === 1);
-  if (roots.length !== 1 || doc.documentElement === null) throw new Error('XML must have exactly one root element');
+  if (roots.length !== 1 || doc.documentElement === null)
+    throw new Error('XML must have exactly one root element');
   return doc;
 }
 
@@ -89,7 +100,9 @@ function only(el: XElement, ns: string, localName: string): XElement {
   const found = childElements(el, ns, localName);
   const [first] = found;
   if (found.length !== 1 || first === undefined) {
-    throw new Error(`expected exactly one ${localName} in ${el.localName ?? ''}, found ${found.length}`);
+    throw new Error(
+      `expected exactly one ${localName} in ${el.localName ?? ''}, found ${found.length}`,
+    );
   }
   return first;
 }
@@ -98,6 +111,13 @@ function requiredAttr(el: XElement, name: string): string {
   const v = el.getAttribute(name);
   if (v === null) throw new Error(`${el.localName ?? ''} has no ${name} attribute`);
   return v;
+}
+
+/** xml-crypto's exclusive canonicalization (no comments, no InclusiveNamespaces) of one element. */
+export function excC14n(el: XElement): string {
+  const out: unknown = new ExclusiveCanonicalization().process(el, {});
+  if (typeof out !== 'string') throw new Error('canonicalization returned no text');
+  return out;
 }
 
 function textOnly(el: XElement): string {
@@ -109,41 +129,16 @@ function textOnly(el: XElement): string {
 // xml-crypto
 
 /**
- * xml-crypto 6.x declares @xmldom/xmldom ^0.8 and calls `parseFromString(xml)` without a MIME type inside
- * checkSignature; xmldom 0.9 (which the root package.json forces through `overrides`) throws a TypeError
- * for that. For the duration of one synchronous verification only, a missing MIME type is treated as
- * 'text/xml' — exactly what xmldom 0.8 does. Nothing else is changed, the original is restored before
- * returning, and when the installed xmldom accepts the call this is a no-op.
- */
-const xmldomNeedsMimeType: boolean = (() => {
-  try {
-    (new DOMParser() as unknown as { parseFromString(s: string): unknown }).parseFromString('<a/>');
-    return false;
-  } catch (err) {
-    return err instanceof TypeError;
-  }
-})();
-
-function withXmlCryptoCompat<T>(fn: () => T): T {
-  if (!xmldomNeedsMimeType) return fn();
-  type Parse = (this: DOMParser, source: string, mimeType?: string) => XDocument;
-  const proto = DOMParser.prototype as unknown as { parseFromString: Parse };
-  const original = proto.parseFromString;
-  proto.parseFromString = function (source, mimeType) {
-    return original.call(this, source, mimeType ?? 'text/xml');
-  };
-  try {
-    return fn();
-  } finally {
-    proto.parseFromString = original;
-  }
-}
-
-/**
  * Checks `signature` over `xml` with xml-crypto and a pinned certificate; returns the single signed
  * reference's canonical XML. `idAttribute` is the ID attribute the Reference must point to on `target`.
  */
-function checkWithXmlCrypto(xml: string, signature: XElement, target: XElement, idAttribute: string, certPem: string): string {
+function checkWithXmlCrypto(
+  xml: string,
+  signature: XElement,
+  target: XElement,
+  idAttribute: string,
+  certPem: string,
+): string {
   // xml-crypto always looks for Id/ID/id; naming one of those again makes it count the element twice and
   // refuse the document as a wrapping attack, so only a non-default name (AssertionID) is passed.
   const sig = new SignedXml({
@@ -153,12 +148,14 @@ function checkWithXmlCrypto(xml: string, signature: XElement, target: XElement, 
   });
   sig.loadSignature(signature);
   // Algorithm allow-list (A4): never let the message choose something else.
-  if (sig.canonicalizationAlgorithm !== EXC_C14N) throw new Error(`canonicalization ${String(sig.canonicalizationAlgorithm)} not allowed`);
-  if (sig.signatureAlgorithm !== RSA_SHA256) throw new Error(`signature algorithm ${String(sig.signatureAlgorithm)} not allowed`);
+  if (sig.canonicalizationAlgorithm !== EXC_C14N)
+    throw new Error(`canonicalization ${String(sig.canonicalizationAlgorithm)} not allowed`);
+  if (sig.signatureAlgorithm !== RSA_SHA256)
+    throw new Error(`signature algorithm ${String(sig.signatureAlgorithm)} not allowed`);
 
   let valid: boolean;
   try {
-    valid = withXmlCryptoCompat(() => sig.checkSignature(xml));
+    valid = sig.checkSignature(xml);
   } catch (err) {
     // A6: any throw is a failure; nothing is read from `sig` afterwards.
     throw new Error(`signature invalid: ${(err as Error).message}`, { cause: err });
@@ -167,16 +164,19 @@ function checkWithXmlCrypto(xml: string, signature: XElement, target: XElement, 
 
   const refs = sig.getReferences();
   const [ref] = refs;
-  if (refs.length !== 1 || ref === undefined) throw new Error(`expected exactly one Reference, found ${refs.length}`);
+  if (refs.length !== 1 || ref === undefined)
+    throw new Error(`expected exactly one Reference, found ${refs.length}`);
   const id = target.getAttribute(idAttribute);
-  if (id === null || ref.uri !== `#${id}`) throw new Error(`Reference ${ref.uri} does not point at the expected element`);
+  if (id === null || ref.uri !== `#${id}`)
+    throw new Error(`Reference ${ref.uri} does not point at the expected element`);
   if (ref.digestAlgorithm !== SHA256) throw new Error(`digest ${ref.digestAlgorithm} not allowed`);
   if (ref.transforms.length > 2 || ref.transforms.some((t) => t !== ENVELOPED && t !== EXC_C14N)) {
     throw new Error(`transforms ${ref.transforms.join(', ')} not allowed`); // A14
   }
   const signed = sig.getSignedReferences();
   const [signedXml] = signed;
-  if (signed.length !== 1 || signedXml === undefined) throw new Error('expected exactly one signed reference');
+  if (signed.length !== 1 || signedXml === undefined)
+    throw new Error('expected exactly one signed reference');
   return signedXml;
 }
 
@@ -188,38 +188,47 @@ export function verifySaml11WithXmlCrypto(xml: string, certPem: string): Saml11C
   const doc = parseStrict(xml);
   const assertions = Array.from(doc.getElementsByTagNameNS(SAML11_NS, 'Assertion'));
   const [assertion] = assertions;
-  if (assertions.length !== 1 || assertion === undefined) throw new Error(`expected exactly one saml:Assertion, found ${assertions.length}`);
+  if (assertions.length !== 1 || assertion === undefined)
+    throw new Error(`expected exactly one saml:Assertion, found ${assertions.length}`);
   const signatures = Array.from(doc.getElementsByTagNameNS(DSIG_NS, 'Signature'));
   const [signature] = signatures;
-  if (signatures.length !== 1 || signature === undefined) throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
-  if (signature.parentNode !== assertion) throw new Error('ds:Signature must be a child of saml:Assertion');
+  if (signatures.length !== 1 || signature === undefined)
+    throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
+  if (signature.parentNode !== assertion)
+    throw new Error('ds:Signature must be a child of saml:Assertion');
 
   const signedXml = checkWithXmlCrypto(xml, signature, assertion, 'AssertionID', certPem);
   const claims = readSaml11(parseStrict(signedXml).documentElement as XElement);
-  if (claims.assertionId !== assertion.getAttribute('AssertionID')) throw new Error('signed reference is not the assertion');
+  if (claims.assertionId !== assertion.getAttribute('AssertionID'))
+    throw new Error('signed reference is not the assertion');
   return { ...claims, signedXml };
 }
 
 /** Reads a SAML 1.1 assertion element (call it only on verified bytes). */
 function readSaml11(a: XElement): Omit<Saml11Claims, 'signedXml'> {
-  if (a.namespaceURI !== SAML11_NS || a.localName !== 'Assertion') throw new Error('signed element is not saml:Assertion');
-  if (a.getAttribute('MajorVersion') !== '1' || a.getAttribute('MinorVersion') !== '1') throw new Error('not SAML 1.1');
-  if (childElements(a, DSIG_NS, 'Signature').length !== 0) throw new Error('signed bytes still contain a signature');
+  if (a.namespaceURI !== SAML11_NS || a.localName !== 'Assertion')
+    throw new Error('signed element is not saml:Assertion');
+  if (a.getAttribute('MajorVersion') !== '1' || a.getAttribute('MinorVersion') !== '1')
+    throw new Error('not SAML 1.1');
+  if (childElements(a, DSIG_NS, 'Signature').length !== 0)
+    throw new Error('signed bytes still contain a signature');
 
   const conditions = only(a, SAML11_NS, 'Conditions');
-  const audiences = childElements(conditions, SAML11_NS, 'AudienceRestrictionCondition').flatMap((c) =>
-    childElements(c, SAML11_NS, 'Audience'),
+  const audiences = childElements(conditions, SAML11_NS, 'AudienceRestrictionCondition').flatMap(
+    (c) => childElements(c, SAML11_NS, 'Audience'),
   );
   const [audience] = audiences;
   // [MS-MWBF] §2.2.4.2: exactly one Audience.
-  if (audiences.length !== 1 || audience === undefined) throw new Error(`expected exactly one Audience, found ${audiences.length}`);
+  if (audiences.length !== 1 || audience === undefined)
+    throw new Error(`expected exactly one Audience, found ${audiences.length}`);
 
   const subjectOf = (stmt: XElement): { value: string; format: string | null } => {
     const subject = only(stmt, SAML11_NS, 'Subject');
     const nameId = only(subject, SAML11_NS, 'NameIdentifier');
     const confirmation = only(subject, SAML11_NS, 'SubjectConfirmation');
     const method = textOnly(only(confirmation, SAML11_NS, 'ConfirmationMethod'));
-    if (method !== 'urn:oasis:names:tc:SAML:1.0:cm:bearer') throw new Error(`confirmation method ${method}`);
+    if (method !== 'urn:oasis:names:tc:SAML:1.0:cm:bearer')
+      throw new Error(`confirmation method ${method}`);
     return { value: textOnly(nameId), format: nameId.getAttribute('Format') };
   };
 
@@ -232,7 +241,8 @@ function readSaml11(a: XElement): Omit<Saml11Claims, 'signedXml'> {
   if (statements.length > 1) throw new Error('more than one AttributeStatement');
   for (const stmt of statements) {
     const s = subjectOf(stmt);
-    if (s.value !== subject.value || s.format !== subject.format) throw new Error('statements name different subjects');
+    if (s.value !== subject.value || s.format !== subject.format)
+      throw new Error('statements name different subjects');
     for (const attr of childElements(stmt, SAML11_NS, 'Attribute')) {
       attributeElementCount++;
       const key = `${requiredAttr(attr, 'AttributeNamespace')}/${requiredAttr(attr, 'AttributeName')}`;
@@ -258,14 +268,20 @@ function readSaml11(a: XElement): Omit<Saml11Claims, 'signedXml'> {
 }
 
 /** Verifies signed federation metadata (enveloped signature on EntityDescriptor, Reference to #ID). */
-export function verifyMetadataWithXmlCrypto(xml: string, certPem: string): { entityId: string; signedXml: string } {
+export function verifyMetadataWithXmlCrypto(
+  xml: string,
+  certPem: string,
+): { entityId: string; signedXml: string } {
   const doc = parseStrict(xml);
   const root = doc.documentElement as XElement;
-  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor') throw new Error('root is not md:EntityDescriptor');
+  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor')
+    throw new Error('root is not md:EntityDescriptor');
   const signatures = Array.from(doc.getElementsByTagNameNS(DSIG_NS, 'Signature'));
   const [signature] = signatures;
-  if (signatures.length !== 1 || signature === undefined) throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
-  if (signature.parentNode !== root) throw new Error('ds:Signature must be a child of EntityDescriptor');
+  if (signatures.length !== 1 || signature === undefined)
+    throw new Error(`expected exactly one ds:Signature, found ${signatures.length}`);
+  if (signature.parentNode !== root)
+    throw new Error('ds:Signature must be a child of EntityDescriptor');
   const signedXml = checkWithXmlCrypto(xml, signature, root, 'ID', certPem);
   const signedRoot = parseStrict(signedXml).documentElement as XElement;
   return { entityId: requiredAttr(signedRoot, 'entityID'), signedXml };
@@ -286,7 +302,11 @@ export const METADATA_ID_ATTR: IdAttr = { name: 'ID', ns: MD_NS, element: 'Entit
  * Runs `xmlsec1 --verify` with the certificate as the only trusted key. Returns ok=false (with xmlsec1's
  * output) when verification fails; throws when xmlsec1 is not installed, so tests fail rather than skip.
  */
-export function verifyWithXmlsec1(xml: string, certPem: string, idAttr: IdAttr): { ok: boolean; output: string } {
+export function verifyWithXmlsec1(
+  xml: string,
+  certPem: string,
+  idAttr: IdAttr,
+): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-xmlsec1-'));
   try {
     const docFile = join(dir, 'doc.xml');
@@ -295,12 +315,21 @@ export function verifyWithXmlsec1(xml: string, certPem: string, idAttr: IdAttr):
     writeFileSync(certFile, certPem, 'utf8');
     const res = spawnSync(
       'xmlsec1',
-      ['--verify', '--pubkey-cert-pem', certFile, `--id-attr:${idAttr.name}`, `${idAttr.ns}:${idAttr.element}`, docFile],
+      [
+        '--verify',
+        '--pubkey-cert-pem',
+        certFile,
+        `--id-attr:${idAttr.name}`,
+        `${idAttr.ns}:${idAttr.element}`,
+        docFile,
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     if (res.error !== undefined) {
       if ((res.error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error('xmlsec1 is not installed (apt-get install -y xmlsec1); signature interop tests need it');
+        throw new Error(
+          'xmlsec1 is not installed (apt-get install -y xmlsec1); signature interop tests need it',
+        );
       }
       throw res.error;
     }
@@ -320,7 +349,9 @@ export function verifyWithXmlsec1(xml: string, certPem: string, idAttr: IdAttr):
  * a client would forward.
  */
 export function extractAssertionFromRstr(rstrXml: string): string {
-  const m = /<(?:\w+:)?RequestedSecurityToken[^>]*>(.*)<\/(?:\w+:)?RequestedSecurityToken/s.exec(rstrXml);
+  const m = /<(?:\w+:)?RequestedSecurityToken[^>]*>(.*)<\/(?:\w+:)?RequestedSecurityToken/s.exec(
+    rstrXml,
+  );
   const token = m?.[1];
   if (token === undefined) throw new Error('no RequestedSecurityToken in the RSTR');
   return token;
@@ -355,10 +386,17 @@ function endpointAddress(el: XElement): string {
  */
 export function readWsFedMetadata(metadataXml: string): WsFedMetadataView {
   const root = parseStrict(metadataXml).documentElement as XElement;
-  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor') throw new Error('root is not md:EntityDescriptor');
+  if (root.namespaceURI !== MD_NS || root.localName !== 'EntityDescriptor')
+    throw new Error('root is not md:EntityDescriptor');
   const issuer = root.getAttribute('entityID');
-  if (issuer === null || issuer === '') throw new Error('EntityDescriptor has no entityID (IDX22801)');
-  const view: WsFedMetadataView = { issuer, signingCertificates: [], passiveRequestorEndpoint: undefined, activeTokenEndpoint: undefined };
+  if (issuer === null || issuer === '')
+    throw new Error('EntityDescriptor has no entityID (IDX22801)');
+  const view: WsFedMetadataView = {
+    issuer,
+    signingCertificates: [],
+    passiveRequestorEndpoint: undefined,
+    activeTokenEndpoint: undefined,
+  };
   for (const role of childElements(root).filter(isStsRoleDescriptor)) {
     for (const child of childElements(role)) {
       if (child.namespaceURI === MD_NS && child.localName === 'KeyDescriptor') {
@@ -369,11 +407,15 @@ export function readWsFedMetadata(metadataXml: string): WsFedMetadataView {
           throw new Error('KeyDescriptor must start with ds:KeyInfo (IDX22802)');
         }
         for (const data of childElements(keyInfo, DSIG_NS, 'X509Data')) {
-          for (const c of childElements(data, DSIG_NS, 'X509Certificate')) view.signingCertificates.push(textOnly(c).replace(/\s+/g, ''));
+          for (const c of childElements(data, DSIG_NS, 'X509Certificate'))
+            view.signingCertificates.push(textOnly(c).replace(/\s+/g, ''));
         }
       } else if (child.namespaceURI === FED_NS && child.localName === 'PassiveRequestorEndpoint') {
         view.passiveRequestorEndpoint = endpointAddress(child);
-      } else if (child.namespaceURI === FED_NS && child.localName === 'SecurityTokenServiceEndpoint') {
+      } else if (
+        child.namespaceURI === FED_NS &&
+        child.localName === 'SecurityTokenServiceEndpoint'
+      ) {
         view.activeTokenEndpoint = endpointAddress(child);
       }
     }

@@ -93,7 +93,9 @@ describe('LDAP directory failover (Samba AD DC)', () => {
     blackhole = await new TestServer(net.createServer((s) => s.resume())).listen();
     // Completes TLS with a certificate the client trusts, then never answers an LDAP message.
     const { cert, key } = sambaTlsFiles(env);
-    const tlsServer = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (s) => s.resume());
+    const tlsServer = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (s) =>
+      s.resume(),
+    );
     silentTls = await new TestServer(tlsServer).listen();
   });
   after(async () => {
@@ -108,14 +110,19 @@ describe('LDAP directory failover (Samba AD DC)', () => {
     assert.ok(first.ok, JSON.stringify(first));
     assert.equal(count(ops, CLOSED, 'connect'), 1);
     assert.ok((await dir.authenticate('jdoe', jdoe.password)).ok);
-    assert.equal(count(ops, CLOSED, 'connect'), 1, 'demoted DC not tried while the live one answers');
+    assert.equal(
+      count(ops, CLOSED, 'connect'),
+      1,
+      'demoted DC not tried while the live one answers',
+    );
     clock.advance(31_000);
     assert.ok((await dir.authenticate('jdoe', jdoe.password)).ok);
     assert.equal(count(ops, CLOSED, 'connect'), 2, 'tried first again after 30 s');
   });
 
   it('gives up on a DC that never completes TLS after connectTimeoutMs', async () => {
-    const dir = await track(open({ urls: [blackhole.url, ...env.urls], connectTimeoutMs: 300 })).dir;
+    const dir = await track(open({ urls: [blackhole.url, ...env.urls], connectTimeoutMs: 300 }))
+      .dir;
     const start = performance.now();
     const r = await dir.authenticate(env.users.jsmith.upn, jsmith.password);
     const elapsed = performance.now() - start;
@@ -135,7 +142,9 @@ describe('LDAP directory failover (Samba AD DC)', () => {
   it('all DCs down: unavailable without throwing, within the timeout budget, sockets closed', async () => {
     const acceptedBefore = blackhole.sockets.size + silentTls.sockets.size;
     const closedBefore = blackhole.closed + silentTls.closed;
-    const { dir: d, ops } = track(open({ urls: [CLOSED, blackhole.url, silentTls.url], connectTimeoutMs: 300, timeoutMs: 400 }));
+    const { dir: d, ops } = track(
+      open({ urls: [CLOSED, blackhole.url, silentTls.url], connectTimeoutMs: 300, timeoutMs: 400 }),
+    );
     const dir = await d;
     const start = performance.now();
     const r = await dir.authenticate('jdoe', jdoe.password);
@@ -147,10 +156,20 @@ describe('LDAP directory failover (Samba AD DC)', () => {
     assert.ok(elapsed < 1500, `took ${elapsed.toFixed(0)} ms`);
     assert.equal(ops.filter((o) => o.op === 'bind').length, 0);
 
-    await assert.rejects(dir.findUser('jdoe'), (e) => e instanceof FederationError && e.code === 'directory_unavailable');
+    await assert.rejects(
+      dir.findUser('jdoe'),
+      (e) => e instanceof FederationError && e.code === 'directory_unavailable',
+    );
     const health = await dir.healthCheck();
     assert.equal(health.ok, false);
-    assert.deepEqual(health.servers.map((s) => [s.url, s.ok]), [[CLOSED, false], [blackhole.url, false], [silentTls.url, false]]);
+    assert.deepEqual(
+      health.servers.map((s) => [s.url, s.ok]),
+      [
+        [CLOSED, false],
+        [blackhole.url, false],
+        [silentTls.url, false],
+      ],
+    );
     assert.ok(health.servers.every((s) => (s.detail ?? '').length > 0));
     assert.doesNotMatch(JSON.stringify(health), new RegExp(env.bindPassword));
 
@@ -166,7 +185,10 @@ describe('LDAP directory failover (Samba AD DC)', () => {
     const { dir: d, ops } = track(open({ urls: [env.urls[0] ?? '', second] }));
     const dir = await d;
     const health = await dir.healthCheck();
-    assert.ok(health.ok && health.servers.every((s) => s.ok), `both URLs reach the DC: ${JSON.stringify(health)}`);
+    assert.ok(
+      health.ok && health.servers.every((s) => s.ok),
+      `both URLs reach the DC: ${JSON.stringify(health)}`,
+    );
     const r = await dir.authenticate('jsmith', `${jsmith.password}-wrong`);
     assert.equal(r.ok, false);
     assert.deepEqual([r.kind, r.reason], ['bad_credentials', 'ad:52e']);

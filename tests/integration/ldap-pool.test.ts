@@ -25,7 +25,8 @@ function open(poolSize: number): { dir: Promise<DirectoryProvider>; ops: Directo
   return { dir, ops };
 }
 
-const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TLSWrap').length;
+const sockets = (): number =>
+  process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TLSWrap').length;
 
 describe('LDAP bind pool (Samba AD DC)', () => {
   it('50 parallel sign-ins share poolSize connections plus one service connection', async (t) => {
@@ -35,16 +36,25 @@ describe('LDAP bind pool (Samba AD DC)', () => {
     const start = performance.now();
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        i % 2 === 0 ? dir.authenticate('jdoe', jdoe.password) : dir.authenticate(env.users.jsmith.upn, jsmith.password),
+        i % 2 === 0
+          ? dir.authenticate('jdoe', jdoe.password)
+          : dir.authenticate(env.users.jsmith.upn, jsmith.password),
       ),
     );
     t.diagnostic(`50 sign-ins in ${(performance.now() - start).toFixed(0)} ms`);
     for (const [i, r] of results.entries()) {
       assert.ok(r.ok, `#${i}: ${JSON.stringify(r)}`);
-      assert.equal(r.user.sAMAccountName, i % 2 === 0 ? 'jdoe' : 'jsmith', 'each result belongs to its own request');
+      assert.equal(
+        r.user.sAMAccountName,
+        i % 2 === 0 ? 'jdoe' : 'jsmith',
+        'each result belongs to its own request',
+      );
     }
     assert.equal(ops.filter((o) => o.op === 'bind').length, 50);
-    assert.ok(ops.filter((o) => o.op === 'connect').length <= 5, `connections: ${ops.filter((o) => o.op === 'connect').length}`);
+    assert.ok(
+      ops.filter((o) => o.op === 'connect').length <= 5,
+      `connections: ${ops.filter((o) => o.op === 'connect').length}`,
+    );
     assert.ok(sockets() > before, 'pooled connections stay open between sign-ins');
 
     await dir.close();
@@ -58,7 +68,8 @@ describe('LDAP bind pool (Samba AD DC)', () => {
     const pending = Array.from({ length: 10 }, () => dir.authenticate('jdoe', jdoe.password));
     await tick();
     await dir.close();
-    for (const r of await Promise.all(pending)) assert.ok(r.ok || r.kind === 'unavailable', JSON.stringify(r));
+    for (const r of await Promise.all(pending))
+      assert.ok(r.ok || r.kind === 'unavailable', JSON.stringify(r));
     const after = await dir.authenticate('jdoe', jdoe.password);
     assert.deepEqual(after.ok ? after : [after.kind, after.reason], ['unavailable', 'closed']);
   });

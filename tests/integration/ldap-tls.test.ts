@@ -19,14 +19,20 @@ import { sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
 const env = sambaEnv();
 const { jdoe } = env.users;
 
-async function signIn(overrides: Partial<LdapDirectoryConfig>, baseDir = '/'): Promise<{ r: AuthResult; ops: DirectoryOperation[] }> {
+async function signIn(
+  overrides: Partial<LdapDirectoryConfig>,
+  baseDir = '/',
+): Promise<{ r: AuthResult; ops: DirectoryOperation[] }> {
   const ops: DirectoryOperation[] = [];
-  const dir = await createDirectory(sambaLdapConfig(env, { connectTimeoutMs: 2000, ...overrides }), {
-    logger: pino({ level: 'silent' }),
-    clock: systemClock,
-    baseDir,
-    onOperation: (op) => ops.push(op),
-  });
+  const dir = await createDirectory(
+    sambaLdapConfig(env, { connectTimeoutMs: 2000, ...overrides }),
+    {
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      baseDir,
+      onOperation: (op) => ops.push(op),
+    },
+  );
   try {
     return { r: await dir.authenticate('jdoe', jdoe.password), ops };
   } finally {
@@ -38,7 +44,10 @@ function assertRefused(r: AuthResult, ops: DirectoryOperation[], reason: RegExp)
   assert.equal(r.ok, false);
   assert.equal(r.kind, 'unavailable');
   assert.match(r.reason, reason);
-  assert.ok(ops.some((o) => o.op === 'connect'), 'a connection was attempted');
+  assert.ok(
+    ops.some((o) => o.op === 'connect'),
+    'a connection was attempted',
+  );
   assert.ok(!ops.some((o) => o.op === 'search' || o.op === 'bind'), 'no LDAP message was sent');
 }
 
@@ -47,8 +56,25 @@ describe('LDAPS certificate verification (Samba AD DC)', () => {
   before(() => {
     // A CA that did not issue the DC certificate.
     otherCaDir = mkdtempSync(join(tmpdir(), 'fedgate-other-ca-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(otherCaDir, 'ca.key'),
-      '-out', join(otherCaDir, 'ca.pem'), '-days', '1', '-subj', '/CN=some other CA'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(otherCaDir, 'ca.key'),
+        '-out',
+        join(otherCaDir, 'ca.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=some other CA',
+      ],
+      { stdio: 'ignore' },
+    );
   });
   after(() => {
     rmSync(otherCaDir, { recursive: true, force: true });
@@ -61,7 +87,11 @@ describe('LDAPS certificate verification (Samba AD DC)', () => {
 
   it('a certificate from another CA is refused', async () => {
     const { r, ops } = await signIn({ tls: { ca: join(otherCaDir, 'ca.pem') } });
-    assertRefused(r, ops, /^connection:(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/);
+    assertRefused(
+      r,
+      ops,
+      /^connection:(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/,
+    );
   });
 
   it('without a configured CA the system roots apply, and they do not know the test CA', async () => {

@@ -36,7 +36,9 @@ describe('federation metadata interop', () => {
     const view = readWsFedMetadata(adfs);
     assert.equal(view.issuer, 'http://fs.msidlab11.com/adfs/services/trust');
     assert.equal(view.passiveRequestorEndpoint, 'https://fs.msidlab11.com/adfs/ls/');
-    assert.ok(view.activeTokenEndpoint?.startsWith('https://fs.msidlab11.com/adfs/services/trust/'));
+    assert.ok(
+      view.activeTokenEndpoint?.startsWith('https://fs.msidlab11.com/adfs/services/trust/'),
+    );
     const [cert] = certFromMetadata(adfs);
     assert.ok(cert);
     assert.equal(verifyMetadataWithXmlCrypto(adfs, cert).entityId, view.issuer);
@@ -46,8 +48,16 @@ describe('federation metadata interop', () => {
 
   it('an RP that trusts our metadata verifies it and then our tokens with the published certificate', async () => {
     const clock = new FixedClock('2026-05-01T12:00:00.000Z');
-    const current = await loadOrCreateSigningCredential({ dir: join(dir, 'current'), hostname: 'sts.contoso.test', clock });
-    const next = await loadOrCreateSigningCredential({ dir: join(dir, 'next'), hostname: 'sts.contoso.test', clock });
+    const current = await loadOrCreateSigningCredential({
+      dir: join(dir, 'current'),
+      hostname: 'sts.contoso.test',
+      clock,
+    });
+    const next = await loadOrCreateSigningCredential({
+      dir: join(dir, 'next'),
+      hostname: 'sts.contoso.test',
+      clock,
+    });
     const xml = buildFederationMetadata({
       issuerUri: 'http://sts.contoso.test/adfs/services/trust',
       publicUrl: 'https://sts.contoso.test',
@@ -66,13 +76,22 @@ describe('federation metadata interop', () => {
     assert.ok(published);
 
     // The document verifies with the published current certificate, in both verifiers.
-    assert.equal(verifyMetadataWithXmlCrypto(xml, published).entityId, 'http://sts.contoso.test/adfs/services/trust');
+    assert.equal(
+      verifyMetadataWithXmlCrypto(xml, published).entityId,
+      'http://sts.contoso.test/adfs/services/trust',
+    );
     const r = verifyWithXmlsec1(xml, published, METADATA_ID_ATTR);
     assert.ok(r.ok, r.output);
 
     // Tokens issued with the current key verify against it; and after rollover, against the next one.
-    const token = writeSignedSaml11Assertion(entraModel({ issuer: readWsFedMetadata(xml).issuer }), current);
-    assert.equal(verifySaml11WithXmlCrypto(token, published).issuer, 'http://sts.contoso.test/adfs/services/trust');
+    const token = writeSignedSaml11Assertion(
+      entraModel({ issuer: readWsFedMetadata(xml).issuer }),
+      current,
+    );
+    assert.equal(
+      verifySaml11WithXmlCrypto(token, published).issuer,
+      'http://sts.contoso.test/adfs/services/trust',
+    );
     assert.ok(verifyWithXmlsec1(token, published, SAML11_ID_ATTR).ok);
     const rolled = writeSignedSaml11Assertion(entraModel(), next);
     assert.ok(verifyWithXmlsec1(rolled, certs[1] ?? '', SAML11_ID_ATTR).ok);

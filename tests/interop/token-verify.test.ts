@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Element as XElement } from '@xmldom/xmldom';
+type XElement = Element;
 import { SIGNING_CERT_FILE, loadOrCreateSigningCredential } from '../../server/keys/store.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { SeededRandom } from '../../server/lib/random.ts';
@@ -35,7 +35,12 @@ after(() => {
 function immutableIdFromGuid(guid: string): string {
   const hex = guid.replace(/-/g, '');
   const b = Buffer.from(hex, 'hex');
-  const le = Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+  const le = Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ]);
   return le.toString('base64');
 }
 
@@ -44,7 +49,11 @@ describe('SAML 1.1 token interop', () => {
   const random = new SeededRandom(42);
 
   it('a key-store key signs an Entra token that MSAL-style extraction, xml-crypto and xmlsec1 accept', async () => {
-    const cred = await loadOrCreateSigningCredential({ dir: join(dir, 'keys'), hostname: 'sts.contoso.test', clock });
+    const cred = await loadOrCreateSigningCredential({
+      dir: join(dir, 'keys'),
+      hostname: 'sts.contoso.test',
+      clock,
+    });
     const certFromDisk = readFileSync(join(dir, 'keys', SIGNING_CERT_FILE), 'utf8');
     const now = clock.now();
     const immutableId = immutableIdFromGuid('0b5d5a9f-3c2e-4d4a-9a61-2f7e8c1d0e55');
@@ -57,14 +66,31 @@ describe('SAML 1.1 token interop', () => {
       audience: 'urn:federation:MicrosoftOnline',
       nameIdentifier: { value: immutableId },
       attributes: [
-        { name: 'UPN', namespace: 'http://schemas.xmlsoap.org/claims', values: ['adele.vance@contoso.test'] },
-        { name: 'ImmutableID', namespace: 'http://schemas.microsoft.com/LiveID/Federation/2008/05', values: [immutableId] },
-        { name: 'insidecorporatenetwork', namespace: 'http://schemas.microsoft.com/ws/2012/01', values: ['false'] },
+        {
+          name: 'UPN',
+          namespace: 'http://schemas.xmlsoap.org/claims',
+          values: ['adele.vance@contoso.test'],
+        },
+        {
+          name: 'ImmutableID',
+          namespace: 'http://schemas.microsoft.com/LiveID/Federation/2008/05',
+          values: [immutableId],
+        },
+        {
+          name: 'insidecorporatenetwork',
+          namespace: 'http://schemas.microsoft.com/ws/2012/01',
+          values: ['false'],
+        },
       ],
       authentication: { method: 'urn:oasis:names:tc:SAML:1.0:am:password', instant: now },
     };
     const assertion = writeSignedSaml11Assertion(model, cred);
-    const rstr = writeWsFedRstr({ assertionXml: assertion, appliesTo: model.audience, created: now, expires: model.notOnOrAfter });
+    const rstr = writeWsFedRstr({
+      assertionXml: assertion,
+      appliesTo: model.audience,
+      created: now,
+      expires: model.notOnOrAfter,
+    });
 
     const token = extractAssertionFromRstr(rstr);
     assert.equal(token, assertion, 'the bytes a client forwards are the bytes that were signed');
@@ -72,8 +98,13 @@ describe('SAML 1.1 token interop', () => {
     assert.equal(claims.issuer, model.issuer);
     assert.equal(claims.audience, 'urn:federation:MicrosoftOnline');
     assert.equal(claims.nameIdentifier, immutableId);
-    assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], ['adele.vance@contoso.test']);
-    assert.deepEqual(claims.attributes['http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID'], [immutableId]);
+    assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], [
+      'adele.vance@contoso.test',
+    ]);
+    assert.deepEqual(
+      claims.attributes['http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID'],
+      [immutableId],
+    );
     for (const doc of [token, rstr]) {
       const r = verifyWithXmlsec1(doc, certFromDisk, SAML11_ID_ATTR);
       assert.ok(r.ok, r.output);
@@ -81,7 +112,11 @@ describe('SAML 1.1 token interop', () => {
   });
 
   it('has the element and attribute structure of a real AD FS token with the same claims', async () => {
-    const cred = await loadOrCreateSigningCredential({ dir: join(dir, 'keys'), hostname: 'sts.contoso.test', clock });
+    const cred = await loadOrCreateSigningCredential({
+      dir: join(dir, 'keys'),
+      hostname: 'sts.contoso.test',
+      clock,
+    });
     const adfsDoc = parseStrict(readRealWorldFixture('adfs-rst_response.xml'));
     const adfs = adfsDoc.getElementsByTagNameNS(SAML11_NS, 'Assertion')[0];
     assert.ok(adfs);
@@ -96,10 +131,21 @@ describe('SAML 1.1 token interop', () => {
           audience: 'https://login.microsoftonline.com/extSTS.srf',
           nameIdentifier: { value: '1TIu064jGEmmf+hnI+F0Jg==' },
           attributes: [
-            { name: 'UPN', namespace: 'http://schemas.xmlsoap.org/claims', values: ['frizzo@contoso.test'] },
-            { name: 'ImmutableID', namespace: 'http://schemas.microsoft.com/LiveID/Federation/2008/05', values: ['1TIu064jGEmmf+hnI+F0Jg=='] },
+            {
+              name: 'UPN',
+              namespace: 'http://schemas.xmlsoap.org/claims',
+              values: ['frizzo@contoso.test'],
+            },
+            {
+              name: 'ImmutableID',
+              namespace: 'http://schemas.microsoft.com/LiveID/Federation/2008/05',
+              values: ['1TIu064jGEmmf+hnI+F0Jg=='],
+            },
           ],
-          authentication: { method: 'urn:oasis:names:tc:SAML:1.0:am:password', instant: clock.now() },
+          authentication: {
+            method: 'urn:oasis:names:tc:SAML:1.0:am:password',
+            instant: clock.now(),
+          },
         },
         cred,
       ),
@@ -116,7 +162,10 @@ describe('SAML 1.1 token interop', () => {
     });
     assert.deepEqual(shape(ours), shape(adfs));
     // Same constant values where AD FS has them.
-    for (const [sel, attr] of [['NameIdentifier', 'Format'], ['AuthenticationStatement', 'AuthenticationMethod']] as const) {
+    for (const [sel, attr] of [
+      ['NameIdentifier', 'Format'],
+      ['AuthenticationStatement', 'AuthenticationMethod'],
+    ] as const) {
       assert.equal(
         ours.getElementsByTagNameNS(SAML11_NS, sel)[0]?.getAttribute(attr),
         adfs.getElementsByTagNameNS(SAML11_NS, sel)[0]?.getAttribute(attr),

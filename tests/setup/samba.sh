@@ -40,7 +40,7 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 mkdir -p "$STATE_DIR"
 chmod 700 "$STATE_DIR"
-: >>"$LOG"
+: >"$LOG"
 
 ensure_packages() {
   local missing=0 c
@@ -219,17 +219,18 @@ create_users() {
 
 # Clears badPwdCount and lockout of every test user (AD semantics: writing lockoutTime 0 unlocks and resets
 # badPwdCount), then locks locked1 afresh with five bad binds so its 30-minute lockout covers this run.
+# Fails when a test user is missing.
 reset_lockouts() {
   local u i
   for u in svc-fedgate "${TEST_USERS[@]}"; do
     printf 'dn: %s\nchangetype: modify\nreplace: lockoutTime\nlockoutTime: 0\n\n' "$(user_dn "$u")"
-  done | as_admin ldapmodify >>"$LOG" 2>&1 || die "resetting lockout state failed"
+  done | as_admin ldapmodify >>"$LOG" 2>&1 || return 1
   for i in 1 2 3 4 5; do
     LDAPTLS_CACERT="$TLS_DIR/ca.pem" LDAPTLS_REQCERT=demand ldapsearch -x -o nettimeout=5 -H "$URL" \
       -D "$(user_dn locked1)" -w "Wrong-Password-$i" -b "" -s base >/dev/null 2>&1 || true
   done
   as_admin ldapsearch -LLL -b "$(user_dn locked1)" -s base msDS-User-Account-Control-Computed 2>>"$LOG" |
-    grep -q '^msDS-User-Account-Control-Computed: 16$' || die "locked1 did not get locked out (UF_LOCKOUT missing)"
+    grep -q '^msDS-User-Account-Control-Computed: 16$'
 }
 
 write_env() {
@@ -279,10 +280,10 @@ else
   fi
 fi
 
-if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS_VERSION" ]]; then
+if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS_VERSION" ]] || ! reset_lockouts; then
   create_users
+  reset_lockouts || die "could not reset lockouts / lock out locked1 (UF_LOCKOUT missing)"
 fi
-reset_lockouts
 if ((reused)); then
   say "reusing running Samba AD DC at $URL (pid $pid, state $STATE_DIR)"
 else

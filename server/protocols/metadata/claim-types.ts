@@ -22,7 +22,8 @@ export const CLAIM_TYPES_OFFERED: readonly OfferedClaimType[] = Object.freeze([
   {
     uri: 'http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID',
     displayName: 'ImmutableID',
-    description: "Source anchor that links the directory user to its Microsoft Entra ID account (onPremisesImmutableId)",
+    description:
+      'Source anchor that links the directory user to its Microsoft Entra ID account (onPremisesImmutableId)',
   },
   {
     uri: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',

@@ -22,10 +22,8 @@
  * change what the document advertises. The document is built once at start.
  *
  * Signing: the unsigned document is parsed and canonicalised with xml-crypto's ExclusiveCanonicalization,
- * then signed by the same enveloped signer as tokens (tokens/xmldsig.ts). xml-crypto's SignedXml cannot be
- * used for this with the project's dependency tree: it calls `DOMParser.parseFromString(xml)` without a MIME
- * type, which @xmldom/xmldom 0.9 (forced by the root package.json `overrides`) rejects with a TypeError.
- * Canonicalising with the library (rather than writing canonical text by hand) matters here: the xsi:type
+ * then signed by the same enveloped signer as tokens (tokens/xmldsig.ts), so one signer produces every
+ * signature fedgate emits. Canonicalising with the library (rather than writing canonical text by hand) matters here: the xsi:type
  * QName keeps `xmlns:fed` on RoleDescriptor in the document, while exc-c14n moves it to each fed:* child.
  */
 import { DOMParser } from '@xmldom/xmldom';
@@ -74,8 +72,10 @@ export function passiveEndpoint(publicUrl: string): string {
 /** Builds the signed FederationMetadata.xml. Throws on arguments that would yield an unusable document. */
 export function buildFederationMetadata(opts: FederationMetadataOptions): string {
   const [current] = opts.signing;
-  if (current === undefined) throw new Error('federation metadata: at least one signing credential is required');
-  if (!isSafeXmlId(opts.id)) throw new Error('federation metadata: id must be an NCName such as "_" + uuid');
+  if (current === undefined)
+    throw new Error('federation metadata: at least one signing credential is required');
+  if (!isSafeXmlId(opts.id))
+    throw new Error('federation metadata: id must be an NCName such as "_" + uuid');
   checkText('issuerUri', opts.issuerUri);
   checkText('displayName', opts.displayName);
   let base: URL;
@@ -87,7 +87,8 @@ export function buildFederationMetadata(opts: FederationMetadataOptions): string
   if (base.protocol !== 'https:' && base.protocol !== 'http:') {
     throw new Error('federation metadata: publicUrl must be an http(s) URL');
   }
-  if (base.search !== '' || base.hash !== '') throw new Error('federation metadata: publicUrl must not have a query or fragment');
+  if (base.search !== '' || base.hash !== '')
+    throw new Error('federation metadata: publicUrl must not have a query or fragment');
   checkText('publicUrl', opts.publicUrl);
   if (opts.validUntil !== undefined && Number.isNaN(opts.validUntil.getTime())) {
     throw new Error('federation metadata: validUntil is not a valid date');
@@ -139,24 +140,30 @@ export function buildFederationMetadata(opts: FederationMetadataOptions): string
 }
 
 function canonicalize(xml: string): string {
-  const doc = new DOMParser({
-    // XML 1.0 line ends (§2.11). xmldom's default also maps U+0085/U+2028/U+2029 to LF (XML 1.1), which would
-    // make the digest differ from what conformant verifiers compute; the writer escapes them anyway.
-    normalizeLineEndings: (source) => source.replace(/\r\n?/g, '\n'),
-    onError: (level, msg) => {
-      if (level === 'warning' && msg.startsWith('Unicode replacement character')) return; // U+FFFD is legal
-      throw new Error(`federation metadata: generated XML does not parse (${level}: ${msg})`);
+  // XML 1.0 line ends (§2.11). xmldom's default also maps U+0085/U+2028/U+2029 to LF (XML 1.1), which would
+  // make the digest differ from what conformant verifiers compute; the writer escapes them anyway.
+  // (normalizeLineEndings is a supported xmldom 0.8 option its type declarations omit.)
+  const options = {
+    normalizeLineEndings: (source: string) => source.replace(/\r\n?/g, '\n'),
+    errorHandler: (level: string, msg: unknown) => {
+      const text = String(msg);
+      if (level === 'warning' && text.startsWith('Unicode replacement character')) return; // U+FFFD is legal
+      throw new Error(`federation metadata: generated XML does not parse (${level}: ${text})`);
     },
-  }).parseFromString(xml, 'text/xml');
+  };
+  const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
   const root = doc.documentElement;
   if (root === null) throw new Error('federation metadata: generated XML has no root element');
   const out = new ExclusiveCanonicalization().process(root, {});
-  if (typeof out !== 'string') throw new Error('federation metadata: canonicalization returned no text');
+  if (typeof out !== 'string')
+    throw new Error('federation metadata: canonicalization returned no text');
   return out;
 }
 
 function checkText(field: string, value: string): void {
   if (value.length === 0 || !isXmlSafe(value)) {
-    throw new Error(`federation metadata: ${field} is empty or contains characters XML cannot carry`);
+    throw new Error(
+      `federation metadata: ${field} is empty or contains characters XML cannot carry`,
+    );
   }
 }

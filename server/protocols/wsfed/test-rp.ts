@@ -1,4 +1,4 @@
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import express, { type Router } from 'express';
 import { SignedXml } from 'xml-crypto';
 import { noStore, param } from '../../http/middleware.ts';
@@ -27,7 +27,11 @@ export function readTestToken(wresult: string, certPem: string): Shown {
   const m = /<(?:\w+:)?RequestedSecurityToken[^>]*>([\s\S]*)<\/(?:\w+:)?RequestedSecurityToken>/.exec(wresult);
   if (m?.[1] === undefined) throw new Error('no RequestedSecurityToken');
   const parse = (xml: string) =>
-    new DOMParser({ onError: (level, msg) => { if (level !== 'warning') throw new Error(msg); } }).parseFromString(xml, 'text/xml');
+    new DOMParser({
+      errorHandler: (level: string, msg: unknown) => {
+        throw new Error(`${level}: ${String(msg)}`);
+      },
+    }).parseFromString(xml, 'text/xml');
   const doc = parse(m[1]);
   const root = doc.documentElement;
   if (root?.namespaceURI !== SAML1 || root.localName !== 'Assertion') throw new Error('not a SAML 1.1 assertion');

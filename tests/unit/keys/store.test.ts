@@ -3,13 +3,33 @@
  * refusal of readable keys (security-corpus C7.1), configured files and their failure modes.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+} from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createSelfSignedCertificate, oneYearValidity, privateKeyToPem } from '../../../server/keys/generate.ts';
+import {
+  createSelfSignedCertificate,
+  oneYearValidity,
+  privateKeyToPem,
+} from '../../../server/keys/generate.ts';
 import {
   KeyMaterialError,
   SIGNING_CERT_FILE,
@@ -30,7 +50,12 @@ const freshDir = (): string => join(root, `k${String(n++)}`, 'keys');
 const clock = new FixedClock('2026-01-15T10:00:00.123Z');
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
-function writeKeyPair(dir: string, keyPem: string, certPem: string, keyMode = 0o600): { keyFile: string; certFile: string } {
+function writeKeyPair(
+  dir: string,
+  keyPem: string,
+  certPem: string,
+  keyMode = 0o600,
+): { keyFile: string; certFile: string } {
   const keyFile = join(dir, `${randomBytes(4).toString('hex')}.key.pem`);
   const certFile = join(dir, `${randomBytes(4).toString('hex')}.crt.pem`);
   writeFileSync(keyFile, keyPem, { mode: keyMode });
@@ -39,7 +64,10 @@ function writeKeyPair(dir: string, keyPem: string, certPem: string, keyMode = 0o
   return { keyFile, certFile };
 }
 
-async function selfSigned(bits = 2048, cn = 'configured.test'): Promise<{ keyPem: string; certPem: string }> {
+async function selfSigned(
+  bits = 2048,
+  cn = 'configured.test',
+): Promise<{ keyPem: string; certPem: string }> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
   const certPem = await createSelfSignedCertificate({
     privateKey,
@@ -59,7 +87,11 @@ describe('token-signing credential', () => {
     assert.equal(c.warning, undefined);
     assert.equal(mode(dir), 0o700);
     assert.equal(mode(join(dir, SIGNING_KEY_FILE)), 0o600);
-    assert.deepEqual(readdirSync(dir).sort(), [SIGNING_CERT_FILE, SIGNING_KEY_FILE], 'no temp files left behind');
+    assert.deepEqual(
+      readdirSync(dir).sort(),
+      [SIGNING_CERT_FILE, SIGNING_KEY_FILE],
+      'no temp files left behind',
+    );
 
     assert.equal(c.privateKey.asymmetricKeyType, 'rsa');
     assert.equal(c.privateKey.asymmetricKeyDetails?.modulusLength, 2048);
@@ -89,14 +121,25 @@ describe('token-signing credential', () => {
     assert.equal(again.generated, false);
     assert.equal(again.thumbprintSha1, first.thumbprintSha1);
     assert.equal(privateKeyToPem(again.privateKey), privateKeyToPem(first.privateKey));
-    const other = await loadOrCreateSigningCredential({ dir: freshDir(), hostname: 'sts.contoso.test', clock });
-    assert.notEqual(new X509Certificate(other.certificatePem).serialNumber, new X509Certificate(first.certificatePem).serialNumber);
+    const other = await loadOrCreateSigningCredential({
+      dir: freshDir(),
+      hostname: 'sts.contoso.test',
+      clock,
+    });
+    assert.notEqual(
+      new X509Certificate(other.certificatePem).serialNumber,
+      new X509Certificate(first.certificatePem).serialNumber,
+    );
   });
 
   it('keeps using a key whose certificate names another host, with a warning', async () => {
     const dir = freshDir();
     const first = await loadOrCreateSigningCredential({ dir, hostname: 'old.contoso.test', clock });
-    const renamed = await loadOrCreateSigningCredential({ dir, hostname: 'new.contoso.test', clock });
+    const renamed = await loadOrCreateSigningCredential({
+      dir,
+      hostname: 'new.contoso.test',
+      clock,
+    });
     assert.equal(renamed.thumbprintSha1, first.thumbprintSha1);
     assert.equal(renamed.generated, false);
     assert.match(renamed.warning ?? '', /old\.contoso\.test/);
@@ -107,9 +150,17 @@ describe('token-signing credential', () => {
     const dir = freshDir();
     await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock });
     const later = new FixedClock('2026-12-31T00:00:00Z');
-    assert.match((await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock: later })).warning ?? '', /expires on 2027-01-15/);
+    assert.match(
+      (await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock: later }))
+        .warning ?? '',
+      /expires on 2027-01-15/,
+    );
     later.set('2027-02-01T00:00:00Z');
-    assert.match((await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock: later })).warning ?? '', /expired on 2027-01-15/);
+    assert.match(
+      (await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock: later }))
+        .warning ?? '',
+      /expired on 2027-01-15/,
+    );
   });
 
   it('refuses a key file readable by group or others and tells the admin to chmod 600 (C7.1)', async () => {
@@ -118,12 +169,15 @@ describe('token-signing credential', () => {
       await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock });
       const keyFile = join(dir, SIGNING_KEY_FILE);
       chmodSync(keyFile, bad);
-      await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock }), (err: unknown) => {
-        assert.ok(err instanceof KeyMaterialError);
-        assert.equal(err.file, keyFile);
-        assert.ok(err.message.includes(`chmod 600 ${keyFile}`), err.message);
-        return true;
-      });
+      await assert.rejects(
+        loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock }),
+        (err: unknown) => {
+          assert.ok(err instanceof KeyMaterialError);
+          assert.equal(err.file, keyFile);
+          assert.ok(err.message.includes(`chmod 600 ${keyFile}`), err.message);
+          return true;
+        },
+      );
     }
     // 0400 (read-only owner) is fine.
     const dir = freshDir();
@@ -138,14 +192,21 @@ describe('token-signing credential', () => {
     unlinkSync(join(dir, SIGNING_CERT_FILE));
     const again = await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock });
     assert.equal(again.generated, true);
-    assert.equal(privateKeyToPem(again.privateKey), privateKeyToPem(first.privateKey), 'the key is kept');
+    assert.equal(
+      privateKeyToPem(again.privateKey),
+      privateKeyToPem(first.privateKey),
+      'the key is kept',
+    );
   });
 
   it('refuses a certificate without its key instead of silently replacing the pair', async () => {
     const dir = freshDir();
     await loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock });
     unlinkSync(join(dir, SIGNING_KEY_FILE));
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock }), /private key .* is missing/);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'sts.contoso.test', clock }),
+      /private key .* is missing/,
+    );
   });
 
   it('converges on one key pair when two nodes start on the same empty directory at once', async () => {
@@ -162,7 +223,10 @@ describe('token-signing credential', () => {
   });
 
   it('refuses a host name that cannot go into a certificate', async () => {
-    await assert.rejects(loadOrCreateSigningCredential({ dir: freshDir(), hostname: 'bad host,CN=evil', clock }), /not a valid host name/);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir: freshDir(), hostname: 'bad host,CN=evil', clock }),
+      /not a valid host name/,
+    );
   });
 });
 
@@ -171,7 +235,12 @@ describe('configured token-signing files', () => {
   it('loads an admin-supplied PEM pair without generating anything', async () => {
     const { keyPem, certPem } = await selfSigned();
     const files = writeKeyPair(freshDirCreated(dir), keyPem, certPem);
-    const c = await loadOrCreateSigningCredential({ dir: join(root, 'unused'), hostname: 'sts.contoso.test', clock, configured: files });
+    const c = await loadOrCreateSigningCredential({
+      dir: join(root, 'unused'),
+      hostname: 'sts.contoso.test',
+      clock,
+      configured: files,
+    });
     assert.equal(c.generated, false);
     assert.equal(c.subject, 'CN=configured.test');
     assert.equal(c.keyFile, files.keyFile);
@@ -185,39 +254,69 @@ describe('configured token-signing files', () => {
     const files = writeKeyPair(freshDirCreated(dir), a.keyPem, b.certPem);
     await assert.rejects(
       loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: files }),
-      (err: unknown) => err instanceof KeyMaterialError && err.file === files.keyFile && /does not match/.test(err.message),
+      (err: unknown) =>
+        err instanceof KeyMaterialError &&
+        err.file === files.keyFile &&
+        /does not match/.test(err.message),
     );
   });
 
   it('refuses RSA keys under 2048 bits and non-RSA keys', async () => {
     const small = await selfSigned(1024);
     const f1 = writeKeyPair(freshDirCreated(dir), small.keyPem, small.certPem);
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: f1 }), /RSA-1024/);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: f1 }),
+      /RSA-1024/,
+    );
 
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const rsa = await selfSigned();
-    const f2 = writeKeyPair(freshDirCreated(dir), ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), rsa.certPem);
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: f2 }), /needs an RSA key/);
+    const f2 = writeKeyPair(
+      freshDirCreated(dir),
+      ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      rsa.certPem,
+    );
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: f2 }),
+      /needs an RSA key/,
+    );
   });
 
   it('names the file in every error: missing, not PEM, readable key, PKCS#1 accepted', async () => {
     const { keyPem, certPem } = await selfSigned();
     const d = freshDirCreated(dir);
     const missing = { keyFile: join(d, 'nope.key.pem'), certFile: join(d, 'nope.crt.pem') };
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: missing }), /nope\.key\.pem does not exist/);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: missing }),
+      /nope\.key\.pem does not exist/,
+    );
 
     const garbage = writeKeyPair(d, 'not a key', certPem);
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: garbage }), (err: unknown) => err instanceof KeyMaterialError && err.file === garbage.keyFile);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: garbage }),
+      (err: unknown) => err instanceof KeyMaterialError && err.file === garbage.keyFile,
+    );
 
     const badCert = writeKeyPair(d, keyPem, 'not a cert');
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: badCert }), (err: unknown) => err instanceof KeyMaterialError && err.file === badCert.certFile);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: badCert }),
+      (err: unknown) => err instanceof KeyMaterialError && err.file === badCert.certFile,
+    );
 
     const readable = writeKeyPair(d, keyPem, certPem, 0o644);
-    await assert.rejects(loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: readable }), /chmod 600/);
+    await assert.rejects(
+      loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: readable }),
+      /chmod 600/,
+    );
 
     const pkcs1 = createPrivateKey(keyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
     const legacy = writeKeyPair(d, pkcs1, certPem);
-    const c = await loadOrCreateSigningCredential({ dir, hostname: 'h', clock, configured: legacy });
+    const c = await loadOrCreateSigningCredential({
+      dir,
+      hostname: 'h',
+      clock,
+      configured: legacy,
+    });
     assert.equal(c.subject, 'CN=configured.test');
   });
 });
@@ -261,14 +360,41 @@ describe('TLS credential', () => {
     const d = freshDirCreated(join(root, 'tls-configured'));
     // An ECDSA certificate made by OpenSSL, as an admin would bring one.
     const files = { keyFile: join(d, 'ec.key.pem'), certFile: join(d, 'ec.crt.pem') };
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', files.keyFile, '-out', files.certFile, '-subj', '/CN=ec.test', '-days', '30'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        files.keyFile,
+        '-out',
+        files.certFile,
+        '-subj',
+        '/CN=ec.test',
+        '-days',
+        '30',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     chmodSync(files.keyFile, 0o600);
-    const t = await loadOrCreateTlsCredential({ dir: d, hostname: 'ec.test', clock, configured: files });
+    const t = await loadOrCreateTlsCredential({
+      dir: d,
+      hostname: 'ec.test',
+      clock,
+      configured: files,
+    });
     assert.equal(t.generated, false);
     chmodSync(files.keyFile, 0o640);
-    await assert.rejects(loadOrCreateTlsCredential({ dir: d, hostname: 'ec.test', clock, configured: files }), /chmod 600/);
+    await assert.rejects(
+      loadOrCreateTlsCredential({ dir: d, hostname: 'ec.test', clock, configured: files }),
+      /chmod 600/,
+    );
   });
 });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { Element as XElement } from '@xmldom/xmldom';
+type XElement = Element;
 import { CLAIM_TYPES_OFFERED } from '../../../server/protocols/metadata/claim-types.ts';
 import {
   AUTH_NS,
@@ -74,8 +74,16 @@ describe('federation metadata', () => {
     ] as const) {
       const tampered = xml.replace(from, to);
       assert.notEqual(tampered, xml);
-      assert.throws(() => verifyMetadataWithXmlCrypto(tampered, current.certificatePem), Error, from);
-      assert.equal(verifyWithXmlsec1(tampered, current.certificatePem, METADATA_ID_ATTR).ok, false, from);
+      assert.throws(
+        () => verifyMetadataWithXmlCrypto(tampered, current.certificatePem),
+        Error,
+        from,
+      );
+      assert.equal(
+        verifyWithXmlsec1(tampered, current.certificatePem, METADATA_ID_ATTR).ok,
+        false,
+        from,
+      );
     }
   });
 
@@ -84,10 +92,17 @@ describe('federation metadata', () => {
     assert.equal(view.issuer, 'http://sts.contoso.test/adfs/services/trust');
     assert.deepEqual(view.signingCertificates, [current.certificateBase64, next.certificateBase64]);
     assert.equal(view.passiveRequestorEndpoint, 'https://sts.contoso.test/adfs/ls/');
-    assert.equal(view.activeTokenEndpoint, undefined, 'no SecurityTokenServiceEndpoint until WS-Trust exists');
+    assert.equal(
+      view.activeTokenEndpoint,
+      undefined,
+      'no SecurityTokenServiceEndpoint until WS-Trust exists',
+    );
     const pems = certFromMetadata(xml);
     assert.equal(pems.length, 2);
-    assert.equal(new X509Certificate(pems[0] ?? '').fingerprint256, new X509Certificate(current.certificatePem).fingerprint256);
+    assert.equal(
+      new X509Certificate(pems[0] ?? '').fingerprint256,
+      new X509Certificate(current.certificatePem).fingerprint256,
+    );
   });
 
   it('has the EntityDescriptor / RoleDescriptor shape of entra-protocol §5.2', () => {
@@ -107,9 +122,16 @@ describe('federation metadata', () => {
     assert.equal(role.getAttribute('ServiceDisplayName'), 'Contoso sign-in');
     assert.deepEqual(
       childElements(role).map((e) => e.localName),
-      ['KeyDescriptor', 'KeyDescriptor', 'TokenTypesOffered', 'ClaimTypesOffered', 'PassiveRequestorEndpoint'],
+      [
+        'KeyDescriptor',
+        'KeyDescriptor',
+        'TokenTypesOffered',
+        'ClaimTypesOffered',
+        'PassiveRequestorEndpoint',
+      ],
     );
-    for (const kd of childElements(role, MD_NS, 'KeyDescriptor')) assert.equal(kd.getAttribute('use'), 'signing');
+    for (const kd of childElements(role, MD_NS, 'KeyDescriptor'))
+      assert.equal(kd.getAttribute('use'), 'signing');
     const tokenTypes = childElements(role, FED_NS, 'TokenTypesOffered')[0];
     assert.ok(tokenTypes);
     assert.deepEqual(
@@ -125,7 +147,10 @@ describe('federation metadata', () => {
     );
     for (const c of offered) {
       assert.equal(c.getAttribute('Optional'), 'true');
-      assert.deepEqual(childElements(c).map((e) => `${e.namespaceURI ?? ''} ${e.localName ?? ''}`), [`${AUTH_NS} DisplayName`, `${AUTH_NS} Description`]);
+      assert.deepEqual(
+        childElements(c).map((e) => `${e.namespaceURI ?? ''} ${e.localName ?? ''}`),
+        [`${AUTH_NS} DisplayName`, `${AUTH_NS} Description`],
+      );
     }
     for (const uri of [
       'http://schemas.xmlsoap.org/claims/UPN',
@@ -135,14 +160,21 @@ describe('federation metadata', () => {
       'http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname',
       'http://schemas.xmlsoap.org/claims/Group',
     ]) {
-      assert.ok(CLAIM_TYPES_OFFERED.some((c) => c.uri === uri), uri);
+      assert.ok(
+        CLAIM_TYPES_OFFERED.some((c) => c.uri === uri),
+        uri,
+      );
     }
   });
 
   it('matches the real AD FS 2016 document in every element and attribute it shares', () => {
-    const adfsRoot = parseStrict(readRealWorldFixture('adfs2016-federationmetadata.xml')).documentElement;
+    const adfsRoot = parseStrict(
+      readRealWorldFixture('adfs2016-federationmetadata.xml'),
+    ).documentElement;
     assert.ok(adfsRoot);
-    const adfsSts = childElements(adfsRoot, MD_NS, 'RoleDescriptor').find((r) => r.getAttributeNS(XSI_NS, 'type') === 'fed:SecurityTokenServiceType');
+    const adfsSts = childElements(adfsRoot, MD_NS, 'RoleDescriptor').find(
+      (r) => r.getAttributeNS(XSI_NS, 'type') === 'fed:SecurityTokenServiceType',
+    );
     assert.ok(adfsSts);
     const ours = stsRole(xml);
 
@@ -151,8 +183,16 @@ describe('federation metadata', () => {
     assert.ok(ourRoot);
     assert.equal(ourRoot.namespaceURI, adfsRoot.namespaceURI);
     assert.equal(childElements(ourRoot)[0]?.localName, childElements(adfsRoot)[0]?.localName);
-    const algorithms = (doc: string): string[] => [...doc.matchAll(/<ds:(?:CanonicalizationMethod|SignatureMethod|Transform|DigestMethod) Algorithm="([^"]+)"/g)].map((m) => m[1] ?? '');
-    assert.deepEqual(algorithms(xml), algorithms(readRealWorldFixture('adfs2016-federationmetadata.xml')));
+    const algorithms = (doc: string): string[] =>
+      [
+        ...doc.matchAll(
+          /<ds:(?:CanonicalizationMethod|SignatureMethod|Transform|DigestMethod) Algorithm="([^"]+)"/g,
+        ),
+      ].map((m) => m[1] ?? '');
+    assert.deepEqual(
+      algorithms(xml),
+      algorithms(readRealWorldFixture('adfs2016-federationmetadata.xml')),
+    );
 
     // RoleDescriptor: same attributes (names and namespaces), same protocolSupportEnumeration.
     const attrs = (e: XElement): string[] =>
@@ -161,13 +201,18 @@ describe('federation metadata', () => {
         .map((a) => `${a.namespaceURI ?? ''} ${a.localName ?? ''}`)
         .sort();
     assert.deepEqual(attrs(ours), attrs(adfsSts));
-    assert.equal(ours.getAttribute('protocolSupportEnumeration'), adfsSts.getAttribute('protocolSupportEnumeration'));
+    assert.equal(
+      ours.getAttribute('protocolSupportEnumeration'),
+      adfsSts.getAttribute('protocolSupportEnumeration'),
+    );
 
     // Each child kind we emit exists in AD FS's STS RoleDescriptor, in the same relative order, with the
     // same nested structure (element names and namespaces, first two levels below the child).
     const shape = (e: XElement, depth: number): string =>
       `${e.namespaceURI ?? ''} ${e.localName ?? ''}` +
-      (depth === 0 ? '' : `(${[...new Set(childElements(e).map((c) => shape(c, depth - 1)))].join(',')})`);
+      (depth === 0
+        ? ''
+        : `(${[...new Set(childElements(e).map((c) => shape(c, depth - 1)))].join(',')})`);
     const theirKinds = childElements(adfsSts).map((c) => shape(c, 3));
     let j = 0;
     for (const child of childElements(ours)) {
@@ -192,12 +237,21 @@ describe('federation metadata', () => {
   });
 
   it('takes every URL from its arguments and normalises the trailing slash', () => {
-    for (const publicUrl of ['https://login.fabrikam.test', 'https://login.fabrikam.test/', 'https://login.fabrikam.test:8443/']) {
-      const doc = buildFederationMetadata(options({ publicUrl, issuerUri: 'http://fabrikam.test/adfs/services/trust' }));
+    for (const publicUrl of [
+      'https://login.fabrikam.test',
+      'https://login.fabrikam.test/',
+      'https://login.fabrikam.test:8443/',
+    ]) {
+      const doc = buildFederationMetadata(
+        options({ publicUrl, issuerUri: 'http://fabrikam.test/adfs/services/trust' }),
+      );
       const view = readWsFedMetadata(doc);
       assert.equal(view.passiveRequestorEndpoint, passiveEndpoint(publicUrl));
       assert.equal(view.issuer, 'http://fabrikam.test/adfs/services/trust');
-      assert.ok(!doc.includes('contoso'), 'nothing from a previous configuration or a request leaks in');
+      assert.ok(
+        !doc.includes('contoso'),
+        'nothing from a previous configuration or a request leaks in',
+      );
       // Every non-namespace URL in the document is the configured service.
       const urls = [...doc.matchAll(/>(https?:\/\/[^<]+)</g)].map((m) => m[1] ?? '');
       assert.deepEqual(urls, [passiveEndpoint(publicUrl)]);
@@ -213,13 +267,26 @@ describe('federation metadata', () => {
       const der = Buffer.from(cred.certificateBase64, 'base64');
       const withoutCerts = xml.split(cred.certificateBase64).join('');
       assert.ok(der.includes(modulus), 'control: the certificate holds the modulus');
-      for (const enc of [modulus.toString('base64'), modulus.toString('hex'), modulus.toString('hex').toUpperCase(), jwk.n ?? '']) {
+      for (const enc of [
+        modulus.toString('base64'),
+        modulus.toString('hex'),
+        modulus.toString('hex').toUpperCase(),
+        jwk.n ?? '',
+      ]) {
         assert.ok(!withoutCerts.includes(enc.slice(0, 40)), 'modulus outside a certificate');
       }
       const jwkPrivate = cred.privateKey.export({ format: 'jwk' });
-      for (const part of [jwkPrivate.d, jwkPrivate.p, jwkPrivate.q, jwkPrivate.dp, jwkPrivate.dq, jwkPrivate.qi]) {
+      for (const part of [
+        jwkPrivate.d,
+        jwkPrivate.p,
+        jwkPrivate.q,
+        jwkPrivate.dp,
+        jwkPrivate.dq,
+        jwkPrivate.qi,
+      ]) {
         const bytes = Buffer.from(part ?? '', 'base64url');
-        for (const enc of [bytes.toString('base64'), bytes.toString('hex'), part ?? '']) assert.ok(!xml.includes(enc.slice(0, 24)));
+        for (const enc of [bytes.toString('base64'), bytes.toString('hex'), part ?? ''])
+          assert.ok(!xml.includes(enc.slice(0, 24)));
       }
     }
   });
@@ -234,7 +301,10 @@ describe('federation metadata', () => {
 
   it('publishes validUntil when given', () => {
     const doc = buildFederationMetadata(options({ validUntil: new Date('2026-02-01T00:00:00Z') }));
-    assert.equal(parseStrict(doc).documentElement?.getAttribute('validUntil'), '2026-02-01T00:00:00.000Z');
+    assert.equal(
+      parseStrict(doc).documentElement?.getAttribute('validUntil'),
+      '2026-02-01T00:00:00.000Z',
+    );
     verifyMetadataWithXmlCrypto(doc, current.certificatePem);
   });
 

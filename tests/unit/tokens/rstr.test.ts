@@ -16,7 +16,11 @@ import {
   writeWsFedRstr,
 } from '../../../server/tokens/rstr.ts';
 import { createSaml11Signer } from '../../../server/tokens/saml11.ts';
-import { entraModel, fixtureCredential, readRealWorldFixture } from '../../fixtures/tokens/credentials.ts';
+import {
+  entraModel,
+  fixtureCredential,
+  readRealWorldFixture,
+} from '../../fixtures/tokens/credentials.ts';
 import { assertGolden } from '../../fixtures/tokens/golden.ts';
 import {
   SAML11_ID_ATTR,
@@ -67,7 +71,10 @@ describe('WS-Trust 2005 RSTR (wresult)', () => {
     assert.equal(expires.textContent, '2026-01-15T11:00:00.000Z');
     const epr = childElements(appliesTo, WSA_NS, 'EndpointReference')[0];
     assert.ok(epr);
-    assert.equal(childElements(epr, WSA_NS, 'Address')[0]?.textContent, 'urn:federation:MicrosoftOnline');
+    assert.equal(
+      childElements(epr, WSA_NS, 'Address')[0]?.textContent,
+      'urn:federation:MicrosoftOnline',
+    );
     assert.equal(tokenType.textContent, TOKEN_TYPE_SAML11);
     assert.equal(requestType.textContent, REQUEST_TYPE_ISSUE_2005);
     assert.equal(keyType.textContent, KEY_TYPE_NO_PROOF_KEY_2005);
@@ -77,7 +84,10 @@ describe('WS-Trust 2005 RSTR (wresult)', () => {
 
   it('follows the real AD FS RSTR: our children are, in order, a subsequence of AD FS 1.3 children', () => {
     const adfs = parseStrict(readRealWorldFixture('adfs-rst_response.xml'));
-    const adfsRstr = adfs.getElementsByTagNameNS('http://docs.oasis-open.org/ws-sx/ws-trust/200512', 'RequestSecurityTokenResponse')[0];
+    const adfsRstr = adfs.getElementsByTagNameNS(
+      'http://docs.oasis-open.org/ws-sx/ws-trust/200512',
+      'RequestSecurityTokenResponse',
+    )[0];
     assert.ok(adfsRstr);
     const theirs = childElements(adfsRstr).map((e) => e.localName);
     const root = parseStrict(rstr).documentElement;
@@ -92,8 +102,14 @@ describe('WS-Trust 2005 RSTR (wresult)', () => {
     const extracted = extractAssertionFromRstr(rstr);
     assert.equal(extracted, assertion);
     // msal/wstrust_response.py compares TokenType text as is.
-    assert.equal(/<(?:\w+:)?TokenType[^>]*>(.*)<\/(?:\w+:)?TokenType/s.exec(rstr)?.[1], TOKEN_TYPE_SAML11);
-    assert.equal(verifySaml11WithXmlCrypto(extracted, cred.certificatePem).audience, 'urn:federation:MicrosoftOnline');
+    assert.equal(
+      /<(?:\w+:)?TokenType[^>]*>(.*)<\/(?:\w+:)?TokenType/s.exec(rstr)?.[1],
+      TOKEN_TYPE_SAML11,
+    );
+    assert.equal(
+      verifySaml11WithXmlCrypto(extracted, cred.certificatePem).audience,
+      'urn:federation:MicrosoftOnline',
+    );
     // And verified in place, inside the RSTR (exc-c14n ignores the envelope's namespaces).
     assert.equal(verifySaml11WithXmlCrypto(rstr, cred.certificatePem).issuer, model.issuer);
     assert.ok(verifyWithXmlsec1(rstr, cred.certificatePem, SAML11_ID_ATTR).ok);
@@ -101,14 +117,24 @@ describe('WS-Trust 2005 RSTR (wresult)', () => {
 
   it('escapes AppliesTo and round-trips it exactly', () => {
     const appliesTo = 'https://rp.test/?a=1&b=<2>"\'';
-    const x = writeWsFedRstr({ assertionXml: assertion, appliesTo, created: model.notBefore, expires: model.notOnOrAfter });
+    const x = writeWsFedRstr({
+      assertionXml: assertion,
+      appliesTo,
+      created: model.notBefore,
+      expires: model.notOnOrAfter,
+    });
     const root = parseStrict(x).documentElement;
     assert.ok(root);
     assert.equal(root.getElementsByTagNameNS(WSA_NS, 'Address')[0]?.textContent, appliesTo);
   });
 
   it('refuses what would make a broken wresult', () => {
-    const base = { assertionXml: assertion, appliesTo: 'urn:x', created: model.notBefore, expires: model.notOnOrAfter };
+    const base = {
+      assertionXml: assertion,
+      appliesTo: 'urn:x',
+      created: model.notBefore,
+      expires: model.notOnOrAfter,
+    };
     for (const bad of [
       { ...base, appliesTo: '' },
       { ...base, appliesTo: 'a\u0000' },

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExclusiveCanonicalization } from 'xml-crypto';
 import { FederationError } from '../../../server/lib/errors.ts';
 import { SeededRandom } from '../../../server/lib/random.ts';
 import {
@@ -16,7 +15,14 @@ import {
 } from '../../../server/tokens/saml11.ts';
 import type { Saml11AssertionModel, Saml11Attribute } from '../../../server/tokens/types.ts';
 import { entraModel, fixtureCredential } from '../../fixtures/tokens/credentials.ts';
-import { SAML11_ID_ATTR, childElements, parseStrict, verifySaml11WithXmlCrypto, verifyWithXmlsec1 } from '../../helpers/verify.ts';
+import {
+  SAML11_ID_ATTR,
+  childElements,
+  excC14n,
+  parseStrict,
+  verifySaml11WithXmlCrypto,
+  verifyWithXmlsec1,
+} from '../../helpers/verify.ts';
 import type { Saml11Claims } from '../../helpers/verify.ts';
 
 const cred = fixtureCredential('signing');
@@ -33,9 +39,7 @@ function withoutSignature(signed: string): string {
 function xmlCryptoC14n(xml: string): string {
   const root = parseStrict(xml).documentElement;
   assert.ok(root);
-  const out = new ExclusiveCanonicalization().process(root as unknown as Node, {});
-  assert.equal(typeof out, 'string');
-  return out as string;
+  return excC14n(root);
 }
 
 function expectedAttributes(m: Saml11AssertionModel): Record<string, string[]> {
@@ -60,7 +64,10 @@ function assertClaimsMatch(claims: Saml11Claims, m: Saml11AssertionModel): void 
   assert.equal(claims.authMethod, m.authentication.method);
   assert.equal(claims.authInstant, m.authentication.instant.toISOString());
   assert.deepEqual(claims.attributes, expectedAttributes(m));
-  assert.equal(claims.attributeElementCount, m.attributes.filter((a) => a.values.length > 0).length);
+  assert.equal(
+    claims.attributeElementCount,
+    m.attributes.filter((a) => a.values.length > 0).length,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -70,10 +77,51 @@ const INJECTION =
   '</saml:AttributeValue></saml:Attribute><saml:Attribute AttributeName="admin" AttributeNamespace="urn:x">' +
   '<saml:AttributeValue>true';
 const PIECES = [
-  '<', '>', '&', '"', "'", ']]>', '<!--', '-->', '<![CDATA[x]]>', '&amp;', '&#x41;', '&lt;', '\r', '\n', '\r\n',
-  '\t', ' ', '  ', 'é', 'ß', 'Ω', '中文', '😀', '👩‍💻', '\u0085', '\u2028', '\u2029', '\u00a0', '\ufeff', '\u0080',
-  '\u009f', '\ufdd0', '\ufffd', '\ud83d\ude00', INJECTION, '{Audience}', 'xmlns:saml="urn:evil"', '<?xml?>',
-  'abc', 'user@contoso.test', 'http://schemas.xmlsoap.org/claims/UPN', '=', '/', '\\', '%00',
+  '<',
+  '>',
+  '&',
+  '"',
+  "'",
+  ']]>',
+  '<!--',
+  '-->',
+  '<![CDATA[x]]>',
+  '&amp;',
+  '&#x41;',
+  '&lt;',
+  '\r',
+  '\n',
+  '\r\n',
+  '\t',
+  ' ',
+  '  ',
+  'é',
+  'ß',
+  'Ω',
+  '中文',
+  '😀',
+  '👩‍💻',
+  '\u0085',
+  '\u2028',
+  '\u2029',
+  '\u00a0',
+  '\ufeff',
+  '\u0080',
+  '\u009f',
+  '\ufdd0',
+  '\ufffd',
+  '\ud83d\ude00',
+  INJECTION,
+  '{Audience}',
+  'xmlns:saml="urn:evil"',
+  '<?xml?>',
+  'abc',
+  'user@contoso.test',
+  'http://schemas.xmlsoap.org/claims/UPN',
+  '=',
+  '/',
+  '\\',
+  '%00',
 ];
 
 class Gen {
@@ -93,7 +141,13 @@ class Gen {
   char(): string {
     for (;;) {
       const cp = this.int(4) === 0 ? 0x10000 + this.int(0x100000) : this.int(0x10000);
-      const safe = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
+      const safe =
+        cp === 0x9 ||
+        cp === 0xa ||
+        cp === 0xd ||
+        (cp >= 0x20 && cp <= 0xd7ff) ||
+        (cp >= 0xe000 && cp <= 0xfffd) ||
+        cp >= 0x10000;
       if (safe) return String.fromCodePoint(cp);
     }
   }
@@ -123,7 +177,8 @@ class Gen {
       notBefore,
       notOnOrAfter: new Date(notBefore.getTime() + 1 + this.int(7_200_000)),
       audience: this.str(1),
-      nameIdentifier: this.int(2) === 0 ? { value: this.str(1) } : { value: this.str(1), format: this.str(1) },
+      nameIdentifier:
+        this.int(2) === 0 ? { value: this.str(1) } : { value: this.str(1), format: this.str(1) },
       attributes,
       authentication: { method: this.str(1), instant: this.date() },
     };
@@ -143,26 +198,45 @@ describe('SAML 1.1 assertion writer', () => {
     assert.equal(a.getAttribute('MinorVersion'), '1');
     assert.deepEqual(
       childElements(a).map((e) => e.tagName),
-      ['saml:Conditions', 'saml:AttributeStatement', 'saml:AuthenticationStatement', 'ds:Signature'],
+      [
+        'saml:Conditions',
+        'saml:AttributeStatement',
+        'saml:AuthenticationStatement',
+        'ds:Signature',
+      ],
     );
     const sig = childElements(a).at(-1);
     assert.equal(sig?.getAttribute('xmlns:ds'), 'http://www.w3.org/2000/09/xmldsig#');
-    assert.ok(signed.startsWith('<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion" AssertionID="_9bd2b280'));
+    assert.ok(
+      signed.startsWith(
+        '<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion" AssertionID="_9bd2b280',
+      ),
+    );
     assert.doesNotMatch(signed, />\s+</, 'no whitespace between elements');
     assert.doesNotMatch(signed, /\/>/, 'no self-closing tags');
-    assert.match(signed, /<ds:SignatureMethod Algorithm="http:\/\/www\.w3\.org\/2001\/04\/xmldsig-more#rsa-sha256">/);
+    assert.match(
+      signed,
+      /<ds:SignatureMethod Algorithm="http:\/\/www\.w3\.org\/2001\/04\/xmldsig-more#rsa-sha256">/,
+    );
     assert.match(signed, /<ds:Reference URI="#_9bd2b280-f153-471a-9b73-c1df0d555075">/);
     assert.match(
       signed,
       /<ds:Transforms><ds:Transform Algorithm="http:\/\/www\.w3\.org\/2000\/09\/xmldsig#enveloped-signature"><\/ds:Transform><ds:Transform Algorithm="http:\/\/www\.w3\.org\/2001\/10\/xml-exc-c14n#"><\/ds:Transform><\/ds:Transforms><ds:DigestMethod Algorithm="http:\/\/www\.w3\.org\/2001\/04\/xmlenc#sha256">/,
     );
-    assert.ok(signed.includes(`<ds:X509Certificate>${cred.certificateBase64}</ds:X509Certificate>`));
+    assert.ok(
+      signed.includes(`<ds:X509Certificate>${cred.certificateBase64}</ds:X509Certificate>`),
+    );
     // The same Subject in both statements, NameIdentifier with the default Format, bearer confirmation.
     const subjects = signed.match(/<saml:Subject>.*?<\/saml:Subject>/g);
-    assert.equal(subjects?.length, 2);
+    assert.ok(subjects);
+    assert.equal(subjects.length, 2);
     assert.equal(subjects[0], subjects[1]);
-    assert.ok(subjects[0]?.includes(`Format="${NAMEID_FORMAT_UNSPECIFIED}"`));
-    assert.ok(subjects[0]?.includes('<saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:bearer</saml:ConfirmationMethod>'));
+    assert.ok(subjects[0].includes(`Format="${NAMEID_FORMAT_UNSPECIFIED}"`));
+    assert.ok(
+      subjects[0].includes(
+        '<saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:bearer</saml:ConfirmationMethod>',
+      ),
+    );
   });
 
   it('digests exactly what xml-crypto canonicalizes, and verifies in xml-crypto and xmlsec1 (seeded random inputs)', () => {
@@ -204,8 +278,16 @@ describe('SAML 1.1 assertion writer', () => {
     const model = entraModel({
       nameIdentifier: { value: INJECTION },
       attributes: [
-        { name: 'role', namespace: 'http://schemas.microsoft.com/ws/2008/06/identity/claims', values: hostile },
-        { name: 'displayname', namespace: 'http://schemas.xmlsoap.org/claims', values: ['"><saml:Attribute AttributeName="x'] },
+        {
+          name: 'role',
+          namespace: 'http://schemas.microsoft.com/ws/2008/06/identity/claims',
+          values: hostile,
+        },
+        {
+          name: 'displayname',
+          namespace: 'http://schemas.xmlsoap.org/claims',
+          values: ['"><saml:Attribute AttributeName="x'],
+        },
       ],
     });
     const signed = signer.sign(model);
@@ -215,7 +297,10 @@ describe('SAML 1.1 assertion writer', () => {
       'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
       'http://schemas.xmlsoap.org/claims/displayname',
     ]);
-    assert.deepEqual(claims.attributes['http://schemas.microsoft.com/ws/2008/06/identity/claims/role'], hostile);
+    assert.deepEqual(
+      claims.attributes['http://schemas.microsoft.com/ws/2008/06/identity/claims/role'],
+      hostile,
+    );
     assert.equal(claims.nameIdentifier, INJECTION);
     assertClaimsMatch(claims, model);
     // Only two saml:Attribute start tags exist in the bytes at all.
@@ -229,7 +314,10 @@ describe('SAML 1.1 assertion writer', () => {
     const signed = signer.sign(model);
     assert.ok(signed.includes('a&#x2028;b&#x2029;c&#x85;d'));
     assert.ok(writeCanonicalSaml11Assertion(model).includes('a\u2028b\u2029c\u0085d'));
-    assert.equal(verifySaml11WithXmlCrypto(signed, cred.certificatePem).nameIdentifier, 'a\u2028b\u2029c\u0085d');
+    assert.equal(
+      verifySaml11WithXmlCrypto(signed, cred.certificatePem).nameIdentifier,
+      'a\u2028b\u2029c\u0085d',
+    );
     assert.ok(verifyWithXmlsec1(signed, cred.certificatePem, SAML11_ID_ATTR).ok);
   });
 
@@ -239,17 +327,32 @@ describe('SAML 1.1 assertion writer', () => {
       ['nameIdentifier', (v) => entraModel({ nameIdentifier: { value: v } })],
       ['issuer', (v) => entraModel({ issuer: v })],
       ['audience', (v) => entraModel({ audience: v })],
-      ['authentication.method', (v) => entraModel({ authentication: { method: v, instant: new Date() } })],
-      ['attribute name', (v) => entraModel({ attributes: [{ name: v, namespace: 'urn:x', values: ['1'] }] })],
-      ['attribute namespace', (v) => entraModel({ attributes: [{ name: 'n', namespace: v, values: ['1'] }] })],
-      ['value of attribute', (v) => entraModel({ attributes: [{ name: 'n', namespace: 'urn:x', values: ['ok', v] }] })],
+      [
+        'authentication.method',
+        (v) => entraModel({ authentication: { method: v, instant: new Date() } }),
+      ],
+      [
+        'attribute name',
+        (v) => entraModel({ attributes: [{ name: v, namespace: 'urn:x', values: ['1'] }] }),
+      ],
+      [
+        'attribute namespace',
+        (v) => entraModel({ attributes: [{ name: 'n', namespace: v, values: ['1'] }] }),
+      ],
+      [
+        'value of attribute',
+        (v) => entraModel({ attributes: [{ name: 'n', namespace: 'urn:x', values: ['ok', v] }] }),
+      ],
     ];
     for (const [field, make] of cases) {
       for (const v of bad) {
         assert.throws(
           () => signer.sign(make(v)),
           (err: unknown) =>
-            err instanceof FederationError && err.code === 'internal' && (err.detail ?? '').includes(field) && !err.expose,
+            err instanceof FederationError &&
+            err.code === 'internal' &&
+            (err.detail ?? '').includes(field) &&
+            !err.expose,
           `${field} with ${JSON.stringify(v)}`,
         );
       }
@@ -274,7 +377,10 @@ describe('SAML 1.1 assertion writer', () => {
   });
 
   it('omits AttributeStatement when no attribute has a value, keeping AuthenticationStatement', () => {
-    for (const attributes of [[], [{ name: 'UPN', namespace: 'http://schemas.xmlsoap.org/claims', values: [] }]]) {
+    for (const attributes of [
+      [],
+      [{ name: 'UPN', namespace: 'http://schemas.xmlsoap.org/claims', values: [] }],
+    ]) {
       const signed = signer.sign(entraModel({ attributes }));
       assert.ok(!signed.includes('AttributeStatement'));
       assert.ok(signed.includes('<saml:AuthenticationStatement '));
@@ -301,7 +407,12 @@ describe('SAML 1.1 assertion writer', () => {
 
   it('produces timestamps as ISO-8601 UTC with milliseconds', () => {
     const claims = verifySaml11WithXmlCrypto(signer.sign(entraModel()), cred.certificatePem);
-    for (const t of [claims.issueInstant, claims.notBefore, claims.notOnOrAfter, claims.authInstant]) {
+    for (const t of [
+      claims.issueInstant,
+      claims.notBefore,
+      claims.notOnOrAfter,
+      claims.authInstant,
+    ]) {
       assert.match(t, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     }
   });
