@@ -21,7 +21,10 @@ export function createApp(s: Services): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   // X-Forwarded-* are believed only from configured load balancers (corpus B4.6, C1.5).
-  app.set('trust proxy', s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false);
+  app.set(
+    'trust proxy',
+    s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false,
+  );
 
   app.use(activityId(s.random));
   app.use(...securityHeaders());
@@ -33,7 +36,15 @@ export function createApp(s: Services): Express {
     res.type('text/plain').send('OK');
   });
   app.use(metadataRouter(s));
-  app.use(ROUTES.theme, express.static(s.views.themeDir, { fallthrough: true, index: false, dotfiles: 'deny', maxAge: '1h' }));
+  app.use(
+    ROUTES.theme,
+    express.static(s.views.themeDir, {
+      fallthrough: true,
+      index: false,
+      dotfiles: 'deny',
+      maxAge: '1h',
+    }),
+  );
   app.use(ROUTES.passive, wsfedRouter(s));
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
 

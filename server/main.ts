@@ -17,7 +17,10 @@ export interface Running {
 }
 
 /** loadConfig → buildServices → createApp → listen. Used by `fedgate serve` and by tests that need a real socket. */
-export async function startServer(config: Config, overrides: ServiceOverrides = {}): Promise<Running> {
+export async function startServer(
+  config: Config,
+  overrides: ServiceOverrides = {},
+): Promise<Running> {
   const services = await buildServices(config, overrides);
   const app = createApp(services);
   let server: Server;
@@ -32,9 +35,14 @@ export async function startServer(config: Config, overrides: ServiceOverrides = 
       dir: config.keys.dir,
       hostname: config.hostname,
       clock: services.clock,
-      ...(tls === 'generate' ? {} : { configured: { certFile: abs(tls.cert), keyFile: abs(tls.key) } }),
+      ...(tls === 'generate'
+        ? {}
+        : { configured: { certFile: abs(tls.cert), keyFile: abs(tls.key) } }),
     });
-    server = createHttpsServer({ cert: cred.certPem, key: cred.keyPem, minVersion: 'TLSv1.2' }, app);
+    server = createHttpsServer(
+      { cert: cred.certPem, key: cred.keyPem, minVersion: 'TLSv1.2' },
+      app,
+    );
     scheme = 'https';
   }
   // Slow-client limits: a request must arrive whole within 30 s; idle keep-alive sockets close after 65 s

@@ -42,24 +42,43 @@ export interface ServiceOverrides {
 }
 
 /** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */
-export async function buildServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+export async function buildServices(
+  config: Config,
+  overrides: ServiceOverrides = {},
+): Promise<Services> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
   const { log, audit } = createLoggers(config.log.level, overrides.logDestination);
   const store = overrides.store ?? new MemoryStore(clock);
-  const directory = overrides.directory ?? (await createDirectory(config.directory, { logger: log, clock, baseDir: config.baseDir }));
+  const directory =
+    overrides.directory ??
+    (await createDirectory(config.directory, { logger: log, clock, baseDir: config.baseDir }));
   const signingResult = await loadOrCreateSigningCredential({
     dir: config.keys.dir,
     hostname: config.hostname,
     clock,
     ...(config.keys.signing === undefined
       ? {}
-      : { configured: { certFile: resolve(config.baseDir, config.keys.signing.cert), keyFile: resolve(config.baseDir, config.keys.signing.key) } }),
+      : {
+          configured: {
+            certFile: resolve(config.baseDir, config.keys.signing.cert),
+            keyFile: resolve(config.baseDir, config.keys.signing.key),
+          },
+        }),
   });
   if (signingResult.generated) {
-    audit.info({ event: 'key_generated', use: 'signing', thumbprint: signingResult.thumbprintSha1, dir: config.keys.dir }, 'generated a token-signing key');
+    audit.info(
+      {
+        event: 'key_generated',
+        use: 'signing',
+        thumbprint: signingResult.thumbprintSha1,
+        dir: config.keys.dir,
+      },
+      'generated a token-signing key',
+    );
   }
-  if (signingResult.warning !== undefined) log.warn({ thumbprint: signingResult.thumbprintSha1 }, signingResult.warning);
+  if (signingResult.warning !== undefined)
+    log.warn({ thumbprint: signingResult.thumbprintSha1 }, signingResult.warning);
   const signing: SigningCredential = signingResult;
   const metadataXml = buildFederationMetadata({
     issuerUri: config.issuerUri,
@@ -69,7 +88,12 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     id: `_${random.uuid()}`,
   });
   const views = new Views(join(packageRoot(), 'views'), config.displayName);
-  const sessions = new SessionManager({ store, clock, random, lifetimeMinutes: config.session.lifetimeMinutes });
+  const sessions = new SessionManager({
+    store,
+    clock,
+    random,
+    lifetimeMinutes: config.session.lifetimeMinutes,
+  });
   return {
     config,
     clock,
@@ -80,7 +104,9 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     directory,
     sessions,
     trusts: new TrustRegistry(config.relyingParties, {
-      testRelyingPartyReply: config.testRelyingParty ? `${config.publicUrl}/adfs/test/result` : undefined,
+      testRelyingPartyReply: config.testRelyingParty
+        ? `${config.publicUrl}/adfs/test/result`
+        : undefined,
     }),
     signing,
     metadataXml,

@@ -29,10 +29,24 @@ export async function authenticateWithPassword(
     rp: attempt.relyingParty,
   };
   if (result.ok) {
-    audit.info({ ...base, outcome: 'success', upn: result.user.userPrincipalName, objectGuid: result.user.objectGuid.toString('base64') }, 'sign-in succeeded');
+    audit.info(
+      {
+        ...base,
+        outcome: 'success',
+        upn: result.user.userPrincipalName,
+        objectGuid: result.user.objectGuid.toString('base64'),
+      },
+      'sign-in succeeded',
+    );
   } else {
     audit.warn(
-      { ...base, outcome: 'failure', kind: result.kind, reason: result.reason, objectGuid: result.user?.objectGuid.toString('base64') },
+      {
+        ...base,
+        outcome: 'failure',
+        kind: result.kind,
+        reason: result.reason,
+        objectGuid: result.user?.objectGuid.toString('base64'),
+      },
       'sign-in failed',
     );
   }

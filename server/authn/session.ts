@@ -27,7 +27,12 @@ export class SessionManager {
   readonly #random: Random;
   readonly #lifetimeSeconds: number;
 
-  constructor(deps: { store: ArtifactStore; clock: Clock; random: Random; lifetimeMinutes: number }) {
+  constructor(deps: {
+    store: ArtifactStore;
+    clock: Clock;
+    random: Random;
+    lifetimeMinutes: number;
+  }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -38,7 +43,9 @@ export class SessionManager {
     return this.#lifetimeSeconds;
   }
 
-  async create(init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt' | 'relyingParties'>): Promise<SsoSession> {
+  async create(
+    init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt' | 'relyingParties'>,
+  ): Promise<SsoSession> {
     const now = this.#clock.now();
     const session: SsoSession = {
       ...init,
@@ -66,7 +73,9 @@ export class SessionManager {
   async addRelyingParty(s: SsoSession, rp: string): Promise<void> {
     if (s.relyingParties.includes(rp)) return;
     s.relyingParties.push(rp);
-    const remaining = Math.ceil((new Date(s.expiresAt).getTime() - this.#clock.now().getTime()) / 1000);
+    const remaining = Math.ceil(
+      (new Date(s.expiresAt).getTime() - this.#clock.now().getTime()) / 1000,
+    );
     if (remaining > 0) await this.#store.put('session', s.id, s, remaining);
   }
 

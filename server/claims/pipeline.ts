@@ -23,13 +23,25 @@ export interface AuthenticationContext {
  */
 export function inputClaims(ctx: AuthenticationContext): ClaimSet {
   const u = ctx.user;
-  const ad = (type: string, value: string): Claim => ({ type, value, issuer: AD_AUTHORITY, originalIssuer: AD_AUTHORITY });
-  const out: Claim[] = [ad(ClaimTypes.windowsAccountName, u.windowsAccountName), ad(ClaimTypes.name, u.windowsAccountName)];
+  const ad = (type: string, value: string): Claim => ({
+    type,
+    value,
+    issuer: AD_AUTHORITY,
+    originalIssuer: AD_AUTHORITY,
+  });
+  const out: Claim[] = [
+    ad(ClaimTypes.windowsAccountName, u.windowsAccountName),
+    ad(ClaimTypes.name, u.windowsAccountName),
+  ];
   if (u.userPrincipalName !== undefined) out.push(ad(ClaimTypes.upnWif, u.userPrincipalName));
   if (u.objectSid !== undefined) out.push(ad(ClaimTypes.primarySid, u.objectSid));
   out.push(
     { type: ClaimTypes.authenticationMethod, value: ctx.method, issuer: LOCAL_AUTHORITY },
-    { type: ClaimTypes.authenticationInstant, value: ctx.instant.toISOString(), issuer: LOCAL_AUTHORITY },
+    {
+      type: ClaimTypes.authenticationInstant,
+      value: ctx.instant.toISOString(),
+      issuer: LOCAL_AUTHORITY,
+    },
   );
   return out;
 }
@@ -45,7 +57,8 @@ export function issueClaims(preset: ClaimsPreset, ctx: AuthenticationContext): C
   const out: Claim[] = [];
   if (preset === 'microsoft365') {
     // Entra finds the user by ImmutableID and checks the UPN; a user without a UPN cannot sign in to Microsoft 365.
-    if (u.userPrincipalName !== undefined) out.push({ type: ClaimTypes.upn, value: u.userPrincipalName });
+    if (u.userPrincipalName !== undefined)
+      out.push({ type: ClaimTypes.upn, value: u.userPrincipalName });
     out.push(
       { type: ClaimTypes.immutableId, value: u.immutableId },
       {
@@ -58,8 +71,13 @@ export function issueClaims(preset: ClaimsPreset, ctx: AuthenticationContext): C
     return out;
   }
   const nameId = u.userPrincipalName ?? u.windowsAccountName;
-  out.push({ type: ClaimTypes.nameIdentifier, value: nameId, properties: { [NameIdFormatProperty]: NameIdFormats.unspecified } });
-  if (u.userPrincipalName !== undefined) out.push({ type: ClaimTypes.upnWif, value: u.userPrincipalName });
+  out.push({
+    type: ClaimTypes.nameIdentifier,
+    value: nameId,
+    properties: { [NameIdFormatProperty]: NameIdFormats.unspecified },
+  });
+  if (u.userPrincipalName !== undefined)
+    out.push({ type: ClaimTypes.upnWif, value: u.userPrincipalName });
   out.push({ type: ClaimTypes.name, value: u.displayName ?? u.windowsAccountName });
   out.push({ type: ClaimTypes.windowsAccountName, value: u.windowsAccountName });
   if (u.mail !== undefined) out.push({ type: ClaimTypes.email, value: u.mail });

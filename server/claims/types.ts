@@ -22,15 +22,19 @@ export const ClaimTypes = {
   windowsAccountName: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname',
   group: 'http://schemas.xmlsoap.org/claims/Group',
   primarySid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/primarysid',
-  authenticationMethod: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod',
-  authenticationInstant: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationinstant',
+  authenticationMethod:
+    'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod',
+  authenticationInstant:
+    'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationinstant',
   authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
   objectGuid: 'http://schemas.microsoft.com/ws/2016/02/identity/claims/objectguid',
-  msdsConsistencyGuid: 'http://schemas.microsoft.com/ws/2016/02/identity/claims/msdsconsistencyguid',
+  msdsConsistencyGuid:
+    'http://schemas.microsoft.com/ws/2016/02/identity/claims/msdsconsistencyguid',
   issuerId: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/issuerid',
 } as const;
 
-export const NameIdFormatProperty = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/format';
+export const NameIdFormatProperty =
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/format';
 export const NameIdFormats = {
   unspecified: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
 } as const;

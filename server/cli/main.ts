@@ -29,7 +29,12 @@ function signingOptions(config: Config) {
     clock: { now: () => new Date() },
     ...(config.keys.signing === undefined
       ? {}
-      : { configured: { certFile: resolve(config.baseDir, config.keys.signing.cert), keyFile: resolve(config.baseDir, config.keys.signing.key) } }),
+      : {
+          configured: {
+            certFile: resolve(config.baseDir, config.keys.signing.cert),
+            keyFile: resolve(config.baseDir, config.keys.signing.key),
+          },
+        }),
   };
 }
 
@@ -38,7 +43,9 @@ async function serve(file: string | undefined): Promise<void> {
   const running = await startServer(config);
   const { services } = running;
   const base = config.publicUrl;
-  const testRp = config.testRelyingParty ? 'urn%3Afedgate%3Atest' : 'urn%3Afederation%3AMicrosoftOnline';
+  const testRp = config.testRelyingParty
+    ? 'urn%3Afedgate%3Atest'
+    : 'urn%3Afederation%3AMicrosoftOnline';
   const out = [
     '',
     `fedgate is listening on ${running.scheme}://${config.listen.host}:${running.port} (public URL ${base})`,
@@ -49,7 +56,9 @@ async function serve(file: string | undefined): Promise<void> {
     `  Signing certificate  ${services.signing.subject} (thumbprint ${services.signing.thumbprintSha1})`,
   ];
   if (config.directory.kind === 'embedded' && config.directory.file === undefined) {
-    out.push('  Demo users           alice@fedgate.test / Passw0rd!  (also bob; carol is disabled, dave has an expired password)');
+    out.push(
+      '  Demo users           alice@fedgate.test / Passw0rd!  (also bob; carol is disabled, dave has an expired password)',
+    );
   }
   if (config.embeddedDefaults) {
     out.push(
@@ -74,15 +83,28 @@ async function serve(file: string | undefined): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => { shutdown('SIGTERM'); });
-  process.on('SIGINT', () => { shutdown('SIGINT'); });
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
 }
 
-async function tenant(file: string | undefined, domain: string | undefined, json: boolean): Promise<void> {
-  if (domain === undefined || domain === '') throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
+async function tenant(
+  file: string | undefined,
+  domain: string | undefined,
+  json: boolean,
+): Promise<void> {
+  if (domain === undefined || domain === '')
+    throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
   const config = configFrom(file);
   const signing = await loadOrCreateSigningCredential(signingOptions(config));
-  process.stdout.write(json ? `${JSON.stringify(tenantFederation(config, signing), null, 2)}\n` : tenantInstructions(domain, config, signing));
+  process.stdout.write(
+    json
+      ? `${JSON.stringify(tenantFederation(config, signing), null, 2)}\n`
+      : tenantInstructions(domain, config, signing),
+  );
 }
 
 class UsageError extends Error {}
@@ -112,7 +134,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'check': {
       const c = configFrom(values.config);
-      process.stdout.write(`configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}\n`);
+      process.stdout.write(
+        `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}\n`,
+      );
       return;
     }
     default:
@@ -125,7 +149,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`fedgate: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (
+    err instanceof UsageError ||
+    (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+  ) {
     process.stderr.write(`fedgate: ${(err as Error).message}\n\n${USAGE}\n`);
     process.exit(2);
   }

@@ -39,13 +39,25 @@ export function tenantFederation(config: Config, signing: SigningCredential): Te
 
 const psQuote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
-export function tenantInstructions(domain: string, config: Config, signing: SigningCredential): string {
+export function tenantInstructions(
+  domain: string,
+  config: Config,
+  signing: SigningCredential,
+): string {
   const f = tenantFederation(config, signing);
   const warnings: string[] = [];
-  if (config.embeddedDefaults) warnings.push('fedgate is running on embedded defaults (demo directory, generated keys): do not federate a real domain with it.');
-  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(domain)) warnings.push(`"${domain}" does not look like a verified custom domain name.`);
-  if (/\.onmicrosoft\.com$/i.test(domain)) warnings.push('the default *.onmicrosoft.com domain cannot be federated.');
-  if (config.hostname === 'localhost') warnings.push('hostname is localhost: Microsoft Entra ID must reach passiveSignInUri and the federation metadata from the internet.');
+  if (config.embeddedDefaults)
+    warnings.push(
+      'fedgate is running on embedded defaults (demo directory, generated keys): do not federate a real domain with it.',
+    );
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(domain))
+    warnings.push(`"${domain}" does not look like a verified custom domain name.`);
+  if (/\.onmicrosoft\.com$/i.test(domain))
+    warnings.push('the default *.onmicrosoft.com domain cannot be federated.');
+  if (config.hostname === 'localhost')
+    warnings.push(
+      'hostname is localhost: Microsoft Entra ID must reach passiveSignInUri and the federation metadata from the internet.',
+    );
   const days = Math.floor((signing.notAfter.getTime() - Date.now()) / 86_400_000);
   const lines = [
     `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,

@@ -73,12 +73,21 @@ function schemaKeys(): { names: Map<string, string>; arrays: Set<string> } {
  * FEDGATE_DIRECTORY__BINDPASSWORD=…, FEDGATE_DIRECTORY__URLS=ldaps://dc1,ldaps://dc2. Segments match schema
  * keys case-insensitively; list keys take comma-separated values; values starting with [ or { are JSON.
  */
-export function envOverrides(env: NodeJS.ProcessEnv): { tree: Record<string, Json>; problems: string[] } {
+export function envOverrides(env: NodeJS.ProcessEnv): {
+  tree: Record<string, Json>;
+  problems: string[];
+} {
   const { names, arrays } = schemaKeys();
   const tree: Record<string, Json> = {};
   const problems: string[] = [];
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('FEDGATE_') || name === 'FEDGATE_CONFIG' || name === 'FEDGATE_TEST' || raw === undefined) continue;
+    if (
+      !name.startsWith('FEDGATE_') ||
+      name === 'FEDGATE_CONFIG' ||
+      name === 'FEDGATE_TEST' ||
+      raw === undefined
+    )
+      continue;
     if (name.startsWith('FEDGATE_SKIP_')) continue;
     const segments = name.slice('FEDGATE_'.length).split('__');
     const path: string[] = [];
@@ -103,7 +112,10 @@ export function envOverrides(env: NodeJS.ProcessEnv): { tree: Record<string, Jso
         continue;
       }
     } else if (arrays.has(last)) {
-      value = raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      value = raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
     }
     let node: Record<string, Json> = tree;
     for (const seg of path.slice(0, -1)) {
@@ -140,10 +152,19 @@ function formatIssues(err: z.ZodError): string[] {
 }
 
 /** Parses an already-read document (YAML text or object) plus env overrides into the frozen Config. */
-export function resolveConfig(input: unknown, opts: { env?: NodeJS.ProcessEnv; baseDir: string; source: string; embeddedDefaults: boolean }): Config {
+export function resolveConfig(
+  input: unknown,
+  opts: { env?: NodeJS.ProcessEnv; baseDir: string; source: string; embeddedDefaults: boolean },
+): Config {
   const { tree, problems } = envOverrides(opts.env ?? {});
-  if (input !== null && input !== undefined && (typeof input !== 'object' || Array.isArray(input))) {
-    throw new ConfigError(opts.source, ['(root): the configuration must be a mapping of keys to values']);
+  if (
+    input !== null &&
+    input !== undefined &&
+    (typeof input !== 'object' || Array.isArray(input))
+  ) {
+    throw new ConfigError(opts.source, [
+      '(root): the configuration must be a mapping of keys to values',
+    ]);
   }
   const merged = merge((input ?? {}) as Json, tree);
   const parsed = configSchema.safeParse(merged);
@@ -170,20 +191,32 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.FEDGATE_CONFIG;
   if (file === undefined || file === '') {
-    return resolveConfig({}, { env, baseDir: opts.cwd ?? process.cwd(), source: 'embedded defaults', embeddedDefaults: true });
+    return resolveConfig(
+      {},
+      {
+        env,
+        baseDir: opts.cwd ?? process.cwd(),
+        source: 'embedded defaults',
+        embeddedDefaults: true,
+      },
+    );
   }
   const path = resolve(opts.cwd ?? process.cwd(), file);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(path, [`(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new ConfigError(path, [
+      `(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
   }
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
-    throw new ConfigError(path, [`(yaml): ${(err as Error).message.split('\n')[0] ?? 'parse error'}`]);
+    throw new ConfigError(path, [
+      `(yaml): ${(err as Error).message.split('\n')[0] ?? 'parse error'}`,
+    ]);
   }
   return resolveConfig(doc, { env, baseDir: dirname(path), source: path, embeddedDefaults: false });
 }

@@ -43,7 +43,10 @@ export const ldapDirectorySchema = z.strictObject({
     .array(
       z
         .string()
-        .regex(/^ldaps:\/\/[^\s/]+\/?$/i, 'must be an ldaps:// URL (host[:port]); plain ldap:// is refused'),
+        .regex(
+          /^ldaps:\/\/[^\s/]+\/?$/i,
+          'must be an ldaps:// URL (host[:port]); plain ldap:// is refused',
+        ),
     )
     .min(1),
   /** Search base for users. */
@@ -78,7 +81,10 @@ export const embeddedDirectorySchema = z.strictObject({
   netbiosDomain: z.string().min(1).max(15).default('FEDGATE'),
 });
 
-export const directorySchema = z.discriminatedUnion('kind', [ldapDirectorySchema, embeddedDirectorySchema]);
+export const directorySchema = z.discriminatedUnion('kind', [
+  ldapDirectorySchema,
+  embeddedDirectorySchema,
+]);
 
 export const storeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('memory') }),
@@ -96,14 +102,22 @@ export const relyingPartySchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   /** Public DNS name of the federation service (used in every published URL; never taken from Host). */
-  hostname: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a DNS name').default('localhost'),
+  hostname: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, 'must be a DNS name')
+    .default('localhost'),
   /** Federation service identifier: token Issuer and metadata entityID. Default http://{hostname}/adfs/services/trust */
   issuerUri: z.string().min(1).optional(),
   /** Base URL users and clients reach (scheme://host[:port]); default from hostname, port and TLS mode. */
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Display name shown on the sign-in page and in metadata. */
   displayName: z.string().min(1).default('fedgate'),
-  listen: listenSchema.default({ port: 8443, host: '0.0.0.0', tls: 'generate', trustedProxies: [] }),
+  listen: listenSchema.default({
+    port: 8443,
+    host: '0.0.0.0',
+    tls: 'generate',
+    trustedProxies: [],
+  }),
   keys: keysSchema.default({ dir: './keys' }),
   directory: directorySchema.default({ kind: 'embedded', netbiosDomain: 'FEDGATE' }),
   store: storeSchema.default({ kind: 'memory' }),

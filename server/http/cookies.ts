@@ -15,7 +15,12 @@ export function readCookie(req: Request, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-export function setCookie(res: Response, name: string, value: string, maxAgeSeconds?: number): void {
+export function setCookie(
+  res: Response,
+  name: string,
+  value: string,
+  maxAgeSeconds?: number,
+): void {
   res.append(
     'Set-Cookie',
     stringifySetCookie({
@@ -31,5 +36,16 @@ export function setCookie(res: Response, name: string, value: string, maxAgeSeco
 }
 
 export function clearCookie(res: Response, name: string): void {
-  res.append('Set-Cookie', stringifySetCookie({ name, value: '', path: '/', secure: true, httpOnly: true, sameSite: 'lax', maxAge: 0 }));
+  res.append(
+    'Set-Cookie',
+    stringifySetCookie({
+      name,
+      value: '',
+      path: '/',
+      secure: true,
+      httpOnly: true,
+      sameSite: 'lax',
+      maxAge: 0,
+    }),
+  );
 }

@@ -19,12 +19,23 @@ const HEADINGS: Record<number, string> = {
 function fromMiddleware(err: unknown): FederationError | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as { type?: unknown; status?: unknown };
-  if (e.type === 'entity.too.large') return new FederationError('payload_too_large', 'The request is too large.');
-  if (e.type === 'parameters.too.many') return new FederationError('payload_too_large', 'The request has too many parameters.');
-  if (typeof e.type === 'string' && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return new FederationError('bad_request', 'The request could not be read.', { status: e.status === 415 ? 415 : 400, detail: e.type });
+  if (e.type === 'entity.too.large')
+    return new FederationError('payload_too_large', 'The request is too large.');
+  if (e.type === 'parameters.too.many')
+    return new FederationError('payload_too_large', 'The request has too many parameters.');
+  if (
+    typeof e.type === 'string' &&
+    typeof e.status === 'number' &&
+    e.status >= 400 &&
+    e.status < 500
+  ) {
+    return new FederationError('bad_request', 'The request could not be read.', {
+      status: e.status === 415 ? 415 : 400,
+      detail: e.type,
+    });
   }
-  if (e.status === 404) return new FederationError('not_found', 'There is no page at this address.');
+  if (e.status === 404)
+    return new FederationError('not_found', 'There is no page at this address.');
   return undefined;
 }
 
@@ -33,7 +44,11 @@ function fromMiddleware(err: unknown): FederationError | undefined {
  * shows a generic message. Every page carries the activity id; no stack trace, DC name or LDAP text is ever
  * rendered (corpus C5.5), and nothing is sent to a relying party from here.
  */
-export function errorRenderer(deps: { views: Views; log: Logger; clock: Clock }): ErrorRequestHandler {
+export function errorRenderer(deps: {
+  views: Views;
+  log: Logger;
+  clock: Clock;
+}): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
@@ -48,7 +63,9 @@ export function errorRenderer(deps: { views: Views; log: Logger; clock: Clock })
       deps.log.info({ activityId, path: req.path, code: fe.code, detail: fe.detail }, fe.message);
     }
     const message =
-      fe?.expose === true ? fe.message : 'An error occurred. Contact your administrator for more information.';
+      fe?.expose === true
+        ? fe.message
+        : 'An error occurred. Contact your administrator for more information.';
     res.status(status);
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(

@@ -76,13 +76,20 @@ export function param(source: unknown, name: string, maxLength = 4096): string |
   if (typeof source !== 'object' || source === null) return undefined;
   const v = (source as Record<string, unknown>)[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new FederationError('bad_request', `The parameter ${name} was given more than once or in an unsupported form.`);
-  if (v.length > maxLength) throw new FederationError('bad_request', `The parameter ${name} is too long.`);
+  if (typeof v !== 'string')
+    throw new FederationError(
+      'bad_request',
+      `The parameter ${name} was given more than once or in an unsupported form.`,
+    );
+  if (v.length > maxLength)
+    throw new FederationError('bad_request', `The parameter ${name} is too long.`);
   return v;
 }
 
 /** Wraps an async handler so rejections reach the error renderer (express 5 does this too; kept explicit). */
-export function route(fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler {
+export function route(
+  fn: (req: Request, res: Response, next: NextFunction) => Promise<void>,
+): RequestHandler {
   return (req, res, next) => {
     fn(req, res, next).catch(next);
   };

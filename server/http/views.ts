@@ -28,7 +28,8 @@ export class Views {
     this.#formPost = read('form-post.html');
     this.#displayName = displayName;
     this.themeDir = join(dir, 'theme');
-    for (const t of [this.#layout, this.#formPost, ...Object.values(this.#pages)]) Mustache.parse(t);
+    for (const t of [this.#layout, this.#formPost, ...Object.values(this.#pages)])
+      Mustache.parse(t);
   }
 
   page(name: ViewName, title: string, data: Record<string, unknown>): string {

@@ -39,7 +39,8 @@ export class MemoryStore implements ArtifactStore {
   }
 
   #write(k: string, json: string, ttlSeconds: number): void {
-    if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError('ttlSeconds must be > 0');
+    if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
+      throw new RangeError('ttlSeconds must be > 0');
     if (++this.#writes % 1024 === 0) this.#sweep();
     if (this.#map.size >= this.#maxEntries && !this.#map.has(k)) {
       this.#sweep();
@@ -55,10 +56,14 @@ export class MemoryStore implements ArtifactStore {
 
   put(kind: ArtifactKind, key: string, value: unknown, ttlSeconds?: number): Promise<void> {
     try {
-      this.#write(this.#key(kind, key), JSON.stringify(value), ttlSeconds ?? DEFAULT_TTL_SECONDS[kind]);
+      this.#write(
+        this.#key(kind, key),
+        JSON.stringify(value),
+        ttlSeconds ?? DEFAULT_TTL_SECONDS[kind],
+      );
       return Promise.resolve();
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

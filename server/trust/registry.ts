@@ -42,7 +42,10 @@ export class TrustRegistry {
   readonly #byId = new Map<string, RelyingParty>();
   readonly parties: readonly RelyingParty[];
 
-  constructor(configured: readonly RelyingPartyConfig[], opts: { testRelyingPartyReply?: string | undefined } = {}) {
+  constructor(
+    configured: readonly RelyingPartyConfig[],
+    opts: { testRelyingPartyReply?: string | undefined } = {},
+  ) {
     const parties: RelyingParty[] = [MICROSOFT_365];
     if (opts.testRelyingPartyReply !== undefined) {
       parties.push({ ...TEST_RELYING_PARTY, replyUrls: [opts.testRelyingPartyReply] });
@@ -60,7 +63,8 @@ export class TrustRegistry {
     for (const rp of parties) {
       for (const id of [rp.identifier, ...rp.aliases]) {
         const k = normaliseIdentifier(id);
-        if (this.#byId.has(k)) throw new Error(`relying party identifier ${id} is configured twice`);
+        if (this.#byId.has(k))
+          throw new Error(`relying party identifier ${id} is configured twice`);
         this.#byId.set(k, rp);
       }
     }

@@ -33,7 +33,9 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
   test(`${name}: consume is read-once even when raced`, async () => {
     const { store } = await make();
     await store.put('signin-request', 'once', { x: 1 });
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.consume('signin-request', 'once')));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.consume('signin-request', 'once')),
+    );
     assert.equal(results.filter((r) => r !== undefined).length, 1);
     assert.equal(await store.find('signin-request', 'once'), undefined);
     await store.close();
@@ -41,7 +43,9 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
 
   test(`${name}: markSeen is true once, false on replay, even when raced`, async () => {
     const { store } = await make();
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.markSeen('replay', 'id-1', 60)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.markSeen('replay', 'id-1', 60)),
+    );
     assert.equal(results.filter(Boolean).length, 1);
     assert.equal(await store.markSeen('replay', 'id-1', 60), false);
     assert.equal(await store.markSeen('replay', 'id-2', 60), true);
@@ -50,8 +54,13 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
 
   test(`${name}: incr counts atomically`, async () => {
     const { store } = await make();
-    const results = await Promise.all(Array.from({ length: 25 }, () => store.incr('counter', 'c', 60)));
-    assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: 25 }, (_, i) => i + 1));
+    const results = await Promise.all(
+      Array.from({ length: 25 }, () => store.incr('counter', 'c', 60)),
+    );
+    assert.deepEqual(
+      [...results].sort((a, b) => a - b),
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
     await store.close();
   });
 

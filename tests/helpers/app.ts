@@ -40,14 +40,27 @@ export interface TestApp {
 }
 
 /** A fully built app (real services, generated keys in a temp dir, TLS off) for supertest. */
-export async function makeTestApp(input: ConfigInput = {}, opts: { clock?: Clock } = {}): Promise<TestApp> {
+export async function makeTestApp(
+  input: ConfigInput = {},
+  opts: { clock?: Clock } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-test-'));
   const config = resolveConfig(
-    { hostname: 'sts.fedgate.test', listen: { port: 0, tls: 'off' }, keys: { dir: join(dir, 'keys') }, testRelyingParty: true, log: { level: 'info' }, ...input },
+    {
+      hostname: 'sts.fedgate.test',
+      listen: { port: 0, tls: 'off' },
+      keys: { dir: join(dir, 'keys') },
+      testRelyingParty: true,
+      log: { level: 'info' },
+      ...input,
+    },
     { env: {}, baseDir: dir, source: 'test', embeddedDefaults: false },
   );
   const logs = new LogCapture();
-  const services = await buildServices(config, { logDestination: logs, ...(opts.clock === undefined ? {} : { clock: opts.clock }) });
+  const services = await buildServices(config, {
+    logDestination: logs,
+    ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+  });
   return { app: createApp(services), services, config, logs, close: () => services.close() };
 }
 
@@ -102,18 +115,31 @@ export const M365 = 'urn:federation:MicrosoftOnline';
 /** Starts a WS-Fed sign-in and submits credentials; returns the final response and the jar. */
 export async function signIn(
   app: Express,
-  opts: { username: string; password: string; realm?: string; query?: Record<string, string>; jar?: Jar },
+  opts: {
+    username: string;
+    password: string;
+    realm?: string;
+    query?: Record<string, string>;
+    jar?: Jar;
+  },
 ): Promise<{ res: request.Response; jar: Jar; signinPage: string }> {
   const jar = opts.jar ?? new Jar();
   const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: opts.realm ?? M365, ...opts.query });
   const page = await request(app).get(`/adfs/ls/?${q.toString()}`).set('Cookie', jar.header());
   jar.take(page);
-  if (page.status !== 200 || !page.text.includes('name="AuthState"')) return { res: page, jar, signinPage: page.text };
+  if (page.status !== 200 || !page.text.includes('name="AuthState"'))
+    return { res: page, jar, signinPage: page.text };
   const res = await request(app)
     .post('/adfs/ls/')
     .set('Cookie', jar.header())
     .type('form')
-    .send({ AuthState: hidden(page.text, 'AuthState'), csrf: hidden(page.text, 'csrf'), UserName: opts.username, Password: opts.password, AuthMethod: 'FormsAuthentication' });
+    .send({
+      AuthState: hidden(page.text, 'AuthState'),
+      csrf: hidden(page.text, 'csrf'),
+      UserName: opts.username,
+      Password: opts.password,
+      AuthMethod: 'FormsAuthentication',
+    });
   jar.take(res);
   return { res, jar, signinPage: page.text };
 }

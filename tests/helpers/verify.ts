@@ -61,25 +61,29 @@ export interface Saml11Claims {
  * canonical bytes, where those characters are literal, and must come out byte-exact.
  */
 /** xmldom 0.8 options: every report goes to `onReport`; XML 1.0 line-end normalisation (its JS option, untyped). */
-export function strictParserOptions(onReport: (level: string, msg: string) => void): ConstructorParameters<typeof DOMParser>[0] {
+export function strictParserOptions(
+  onReport: (level: string, msg: string) => void,
+): ConstructorParameters<typeof DOMParser>[0] {
   const opts = {
     normalizeLineEndings: (source: string) => source.replace(/\r\n?/g, '\n'),
     errorHandler: (level: string, msg: unknown) => {
       onReport(level, String(msg));
     },
   };
-  return opts as ConstructorParameters<typeof DOMParser>[0];
+  return opts;
 }
 
 export function parseStrict(xml: string): XDocument {
   if (/<!DOCTYPE/i.test(xml)) throw new Error('XML with a DOCTYPE is refused');
-  const doc = new DOMParser(strictParserOptions((level, msg) => {
-    // U+FFFD is a legal character; xmldom only warns that it might come from a decoding problem.
-    if (level === 'warning' && msg.startsWith('Unicode replacement character')) return;
-    throw new Error(`XML parse ${level}: ${msg}`);
-  })).parseFromString(xml, 'text/xml');
+  const doc = new DOMParser(
+    strictParserOptions((level, msg) => {
+      // U+FFFD is a legal character; xmldom only warns that it might come from a decoding problem.
+      if (level === 'warning' && msg.startsWith('Unicode replacement character')) return;
+      throw new Error(`XML parse ${level}: ${msg}`);
+    }),
+  ).parseFromString(xml, 'text/xml');
   const roots = Array.from(doc.childNodes).filter((n) => n.nodeType === 1);
-  if (roots.length !== 1 || doc.documentElement === null)
+  if (roots.length !== 1 || (doc.documentElement as Element | null) === null)
     throw new Error('XML must have exactly one root element');
   return doc;
 }
@@ -100,16 +104,14 @@ function only(el: XElement, ns: string, localName: string): XElement {
   const found = childElements(el, ns, localName);
   const [first] = found;
   if (found.length !== 1 || first === undefined) {
-    throw new Error(
-      `expected exactly one ${localName} in ${el.localName ?? ''}, found ${found.length}`,
-    );
+    throw new Error(`expected exactly one ${localName} in ${el.localName}, found ${found.length}`);
   }
   return first;
 }
 
 function requiredAttr(el: XElement, name: string): string {
   const v = el.getAttribute(name);
-  if (v === null) throw new Error(`${el.localName ?? ''} has no ${name} attribute`);
+  if (v === null) throw new Error(`${el.localName} has no ${name} attribute`);
   return v;
 }
 
@@ -121,8 +123,8 @@ export function excC14n(el: XElement): string {
 }
 
 function textOnly(el: XElement): string {
-  if (childElements(el).length > 0) throw new Error(`${el.localName ?? ''} must contain text only`);
-  return el.textContent ?? '';
+  if (childElements(el).length > 0) throw new Error(`${el.localName} must contain text only`);
+  return el.textContent;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ export function verifySaml11WithXmlCrypto(xml: string, certPem: string): Saml11C
     throw new Error('ds:Signature must be a child of saml:Assertion');
 
   const signedXml = checkWithXmlCrypto(xml, signature, assertion, 'AssertionID', certPem);
-  const claims = readSaml11(parseStrict(signedXml).documentElement as XElement);
+  const claims = readSaml11(parseStrict(signedXml).documentElement);
   if (claims.assertionId !== assertion.getAttribute('AssertionID'))
     throw new Error('signed reference is not the assertion');
   return { ...claims, signedXml };

@@ -20,13 +20,24 @@ function runCli(args: string[], opts: { cwd: string; env?: Record<string, string
 }
 
 /** Starts `fedgate serve`, waits for the startup banner, then stops it with SIGTERM. */
-async function serveAndStop(cmd: string, args: string[], cwd: string, env: Record<string, string>): Promise<{ out: string; code: number | null; probe: number }> {
-  const child = spawn(cmd, args, { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function serveAndStop(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ out: string; code: number | null; probe: number }> {
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const started = await new Promise<boolean>((ok) => {
-    const timer = setTimeout(() => { ok(false); }, 60_000);
+    const timer = setTimeout(() => {
+      ok(false);
+    }, 60_000);
     const check = (): void => {
       if (/Probe\s+\S+/.test(out)) {
         clearTimeout(timer);
@@ -48,7 +59,10 @@ async function serveAndStop(cmd: string, args: string[], cwd: string, env: Recor
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((ok) => {
     if (child.exitCode !== null) ok(child.exitCode);
-    else child.on('exit', (c) => { ok(c); });
+    else
+      child.on('exit', (c) => {
+        ok(c);
+      });
   });
   assert.ok(started, `server did not start:\n${out}`);
   return { out, code, probe };
@@ -56,7 +70,10 @@ async function serveAndStop(cmd: string, args: string[], cwd: string, env: Recor
 
 test('fedgate check reports every configuration problem by path and exits 2', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
-  writeFileSync(join(dir, 'bad.yaml'), 'hostname: "no spaces allowed"\nlisten: { port: -1 }\nstore: { kind: redis }\n');
+  writeFileSync(
+    join(dir, 'bad.yaml'),
+    'hostname: "no spaces allowed"\nlisten: { port: -1 }\nstore: { kind: redis }\n',
+  );
   const r = runCli(['check', '--config', 'bad.yaml'], { cwd: dir });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /hostname: /);
@@ -81,16 +98,30 @@ test('fedgate with no or unknown arguments prints usage', () => {
 
 test('fedgate tenant prints the Graph PowerShell command and JSON body from the configuration', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
-  writeFileSync(join(dir, 'fedgate.yaml'), 'hostname: sts.corp.example.test\nlisten: { port: 443, tls: "off" }\n');
-  const r = runCli(['tenant', '--domain', 'corp.example.test', '--config', 'fedgate.yaml'], { cwd: dir });
+  writeFileSync(
+    join(dir, 'fedgate.yaml'),
+    'hostname: sts.corp.example.test\nlisten: { port: 443, tls: "off" }\n',
+  );
+  const r = runCli(['tenant', '--domain', 'corp.example.test', '--config', 'fedgate.yaml'], {
+    cwd: dir,
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /New-MgDomainFederationConfiguration -DomainId 'corp\.example\.test'/);
   assert.match(r.stdout, /-IssuerUri 'http:\/\/sts\.corp\.example\.test\/adfs\/services\/trust'/);
   assert.match(r.stdout, /-PassiveSignInUri 'https:\/\/sts\.corp\.example\.test\/adfs\/ls\/'/);
-  assert.match(r.stdout, /-ActiveSignInUri 'https:\/\/sts\.corp\.example\.test\/adfs\/services\/trust\/2005\/usernamemixed'/);
-  assert.match(r.stdout, /-MetadataExchangeUri 'https:\/\/sts\.corp\.example\.test\/adfs\/services\/trust\/mex'/);
+  assert.match(
+    r.stdout,
+    /-ActiveSignInUri 'https:\/\/sts\.corp\.example\.test\/adfs\/services\/trust\/2005\/usernamemixed'/,
+  );
+  assert.match(
+    r.stdout,
+    /-MetadataExchangeUri 'https:\/\/sts\.corp\.example\.test\/adfs\/services\/trust\/mex'/,
+  );
   assert.match(r.stdout, /-PreferredAuthenticationProtocol 'wsFed'/);
-  const json = runCli(['tenant', '--domain', 'corp.example.test', '--config', 'fedgate.yaml', '--json'], { cwd: dir });
+  const json = runCli(
+    ['tenant', '--domain', 'corp.example.test', '--config', 'fedgate.yaml', '--json'],
+    { cwd: dir },
+  );
   const body = JSON.parse(json.stdout) as Record<string, string>;
   assert.equal(body['@odata.type'], '#microsoft.graph.internalDomainFederation');
   assert.equal(body.issuerUri, 'http://sts.corp.example.test/adfs/services/trust');
@@ -107,13 +138,24 @@ test('fedgate tenant prints the Graph PowerShell command and JSON body from the 
 
 test('fedgate serve on embedded defaults prints the URLs to try, warns, and stops cleanly on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
-  const { out, code, probe } = await serveAndStop(process.execPath, ['--import', tsxLoader, cliTs, 'serve'], dir, {
-    FEDGATE_LISTEN__PORT: '0',
-    FEDGATE_LISTEN__TLS: 'off',
-    FEDGATE_LOG__LEVEL: 'warn',
-  });
-  assert.match(out, /Federation metadata\s+https:\/\/localhost\/FederationMetadata\/2007-06\/FederationMetadata\.xml/);
-  assert.match(out, /Test sign-in\s+https:\/\/localhost\/adfs\/ls\/\?wa=wsignin1\.0&wtrealm=urn%3Afedgate%3Atest/);
+  const { out, code, probe } = await serveAndStop(
+    process.execPath,
+    ['--import', tsxLoader, cliTs, 'serve'],
+    dir,
+    {
+      FEDGATE_LISTEN__PORT: '0',
+      FEDGATE_LISTEN__TLS: 'off',
+      FEDGATE_LOG__LEVEL: 'warn',
+    },
+  );
+  assert.match(
+    out,
+    /Federation metadata\s+https:\/\/localhost\/FederationMetadata\/2007-06\/FederationMetadata\.xml/,
+  );
+  assert.match(
+    out,
+    /Test sign-in\s+https:\/\/localhost\/adfs\/ls\/\?wa=wsignin1\.0&wtrealm=urn%3Afedgate%3Atest/,
+  );
   assert.match(out, /Probe\s+https:\/\/localhost\/adfs\/probe/);
   assert.match(out, /WARNING: running on embedded defaults/);
   assert.equal(probe, 200);
@@ -121,14 +163,23 @@ test('fedgate serve on embedded defaults prints the URLs to try, warns, and stop
 });
 
 test('the built server (what npm start runs) starts from dist/', async () => {
-  const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  const build = spawnSync('npm', ['run', 'build'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   assert.equal(build.status, 0, build.stdout + build.stderr);
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
-  const { out, code, probe } = await serveAndStop(process.execPath, [join(root, 'dist/server/cli/main.js'), 'serve'], dir, {
-    FEDGATE_LISTEN__PORT: '0',
-    FEDGATE_LISTEN__TLS: 'off',
-    FEDGATE_LOG__LEVEL: 'warn',
-  });
+  const { out, code, probe } = await serveAndStop(
+    process.execPath,
+    [join(root, 'dist/server/cli/main.js'), 'serve'],
+    dir,
+    {
+      FEDGATE_LISTEN__PORT: '0',
+      FEDGATE_LISTEN__TLS: 'off',
+      FEDGATE_LOG__LEVEL: 'warn',
+    },
+  );
   assert.match(out, /Demo users\s+alice@fedgate\.test/);
   assert.equal(probe, 200);
   assert.equal(code, 0);

@@ -3,8 +3,19 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { GENERIC_FAILURE } from '../../server/protocols/wsfed/passive.ts';
 import { M365, formAction, hidden, makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
-import { readObjectGuidWithCli, sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
-import { SAML11_ID_ATTR, certFromMetadata, extractAssertionFromRstr, verifySaml11WithXmlCrypto, verifyWithXmlsec1 } from '../helpers/verify.ts';
+import {
+  readObjectGuidWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+  type SambaEnv,
+} from '../helpers/samba.ts';
+import {
+  SAML11_ID_ATTR,
+  certFromMetadata,
+  extractAssertionFromRstr,
+  verifySaml11WithXmlCrypto,
+  verifyWithXmlsec1,
+} from '../helpers/verify.ts';
 
 // The whole WS-Fed flow against the real Samba AD DC (tests/setup/samba.sh). The DC's lockout policy locks an
 // account after 5 bad passwords, so this file makes at most ONE wrong-password attempt per account.
@@ -16,7 +27,9 @@ describe('WS-Federation sign-in against Active Directory (Samba AD DC over LDAPS
   before(async () => {
     env = sambaEnv();
     t = await makeTestApp({ directory: sambaLdapConfig(env) });
-    cert = certFromMetadata((await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml')).text)[0]!;
+    cert = certFromMetadata(
+      (await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml')).text,
+    )[0]!;
   });
   after(async () => {
     await t.close();
@@ -33,30 +46,51 @@ describe('WS-Federation sign-in against Active Directory (Samba AD DC over LDAPS
 
   test('jdoe signs in with each name form; ImmutableID is the objectGUID read independently with ldapsearch', async () => {
     const guid = readObjectGuidWithCli(env, 'jdoe').toString('base64');
-    for (const username of [env.users.jdoe.upn, `${env.netbiosDomain}\\jdoe`, 'jdoe', 'corp\\JDOE', env.users.jdoe.upn.toUpperCase()]) {
+    for (const username of [
+      env.users.jdoe.upn,
+      `${env.netbiosDomain}\\jdoe`,
+      'jdoe',
+      'corp\\JDOE',
+      env.users.jdoe.upn.toUpperCase(),
+    ]) {
       const { res } = await signIn(t.app, { username, password: env.users.jdoe.password });
       const claims = tokenOf(res);
       assert.equal(claims.nameIdentifier, guid, username);
-      assert.deepEqual(claims.attributes['http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID'], [guid]);
-      assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], [env.users.jdoe.upn]);
+      assert.deepEqual(
+        claims.attributes['http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID'],
+        [guid],
+      );
+      assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], [
+        env.users.jdoe.upn,
+      ]);
       assert.equal(claims.audience, M365);
       assert.equal(claims.issuer, 'http://sts.fedgate.test/adfs/services/trust');
     }
   });
 
   test('mS-DS-ConsistencyGuid wins over objectGUID when set', async () => {
-    const { res } = await signIn(t.app, { username: env.users.consistency1.upn, password: env.users.consistency1.password });
+    const { res } = await signIn(t.app, {
+      username: env.users.consistency1.upn,
+      password: env.users.consistency1.password,
+    });
     const claims = tokenOf(res);
     assert.equal(claims.nameIdentifier, env.consistencyGuid);
-    assert.notEqual(claims.nameIdentifier, readObjectGuidWithCli(env, 'consistency1').toString('base64'));
+    assert.notEqual(
+      claims.nameIdentifier,
+      readObjectGuidWithCli(env, 'consistency1').toString('base64'),
+    );
   });
 
   test('SSO: the second sign-in re-reads the account from AD and does not prompt', async () => {
     const first = await signIn(t.app, { username: 'jsmith', password: env.users.jsmith.password });
     tokenOf(first.res);
-    const again = await request(t.app).get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}`).set('Cookie', first.jar.header());
+    const again = await request(t.app)
+      .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}`)
+      .set('Cookie', first.jar.header());
     const claims = tokenOf(again);
-    assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], [env.users.jsmith.upn]);
+    assert.deepEqual(claims.attributes['http://schemas.xmlsoap.org/claims/UPN'], [
+      env.users.jsmith.upn,
+    ]);
   });
 
   test('wrong password, unknown user, disabled, expired, must-change, account-expired and locked all look the same', async () => {
@@ -80,9 +114,13 @@ describe('WS-Federation sign-in against Active Directory (Samba AD DC over LDAPS
         res.text
           .replace(/name="AuthState" value="[^"]*"/, '')
           .replace(/name="csrf" value="[^"]*"/, '')
-          .split(username).join('USER'),
+          .split(username)
+          .join('USER'),
       );
-      const ev = t.logs.events('signin').filter((e) => e.username === username).at(-1);
+      const ev = t.logs
+        .events('signin')
+        .filter((e) => e.username === username)
+        .at(-1);
       assert.equal(ev?.kind, kind, `audit has the precise reason for ${username}`);
     }
     assert.equal(statuses.size, 1);
@@ -90,7 +128,16 @@ describe('WS-Federation sign-in against Active Directory (Samba AD DC over LDAPS
   });
 
   test('LDAP injection strings never match an account (C4.1); empty passwords never reach the DC (C4.5)', async () => {
-    for (const username of ['*', 'j*', '*)(objectClass=*', 'jdoe)(|(sAMAccountName=*', 'jdoe\u0000', 'jdoe)(userAccountControl:1.2.840.113556.1.4.803:=2', 'CORP\\*', '*@corp.example.test']) {
+    for (const username of [
+      '*',
+      'j*',
+      '*)(objectClass=*',
+      'jdoe)(|(sAMAccountName=*',
+      'jdoe\u0000',
+      'jdoe)(userAccountControl:1.2.840.113556.1.4.803:=2',
+      'CORP\\*',
+      '*@corp.example.test',
+    ]) {
       const { res } = await signIn(t.app, { username, password: env.users.jdoe.password });
       assert.ok(res.text.includes(GENERIC_FAILURE), JSON.stringify(username));
       assert.doesNotMatch(res.text, /name="wresult"/);
@@ -102,16 +149,28 @@ describe('WS-Federation sign-in against Active Directory (Samba AD DC over LDAPS
       assert.equal(ev?.reason, 'empty_password');
     }
     // jdoe is still fine: none of the above counted as a bad password against the account.
-    tokenOf((await signIn(t.app, { username: env.users.jdoe.upn, password: env.users.jdoe.password })).res);
+    tokenOf(
+      (await signIn(t.app, { username: env.users.jdoe.upn, password: env.users.jdoe.password }))
+        .res,
+    );
   });
 });
 
 describe('WS-Federation sign-in when no domain controller answers', () => {
   test('a clear 503 page with an activity id, and the server stays up', async () => {
     const env = sambaEnv();
-    const t = await makeTestApp({ directory: sambaLdapConfig(env, { urls: ['ldaps://127.0.0.1:1'], connectTimeoutMs: 500, timeoutMs: 1000 }) });
+    const t = await makeTestApp({
+      directory: sambaLdapConfig(env, {
+        urls: ['ldaps://127.0.0.1:1'],
+        connectTimeoutMs: 500,
+        timeoutMs: 1000,
+      }),
+    });
     try {
-      const { res } = await signIn(t.app, { username: env.users.jdoe.upn, password: env.users.jdoe.password });
+      const { res } = await signIn(t.app, {
+        username: env.users.jdoe.upn,
+        password: env.users.jdoe.password,
+      });
       assert.equal(res.status, 503);
       assert.match(res.text, /cannot check your password right now/);
       assert.ok(res.text.includes(String(res.headers['x-activity-id'])));

@@ -153,7 +153,7 @@ describe('SAML 1.1 token interop', () => {
     assert.ok(ours);
     // Element names + namespaces + attribute names, recursively; values differ (times, keys, digests).
     const shape = (e: XElement): unknown => ({
-      el: `${e.namespaceURI ?? ''} ${e.localName ?? ''}`,
+      el: `${e.namespaceURI ?? ''} ${e.localName}`,
       attrs: Array.from(e.attributes)
         .filter((a) => a.prefix !== 'xmlns' && a.name !== 'xmlns')
         .map((a) => a.name)

@@ -151,8 +151,8 @@ function canonicalize(xml: string): string {
       throw new Error(`federation metadata: generated XML does not parse (${level}: ${text})`);
     },
   };
-  const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
-  const root = doc.documentElement;
+  const doc = new DOMParser(options).parseFromString(xml, 'text/xml');
+  const root = doc.documentElement as Element | null; // null for an empty document, whatever the DOM typings say
   if (root === null) throw new Error('federation metadata: generated XML has no root element');
   const out = new ExclusiveCanonicalization().process(root, {});
   if (typeof out !== 'string')

@@ -7,7 +7,8 @@ import type { Saml11AssertionModel, Saml11Attribute } from '../../tokens/types.t
  * password to urn:oasis:names:tc:SAML:1.0:am:password).
  */
 const SAML11_AUTH_METHOD: Record<string, string> = {
-  'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password': 'urn:oasis:names:tc:SAML:1.0:am:password',
+  'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password':
+    'urn:oasis:names:tc:SAML:1.0:am:password',
 };
 
 /** Claim types that shape the token rather than travel in it. */
@@ -32,7 +33,10 @@ export interface AssertionInput {
  */
 export function toSaml11Model(input: AssertionInput): Saml11AssertionModel {
   const nameId = input.claims.find((c) => c.type === ClaimTypes.nameIdentifier);
-  if (nameId === undefined) throw new FederationError('internal', 'no nameidentifier claim was issued', { detail: 'claims step issued no nameidentifier' });
+  if (nameId === undefined)
+    throw new FederationError('internal', 'no nameidentifier claim was issued', {
+      detail: 'claims step issued no nameidentifier',
+    });
   const issuer = input.claims.find((c) => c.type === ClaimTypes.issuerId)?.value ?? input.issuer;
   const byType = new Map<string, Saml11Attribute>();
   for (const c of input.claims) {

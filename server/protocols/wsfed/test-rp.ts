@@ -24,7 +24,10 @@ interface Shown {
  */
 export function readTestToken(wresult: string, certPem: string): Shown {
   if (/<!DOCTYPE/i.test(wresult)) throw new Error('document type declarations are not accepted');
-  const m = /<(?:\w+:)?RequestedSecurityToken[^>]*>([\s\S]*)<\/(?:\w+:)?RequestedSecurityToken>/.exec(wresult);
+  const m =
+    /<(?:\w+:)?RequestedSecurityToken[^>]*>([\s\S]*)<\/(?:\w+:)?RequestedSecurityToken>/.exec(
+      wresult,
+    );
   if (m?.[1] === undefined) throw new Error('no RequestedSecurityToken');
   const parse = (xml: string) =>
     new DOMParser({
@@ -33,25 +36,34 @@ export function readTestToken(wresult: string, certPem: string): Shown {
       },
     }).parseFromString(xml, 'text/xml');
   const doc = parse(m[1]);
-  const root = doc.documentElement;
-  if (root?.namespaceURI !== SAML1 || root.localName !== 'Assertion') throw new Error('not a SAML 1.1 assertion');
+  const root = doc.documentElement as Element | null;
+  if (root?.namespaceURI !== SAML1 || root.localName !== 'Assertion')
+    throw new Error('not a SAML 1.1 assertion');
   const sigs = root.getElementsByTagNameNS(DSIG, 'Signature');
   const sig = sigs[0];
-  if (sigs.length !== 1 || sig === undefined || sig.parentNode !== root) throw new Error('expected exactly one enveloped signature');
-  const sx = new SignedXml({ publicCert: certPem, idAttribute: 'AssertionID', getCertFromKeyInfo: () => null });
+  if (sigs.length !== 1 || sig === undefined || sig.parentNode !== root)
+    throw new Error('expected exactly one enveloped signature');
+  const sx = new SignedXml({
+    publicCert: certPem,
+    idAttribute: 'AssertionID',
+    getCertFromKeyInfo: () => null,
+  });
   sx.loadSignature(sig);
   if (!sx.checkSignature(m[1])) throw new Error('signature does not verify');
   const signed = sx.getSignedReferences();
-  if (signed.length !== 1 || signed[0] === undefined) throw new Error('unexpected signed references');
-  const a = parse(signed[0]).documentElement;
+  if (signed.length !== 1 || signed[0] === undefined)
+    throw new Error('unexpected signed references');
+  const a = parse(signed[0]).documentElement as Element | null;
   if (a === null) throw new Error('empty signed reference');
-  const first = (parent: Element, local: string): Element | undefined => parent.getElementsByTagNameNS(SAML1, local)[0] ?? undefined;
+  const first = (parent: Element, local: string): Element | undefined =>
+    parent.getElementsByTagNameNS(SAML1, local)[0] ?? undefined;
   const cond = first(a, 'Conditions');
   const authn = first(a, 'AuthenticationStatement');
   const attributes: { name: string; value: string }[] = [];
   for (const at of Array.from(a.getElementsByTagNameNS(SAML1, 'Attribute'))) {
     const name = `${at.getAttribute('AttributeNamespace') ?? ''}/${at.getAttribute('AttributeName') ?? ''}`;
-    for (const v of Array.from(at.getElementsByTagNameNS(SAML1, 'AttributeValue'))) attributes.push({ name, value: v.textContent ?? '' });
+    for (const v of Array.from(at.getElementsByTagNameNS(SAML1, 'AttributeValue')))
+      attributes.push({ name, value: v.textContent });
   }
   return {
     subject: first(a, 'NameIdentifier')?.textContent ?? '',
@@ -67,16 +79,24 @@ export function readTestToken(wresult: string, certPem: string): Shown {
 /** POST /adfs/test/result: the reply address of the built-in test relying party (urn:fedgate:test). */
 export function testRelyingPartyRouter(s: Services): Router {
   const router = express.Router();
-  router.post('/adfs/test/result', noStore, express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 8 }), (req, res) => {
-    const wresult = param(req.body, 'wresult', 200_000) ?? '';
-    let data: Record<string, unknown>;
-    try {
-      const shown = readTestToken(wresult, s.signing.certificatePem);
-      data = { ok: true, thumbprint: s.signing.thumbprintSha1, ...shown };
-    } catch (err) {
-      data = { ok: false, error: (err as Error).message };
-    }
-    res.status(data.ok === true ? 200 : 400).type('html').send(s.views.page('token-test', 'Token test', data));
-  });
+  router.post(
+    '/adfs/test/result',
+    noStore,
+    express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 8 }),
+    (req, res) => {
+      const wresult = param(req.body, 'wresult', 200_000) ?? '';
+      let data: Record<string, unknown>;
+      try {
+        const shown = readTestToken(wresult, s.signing.certificatePem);
+        data = { ok: true, thumbprint: s.signing.thumbprintSha1, ...shown };
+      } catch (err) {
+        data = { ok: false, error: (err as Error).message };
+      }
+      res
+        .status(data.ok === true ? 200 : 400)
+        .type('html')
+        .send(s.views.page('token-test', 'Token test', data));
+    },
+  );
   return router;
 }

@@ -12,7 +12,12 @@ function setup() {
   return { clock, sessions };
 }
 
-const init = { objectGuid: 'AAAA', windowsAccountName: 'CORP\\jdoe', authMethod: 'pw', authInstant: '2026-01-01T00:00:00.000Z' };
+const init = {
+  objectGuid: 'AAAA',
+  windowsAccountName: 'CORP\\jdoe',
+  authMethod: 'pw',
+  authInstant: '2026-01-01T00:00:00.000Z',
+};
 
 test('each sign-in gets a fresh random id; find returns it until it expires', async () => {
   const { clock, sessions } = setup();

@@ -112,7 +112,7 @@ describe('federation metadata', () => {
     assert.equal(root.prefix, null, 'default namespace like AD FS');
     assert.equal(root.getAttribute('ID'), '_b9fe7514-a527-4a24-86ef-8849d3ab008a');
     assert.deepEqual(
-      childElements(root).map((e) => `${e.namespaceURI ?? ''} ${e.localName ?? ''}`),
+      childElements(root).map((e) => `${e.namespaceURI ?? ''} ${e.localName}`),
       [`${DSIG_NS} Signature`, `${MD_NS} RoleDescriptor`],
     );
     const role = stsRole(xml);
@@ -148,7 +148,7 @@ describe('federation metadata', () => {
     for (const c of offered) {
       assert.equal(c.getAttribute('Optional'), 'true');
       assert.deepEqual(
-        childElements(c).map((e) => `${e.namespaceURI ?? ''} ${e.localName ?? ''}`),
+        childElements(c).map((e) => `${e.namespaceURI ?? ''} ${e.localName}`),
         [`${AUTH_NS} DisplayName`, `${AUTH_NS} Description`],
       );
     }
@@ -198,7 +198,7 @@ describe('federation metadata', () => {
     const attrs = (e: XElement): string[] =>
       Array.from(e.attributes)
         .filter((a) => a.prefix !== 'xmlns' && a.name !== 'xmlns')
-        .map((a) => `${a.namespaceURI ?? ''} ${a.localName ?? ''}`)
+        .map((a) => `${a.namespaceURI ?? ''} ${a.localName}`)
         .sort();
     assert.deepEqual(attrs(ours), attrs(adfsSts));
     assert.equal(
@@ -209,7 +209,7 @@ describe('federation metadata', () => {
     // Each child kind we emit exists in AD FS's STS RoleDescriptor, in the same relative order, with the
     // same nested structure (element names and namespaces, first two levels below the child).
     const shape = (e: XElement, depth: number): string =>
-      `${e.namespaceURI ?? ''} ${e.localName ?? ''}` +
+      `${e.namespaceURI ?? ''} ${e.localName}` +
       (depth === 0
         ? ''
         : `(${[...new Set(childElements(e).map((c) => shape(c, depth - 1)))].join(',')})`);
@@ -302,7 +302,7 @@ describe('federation metadata', () => {
   it('publishes validUntil when given', () => {
     const doc = buildFederationMetadata(options({ validUntil: new Date('2026-02-01T00:00:00Z') }));
     assert.equal(
-      parseStrict(doc).documentElement?.getAttribute('validUntil'),
+      parseStrict(doc).documentElement.getAttribute('validUntil'),
       '2026-02-01T00:00:00.000Z',
     );
     verifyMetadataWithXmlCrypto(doc, current.certificatePem);

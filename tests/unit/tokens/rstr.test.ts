@@ -52,7 +52,7 @@ describe('WS-Trust 2005 RSTR (wresult)', () => {
     assert.equal(root.namespaceURI, WSTRUST_2005_NS);
     assert.equal(root.localName, 'RequestSecurityTokenResponse');
     assert.deepEqual(
-      childElements(root).map((e) => `${e.namespaceURI ?? ''} ${e.localName ?? ''}`),
+      childElements(root).map((e) => `${e.namespaceURI ?? ''} ${e.localName}`),
       [
         `${WSTRUST_2005_NS} Lifetime`,
         `${WSP_NS} AppliesTo`,

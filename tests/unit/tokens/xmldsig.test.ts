@@ -39,7 +39,7 @@ describe('enveloped signer', () => {
       'sha256',
       Buffer.from(c14n, 'utf8'),
       cred.privateKey,
-      Buffer.from(signatureValue.textContent ?? '', 'base64'),
+      Buffer.from(signatureValue.textContent, 'base64'),
     );
     assert.ok(ok, 'SignatureValue verifies over xml-crypto canonical SignedInfo');
     assert.equal(keyInfo.textContent, cred.certificateBase64);
