@@ -34,8 +34,8 @@ export function escapeHtml(s: string): string {
  * Characters that XML 1.0 cannot carry at all (C0 controls except TAB/LF/CR, lone surrogates, U+FFFE/FFFF).
  * Values from the directory are checked against this before being written into a token.
  */
-// eslint-disable-next-line no-control-regex
 const INVALID_XML_CHARS =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export function isXmlSafe(s: string): boolean {
   return !INVALID_XML_CHARS.test(s);
