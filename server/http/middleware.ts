@@ -29,7 +29,9 @@ export function securityHeaders(): RequestHandler[] {
       contentSecurityPolicy: false, // set below, and per page where a token form needs its own form-action
       strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on our own form posts, which
+      // would defeat the Origin check; same-origin still never leaks the sign-in URL (wctx, hints) to other sites.
+      referrerPolicy: { policy: 'same-origin' },
       crossOriginEmbedderPolicy: false,
     }),
     (_req, res, next) => {

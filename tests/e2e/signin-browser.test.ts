@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +18,15 @@ import {
 // first run, as with embedded defaults): the test link signs a demo user in; the Microsoft 365 flow auto-posts
 // the token (with and without JavaScript); the page's CSP blocks what it should.
 
+/** A free loopback port, so the configured public URL (and the Origin the CSRF check expects) is the real one. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((ok) => srv.close(() => { ok(); }));
+  return port;
+}
+
 describe('sign-in in a real browser', () => {
   let running: Running;
   let browser: Browser;
@@ -26,7 +36,7 @@ describe('sign-in in a real browser', () => {
     const config = resolveConfig(
       {
         hostname: 'localhost',
-        listen: { port: 0, host: '127.0.0.1', tls: 'generate' },
+        listen: { port: await freePort(), host: '127.0.0.1', tls: 'generate' },
         keys: { dir: join(dir, 'keys') },
         testRelyingParty: true,
         log: { level: 'silent' },

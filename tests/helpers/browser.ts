@@ -1,11 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
-/** Debian's Chromium, headless, with the flags this closed network needs (../shared/test-environment.md). */
+/**
+ * Debian's Chromium, headless, with the flags this closed network needs (../shared/test-environment.md).
+ * Playwright gives every launch a fresh temporary profile.
+ */
 export async function launchChromium(): Promise<Browser> {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'fedgate-chromium-'));
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -17,7 +16,6 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
-      `--user-data-dir=${userDataDir}`,
     ],
   });
 }

@@ -207,6 +207,8 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
       403,
       'csrf_failed',
     );
+    // A sandboxed frame posts with Origin: null; fedgate's pages make browsers send the real origin instead.
+    assertCleanErrorPage(await post(form, jar.header(), 'null'), 403, 'csrf_failed');
     // The genuine form still works afterwards (the rejected posts did not burn it).
     const ok = await post(form, jar.header(), 'https://sts.fedgate.test');
     assert.equal(ok.status, 200);
