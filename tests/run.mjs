@@ -30,7 +30,10 @@ if (files.length === 0) {
 }
 
 if (process.env.FEDGATE_SKIP_PREPARE !== '1') {
-  const prep = spawnSync('bash', [join(root, 'tests/setup/prepare.sh')], { stdio: 'inherit', cwd: root });
+  const prep = spawnSync('bash', [join(root, 'tests/setup/prepare.sh')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   if (prep.status !== 0) {
     console.error('test environment preparation failed; see the output above');
     process.exit(prep.status ?? 1);

@@ -23,7 +23,11 @@ async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
   const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((ok) => srv.close(() => { ok(); }));
+  await new Promise<void>((ok) =>
+    srv.close(() => {
+      ok();
+    }),
+  );
   return port;
 }
 
