@@ -1,0 +1,138 @@
+/**
+ * `npm run bench`: every figure measured side by side in one run, printed as tables and written to
+ * bench/results.json. Not part of `npm test` (tests never assert timings).
+ *   FEDGATE_BENCH_QUICK=1  shorter rounds (a smoke run, numbers noisier)
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e.ts';
+import { httpRate, startBareExpress } from './http.ts';
+import { issuanceBench } from './issuance.ts';
+import { fmt, table } from './lib.ts';
+
+const quick = process.env.FEDGATE_BENCH_QUICK === '1';
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  quick,
+};
+
+console.log(
+  `fedgate benchmarks — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}\n`,
+);
+
+// 1. Issuance per core.
+const iss = await issuanceBench({ rounds: quick ? 2 : 5, ms: quick ? 500 : 2000 });
+const limit = iss.rates[0]!.opsPerSec;
+const ours = iss.rates[1]!.opsPerSec;
+console.log(`Issuance per core (one thread; token ≈ ${iss.bytes} bytes; median of rounds)`);
+console.log(
+  table(
+    ['implementation', 'tokens/s', '× RSA limit', 'fedgate ×'],
+    iss.rates.map((r) => [
+      r.name,
+      r.opsPerSec,
+      (r.opsPerSec / limit).toFixed(2),
+      r === iss.rates[1] ? '—' : (ours / r.opsPerSec).toFixed(2),
+    ]),
+  ),
+);
+results.issuance = iss;
+console.log('');
+
+// 2. End-to-end sign-ins against the Samba AD DC (started by the test setup script when absent).
+const prep = spawnSync('bash', [new URL('../tests/setup/samba.sh', import.meta.url).pathname], {
+  stdio: 'inherit',
+});
+if (prep.status !== 0) throw new Error('could not start the Samba AD DC (tests/setup/samba.sh)');
+const env = sambaEnv();
+const concurrency = 8;
+const seconds = quick ? 3 : 10;
+const server = await startFedgate(benchConfig(env, concurrency));
+let e2e;
+try {
+  // Warm-up: TLS sessions to the DC, JIT, pools.
+  await signInRate(server, env, concurrency, 1);
+  const binds = await bindRate(env, concurrency, seconds);
+  const signins = await signInRate(server, env, concurrency, seconds);
+  e2e = { binds, signins, ratio: signins.perSec / binds.perSec };
+  console.log(
+    `End-to-end sign-ins against Samba AD (concurrency ${concurrency}, ${seconds} s each, same run)`,
+  );
+  console.log(
+    table(
+      [
+        'what',
+        'per second',
+        'p50 ms',
+        'p99 ms',
+        'p99/p50',
+        'failed',
+        'Samba CPU ms/op',
+        'fedgate CPU ms/op',
+        'peak RSS MB',
+      ],
+      [binds, signins].map((r) => [
+        r.name,
+        r.perSec,
+        r.p50ms,
+        r.p99ms,
+        (r.p99ms / r.p50ms).toFixed(2),
+        r.failed,
+        r.sambaCpuMsPerOp ?? '—',
+        r.fedgateCpuMsPerOp ?? '—',
+        r.peakRssMB ?? '—',
+      ]),
+    ),
+  );
+  console.log(
+    `sign-ins ÷ directory binds: ${(signins.perSec / binds.perSec).toFixed(2)} (DC, fedgate and load generator share the same ${cpus().length} cores)`,
+  );
+  console.log(
+    `CPU per sign-in: fedgate ${fmt(signins.fedgateCpuMsPerOp ?? NaN)} ms, Samba ${fmt(signins.sambaCpuMsPerOp ?? NaN)} ms (search + bind); Samba per bare bind ${fmt(binds.sambaCpuMsPerOp ?? NaN)} ms\n`,
+  );
+
+  // 3. Probe and metadata against a bare express route.
+  const bare = await startBareExpress();
+  try {
+    const hs = quick ? 2 : 5;
+    const rows = [
+      await httpRate('bare express route', `http://127.0.0.1:${bare.port}/bare`, hs),
+      await httpRate('fedgate /adfs/probe', `http://127.0.0.1:${server.port}/adfs/probe`, hs),
+      await httpRate(
+        'fedgate federation metadata',
+        `http://127.0.0.1:${server.port}/FederationMetadata/2007-06/FederationMetadata.xml`,
+        hs,
+      ),
+    ];
+    const base = rows[0]!.perSec;
+    console.log('Metadata and probe (16 connections, same run)');
+    console.log(
+      table(
+        ['route', 'req/s', '× bare express', 'p50 ms', 'p99 ms', 'non-2xx'],
+        rows.map((r) => [
+          r.name,
+          r.perSec,
+          (r.perSec / base).toFixed(2),
+          r.p50ms,
+          r.p99ms,
+          r.non2xx,
+        ]),
+      ),
+    );
+    results.http = rows;
+  } finally {
+    await bare.stop();
+  }
+} finally {
+  await server.stop();
+}
+results.endToEnd = e2e;
+console.log('');
+
+writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+console.log(`results written to bench/results.json (${fmt(Object.keys(results).length)} sections)`);
