@@ -53,6 +53,20 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
     // A last probe is in each test; this confirms the app object was usable to the end.
   });
 
+  /** Opens a sign-in page and returns its cookie jar and a filled-in form. */
+  async function openSignInForm(UserName: string, Password: string) {
+    const jar = new Jar();
+    const page = await request(t.app).get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}`);
+    jar.take(page);
+    const form = {
+      AuthState: hidden(page.text, 'AuthState'),
+      csrf: hidden(page.text, 'csrf'),
+      UserName,
+      Password,
+    };
+    return { jar, form };
+  }
+
   async function stillUp(): Promise<void> {
     const p = await request(t.app).get('/adfs/probe');
     assert.equal(p.status, 200);
@@ -175,15 +189,7 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
   });
 
   test('C5.1 login CSRF: missing or wrong token, missing cookie, or a foreign Origin is refused', async () => {
-    const jar = new Jar();
-    const page = await request(t.app).get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}`);
-    jar.take(page);
-    const form = {
-      AuthState: hidden(page.text, 'AuthState'),
-      csrf: hidden(page.text, 'csrf'),
-      UserName: 'alice@fedgate.test',
-      Password: 'Passw0rd!',
-    };
+    const { jar, form } = await openSignInForm('alice@fedgate.test', 'Passw0rd!');
     const post = (body: Record<string, string>, cookie: string, origin?: string) => {
       const r = request(t.app).post('/adfs/ls/').set('Cookie', cookie).type('form');
       if (origin !== undefined) r.set('Origin', origin);
@@ -231,15 +237,7 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
   });
 
   test('guessing on one sign-in page is capped', async () => {
-    const jar = new Jar();
-    const page = await request(t.app).get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}`);
-    jar.take(page);
-    const form = {
-      AuthState: hidden(page.text, 'AuthState'),
-      csrf: hidden(page.text, 'csrf'),
-      UserName: 'nobody@fedgate.test',
-      Password: 'x',
-    };
+    const { jar, form } = await openSignInForm('nobody@fedgate.test', 'x');
     for (let i = 0; i < 10; i++) {
       const r = await request(t.app)
         .post('/adfs/ls/')
