@@ -19,14 +19,17 @@ import { issueClaims } from '../server/claims/pipeline.ts';
 import {
   writeCanonicalSaml11Assertion,
   writeSignedSaml11Assertion,
+  writeSignedSaml2Response,
   writeWsFedRstr,
 } from '../server/tokens/index.ts';
+import { entraSaml2Assertion, entraSaml2Response } from '../tests/fixtures/tokens/saml2.ts';
 import type { DirectoryUser } from '../server/directory/types.ts';
 import { compare, type Rate } from './lib.ts';
 
 const require = createRequire(import.meta.url);
 // Auth0's `saml` package (what node-wsfed uses): CommonJS, no types.
-const saml11 = (require('saml') as { Saml11: { create(opts: Record<string, unknown>): string } }).Saml11;
+const saml11 = (require('saml') as { Saml11: { create(opts: Record<string, unknown>): string } })
+  .Saml11;
 
 export interface IssuanceResult {
   bytes: number;
@@ -95,6 +98,18 @@ export async function issuanceBench(opts: { rounds: number; ms: number }): Promi
   const bytes = Buffer.byteLength(sample);
   const payload = Buffer.alloc(bytes, 0x61);
   const keyObject = createPrivateKey(cred.keyPem);
+
+  // fedgate SAML 2.0: the SP-Lite Response Entra expects (assertion signed), base64 for the POST binding,
+  // with fresh IDs per token like samlify's row.
+  const fedgateSaml2 = () => {
+    const id = `_bench-${++counter}`;
+    const assertion = entraSaml2Assertion({ assertionId: id, issueInstant: now, notBefore: now });
+    const xml = writeSignedSaml2Response(
+      entraSaml2Response({ responseId: `${id}-r`, issueInstant: now }, assertion),
+      cred,
+    );
+    return Buffer.from(xml, 'utf8').toString('base64');
+  };
 
   // (b) The straightforward xml-crypto build: the same unsigned assertion, signed by SignedXml.
   const xmlCryptoWsFed = () => {
@@ -188,6 +203,7 @@ export async function issuanceBench(opts: { rounds: number; ms: number }): Promi
   ).toString('utf8');
   for (const [name, xml] of [
     ['fedgate', sample],
+    ['fedgate SAML 2.0', Buffer.from(fedgateSaml2(), 'base64').toString('utf8')],
     ['xml-crypto', xmlCryptoWsFed()],
     ['samlify', samlifyXml],
     ['saml', samlPackage()],
@@ -202,7 +218,8 @@ export async function issuanceBench(opts: { rounds: number; ms: number }): Promi
         fn: () => sign('sha256', payload, keyObject),
       },
       { name: 'fedgate WS-Fed (RSTR + signed SAML 1.1)', fn: fedgateWsFed },
-      { name: 'xml-crypto SignedXml, same assertion', fn: xmlCryptoWsFed },
+      { name: 'fedgate SAML 2.0 Response (signed assertion, base64)', fn: fedgateSaml2 },
+      { name: 'xml-crypto SignedXml, same SAML 1.1 assertion', fn: xmlCryptoWsFed },
       { name: 'samlify IdP login response (SAML 2.0)', fn: samlifyResponse },
       { name: '`saml` package SAML 1.1 (node-wsfed)', fn: samlPackage },
     ],

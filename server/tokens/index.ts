@@ -1,4 +1,11 @@
-export type { RstrModel, Saml11AssertionModel, Saml11Attribute } from './types.ts';
+export type {
+  RstrModel,
+  Saml11AssertionModel,
+  Saml11Attribute,
+  Saml2AssertionModel,
+  Saml2Attribute,
+  Saml2ResponseModel,
+} from './types.ts';
 export {
   CM_BEARER,
   NAMEID_FORMAT_UNSPECIFIED,
@@ -8,6 +15,22 @@ export {
   writeSignedSaml11Assertion,
 } from './saml11.ts';
 export type { Saml11Signer } from './saml11.ts';
+export {
+  ATTRNAME_FORMAT_BASIC,
+  ATTRNAME_FORMAT_URI,
+  AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
+  CONSENT_UNSPECIFIED,
+  NAMEID_FORMAT_PERSISTENT,
+  SAML2_ASSERTION_NS,
+  SAML2_CM_BEARER,
+  SAML2_PROTOCOL_NS,
+  SAML2_STATUS_SUCCESS,
+  createSaml2Signer,
+  writeCanonicalSaml2Assertion,
+  writeSignedSaml2Assertion,
+  writeSignedSaml2Response,
+} from './saml2.ts';
+export type { Saml2SignOptions, Saml2Signer } from './saml2.ts';
 export {
   KEY_TYPE_NO_PROOF_KEY_2005,
   REQUEST_TYPE_ISSUE_2005,

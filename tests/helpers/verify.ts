@@ -15,6 +15,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import type { CacheProvider, Profile } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 // xmldom 0.8 returns the standard DOM types (tsconfig lib DOM).
 type XDocument = Document;
@@ -301,13 +303,15 @@ export const SAML11_ID_ATTR: IdAttr = { name: 'AssertionID', ns: SAML11_NS, elem
 export const METADATA_ID_ATTR: IdAttr = { name: 'ID', ns: MD_NS, element: 'EntityDescriptor' };
 
 /**
- * Runs `xmlsec1 --verify` with the certificate as the only trusted key. Returns ok=false (with xmlsec1's
- * output) when verification fails; throws when xmlsec1 is not installed, so tests fail rather than skip.
+ * Runs `xmlsec1 --verify` with the certificate as the only trusted key; `opts.nodeXPath` selects the
+ * ds:Signature to check (default: the first in document order). Returns ok=false (with xmlsec1's output)
+ * when verification fails; throws when xmlsec1 is not installed, so tests fail rather than skip.
  */
 export function verifyWithXmlsec1(
   xml: string,
   certPem: string,
-  idAttr: IdAttr,
+  idAttr: IdAttr | readonly IdAttr[],
+  opts: { nodeXPath?: string } = {},
 ): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-xmlsec1-'));
   try {
@@ -321,8 +325,12 @@ export function verifyWithXmlsec1(
         '--verify',
         '--pubkey-cert-pem',
         certFile,
-        `--id-attr:${idAttr.name}`,
-        `${idAttr.ns}:${idAttr.element}`,
+        ...('name' in idAttr ? [idAttr] : idAttr).flatMap((a) => [
+          `--id-attr:${a.name}`,
+          `${a.ns}:${a.element}`,
+        ]),
+        // Which signature to check; without it xmlsec1 checks the first ds:Signature in document order.
+        ...(opts.nodeXPath === undefined ? [] : ['--node-xpath', opts.nodeXPath]),
         docFile,
       ],
       { encoding: 'utf8', timeout: 30_000 },
@@ -433,4 +441,331 @@ export function certFromMetadata(metadataXml: string): string[] {
 export function pemFromBase64(b64: string): string {
   const pem = `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
   return new X509Certificate(pem).toString(); // throws when it is not a certificate
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SAML 2.0 (Web Browser SSO profile, HTTP-POST binding)
+
+export const SAML2_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+export const SAMLP_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
+export const SAML2_ASSERTION_ID_ATTR: IdAttr = { name: 'ID', ns: SAML2_NS, element: 'Assertion' };
+export const SAML2_RESPONSE_ID_ATTR: IdAttr = { name: 'ID', ns: SAMLP_NS, element: 'Response' };
+const CM_BEARER_2 = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+export interface Saml2AttributeView {
+  name: string;
+  nameFormat: string | null;
+  friendlyName: string | null;
+  values: string[];
+}
+
+export interface Saml2AssertionClaims {
+  assertionId: string;
+  issuer: string;
+  issueInstant: string;
+  nameId: string;
+  nameIdFormat: string | null;
+  /** From the bearer SubjectConfirmationData. */
+  recipient: string;
+  subjectNotOnOrAfter: string;
+  subjectInResponseTo: string | null;
+  notBefore: string;
+  notOnOrAfter: string;
+  audience: string;
+  /** Every saml:Attribute element in document order (attribute smuggling changes this list). */
+  attributes: Saml2AttributeView[];
+  authnInstant: string;
+  sessionIndex: string | null;
+  authnContextClassRef: string;
+  /** The canonical bytes the claims were read from (verified by xml-crypto, directly or via the Response). */
+  signedXml: string;
+}
+
+export interface Saml2ResponseView {
+  responseId: string;
+  issuer: string;
+  issueInstant: string;
+  destination: string | null;
+  inResponseTo: string | null;
+  consent: string | null;
+  statusCode: string;
+  /** The verified canonical Response when it is signed (its fields were read from it), else null. */
+  signedResponseXml: string | null;
+  assertion: Saml2AssertionClaims;
+}
+
+/** xmldom 0.8's getAttribute returns '' for a missing attribute; this tells the two apart. */
+function optionalAttr(el: XElement, name: string): string | null {
+  return el.hasAttribute(name) ? el.getAttribute(name) : null;
+}
+
+function presentAttr(el: XElement, name: string): string {
+  const v = optionalAttr(el, name);
+  if (v === null) throw new Error(`${el.localName} has no ${name} attribute`);
+  return v;
+}
+
+/** The signature of `parent`, which SAML Core's schemas place directly after its saml:Issuer. */
+function signatureAfterIssuer(parent: XElement): XElement {
+  const sigs = childElements(parent, DSIG_NS, 'Signature');
+  const [sig] = sigs;
+  if (sigs.length !== 1 || sig === undefined)
+    throw new Error(
+      `expected exactly one ds:Signature in ${parent.localName}, found ${sigs.length}`,
+    );
+  const [first, second] = childElements(parent);
+  if (first?.namespaceURI !== SAML2_NS || first.localName !== 'Issuer' || second !== sig)
+    throw new Error(`ds:Signature must directly follow saml:Issuer in ${parent.localName}`);
+  return sig;
+}
+
+function verifiedAssertion(xml: string, a: XElement, certPem: string): Saml2AssertionClaims {
+  const signedXml = checkWithXmlCrypto(xml, signatureAfterIssuer(a), a, 'ID', certPem);
+  const claims = readSaml2Assertion(parseStrict(signedXml).documentElement);
+  if (claims.assertionId !== a.getAttribute('ID'))
+    throw new Error('signed reference is not the assertion');
+  return { ...claims, signedXml };
+}
+
+/** Verifies a bare signed SAML 2.0 assertion (root saml:Assertion) with xml-crypto and a pinned certificate. */
+export function verifySaml2AssertionWithXmlCrypto(
+  xml: string,
+  certPem: string,
+): Saml2AssertionClaims {
+  const doc = parseStrict(xml);
+  const a = doc.documentElement as XElement;
+  if (a.namespaceURI !== SAML2_NS || a.localName !== 'Assertion')
+    throw new Error('root is not a SAML 2.0 saml:Assertion');
+  if (doc.getElementsByTagNameNS(DSIG_NS, 'Signature').length !== 1)
+    throw new Error('expected exactly one ds:Signature');
+  return verifiedAssertion(xml, a, certPem);
+}
+
+/**
+ * Verifies a `samlp:Response` the way a strict SP does, with xml-crypto and a pinned certificate:
+ * exactly one saml:Assertion in the whole document, a child of the Response (XSW, B2.3/B2.4/B2.10); exactly
+ * the expected signatures (`assertionSigned` default true, `responseSigned` default false), each directly
+ * after its parent's Issuer and referencing its parent; claims read only from verified canonical bytes,
+ * the Response fields too when the Response is signed.
+ */
+export function verifySaml2ResponseWithXmlCrypto(
+  xml: string,
+  certPem: string,
+  expect: { assertionSigned?: boolean; responseSigned?: boolean } = {},
+): Saml2ResponseView {
+  const assertionSigned = expect.assertionSigned ?? true;
+  const responseSigned = expect.responseSigned ?? false;
+  if (!assertionSigned && !responseSigned) throw new Error('nothing would be verified');
+  const doc = parseStrict(xml);
+  const root = doc.documentElement as XElement;
+  if (root.namespaceURI !== SAMLP_NS || root.localName !== 'Response')
+    throw new Error('root is not samlp:Response');
+  const assertions = Array.from(doc.getElementsByTagNameNS(SAML2_NS, 'Assertion'));
+  const [assertion] = assertions;
+  if (assertions.length !== 1 || assertion === undefined)
+    throw new Error(`expected exactly one saml:Assertion, found ${assertions.length}`);
+  if (assertion.parentNode !== root)
+    throw new Error('saml:Assertion must be a child of the Response');
+  if (doc.getElementsByTagNameNS(SAML2_NS, 'EncryptedAssertion').length !== 0)
+    throw new Error('unexpected EncryptedAssertion');
+  const signatures = doc.getElementsByTagNameNS(DSIG_NS, 'Signature').length;
+  if (signatures !== Number(assertionSigned) + Number(responseSigned))
+    throw new Error(`unexpected number of ds:Signature elements: ${signatures}`);
+
+  let response = root;
+  let signedResponseXml: string | null = null;
+  if (responseSigned) {
+    signedResponseXml = checkWithXmlCrypto(xml, signatureAfterIssuer(root), root, 'ID', certPem);
+    response = parseStrict(signedResponseXml).documentElement;
+    if (response.getAttribute('ID') !== root.getAttribute('ID'))
+      throw new Error('signed reference is not the Response');
+  } else if (childElements(root, DSIG_NS, 'Signature').length !== 0) {
+    throw new Error('unexpected Response signature');
+  }
+
+  let claims: Saml2AssertionClaims;
+  if (assertionSigned) {
+    claims = verifiedAssertion(xml, assertion, certPem);
+  } else {
+    // Covered by the Response signature only: read it from the verified Response bytes.
+    const inSigned = only(response, SAML2_NS, 'Assertion');
+    if (childElements(inSigned, DSIG_NS, 'Signature').length !== 0)
+      throw new Error('unexpected assertion signature');
+    claims = { ...readSaml2Assertion(inSigned), signedXml: excC14n(inSigned) };
+  }
+
+  if (response.getAttribute('Version') !== '2.0') throw new Error('not a SAML 2.0 Response');
+  const [issuer] = childElements(response);
+  if (issuer?.namespaceURI !== SAML2_NS || issuer.localName !== 'Issuer')
+    throw new Error('the Response must start with saml:Issuer');
+  const statusCode = only(only(response, SAMLP_NS, 'Status'), SAMLP_NS, 'StatusCode');
+  return {
+    responseId: presentAttr(response, 'ID'),
+    issuer: textOnly(issuer),
+    issueInstant: presentAttr(response, 'IssueInstant'),
+    destination: optionalAttr(response, 'Destination'),
+    inResponseTo: optionalAttr(response, 'InResponseTo'),
+    consent: optionalAttr(response, 'Consent'),
+    statusCode: presentAttr(statusCode, 'Value'),
+    signedResponseXml,
+    assertion: claims,
+  };
+}
+
+/** Reads a SAML 2.0 assertion element (call it only on verified bytes). */
+function readSaml2Assertion(a: XElement): Omit<Saml2AssertionClaims, 'signedXml'> {
+  if (a.namespaceURI !== SAML2_NS || a.localName !== 'Assertion')
+    throw new Error('signed element is not a SAML 2.0 saml:Assertion');
+  if (a.getAttribute('Version') !== '2.0') throw new Error('not SAML 2.0');
+  // SAML Core §2.3.3 sequence, as the signed bytes must have it (the Signature already removed).
+  const order = childElements(a)
+    .map((e) =>
+      e.namespaceURI === SAML2_NS ? e.localName : `{${e.namespaceURI ?? ''}}${e.localName}`,
+    )
+    .join(',');
+  if (!/^Issuer,Subject,Conditions,(AttributeStatement,)?AuthnStatement$/.test(order))
+    throw new Error(`unexpected assertion content: ${order}`);
+
+  const subject = only(a, SAML2_NS, 'Subject');
+  const nameId = only(subject, SAML2_NS, 'NameID');
+  const confirmation = only(subject, SAML2_NS, 'SubjectConfirmation');
+  if (confirmation.getAttribute('Method') !== CM_BEARER_2)
+    throw new Error(`confirmation method ${confirmation.getAttribute('Method')}`);
+  const data = only(confirmation, SAML2_NS, 'SubjectConfirmationData');
+  // SAML Profiles §4.1.4.2: bearer SubjectConfirmationData has no NotBefore.
+  if (data.hasAttribute('NotBefore')) throw new Error('bearer confirmation with NotBefore');
+
+  const conditions = only(a, SAML2_NS, 'Conditions');
+  const audiences = childElements(conditions, SAML2_NS, 'AudienceRestriction').flatMap((c) =>
+    childElements(c, SAML2_NS, 'Audience'),
+  );
+  const [audience] = audiences;
+  if (audiences.length !== 1 || audience === undefined)
+    throw new Error(`expected exactly one Audience, found ${audiences.length}`);
+
+  const attributes: Saml2AttributeView[] = [];
+  for (const stmt of childElements(a, SAML2_NS, 'AttributeStatement')) {
+    if (childElements(stmt).length !== childElements(stmt, SAML2_NS, 'Attribute').length)
+      throw new Error('AttributeStatement holds something other than saml:Attribute');
+    for (const attr of childElements(stmt, SAML2_NS, 'Attribute')) {
+      const values = childElements(attr, SAML2_NS, 'AttributeValue');
+      if (values.length !== childElements(attr).length)
+        throw new Error('saml:Attribute holds something other than saml:AttributeValue');
+      attributes.push({
+        name: presentAttr(attr, 'Name'),
+        nameFormat: optionalAttr(attr, 'NameFormat'),
+        friendlyName: optionalAttr(attr, 'FriendlyName'),
+        values: values.map(textOnly),
+      });
+    }
+  }
+
+  const authn = only(a, SAML2_NS, 'AuthnStatement');
+  const classRef = only(only(authn, SAML2_NS, 'AuthnContext'), SAML2_NS, 'AuthnContextClassRef');
+  return {
+    assertionId: presentAttr(a, 'ID'),
+    issuer: textOnly(only(a, SAML2_NS, 'Issuer')),
+    issueInstant: presentAttr(a, 'IssueInstant'),
+    nameId: textOnly(nameId),
+    nameIdFormat: optionalAttr(nameId, 'Format'),
+    recipient: presentAttr(data, 'Recipient'),
+    subjectNotOnOrAfter: presentAttr(data, 'NotOnOrAfter'),
+    subjectInResponseTo: optionalAttr(data, 'InResponseTo'),
+    notBefore: presentAttr(conditions, 'NotBefore'),
+    notOnOrAfter: presentAttr(conditions, 'NotOnOrAfter'),
+    audience: textOnly(audience),
+    attributes,
+    authnInstant: presentAttr(authn, 'AuthnInstant'),
+    sessionIndex: optionalAttr(authn, 'SessionIndex'),
+    authnContextClassRef: textOnly(classRef),
+  };
+}
+
+/** XPaths for `verifyWithXmlsec1`'s `nodeXPath`: which of a SAML 2.0 document's signatures to check. */
+export const XMLSEC1_SAML2_SIGNATURE = {
+  /** The assertion's signature, bare or as a child of the Response. */
+  assertion:
+    `(/*[local-name()='Assertion' and namespace-uri()='${SAML2_NS}'] | ` +
+    `/*[local-name()='Response' and namespace-uri()='${SAMLP_NS}']/*[local-name()='Assertion' and namespace-uri()='${SAML2_NS}'])` +
+    `/*[local-name()='Signature' and namespace-uri()='${DSIG_NS}']`,
+  /** The Response's own signature. */
+  response:
+    `/*[local-name()='Response' and namespace-uri()='${SAMLP_NS}']` +
+    `/*[local-name()='Signature' and namespace-uri()='${DSIG_NS}']`,
+} as const;
+
+/** xmlsec1 on one signature of a SAML 2.0 Response or bare assertion (both ID attributes registered). */
+export function verifySaml2WithXmlsec1(
+  xml: string,
+  certPem: string,
+  which: keyof typeof XMLSEC1_SAML2_SIGNATURE,
+): { ok: boolean; output: string } {
+  return verifyWithXmlsec1(xml, certPem, [SAML2_ASSERTION_ID_ATTR, SAML2_RESPONSE_ID_ATTR], {
+    nodeXPath: XMLSEC1_SAML2_SIGNATURE[which],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// node-saml as the service provider
+
+export interface NodeSamlSp {
+  /** The IdP certificate the SP pins (`idpCert`). */
+  certPem: string;
+  /** The SP's entity ID: node-saml's `issuer` and the expected `audience`. */
+  entityId: string;
+  /**
+   * The ACS URL (`callbackUrl`). node-saml 5.1.0 does not compare it with Destination or Recipient: check
+   * those with verifySaml2ResponseWithXmlCrypto.
+   */
+  callbackUrl: string;
+  /**
+   * The IdP entity ID (`idpIssuer`). node-saml 5.1.0 checks it on logout messages only, not on login
+   * Responses: compare `profile.issuer` yourself.
+   */
+  idpIssuer: string;
+  wantAuthnResponseSigned: boolean;
+  /**
+   * AuthnRequest IDs the SP has outstanding. Given: `validateInResponseTo: always` against a cache that
+   * knows exactly these (each consumed on use); absent: `never`.
+   */
+  outstandingRequestIds?: readonly string[];
+}
+
+/**
+ * @node-saml/node-saml 5.1.0's `SAML` class as an SP (`wantAssertionsSigned: true`), validating the
+ * HTTP-POST `SAMLResponse` (base64). Returns the profile; throws what node-saml throws. node-saml takes
+ * "now" from `Date` with no injection point: tests freeze it with `mock.timers` (apis: ['Date']).
+ */
+export async function validateWithNodeSaml(samlResponse: string, sp: NodeSamlSp): Promise<Profile> {
+  const outstanding = new Set(sp.outstandingRequestIds ?? []);
+  const cacheProvider: CacheProvider = {
+    saveAsync: (key, value) => {
+      outstanding.add(key);
+      return Promise.resolve({ value, createdAt: Date.now() });
+    },
+    // node-saml reads the value as the request's creation time.
+    getAsync: (key) => Promise.resolve(outstanding.has(key) ? new Date().toISOString() : null),
+    removeAsync: (key) => {
+      if (key === null || !outstanding.delete(key)) return Promise.resolve(null);
+      return Promise.resolve(key);
+    },
+  };
+  const saml = new SAML({
+    idpCert: sp.certPem,
+    issuer: sp.entityId,
+    audience: sp.entityId,
+    callbackUrl: sp.callbackUrl,
+    idpIssuer: sp.idpIssuer,
+    wantAssertionsSigned: true,
+    wantAuthnResponseSigned: sp.wantAuthnResponseSigned,
+    validateInResponseTo:
+      sp.outstandingRequestIds === undefined
+        ? ValidateInResponseTo.never
+        : ValidateInResponseTo.always,
+    cacheProvider,
+    acceptedClockSkewMs: 0,
+  });
+  const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: samlResponse });
+  if (profile === null) throw new Error('node-saml returned no profile');
+  return profile;
 }
