@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { test } from 'node:test';
 import { resolveConfig } from '../../server/config/load.ts';
 import type { ConfigInput } from '../../server/config/schema.ts';
@@ -33,7 +33,8 @@ function httpsProbe(port: number, ca?: Buffer): Promise<{ status: number; cert: 
         ...(ca === undefined ? { rejectUnauthorized: false } : { ca }),
       },
       (res) => {
-        const peer = (res.socket as TLSSocket).getPeerX509Certificate();
+        const peer =
+          res.socket instanceof TLSSocket ? res.socket.getPeerX509Certificate() : undefined;
         res.resume();
         res.on('end', () => {
           if (peer === undefined) fail(new Error('no peer certificate'));
