@@ -1,5 +1,6 @@
 import type { DestinationStream, Logger } from 'pino';
 import { SessionManager } from './authn/session.ts';
+import { ClaimsEngine } from './claims/engine.ts';
 import type { Config } from './config/schema.ts';
 import { createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
@@ -26,6 +27,8 @@ export interface Services {
   directory: DirectoryProvider;
   sessions: SessionManager;
   trusts: TrustRegistry;
+  /** Runs a relying party's claim rules (authorization, then issuance). */
+  claims: ClaimsEngine;
   signing: SigningCredential;
   /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
   metadataXml: string;
@@ -41,6 +44,17 @@ export interface ServiceOverrides {
   store?: ArtifactStore;
 }
 
+/** The relying-party trusts of a configuration (compiles every rule set; throws on a rule file that does not parse). */
+export function trustRegistryFor(config: Config): TrustRegistry {
+  return new TrustRegistry(config.relyingParties, {
+    testRelyingPartyReply: config.testRelyingParty
+      ? `${config.publicUrl}/adfs/test/result`
+      : undefined,
+    baseDir: config.baseDir,
+    microsoft365: config.microsoft365,
+  });
+}
+
 /** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */
 export async function buildServices(
   config: Config,
@@ -48,6 +62,9 @@ export async function buildServices(
 ): Promise<Services> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
+  // Rule sets compile first: a rule file that does not parse stops startup (file:line:column) before anything
+  // else is built.
+  const trusts = trustRegistryFor(config);
   const { log, audit } = createLoggers(config.log.level, overrides.logDestination);
   const store = overrides.store ?? new MemoryStore(clock);
   const directory =
@@ -103,11 +120,8 @@ export async function buildServices(
     store,
     directory,
     sessions,
-    trusts: new TrustRegistry(config.relyingParties, {
-      testRelyingPartyReply: config.testRelyingParty
-        ? `${config.publicUrl}/adfs/test/result`
-        : undefined,
-    }),
+    trusts,
+    claims: new ClaimsEngine({ directory, clock }),
     signing,
     metadataXml,
     views,

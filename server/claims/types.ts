@@ -31,6 +31,32 @@ export const ClaimTypes = {
   msdsConsistencyGuid:
     'http://schemas.microsoft.com/ws/2016/02/identity/claims/msdsconsistencyguid',
   issuerId: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/issuerid',
+  groupSid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid',
+  role: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+  insideCorporateNetwork: 'http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork',
+  accountType: 'http://schemas.microsoft.com/ws/2012/01/accounttype',
+  passwordExpirationTime: 'http://schemas.microsoft.com/ws/2012/01/passwordexpirationtime',
+  passwordExpirationDays: 'http://schemas.microsoft.com/ws/2012/01/passwordexpirationdays',
+  passwordChangeUrl: 'http://schemas.microsoft.com/ws/2012/01/passwordchangeurl',
+  /** Request context claims ([CAP] Access-Control-Policies-W2K12: x-ms-* claims, issuer CLIENT CONTEXT). */
+  clientIp: 'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-client-ip',
+  forwardedClientIp:
+    'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-forwarded-client-ip',
+  clientUserAgent:
+    'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-client-user-agent',
+  endpointAbsolutePath:
+    'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-endpoint-absolute-path',
+  proxy: 'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-proxy',
+  /** Issuance authorization rules' outcome ([CRL]; AD FS "Permit All Users" / "Deny" templates). */
+  permit: 'http://schemas.microsoft.com/authorization/claims/permit',
+  deny: 'http://schemas.microsoft.com/authorization/claims/deny',
+} as const;
+
+/** Claim value types (XML Schema datatypes, as WIF/AD FS name them). */
+export const ClaimValueTypes = {
+  string: 'http://www.w3.org/2001/XMLSchema#string',
+  boolean: 'http://www.w3.org/2001/XMLSchema#boolean',
+  dateTime: 'http://www.w3.org/2001/XMLSchema#dateTime',
 } as const;
 
 export const NameIdFormatProperty =
@@ -44,5 +70,9 @@ export const AuthMethods = {
   password: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password',
 } as const;
 
+/** Issuer of the claims AD FS's Active Directory claims provider contributes (windowsaccountname, groupsid, …). */
 export const AD_AUTHORITY = 'AD AUTHORITY';
+/** Issuer of claims the rules themselves create (AD FS default for issue/add without Issuer = …). */
 export const LOCAL_AUTHORITY = 'LOCAL AUTHORITY';
+/** Issuer of request context claims (insidecorporatenetwork, x-ms-*). */
+export const CLIENT_CONTEXT = 'CLIENT CONTEXT';

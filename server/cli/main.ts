@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { startServer } from '../main.ts';
+import { claimsTest, ClaimsTestError } from './claims.ts';
 import { tenantFederation, tenantInstructions } from './tenant.ts';
 
 const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
@@ -14,6 +15,10 @@ Usage:
   fedgate tenant --domain DOMAIN [--config FILE] [--json]
                                                     print what the tenant admin runs to federate DOMAIN
   fedgate check  [--config FILE]                    validate the configuration and exit
+  fedgate claims test --rp ID --user NAME [--ip ADDR] [--method password|windows|tlsclient|x509|URI]
+                 [--user-agent TEXT] [--config FILE]
+                                                    run a relying party's claim rules for a user (no
+                                                    password): input claims, each rule, output, assertion
 
 The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
 FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
@@ -102,7 +107,7 @@ async function tenant(
   const signing = await loadOrCreateSigningCredential(signingOptions(config));
   process.stdout.write(
     json
-      ? `${JSON.stringify(tenantFederation(config, signing), null, 2)}\n`
+      ? `${JSON.stringify(tenantFederation(config, signing, domain), null, 2)}\n`
       : tenantInstructions(domain, config, signing),
   );
 }
@@ -117,6 +122,11 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       domain: { type: 'string' },
       json: { type: 'boolean', default: false },
+      rp: { type: 'string' },
+      user: { type: 'string' },
+      ip: { type: 'string' },
+      method: { type: 'string' },
+      'user-agent': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -137,6 +147,26 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}\n`,
       );
+      return;
+    }
+    case 'claims': {
+      if (positionals[1] !== 'test') throw new UsageError('claims needs a subcommand: claims test');
+      if (values.rp === undefined || values.user === undefined)
+        throw new UsageError('claims test needs --rp ID and --user NAME');
+      try {
+        process.stdout.write(
+          await claimsTest(configFrom(values.config), {
+            rp: values.rp,
+            user: values.user,
+            ip: values.ip,
+            method: values.method,
+            userAgent: values['user-agent'],
+          }),
+        );
+      } catch (err) {
+        if (err instanceof ClaimsTestError) throw new Error(err.message, { cause: err });
+        throw err;
+      }
       return;
     }
     default:

@@ -1,3 +1,4 @@
+import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { Config } from '../config/schema.ts';
 import type { SigningCredential } from '../keys/types.ts';
 
@@ -20,12 +21,21 @@ export interface TenantFederation {
  * from the running configuration. Endpoints keep AD FS's paths so a domain federated with AD FS can move over.
  * federatedIdpMfaBehavior: fedgate never claims MFA, so Entra performs its own MFA when policy asks for it.
  */
-export function tenantFederation(config: Config, signing: SigningCredential): TenantFederation {
+export function tenantFederation(
+  config: Config,
+  signing: SigningCredential,
+  domain?: string,
+): TenantFederation {
   const base = config.publicUrl;
+  // With microsoft365.federatedDomains the issuerid rules give each domain its own Issuer (entra-protocol.md §4.3).
+  const perDomain =
+    domain === undefined
+      ? undefined
+      : federatedIssuer(config.microsoft365.federatedDomains, domain);
   return {
     '@odata.type': '#microsoft.graph.internalDomainFederation',
     displayName: config.displayName,
-    issuerUri: config.issuerUri,
+    issuerUri: perDomain ?? config.issuerUri,
     passiveSignInUri: `${base}/adfs/ls/`,
     activeSignInUri: `${base}/adfs/services/trust/2005/usernamemixed`,
     metadataExchangeUri: `${base}/adfs/services/trust/mex`,
@@ -44,8 +54,13 @@ export function tenantInstructions(
   config: Config,
   signing: SigningCredential,
 ): string {
-  const f = tenantFederation(config, signing);
+  const f = tenantFederation(config, signing, domain);
   const warnings: string[] = [];
+  const federated = config.microsoft365.federatedDomains;
+  if (federated.length > 0 && federatedIssuer(federated, domain) === undefined)
+    warnings.push(
+      `${domain} is not in microsoft365.federatedDomains (${federated.join(', ')}): its users' tokens carry the Issuer ${config.issuerUri}; add it there and restart fedgate.`,
+    );
   if (config.embeddedDefaults)
     warnings.push(
       'fedgate is running on embedded defaults (demo directory, generated keys): do not federate a real domain with it.',

@@ -98,6 +98,32 @@ export const relyingPartySchema = z.strictObject({
   replyUrls: z.array(z.url({ protocol: /^https$/ })).min(1),
   /** Token lifetime in minutes. */
   tokenLifetimeMinutes: z.coerce.number().int().min(1).max(1440).default(60),
+  /**
+   * AD FS issuance transform rules for this party (text as Get-AdfsRelyingPartyTrust prints IssuanceTransformRules),
+   * relative to the config file. Default: send common LDAP attributes (metadata/generic.rules).
+   */
+  issuanceRulesFile: z.string().min(1).optional(),
+  /** AD FS issuance authorization rules (IssuanceAuthorizationRules). Default: permit all users. */
+  authorizationRulesFile: z.string().min(1).optional(),
+});
+
+const domainName = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
+    'must be a domain name like contoso.com',
+  );
+
+export const microsoft365Schema = z.strictObject({
+  /**
+   * Custom domains federated with fedgate. With one or more, tokens carry the per-domain Issuer
+   * http://{domain}/adfs/services/trust/ chosen from the user's UPN (AD FS -SupportMultipleDomain).
+   */
+  federatedDomains: z.array(domainName).default([]),
+  /** Replace the shipped Microsoft 365 issuance rules (metadata/microsoft365.rules) with this file. */
+  issuanceRulesFile: z.string().min(1).optional(),
+  /** Replace the shipped permit-all authorization rule with this file. */
+  authorizationRulesFile: z.string().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -132,6 +158,8 @@ export const configSchema = z.strictObject({
    * (/adfs/test/result). Default: on with embedded defaults, off with a config file.
    */
   testRelyingParty: z.boolean().optional(),
+  /** The built-in Microsoft 365 trust ("Microsoft Office 365 Identity Platform"). */
+  microsoft365: microsoft365Schema.default({ federatedDomains: [] }),
   /** Extra WS-Federation relying parties besides the built-in Microsoft 365 trust. */
   relyingParties: z.array(relyingPartySchema).default([]),
   log: z

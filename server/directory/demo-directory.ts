@@ -8,12 +8,23 @@
  *   carol    disabled                              dave     password expired
  *   erin     must change password                  mallory  locked out
  *   grace    mS-DS-ConsistencyGuid set              heidi    account expired
- * objectGUIDs are fixed so ImmutableIDs are stable across restarts.
+ * objectGUIDs are fixed so ImmutableIDs are stable across restarts. Groups: Finance (nested in Staff), Staff, and
+ * Domain Users (everyone's primary group), with SIDs in the demo domain S-1-5-21-3623811015-3361044348-30300820.
  */
 export const DEMO_PASSWORD = 'Passw0rd!';
 
 export const DEMO_DIRECTORY = {
   upnSuffix: 'fedgate.test',
+  primaryGroup: 'Domain Users',
+  groups: [
+    { name: 'Domain Users', objectSid: 'S-1-5-21-3623811015-3361044348-30300820-513' },
+    {
+      name: 'Finance',
+      objectSid: 'S-1-5-21-3623811015-3361044348-30300820-1201',
+      memberOf: ['Staff'],
+    },
+    { name: 'Staff', objectSid: 'S-1-5-21-3623811015-3361044348-30300820-1202' },
+  ],
   users: [
     {
       sAMAccountName: 'alice',

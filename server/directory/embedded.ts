@@ -5,17 +5,27 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { EmbeddedDirectoryConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
+import { MAX_QUERY_ENTRIES, sidToBytes } from './ad-attributes.ts';
 import { DEMO_DIRECTORY } from './demo-directory.ts';
 import { guidToBytes } from './guid.ts';
 import type { DirectoryDeps, DirectoryOperation } from './index.ts';
+import {
+  matchesFilter,
+  parseLdapFilter,
+  type EntryValues,
+  type MatchContext,
+} from './ldap-filter.ts';
 import type {
+  AttributeQuery,
+  AttributeValue,
+  AttributeValues,
   AuthFailureKind,
   AuthResult,
   DirectoryHealth,
   DirectoryProvider,
   DirectoryUser,
 } from './types.ts';
-import { parseSignInName, type SignInNameRules } from './username.ts';
+import { accountName, parseSignInName, type SignInNameRules } from './username.ts';
 
 /*
  * Users file format (YAML or JSON; `directory.file`, relative to the config file). Same shape as
@@ -36,6 +46,14 @@ import { parseSignInName, type SignInNameRules } from './username.ts';
  *       mustChangePassword: false              # AD 773
  *       passwordExpired: false                 # AD 532
  *       accountExpires: 2030-01-01T00:00:00Z   # optional; in the past = AD 701
+ *   groups:                             # optional: group objects (claim rules read tokenGroups, member, memberOf)
+ *     - name: Finance                   # the group's CN and sAMAccountName; users list it under `groups`
+ *       objectSid: S-1-5-21-…-1201      # optional; only groups with a SID appear in tokenGroups / groupsid
+ *       objectGuid: <GUID>              # optional
+ *       memberOf: [Staff]               # optional: nesting (Finance is a member of Staff)
+ *   primaryGroup: Domain Users          # optional: every user's primary group (AD's primaryGroupID, usually 513)
+ *
+ * A group named by a user but not listed under `groups` still exists as an entry (without a SID).
  */
 
 const HASH_RE = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
@@ -126,10 +144,28 @@ const userSchema = z.strictObject({
   accountExpires: z.coerce.date().optional(),
 });
 
+const sidString = z.string().regex(/^S-1-\d+(-\d+)+$/, 'must be an SID like S-1-5-21-…');
+
+const groupSchema = z.strictObject({
+  name: z.string().min(1).max(256),
+  objectSid: sidString.optional(),
+  objectGuid: guidString.optional(),
+  memberOf: z.array(z.string().min(1)).default([]),
+});
+
 const fileSchema = z.strictObject({
   upnSuffix: z.string().min(1).optional(),
+  primaryGroup: z.string().min(1).optional(),
+  groups: z.array(groupSchema).default([]),
   users: z.array(userSchema),
 });
+
+/** An entry as claim-rule queries see it: attribute values keyed by lower-case attribute name. */
+interface DirectoryEntry {
+  sAMAccountName: string;
+  dn: string;
+  values: Map<string, AttributeValue[]>;
+}
 
 interface EmbeddedUser {
   user: DirectoryUser;
@@ -164,6 +200,11 @@ export class EmbeddedDirectory implements DirectoryProvider {
   readonly #bySam = new Map<string, EmbeddedUser>();
   readonly #byUpn = new Map<string, EmbeddedUser>();
   readonly #byGuid = new Map<string, EmbeddedUser>();
+  /** Users and groups as claim-rule queries see them. */
+  readonly #entries: DirectoryEntry[] = [];
+  readonly #entryBySam = new Map<string, DirectoryEntry>();
+  readonly #entryByDn = new Map<string, DirectoryEntry>();
+  readonly #netbiosDomain: string;
   /** Verified on the unknown-user path: same cost, never matches. */
   readonly #decoy: PasswordHash = {
     ...DEFAULT_PARAMS,
@@ -175,6 +216,7 @@ export class EmbeddedDirectory implements DirectoryProvider {
     this.#clock = deps.clock;
     this.#onOperation = deps.onOperation;
     this.#rules = { netbiosDomain: config.netbiosDomain };
+    this.#netbiosDomain = config.netbiosDomain;
     let raw: unknown = DEMO_DIRECTORY;
     this.#source = 'embedded:demo';
     if (config.file !== undefined) {
@@ -184,7 +226,7 @@ export class EmbeddedDirectory implements DirectoryProvider {
     }
     const parsed = fileSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`${this.#source}: ${z.prettifyError(parsed.error)}`);
-    const { upnSuffix, users } = parsed.data;
+    const { upnSuffix, users, groups, primaryGroup } = parsed.data;
     const baseDn = (upnSuffix ?? config.netbiosDomain.toLowerCase())
       .split('.')
       .map((dc) => `DC=${escapeRdnValue(dc)}`)
@@ -226,6 +268,117 @@ export class EmbeddedDirectory implements DirectoryProvider {
         this.#index(this.#byUpn, upn.toLowerCase(), entry, 'userPrincipalName');
       this.#index(this.#byGuid, objectGuid.toString('hex'), entry, 'objectGuid');
     }
+    this.#buildEntries(baseDn, groups, primaryGroup);
+  }
+
+  /**
+   * Builds the AD-shaped entries claim rules query: users with objectGUID, objectSid, memberOf (direct groups) and
+   * tokenGroups (the SIDs of every group reached through nesting, primary group included, as AD computes it), and
+   * groups with member / memberOf.
+   */
+  #buildEntries(
+    baseDn: string,
+    groups: z.output<typeof groupSchema>[],
+    primaryGroup: string | undefined,
+  ): void {
+    const groupDn = (name: string): string => `CN=${escapeRdnValue(name)},CN=Users,${baseDn}`;
+    const defined = new Map(groups.map((g) => [g.name.toLowerCase(), g]));
+    if (defined.size !== groups.length) throw new Error(`${this.#source}: a group is listed twice`);
+    const names = new Map<string, string>(); // lower → as written
+    const note = (n: string): void => {
+      if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+    };
+    groups.forEach((g) => {
+      note(g.name);
+      g.memberOf.forEach(note);
+    });
+    for (const u of this.#bySam.values()) u.user.groups.forEach(note);
+    if (primaryGroup !== undefined) note(primaryGroup);
+    const parents = (name: string): string[] =>
+      (defined.get(name.toLowerCase())?.memberOf ?? []).map((p) => p.toLowerCase());
+    const closure = (start: string[]): Set<string> => {
+      const seen = new Set<string>();
+      const todo = start.map((g) => g.toLowerCase());
+      for (let g = todo.pop(); g !== undefined; g = todo.pop()) {
+        if (seen.has(g)) continue;
+        seen.add(g);
+        todo.push(...parents(g));
+      }
+      return seen;
+    };
+    const sidOf = (lowerName: string): Buffer | undefined => {
+      const sid = defined.get(lowerName)?.objectSid;
+      return sid === undefined ? undefined : sidToBytes(sid);
+    };
+    const members = new Map<string, string[]>(); // group (lower) → member DNs
+    const addMember = (group: string, dn: string): void => {
+      const list = members.get(group.toLowerCase()) ?? [];
+      list.push(dn);
+      members.set(group.toLowerCase(), list);
+    };
+    for (const u of this.#bySam.values()) for (const g of u.user.groups) addMember(g, u.user.dn);
+    for (const g of groups) for (const p of g.memberOf) addMember(p, groupDn(g.name));
+
+    const primary = primaryGroup?.toLowerCase();
+    const primarySid = primary === undefined ? undefined : defined.get(primary)?.objectSid;
+    for (const u of this.#bySam.values()) {
+      const user = u.user;
+      const reached = closure([
+        ...user.groups,
+        ...(primaryGroup === undefined ? [] : [primaryGroup]),
+      ]);
+      const v = new Map<string, AttributeValue[]>();
+      const set = (k: string, vals: (AttributeValue | undefined)[]): void => {
+        const kept = vals.filter((x): x is AttributeValue => x !== undefined);
+        if (kept.length > 0) v.set(k.toLowerCase(), kept);
+      };
+      set('objectClass', ['top', 'person', 'organizationalPerson', 'user']);
+      set('objectCategory', ['person', `CN=Person,CN=Schema,CN=Configuration,${baseDn}`]);
+      set('cn', [user.sAMAccountName]);
+      set('name', [user.sAMAccountName]);
+      set('distinguishedName', [user.dn]);
+      set('sAMAccountName', [user.sAMAccountName]);
+      set('userPrincipalName', [user.userPrincipalName]);
+      set('objectGUID', [user.objectGuid]);
+      set('mS-DS-ConsistencyGuid', [user.consistencyGuid]);
+      set('objectSid', [user.objectSid === undefined ? undefined : sidToBytes(user.objectSid)]);
+      set('displayName', [user.displayName]);
+      set('givenName', [user.givenName]);
+      set('sn', [user.surname]);
+      set('mail', [user.mail]);
+      set('memberOf', user.groups.map(groupDn));
+      set('userAccountControl', [String(0x200 | (user.enabled ? 0 : 0x2))]);
+      set('primaryGroupID', [primarySid?.split('-').at(-1)]);
+      set('tokenGroups', [...reached].map(sidOf));
+      this.#addEntry({ sAMAccountName: user.sAMAccountName, dn: user.dn, values: v });
+    }
+    for (const [lowerName, name] of names) {
+      if (this.#entryBySam.has(lowerName))
+        throw new Error(`${this.#source}: group ${name} has the sAMAccountName of a user`);
+      const g = defined.get(lowerName);
+      const v = new Map<string, AttributeValue[]>();
+      const set = (k: string, vals: (AttributeValue | undefined)[]): void => {
+        const kept = vals.filter((x): x is AttributeValue => x !== undefined);
+        if (kept.length > 0) v.set(k.toLowerCase(), kept);
+      };
+      set('objectClass', ['top', 'group']);
+      set('objectCategory', ['group', `CN=Group,CN=Schema,CN=Configuration,${baseDn}`]);
+      set('cn', [name]);
+      set('name', [name]);
+      set('distinguishedName', [groupDn(name)]);
+      set('sAMAccountName', [name]);
+      set('objectSid', [sidOf(lowerName)]);
+      set('objectGUID', [g?.objectGuid === undefined ? undefined : guidToBytes(g.objectGuid)]);
+      set('member', members.get(lowerName) ?? []);
+      set('memberOf', (g?.memberOf ?? []).map(groupDn));
+      this.#addEntry({ sAMAccountName: name, dn: groupDn(name), values: v });
+    }
+  }
+
+  #addEntry(e: DirectoryEntry): void {
+    this.#entries.push(e);
+    this.#entryBySam.set(e.sAMAccountName.toLowerCase(), e);
+    this.#entryByDn.set(e.dn.toLowerCase(), e);
   }
 
   async authenticate(username: string, password: string): Promise<AuthResult> {
@@ -263,6 +416,59 @@ export class EmbeddedDirectory implements DirectoryProvider {
   findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
     const entry = guid.length === 16 ? this.#byGuid.get(guid.toString('hex')) : undefined;
     return Promise.resolve(entry === undefined ? undefined : copy(entry.user));
+  }
+
+  queryAttributes(query: AttributeQuery): Promise<AttributeValues[]> {
+    try {
+      const sam = accountName(query.account, this.#netbiosDomain);
+      let matched: DirectoryEntry[];
+      if (query.filter === undefined) {
+        const e = this.#entryBySam.get(sam.toLowerCase());
+        matched = e === undefined ? [] : [e];
+      } else {
+        const filter = parseLdapFilter(query.filter);
+        const ctx = this.#matchContext();
+        matched = this.#entries.filter((e) => matchesFilter(filter, e.values, ctx));
+        if (matched.length > MAX_QUERY_ENTRIES)
+          throw new Error(`the filter matches more than ${MAX_QUERY_ENTRIES} entries`);
+      }
+      return Promise.resolve(
+        matched.map((e) => {
+          const row: AttributeValues = {};
+          for (const a of query.attributes) {
+            row[a] = (e.values.get(a.toLowerCase()) ?? []).map((x) =>
+              Buffer.isBuffer(x) ? Buffer.from(x) : x,
+            );
+          }
+          return row;
+        }),
+      );
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #matchContext(): MatchContext {
+    const values = (entry: EntryValues, attribute: string): readonly AttributeValue[] =>
+      entry.get(attribute) ?? [];
+    return {
+      values,
+      // LDAP_MATCHING_RULE_IN_CHAIN: follow DN-valued `attribute` (member / memberOf) transitively.
+      inChain: (entry, attribute, target) => {
+        const goal = target.toLowerCase();
+        const seen = new Set<string>();
+        const todo = [...values(entry, attribute)];
+        for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+          const dn = (typeof next === 'string' ? next : next.toString('utf8')).toLowerCase();
+          if (dn === goal) return true;
+          if (seen.has(dn)) continue;
+          seen.add(dn);
+          const e = this.#entryByDn.get(dn);
+          if (e !== undefined) todo.push(...values(e.values, attribute));
+        }
+        return false;
+      },
+    };
   }
 
   healthCheck(): Promise<DirectoryHealth> {

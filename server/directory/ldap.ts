@@ -9,18 +9,34 @@ import {
   InvalidCredentialsError,
   PresenceFilter,
   ResultCodeError,
+  SizeLimitExceededError,
   type Entry,
   type Filter,
 } from 'ldapts';
 import type { LdapDirectoryConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import { FederationError } from '../lib/errors.ts';
+import {
+  BINARY_ATTRIBUTE_NAMES,
+  MAX_QUERY_ENTRIES,
+  domainRootOf,
+  isBinaryAttribute,
+  isConstructedAttribute,
+} from './ad-attributes.ts';
 import { mapInvalidCredentials, type BindFailure } from './ad-errors.ts';
 import { sidToString } from './guid.ts';
 import type { DirectoryDeps, DirectoryOperation, DirLogger } from './index.ts';
+import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
 import { BindPool } from './pool.ts';
-import type { AuthResult, DirectoryHealth, DirectoryProvider, DirectoryUser } from './types.ts';
-import { parseSignInName, type SignInName, type SignInNameRules } from './username.ts';
+import type {
+  AttributeQuery,
+  AttributeValues,
+  AuthResult,
+  DirectoryHealth,
+  DirectoryProvider,
+  DirectoryUser,
+} from './types.ts';
+import { accountName, parseSignInName, type SignInName, type SignInNameRules } from './username.ts';
 
 const USER_ATTRIBUTES = [
   'objectGUID',
@@ -76,6 +92,8 @@ export class LdapDirectory implements DirectoryProvider {
   readonly #dcs: DomainController[];
   /** Bound on the unknown-user path: a DN that cannot exist, so no account's badPwdCount moves. */
   readonly #decoyDn: string;
+  /** The domain naming context: claim-rule queries search the whole domain, as AD FS's AD store does. */
+  readonly #domainRoot: string;
   #closed = false;
   /**
    * Rejects on close(). Every operation races against it: ldapts leaves a bind pending forever when its
@@ -91,6 +109,7 @@ export class LdapDirectory implements DirectoryProvider {
     this.#onOperation = deps.onOperation;
     this.#rules = { netbiosDomain: config.netbiosDomain, upnSuffixes: config.upnSuffixes };
     this.#decoyDn = `CN=fedgate-decoy-${randomBytes(12).toString('hex')},${config.baseDn}`;
+    this.#domainRoot = domainRootOf(config.baseDn);
     this.#closing = new Promise<never>((_, reject) => {
       this.#signalClosed = reject;
     });
@@ -163,6 +182,79 @@ export class LdapDirectory implements DirectoryProvider {
     return this.#findOne(
       personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })),
     );
+  }
+
+  async queryAttributes(query: AttributeQuery): Promise<AttributeValues[]> {
+    const sAMAccountName = accountName(query.account, this.#config.netbiosDomain);
+    // Values are BER-encoded OCTET STRINGs (ldapts Filter objects), never a filter string built from input.
+    const filter =
+      query.filter === undefined
+        ? new EqualityFilter({ attribute: 'sAMAccountName', value: sAMAccountName })
+        : toLdapts(parseLdapFilter(query.filter));
+    const plain = query.attributes.filter((a) => !isConstructedAttribute(a));
+    const constructed = query.attributes.filter(isConstructedAttribute);
+    // ldapts matches these names case-sensitively against what the DC returns: list both spellings.
+    const buffers = [...BINARY_ATTRIBUTE_NAMES, ...query.attributes.filter(isBinaryAttribute)];
+    const limit = query.filter === undefined ? 2 : MAX_QUERY_ENTRIES + 1;
+    type Outcome = { rows: AttributeValues[] } | { refused: string };
+    const attempt = await this.#withFailover(async (dc): Promise<Outcome> => {
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'search');
+      let entries: Entry[];
+      try {
+        ({ searchEntries: entries } = await dc.service.search(this.#domainRoot, {
+          scope: 'sub',
+          filter,
+          sizeLimit: limit,
+          attributes: plain.length > 0 ? plain : ['1.1'],
+          explicitBufferAttributes: buffers,
+        }));
+      } catch (err) {
+        if (err instanceof SizeLimitExceededError) entries = new Array<Entry>(limit);
+        else throw err;
+      }
+      if (entries.length >= limit) {
+        return {
+          refused:
+            query.filter === undefined
+              ? `more than one entry has sAMAccountName ${sAMAccountName}`
+              : `the filter matches more than ${MAX_QUERY_ENTRIES} entries`,
+        };
+      }
+      const rows: AttributeValues[] = [];
+      for (const entry of entries) {
+        let computed: Entry | undefined;
+        if (constructed.length > 0) {
+          // Constructed attributes (tokenGroups: every group SID, nested included) exist only on a base read.
+          this.#emit(dc.url, 'search');
+          const { searchEntries } = await dc.service.search(entry.dn, {
+            scope: 'base',
+            filter: new PresenceFilter({ attribute: 'objectClass' }),
+            attributes: constructed,
+            explicitBufferAttributes: buffers,
+          });
+          computed = searchEntries[0];
+        }
+        const row: AttributeValues = {};
+        for (const a of query.attributes) {
+          const source = isConstructedAttribute(a) ? computed : entry;
+          let v = source === undefined ? [] : values(source, a);
+          if (v.length === 0 && a.toLowerCase() === 'distinguishedname') v = [entry.dn];
+          row[a] = v;
+        }
+        rows.push(row);
+      }
+      return { rows };
+    });
+    if (!attempt.ok) {
+      throw new FederationError(
+        'directory_unavailable',
+        'The directory is not available. Try again later.',
+        { detail: attempt.reason },
+      );
+    }
+    if ('refused' in attempt.value) throw new Error(attempt.value.refused);
+    return attempt.value.rows;
   }
 
   /** One rootDSE read per DC with the service account (binding first when needed). */

@@ -60,6 +60,35 @@ export interface DirectoryHealth {
   servers: { url: string; ok: boolean; detail?: string }[];
 }
 
+/** An attribute value as read: text attributes as strings, binary ones (objectGUID, SIDs, …) as bytes. */
+export type AttributeValue = string | Buffer;
+
+/** One directory entry's values, keyed by the attribute names as the query gave them. */
+export type AttributeValues = Record<string, AttributeValue[]>;
+
+/**
+ * What the claims engine's "Active Directory" attribute store asks for (AD FS query `filter;attrs;DOMAIN\user`,
+ * entra-protocol.md §6.1).
+ */
+export interface AttributeQuery {
+  /**
+   * `DOMAIN\sAMAccountName`. Without `filter` this account's entry is read; with a filter, its DOMAIN names the
+   * domain searched. A domain other than the directory's is an error.
+   */
+  account: string;
+  /**
+   * An RFC 4515 filter searched over the whole domain (its naming context, not just directory.baseDn). Every value
+   * taken from a claim must already be escaped (ldapts `Filter.escape`); the filter's structure is the
+   * administrator's. A bare item (`sAMAccountName=jdoe`) is accepted.
+   */
+  filter?: string | undefined;
+  /**
+   * LDAP attribute names, case-insensitive. Constructed attributes (tokenGroups,
+   * msDS-UserPasswordExpiryTimeComputed) are read from each entry itself, as AD requires.
+   */
+  attributes: readonly string[];
+}
+
 export interface DirectoryProvider {
   readonly kind: 'ldap' | 'embedded';
   /**
@@ -72,6 +101,13 @@ export interface DirectoryProvider {
   findUser(username: string): Promise<DirectoryUser | undefined>;
   /** Looks a user up by raw objectGUID (SSO session refresh). */
   findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined>;
+  /**
+   * Reads attributes for claim rules: one element per matching entry (none when nothing matches). Binary
+   * attributes come back as bytes (see ad-attributes.ts); `tokenGroups` holds the SIDs of every group the account
+   * is in, nested ones included. Rejects with FederationError 'directory_unavailable' when no DC answers, and with
+   * a plain Error for a query the directory cannot run (unknown domain, malformed filter, too many entries).
+   */
+  queryAttributes(query: AttributeQuery): Promise<AttributeValues[]>;
   healthCheck(): Promise<DirectoryHealth>;
   close(): Promise<void>;
 }

@@ -55,3 +55,18 @@ export function parseSignInName(input: unknown, rules: SignInNameRules): ParsedS
   }
   return { ok: true, name: { form: 'upn', upn: input } };
 }
+
+/**
+ * The sAMAccountName of a `DOMAIN\name` account as AD FS's AD store takes it (the third part of a query); the
+ * domain must be this directory's.
+ */
+export function accountName(account: string, netbiosDomain: string): string {
+  const parts = account.split('\\');
+  const [domain = '', name = ''] = parts;
+  // eslint-disable-next-line no-control-regex
+  if (parts.length !== 2 || name === '' || name.length > 256 || /[\u0000-\u001f]/.test(name))
+    throw new Error(`"${account.slice(0, 100)}" is not a DOMAIN\\name account`);
+  if (domain.toUpperCase() !== netbiosDomain.toUpperCase())
+    throw new Error(`domain ${domain} is not this directory's domain (${netbiosDomain})`);
+  return name;
+}

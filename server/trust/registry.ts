@@ -1,6 +1,15 @@
+import {
+  configPath,
+  genericRules,
+  microsoft365Rules,
+  type RelyingPartyRules,
+} from '../claims/rule-sets.ts';
 import type { RelyingPartyConfig } from '../config/schema.ts';
 
 export type ClaimsPreset = 'microsoft365' | 'generic';
+
+/** A trust as defined, before its rule sets are loaded. */
+export type RelyingPartyDefinition = Omit<RelyingParty, 'rules'>;
 
 /** A relying-party trust: who may ask for tokens, where tokens may be delivered, and how. */
 export interface RelyingParty {
@@ -11,11 +20,29 @@ export interface RelyingParty {
   /** Registered reply endpoints; the first is the default. Tokens are only ever posted to one of these. */
   replyUrls: string[];
   tokenLifetimeMinutes: number;
+  /** Which shipped rule sets apply when the trust has no rule files of its own. */
   claimsPreset: ClaimsPreset;
+  /** Issuance transform and issuance authorization rules, compiled at startup. */
+  rules: RelyingPartyRules;
+}
+
+export interface TrustRegistryOptions {
+  /** Enables the built-in test relying party with this reply address. */
+  testRelyingPartyReply?: string | undefined;
+  /** Folder rule-file paths in the configuration are relative to (the configuration file's). */
+  baseDir?: string | undefined;
+  /** The Microsoft 365 trust's settings (config `microsoft365`). */
+  microsoft365?:
+    | {
+        federatedDomains: readonly string[];
+        issuanceRulesFile?: string | undefined;
+        authorizationRulesFile?: string | undefined;
+      }
+    | undefined;
 }
 
 /** The Microsoft 365 trust AD FS calls "Microsoft Office 365 Identity Platform" (entra-protocol.md §1.2, §6). */
-export const MICROSOFT_365: RelyingParty = Object.freeze({
+export const MICROSOFT_365: RelyingPartyDefinition = Object.freeze({
   identifier: 'urn:federation:MicrosoftOnline',
   aliases: ['https://login.microsoftonline.com/extSTS.srf'],
   name: 'Microsoft Office 365 Identity Platform',
@@ -29,7 +56,7 @@ export const MICROSOFT_365: RelyingParty = Object.freeze({
  * user what a relying party would receive. On by default only with embedded defaults (config testRelyingParty).
  */
 export const TEST_RELYING_PARTY_ID = 'urn:fedgate:test';
-const TEST_RELYING_PARTY: RelyingParty = Object.freeze({
+const TEST_RELYING_PARTY: RelyingPartyDefinition = Object.freeze({
   identifier: TEST_RELYING_PARTY_ID,
   aliases: [],
   name: 'fedgate token test page',
@@ -42,15 +69,35 @@ export class TrustRegistry {
   readonly #byId = new Map<string, RelyingParty>();
   readonly parties: readonly RelyingParty[];
 
-  constructor(
-    configured: readonly RelyingPartyConfig[],
-    opts: { testRelyingPartyReply?: string | undefined } = {},
-  ) {
-    const parties: RelyingParty[] = [MICROSOFT_365];
+  /**
+   * Loads every trust's rule sets; throws (RuleError: file, line, column, rule) when one does not parse or check,
+   * so a broken rule file stops startup instead of failing sign-ins.
+   */
+  constructor(configured: readonly RelyingPartyConfig[], opts: TrustRegistryOptions = {}) {
+    const baseDir = opts.baseDir ?? process.cwd();
+    const m365 = opts.microsoft365;
+    const m365Rules = microsoft365Rules({
+      federatedDomains: m365?.federatedDomains ?? [],
+      issuanceRulesFile: configPath(baseDir, m365?.issuanceRulesFile),
+      authorizationRulesFile: configPath(baseDir, m365?.authorizationRulesFile),
+    });
+    const parties: RelyingParty[] = [{ ...MICROSOFT_365, rules: m365Rules }];
     if (opts.testRelyingPartyReply !== undefined) {
-      parties.push({ ...TEST_RELYING_PARTY, replyUrls: [opts.testRelyingPartyReply] });
+      parties.push({
+        ...TEST_RELYING_PARTY,
+        replyUrls: [opts.testRelyingPartyReply],
+        rules: m365Rules,
+      });
     }
+    let shared: RelyingPartyRules | undefined;
     for (const rp of configured) {
+      const own = rp.issuanceRulesFile !== undefined || rp.authorizationRulesFile !== undefined;
+      const rules = own
+        ? genericRules({
+            issuanceRulesFile: configPath(baseDir, rp.issuanceRulesFile),
+            authorizationRulesFile: configPath(baseDir, rp.authorizationRulesFile),
+          })
+        : (shared ??= genericRules());
       parties.push({
         identifier: rp.identifier,
         aliases: [],
@@ -58,6 +105,7 @@ export class TrustRegistry {
         replyUrls: [...rp.replyUrls],
         tokenLifetimeMinutes: rp.tokenLifetimeMinutes,
         claimsPreset: 'generic',
+        rules,
       });
     }
     for (const rp of parties) {
@@ -87,7 +135,10 @@ function normaliseIdentifier(id: string): string {
  * disagree on those); https only; no userinfo; same origin and either the same path or a path under a
  * registered endpoint that ends with '/'. Returns the registered form to use, or undefined.
  */
-export function matchReplyUrl(rp: RelyingParty, requested: string): string | undefined {
+export function matchReplyUrl(
+  rp: Pick<RelyingParty, 'replyUrls'>,
+  requested: string,
+): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (requested.length > 2048 || /[\\\s\u0000-\u001f\u007f]/.test(requested)) return undefined;
   let url: URL;

@@ -32,6 +32,7 @@ directoryContract('embedded (demo directory)', {
     groups: ['Finance', 'Staff'],
     displayName: 'Alice Anderson',
     mail: 'alice@fedgate.test',
+    nestedGroups: ['Staff', 'Domain Users'],
   },
   consistencyGuid,
   open: (onOperation) =>

@@ -36,6 +36,7 @@ directoryContract('ldap (Samba AD DC)', {
     groups: ['Finance'],
     displayName: 'John Doe (Finance)',
     mail: 'john.doe@corp.example.test',
+    nestedGroups: ['Staff', 'Domain Users'],
   },
   consistencyGuid,
   open: (onOperation) =>

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Filter } from 'ldapts';
+import { sidToString } from '../../server/directory/guid.ts';
 import type { DirectoryOperation } from '../../server/directory/index.ts';
 import type { AuthResult, DirectoryProvider } from '../../server/directory/types.ts';
 
@@ -32,7 +34,13 @@ export interface DirectoryContractFixture {
     /** Has mS-DS-ConsistencyGuid `consistencyGuid`. */
     consistency: ContractAccount;
   };
-  normal: { groups: string[]; displayName: string; mail: string };
+  normal: {
+    groups: string[];
+    displayName: string;
+    mail: string;
+    /** Groups the normal account is in through nesting or as its primary group (tokenGroups; ⊆ of all). */
+    nestedGroups: string[];
+  };
   consistencyGuid: Buffer;
   /** A fresh provider reporting its operations to `onOperation`. */
   open(onOperation: (op: DirectoryOperation) => void): Promise<DirectoryProvider>;
@@ -286,6 +294,115 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
         assert.deepEqual(u?.objectGuid, byName.objectGuid, n);
       }
       assert.equal(await dir.findUser(`nosuch${randomBytes(4).toString('hex')}`), undefined);
+    });
+
+    describe('queryAttributes (claim rules)', () => {
+      const account = (a: ContractAccount): string => `${fx.netbiosDomain}\\${a.sAMAccountName}`;
+
+      it('reads the account named DOMAIN\\name: binary attributes as bytes, names case-insensitive', async () => {
+        const user = await dir.findUser(normal.sAMAccountName);
+        assert.ok(user);
+        const rows = await dir.queryAttributes({
+          account: account(normal),
+          attributes: [
+            'objectguid',
+            'userPrincipalName',
+            'objectSid',
+            'mS-DS-ConsistencyGuid',
+            'displayName',
+            'distinguishedName',
+          ],
+        });
+        assert.equal(rows.length, 1);
+        const row = rows[0]!;
+        assert.deepEqual(row.objectguid, [user.objectGuid]);
+        assert.equal(String(row.userPrincipalName?.[0]).toLowerCase(), normal.upn.toLowerCase());
+        const sid = row.objectSid?.[0];
+        assert.ok(Buffer.isBuffer(sid));
+        assert.equal(sidToString(sid), user.objectSid);
+        assert.deepEqual(row['mS-DS-ConsistencyGuid'], []);
+        assert.deepEqual(row.displayName, [fx.normal.displayName]);
+        assert.deepEqual(row.distinguishedName, [user.dn]);
+      });
+
+      it('returns mS-DS-ConsistencyGuid as its 16 bytes when set', async () => {
+        const [row] = await dir.queryAttributes({
+          account: account(consistency),
+          attributes: ['mS-DS-ConsistencyGuid'],
+        });
+        assert.deepEqual(row?.['mS-DS-ConsistencyGuid'], [fx.consistencyGuid]);
+      });
+
+      it('tokenGroups holds every group SID, nested and primary groups included', async () => {
+        const [row] = await dir.queryAttributes({
+          account: account(normal),
+          attributes: ['tokenGroups'],
+        });
+        const sids = (row?.tokenGroups ?? []).filter((v): v is Buffer => Buffer.isBuffer(v));
+        assert.ok(sids.length >= fx.normal.nestedGroups.length);
+        const groups = await dir.queryAttributes({
+          account: account(normal),
+          filter: `(|${sids.map((b) => `(objectSid=${Filter.escape(b)})`).join('')})`,
+          attributes: ['sAMAccountName'],
+        });
+        const names = groups.map((g) => String(g.sAMAccountName?.[0]));
+        for (const g of [...fx.normal.groups, ...fx.normal.nestedGroups])
+          assert.ok(names.includes(g), `${g} in ${names.join(', ')}`);
+      });
+
+      it("a filter searches the domain; an escaped value never widens it, the admin's own wildcard does", async () => {
+        const sam = normal.sAMAccountName;
+        const exact = await dir.queryAttributes({
+          account: account(normal),
+          filter: `sAMAccountName=${Filter.escape(sam.toUpperCase())}`,
+          attributes: ['sAMAccountName'],
+        });
+        assert.deepEqual(exact, [{ sAMAccountName: [sam] }]);
+        for (const hostile of [`${sam.slice(0, 2)}*`, '*', `${sam})(|(sAMAccountName=*`]) {
+          const rows = await dir.queryAttributes({
+            account: account(normal),
+            filter: `(&(objectClass=user)(sAMAccountName=${Filter.escape(hostile)}))`,
+            attributes: ['sAMAccountName'],
+          });
+          assert.deepEqual(rows, [], hostile);
+        }
+        const wildcard = await dir.queryAttributes({
+          account: account(normal),
+          filter: `(sAMAccountName=${sam.slice(0, 2)}*)`,
+          attributes: ['sAMAccountName'],
+        });
+        assert.ok(wildcard.some((r) => r.sAMAccountName?.[0] === sam));
+        const user = await dir.findUser(sam);
+        const chain = await dir.queryAttributes({
+          account: account(normal),
+          filter: `(&(objectClass=group)(member:1.2.840.113556.1.4.1941:=${Filter.escape(user?.dn ?? '')}))`,
+          attributes: ['cn'],
+        });
+        const cns = chain.map((r) => String(r.cn?.[0]));
+        for (const g of fx.normal.groups) assert.ok(cns.includes(g), `${g} by in-chain membership`);
+      });
+
+      it('an unknown account gives no rows; another domain, a malformed account or filter is an error', async () => {
+        assert.deepEqual(
+          await dir.queryAttributes({
+            account: `${fx.netbiosDomain}\\nosuch${randomBytes(4).toString('hex')}`,
+            attributes: ['cn'],
+          }),
+          [],
+        );
+        await assert.rejects(
+          dir.queryAttributes({ account: `OTHER\\${normal.sAMAccountName}`, attributes: ['cn'] }),
+          /domain/,
+        );
+        await assert.rejects(
+          dir.queryAttributes({ account: normal.upn, attributes: ['cn'] }),
+          /DOMAIN\\name/,
+        );
+        await assert.rejects(
+          dir.queryAttributes({ account: account(normal), filter: '(cn=a', attributes: ['cn'] }),
+          /LDAP filter/,
+        );
+      });
     });
 
     it('findByObjectGuid finds by raw GUID bytes only', async () => {

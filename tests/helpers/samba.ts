@@ -22,7 +22,10 @@ export type SambaUserName =
   | 'expired1' // pwdLastSet in 2012 → 532
   | 'acctexpired1' // accountExpires now → 701
   | 'locked1' // locked out by samba.sh on every run → 775
-  | 'consistency1'; // mS-DS-ConsistencyGuid set
+  | 'consistency1' // mS-DS-ConsistencyGuid set
+  | 'fabrikam1' // UPN in the second suffix: fabrikam1@fabrikam.test
+  | 'subdomain1' // UPN in a subdomain of it: subdomain1@eu.fabrikam.test
+  | 'inject1'; // UPN with LDAP filter syntax: j*)(sAMAccountName=*@corp.example.test
 
 export interface SambaUser {
   password: string;
@@ -38,6 +41,8 @@ export interface SambaEnv {
   netbiosDomain: string;
   realm: string;
   upnSuffix: string;
+  /** A second UPN suffix (fabrikam.test), registered in uPNSuffixes. */
+  secondUpnSuffix: string;
   caFile: string;
   adminDn: string;
   adminPassword: string;

@@ -27,8 +27,11 @@ BASE_DN=DC=corp,DC=example,DC=test
 UPN_SUFFIX=corp.example.test
 URL=ldaps://127.0.0.1:636
 # Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
-USERS_VERSION=1
-TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1)
+USERS_VERSION=2
+TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1)
+# A second UPN suffix (multi-domain issuerid tests). Samba 4.17 accepts any userPrincipalName without the suffix
+# being registered; it is registered in uPNSuffixes anyway, as an AD administrator would.
+SECOND_UPN_SUFFIX=fabrikam.test
 
 say() { echo "samba.sh: $*"; }
 die() {
@@ -168,6 +171,17 @@ user_dn() {
   if [[ $1 == jdoe ]]; then echo "CN=John Doe,CN=Users,$BASE_DN"; else echo "CN=$1,CN=Users,$BASE_DN"; fi
 }
 
+# userPrincipalName of a test user: realm suffix unless set otherwise below. inject1's holds LDAP filter syntax
+# (claim-rule injection tests: unescaped it would widen `userPrincipalName={0}` to every j* account).
+upn_of() {
+  case $1 in
+    fabrikam1) echo "fabrikam1@$SECOND_UPN_SUFFIX" ;;
+    subdomain1) echo "subdomain1@eu.$SECOND_UPN_SUFFIX" ;;
+    inject1) echo "j*)(sAMAccountName=*@$UPN_SUFFIX" ;;
+    *) echo "$1@$UPN_SUFFIX" ;;
+  esac
+}
+
 create_users() {
   say "creating test users"
   local u
@@ -196,6 +210,9 @@ create_users() {
   tool user setexpiry acctexpired1 --days=0
   tool user create locked1 "${PW[locked1]}"
   tool user create consistency1 "${PW[consistency1]}"
+  tool user create fabrikam1 "${PW[fabrikam1]}"
+  tool user create subdomain1 "${PW[subdomain1]}"
+  tool user create inject1 "${PW[inject1]}"
   tool group add Staff
   tool group add Finance
   tool group addmembers Staff Finance
@@ -213,6 +230,15 @@ create_users() {
     "dn: $(user_dn consistency1)" "changetype: modify" "replace: mS-DS-ConsistencyGuid" \
     "mS-DS-ConsistencyGuid:: $CONSISTENCY_GUID_B64" | as_admin ldapmodify >>"$LOG" 2>&1 ||
     die "ldapmodify of test users failed"
+  # The second UPN suffix: registered on the Partitions container, then the UPNs of the users that use it.
+  local partitions="CN=Partitions,CN=Configuration,$BASE_DN"
+  {
+    printf '%s\n' "dn: $partitions" "changetype: modify" "replace: uPNSuffixes" "uPNSuffixes: $SECOND_UPN_SUFFIX" ""
+    for u in fabrikam1 subdomain1 inject1; do
+      printf '%s\n' "dn: $(user_dn "$u")" "changetype: modify" "replace: userPrincipalName" \
+        "userPrincipalName: $(upn_of "$u")" ""
+    done
+  } | as_admin ldapmodify >>"$LOG" 2>&1 || die "setting the second UPN suffix failed"
   write_env
   echo "$USERS_VERSION" >"$STATE_DIR/users.version"
 }
@@ -237,8 +263,8 @@ write_env() {
   local users="" u
   for u in svc-fedgate "${TEST_USERS[@]}"; do
     [[ -n $users ]] && users+=$',\n    '
-    users+=$(printf '"%s": { "password": "%s", "upn": "%s@%s", "dn": "%s" }' \
-      "$u" "${PW[$u]}" "$u" "$UPN_SUFFIX" "$(user_dn "$u")")
+    users+=$(printf '"%s": { "password": "%s", "upn": "%s", "dn": "%s" }' \
+      "$u" "${PW[$u]}" "$(upn_of "$u")" "$(user_dn "$u")")
   done
   cat >"$ENV_JSON.tmp" <<EOF
 {
@@ -249,6 +275,7 @@ write_env() {
   "netbiosDomain": "$DOMAIN",
   "realm": "$REALM",
   "upnSuffix": "$UPN_SUFFIX",
+  "secondUpnSuffix": "$SECOND_UPN_SUFFIX",
   "caFile": "$TLS_DIR/ca.pem",
   "adminDn": "CN=Administrator,CN=Users,$BASE_DN",
   "adminPassword": "$(cat "$STATE_DIR/admin.pw")",

@@ -2,7 +2,6 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { authenticateWithPassword } from '../../authn/forms.ts';
 import type { SsoSession } from '../../authn/session.ts';
-import { issueClaims } from '../../claims/pipeline.ts';
 import { AuthMethods } from '../../claims/types.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import {
@@ -115,13 +114,41 @@ export function wsfedRouter(s: Services): Router {
       session: SsoSession;
     },
   ): Promise<void> {
-    const now = s.clock.now();
     const authInstant = new Date(p.session.authInstant);
-    const claims = issueClaims(p.rp.claimsPreset, {
-      user: p.user,
-      method: p.session.authMethod,
-      instant: authInstant,
-    });
+    // req.ips is non-empty only when a configured trusted proxy forwarded the request (app 'trust proxy').
+    const proxied = req.ips.length > 0;
+    const outcome = await s.claims.run(
+      p.rp.rules,
+      { user: p.user, method: p.session.authMethod, instant: authInstant },
+      {
+        clientIp: req.ip ?? '',
+        forwardedClientIps: proxied ? req.ips : undefined,
+        userAgent: req.get('user-agent'),
+        endpointPath: '/adfs/ls/',
+        proxy: proxied ? req.socket.remoteAddress : undefined,
+        insideCorporateNetwork: false,
+      },
+    );
+    if (!outcome.permitted) {
+      s.audit.warn(
+        {
+          event: 'access_denied',
+          protocol: 'wsfed',
+          rp: p.rp.identifier,
+          upn: p.user.userPrincipalName,
+          objectGuid: p.user.objectGuid.toString('base64'),
+          rule: outcome.reason,
+          ip: req.ip,
+          activityId: res.locals.activityId,
+        },
+        'access denied by issuance authorization rules',
+      );
+      throw new FederationError('access_denied', 'You do not have access to this application.', {
+        detail: `${p.rp.identifier}: ${outcome.reason}`,
+      });
+    }
+    const claims = outcome.claims;
+    const now = s.clock.now();
     const model = toSaml11Model({
       claims,
       assertionId: `_${s.random.uuid()}`,

@@ -1,0 +1,95 @@
+/**
+ * The claims a sign-in starts with, as AD FS gives them to a relying party's rules: what its Active Directory
+ * claims provider contributes (issuer AD AUTHORITY), the authentication facts, and the request context claims
+ * (issuer CLIENT CONTEXT) access-control rules use ([CAP] x-ms-* claims; entra-protocol.md §1.6).
+ */
+import type { DirectoryUser } from '../directory/types.ts';
+import {
+  AD_AUTHORITY,
+  CLIENT_CONTEXT,
+  ClaimTypes,
+  ClaimValueTypes,
+  LOCAL_AUTHORITY,
+  type Claim,
+} from './types.ts';
+
+export interface AuthenticationContext {
+  user: DirectoryUser;
+  /** AD FS authentication method URI (e.g. …/authenticationmethod/password). */
+  method: string;
+  instant: Date;
+}
+
+/** What the protocol layer knows about the request. */
+export interface RequestContext {
+  /** The client's address (after trusted-proxy handling). */
+  clientIp: string;
+  /** X-Forwarded-For addresses a trusted proxy passed on (x-ms-forwarded-client-ip). */
+  forwardedClientIps?: readonly string[] | undefined;
+  userAgent?: string | undefined;
+  /** The endpoint the request came to, e.g. /adfs/ls/. */
+  endpointPath: string;
+  /** The trusted proxy the request came through, when it did (x-ms-proxy). */
+  proxy?: string | undefined;
+  /**
+   * insidecorporatenetwork. fedgate has no notion of trusted internal networks yet, so callers pass false (what
+   * AD FS says for every request through its Web Application Proxy).
+   */
+  insideCorporateNetwork: boolean;
+}
+
+/** Longest request-context value kept (a user agent is the client's to choose). */
+const MAX_CONTEXT_VALUE = 1024;
+
+/**
+ * Input claims: windowsaccountname (DOMAIN\sam), name (the same, as AD FS), upn, primarysid and one groupsid per
+ * group the user is in (nested included, from tokenGroups), authenticationmethod, authenticationinstant,
+ * authnmethodsreferences, insidecorporatenetwork and the x-ms-* request context claims.
+ */
+export function inputClaims(
+  auth: AuthenticationContext,
+  request: RequestContext,
+  groupSids: readonly string[],
+): Claim[] {
+  const u = auth.user;
+  const from = (issuer: string, type: string, value: string, valueType?: string): Claim => ({
+    type,
+    value,
+    issuer,
+    originalIssuer: issuer,
+    valueType: valueType ?? ClaimValueTypes.string,
+  });
+  const ad = (type: string, value: string): Claim => from(AD_AUTHORITY, type, value);
+  const context = (type: string, value: string, valueType?: string): Claim =>
+    from(CLIENT_CONTEXT, type, value.slice(0, MAX_CONTEXT_VALUE), valueType);
+  const out: Claim[] = [
+    ad(ClaimTypes.windowsAccountName, u.windowsAccountName),
+    ad(ClaimTypes.name, u.windowsAccountName),
+  ];
+  if (u.userPrincipalName !== undefined) out.push(ad(ClaimTypes.upnWif, u.userPrincipalName));
+  if (u.objectSid !== undefined) out.push(ad(ClaimTypes.primarySid, u.objectSid));
+  for (const sid of groupSids) out.push(ad(ClaimTypes.groupSid, sid));
+  out.push(
+    from(LOCAL_AUTHORITY, ClaimTypes.authenticationMethod, auth.method),
+    from(
+      LOCAL_AUTHORITY,
+      ClaimTypes.authenticationInstant,
+      auth.instant.toISOString(),
+      ClaimValueTypes.dateTime,
+    ),
+    from(LOCAL_AUTHORITY, ClaimTypes.authnMethodsReferences, auth.method),
+    context(
+      ClaimTypes.insideCorporateNetwork,
+      request.insideCorporateNetwork ? 'true' : 'false',
+      ClaimValueTypes.boolean,
+    ),
+    context(ClaimTypes.clientIp, request.clientIp),
+  );
+  for (const ip of request.forwardedClientIps ?? [])
+    out.push(context(ClaimTypes.forwardedClientIp, ip));
+  if (request.userAgent !== undefined && request.userAgent !== '')
+    out.push(context(ClaimTypes.clientUserAgent, request.userAgent));
+  out.push(context(ClaimTypes.endpointAbsolutePath, request.endpointPath));
+  if (request.proxy !== undefined) out.push(context(ClaimTypes.proxy, request.proxy));
+  return out;
+}
