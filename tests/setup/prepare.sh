@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite needs on this machine, installing what is missing:
-#   xmlsec1 (independent XML signature verifier), chromium (browser tests), and a Samba AD DC (tests/setup/samba.sh).
+#   xmlsec1 (independent XML signature verifier), chromium (browser tests), redis-server (store tests), haproxy
+#   (load-balancer tests), and a Samba AD DC (tests/setup/samba.sh).
 # Idempotent: on a machine that already has everything it only checks and (re)starts the DC.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,6 +12,8 @@ command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v samba-tool >/dev/null 2>&1 || need+=(samba-ad-dc samba ldb-tools)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
