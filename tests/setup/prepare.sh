@@ -12,8 +12,11 @@ command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v samba-tool >/dev/null 2>&1 || need+=(samba-ad-dc samba ldb-tools)
+# The AD schema files `samba-tool domain provision` reads are only a Recommends of samba-ad-dc.
+[ -d /usr/share/samba/setup/ad-schema ] || need+=(samba-ad-provision)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+/usr/bin/python3 -c 'import msal' >/dev/null 2>&1 || need+=(python3 python3-msal) # Debian's python (not pyenv's)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
