@@ -120,7 +120,21 @@ export async function issuanceBench(opts: { rounds: number; ms: number }): Promi
   // with fresh IDs per token like samlify's row.
   const fedgateSaml2 = () => {
     const id = `_bench-${++counter}`;
-    const assertion = entraSaml2Assertion({ assertionId: id, issueInstant: now, notBefore: now });
+    const assertion = entraSaml2Assertion({
+      assertionId: id,
+      issueInstant: now,
+      notBefore: now,
+      notOnOrAfter: new Date(now.getTime() + 3600_000),
+      subjectConfirmation: {
+        recipient: 'https://login.microsoftonline.com/login.srf',
+        notOnOrAfter: new Date(now.getTime() + 300_000),
+      },
+      authn: {
+        instant: now,
+        sessionIndex: id,
+        contextClassRef: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport',
+      },
+    });
     const xml = writeSignedSaml2Response(
       entraSaml2Response({ responseId: `${id}-r`, issueInstant: now }, assertion),
       cred,

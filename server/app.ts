@@ -1,9 +1,15 @@
 import express, { type Express } from 'express';
 import { errorRenderer, notFound } from './http/errors.ts';
+import { drainConnections, healthRouter } from './http/health.ts';
+import { requestTiming } from './observability/request-timing.ts';
 import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
+import { BrowserSignIn } from './protocols/browser-signin.ts';
 import { metadataRouter } from './protocols/metadata/routes.ts';
+import { saml2Router } from './protocols/saml2/sso.ts';
 import { wsfedRouter } from './protocols/wsfed/passive.ts';
 import { testRelyingPartyRouter } from './protocols/wsfed/test-rp.ts';
+import { UPDATE_PASSWORD_PATH, updatePasswordRouter } from './protocols/update-password.ts';
+import { wstrustRouter } from './protocols/wstrust/router.ts';
 import type { Services } from './services.ts';
 
 /** Named routes (the names appear in logs and metrics). */
@@ -12,6 +18,10 @@ export const ROUTES = {
   probe: '/adfs/probe',
   metadata: '/FederationMetadata/2007-06/FederationMetadata.xml',
   theme: '/adfs/portal/theme',
+  updatePassword: UPDATE_PASSWORD_PATH,
+  wstrust2005: '/adfs/services/trust/2005/usernamemixed',
+  wstrust13: '/adfs/services/trust/13/usernamemixed',
+  mex: '/adfs/services/trust/mex',
 } as const;
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -26,15 +36,22 @@ export function createApp(s: Services): Express {
     s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false,
   );
 
+  app.use(requestTiming);
   app.use(activityId(s.random));
   app.use(...securityHeaders());
   app.use(urlGuard);
 
-  // Load-balancer probe: answers locally with no back-end dependency, like AD FS's /adfs/probe.
-  app.get(ROUTES.probe, (_req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
-    res.type('text/plain').send('OK');
-  });
+  // Load-balancer probe (/adfs/probe, AD FS compatible: no back-end dependency, 503 while draining) and
+  // /healthz/live, /healthz/ready (http/health.ts).
+  app.use(drainConnections(s.lifecycle));
+  app.use(
+    healthRouter({
+      lifecycle: s.lifecycle,
+      store: s.store,
+      directory: s.directory,
+      keysLoaded: () => s.signing.privateKey.asymmetricKeyType !== undefined,
+    }),
+  );
   app.use(metadataRouter(s));
   app.use(
     ROUTES.theme,
@@ -45,7 +62,13 @@ export function createApp(s: Services): Express {
       maxAge: '1h',
     }),
   );
-  app.use(ROUTES.passive, wsfedRouter(s));
+  // One browser sign-in flow (pending request, form, session) shared by SAML 2.0 and WS-Fed on /adfs/ls/;
+  // the SAML router handles SAMLRequest/SAMLResponse and passes everything else on.
+  const browserSignIn = new BrowserSignIn(s);
+  app.use(ROUTES.passive, saml2Router(s, browserSignIn));
+  app.use(ROUTES.passive, wsfedRouter(s, browserSignIn));
+  app.use(ROUTES.updatePassword, updatePasswordRouter(s));
+  app.use(wstrustRouter(s)); // ROUTES.wstrust2005, ROUTES.wstrust13, ROUTES.mex (each switchable in config)
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
 
   app.use(notFound);

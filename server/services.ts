@@ -1,6 +1,10 @@
 import type { DestinationStream, Logger } from 'pino';
 import { SessionManager } from './authn/session.ts';
+import { verifierKeyFrom } from './authn/forms.ts';
+import { SmartLockout } from './authn/lockout.ts';
+import { SprayGuard } from './authn/spray.ts';
 import { ClaimsEngine } from './claims/engine.ts';
+import { acceptanceRules } from './claims/rule-sets.ts';
 import type { Config } from './config/schema.ts';
 import { createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
@@ -11,10 +15,16 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
 import { cryptoRandom, type Random } from './lib/random.ts';
 import { createLoggers } from './observability/logger.ts';
+import { instrumentDirectory } from './observability/directory-metrics.ts';
+import { Metrics } from './observability/metrics.ts';
+import { Lifecycle } from './http/health.ts';
+import { createStore } from './stores/index.ts';
+import { loadOrCreateSessionSecret } from './keys/session-secret.ts';
 import { buildFederationMetadata } from './protocols/metadata/federation-metadata.ts';
-import { MemoryStore } from './stores/memory.ts';
+import { activeEndpoints } from './protocols/wstrust/endpoints.ts';
 import type { ArtifactStore } from './stores/types.ts';
 import { TrustRegistry } from './trust/registry.ts';
+import { SamlTrustLoader } from './trust/saml-trusts.ts';
 import { join, resolve } from 'node:path';
 
 export interface Services {
@@ -26,13 +36,25 @@ export interface Services {
   store: ArtifactStore;
   directory: DirectoryProvider;
   sessions: SessionManager;
+  /** Extranet smart lockout (authn/lockout.ts): checked by the credential step before any bind. */
+  lockout: SmartLockout;
+  /** Banned ranges and per-source spray limits (authn/spray.ts). */
+  spray: SprayGuard;
+  /** Pepper for the "correct password while locked" verifier (AD FS 515), derived from the signing key. */
+  verifierKey: Buffer;
   trusts: TrustRegistry;
+  /** SAML 2.0 trust files and their metadata (refreshed on a schedule into `trusts`). */
+  samlTrusts: SamlTrustLoader;
   /** Runs a relying party's claim rules (authorization, then issuance). */
   claims: ClaimsEngine;
   signing: SigningCredential;
   /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
   metadataXml: string;
   views: Views;
+  /** Prometheus metrics of this server (served on the management port). */
+  metrics: Metrics;
+  /** Draining state for graceful shutdown (probes answer 503 while draining). */
+  lifecycle: Lifecycle;
   close(): Promise<void>;
 }
 
@@ -55,6 +77,12 @@ export function trustRegistryFor(config: Config): TrustRegistry {
   });
 }
 
+/** The WS-Trust endpoint federation metadata advertises (fed:SecurityTokenServiceEndpoint), when one is enabled. */
+function wsTrustMetadata(config: Config): { address: string; mex?: string | undefined } | undefined {
+  const { active, mex } = activeEndpoints(config);
+  return active === undefined ? undefined : { address: active, mex };
+}
+
 /** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */
 export async function buildServices(
   config: Config,
@@ -65,11 +93,42 @@ export async function buildServices(
   // Rule sets compile first: a rule file that does not parse stops startup (file:line:column) before anything
   // else is built.
   const trusts = trustRegistryFor(config);
-  const { log, audit } = createLoggers(config.log.level, overrides.logDestination);
-  const store = overrides.store ?? new MemoryStore(clock);
-  const directory =
+  const acceptance = acceptanceRules(config);
+  const metrics = new Metrics({ defaultMetrics: true });
+  const { log, audit } = createLoggers(config.log.level, overrides.logDestination, (ev) => {
+    metrics.observeAudit(ev);
+  });
+  const samlTrusts = new SamlTrustLoader({
+    dir: resolve(config.baseDir, config.saml2.trustsDir),
+    registry: trusts,
+    log,
+    clock,
+    refreshMinutes: config.saml2.metadataRefreshMinutes,
+  });
+  await samlTrusts.load(true);
+  samlTrusts.start();
+  const store =
+    overrides.store ??
+    createStore(config.store, {
+      clock,
+      log,
+      baseDir: config.baseDir,
+      onError: (op) => {
+        metrics.storeErrors.inc({ op });
+      },
+    });
+  const directory = instrumentDirectory(
     overrides.directory ??
-    (await createDirectory(config.directory, { logger: log, clock, baseDir: config.baseDir }));
+      (await createDirectory(config.directory, {
+        logger: log,
+        clock,
+        baseDir: config.baseDir,
+        onOperation: (op) => {
+          metrics.ldapOperations.inc({ dc: op.url, op: op.op });
+        },
+      })),
+    metrics,
+  );
   const signingResult = await loadOrCreateSigningCredential({
     dir: config.keys.dir,
     hostname: config.hostname,
@@ -103,13 +162,18 @@ export async function buildServices(
     displayName: config.displayName,
     signing: [signing],
     id: `_${random.uuid()}`,
+    wantAuthnRequestsSigned: config.saml2.requireSignedRequests,
+    securityTokenService: wsTrustMetadata(config),
   });
   const views = new Views(join(packageRoot(), 'views'), config.displayName);
+  const lockout = new SmartLockout({ store, clock, config: config.lockout });
+  const spray = new SprayGuard({ store, clock, config: config.lockout });
   const sessions = new SessionManager({
     store,
     clock,
     random,
     lifetimeMinutes: config.session.lifetimeMinutes,
+    secrets: config.session.secrets ?? [await loadOrCreateSessionSecret(config.keys.dir)],
   });
   return {
     config,
@@ -120,12 +184,19 @@ export async function buildServices(
     store,
     directory,
     sessions,
+    lockout,
+    spray,
+    verifierKey: verifierKeyFrom(signing.privateKey),
     trusts,
-    claims: new ClaimsEngine({ directory, clock }),
+    samlTrusts,
+    claims: new ClaimsEngine({ directory, clock, acceptance }),
     signing,
     metadataXml,
     views,
+    metrics,
+    lifecycle: new Lifecycle(),
     async close() {
+      samlTrusts.stop();
       await directory.close();
       await store.close();
     },

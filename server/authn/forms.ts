@@ -1,33 +1,124 @@
+import { createHmac, scrypt as scryptCb, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import type { AuthResult, DirectoryProvider } from '../directory/types.ts';
+import type { AuthResult, DirectoryProvider, DirectoryUser } from '../directory/types.ts';
+import { AuditEventIds } from '../observability/audit-events.ts';
+import type { ArtifactStore } from '../stores/types.ts';
+import { accountKey, canonicalIp, normaliseName, type SmartLockout } from './lockout.ts';
+import type { SprayGuard } from './spray.ts';
+
+const scrypt = promisify(scryptCb) as (
+  password: string | Buffer,
+  salt: string | Buffer,
+  keylen: number,
+  options: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
 
 export interface SignInAttempt {
   username: string;
   password: string;
+  /** The client address (behind a trusted proxy: the forwarded client address). */
   clientIp: string;
+  /**
+   * Every address a trusted proxy forwarded (express `req.ips`); empty when not proxied. A location is familiar
+   * only when all of these and clientIp are (corpus C1.5).
+   */
+  forwardedIps?: readonly string[] | undefined;
   activityId: string;
   relyingParty: string;
+  /** 'forms' (passive sign-in), 'wstrust' (usernamemixed), 'password-change'. */
+  method?: string | undefined;
+}
+
+/** What the credential step needs: Services provides all of it. */
+export interface PasswordAuthContext {
+  directory: DirectoryProvider;
+  audit: Logger;
+  lockout: SmartLockout;
+  spray: SprayGuard;
+  store: ArtifactStore;
+  /** Key for the "correct password while locked" verifier (AD FS 515); see verifierKey(). */
+  verifierKey?: Buffer | undefined;
+}
+
+/** Derives the 515 verifier pepper from the token-signing key every node of a farm shares. */
+export function verifierKeyFrom(privateKey: KeyObject): Buffer {
+  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+  return createHmac('sha256', der).update('fedgate lockout verifier v1').digest();
+}
+
+/** scrypt cost for the 515 verifier: a few ms, only on success and on attempts refused while locked. */
+const VERIFIER_PARAMS = { N: 4096, r: 8, p: 1, maxmem: 16 * 1024 * 1024 };
+const VERIFIER_TTL_SECONDS = 90 * 24 * 3600;
+
+/** The addresses a request presents: the client address and every trusted forwarded one, canonical, unique. */
+export function presentedAddresses(attempt: SignInAttempt): string[] {
+  return [
+    ...new Set(
+      [attempt.clientIp, ...(attempt.forwardedIps ?? [])].map(canonicalIp).filter((x) => x !== ''),
+    ),
+  ];
+}
+
+function isContext(x: PasswordAuthContext | DirectoryProvider): x is PasswordAuthContext {
+  return 'lockout' in x && 'directory' in x;
 }
 
 /**
- * Forms (username + password) authentication against the directory. Every outcome is audited with its precise
- * internal reason; callers show one generic message for every credential failure (corpus C2.1), so the
- * distinction never leaves the server.
+ * The one credential step (forms, WS-Trust usernamemixed, password change). In order:
+ * 1. banned source ranges and the per-source failure budget (spray.ts, C1.1/C1.10);
+ * 2. the account is resolved by the service account (a search, never a bind) so its smart-lockout counters are
+ *    keyed by objectGUID (C1.6), and the lockout check runs BEFORE any bind (C1.2);
+ * 3. the password bind; its outcome updates the counters, familiar locations and the per-source detector.
+ * Every outcome is audited with its precise reason and an AD FS event id; callers show one generic message for
+ * every credential failure (C2.1), so the distinction never leaves the server.
+ *
+ * The three-argument form (directory, audit, attempt) is kept for callers written before smart lockout; it
+ * checks the password WITHOUT lockout and should not be used by new code.
  */
+export async function authenticateWithPassword(
+  ctx: PasswordAuthContext,
+  attempt: SignInAttempt,
+): Promise<AuthResult>;
+/** @deprecated No smart lockout: pass the Services (a PasswordAuthContext) instead. */
 export async function authenticateWithPassword(
   directory: DirectoryProvider,
   audit: Logger,
   attempt: SignInAttempt,
+): Promise<AuthResult>;
+export async function authenticateWithPassword(
+  first: PasswordAuthContext | DirectoryProvider,
+  second: Logger | SignInAttempt,
+  third?: SignInAttempt,
 ): Promise<AuthResult> {
-  const result = await directory.authenticate(attempt.username, attempt.password);
-  const base = {
-    event: 'signin',
-    method: 'forms',
+  if (isContext(first)) return protectedAuthenticate(first, second as SignInAttempt);
+  const attempt = third as SignInAttempt;
+  const result = await first.authenticate(attempt.username, attempt.password);
+  auditOutcome(second as Logger, attempt, result);
+  return result;
+}
+
+function baseFields(attempt: SignInAttempt): Record<string, unknown> {
+  return {
+    method: attempt.method ?? 'forms',
     username: attempt.username.slice(0, 256),
     ip: attempt.clientIp,
+    forwardedIps:
+      attempt.forwardedIps !== undefined && attempt.forwardedIps.length > 0
+        ? attempt.forwardedIps
+        : undefined,
     activityId: attempt.activityId,
     rp: attempt.relyingParty,
   };
+}
+
+function auditOutcome(
+  audit: Logger,
+  attempt: SignInAttempt,
+  result: AuthResult,
+  extra: Record<string, unknown> = {},
+): void {
+  const base = { event: 'signin', ...baseFields(attempt), ...extra };
   if (result.ok) {
     audit.info(
       {
@@ -38,17 +129,182 @@ export async function authenticateWithPassword(
       },
       'sign-in succeeded',
     );
-  } else {
+    return;
+  }
+  const badPassword = result.kind === 'bad_credentials' && result.reason !== 'empty_password';
+  audit.warn(
+    {
+      ...base,
+      eventId: badPassword ? AuditEventIds.badPassword : AuditEventIds.signInFailed,
+      outcome: 'failure',
+      kind: result.kind,
+      reason: result.reason,
+      objectGuid: result.user?.objectGuid.toString('base64'),
+    },
+    badPassword ? 'credential validation failed' : 'sign-in failed',
+  );
+}
+
+async function verifierOf(key: Buffer, account: string, password: string): Promise<Buffer> {
+  const salt = createHmac('sha256', key).update(account).digest();
+  return scrypt(password.normalize('NFC'), salt, 32, VERIFIER_PARAMS);
+}
+
+async function protectedAuthenticate(
+  ctx: PasswordAuthContext,
+  attempt: SignInAttempt,
+): Promise<AuthResult> {
+  const { directory, audit, lockout, spray, store } = ctx;
+  const presented = presentedAddresses(attempt);
+  const fields = baseFields(attempt);
+
+  // 1. Source checks (banned ranges first, then the per-source failure budget).
+  const source = await spray.check(attempt.clientIp, presented);
+  if (!source.allowed) {
+    const result: AuthResult = {
+      ok: false,
+      kind: 'bad_credentials',
+      reason: source.reason ?? 'source_refused',
+    };
     audit.warn(
       {
-        ...base,
+        event: source.reason === 'banned' ? 'banned_address' : 'source_rate_limited',
+        eventId: AuditEventIds.signInFailed,
+        ...fields,
         outcome: 'failure',
-        kind: result.kind,
         reason: result.reason,
-        objectGuid: result.user?.objectGuid.toString('base64'),
       },
-      'sign-in failed',
+      source.reason === 'banned'
+        ? 'sign-in refused: the client address is banned'
+        : 'sign-in refused: too many failures from this address',
+    );
+    return result;
+  }
+
+  // 2. Resolve the account (a service-account search, no bind) and check its lockout state before any bind.
+  let user: DirectoryUser | undefined;
+  try {
+    user = await directory.findUser(normaliseName(attempt.username));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    const result: AuthResult = { ok: false, kind: 'unavailable', reason };
+    auditOutcome(audit, attempt, result);
+    return result;
+  }
+  const account = accountKey(user, attempt.username);
+  const location = await lockout.classify(account, presented);
+  const decision = await lockout.check(account, location);
+  const lockFields = { account, location, badPasswordCount: decision.count };
+  if (decision.locked) {
+    audit.warn(
+      {
+        event: 'extranet_lockout',
+        eventId: AuditEventIds.extranetLockoutBlocked,
+        ...fields,
+        ...lockFields,
+        objectGuid: user?.objectGuid.toString('base64'),
+        enforced: !decision.allowed,
+      },
+      decision.allowed
+        ? 'extranet lockout would refuse this attempt (log-only mode)'
+        : 'attempt refused: account locked out for this location class',
+    );
+    if (!decision.allowed) {
+      await correctPasswordWhileLocked(ctx, attempt, account, user, fields);
+      await spray.recordFailure(attempt.clientIp, account);
+      return { ok: false, kind: 'locked', reason: 'extranet_lockout', user };
+    }
+  }
+  // AD itself answered 775 lately: no further binds for the window, so fedgate does not prolong AD's lockout.
+  if ((await store.find('counter', `lockout:${account}:ad-locked`)) !== undefined) {
+    const result: AuthResult = { ok: false, kind: 'locked', reason: 'ad_locked_recently', user };
+    auditOutcome(audit, attempt, result, lockFields);
+    return result;
+  }
+
+  // 3. The bind.
+  const result = await directory.authenticate(attempt.username, attempt.password);
+  if (result.ok) {
+    const resolved = accountKey(result.user, attempt.username);
+    await lockout.recordSuccess(resolved, presented, location);
+    if (ctx.verifierKey !== undefined) {
+      await store.put(
+        'counter',
+        `lockout:${resolved}:verifier`,
+        (await verifierOf(ctx.verifierKey, resolved, attempt.password)).toString('base64'),
+        VERIFIER_TTL_SECONDS,
+      );
+    }
+    auditOutcome(audit, attempt, result, { location });
+    return result;
+  }
+  if (result.kind === 'bad_credentials' && result.reason !== 'empty_password') {
+    const failure = await lockout.recordFailure(account, location);
+    const src = await spray.recordFailure(attempt.clientIp, account);
+    auditOutcome(audit, attempt, result, { ...lockFields, badPasswordCount: failure.count });
+    if (failure.reachedThreshold) {
+      audit.warn(
+        {
+          event: 'account_locked_out',
+          eventId: AuditEventIds.accountLockedOut,
+          ...fields,
+          account,
+          location,
+          objectGuid: user?.objectGuid.toString('base64'),
+          badPasswordCount: failure.count,
+          enforced: !lockout.logOnly,
+        },
+        'account locked out for this location class: too many bad passwords',
+      );
+    }
+    if (src.alert) {
+      audit.error(
+        {
+          event: 'password_spray_suspected',
+          ...fields,
+          distinctAccounts: src.distinctAccounts,
+          failures: src.failures,
+        },
+        'many accounts failing from one source: possible password spray',
+      );
+    }
+    return result;
+  }
+  if (result.kind === 'locked') {
+    await store.put('counter', `lockout:${account}:ad-locked`, 1, lockout.observationWindowSeconds);
+  }
+  auditOutcome(audit, attempt, result, lockFields);
+  return result;
+}
+
+/**
+ * AD FS 515: the correct password arrived while the account is locked out. fedgate never binds while locked, so
+ * it compares with a verifier kept from the last successful sign-in: scrypt of the password, salted per account
+ * and peppered with a key derived from the token-signing key (a copy of the store alone cannot be attacked
+ * offline). The attempt stays refused either way (C1.4).
+ */
+async function correctPasswordWhileLocked(
+  ctx: PasswordAuthContext,
+  attempt: SignInAttempt,
+  account: string,
+  user: DirectoryUser | undefined,
+  fields: Record<string, unknown>,
+): Promise<void> {
+  if (ctx.verifierKey === undefined || user === undefined || attempt.password.trim() === '') return;
+  const stored = await ctx.store.find<string>('counter', `lockout:${account}:verifier`);
+  if (stored === undefined) return;
+  const presented = await verifierOf(ctx.verifierKey, account, attempt.password);
+  const expected = Buffer.from(stored, 'base64');
+  if (expected.length === presented.length && timingSafeEqual(expected, presented)) {
+    ctx.audit.error(
+      {
+        event: 'correct_password_while_locked',
+        eventId: AuditEventIds.correctPasswordWhileLocked,
+        ...fields,
+        account,
+        objectGuid: user.objectGuid.toString('base64'),
+      },
+      'the correct password was given while the account is locked out: it may be compromised',
     );
   }
-  return result;
 }

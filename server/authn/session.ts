@@ -1,11 +1,19 @@
 import type { Clock } from '../lib/clock.ts';
+import { FederationError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
+import { Sealer } from '../lib/sealer.ts';
 import type { ArtifactStore } from '../stores/types.ts';
 
 /**
- * The SSO session: server-side state in the ArtifactStore, referenced by an opaque random cookie. A new id is
+ * The SSO session: server-side state in the ArtifactStore, referenced by an opaque cookie. A new id is
  * minted at every sign-in (no session fixation, corpus A18/C5.2); sign-out destroys the server-side record
  * so the cookie is dead on every node.
+ *
+ * The id (= cookie value) is a random handle sealed (AES-256-GCM) with the farm's session secret, so a forged or
+ * guessed cookie is refused before any store look-up; the record in the store is sealed too (Redis never holds
+ * readable session data). Secrets rotate without signing anyone out: the first seals, all of them open.
+ * Store outage (security-corpus E3): a session that cannot be checked counts as no session, so the user is asked
+ * to sign in again; it is never accepted unchecked.
  */
 export interface SsoSession {
   id: string;
@@ -32,11 +40,35 @@ export class SessionManager {
     clock: Clock;
     random: Random;
     lifetimeMinutes: number;
+    /** Session secrets, current first (session.secrets); absent: a random per-process secret (one node only). */
+    secrets?: readonly (string | Buffer)[] | undefined;
   }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#random = deps.random;
     this.#lifetimeSeconds = deps.lifetimeMinutes * 60;
+    this.#sealer = new Sealer(
+      deps.secrets !== undefined && deps.secrets.length > 0
+        ? deps.secrets
+        : [deps.random.bytes(32)],
+      'sso-session',
+    );
+  }
+
+  readonly #sealer: Sealer;
+
+  /** A well-formed id that this farm's secrets (current or previous) sealed. */
+  #validId(id: string | undefined): id is string {
+    return (
+      id !== undefined &&
+      id.length <= 120 &&
+      /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(id) &&
+      this.#sealer.open(id, 'sso-handle') !== undefined
+    );
+  }
+
+  async #write(s: SsoSession, ttlSeconds: number): Promise<void> {
+    await this.#store.put('session', s.id, this.#sealer.seal(JSON.stringify(s), s.id), ttlSeconds);
   }
 
   get lifetimeSeconds(): number {
@@ -49,20 +81,29 @@ export class SessionManager {
     const now = this.#clock.now();
     const session: SsoSession = {
       ...init,
-      id: this.#random.token(),
+      id: this.#sealer.seal(this.#random.token(), 'sso-handle'),
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.#lifetimeSeconds * 1000).toISOString(),
       relyingParties: [],
     };
-    await this.#store.put('session', session.id, session, this.#lifetimeSeconds);
+    await this.#write(session, this.#lifetimeSeconds);
     return session;
   }
 
   /** The live session for a cookie value, or undefined (unknown, expired, malformed). */
   async find(id: string | undefined): Promise<SsoSession | undefined> {
-    if (id === undefined || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) return undefined;
-    const s = await this.#store.find<SsoSession>('session', id);
-    if (s === undefined) return undefined;
+    if (!this.#validId(id)) return undefined;
+    let sealed: string | undefined;
+    try {
+      sealed = await this.#store.find<string>('session', id);
+    } catch (err) {
+      // Store down: the session cannot be checked, so it counts as none (the user signs in again).
+      if (err instanceof FederationError && err.code === 'store_unavailable') return undefined;
+      throw err;
+    }
+    const json = typeof sealed === 'string' ? this.#sealer.open(sealed, id) : undefined;
+    if (json === undefined) return undefined;
+    const s = JSON.parse(json) as SsoSession;
     if (new Date(s.expiresAt).getTime() <= this.#clock.now().getTime()) {
       await this.#store.destroy('session', id);
       return undefined;
@@ -76,11 +117,13 @@ export class SessionManager {
     const remaining = Math.ceil(
       (new Date(s.expiresAt).getTime() - this.#clock.now().getTime()) / 1000,
     );
-    if (remaining > 0) await this.#store.put('session', s.id, s, remaining);
+    if (remaining > 0) await this.#write(s, remaining);
   }
 
   async destroy(id: string | undefined): Promise<SsoSession | undefined> {
-    if (id === undefined || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) return undefined;
-    return this.#store.consume<SsoSession>('session', id);
+    if (!this.#validId(id)) return undefined;
+    const sealed = await this.#store.consume<string>('session', id);
+    const json = typeof sealed === 'string' ? this.#sealer.open(sealed, id) : undefined;
+    return json === undefined ? undefined : (JSON.parse(json) as SsoSession);
   }
 }

@@ -19,7 +19,27 @@
  *    character-class subtraction `[a-z-[aeiou]]`, Unicode block names `\p{IsGreek}`, duplicate group names,
  *    references to groups that do not exist, and `(?i)` covering only part of a pattern.
  * Replacement strings follow .NET Regex.Replace substitution rules ($1, ${name}, $$, $&, $`, $', $+, $_).
+ *
+ * Cost: patterns run on user-controlled values, so the translation also bounds their backtracking cost
+ * (regex-cost.ts): exponential repetition and long chains of overlapping quantifiers are refused here, with the
+ * position, and isMatch / regexReplace refuse text longer than MAX_REGEX_INPUT.
  */
+
+import {
+  ALL_CHARS,
+  alternationShape,
+  assertionShape,
+  backreferenceShape,
+  charShape,
+  checkDegree,
+  checkInputLength,
+  foldAscii,
+  maxInputFor,
+  RegexCostError,
+  repeatShape,
+  sequenceShape,
+  type Shape,
+} from './regex-cost.ts';
 
 export class RegexTranslationError extends Error {
   /** 0-based index into the .NET pattern (or replacement) where the problem is. */
@@ -38,6 +58,10 @@ export interface DotNetRegex {
   /** The JavaScript translation (for display and tests). */
   readonly source: string;
   readonly flags: string;
+  /** Polynomial degree of the worst-case backtracking cost (regex-cost.ts). */
+  readonly degree: number;
+  /** Longest text this pattern is run on (longer: RegexInputError, the rule fails). */
+  readonly maxInput: number;
   /** .NET group number → JavaScript group index (0 → 0). */
   readonly numbers: ReadonlyMap<number, number>;
   /** .NET group name → JavaScript group index. */
@@ -214,8 +238,15 @@ class Translator {
 
   run(): DotNetRegex {
     const flags: Flags = { i: false, m: false, s: false, n: false, x: false };
-    this.#alternation(flags, 0);
+    const whole = this.#alternation(flags, 0);
     if (this.#i < this.#p.length) this.#fail('unbalanced ")"', this.#i);
+    let degree: number;
+    try {
+      degree = checkDegree(whole);
+    } catch (err) {
+      if (err instanceof RegexCostError) this.#fail(err.message, err.index);
+      throw err;
+    }
     if (this.#caseInsensitiveUsed && this.#caseSensitiveOutside) {
       this.#fail(
         '(?i) applies to only part of this pattern; JavaScript can only make a whole pattern case-insensitive (put (?i) at the start)',
@@ -259,6 +290,8 @@ class Translator {
       pattern: this.#p,
       source,
       flags: flagsOut,
+      degree,
+      maxInput: maxInputFor(degree),
       numbers,
       names,
       lastGroup: n,
@@ -294,55 +327,67 @@ class Translator {
   }
 
   /** alternation := sequence ('|' sequence)*; stops at ')' or end. `flags` is shared by the whole group. */
-  #alternation(flags: Flags, depth: number): void {
+  #alternation(flags: Flags, depth: number): Shape {
+    const branches: Shape[] = [];
     for (;;) {
-      this.#sequence(flags, depth);
+      branches.push(this.#sequence(flags, depth));
       if (this.#peek() === '|') {
         this.#out.push('|');
         this.#i++;
         continue;
       }
-      return;
+      return alternationShape(branches);
     }
   }
 
-  #sequence(flags: Flags, depth: number): void {
+  #sequence(flags: Flags, depth: number): Shape {
+    const items: { shape: Shape; at: number }[] = [];
     for (;;) {
       this.#skipExtended(flags);
       const ch = this.#peek();
-      if (ch === '' || ch === '|' || ch === ')') return;
-      const emitted = this.#atom(flags, depth);
-      if (!emitted) continue; // an option setting or comment: nothing to quantify
+      if (ch === '' || ch === '|' || ch === ')') return sequenceShape(items, depth === 0);
+      const at = this.#i;
+      const shape = this.#atom(flags, depth);
+      if (shape === undefined) continue; // an option setting or comment: nothing to quantify
       this.#skipExtended(flags);
-      this.#quantifier();
+      items.push({ shape: this.#quantifier(shape), at });
     }
   }
 
-  /** Parses one atom and emits it as a single JS atom; false when it emitted nothing (options, comments). */
-  #atom(flags: Flags, depth: number): boolean {
+  /** A character set as matched under the current options (case folding approximated, see regex-cost.ts). */
+  #charSet(set: Ranges, flags: Flags): Shape {
+    return charShape(flags.i ? foldAscii(set) : set);
+  }
+
+  /** Parses one atom and emits it as a single JS atom; undefined when it emitted nothing (options, comments). */
+  #atom(flags: Flags, depth: number): Shape | undefined {
     const at = this.#i;
     const ch = this.#peek();
     switch (ch) {
       case '(':
         return this.#group(flags, depth);
-      case '[':
-        this.#out.push(this.#class(flags));
-        return true;
-      case '\\':
-        this.#out.push(this.#escape(flags));
-        return true;
+      case '[': {
+        const c = this.#class(flags);
+        this.#out.push(c.text);
+        return this.#charSet(c.set, flags);
+      }
+      case '\\': {
+        const e = this.#escape(flags);
+        this.#out.push(e.piece);
+        return e.shape;
+      }
       case '.':
         this.#i++;
         this.#out.push(flags.s ? '[\\s\\S]' : '[^\\n]');
-        return true;
+        return charShape(flags.s ? ALL_CHARS : complement(single(0x0a)));
       case '^':
         this.#i++;
         this.#out.push(flags.m ? '(?:^|(?<=\\n))' : '^');
-        return true;
+        return assertionShape(!flags.m);
       case '$':
         this.#i++;
         this.#out.push(flags.m ? '(?=\\n|$)' : '(?=\\n?$)');
-        return true;
+        return assertionShape(false);
       case '*':
       case '+':
       case '?':
@@ -359,7 +404,7 @@ class Translator {
     this.#i++;
     this.#noteCase(caseVariants(cp).length > 0, flags);
     this.#out.push(emitLiteral(cp));
-    return true;
+    return this.#charSet(single(cp), flags);
   }
 
   /** Length of a `{n}`, `{n,}` or `{n,m}` quantifier at `pos`, or undefined when the brace is a literal. */
@@ -368,7 +413,9 @@ class Translator {
     return m === null ? undefined : m[0].length;
   }
 
-  #quantifier(): void {
+  /** Parses an optional quantifier after an atom of shape `x`; returns the shape of the quantified atom. */
+  #quantifier(x: Shape): Shape {
+    const at = this.#i;
     const ch = this.#peek();
     let q: string | undefined;
     if (ch === '*' || ch === '+' || ch === '?') {
@@ -384,7 +431,7 @@ class Translator {
         this.#i += len;
       }
     }
-    if (q === undefined) return;
+    if (q === undefined) return x;
     if (this.#peek() === '?') {
       q += '?';
       this.#i++;
@@ -393,29 +440,53 @@ class Translator {
     const next = this.#peek();
     if (next === '*' || next === '+' || next === '?' || this.#quantifierAt(this.#i) !== undefined)
       this.#fail('nested quantifier', this.#i);
+    const bounds = /^\{(\d+)(,(\d*))?\}/.exec(q);
+    const [lo, hi] = q.startsWith('*')
+      ? [0, Infinity]
+      : q.startsWith('+')
+        ? [1, Infinity]
+        : q.startsWith('?')
+          ? [0, 1]
+          : [
+              Number(bounds?.[1] ?? 0),
+              bounds?.[2] === undefined
+                ? Number(bounds?.[1] ?? 0)
+                : bounds[3] === '' || bounds[3] === undefined
+                  ? Infinity
+                  : Number(bounds[3]),
+            ];
+    try {
+      return repeatShape(x, lo, hi, at, q);
+    } catch (err) {
+      if (err instanceof RegexCostError) this.#fail(err.message, err.index);
+      throw err;
+    }
   }
 
-  #group(outer: Flags, depth: number): boolean {
+  #group(outer: Flags, depth: number): Shape | undefined {
     const at = this.#i;
     this.#i++; // (
     let flags: Flags = { ...outer };
     let open: string;
+    let lookaround = false;
     if (this.#peek() === '?') {
       const rest = this.#p.slice(this.#i + 1);
       if (rest.startsWith('#')) {
         const end = this.#p.indexOf(')', this.#i);
         if (end < 0) this.#fail('unterminated (?#…) comment', at);
         this.#i = end + 1;
-        return false;
+        return undefined;
       }
       if (rest.startsWith(':')) {
         open = '(?:';
         this.#i += 2;
       } else if (rest.startsWith('=') || rest.startsWith('!')) {
         open = `(?${rest.charAt(0)}`;
+        lookaround = true;
         this.#i += 2;
       } else if (rest.startsWith('<=') || rest.startsWith('<!')) {
         open = `(?${rest.slice(0, 2)}`;
+        lookaround = true;
         this.#i += 3;
       } else if (rest.startsWith('>')) {
         this.#fail('atomic groups (?>…) have no JavaScript equivalent', at);
@@ -451,7 +522,7 @@ class Translator {
         }
         if (on.includes('i') && this.#firstCaseInsensitiveAt < 0) this.#firstCaseInsensitiveAt = at;
         this.#i += 1 + m[0].length;
-        if (m[3] === ')') return false; // (?imnsx-imnsx): applies to the rest of the enclosing group
+        if (m[3] === ')') return undefined; // (?imnsx-imnsx): applies to the rest of the enclosing group
         flags = target;
         open = '(?:';
       }
@@ -462,15 +533,15 @@ class Translator {
       open = '(';
     }
     this.#out.push(open);
-    this.#alternation(flags, depth + 1);
+    const inner = this.#alternation(flags, depth + 1);
     if (this.#peek() !== ')') this.#fail('missing ")"', at);
     this.#i++;
     this.#out.push(')');
-    return true;
+    return lookaround ? assertionShape(false, inner) : inner;
   }
 
   /** A backslash escape outside a class. */
-  #escape(flags: Flags): Piece {
+  #escape(flags: Flags): { piece: Piece; shape: Shape } {
     const at = this.#i;
     this.#i++;
     const ch = this.#peek();
@@ -479,26 +550,33 @@ class Translator {
     if (set !== undefined) {
       this.#i++;
       this.#noteCase(caseSensitiveSet(set.set), flags);
-      return emitSet(set.set, set.negated);
+      return {
+        piece: emitSet(set.set, set.negated),
+        shape: this.#charSet(set.negated ? complement(set.set) : set.set, flags),
+      };
     }
     switch (ch) {
       case 'b':
       case 'B': {
         this.#i++;
         const w = emitSet(word(), false);
-        return ch === 'b'
-          ? `(?:(?<=${w})(?!${w})|(?<!${w})(?=${w}))`
-          : `(?:(?<=${w})(?=${w})|(?<!${w})(?!${w}))`;
+        return {
+          piece:
+            ch === 'b'
+              ? `(?:(?<=${w})(?!${w})|(?<!${w})(?=${w}))`
+              : `(?:(?<=${w})(?=${w})|(?<!${w})(?!${w}))`,
+          shape: assertionShape(false),
+        };
       }
       case 'A':
         this.#i++;
-        return '^';
+        return { piece: '^', shape: assertionShape(true) };
       case 'z':
         this.#i++;
-        return '$';
+        return { piece: '$', shape: assertionShape(false) };
       case 'Z':
         this.#i++;
-        return '(?=\\n?$)';
+        return { piece: '(?=\\n?$)', shape: assertionShape(false) };
       case 'G':
         this.#fail('\\G has no JavaScript equivalent', at);
         break;
@@ -508,7 +586,10 @@ class Translator {
         const name = m[1] ?? m[2] ?? '';
         this.#i += m[0].length;
         this.#noteCase(true, flags);
-        return { ref: /^\d+$/.test(name) ? Number(name) : name, at };
+        return {
+          piece: { ref: /^\d+$/.test(name) ? Number(name) : name, at },
+          shape: backreferenceShape(),
+        };
       }
       default:
         break;
@@ -518,11 +599,11 @@ class Translator {
       const digits = m?.[0] ?? ch;
       this.#i += digits.length;
       this.#noteCase(true, flags);
-      return { ref: Number(digits), at };
+      return { piece: { ref: Number(digits), at }, shape: backreferenceShape() };
     }
     const cp = this.#charEscape(at);
     this.#noteCase(caseVariants(cp).length > 0, flags);
-    return emitLiteral(cp);
+    return { piece: emitLiteral(cp), shape: this.#charSet(single(cp), flags) };
   }
 
   /** `\d \D \w \W \s \S \p{…} \P{…}` at the current position (after the backslash). */
@@ -605,7 +686,7 @@ class Translator {
   }
 
   /** A character class `[...]`, emitted as an explicit BMP class. */
-  #class(flags: Flags): string {
+  #class(flags: Flags): { text: string; set: Ranges } {
     const at = this.#i;
     this.#i++; // [
     let negated = false;
@@ -644,7 +725,7 @@ class Translator {
     }
     const set = union(...parts);
     this.#noteCase(caseSensitiveSet(set), flags);
-    return emitSet(set, negated);
+    return { text: emitSet(set, negated), set: negated ? complement(set) : set };
   }
 
   /** One class member: a code point, or a set for \d \w \s \p and their negations. */
@@ -686,6 +767,7 @@ export function dotNetRegex(pattern: string): DotNetRegex {
 
 /** Regex.IsMatch: an unanchored search. */
 export function isMatch(regex: DotNetRegex, input: string): boolean {
+  checkInputLength(input, regex.maxInput);
   return regex.test.test(input);
 }
 
@@ -785,6 +867,7 @@ export function parseReplacement(regex: DotNetRegex, replacement: string): Repla
 
 /** Regex.Replace(input, pattern, replacement): every match replaced, .NET substitution semantics. */
 export function regexReplace(regex: DotNetRegex, input: string, replacement: string): string {
+  checkInputLength(input, regex.maxInput);
   const parts = parseReplacement(regex, replacement);
   regex.global.lastIndex = 0;
   return input.replace(regex.global, (...args: unknown[]) => {

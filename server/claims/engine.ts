@@ -1,7 +1,8 @@
 /**
- * The claims step of a sign-in (architecture.md: edge → protocol → authentication → claims → token): input
- * claims → issuance authorization rules → issuance transform rules → the token's claims, with a trace of every
- * rule for `fedgate claims test` and audit.
+ * The claims step of a sign-in (architecture.md: edge → protocol → authentication → claims → token), the AD FS
+ * claims pipeline ("The Role of the Claims Pipeline"): input claims → the Active Directory claims provider trust's
+ * acceptance transform rules → the relying party's issuance authorization rules → its issuance transform rules →
+ * the token's claims, with a trace of every rule for `fedgate claims test` and audit.
  */
 import { attributeText } from '../directory/ad-attributes.ts';
 import type { DirectoryProvider } from '../directory/types.ts';
@@ -12,31 +13,44 @@ import { evaluateRules, type EvaluationResult, type RuleTrace } from './evaluato
 import { inputClaims, type AuthenticationContext, type RequestContext } from './input-claims.ts';
 import { PasswordExpiryStore } from './password-expiry-store.ts';
 import { describeRule } from './rule-ast.ts';
+import type { RuleSet } from './rule-ast.ts';
 import type { RelyingPartyRules } from './rule-sets.ts';
-import { ClaimTypes, type Claim } from './types.ts';
+import { CLIENT_CONTEXT, ClaimTypes, type Claim } from './types.ts';
+
+interface Accepted {
+  /** The claims authentication produced (before acceptance rules). */
+  input: Claim[];
+  /** The acceptance rules' run; undefined when none are configured (every claim passes through). */
+  acceptance: EvaluationResult | undefined;
+  /** What the relying party's rules start from. */
+  accepted: Claim[];
+}
 
 export type ClaimsOutcome =
-  | {
+  | (Accepted & {
       permitted: true;
-      input: Claim[];
       authorization: EvaluationResult;
       issuance: EvaluationResult;
       /** The claims for the token (the issuance rules' output). */
       claims: Claim[];
-    }
-  | {
+    })
+  | (Accepted & {
       permitted: false;
-      input: Claim[];
       authorization: EvaluationResult;
       /** Which rule denied (issued a deny claim), or why nothing permitted. */
       reason: string;
-    };
+    });
 
 export interface ClaimsEngineDeps {
   directory: DirectoryProvider;
   clock: Clock;
   /** Where users change their password (passwordchangeurl); none until fedgate has that page. */
   passwordChangeUrl?: string | undefined;
+  /**
+   * The Active Directory claims provider trust's acceptance transform rules (config
+   * claimsProvider.acceptanceRulesFile). undefined: every claim passes through, as AD FS's default rules do.
+   */
+  acceptance?: RuleSet | undefined;
 }
 
 function issuedBy(trace: RuleTrace[], type: string): RuleTrace | undefined {
@@ -60,26 +74,72 @@ function decide(result: EvaluationResult): { permitted: boolean; reason: string 
     : { permitted: false, reason: 'no authorization rule issued a permit claim' };
 }
 
+/** S-1-5-21-a-b-c-RID + primaryGroupID → S-1-5-21-a-b-c-primaryGroupID; undefined when either is missing. */
+export function primaryGroupSid(
+  objectSid: string | undefined,
+  primaryGroupId: string | undefined,
+): string | undefined {
+  if (objectSid === undefined || primaryGroupId === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(primaryGroupId.trim())) return undefined;
+  const m = /^(S-1-\d+(?:-\d+)+)-\d+$/.exec(objectSid);
+  if (m === null) return undefined;
+  return `${m[1] ?? ''}-${String(Number(primaryGroupId.trim()))}`;
+}
+
 export class ClaimsEngine {
   readonly #directory: DirectoryProvider;
   readonly stores: readonly AttributeStore[];
+  /** Acceptance transform rules; undefined = pass-through. */
+  readonly acceptance: RuleSet | undefined;
 
   constructor(deps: ClaimsEngineDeps) {
     this.#directory = deps.directory;
+    this.acceptance = deps.acceptance;
     this.stores = [
       new ActiveDirectoryStore(deps.directory),
       new PasswordExpiryStore({ clock: deps.clock, changeUrl: deps.passwordChangeUrl }),
     ];
   }
 
-  /** Input claims for a signed-in user; reads the user's group SIDs (tokenGroups) from the directory. */
+  /**
+   * Input claims for a signed-in user; reads the user's group SIDs (tokenGroups: nested groups and the primary
+   * group included) and primaryGroupID from the directory. The primary group's SID is the domain SID (the user's
+   * objectSid without its last sub-authority, the RID) followed by primaryGroupID ([MS-ADTS] §3.1.1.1.3 SIDs
+   * are domain SID + RID), what AD FS issues as primarygroupsid.
+   */
   async inputClaims(auth: AuthenticationContext, request: RequestContext): Promise<Claim[]> {
     const [row] = await this.#directory.queryAttributes({
       account: auth.user.windowsAccountName,
-      attributes: ['tokenGroups'],
+      attributes: ['tokenGroups', 'primaryGroupID'],
     });
     const groupSids = (row?.tokenGroups ?? []).map((v) => attributeText('tokenGroups', v));
-    return inputClaims(auth, request, groupSids);
+    const rid = row?.primaryGroupID?.[0];
+    return inputClaims(
+      auth,
+      request,
+      groupSids,
+      primaryGroupSid(
+        auth.user.objectSid,
+        rid === undefined ? undefined : attributeText('primaryGroupID', rid),
+      ),
+    );
+  }
+
+  /**
+   * Runs the acceptance transform rules over the input claims. Their output (what `issue` produced) is what the
+   * relying party's rules see, as in AD FS. Request context claims (issuer CLIENT CONTEXT: x-ms-*,
+   * insidecorporatenetwork) are visible to the acceptance rules and always reach the relying party's rules even
+   * when the acceptance rules do not pass them through: AD FS 2012 R2 and later give every relying party's rules
+   * the request context (client access policies on the Microsoft 365 trust rely on it) while AD FS 2.0 needed
+   * pass-through rules for them; keeping them means a rule file written for either works. (UNCERTAIN where
+   * exactly AD FS adds them; this is the behaviour both generations' documented policies need.)
+   */
+  async accept(input: Claim[]): Promise<Accepted> {
+    if (this.acceptance === undefined) return { input, acceptance: undefined, accepted: input };
+    const acceptance = await evaluateRules(this.acceptance, input, this.stores);
+    const passed = new Set(acceptance.output);
+    const context = input.filter((c) => c.issuer === CLIENT_CONTEXT && !passed.has(c));
+    return { input, acceptance, accepted: [...acceptance.output, ...context] };
   }
 
   /** Authorization first (AD FS runs no transform rules for a denied user), then issuance. */
@@ -88,12 +148,12 @@ export class ClaimsEngine {
     auth: AuthenticationContext,
     request: RequestContext,
   ): Promise<ClaimsOutcome> {
-    const input = await this.inputClaims(auth, request);
-    const authorization = await evaluateRules(rules.authorization, input, this.stores);
+    const accepted = await this.accept(await this.inputClaims(auth, request));
+    const authorization = await evaluateRules(rules.authorization, accepted.accepted, this.stores);
     const decision = decide(authorization);
     if (!decision.permitted)
-      return { permitted: false, input, authorization, reason: decision.reason };
-    const issuance = await evaluateRules(rules.issuance, input, this.stores);
-    return { permitted: true, input, authorization, issuance, claims: issuance.output };
+      return { ...accepted, permitted: false, authorization, reason: decision.reason };
+    const issuance = await evaluateRules(rules.issuance, accepted.accepted, this.stores);
+    return { ...accepted, permitted: true, authorization, issuance, claims: issuance.output };
   }
 }

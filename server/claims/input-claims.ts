@@ -32,6 +32,12 @@ export interface RequestContext {
   /** The trusted proxy the request came through, when it did (x-ms-proxy). */
   proxy?: string | undefined;
   /**
+   * x-ms-client-application: the protocol/application of an active request, from the X-MS-Client-Application
+   * header Exchange Online sets when it relays a client's basic-auth sign-in over WS-Trust
+   * (e.g. Microsoft.Exchange.ActiveSync, Microsoft.Exchange.Autodiscover). Passive sign-ins leave it unset.
+   */
+  clientApplication?: string | undefined;
+  /**
    * insidecorporatenetwork. fedgate has no notion of trusted internal networks yet, so callers pass false (what
    * AD FS says for every request through its Web Application Proxy).
    */
@@ -42,14 +48,16 @@ export interface RequestContext {
 const MAX_CONTEXT_VALUE = 1024;
 
 /**
- * Input claims: windowsaccountname (DOMAIN\sam), name (the same, as AD FS), upn, primarysid and one groupsid per
- * group the user is in (nested included, from tokenGroups), authenticationmethod, authenticationinstant,
- * authnmethodsreferences, insidecorporatenetwork and the x-ms-* request context claims.
+ * Input claims: windowsaccountname (DOMAIN\sam), name (the same, as AD FS), upn, primarysid, primarygroupsid
+ * (domain SID + primaryGroupID) and one groupsid per group the user is in (nested and primary included, from
+ * tokenGroups), authenticationmethod, authenticationinstant, authnmethodsreferences, insidecorporatenetwork and the
+ * x-ms-* request context claims (x-ms-client-application when the caller knows it).
  */
 export function inputClaims(
   auth: AuthenticationContext,
   request: RequestContext,
   groupSids: readonly string[],
+  primaryGroupSid?: string,
 ): Claim[] {
   const u = auth.user;
   const from = (issuer: string, type: string, value: string, valueType?: string): Claim => ({
@@ -68,6 +76,7 @@ export function inputClaims(
   ];
   if (u.userPrincipalName !== undefined) out.push(ad(ClaimTypes.upnWif, u.userPrincipalName));
   if (u.objectSid !== undefined) out.push(ad(ClaimTypes.primarySid, u.objectSid));
+  if (primaryGroupSid !== undefined) out.push(ad(ClaimTypes.primaryGroupSid, primaryGroupSid));
   for (const sid of groupSids) out.push(ad(ClaimTypes.groupSid, sid));
   out.push(
     from(LOCAL_AUTHORITY, ClaimTypes.authenticationMethod, auth.method),
@@ -91,5 +100,7 @@ export function inputClaims(
     out.push(context(ClaimTypes.clientUserAgent, request.userAgent));
   out.push(context(ClaimTypes.endpointAbsolutePath, request.endpointPath));
   if (request.proxy !== undefined) out.push(context(ClaimTypes.proxy, request.proxy));
+  if (request.clientApplication !== undefined && request.clientApplication !== '')
+    out.push(context(ClaimTypes.clientApplication, request.clientApplication));
   return out;
 }

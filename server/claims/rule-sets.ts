@@ -189,3 +189,15 @@ export function genericRules(
 export function configPath(baseDir: string, path: string | undefined): string | undefined {
   return path === undefined ? undefined : resolve(baseDir, path);
 }
+
+/**
+ * The Active Directory claims provider trust's acceptance transform rules (config claimsProvider), compiled; undefined
+ * when none are configured (every claim passes through, what AD FS's default rules for that trust do).
+ */
+export function acceptanceRules(config: {
+  baseDir: string;
+  claimsProvider?: { acceptanceRulesFile?: string | undefined } | undefined;
+}): RuleSet | undefined {
+  const file = configPath(config.baseDir, config.claimsProvider?.acceptanceRulesFile);
+  return file === undefined ? undefined : loadRulesFile(file);
+}

@@ -22,6 +22,7 @@ export const ClaimTypes = {
   windowsAccountName: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname',
   group: 'http://schemas.xmlsoap.org/claims/Group',
   primarySid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/primarysid',
+  primaryGroupSid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid',
   authenticationMethod:
     'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod',
   authenticationInstant:
@@ -47,6 +48,9 @@ export const ClaimTypes = {
   endpointAbsolutePath:
     'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-endpoint-absolute-path',
   proxy: 'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-proxy',
+  /** What the client application is, as Exchange Online says for active (WS-Trust) requests it relays. */
+  clientApplication:
+    'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-client-application',
   /** Issuance authorization rules' outcome ([CRL]; AD FS "Permit All Users" / "Deny" templates). */
   permit: 'http://schemas.microsoft.com/authorization/claims/permit',
   deny: 'http://schemas.microsoft.com/authorization/claims/deny',

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { ClaimsEngine, type ClaimsOutcome } from '../claims/engine.ts';
+import { acceptanceRules } from '../claims/rule-sets.ts';
 import type { EvaluationResult, RuleTrace } from '../claims/evaluator.ts';
 import type { RequestContext } from '../claims/input-claims.ts';
 import { AuthMethods, type Claim } from '../claims/types.ts';
@@ -82,7 +83,8 @@ export async function claimsTest(config: Config, opts: ClaimsTestOptions): Promi
       endpointPath: '/adfs/ls/',
       insideCorporateNetwork: false,
     };
-    const engine = new ClaimsEngine({ directory, clock: systemClock });
+    const acceptance = acceptanceRules(config);
+    const engine = new ClaimsEngine({ directory, clock: systemClock, acceptance });
     const outcome: ClaimsOutcome = await engine.run(
       rp.rules,
       { user, method, instant: now },
@@ -95,6 +97,20 @@ export async function claimsTest(config: Config, opts: ClaimsTestOptions): Promi
       '',
       `Input claims (${outcome.input.length}):`,
       ...outcome.input.map((c) => `  ${claimLine(c)}`),
+      '',
+      ...(outcome.acceptance === undefined || acceptance === undefined
+        ? [
+            'Acceptance transform rules (Active Directory claims provider): none configured, every claim passes through',
+          ]
+        : [
+            ...section(
+              `Acceptance transform rules (Active Directory claims provider, ${acceptance.source}):`,
+              outcome.acceptance,
+            ),
+            '',
+            `Accepted claims (${outcome.accepted.length}; request context claims always pass):`,
+            ...outcome.accepted.map((c) => `  ${claimLine(c)}`),
+          ]),
       '',
       ...section(
         `Issuance authorization rules (${rp.rules.authorization.source}):`,

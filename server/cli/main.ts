@@ -4,8 +4,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { loadOrCreateSigningCredential } from '../keys/index.ts';
-import { startServer } from '../main.ts';
+import { installSignalHandlers, startServer } from '../main.ts';
+import { checkRuleFiles } from '../claims/check.ts';
 import { claimsTest, ClaimsTestError } from './claims.ts';
+import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
 import { tenantFederation, tenantInstructions } from './tenant.ts';
 
 const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
@@ -19,6 +21,11 @@ Usage:
                  [--user-agent TEXT] [--config FILE]
                                                     run a relying party's claim rules for a user (no
                                                     password): input claims, each rule, output, assertion
+
+  fedgate rp add --metadata FILE|URL [--name NAME] [--config FILE]
+                                                    add a SAML 2.0 service provider from its metadata
+  fedgate rp list [--config FILE]                   list SAML 2.0 trusts
+  fedgate rp remove ENTITYID [--config FILE]        remove a SAML 2.0 trust
 
 The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
 FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
@@ -75,25 +82,8 @@ async function serve(file: string | undefined): Promise<void> {
   }
   process.stdout.write(`${out.join('\n')}\n\n`);
 
-  let signals = 0;
-  const shutdown = (sig: string): void => {
-    signals += 1;
-    if (signals > 1) process.exit(1); // a second signal: stop now
-    services.log.info({ signal: sig }, 'shutting down: draining connections');
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        services.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => {
-    shutdown('SIGTERM');
-  });
-  process.on('SIGINT', () => {
-    shutdown('SIGINT');
-  });
+  // SIGTERM: drain (probes 503), finish in-flight, close Redis/LDAP, exit; a second signal exits at once.
+  installSignalHandlers(running);
 }
 
 async function tenant(
@@ -127,6 +117,8 @@ async function main(argv: string[]): Promise<void> {
       ip: { type: 'string' },
       method: { type: 'string' },
       'user-agent': { type: 'string' },
+      metadata: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -144,8 +136,16 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'check': {
       const c = configFrom(values.config);
+      // Every claim rule file, compiled as startup would; all broken files reported (exit 2, like config problems).
+      const rules = checkRuleFiles(c);
+      const saml = checkSamlTrusts(c);
+      if (rules.problems.length > 0 || saml.problems.length > 0)
+        throw new ConfigError(values.config ?? 'embedded defaults', [
+          ...rules.problems,
+          ...saml.problems,
+        ]);
       process.stdout.write(
-        `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}\n`,
+        `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
       );
       return;
     }
@@ -165,6 +165,29 @@ async function main(argv: string[]): Promise<void> {
         );
       } catch (err) {
         if (err instanceof ClaimsTestError) throw new Error(err.message, { cause: err });
+        throw err;
+      }
+      return;
+    }
+    case 'rp': {
+      const sub = positionals[1];
+      try {
+        if (sub === 'add') {
+          if (values.metadata === undefined) throw new UsageError('rp add needs --metadata FILE|URL');
+          process.stdout.write(
+            await rpAdd(configFrom(values.config), { metadata: values.metadata, name: values.name }),
+          );
+        } else if (sub === 'list') {
+          process.stdout.write(rpList(configFrom(values.config)));
+        } else if (sub === 'remove') {
+          const which = positionals[2];
+          if (which === undefined) throw new UsageError('rp remove needs an entity ID');
+          process.stdout.write(rpRemove(configFrom(values.config), which));
+        } else {
+          throw new UsageError('rp needs a subcommand: rp add | rp list | rp remove');
+        }
+      } catch (err) {
+        if (err instanceof RpError) throw new Error(err.message, { cause: err });
         throw err;
       }
       return;

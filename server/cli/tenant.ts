@@ -1,14 +1,17 @@
 import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { Config } from '../config/schema.ts';
 import type { SigningCredential } from '../keys/types.ts';
+import { activeEndpoints } from '../protocols/wstrust/endpoints.ts';
 
 export interface TenantFederation {
   '@odata.type': '#microsoft.graph.internalDomainFederation';
   displayName: string;
   issuerUri: string;
   passiveSignInUri: string;
-  activeSignInUri: string;
-  metadataExchangeUri: string;
+  /** Absent when every WS-Trust usernamemixed endpoint is switched off (config wstrust.endpoints). */
+  activeSignInUri?: string;
+  /** Absent when MEX is switched off. */
+  metadataExchangeUri?: string;
   signOutUri: string;
   signingCertificate: string;
   preferredAuthenticationProtocol: 'wsFed';
@@ -27,6 +30,7 @@ export function tenantFederation(
   domain?: string,
 ): TenantFederation {
   const base = config.publicUrl;
+  const wsTrust = activeEndpoints(config);
   // With microsoft365.federatedDomains the issuerid rules give each domain its own Issuer (entra-protocol.md §4.3).
   const perDomain =
     domain === undefined
@@ -37,8 +41,9 @@ export function tenantFederation(
     displayName: config.displayName,
     issuerUri: perDomain ?? config.issuerUri,
     passiveSignInUri: `${base}/adfs/ls/`,
-    activeSignInUri: `${base}/adfs/services/trust/2005/usernamemixed`,
-    metadataExchangeUri: `${base}/adfs/services/trust/mex`,
+    // Only endpoints that are switched on (config wstrust.endpoints): Entra must not send clients to a 404.
+    ...(wsTrust.active === undefined ? {} : { activeSignInUri: wsTrust.active }),
+    ...(wsTrust.mex === undefined ? {} : { metadataExchangeUri: wsTrust.mex }),
     signOutUri: `${base}/adfs/ls/?wa=wsignout1.0`,
     signingCertificate: signing.certificateBase64,
     preferredAuthenticationProtocol: 'wsFed',
@@ -77,8 +82,9 @@ export function tenantInstructions(
   const lines = [
     `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,
     ...warnings.map((w) => `# WARNING: ${w}`),
-    '# The WS-Trust endpoints (activeSignInUri, metadataExchangeUri) keep AD FS paths; rich clients that use them',
-    '# need the WS-Trust endpoints to be enabled on fedgate.',
+    f.activeSignInUri === undefined
+      ? '# WS-Trust usernamemixed is switched off (wstrust.endpoints): no ActiveSignInUri, so rich clients that need it cannot sign in.'
+      : '# The WS-Trust endpoints (ActiveSignInUri, MEX) keep AD FS paths.',
     `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`,
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
@@ -87,8 +93,12 @@ export function tenantInstructions(
     `  -DisplayName ${psQuote(f.displayName)} \``,
     `  -IssuerUri ${psQuote(f.issuerUri)} \``,
     `  -PassiveSignInUri ${psQuote(f.passiveSignInUri)} \``,
-    `  -ActiveSignInUri ${psQuote(f.activeSignInUri)} \``,
-    `  -MetadataExchangeUri ${psQuote(f.metadataExchangeUri)} \``,
+    ...(f.activeSignInUri === undefined
+      ? []
+      : [`  -ActiveSignInUri ${psQuote(f.activeSignInUri)} \``]),
+    ...(f.metadataExchangeUri === undefined
+      ? []
+      : [`  -MetadataExchangeUri ${psQuote(f.metadataExchangeUri)} \``]),
     `  -SignOutUri ${psQuote(f.signOutUri)} \``,
     `  -SigningCertificate $signingCertificate \``,
     `  -PreferredAuthenticationProtocol ${psQuote(f.preferredAuthenticationProtocol)} \``,

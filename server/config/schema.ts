@@ -86,8 +86,51 @@ export const directorySchema = z.discriminatedUnion('kind', [
   embeddedDirectorySchema,
 ]);
 
+const redisNode = z.strictObject({
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(1).max(65535).default(26379),
+});
+
+export const redisStoreSchema = z.strictObject({
+  kind: z.literal('redis'),
+  /**
+   * redis://[user:password@]host:port[/db] or rediss:// (TLS). With `sentinel`, only the credentials and db
+   * of the URL are used. Prefer FEDGATE_STORE__URL (or `password`) to keep the password out of the file.
+   */
+  url: z.string().regex(/^rediss?:\/\/[^\s]+$/i, 'must be a redis:// or rediss:// URL'),
+  /** ACL user name (overrides the URL's). */
+  username: z.string().min(1).optional(),
+  /** AUTH password (overrides the URL's). */
+  password: z.string().min(1).optional(),
+  /** Prefix of every key fedgate writes, so one Redis can serve several farms. */
+  keyPrefix: z.string().max(64).default('fedgate:'),
+  tls: z
+    .strictObject({
+      /** PEM CA bundle that issued the Redis server certificate. Certificate checks are never switched off. */
+      ca: z.string().min(1).optional(),
+      /** Client certificate and key (PEM) when Redis requires TLS client authentication. */
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      /** Expected server name when the URL host is an address. */
+      servername: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Redis Sentinel: the master set name and some sentinels; the client follows failovers. */
+  sentinel: z
+    .strictObject({
+      name: z.string().min(1),
+      nodes: z.array(redisNode).min(1),
+    })
+    .optional(),
+  /** TCP (+TLS) connect timeout, milliseconds. */
+  connectTimeoutMs: z.coerce.number().int().min(50).max(60_000).default(2000),
+  /** A command that gets no answer in this time fails (the request then gets a 503, never a hang). */
+  commandTimeoutMs: z.coerce.number().int().min(50).max(60_000).default(2000),
+});
+
 export const storeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('memory') }),
+  redisStoreSchema,
 ]);
 
 export const relyingPartySchema = z.strictObject({
@@ -107,6 +150,26 @@ export const relyingPartySchema = z.strictObject({
   authorizationRulesFile: z.string().min(1).optional(),
 });
 
+export const saml2Schema = z.strictObject({
+  /**
+   * Folder of SAML 2.0 trust files (one YAML file per service provider naming its metadata file or URL and
+   * its policy), relative to the config file. Missing folder = no SAML trusts besides Microsoft 365.
+   */
+  trustsDir: z.string().min(1).default('metadata/trusts'),
+  /** Oldest AuthnRequest/LogoutRequest IssueInstant accepted, seconds. */
+  requestMaxAgeSeconds: z.coerce.number().int().min(30).max(3600).default(300),
+  /** Allowed clock difference with service providers, seconds. */
+  clockSkewSeconds: z.coerce.number().int().min(0).max(900).default(180),
+  /** Refuse unsigned AuthnRequests from every service provider. */
+  requireSignedRequests: z.boolean().default(false),
+  /** Longest RelayState accepted, bytes (SAML Bindings §3.4.3 / §3.5.3 say 80). */
+  maxRelayStateBytes: z.coerce.number().int().min(80).max(4096).default(80),
+  /** Serve the IdP-initiated sign-on page /adfs/ls/idpinitiatedsignon (off by default, as in AD FS 2016+). */
+  idpInitiatedSignOn: z.boolean().default(false),
+  /** How often metadata given by URL (and trust files) are re-read, minutes. */
+  metadataRefreshMinutes: z.coerce.number().int().min(1).max(10_080).default(60),
+});
+
 const domainName = z
   .string()
   .regex(
@@ -124,6 +187,72 @@ export const microsoft365Schema = z.strictObject({
   issuanceRulesFile: z.string().min(1).optional(),
   /** Replace the shipped permit-all authorization rule with this file. */
   authorizationRulesFile: z.string().min(1).optional(),
+});
+
+/** Extranet smart lockout and password-spray defence (AD FS ESL semantics; security-corpus C1). */
+export const lockoutSchema = z.strictObject({
+  /** Off: no fedgate-side lockout (AD's own lockout still applies). */
+  enabled: z.boolean().default(true),
+  /** `enforce` refuses attempts over the threshold; `log-only` only audits what it would refuse (AD FS's learning mode). */
+  mode: z.enum(['enforce', 'log-only']).default('enforce'),
+  /** Bad passwords per account and location class before fedgate stops checking passwords. Keep it below AD's threshold. */
+  threshold: z.coerce.number().int().min(1).max(1000).default(5),
+  /** After this many minutes without a failure one attempt is let through; a failure restarts the window. */
+  observationWindowMinutes: z.coerce.number().int().min(1).max(10_080).default(30),
+  /** Familiar locations (client addresses) remembered per account from successful sign-ins (AD FS: 20). */
+  maxFamiliarLocations: z.coerce.number().int().min(0).max(20).default(20),
+  /** How long fedgate remembers an account's bad-password count and familiar locations, hours. */
+  retentionHours: z.coerce.number().int().min(1).max(8760).default(24),
+  /** Client addresses refused before anything else (IPv4, IPv6, CIDR), like AD FS banned IPs. */
+  bannedAddresses: z.array(z.string().min(1)).default([]),
+  /** Per-source limits (one address failing across many accounts). */
+  spray: z
+    .strictObject({
+      /** Failed sign-ins per source address in one window before the source is refused for the rest of it. */
+      maxFailuresPerSource: z.coerce.number().int().min(1).max(100_000).default(30),
+      /** Distinct accounts failing from one source in one window that raise a password-spray alert. */
+      distinctAccountsAlert: z.coerce.number().int().min(1).max(100_000).default(10),
+      /** Length of the per-source window, minutes. */
+      windowMinutes: z.coerce.number().int().min(1).max(1440).default(10),
+    })
+    .default({ maxFailuresPerSource: 30, distinctAccountsAlert: 10, windowMinutes: 10 }),
+});
+
+/** Password change (expired / must-change passwords, /adfs/portal/updatepassword/). */
+export const passwordChangeSchema = z.strictObject({
+  /** Offer the change-password page for expired (532) and must-change (773) passwords, and the portal page. */
+  enabled: z.boolean().default(true),
+  /** Change attempts per source address per 15 minutes (the page is itself a password oracle). */
+  maxAttemptsPerSource: z.coerce.number().int().min(1).max(10_000).default(10),
+});
+
+/** The Active Directory claims provider trust (AD FS: "Active Directory" under Claims Provider Trusts). */
+export const claimsProviderSchema = z.strictObject({
+  /**
+   * Its acceptance transform rules (AD FS claim rule language, as `Get-AdfsClaimsProviderTrust -Name "Active
+   * Directory"` prints AcceptanceTransformRules), run over the claims of every sign-in before any relying party's
+   * rules. Relative to the config file. Default: none, every claim passes through.
+   */
+  acceptanceRulesFile: z.string().min(1).optional(),
+});
+
+/** WS-Trust active endpoints and MEX for rich clients (entra-protocol.md §3). */
+export const wstrustSchema = z.strictObject({
+  /** Each endpoint can be switched off (AD FS hardening guidance); MEX and `fedgate tenant` follow. */
+  endpoints: z
+    .strictObject({
+      /** POST /adfs/services/trust/2005/usernamemixed (WS-Trust February 2005; Entra's default activeSignInUri). */
+      usernamemixed2005: z.boolean().default(true),
+      /** POST /adfs/services/trust/13/usernamemixed (WS-Trust 1.3; what MSAL prefers). */
+      usernamemixed13: z.boolean().default(true),
+      /** GET /adfs/services/trust/mex (the WSDL/WS-Policy document clients discover the endpoints from). */
+      mex: z.boolean().default(true),
+    })
+    .default({ usernamemixed2005: true, usernamemixed13: true, mex: true }),
+  /** Allowed difference between the client's wsu:Timestamp Created and our clock, seconds. */
+  clockSkewSeconds: z.coerce.number().int().min(0).max(3600).default(300),
+  /** Largest accepted SOAP request body, bytes (413 above it, before parsing). */
+  maxRequestBytes: z.coerce.number().int().min(4096).max(1_048_576).default(65_536),
 });
 
 export const configSchema = z.strictObject({
@@ -151,6 +280,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** SSO session lifetime in minutes (AD FS default 8 hours). */
       lifetimeMinutes: z.coerce.number().int().min(1).max(10_080).default(480),
+      /**
+       * Secrets sealing SSO session cookies and records (AES-256-GCM), shared by every node of a farm. The first
+       * seals; the others still open (rotation without signing anyone out). Absent: keys.dir/session.secret,
+       * generated on first start. Prefer FEDGATE_SESSION__SECRETS=new,old.
+       */
+      secrets: z.array(z.string().min(32, 'must be at least 32 characters')).optional(),
     })
     .default({ lifetimeMinutes: 480 }),
   /**
@@ -162,6 +297,58 @@ export const configSchema = z.strictObject({
   microsoft365: microsoft365Schema.default({ federatedDomains: [] }),
   /** Extra WS-Federation relying parties besides the built-in Microsoft 365 trust. */
   relyingParties: z.array(relyingPartySchema).default([]),
+  /** SAML 2.0 identity provider (SSO and SLO on /adfs/ls/, trusts from SP metadata). */
+  saml2: saml2Schema.default({
+    trustsDir: 'metadata/trusts',
+    requestMaxAgeSeconds: 300,
+    clockSkewSeconds: 180,
+    requireSignedRequests: false,
+    maxRelayStateBytes: 80,
+    idpInitiatedSignOn: false,
+    metadataRefreshMinutes: 60,
+  }),
+  /** The Active Directory claims provider trust: acceptance transform rules. */
+  claimsProvider: claimsProviderSchema.default({}),
+  lockout: lockoutSchema.default({
+    enabled: true,
+    mode: 'enforce',
+    threshold: 5,
+    observationWindowMinutes: 30,
+    maxFamiliarLocations: 20,
+    retentionHours: 24,
+    bannedAddresses: [],
+    spray: { maxFailuresPerSource: 30, distinctAccountsAlert: 10, windowMinutes: 10 },
+  }),
+  passwordChange: passwordChangeSchema.default({ enabled: true, maxAttemptsPerSource: 10 }),
+  wstrust: wstrustSchema.default({
+    endpoints: { usernamemixed2005: true, usernamemixed13: true, mex: true },
+    clockSkewSeconds: 300,
+    maxRequestBytes: 65_536,
+  }),
+  /**
+   * Management listener: /metrics (Prometheus), /healthz/live, /healthz/ready. Off unless `port` is set. Never
+   * publish it through the load balancer.
+   */
+  management: z
+    .strictObject({
+      /** TCP port (0 = any free port). Absent: no management listener. */
+      port: z.coerce.number().int().min(0).max(65535).optional(),
+      /** Address to bind; default loopback (set 0.0.0.0 in a container so Prometheus can reach it). */
+      host: z.string().default('127.0.0.1'),
+    })
+    .default({ host: '127.0.0.1' }),
+  /** Graceful shutdown on SIGTERM (security-corpus E6). */
+  shutdown: z
+    .strictObject({
+      /**
+       * How long a draining node keeps serving after SIGTERM while its probe answers 503: longer than the load
+       * balancer's probe interval × failure count, so the LB stops sending before the node stops accepting.
+       */
+      drainDelayMs: z.coerce.number().int().min(0).max(300_000).default(15_000),
+      /** After the drain delay, how long in-flight requests may take before their connections are cut. */
+      timeoutMs: z.coerce.number().int().min(0).max(300_000).default(10_000),
+    })
+    .default({ drainDelayMs: 15_000, timeoutMs: 10_000 }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -174,6 +361,9 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type LdapDirectoryConfig = z.output<typeof ldapDirectorySchema>;
 export type EmbeddedDirectoryConfig = z.output<typeof embeddedDirectorySchema>;
 export type RelyingPartyConfig = z.output<typeof relyingPartySchema>;
+export type LockoutConfig = z.output<typeof lockoutSchema>;
+export type PasswordChangeConfig = z.output<typeof passwordChangeSchema>;
+export type RedisStoreConfig = z.output<typeof redisStoreSchema>;
 
 /** The resolved, frozen configuration the rest of the server sees. */
 export interface Config extends ParsedConfig {

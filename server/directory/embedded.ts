@@ -21,6 +21,7 @@ import type {
   AttributeValues,
   AuthFailureKind,
   AuthResult,
+  PasswordChangeResult,
   DirectoryHealth,
   DirectoryProvider,
   DirectoryUser,
@@ -404,6 +405,39 @@ export class EmbeddedDirectory implements DirectoryProvider {
     if (entry.mustChangePassword) return fail('must_change_password');
     if (entry.passwordExpired) return fail('password_expired');
     return { ok: true, user };
+  }
+
+  /**
+   * Password change in memory (a users file is never rewritten: the change lasts until restart). Policy like AD's
+   * defaults: at least 8 characters, three of upper/lower/digit/other, not the current password.
+   */
+  async changePassword(
+    username: string,
+    oldPassword: string,
+    newPassword: string,
+  ): Promise<PasswordChangeResult> {
+    const name = this.#lookup(username);
+    if (typeof name === 'string') return { ok: false, kind: 'bad_credentials', reason: name };
+    if (oldPassword.trim() === '' || newPassword.trim() === '')
+      return { ok: false, kind: 'bad_credentials', reason: 'empty_password' };
+    const entry = name.entry;
+    this.#onOperation?.({ url: 'embedded', op: 'verify_password' });
+    const hash = entry?.hash ?? this.#decoy;
+    const match = timingSafeEqual(await derive(oldPassword, hash, hash.key.length), hash.key);
+    if (entry === undefined) return { ok: false, kind: 'bad_credentials', reason: 'no_such_user' };
+    if (!match || entry.locked)
+      return { ok: false, kind: 'bad_credentials', reason: 'wrong_password' };
+    const classes = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(newPassword));
+    if (Array.from(newPassword).length < 8)
+      return { ok: false, kind: 'policy', reason: 'policy', violation: 'too_short' };
+    if (classes.length < 3)
+      return { ok: false, kind: 'policy', reason: 'policy', violation: 'complexity' };
+    if (newPassword === oldPassword)
+      return { ok: false, kind: 'policy', reason: 'policy', violation: 'history' };
+    entry.hash = parseHash(await hashPassword(newPassword)) as PasswordHash;
+    entry.mustChangePassword = false;
+    entry.passwordExpired = false;
+    return { ok: true };
   }
 
   findUser(username: string): Promise<DirectoryUser | undefined> {

@@ -19,7 +19,7 @@ export type DirLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 export interface DirectoryOperation {
   /** DC URL, or `embedded`. */
   url: string;
-  op: 'connect' | 'service_bind' | 'search' | 'bind' | 'verify_password';
+  op: 'connect' | 'service_bind' | 'search' | 'bind' | 'verify_password' | 'modify';
 }
 
 export interface DirectoryDeps {

@@ -4,7 +4,10 @@ import { resolve } from 'node:path';
 import tls from 'node:tls';
 import {
   AndFilter,
+  Attribute,
+  Change,
   Client,
+  ConstraintViolationError,
   EqualityFilter,
   InvalidCredentialsError,
   PresenceFilter,
@@ -35,6 +38,7 @@ import type {
   DirectoryHealth,
   DirectoryProvider,
   DirectoryUser,
+  PasswordChangeResult,
 } from './types.ts';
 import { accountName, parseSignInName, type SignInName, type SignInNameRules } from './username.ts';
 
@@ -170,6 +174,50 @@ export class LdapDirectory implements DirectoryProvider {
     return attempt.ok ? attempt.value : { ok: false, kind: 'unavailable', reason: attempt.reason };
   }
 
+  async changePassword(
+    username: string,
+    oldPassword: string,
+    newPassword: string,
+  ): Promise<PasswordChangeResult> {
+    const parsed = parseSignInName(username, this.#rules);
+    if (!parsed.ok) return { ok: false, kind: 'bad_credentials', reason: parsed.reason };
+    if (oldPassword.trim() === '' || newPassword.trim() === '')
+      return { ok: false, kind: 'bad_credentials', reason: 'empty_password' };
+    const filter = userFilter(parsed.name);
+    const attempt = await this.#withFailover(async (dc): Promise<PasswordChangeResult> => {
+      const entries = await this.#search(dc, filter);
+      const [entry] = entries;
+      if (entry === undefined || entries.length > 1)
+        return {
+          ok: false,
+          kind: 'bad_credentials',
+          reason: entry === undefined ? 'no_such_user' : 'ambiguous',
+        };
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'modify');
+      try {
+        // A change, not a reset: delete the old value and add the new one in one modify. AD checks the old
+        // password and applies the full policy; the service account needs no rights beyond "Change Password",
+        // which every principal holds on user objects ([MS-ADTS] §3.1.1.3.1.5.2, unicodePwd quoted UTF-16LE).
+        await dc.service.modify(entry.dn, [
+          new Change({
+            operation: 'delete',
+            modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(oldPassword)] }),
+          }),
+          new Change({
+            operation: 'add',
+            modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
+          }),
+        ]);
+        return { ok: true };
+      } catch (err) {
+        if (err instanceof ConstraintViolationError) return mapPasswordChangeError(err.message);
+        throw err;
+      }
+    });
+    return attempt.ok ? attempt.value : { ok: false, kind: 'unavailable', reason: attempt.reason };
+  }
+
   async findUser(username: string): Promise<DirectoryUser | undefined> {
     const parsed = parseSignInName(username, this.#rules);
     if (!parsed.ok) return undefined;
@@ -255,6 +303,15 @@ export class LdapDirectory implements DirectoryProvider {
     }
     if ('refused' in attempt.value) throw new Error(attempt.value.refused);
     return attempt.value.rows;
+  }
+
+  /**
+   * Each DC's failover state as last observed (a DC that just failed is demoted for a while): read by the
+   * readiness probe, which must not touch the network (security-corpus E7).
+   */
+  circuitState(): { url: string; healthy: boolean }[] {
+    const now = this.#clock.now().getTime();
+    return this.#dcs.map((dc) => ({ url: dc.url, healthy: dc.demotedUntil <= now }));
   }
 
   /** One rootDSE read per DC with the service account (binding first when needed). */
@@ -462,6 +519,32 @@ function personFilter(match: Filter): Filter {
       match,
     ],
   });
+}
+
+/** unicodePwd's value: the password in double quotes, UTF-16LE ([MS-ADTS] §3.1.1.3.1.5). */
+function unicodePwd(password: string): Buffer {
+  return Buffer.from(`"${password}"`, 'utf16le');
+}
+
+/**
+ * AD refuses a password change with constraintViolation (19) and a Win32 code first in the diagnostic text:
+ * 0x56 ERROR_INVALID_PASSWORD (the old password is wrong), 0x52D ERROR_PASSWORD_RESTRICTION (policy). AD says no
+ * more than that; Samba adds which rule failed, used when present.
+ */
+export function mapPasswordChangeError(message: string): PasswordChangeResult {
+  const code = /^0*([0-9a-f]{1,8}):/i.exec(message.trim())?.[1]?.toLowerCase();
+  if (code === '56') return { ok: false, kind: 'bad_credentials', reason: 'ad:56' };
+  const lower = message.toLowerCase();
+  const violation = /too short|length/.test(lower)
+    ? 'too_short'
+    : /history|already used/.test(lower)
+      ? 'history'
+      : /complex/.test(lower)
+        ? 'complexity'
+        : /too young|minimum password age|min.*age/.test(lower)
+          ? 'min_age'
+          : 'policy';
+  return { ok: false, kind: 'policy', reason: `ad:${code ?? '19'}`, violation };
 }
 
 /** Reason string when `err` means "this DC failed, try the next"; undefined otherwise. */

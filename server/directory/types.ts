@@ -54,6 +54,20 @@ export type AuthResult =
       user?: DirectoryUser | undefined;
     };
 
+/** Which rule of the password policy a new password broke (AD answers 0x52D ERROR_PASSWORD_RESTRICTION). */
+export type PasswordPolicyViolation = 'too_short' | 'complexity' | 'history' | 'min_age' | 'policy';
+
+export type PasswordChangeResult =
+  | { ok: true }
+  | {
+      ok: false;
+      /** bad_credentials: the old password is wrong (AD 0x56); policy: the new one was refused. */
+      kind: 'bad_credentials' | 'policy' | 'unavailable';
+      /** Internal reason for audit ('ad:56', 'ad:52d', 'no_such_user', …). */
+      reason: string;
+      violation?: PasswordPolicyViolation | undefined;
+    };
+
 export interface DirectoryHealth {
   ok: boolean;
   /** Per-server state, safe for logs (no credentials). */
@@ -108,6 +122,17 @@ export interface DirectoryProvider {
    * a plain Error for a query the directory cannot run (unknown domain, malformed filter, too many entries).
    */
   queryAttributes(query: AttributeQuery): Promise<AttributeValues[]>;
+  /**
+   * Changes a password as its user would: the old password must be right, and the domain's password policy
+   * (length, complexity, history, minimum age) applies, unlike an administrator's reset. On AD: an LDAPS modify
+   * of unicodePwd deleting the old value and adding the new one ([MS-ADTS] §3.1.1.3.1.5.2). Works for expired
+   * and must-change passwords (where a bind as the user is refused).
+   */
+  changePassword?(
+    username: string,
+    oldPassword: string,
+    newPassword: string,
+  ): Promise<PasswordChangeResult>;
   healthCheck(): Promise<DirectoryHealth>;
   close(): Promise<void>;
 }

@@ -7,7 +7,9 @@ import Mustache from 'mustache';
  * in text and in quoted attributes; {{{x}}} is used only for the layout's already-rendered content).
  * Templates are read once at start.
  */
-export type ViewName = 'signin' | 'signed-out' | 'error' | 'token-test';
+export type ViewName =
+  'signin' | 'signed-out' | 'error' | 'token-test' | 'update-password' | 'password-updated'
+  | 'idp-initiated';
 
 export class Views {
   readonly #layout: string;
@@ -24,6 +26,9 @@ export class Views {
       'signed-out': read('signed-out.html'),
       error: read('error.html'),
       'token-test': read('token-test.html'),
+      'update-password': read('update-password.html'),
+      'password-updated': read('password-updated.html'),
+      'idp-initiated': read('idp-initiated.html'),
     };
     this.#formPost = read('form-post.html');
     this.#displayName = displayName;

@@ -14,6 +14,7 @@ export type FederationErrorCode =
   | 'session_expired'
   | 'invalid_credentials'
   | 'directory_unavailable'
+  | 'store_unavailable'
   | 'access_denied'
   | 'not_found'
   | 'method_not_allowed'
@@ -30,6 +31,7 @@ const STATUS: Record<FederationErrorCode, number> = {
   session_expired: 400,
   invalid_credentials: 401,
   directory_unavailable: 503,
+  store_unavailable: 503,
   access_denied: 403,
   not_found: 404,
   method_not_allowed: 405,

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -30,14 +31,44 @@ export interface Loggers {
   audit: Logger;
 }
 
-export function createLoggers(level: string, dest?: DestinationStream): Loggers {
+export function createLoggers(
+  level: string,
+  dest?: DestinationStream,
+  /** Sees every audit event object (metrics are fed from the audit stream). */
+  onAudit?: (event: Record<string, unknown>) => void,
+): Loggers {
   const opts = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { service: 'fedgate' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    ...(onAudit === undefined
+      ? {}
+      : {
+          hooks: {
+            logMethod(this: Logger, args: Parameters<Logger['info']>, method: Logger['info']) {
+              const [first] = args;
+              if (
+                typeof first === 'object' &&
+                first !== null &&
+                (this.bindings() as { stream?: unknown }).stream === 'audit'
+              ) {
+                try {
+                  onAudit(first as Record<string, unknown>);
+                } catch {
+                  /* metrics never break logging */
+                }
+              }
+              method.apply(this, args);
+            },
+          },
+        }),
   };
   const log = dest === undefined ? pino(opts) : pino(opts, dest);
-  const audit = log.child({ stream: 'audit' }, { level: level === 'silent' ? 'silent' : 'info' });
+  // `node`: which farm member wrote the event (AD FS events carry the server name).
+  const audit = log.child(
+    { stream: 'audit', node: hostname() },
+    { level: level === 'silent' ? 'silent' : 'info' },
+  );
   return { log, audit };
 }

@@ -5,6 +5,7 @@ import {
   type RelyingPartyRules,
 } from '../claims/rule-sets.ts';
 import type { RelyingPartyConfig } from '../config/schema.ts';
+import { BINDING_POST, BINDING_REDIRECT, type SamlSpMetadata } from './saml-metadata.ts';
 
 export type ClaimsPreset = 'microsoft365' | 'generic';
 
@@ -24,7 +25,66 @@ export interface RelyingParty {
   claimsPreset: ClaimsPreset;
   /** Issuance transform and issuance authorization rules, compiled at startup. */
   rules: RelyingPartyRules;
+  /** SAML 2.0 service-provider side of the trust (metadata + policy), when the party speaks SAML 2.0. */
+  saml?: SamlTrust | undefined;
 }
+
+/** Per-trust SAML 2.0 policy (the trust file under metadata/, server/trust/saml-trusts.ts). */
+export interface SamlSpPolicy {
+  signAssertion: boolean;
+  signResponse: boolean;
+  /** Refuse unsigned AuthnRequests even when the SP's metadata does not say AuthnRequestsSigned. */
+  requireSignedRequests: boolean;
+  /** The NameID format this party gets; undefined = the nameidentifier claim's format property. */
+  nameIdFormat?: string | undefined;
+  /** Accept RSA-SHA1 request signatures (Entra signs AuthnRequests with rsa-sha1, entra-protocol §2). */
+  allowSha1: boolean;
+  /** Listed on the IdP-initiated sign-on page. */
+  idpInitiated: boolean;
+  /** RelayState values (URLs) allowed in IdP-initiated sign-on. */
+  relayStateUrls: string[];
+}
+
+export interface SamlTrust {
+  metadata: SamlSpMetadata;
+  policy: SamlSpPolicy;
+  /** Where the metadata came from (file path or URL), for logs and `fedgate rp list`. */
+  source: string;
+}
+
+/** Entra ID's SAML 2.0 SP side as captured in its metadata (entra-protocol §2), used until its metadata is loaded. */
+export const MICROSOFT_365_SAML: SamlTrust = Object.freeze({
+  metadata: {
+    entityId: 'urn:federation:MicrosoftOnline',
+    authnRequestsSigned: false,
+    wantAssertionsSigned: true,
+    assertionConsumerServices: [
+      {
+        binding: BINDING_POST,
+        location: 'https://login.microsoftonline.com/login.srf',
+        index: 0,
+        isDefault: true,
+      },
+    ],
+    singleLogoutServices: [
+      { binding: BINDING_REDIRECT, location: 'https://login.microsoftonline.com/login.srf' },
+      { binding: BINDING_POST, location: 'https://login.microsoftonline.com/login.srf' },
+    ],
+    signingCertificates: [],
+    encryptionCertificates: [],
+    nameIdFormats: ['urn:oasis:names:tc:SAML:2.0:nameid-format:persistent'],
+  },
+  policy: {
+    signAssertion: true,
+    signResponse: false,
+    requireSignedRequests: false,
+    nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+    allowSha1: true,
+    idpInitiated: false,
+    relayStateUrls: [],
+  },
+  source: 'built-in',
+});
 
 export interface TrustRegistryOptions {
   /** Enables the built-in test relying party with this reply address. */
@@ -67,7 +127,7 @@ const TEST_RELYING_PARTY: RelyingPartyDefinition = Object.freeze({
 
 export class TrustRegistry {
   readonly #byId = new Map<string, RelyingParty>();
-  readonly parties: readonly RelyingParty[];
+  #parties: readonly RelyingParty[];
 
   /**
    * Loads every trust's rule sets; throws (RuleError: file, line, column, rule) when one does not parse or check,
@@ -81,7 +141,9 @@ export class TrustRegistry {
       issuanceRulesFile: configPath(baseDir, m365?.issuanceRulesFile),
       authorizationRulesFile: configPath(baseDir, m365?.authorizationRulesFile),
     });
-    const parties: RelyingParty[] = [{ ...MICROSOFT_365, rules: m365Rules }];
+    const parties: RelyingParty[] = [
+      { ...MICROSOFT_365, rules: m365Rules, saml: MICROSOFT_365_SAML },
+    ];
     if (opts.testRelyingPartyReply !== undefined) {
       parties.push({
         ...TEST_RELYING_PARTY,
@@ -116,13 +178,80 @@ export class TrustRegistry {
         this.#byId.set(k, rp);
       }
     }
-    this.parties = Object.freeze(parties);
+    this.#parties = Object.freeze(parties);
+  }
+
+  get parties(): readonly RelyingParty[] {
+    return this.#parties;
+  }
+
+  /**
+   * Attaches (or replaces) the SAML 2.0 side of a trust, keyed by the SP's entityID. A trust that already
+   * exists (e.g. Microsoft 365, or a WS-Fed party with the same identifier) keeps its name, rules and reply
+   * addresses; otherwise a SAML-only party is added with `fresh`'s name, lifetime and rules. Used at start
+   * and by metadata refresh, so a swap is one assignment (requests in flight keep the object they hold).
+   */
+  setSaml(
+    saml: SamlTrust,
+    fresh: Pick<RelyingParty, 'name' | 'tokenLifetimeMinutes' | 'rules'>,
+  ): RelyingParty {
+    const k = normaliseIdentifier(saml.metadata.entityId);
+    const existing = this.#byId.get(k);
+    // A SAML-only party takes its name and rules from its trust file again; any other keeps its own.
+    const samlOnly = existing !== undefined && isSamlOnly(existing);
+    const next: RelyingParty =
+      existing !== undefined
+        ? samlOnly
+          ? { ...existing, ...fresh, saml }
+          : { ...existing, saml }
+        : {
+            identifier: saml.metadata.entityId,
+            aliases: [],
+            name: fresh.name,
+            replyUrls: [],
+            tokenLifetimeMinutes: fresh.tokenLifetimeMinutes,
+            claimsPreset: 'generic',
+            rules: fresh.rules,
+            saml,
+          };
+    this.#replace(existing, next);
+    return next;
+  }
+
+  /** Removes the SAML 2.0 side of a trust (a SAML-only party disappears; others lose their SAML side). */
+  removeSaml(entityId: string): void {
+    const existing = this.#byId.get(normaliseIdentifier(entityId));
+    if (existing?.saml === undefined) return;
+    if (isSamlOnly(existing)) {
+      for (const id of [existing.identifier, ...existing.aliases])
+        this.#byId.delete(normaliseIdentifier(id));
+      this.#parties = Object.freeze(this.#parties.filter((p) => p !== existing));
+      return;
+    }
+    this.#replace(existing, {
+      ...existing,
+      saml: existing.identifier === MICROSOFT_365.identifier ? MICROSOFT_365_SAML : undefined,
+    });
+  }
+
+  #replace(old: RelyingParty | undefined, next: RelyingParty): void {
+    for (const id of [next.identifier, ...next.aliases])
+      this.#byId.set(normaliseIdentifier(id), next);
+    this.#parties = Object.freeze(
+      old === undefined
+        ? [...this.#parties, next]
+        : this.#parties.map((p) => (p === old ? next : p)),
+    );
   }
 
   /** Exact lookup (identifiers compare case-sensitively apart from a trailing slash, as AD FS does). */
   find(identifier: string): RelyingParty | undefined {
     return this.#byId.get(normaliseIdentifier(identifier));
   }
+}
+
+function isSamlOnly(rp: RelyingParty): boolean {
+  return rp.replyUrls.length === 0 && rp.claimsPreset === 'generic';
 }
 
 function normaliseIdentifier(id: string): string {

@@ -25,7 +25,14 @@ export type SambaUserName =
   | 'consistency1' // mS-DS-ConsistencyGuid set
   | 'fabrikam1' // UPN in the second suffix: fabrikam1@fabrikam.test
   | 'subdomain1' // UPN in a subdomain of it: subdomain1@eu.fabrikam.test
-  | 'inject1'; // UPN with LDAP filter syntax: j*)(sAMAccountName=*@corp.example.test
+  | 'inject1' // UPN with LDAP filter syntax: j*)(sAMAccountName=*@corp.example.test
+  | 'wstrust1' // WS-Trust tests: successful sign-ins only
+  | 'wstrust2' // WS-Trust tests: at most one wrong password per run
+  | 'spray1' // smart-lockout spray target (PSO: AD lockout threshold 10)
+  | 'spray2' // smart-lockout tests (PSO: AD lockout threshold 10)
+  | 'pwchg1' // must change password at next logon (773); tests reset it as Administrator
+  | 'pwchg2' // password expired (532, pwdLastSet backdated); tests reset it
+  | 'pwchg3'; // normal account for /adfs/portal/updatepassword/ (PSO: min age 0, length 8, complexity)
 
 export interface SambaUser {
   password: string;

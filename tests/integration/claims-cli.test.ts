@@ -254,3 +254,162 @@ test('fedgate tenant prints the per-domain IssuerUri when microsoft365.federated
   assert.match(other.stdout, /WARNING: northwind\.com is not in microsoft365\.federatedDomains/);
   assert.match(other.stdout, /-IssuerUri 'http:\/\/sts\.contoso\.com\/adfs\/services\/trust'/);
 });
+
+/** A config file with the embedded demo directory and the given extra keys and files. */
+function embeddedConfig(
+  extra: Record<string, unknown>,
+  files: Record<string, string> = {},
+): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-claims-cli-'));
+  writeFileSync(
+    join(dir, 'fedgate.yaml'),
+    stringify({ listen: { port: 0, tls: 'off' }, log: { level: 'silent' }, ...extra }),
+  );
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+test('fedgate claims test shows the acceptance rules: each rule, and the claims they let through', () => {
+  const dir = embeddedConfig(
+    { claimsProvider: { acceptanceRulesFile: 'ad.rules' } },
+    {
+      'ad.rules': `@RuleName = "Pass through all Windows account name claims"
+c:[Type == "http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname"] => issue(claim = c);
+
+@RuleName = "Pass through all Primary group SID claims"
+c:[Type == "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid"] => issue(claim = c);
+
+@RuleName = "Pass through psso"
+c:[Type == "http://schemas.microsoft.com/2014/03/psso"] => issue(claim = c);
+`,
+    },
+  );
+  const r = runCli(
+    [
+      'claims',
+      'test',
+      '--config',
+      'fedgate.yaml',
+      '--rp',
+      'urn:federation:MicrosoftOnline',
+      '--user',
+      'alice',
+    ],
+    dir,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout;
+  assert.match(
+    out,
+    /primarygroupsid = S-1-5-21-3623811015-3361044348-30300820-513 {2}\[AD AUTHORITY\]/,
+  );
+  assert.ok(
+    out.includes(
+      `Acceptance transform rules (Active Directory claims provider, ${join(dir, 'ad.rules')}):`,
+    ),
+    out,
+  );
+  assert.match(out, /^ {3}1 "Pass through all Windows account name claims" {2}issue: fired 1×$/m);
+  assert.match(out, /^ {3}3 "Pass through psso" {2}issue: not fired \(conditions not met\)$/m);
+  const accepted =
+    /^Accepted claims \((\d+); request context claims always pass\):\n((?: {2}.*\n)+)/m.exec(out);
+  assert.ok(accepted, out);
+  assert.match(accepted[2] ?? '', /windowsaccountname = FEDGATE\\alice/);
+  assert.match(accepted[2] ?? '', /x-ms-client-ip = 127\.0\.0\.1 {2}\[CLIENT CONTEXT\]/);
+  assert.doesNotMatch(
+    accepted[2] ?? '',
+    /\/groupsid = |identity\/claims\/upn = /,
+    'dropped at acceptance',
+  );
+  // Microsoft 365's "Issue UPN" still works: it reads the UPN from AD with the accepted windowsaccountname.
+  assert.match(out, /^ {3}1 "Issue UPN" {2}issue: fired 1×$/m);
+  // Without the key, the report says every claim passes.
+  const plain = runCli(
+    ['claims', 'test', '--rp', 'urn:federation:MicrosoftOnline', '--user', 'alice'],
+    dir,
+  );
+  assert.match(
+    plain.stdout,
+    /^Acceptance transform rules \(Active Directory claims provider\): none configured, every claim passes through$/m,
+  );
+});
+
+describe('fedgate check validates every claim rule file', () => {
+  test('good files (and the shipped presets) pass: exit 0 with how many files were compiled', () => {
+    const dir = embeddedConfig(
+      {
+        claimsProvider: { acceptanceRulesFile: 'ad.rules' },
+        microsoft365: { federatedDomains: ['contoso.com', 'fabrikam.com'] },
+        relyingParties: [
+          {
+            identifier: 'urn:a',
+            name: 'A',
+            replyUrls: ['https://a.example/'],
+            issuanceRulesFile: 'a.rules',
+          },
+        ],
+      },
+      {
+        'ad.rules': 'c:[] => issue(claim = c);\n',
+        'a.rules':
+          'c:[Type == "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"] => issue(claim = c);\n',
+      },
+    );
+    const r = runCli(['check', '--config', 'fedgate.yaml'], dir);
+    assert.equal(r.status, 0, r.stderr);
+    // microsoft365 issuance + authorization, a.rules, the generic authorization preset, ad.rules
+    assert.match(r.stdout, /^configuration OK: .*, 5 claim rule files$/m);
+  });
+
+  test('broken files: every one reported with its key and file:line:column, exit 2, no stack trace', () => {
+    const dir = embeddedConfig(
+      {
+        claimsProvider: { acceptanceRulesFile: 'ad.rules' },
+        relyingParties: [
+          {
+            identifier: 'urn:a',
+            name: 'A',
+            replyUrls: ['https://a.example/'],
+            issuanceRulesFile: 'a.rules',
+            authorizationRulesFile: 'missing.rules',
+          },
+        ],
+        microsoft365: { issuanceRulesFile: 'm365.rules' },
+      },
+      {
+        'ad.rules':
+          '@RuleName = "Bots"\nc:[Type == "x", Value =~ "^(\\w+\\s?)*$"] => issue(claim = c);\n',
+        'a.rules':
+          'c:[Type == "x"] => issue(claim = c);\n\n@RuleName = "Typo"\nc:[Type == "y"]\n => isue(claim = c);\n',
+        'm365.rules': '=> issue(Type = "a", Value = "b")\n',
+      },
+    );
+    const r = runCli(['check', '--config', 'fedgate.yaml'], dir);
+    assert.equal(r.status, 2, r.stdout);
+    const err = r.stderr;
+    assert.ok(
+      err.includes(
+        `microsoft365.issuanceRulesFile: ${join(dir, 'm365.rules')}:2:1: rule 1: expected ";" at the end of the rule`,
+      ),
+      err,
+    );
+    assert.ok(
+      err.includes(
+        `relyingParties[0].issuanceRulesFile: ${join(dir, 'a.rules')}:5:5: rule 2 "Typo": expected issue(…) or add(…)`,
+      ),
+      err,
+    );
+    assert.ok(
+      err.includes(
+        `relyingParties[0].authorizationRulesFile: ${join(dir, 'missing.rules')}: cannot read the rule file (ENOENT)`,
+      ),
+      err,
+    );
+    assert.match(
+      err,
+      /claimsProvider\.acceptanceRulesFile: \S*ad\.rules:2:36: rule 1 "Bots": regular expression: "\*" repeats a part that can match the same text in more than one way/,
+    );
+    assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
+    assert.doesNotMatch(r.stdout, /configuration OK/);
+  });
+});

@@ -72,7 +72,7 @@ test('fedgate check reports every configuration problem by path and exits 2', ()
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
   writeFileSync(
     join(dir, 'bad.yaml'),
-    'hostname: "no spaces allowed"\nlisten: { port: -1 }\nstore: { kind: redis }\n',
+    'hostname: "no spaces allowed"\nlisten: { port: -1 }\nstore: { kind: memcached }\n',
   );
   const r = runCli(['check', '--config', 'bad.yaml'], { cwd: dir });
   assert.equal(r.status, 2, r.stderr);

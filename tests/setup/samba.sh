@@ -27,8 +27,9 @@ BASE_DN=DC=corp,DC=example,DC=test
 UPN_SUFFIX=corp.example.test
 URL=ldaps://127.0.0.1:636
 # Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
-USERS_VERSION=2
-TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1)
+USERS_VERSION=4
+TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1 wstrust1 wstrust2
+  spray1 spray2 pwchg1 pwchg2 pwchg3)
 # A second UPN suffix (multi-domain issuerid tests). Samba 4.17 accepts any userPrincipalName without the suffix
 # being registered; it is registered in uPNSuffixes anyway, as an AD administrator would.
 SECOND_UPN_SUFFIX=fabrikam.test
@@ -213,6 +214,27 @@ create_users() {
   tool user create fabrikam1 "${PW[fabrikam1]}"
   tool user create subdomain1 "${PW[subdomain1]}"
   tool user create inject1 "${PW[inject1]}"
+  tool user create wstrust1 "${PW[wstrust1]}" # WS-Trust tests (MSAL success path)
+  tool user create wstrust2 "${PW[wstrust2]}" # WS-Trust tests (one wrong password per run)
+  # Account-protection users (issue 7). A fine-grained password policy (PSO) gives them AD lockout threshold 10
+  # (the rest of the domain keeps 5) so a spray test can show fedgate's smart lockout (threshold below AD's)
+  # stops before AD counts to its own threshold, and minimum password age 0 so they can change their password
+  # more than once a day. pwchg1 must change its password (773), pwchg2's has expired (532), pwchg3 is normal.
+  tool user create spray1 "${PW[spray1]}"
+  tool user create spray2 "${PW[spray2]}"
+  tool user create pwchg1 "${PW[pwchg1]}" --must-change-at-next-login
+  tool user create pwchg2 "${PW[pwchg2]}"
+  tool user create pwchg3 "${PW[pwchg3]}"
+  samba-tool domain passwordsettings pso delete fedgate-account-protection -s "$CONF" >>"$LOG" 2>&1 || true
+  tool domain passwordsettings pso create fedgate-account-protection 10 --account-lockout-threshold=10 \
+    --reset-account-lockout-after=30 --account-lockout-duration=30 --min-pwd-age=0 --complexity=on \
+    --min-pwd-length=8 --history-length=3
+  for u in spray1 spray2 pwchg1 pwchg2 pwchg3; do
+    tool domain passwordsettings pso apply fedgate-account-protection "$u"
+  done
+  printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 130000000000000000\n' "$(user_dn pwchg2)" |
+    ldbmodify -H "$DC_DIR/private/sam.ldb" --controls="local_oid:$BYPASS_PASSWORD_HASH_OID:0" >>"$LOG" 2>&1 ||
+    die "backdating pwdLastSet of pwchg2 failed"
   tool group add Staff
   tool group add Finance
   tool group addmembers Staff Finance

@@ -12,11 +12,12 @@
  *       fed:TokenTypesOffered        — SAML 1.1 only: the only token type issued today
  *       fed:ClaimTypesOffered        — claim-types.ts
  *       fed:PassiveRequestorEndpoint — `${publicUrl}/adfs/ls/`
+ *     IDPSSODescriptor               — SAML 2.0 IdP role: signing keys, SLO and SSO (Redirect, POST) on /adfs/ls/
  * Microsoft.IdentityModel's WsFederationMetadataSerializer takes the issuer from entityID, signing keys from
  * the KeyDescriptors of the SecurityTokenServiceType RoleDescriptor (KeyInfo must be their first child) and
  * the token endpoint from PassiveRequestorEndpoint/EndpointReference/Address (wsa 2005/08).
- * No fed:SecurityTokenServiceEndpoint yet: WS-Trust is not implemented; the WS-Trust issue adds it (pointing
- * at the MEX) in the place the schema gives it, just before PassiveRequestorEndpoint.
+ *       fed:SecurityTokenServiceEndpoint — the WS-Trust active endpoint with a MEX reference, just before
+ *                                      PassiveRequestorEndpoint as the schema orders it (only when enabled)
  *
  * Every URL comes from the arguments (configuration), never from a request, so a forged Host header cannot
  * change what the document advertises. The document is built once at start.
@@ -60,8 +61,39 @@ export interface FederationMetadataOptions {
   /** EntityDescriptor ID (an NCName; `_` + uuid like AD FS). */
   id: string;
   validUntil?: Date;
+  /** IDPSSODescriptor WantAuthnRequestsSigned (config saml2.requireSignedRequests). */
+  wantAuthnRequestsSigned?: boolean | undefined;
   /** Defaults to CLAIM_TYPES_OFFERED. */
   claimTypes?: readonly OfferedClaimType[];
+  /**
+   * The WS-Trust active endpoint and, when published, its MEX address: written as fed:SecurityTokenServiceEndpoint
+   * (AD FS shape, with a wsx:MetadataReference to the MEX). Omitted when WS-Trust is switched off.
+   */
+  securityTokenService?: { address: string; mex?: string | undefined } | undefined;
+}
+
+const WSX_NS = 'http://schemas.xmlsoap.org/ws/2004/09/mex';
+
+/** fed:SecurityTokenServiceEndpoint as AD FS writes it (fixtures/real-world/adfs2016-federationmetadata.xml). */
+function securityTokenServiceEndpoint(
+  sts: FederationMetadataOptions['securityTokenService'],
+): string {
+  if (sts === undefined) return '';
+  checkText('securityTokenService.address', sts.address);
+  let mex = '';
+  if (sts.mex !== undefined) {
+    checkText('securityTokenService.mex', sts.mex);
+    mex =
+      `<Metadata><Metadata xmlns="${WSX_NS}" xmlns:wsx="${WSX_NS}">` +
+      `<wsx:MetadataSection Dialect="${WSX_NS}"><wsx:MetadataReference>` +
+      `<Address xmlns="${WSA_NS}">${escapeText(sts.mex)}</Address>` +
+      '</wsx:MetadataReference></wsx:MetadataSection></Metadata></Metadata>';
+  }
+  return (
+    `<fed:SecurityTokenServiceEndpoint><EndpointReference xmlns="${WSA_NS}"><Address>` +
+    escapeText(sts.address) +
+    `</Address>${mex}</EndpointReference></fed:SecurityTokenServiceEndpoint>`
+  );
 }
 
 /** The passive (WS-Fed and SAML-P) endpoint AD FS exposes and Entra is configured with (§5.1). */
@@ -123,13 +155,15 @@ export function buildFederationMetadata(opts: FederationMetadataOptions): string
   }
   role +=
     '</fed:ClaimTypesOffered>' +
+    securityTokenServiceEndpoint(opts.securityTokenService) +
     `<fed:PassiveRequestorEndpoint><EndpointReference xmlns="${WSA_NS}"><Address>` +
     escapeText(passiveEndpoint(opts.publicUrl)) +
     '</Address></EndpointReference></fed:PassiveRequestorEndpoint>' +
     '</RoleDescriptor>';
 
   const head = protectXml11LineEnds(open);
-  const unsigned = head + protectXml11LineEnds(role + '</EntityDescriptor>');
+  const unsigned =
+    head + protectXml11LineEnds(role + idpSsoDescriptor(opts) + '</EntityDescriptor>');
 
   // Enveloped signature over the whole EntityDescriptor (SAML 2.0 Metadata §3.1, Reference to #ID). The
   // signature is inserted with no whitespace around it, so the verifier's enveloped-signature transform
@@ -137,6 +171,40 @@ export function buildFederationMetadata(opts: FederationMetadataOptions): string
   const canonical = canonicalize(unsigned);
   const signature = createEnvelopedSigner(current).signatureFor(opts.id, canonical);
   return head + signature + unsigned.slice(head.length);
+}
+
+export const SAML2_PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
+export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
+export const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
+/** NameID formats fedgate issues: persistent (Microsoft 365), email and unspecified (per trust). */
+export const IDP_NAMEID_FORMATS = [
+  'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+  'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+] as const;
+
+/**
+ * The SAML 2.0 identity provider role (SAML Metadata §2.4.3, shape of AD FS's, entra-protocol §5.2): signing
+ * keys, single logout and single sign-on on /adfs/ls/ with the Redirect and POST bindings, NameID formats.
+ * Schema order: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
+ */
+function idpSsoDescriptor(opts: FederationMetadataOptions): string {
+  const ls = escapeAttr(passiveEndpoint(opts.publicUrl));
+  let x =
+    `<IDPSSODescriptor WantAuthnRequestsSigned="${opts.wantAuthnRequestsSigned === true}"` +
+    ` protocolSupportEnumeration="${SAML2_PROTOCOL_NS}">`;
+  for (const cred of opts.signing) {
+    x +=
+      `<KeyDescriptor use="signing"><KeyInfo xmlns="${DSIG_NS}"><X509Data><X509Certificate>` +
+      cred.certificateBase64 +
+      '</X509Certificate></X509Data></KeyInfo></KeyDescriptor>';
+  }
+  for (const b of [BINDING_REDIRECT, BINDING_POST])
+    x += `<SingleLogoutService Binding="${b}" Location="${ls}"></SingleLogoutService>`;
+  for (const f of IDP_NAMEID_FORMATS) x += `<NameIDFormat>${f}</NameIDFormat>`;
+  for (const b of [BINDING_REDIRECT, BINDING_POST])
+    x += `<SingleSignOnService Binding="${b}" Location="${ls}"></SingleSignOnService>`;
+  return x + '</IDPSSODescriptor>';
 }
 
 function canonicalize(xml: string): string {

@@ -113,7 +113,7 @@ describe('federation metadata', () => {
     assert.equal(root.getAttribute('ID'), '_b9fe7514-a527-4a24-86ef-8849d3ab008a');
     assert.deepEqual(
       childElements(root).map((e) => `${e.namespaceURI ?? ''} ${e.localName}`),
-      [`${DSIG_NS} Signature`, `${MD_NS} RoleDescriptor`],
+      [`${DSIG_NS} Signature`, `${MD_NS} RoleDescriptor`, `${MD_NS} IDPSSODescriptor`],
     );
     const role = stsRole(xml);
     assert.equal(role.getAttributeNS(XSI_NS, 'type'), 'fed:SecurityTokenServiceType');

@@ -1,0 +1,300 @@
+/**
+ * The protocol-neutral part of a browser sign-in, shared by WS-Federation (wsfed/passive.ts) and SAML 2.0
+ * (saml2/sso.ts): a validated request is kept server-side as a pending sign-in (the form carries only its
+ * handle), the sign-in form is shown, credentials are checked, an SSO session is created, and the protocol's
+ * own issuer posts the token. Each protocol registers one issuer under its name; the pending request records
+ * which protocol it came from and carries that protocol's state (JSON) untouched.
+ *
+ * It lives under protocols/ (not authn/) because it speaks HTTP: cookies, forms, CSRF (architecture.md layering).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { authenticateWithPassword } from '../authn/forms.ts';
+import type { SsoSession } from '../authn/session.ts';
+import { AuthMethods } from '../claims/types.ts';
+import type { DirectoryUser } from '../directory/types.ts';
+import { clearCookie, readCookie, setCookie, SIGNIN_COOKIE, SSO_COOKIE } from '../http/cookies.ts';
+import { param } from '../http/middleware.ts';
+import { FederationError } from '../lib/errors.ts';
+import type { Services } from '../services.ts';
+import type { RelyingParty } from '../trust/registry.ts';
+import { offerPasswordChange } from './update-password.ts';
+
+/** One generic message for every credential failure (corpus C2.1); the same text AD FS shows. */
+export const GENERIC_FAILURE =
+  'Incorrect user ID or password. Type the correct user ID and password, and try again.';
+
+/** A validated sign-in request waiting for credentials, kept server-side. */
+export interface PendingSignIn {
+  /** Which registered issuer finishes this sign-in ('wsfed', 'saml2', …). */
+  protocol: string;
+  rp: string;
+  /** The protocol's own request state (reply address, RelayState, request ID…), JSON. */
+  state: unknown;
+  username?: string | undefined;
+  csrf: string;
+  binding: string;
+  createdAt: string;
+}
+
+export interface IssueInput {
+  rp: RelyingParty;
+  user: DirectoryUser;
+  session: SsoSession;
+  state: unknown;
+}
+
+/** Finishes a sign-in for one protocol: claims, token, delivery to the (already matched) reply address. */
+export type TokenIssuer = (req: Request, res: Response, p: IssueInput) => Promise<void>;
+
+/** Returns true when it has answered the request (e.g. redirected to the first party to log out). */
+export type SignOutHook = (req: Request, res: Response, session: SsoSession) => Promise<boolean>;
+
+export interface BeginOptions {
+  protocol: string;
+  rp: RelyingParty;
+  state: unknown;
+  /** Prompt for credentials even with a live SSO session (wfresh=0, prompt=login, ForceAuthn). */
+  force: boolean;
+  usernameHint?: string | undefined;
+}
+
+const MAX_ATTEMPTS_PER_REQUEST = 10;
+const PENDING_TTL_SECONDS = 15 * 60;
+const HANDLE = /^[A-Za-z0-9_-]{16,64}$/;
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A login hint is shown back in the form, so only a plain, short, printable value is kept. */
+export function cleanHint(v: string | undefined): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (v === undefined || v.length > 256 || /[\u0000-\u001f\u007f]/.test(v)) return undefined;
+  return v.trim() === '' ? undefined : v;
+}
+
+function expired(): FederationError {
+  return new FederationError(
+    'session_expired',
+    'Your sign-in page expired. Go back to the application and sign in again.',
+  );
+}
+
+export class BrowserSignIn {
+  readonly #s: Services;
+  readonly #issuers = new Map<string, TokenIssuer>();
+
+  constructor(s: Services) {
+    this.#s = s;
+  }
+
+  register(protocol: string, issuer: TokenIssuer): void {
+    if (this.#issuers.has(protocol)) throw new Error(`issuer ${protocol} registered twice`);
+    this.#issuers.set(protocol, issuer);
+  }
+
+  readonly #signOutHooks: SignOutHook[] = [];
+
+  /** A protocol that must tell its parties about a sign-out (SAML 2.0 single logout) registers here. */
+  onSignOut(hook: SignOutHook): void {
+    this.#signOutHooks.push(hook);
+  }
+
+  /**
+   * Called after an SSO session ended at fedgate (WS-Fed wsignout1.0): lets each protocol log out its parties
+   * of that session. Returns true when a hook took over the response (front-channel logout chain).
+   */
+  async signedOut(req: Request, res: Response, session: SsoSession): Promise<boolean> {
+    for (const hook of this.#signOutHooks) if (await hook(req, res, session)) return true;
+    return false;
+  }
+
+  #issuer(protocol: string): TokenIssuer {
+    const issuer = this.#issuers.get(protocol);
+    if (issuer === undefined) throw expired();
+    return issuer;
+  }
+
+  sessionCookieMaxAge(session: SsoSession): number {
+    return Math.max(
+      1,
+      Math.floor((new Date(session.expiresAt).getTime() - this.#s.clock.now().getTime()) / 1000),
+    );
+  }
+
+  /**
+   * The browser's live SSO session and its account, re-read from the directory: a user disabled or deleted
+   * since signing in gets no further tokens (the session is ended).
+   */
+  async currentSession(
+    req: Request,
+    res: Response,
+  ): Promise<{ session: SsoSession; user: DirectoryUser } | undefined> {
+    const s = this.#s;
+    const session = await s.sessions.find(readCookie(req, SSO_COOKIE));
+    if (session === undefined) return undefined;
+    const user = await s.directory.findByObjectGuid(Buffer.from(session.objectGuid, 'base64'));
+    if (user?.enabled === true) return { session, user };
+    await s.sessions.destroy(session.id);
+    clearCookie(res, SSO_COOKIE);
+    s.audit.warn(
+      {
+        event: 'session_revoked',
+        reason: user === undefined ? 'account_not_found' : 'account_disabled',
+        activityId: res.locals.activityId,
+      },
+      'SSO session ended: account no longer usable',
+    );
+    return undefined;
+  }
+
+  /** Issues from the live session unless `force`; otherwise keeps the request and shows the sign-in form. */
+  async begin(req: Request, res: Response, o: BeginOptions): Promise<void> {
+    const issuer = this.#issuer(o.protocol);
+    if (!o.force) {
+      const current = await this.currentSession(req, res);
+      if (current !== undefined) {
+        await issuer(req, res, { rp: o.rp, state: o.state, ...current });
+        return;
+      }
+    }
+    const s = this.#s;
+    const binding = readCookie(req, SIGNIN_COOKIE) ?? s.random.token();
+    if (!HANDLE.test(binding))
+      throw new FederationError('bad_request', 'The sign-in cookie is malformed.');
+    setCookie(res, SIGNIN_COOKIE, binding);
+    const pending: PendingSignIn = {
+      protocol: o.protocol,
+      rp: o.rp.identifier,
+      state: o.state,
+      username: cleanHint(o.usernameHint),
+      csrf: s.random.token(),
+      binding,
+      createdAt: s.clock.now().toISOString(),
+    };
+    const id = s.random.token();
+    await s.store.put('signin-request', id, pending, PENDING_TTL_SECONDS);
+    this.#render(res, id, pending, o.rp);
+  }
+
+  #render(
+    res: Response,
+    pendingId: string,
+    pending: PendingSignIn,
+    rp: RelyingParty,
+    error?: string,
+    username?: string,
+  ): void {
+    res
+      .status(200)
+      .type('html')
+      .send(
+        this.#s.views.page('signin', 'Sign in', {
+          relyingPartyName: rp.name,
+          authState: pendingId,
+          csrf: pending.csrf,
+          username: username ?? pending.username ?? '',
+          error,
+        }),
+      );
+  }
+
+  /** Whether a form post is a credentials post (it carries the pending request's handle). */
+  static isCredentialsPost(body: unknown): boolean {
+    return param(body, 'AuthState', 64) !== undefined;
+  }
+
+  /** The credentials form post (POST /adfs/ls/ with AuthState). */
+  async credentials(req: Request, res: Response): Promise<void> {
+    const s = this.#s;
+    const body: unknown = req.body;
+    const stateId = param(body, 'AuthState', 64) ?? '';
+    if (!HANDLE.test(stateId))
+      throw new FederationError('bad_request', 'The sign-in form is malformed.');
+    const pending = await s.store.find<PendingSignIn>('signin-request', stateId);
+    if (pending === undefined) throw expired();
+    // Login CSRF (corpus C5.1): the form token must match, the browser must hold the cookie the form was made for,
+    // and a browser-supplied Origin must be ours.
+    const origin = req.headers.origin;
+    const csrf = param(body, 'csrf', 64) ?? '';
+    const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
+    const originOk = origin === undefined || origin === new URL(s.config.publicUrl).origin;
+    if (!safeEqual(csrf, pending.csrf) || !safeEqual(binding, pending.binding) || !originOk) {
+      s.audit.warn(
+        { event: 'csrf_rejected', ip: req.ip, activityId: res.locals.activityId, originOk },
+        'sign-in form rejected: CSRF check failed',
+      );
+      throw new FederationError(
+        'csrf_failed',
+        'The sign-in form could not be verified. Go back to the application and sign in again.',
+      );
+    }
+    const rp = s.trusts.find(pending.rp);
+    if (rp === undefined) throw expired();
+    const issuer = this.#issuer(pending.protocol);
+
+    const attempts = await s.store.incr(
+      'counter',
+      `signin-attempts:${stateId}`,
+      PENDING_TTL_SECONDS,
+    );
+    if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
+      await s.store.destroy('signin-request', stateId);
+      throw new FederationError(
+        'session_expired',
+        'Too many attempts on this sign-in page. Go back to the application and sign in again.',
+      );
+    }
+
+    const username = param(body, 'UserName', 1024) ?? '';
+    const password = param(body, 'Password', 1024) ?? '';
+    const result = await authenticateWithPassword(s, {
+      username,
+      password,
+      clientIp: req.ip ?? '',
+      forwardedIps: req.ips,
+      activityId: res.locals.activityId,
+      relyingParty: rp.identifier,
+      method: 'forms',
+    });
+    if (!result.ok) {
+      // Expired / must-change password (532/773): the protected change-password page (authn/password-change.ts).
+      if (await offerPasswordChange(s, req, res, { stateId, pending, rp, username, result }))
+        return;
+      if (result.kind === 'unavailable') {
+        throw new FederationError(
+          'directory_unavailable',
+          'The sign-in service cannot check your password right now. Try again in a few minutes.',
+          { detail: result.reason },
+        );
+      }
+      this.#render(
+        res,
+        stateId,
+        pending,
+        rp,
+        GENERIC_FAILURE,
+        username.length <= 256 ? username : '',
+      );
+      return;
+    }
+    // One use per pending request: a second concurrent success gets no second token.
+    if ((await s.store.consume<PendingSignIn>('signin-request', stateId)) === undefined)
+      throw expired();
+    // A fresh session id at every sign-in; any earlier session of this browser ends (no fixation, corpus A18).
+    await s.sessions.destroy(readCookie(req, SSO_COOKIE));
+    const now = s.clock.now();
+    const session = await s.sessions.create({
+      objectGuid: result.user.objectGuid.toString('base64'),
+      windowsAccountName: result.user.windowsAccountName,
+      userPrincipalName: result.user.userPrincipalName,
+      authMethod: AuthMethods.password,
+      authInstant: now.toISOString(),
+    });
+    setCookie(res, SSO_COOKIE, session.id, this.sessionCookieMaxAge(session));
+    await issuer(req, res, { rp, user: result.user, session, state: pending.state });
+  }
+}

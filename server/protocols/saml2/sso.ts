@@ -1,0 +1,687 @@
+/**
+ * SAML 2.0 identity provider on /adfs/ls/ (AD FS's one browser endpoint, entra-protocol §5.1): a `SAMLRequest`
+ * (AuthnRequest or LogoutRequest) or `SAMLResponse` (LogoutResponse during single logout) selects SAML;
+ * anything else falls through to WS-Federation. Web Browser SSO profile (SAML Profiles §4.1), Single Logout
+ * profile (§4.4), HTTP-Redirect and HTTP-POST bindings.
+ *
+ * Every check on an AuthnRequest runs before any sign-in page is shown (issue 5 §1, corpus B1–B3): strict
+ * decode and parse; Issuer names a SAML trust; signature (Redirect query signature or POST enveloped) with
+ * keys only from the SP's metadata, required when the metadata or policy says so; ID an NCName; IssueInstant
+ * within the window; Destination ours; ID not seen before; the ACS resolved only from metadata; RelayState
+ * bounded. Until the ACS is known, every failure is a local error page: nothing is ever posted to an address
+ * that is not registered for the party. Afterwards, NoPassive / InvalidNameIDPolicy / RequestDenied go to the
+ * ACS as a signed status Response.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { SsoSession } from '../../authn/session.ts';
+import { claimsAudit } from '../../claims/audit.ts';
+import type { DirectoryUser } from '../../directory/types.ts';
+import { readCookie, clearCookie, SSO_COOKIE } from '../../http/cookies.ts';
+import { formPostCsp, noStore, param, route } from '../../http/middleware.ts';
+import { FederationError } from '../../lib/errors.ts';
+import {
+  SignatureRejected,
+  verifyEnvelopedSignature,
+  rootSignature,
+} from '../../lib/xml-signature.ts';
+import type { Services } from '../../services.ts';
+import { CONSENT_UNSPECIFIED, writeSignedSaml2Response } from '../../tokens/index.ts';
+import { matchReplyUrl, type RelyingParty, type SamlTrust } from '../../trust/registry.ts';
+import { BINDING_POST, BINDING_REDIRECT, type SamlEndpoint } from '../../trust/saml-metadata.ts';
+import { passiveEndpoint } from '../metadata/federation-metadata.ts';
+import type { BrowserSignIn } from '../browser-signin.ts';
+import { requestContextOf } from '../request-context.ts';
+import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
+import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
+import {
+  parseMessage,
+  readAuthnRequest,
+  readLogoutRequest,
+  readLogoutResponse,
+  samlError,
+  STATUS,
+  writeLogoutRequest,
+  writeLogoutResponse,
+  writeStatusResponse,
+} from './messages.ts';
+
+/** What a SAML sign-in keeps in its pending request (browser-signin.ts). */
+export interface Saml2State {
+  acs: string;
+  requestId?: string | undefined;
+  relayState?: string | undefined;
+}
+
+/** One service provider's part in an SSO session, for single logout. */
+interface SamlParticipant {
+  rp: string;
+  nameId: string;
+  nameIdFormat: string;
+  sessionIndex: string;
+}
+
+/** A single logout in progress (SAML Profiles §4.4.3.3: the IdP logs out every other participant in turn). */
+interface LogoutState {
+  origin?: { rp: string; requestId: string; relayState?: string | undefined } | undefined;
+  queue: SamlParticipant[];
+  /** The LogoutRequest ID sent to the participant currently being logged out. */
+  awaiting?: { rp: string; requestId: string } | undefined;
+  partial: boolean;
+}
+
+const PARTICIPANTS = (sessionId: string): string => `saml2-sp:${sessionId}`;
+const LOGOUT = (id: string): string => `saml2-logout:${id}`;
+const LOGOUT_TTL_SECONDS = 10 * 60;
+
+type Binding = 'redirect' | 'post';
+
+interface Inbound {
+  binding: Binding;
+  xml: string;
+  doc: Document;
+  relayState?: string | undefined;
+  kind: 'SAMLRequest' | 'SAMLResponse';
+}
+
+export function saml2Router(s: Services, flow: BrowserSignIn): Router {
+  const router = express.Router({ caseSensitive: false, strict: false });
+  const bodyParser = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 32 });
+  const endpoint = passiveEndpoint(s.config.publicUrl);
+  const cfg = s.config.saml2;
+
+  function samlTrust(issuer: string): { rp: RelyingParty; saml: SamlTrust } {
+    const rp = s.trusts.find(issuer);
+    if (rp?.saml === undefined)
+      throw new FederationError(
+        'unknown_relying_party',
+        'The application that sent you here is not known to this sign-in service.',
+        { detail: `unknown SAML issuer ${issuer.slice(0, 200)}` },
+      );
+    return { rp, saml: rp.saml };
+  }
+
+  function inbound(req: Request, source: unknown): Inbound {
+    const binding: Binding = req.method === 'GET' ? 'redirect' : 'post';
+    const reqParam = param(source, 'SAMLRequest', 48 * 1024);
+    const resParam = param(source, 'SAMLResponse', 48 * 1024);
+    if ((reqParam === undefined) === (resParam === undefined))
+      throw samlError('exactly one of SAMLRequest and SAMLResponse is expected');
+    const kind = reqParam !== undefined ? 'SAMLRequest' : 'SAMLResponse';
+    const value = (reqParam ?? resParam) as string;
+    const relayState = param(source, 'RelayState', 8192);
+    if (relayState !== undefined && Buffer.byteLength(relayState) > cfg.maxRelayStateBytes)
+      throw samlError(
+        `RelayState longer than ${cfg.maxRelayStateBytes} bytes`,
+        'The sign-in request is too long.',
+      );
+    const xml = binding === 'redirect' ? decodeRedirect(value) : decodePost(value);
+    return { binding, xml, doc: parseMessage(xml), relayState, kind };
+  }
+
+  /**
+   * Checks the message signature against the SP's metadata keys. Returns the document to read fields from
+   * (for an enveloped signature: the verified canonical bytes, re-parsed) and whether it was signed.
+   */
+  function verified(
+    req: Request,
+    m: Inbound,
+    trust: SamlTrust,
+    required: boolean,
+  ): { doc: Document; signed: boolean } {
+    const certs = trust.metadata.signingCertificates;
+    const policy = { allowSha1: trust.policy.allowSha1 };
+    try {
+      if (m.binding === 'redirect') {
+        const r = verifyRedirectSignature(req.originalUrl, m.kind, certs, policy);
+        if (r.signed) return { doc: m.doc, signed: true };
+      } else if (rootSignature(m.doc) !== undefined) {
+        const canonical = verifyEnvelopedSignature(m.xml, m.doc, certs, policy);
+        return { doc: parseMessage(canonical), signed: true };
+      }
+    } catch (e) {
+      if (e instanceof SignatureRejected)
+        throw new FederationError(
+          'bad_request',
+          'The SAML message signature could not be verified.',
+          {
+            detail: e.message,
+          },
+        );
+      throw e;
+    }
+    if (required)
+      throw new FederationError('bad_request', 'The SAML message must be signed.', {
+        detail: 'unsigned message from a service provider that must sign',
+      });
+    return { doc: m.doc, signed: false };
+  }
+
+  /** IssueInstant window and replay cache (corpus B3.7); Destination, when present, must be us (B3.3). */
+  async function freshness(
+    kind: string,
+    issuer: string,
+    id: string,
+    issueInstant: Date,
+    destination: string | undefined,
+    signed: boolean,
+  ): Promise<void> {
+    const now = s.clock.now().getTime();
+    const t = issueInstant.getTime();
+    if (t < now - (cfg.requestMaxAgeSeconds + cfg.clockSkewSeconds) * 1000)
+      throw samlError(
+        `${kind} IssueInstant too old`,
+        'The sign-in request has expired. Go back to the application and try again.',
+      );
+    if (t > now + cfg.clockSkewSeconds * 1000)
+      throw samlError(`${kind} IssueInstant in the future`);
+    if (destination !== undefined) {
+      if (destination.replace(/\/+$/, '') !== endpoint.replace(/\/+$/, ''))
+        throw samlError(`${kind} Destination ${destination.slice(0, 200)} is not this endpoint`);
+    } else if (signed) {
+      throw samlError(`signed ${kind} without Destination`);
+    }
+    const ttl = cfg.requestMaxAgeSeconds + 2 * cfg.clockSkewSeconds;
+    if (!(await s.store.markSeen('replay', `saml2:${kind}:${issuer}:${id}`, ttl)))
+      throw samlError(
+        `${kind} ID ${id} replayed`,
+        'This sign-in request was already used. Go back to the application and try again.',
+      );
+  }
+
+  /** The ACS from metadata only (SAML Profiles §4.1.4.1, corpus B3.1). */
+  function resolveAcs(
+    trust: SamlTrust,
+    r: {
+      acsUrl?: string | undefined;
+      acsIndex?: number | undefined;
+      protocolBinding?: string | undefined;
+    },
+  ): string {
+    const post = trust.metadata.assertionConsumerServices.filter((a) => a.binding === BINDING_POST);
+    const bad = (detail: string): FederationError =>
+      new FederationError(
+        'invalid_reply_address',
+        'The return address in the sign-in request is not registered for this application.',
+        { detail },
+      );
+    if (r.protocolBinding !== undefined && r.protocolBinding !== BINDING_POST)
+      throw bad(`ProtocolBinding ${r.protocolBinding.slice(0, 100)} not supported`);
+    if (r.acsIndex !== undefined) {
+      if (r.acsUrl !== undefined) throw bad('both AssertionConsumerServiceURL and Index');
+      const hit = post.find((a) => a.index === r.acsIndex);
+      if (hit === undefined) throw bad(`AssertionConsumerServiceIndex ${r.acsIndex} unknown`);
+      return hit.location;
+    }
+    if (r.acsUrl !== undefined) {
+      const hit = post.find((a) => a.location === r.acsUrl);
+      if (hit === undefined)
+        throw bad(`AssertionConsumerServiceURL ${r.acsUrl.slice(0, 200)} not in metadata`);
+      return hit.location;
+    }
+    const def =
+      post.find((a) => a.isDefault === true) ??
+      [...post].sort((x, y) => (x.index ?? 0) - (y.index ?? 0))[0];
+    if (def === undefined) throw bad('no HTTP-POST AssertionConsumerService');
+    return def.location;
+  }
+
+  function postForm(
+    res: Response,
+    action: string,
+    fields: { name: string; value: string }[],
+  ): void {
+    const nonce = formPostCsp(res, action);
+    res
+      .status(200)
+      .type('html')
+      .send(s.views.formPost(action, fields, nonce));
+  }
+
+  function deliverResponse(
+    res: Response,
+    acs: string,
+    xml: string,
+    relayState: string | undefined,
+  ): void {
+    const fields = [{ name: 'SAMLResponse', value: Buffer.from(xml, 'utf8').toString('base64') }];
+    if (relayState !== undefined) fields.push({ name: 'RelayState', value: relayState });
+    postForm(res, acs, fields);
+  }
+
+  function statusToAcs(
+    res: Response,
+    st: Saml2State,
+    status: string,
+    subStatus: string,
+    audit: Record<string, unknown>,
+  ): void {
+    const xml = writeStatusResponse(
+      {
+        id: `_${s.random.uuid()}`,
+        issuer: s.config.issuerUri,
+        issueInstant: s.clock.now(),
+        destination: st.acs,
+        inResponseTo: st.requestId,
+        status,
+        subStatus,
+      },
+      s.signing,
+    );
+    s.audit.info(
+      { event: 'saml2_status', status: subStatus, activityId: res.locals.activityId, ...audit },
+      'SAML status response',
+    );
+    deliverResponse(res, st.acs, xml, st.relayState);
+  }
+
+  async function participants(session: SsoSession): Promise<SamlParticipant[]> {
+    return (await s.store.find<SamlParticipant[]>('session', PARTICIPANTS(session.id))) ?? [];
+  }
+
+  async function issue(
+    req: Request,
+    res: Response,
+    p: { rp: RelyingParty; user: DirectoryUser; session: SsoSession; state: unknown },
+  ): Promise<void> {
+    const st = p.state as Saml2State;
+    const saml = p.rp.saml;
+    if (saml === undefined)
+      throw new FederationError(
+        'session_expired',
+        'Your sign-in page expired. Go back to the application and sign in again.',
+      );
+    const authInstant = new Date(p.session.authInstant);
+    const outcome = await s.claims.run(
+      p.rp.rules,
+      { user: p.user, method: p.session.authMethod, instant: authInstant },
+      requestContextOf(req, '/adfs/ls/'),
+    );
+    if (!outcome.permitted) {
+      s.audit.warn(
+        {
+          event: 'access_denied',
+          protocol: 'saml2',
+          rp: p.rp.identifier,
+          upn: p.user.userPrincipalName,
+          objectGuid: p.user.objectGuid.toString('base64'),
+          rule: outcome.reason,
+          claims: claimsAudit(outcome),
+          ip: req.ip,
+          activityId: res.locals.activityId,
+        },
+        'access denied by issuance authorization rules',
+      );
+      throw new FederationError('access_denied', 'You do not have access to this application.', {
+        detail: `${p.rp.identifier}: ${outcome.reason}`,
+      });
+    }
+    const now = s.clock.now();
+    const existing = (await participants(p.session)).find((x) => x.rp === p.rp.identifier);
+    const sessionIndex = existing?.sessionIndex ?? `_${s.random.uuid()}`;
+    const model = toSaml2Model({
+      rp: p.rp,
+      claims: outcome.claims,
+      assertionId: `_${s.random.uuid()}`,
+      issuer: s.config.issuerUri,
+      acs: st.acs,
+      inResponseTo: st.requestId,
+      now,
+      authMethod: p.session.authMethod,
+      authInstant,
+      sessionIndex,
+    });
+    const xml = writeSignedSaml2Response(
+      {
+        responseId: `_${s.random.uuid()}`,
+        issueInstant: now,
+        destination: st.acs,
+        inResponseTo: st.requestId,
+        consent: CONSENT_UNSPECIFIED,
+        assertion: model,
+      },
+      s.signing,
+      { signAssertion: saml.policy.signAssertion, signResponse: saml.policy.signResponse },
+    );
+    await s.sessions.addRelyingParty(p.session, p.rp.identifier);
+    const list = (await participants(p.session)).filter((x) => x.rp !== p.rp.identifier);
+    list.push({
+      rp: p.rp.identifier,
+      nameId: model.nameId.value,
+      nameIdFormat: model.nameId.format,
+      sessionIndex,
+    });
+    const remaining = Math.ceil((new Date(p.session.expiresAt).getTime() - now.getTime()) / 1000);
+    if (remaining > 0) await s.store.put('session', PARTICIPANTS(p.session.id), list, remaining);
+    s.audit.info(
+      {
+        event: 'token_issued',
+        eventId: 1200, // AD FS 1200 (observability/audit-events.ts)
+        protocol: 'saml2',
+        assertionId: model.assertionId,
+        rp: p.rp.identifier,
+        upn: p.user.userPrincipalName,
+        objectGuid: p.user.objectGuid.toString('base64'),
+        method: p.session.authMethod,
+        claims: claimsAudit(outcome),
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        inResponseTo: st.requestId,
+        notOnOrAfter: model.notOnOrAfter.toISOString(),
+      },
+      'token issued',
+    );
+    deliverResponse(res, st.acs, xml, st.relayState);
+  }
+  flow.register('saml2', issue);
+
+  // IdP-initiated single logout: a sign-out at fedgate (wsignout1.0) logs out this session's SAML parties.
+  flow.onSignOut(async (_req, res, session) => {
+    const parts = (await participants(session)).filter((p) => {
+      const rp = s.trusts.find(p.rp);
+      return rp?.saml !== undefined && sloEndpoint(rp.saml) !== undefined;
+    });
+    await s.store.destroy('session', PARTICIPANTS(session.id));
+    if (parts.length === 0) return false;
+    await continueLogout(res, s.random.token(), { queue: parts, partial: false });
+    return true;
+  });
+
+  async function authnRequest(req: Request, res: Response, m: Inbound): Promise<void> {
+    // Issuer first (unsigned at this point) only to find the keys; everything used is re-read from the
+    // verified document below.
+    const claimed = readAuthnRequest(m.doc);
+    const { rp, saml } = samlTrust(claimed.issuer);
+    const required =
+      saml.metadata.authnRequestsSigned ||
+      saml.policy.requireSignedRequests ||
+      cfg.requireSignedRequests;
+    const v = verified(req, m, saml, required);
+    const ar = v.signed ? readAuthnRequest(v.doc) : claimed;
+    if (ar.issuer !== claimed.issuer)
+      throw samlError('Issuer differs between signed and received message');
+    await freshness('AuthnRequest', ar.issuer, ar.id, ar.issueInstant, ar.destination, v.signed);
+    const acs = resolveAcs(saml, ar);
+    const st: Saml2State = { acs, requestId: ar.id, relayState: m.relayState };
+    const audit = { rp: rp.identifier, requestId: ar.id };
+
+    // NameIDPolicy (corpus B3.10): only the format the trust gives, or unspecified.
+    if (
+      ar.nameIdFormat !== undefined &&
+      ar.nameIdFormat !== NAMEID_UNSPECIFIED &&
+      ar.nameIdFormat !== nameIdFormatFor(rp)
+    ) {
+      statusToAcs(res, st, STATUS.requester, STATUS.invalidNameIdPolicy, audit);
+      return;
+    }
+    if (ar.isPassive) {
+      // IsPassive (SAML Core §3.4.1): no user interaction; without a usable session, NoPassive (B3.9).
+      const current = ar.forceAuthn ? undefined : await flow.currentSession(req, res);
+      if (current === undefined) {
+        statusToAcs(res, st, STATUS.responder, STATUS.noPassive, audit);
+        return;
+      }
+      await issue(req, res, { rp, state: st, ...current });
+      return;
+    }
+    await flow.begin(req, res, { protocol: 'saml2', rp, state: st, force: ar.forceAuthn });
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // Single logout
+
+  function sloEndpoint(trust: SamlTrust): SamlEndpoint | undefined {
+    const slo = trust.metadata.singleLogoutServices;
+    return (
+      slo.find((e) => e.binding === BINDING_REDIRECT) ?? slo.find((e) => e.binding === BINDING_POST)
+    );
+  }
+
+  /** Sends one SAML message to an SP's SLO endpoint with its binding (Redirect signed by query, POST enveloped). */
+  function sendToSlo(
+    res: Response,
+    ep: SamlEndpoint,
+    kind: 'SAMLRequest' | 'SAMLResponse',
+    write: (signed: boolean, destination: string) => string,
+    relayState: string | undefined,
+  ): void {
+    const location = kind === 'SAMLResponse' ? (ep.responseLocation ?? ep.location) : ep.location;
+    if (ep.binding === BINDING_REDIRECT) {
+      res.redirect(302, redirectUrl(location, kind, write(false, location), relayState, s.signing));
+      return;
+    }
+    const fields: { name: string; value: string }[] = [
+      { name: kind, value: Buffer.from(write(true, location), 'utf8').toString('base64') },
+    ];
+    if (relayState !== undefined) fields.push({ name: 'RelayState', value: relayState });
+    postForm(res, location, fields);
+  }
+
+  /** Logs out the next participant, or finishes: LogoutResponse to the originator, or the signed-out page. */
+  async function continueLogout(
+    res: Response,
+    logoutId: string,
+    state: LogoutState,
+  ): Promise<void> {
+    const now = s.clock.now();
+    for (;;) {
+      const next = state.queue.shift();
+      if (next === undefined) break;
+      const rp = s.trusts.find(next.rp);
+      const ep = rp?.saml === undefined ? undefined : sloEndpoint(rp.saml);
+      if (ep === undefined) continue; // no SLO endpoint: nothing to tell it
+      const requestId = `_${s.random.uuid()}`;
+      state.awaiting = { rp: next.rp, requestId };
+      await s.store.put('signin-request', LOGOUT(logoutId), state, LOGOUT_TTL_SECONDS);
+      sendToSlo(
+        res,
+        ep,
+        'SAMLRequest',
+        (signed, destination) =>
+          writeLogoutRequest(
+            {
+              id: requestId,
+              issuer: s.config.issuerUri,
+              issueInstant: now,
+              destination,
+              notOnOrAfter: new Date(now.getTime() + 5 * 60_000),
+              nameId: next.nameId,
+              nameIdFormat: next.nameIdFormat,
+              sessionIndex: next.sessionIndex,
+            },
+            signed ? s.signing : undefined,
+          ),
+        logoutId,
+      );
+      return;
+    }
+    await s.store.destroy('signin-request', LOGOUT(logoutId));
+    const origin = state.origin;
+    const originRp = origin === undefined ? undefined : s.trusts.find(origin.rp);
+    const ep = originRp?.saml === undefined ? undefined : sloEndpoint(originRp.saml);
+    if (origin === undefined || ep === undefined) {
+      res
+        .status(200)
+        .type('html')
+        .send(s.views.page('signed-out', 'Signed out', {}));
+      return;
+    }
+    sendToSlo(
+      res,
+      ep,
+      'SAMLResponse',
+      (signed, destination) =>
+        writeLogoutResponse(
+          {
+            id: `_${s.random.uuid()}`,
+            issuer: s.config.issuerUri,
+            issueInstant: now,
+            destination,
+            inResponseTo: origin.requestId,
+            status: state.partial ? STATUS.responder : STATUS.success,
+            subStatus: state.partial ? STATUS.partialLogout : undefined,
+          },
+          signed ? s.signing : undefined,
+        ),
+      origin.relayState,
+    );
+  }
+
+  async function logoutRequest(req: Request, res: Response, m: Inbound): Promise<void> {
+    const claimed = readLogoutRequest(m.doc);
+    const { rp, saml } = samlTrust(claimed.issuer);
+    // A LogoutRequest must always be signed (corpus B3.8: unsigned = session kill by a guessed NameID).
+    const v = verified(req, m, saml, true);
+    const lr = readLogoutRequest(v.doc);
+    if (lr.issuer !== claimed.issuer)
+      throw samlError('Issuer differs between signed and received message');
+    await freshness('LogoutRequest', lr.issuer, lr.id, lr.issueInstant, lr.destination, true);
+    if (
+      lr.notOnOrAfter !== undefined &&
+      lr.notOnOrAfter.getTime() <= s.clock.now().getTime() - cfg.clockSkewSeconds * 1000
+    )
+      throw samlError('LogoutRequest NotOnOrAfter has passed'); // corpus A15
+    if (sloEndpoint(saml) === undefined)
+      throw samlError('the service provider has no SingleLogoutService');
+
+    const session = await s.sessions.find(readCookie(req, SSO_COOKIE));
+    const state: LogoutState = {
+      origin: { rp: rp.identifier, requestId: lr.id, relayState: m.relayState },
+      queue: [],
+      partial: false,
+    };
+    if (session !== undefined) {
+      const parts = await participants(session);
+      const me = parts.find((x) => x.rp === rp.identifier);
+      const matches =
+        me !== undefined &&
+        me.nameId === lr.nameId &&
+        (lr.sessionIndexes.length === 0 || lr.sessionIndexes.includes(me.sessionIndex));
+      if (!matches) {
+        // Not this browser's session for that principal: it stays; the SP is told (SAML Core §3.7.3.2).
+        s.audit.warn(
+          {
+            event: 'saml2_logout_mismatch',
+            rp: rp.identifier,
+            requestId: lr.id,
+            activityId: res.locals.activityId,
+          },
+          'LogoutRequest does not match the session; session kept',
+        );
+        state.partial = true;
+      } else {
+        await s.sessions.destroy(session.id);
+        await s.store.destroy('session', PARTICIPANTS(session.id));
+        clearCookie(res, SSO_COOKIE);
+        state.queue = parts.filter((x) => x.rp !== rp.identifier);
+        s.audit.info(
+          {
+            event: 'signout',
+            protocol: 'saml2',
+            initiator: rp.identifier,
+            objectGuid: session.objectGuid,
+            rps: session.relyingParties,
+            activityId: res.locals.activityId,
+          },
+          'signed out',
+        );
+      }
+    }
+    await continueLogout(res, s.random.token(), state);
+  }
+
+  async function logoutResponse(req: Request, res: Response, m: Inbound): Promise<void> {
+    const lr = readLogoutResponse(m.doc);
+    const logoutId = m.relayState ?? '';
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(logoutId))
+      throw samlError('LogoutResponse without our RelayState');
+    const state = await s.store.consume<LogoutState>('signin-request', LOGOUT(logoutId));
+    if (state?.awaiting === undefined)
+      throw new FederationError('session_expired', 'The sign-out has expired.');
+    const { saml } = samlTrust(lr.issuer);
+    if (lr.issuer !== state.awaiting.rp || lr.inResponseTo !== state.awaiting.requestId)
+      throw samlError('LogoutResponse does not answer our LogoutRequest');
+    // A signature, when present, must verify; an unsigned LogoutResponse can only end the SP's own session.
+    verified(req, m, saml, false);
+    if (lr.status !== STATUS.success) state.partial = true;
+    state.awaiting = undefined;
+    await continueLogout(res, logoutId, state);
+  }
+
+  async function handle(req: Request, res: Response, source: unknown): Promise<void> {
+    const m = inbound(req, source);
+    const root = m.doc.documentElement.localName;
+    if (m.kind === 'SAMLRequest' && root === 'AuthnRequest') return authnRequest(req, res, m);
+    if (m.kind === 'SAMLRequest' && root === 'LogoutRequest') return logoutRequest(req, res, m);
+    if (m.kind === 'SAMLResponse' && root === 'LogoutResponse') return logoutResponse(req, res, m);
+    throw samlError(`unsupported SAML message ${root.slice(0, 64)}`);
+  }
+
+  const isSaml = (q: unknown): boolean =>
+    typeof q === 'object' && q !== null && ('SAMLRequest' in q || 'SAMLResponse' in q);
+
+  router.get('/', noStore, (req, res, next) => {
+    if (!isSaml(req.query)) {
+      next();
+      return;
+    }
+    route((rq, rs) => handle(rq, rs, rq.query))(req, res, next);
+  });
+  router.post('/', noStore, bodyParser, (req, res, next) => {
+    if (!isSaml(req.body)) {
+      next();
+      return;
+    }
+    route((rq, rs) => handle(rq, rs, rq.body))(req, res, next);
+  });
+
+  // IdP-initiated sign-on (AD FS: /adfs/ls/idpinitiatedsignon[.aspx]?LoginToRP=<entityID>&RelayState=<url>).
+  const idpInitiated = async (req: Request, res: Response): Promise<void> => {
+    if (!cfg.idpInitiatedSignOn)
+      throw new FederationError('not_found', 'There is no page at this address.');
+    const q: unknown = req.query;
+    const target = param(q, 'LoginToRP', 1024) ?? param(q, 'loginToRp', 1024);
+    const listed = s.trusts.parties.filter((p) => p.saml?.policy.idpInitiated === true);
+    if (target === undefined || target === '') {
+      res
+        .status(200)
+        .type('html')
+        .send(
+          s.views.page('idp-initiated', 'Sign in', {
+            sites: listed.map((p) => ({
+              name: p.name,
+              href: `?LoginToRP=${encodeURIComponent(p.identifier)}`,
+            })),
+          }),
+        );
+      return;
+    }
+    const rp = listed.find((p) => p.identifier === target || s.trusts.find(target) === p);
+    if (rp?.saml === undefined)
+      throw new FederationError(
+        'unknown_relying_party',
+        'This site does not allow sign-in from here.',
+        {
+          detail: `IdP-initiated sign-on to ${target.slice(0, 200)} not allowed`,
+        },
+      );
+    const relay = param(q, 'RelayState', 2048);
+    let relayState: string | undefined;
+    if (relay !== undefined && relay !== '') {
+      // Only a registered URL (corpus B3.4 applied to RelayState).
+      relayState = matchReplyUrl({ replyUrls: rp.saml.policy.relayStateUrls }, relay);
+      if (relayState === undefined)
+        throw new FederationError(
+          'invalid_reply_address',
+          'The return address is not registered for this application.',
+          {
+            detail: `RelayState ${relay.slice(0, 200)} not registered`,
+          },
+        );
+    }
+    const st: Saml2State = { acs: resolveAcs(rp.saml, {}), relayState };
+    await flow.begin(req, res, { protocol: 'saml2', rp, state: st, force: false });
+  };
+  router.get(['/idpinitiatedsignon', '/idpinitiatedsignon.aspx'], noStore, route(idpInitiated));
+
+  return router;
+}

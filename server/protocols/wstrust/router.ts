@@ -1,0 +1,319 @@
+/**
+ * WS-Trust usernamemixed endpoints (2005 and 1.3) and the MEX document, AD FS paths (entra-protocol §3):
+ *   POST /adfs/services/trust/2005/usernamemixed, POST /adfs/services/trust/13/usernamemixed,
+ *   GET  /adfs/services/trust/mex (also ?wsdl and ?xsd=xsd0|1|2).
+ * Endpoints not implemented (windowstransport, certificatemixed, kerberosmixed, issuedtoken*) are not
+ * routed at all, so they answer 404 like any unknown path; switched-off endpoints likewise.
+ *
+ * One request, in order (nothing touches the directory before every structural and freshness rule passed):
+ *  1. HTTPS only: the socket is TLS, or a configured trusted proxy says it terminated TLS
+ *     (X-Forwarded-Proto, believed only from listen.trustedProxies) — corpus B4.1;
+ *  2. content type SOAP 1.2 (application/soap+xml) or SOAP 1.1 (text/xml), body ≤ wstrust.maxRequestBytes
+ *     (413 before any parsing, B1.5), UTF-8, strict XML (soap.ts, B1);
+ *  3. the RST's structure (request.ts, B4.2), timestamp within the skew window (B4.3);
+ *  4. replay caches: wsa:MessageID, and Nonce+Created when the UsernameToken has a Nonce (B4.3);
+ *  5. AppliesTo resolved against the trust registry (extSTS.srf is an alias of the Microsoft 365 trust);
+ *  6. the shared credential step (authn/forms.ts, with smart lockout): every credential failure gives one
+ *     identical fault (B4.4);
+ *  7. the relying party's claim rules and the same SAML 1.1 writer as WS-Federation; the response.
+ */
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { authenticateWithPassword } from '../../authn/forms.ts';
+import { claimsAudit } from '../../claims/audit.ts';
+import { AuthMethods } from '../../claims/types.ts';
+import type { Services } from '../../services.ts';
+import { writeSignedSaml11Assertion } from '../../tokens/index.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
+import { toSaml11Model } from '../wsfed/assertion.ts';
+import { requestContextOf } from '../request-context.ts';
+import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
+import { buildMex, mexSchema } from './mex.ts';
+import { checkTimestamp, readIssueRequest, type IssueRequest } from './request.ts';
+import { writeIssueResponse } from './response.ts';
+import {
+  decodeBody,
+  parseXmlStrict,
+  readEnvelope,
+  WsTrustFault,
+  writeFault,
+  type SoapVersion,
+} from './soap.ts';
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** SOAP version of the current WS-Trust request (for the fault's envelope). */
+    wstrustSoap?: SoapVersion;
+  }
+}
+
+/** Which SOAP version a content type names; undefined when it is neither (or not UTF-8). */
+function soapVersionOf(
+  req: Request,
+): { soap: SoapVersion; action: string | undefined } | undefined {
+  const ct = req.get('content-type') ?? '';
+  const [mediaRaw = '', ...params] = ct.split(';');
+  const media = mediaRaw.trim().toLowerCase();
+  const p = new Map<string, string>();
+  for (const kv of params) {
+    const i = kv.indexOf('=');
+    if (i > 0)
+      p.set(
+        kv.slice(0, i).trim().toLowerCase(),
+        kv
+          .slice(i + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
+  }
+  const charset = p.get('charset');
+  if (charset !== undefined && charset.toLowerCase() !== 'utf-8') return undefined;
+  const soapAction = req
+    .get('soapaction')
+    ?.trim()
+    .replace(/^"(.*)"$/, '$1');
+  if (media === 'application/soap+xml')
+    return { soap: '1.2', action: p.get('action') ?? soapAction };
+  if (media === 'text/xml') return { soap: '1.1', action: soapAction };
+  return undefined;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
+
+export function wstrustRouter(s: Services): Router {
+  const router = express.Router({ caseSensitive: false, strict: false });
+  const cfg = s.config.wstrust;
+  const skew = cfg.clockSkewSeconds;
+  // Replay entries live as long as a message could still be accepted: Created within ±skew of now.
+  const replayTtl = 2 * skew + 60;
+
+  const rawBody = express.raw({
+    type: () => true,
+    limit: cfg.maxRequestBytes,
+  });
+
+  function sendFault(res: Response, version: TrustVersionInfo, kind: WsTrustFault['kind']): void {
+    const f = writeFault(kind, res.locals.wstrustSoap ?? '1.2', version, res.locals.activityId);
+    res.status(f.status).setHeader('Cache-Control', 'no-store');
+    if (f.status === 405) res.setHeader('Allow', 'POST');
+    res.type(f.contentType).send(f.body);
+  }
+
+  function resolveTrust(appliesTo: string): { rp: RelyingParty; audience: string } {
+    const rp = s.trusts.find(appliesTo);
+    if (rp === undefined)
+      throw new WsTrustFault('invalid_scope', `unknown AppliesTo ${appliesTo.slice(0, 200)}`);
+    // The token's Audience is the identifier the client asked for, in the trust's registered spelling (AD FS
+    // answers extSTS.srf requests with an extSTS.srf Audience, fixtures/real-world/adfs-rst_response.xml).
+    const norm = (x: string): string => (x.endsWith('/') ? x.slice(0, -1) : x);
+    const audience =
+      [rp.identifier, ...rp.aliases].find((id) => norm(id) === norm(appliesTo)) ?? rp.identifier;
+    return { rp, audience };
+  }
+
+  async function replayCheck(rq: IssueRequest): Promise<void> {
+    if (!(await s.store.markSeen('replay', `wstrust:msgid:${sha256(rq.messageId)}`, replayTtl)))
+      throw new WsTrustFault('replay', 'wsa:MessageID already seen');
+    if (rq.nonce !== undefined) {
+      const key = `wstrust:nonce:${sha256(`${rq.nonce}\u0000${rq.tokenCreated ?? ''}`)}`;
+      if (!(await s.store.markSeen('replay', key, replayTtl)))
+        throw new WsTrustFault('replay', 'UsernameToken Nonce+Created already seen');
+    }
+  }
+
+  async function issue(version: TrustVersionInfo, req: Request, res: Response): Promise<void> {
+    // 1. Transport: TLS here, or terminated by a trusted proxy (req.secure honours X-Forwarded-Proto only
+    //    from listen.trustedProxies, app 'trust proxy').
+    if (!req.secure)
+      throw new WsTrustFault('not_https', `plain HTTP from ${req.socket.remoteAddress ?? '?'}`);
+    const ct = soapVersionOf(req);
+    if (ct === undefined)
+      throw new WsTrustFault(
+        'unsupported_media_type',
+        `content type ${(req.get('content-type') ?? '').slice(0, 100)}`,
+      );
+    res.locals.wstrustSoap = ct.soap;
+    const body: unknown = req.body;
+    if (!Buffer.isBuffer(body)) throw new WsTrustFault('invalid_request', 'no body');
+
+    // 2–3. Structure and freshness.
+    const env = readEnvelope(parseXmlStrict(decodeBody(body)), ct.soap);
+    const rq = readIssueRequest(env, { version, transportAction: ct.action });
+    const now = s.clock.now();
+    checkTimestamp(rq.timestamp, now, skew);
+    if (rq.tokenType !== 'saml11')
+      throw new WsTrustFault(
+        'invalid_request',
+        'SAML 2.0 token type requested; only SAML 1.1 is issued',
+      );
+    // 4. Replay caches (shared store: a replay to another node of the farm is caught too).
+    await replayCheck(rq);
+    // 5. Trust.
+    const { rp, audience } = resolveTrust(rq.appliesTo);
+
+    // 6. Credentials. An empty password never reaches the directory (an empty simple bind is anonymous).
+    const proxied = req.ips.length > 0;
+    if (rq.password === '' || rq.username === '') {
+      s.audit.warn(
+        {
+          event: 'signin',
+          method: 'wstrust',
+          outcome: 'failure',
+          kind: 'bad_credentials',
+          reason: 'empty username or password',
+          ip: req.ip,
+          activityId: res.locals.activityId,
+          rp: rp.identifier,
+        },
+        'sign-in failed',
+      );
+      throw new WsTrustFault('failed_authentication', 'empty username or password');
+    }
+    const result = await authenticateWithPassword(s, {
+      username: rq.username,
+      password: rq.password,
+      clientIp: req.ip ?? '',
+      forwardedIps: proxied ? req.ips : undefined,
+      activityId: res.locals.activityId,
+      relyingParty: rp.identifier,
+      method: 'wstrust',
+    });
+    if (!result.ok) {
+      if (result.kind === 'unavailable')
+        throw new WsTrustFault('request_failed', `directory unavailable: ${result.reason}`);
+      throw new WsTrustFault('failed_authentication', `credential failure (${result.kind})`);
+    }
+
+    // 7. Claims (the same pipeline as /adfs/ls/) and the token.
+    const outcome = await s.claims.run(
+      rp.rules,
+      { user: result.user, method: AuthMethods.password, instant: now },
+      requestContextOf(req, version.path, { active: true }),
+    );
+    if (!outcome.permitted) {
+      s.audit.warn(
+        {
+          event: 'access_denied',
+          protocol: 'wstrust',
+          rp: rp.identifier,
+          upn: result.user.userPrincipalName,
+          objectGuid: result.user.objectGuid.toString('base64'),
+          rule: outcome.reason,
+          claims: claimsAudit(outcome),
+          ip: req.ip,
+          activityId: res.locals.activityId,
+        },
+        'access denied by issuance authorization rules',
+      );
+      throw new WsTrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
+    }
+    const model = toSaml11Model({
+      claims: outcome.claims,
+      assertionId: `_${s.random.uuid()}`,
+      issuer: s.config.issuerUri,
+      audience,
+      now,
+      lifetimeMinutes: rp.tokenLifetimeMinutes,
+      authMethod: AuthMethods.password,
+      authInstant: now,
+    });
+    const assertionXml = writeSignedSaml11Assertion(model, s.signing);
+    const out = writeIssueResponse({
+      version,
+      soap: ct.soap,
+      assertionXml,
+      assertionId: model.assertionId,
+      appliesTo: audience,
+      relatesTo: rq.messageId,
+      created: now,
+      expires: model.notOnOrAfter,
+      now,
+    });
+    s.audit.info(
+      {
+        event: 'token_issued',
+        eventId: 1200, // AD FS 1200 (observability/audit-events.ts)
+        protocol: 'wstrust',
+        endpoint: version.path,
+        assertionId: model.assertionId,
+        rp: rp.identifier,
+        upn: result.user.userPrincipalName,
+        objectGuid: result.user.objectGuid.toString('base64'),
+        method: AuthMethods.password,
+        claims: claimsAudit(outcome),
+        clientApplication: req.get('x-ms-client-application'),
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        notOnOrAfter: model.notOnOrAfter.toISOString(),
+      },
+      'token issued',
+    );
+    res.status(200).setHeader('Cache-Control', 'no-store');
+    res.type(out.contentType).send(out.body);
+  }
+
+  function endpoint(version: TrustVersionInfo): void {
+    router.post(version.path, rawBody, (req, res, next) => {
+      issue(version, req, res).catch(next);
+    });
+    router.all(version.path, () => {
+      throw new WsTrustFault('method_not_allowed', 'not POST');
+    });
+    // The edge of this endpoint: every error becomes a SOAP fault (never an HTML page or a stack trace).
+    router.use(version.path, (err: unknown, req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) {
+        next(err);
+        return;
+      }
+      const activityId = res.locals.activityId;
+      let fault: WsTrustFault;
+      if (err instanceof WsTrustFault) fault = err;
+      else if (
+        typeof err === 'object' &&
+        err !== null &&
+        (err as { type?: unknown }).type === 'entity.too.large'
+      )
+        fault = new WsTrustFault('too_large', 'body over wstrust.maxRequestBytes');
+      else {
+        s.log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
+        fault = new WsTrustFault('request_failed', 'unexpected error');
+      }
+      if (fault.kind !== 'request_failed' || err instanceof WsTrustFault)
+        s.log.info(
+          { activityId, path: version.path, fault: fault.kind, detail: fault.detail, ip: req.ip },
+          'WS-Trust request refused',
+        );
+      sendFault(res, version, fault.kind);
+    });
+  }
+
+  if (cfg.endpoints.usernamemixed2005) endpoint(TRUST_2005);
+  if (cfg.endpoints.usernamemixed13) endpoint(TRUST_13);
+
+  const mex = cfg.endpoints.mex
+    ? buildMex({
+        publicUrl: s.config.publicUrl,
+        usernamemixed2005: cfg.endpoints.usernamemixed2005,
+        usernamemixed13: cfg.endpoints.usernamemixed13,
+      })
+    : undefined;
+  if (mex !== undefined) {
+    router.get(MEX_PATH, (req, res, next) => {
+      const q = req.query;
+      const xsd = q.xsd;
+      res.setHeader('Cache-Control', 'public, max-age=3600');
+      if (xsd === undefined) {
+        // /mex and /mex?wsdl are the same document (AD FS serves both).
+        res.type('text/xml; charset=utf-8').send(mex);
+        return;
+      }
+      const schema = typeof xsd === 'string' ? mexSchema(xsd) : undefined;
+      if (schema === undefined) {
+        next(); // → 404
+        return;
+      }
+      res.type('text/xml; charset=utf-8').send(schema);
+    });
+  }
+  return router;
+}

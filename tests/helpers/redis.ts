@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const script = new URL('../setup/redis.sh', import.meta.url).pathname;
+
+/** A free loopback TCP port (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => {
+        ok(port);
+      });
+    });
+  });
+}
+
+export interface TestRedis {
+  port: number;
+  url: string;
+  dir: string;
+  /** Stops the server (data is lost: no persistence). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+}
+
+/** Starts a throwaway redis-server on a free loopback port (tests/setup/redis.sh). */
+export async function startRedis(
+  opts: { password?: string; tls?: { cert: string; key: string; ca: string } } = {},
+): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-redis-'));
+  const extra = opts.password === undefined ? [] : ['--requirepass', opts.password];
+  if (opts.tls !== undefined) {
+    extra.push(
+      ...[
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        opts.tls.cert,
+        '--tls-key-file',
+        opts.tls.key,
+      ],
+      ...['--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', 'no'],
+    );
+  }
+  const start = async (): Promise<void> => {
+    await run('bash', [
+      script,
+      'start',
+      opts.tls === undefined ? String(port) : '0',
+      dir,
+      ...extra,
+    ]);
+  };
+  await start();
+  const auth = opts.password === undefined ? '' : `:${encodeURIComponent(opts.password)}@`;
+  return {
+    port,
+    url: `${opts.tls === undefined ? 'redis' : 'rediss'}://${auth}127.0.0.1:${port}`,
+    dir,
+    start,
+    stop: async () => {
+      await run('bash', [script, 'stop', dir]);
+    },
+  };
+}

@@ -1,0 +1,509 @@
+import assert from 'node:assert/strict';
+import { createSign } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { deflateRawSync } from 'node:zlib';
+import request from 'supertest';
+import { SignedXml } from 'xml-crypto';
+import { Jar, hidden } from '../helpers/app.ts';
+import { parseStrict } from '../helpers/verify.ts';
+import {
+  ATTACKER_CERT,
+  ATTACKER_KEY,
+  EMAIL,
+  IDP_SSO,
+  PERSISTENT,
+  SP_ACS,
+  SP_ID,
+  SP_KEY,
+  SP_SLO,
+  fixture,
+  getAndSignIn,
+  postAndSignIn,
+  postedSaml,
+  samlApp,
+  spMetadata,
+  standardSp,
+} from '../fixtures/saml2/harness.ts';
+
+// Corpus B1 (parsing, size, compression), B2 (signature wrapping, stripping, algorithm policy, comment
+// injection) against fedgate's AuthnRequest/LogoutRequest verification, B3 (ACS, RelayState, Destination,
+// replay, ForceAuthn/IsPassive, NameIDPolicy, Host header). Every refusal is a local error page with an
+// activity id: no stack trace, nothing posted to the service provider, the server stays up.
+
+const SIGNED_SP = 'https://signed-sp.fedgate.test';
+const SIGNED_ACS = 'https://signed-sp.fedgate.test/acs';
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const uid = (): string => `_${crypto.randomUUID()}`;
+const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+const RSA_SHA1 = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
+
+interface Req {
+  id?: string;
+  issuer?: string;
+  destination?: string | null;
+  acsUrl?: string;
+  acsIndex?: number;
+  binding?: string;
+  issueInstant?: string;
+  forceAuthn?: boolean;
+  isPassive?: boolean;
+  nameIdFormat?: string;
+}
+
+function authnRequest(r: Req = {}): string {
+  const attrs: string[] = [
+    `ID="${r.id ?? uid()}"`,
+    'Version="2.0"',
+    `IssueInstant="${r.issueInstant ?? new Date().toISOString()}"`,
+  ];
+  if (r.destination !== null) attrs.push(`Destination="${r.destination ?? IDP_SSO}"`);
+  if (r.acsUrl !== undefined) attrs.push(`AssertionConsumerServiceURL="${r.acsUrl}"`);
+  if (r.acsIndex !== undefined) attrs.push(`AssertionConsumerServiceIndex="${r.acsIndex}"`);
+  if (r.binding !== undefined) attrs.push(`ProtocolBinding="${r.binding}"`);
+  if (r.forceAuthn === true) attrs.push('ForceAuthn="true"');
+  if (r.isPassive === true) attrs.push('IsPassive="true"');
+  return (
+    `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ${attrs.join(' ')}>` +
+    `<saml:Issuer>${r.issuer ?? SP_ID}</saml:Issuer>` +
+    (r.nameIdFormat === undefined ? '' : `<samlp:NameIDPolicy Format="${r.nameIdFormat}"/>`) +
+    '</samlp:AuthnRequest>'
+  );
+}
+
+function fromFixture(name: string, issuer = SP_ID): string {
+  return fixture(name)
+    .replaceAll('{{ID}}', uid())
+    .replaceAll('{{NOW}}', new Date().toISOString())
+    .replaceAll('{{ISSUER}}', issuer);
+}
+
+/** POST-binding enveloped signature, placed after Issuer (xml-crypto as the SP's signer). */
+function signPost(
+  xml: string,
+  key = SP_KEY,
+  o: { alg?: string; digest?: string; c14n?: string; transforms?: string[]; keyInfo?: string } = {},
+): string {
+  const root = "/*[local-name()='AuthnRequest' or local-name()='LogoutRequest']";
+  const sx = new SignedXml({
+    privateKey: key,
+    signatureAlgorithm: o.alg ?? RSA_SHA256,
+    canonicalizationAlgorithm: o.c14n ?? 'http://www.w3.org/2001/10/xml-exc-c14n#',
+    ...(o.keyInfo === undefined ? {} : { getKeyInfoContent: () => o.keyInfo ?? '' }),
+  });
+  sx.addReference({
+    xpath: root,
+    transforms: o.transforms ?? [
+      'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
+      'http://www.w3.org/2001/10/xml-exc-c14n#',
+    ],
+    digestAlgorithm: o.digest ?? 'http://www.w3.org/2001/04/xmlenc#sha256',
+  });
+  sx.computeSignature(xml, {
+    prefix: 'ds',
+    location: { reference: `${root}/*[local-name()='Issuer']`, action: 'after' },
+  });
+  return sx.getSignedXml();
+}
+
+/** HTTP-Redirect query with an RSA signature over SAMLRequest[&RelayState]&SigAlg (SAML Bindings §3.4.4.1). */
+function redirectQuery(
+  xml: string,
+  o: {
+    key?: string;
+    sigAlg?: string;
+    relayState?: string;
+    omit?: 'Signature' | 'SigAlg';
+    unsigned?: boolean;
+  } = {},
+): string {
+  let q = `SAMLRequest=${encodeURIComponent(deflateRawSync(xml).toString('base64'))}`;
+  if (o.relayState !== undefined) q += `&RelayState=${encodeURIComponent(o.relayState)}`;
+  if (o.unsigned === true) return q;
+  const sigAlg = o.sigAlg ?? RSA_SHA256;
+  const signedPart = `${q}&SigAlg=${encodeURIComponent(sigAlg)}`;
+  const hash = sigAlg === RSA_SHA1 ? 'sha1' : 'sha256';
+  const sig = createSign(hash)
+    .update(signedPart)
+    .sign(o.key ?? SP_KEY)
+    .toString('base64');
+  if (o.omit === 'SigAlg') return `${q}&Signature=${encodeURIComponent(sig)}`;
+  if (o.omit === 'Signature') return signedPart;
+  return `${signedPart}&Signature=${encodeURIComponent(sig)}`;
+}
+
+function assertRefused(
+  res: { status: number; text: string },
+  status = 400,
+  message?: RegExp,
+): void {
+  assert.equal(res.status, status, res.text.slice(0, 300));
+  assert.match(res.text, /id="activityId">[0-9a-f-]{36}</, 'error page carries the activity id');
+  assert.doesNotMatch(res.text, /SAMLResponse|name="AuthState"/, 'nothing posted, no sign-in form');
+  assert.doesNotMatch(res.text, /at [A-Za-z.]+ \(|node_modules|Error:/, 'no stack trace');
+  if (message !== undefined) assert.match(res.text, message);
+}
+
+describe('SAML 2.0 IdP: hostile and malformed requests', () => {
+  let t: Awaited<ReturnType<typeof samlApp>>;
+  before(async () => {
+    t = await samlApp([
+      {
+        file: 'sp',
+        metadataXml: spMetadata(standardSp({ slo: [{ location: SP_SLO, binding: 'redirect' }] })),
+        trust: { nameIdFormat: EMAIL },
+      },
+      {
+        file: 'signed-sp',
+        metadataXml: spMetadata(
+          standardSp({
+            entityId: SIGNED_SP,
+            acs: [{ location: SIGNED_ACS, index: 0, isDefault: true }],
+            authnRequestsSigned: true,
+          }),
+        ),
+        trust: { nameIdFormat: EMAIL },
+      },
+    ]);
+  });
+  after(async () => {
+    if (process.env.SAML2_DEBUG === '1')
+      for (const l of t.logs.lines) if (l.detail !== undefined) console.log('DETAIL', l.detail);
+    await t.close();
+  });
+
+  const post = (fields: Record<string, string>, jar = new Jar()): Promise<request.Response> =>
+    request(t.app).post('/adfs/ls/').set('Cookie', jar.header()).type('form').send(fields);
+  const get = (query: string, jar = new Jar()): Promise<request.Response> =>
+    request(t.app).get(`/adfs/ls/?${query}`).set('Cookie', jar.header());
+
+  // B1 ------------------------------------------------------------------------------------------------
+  for (const [name, file] of [
+    ['B1.1 billion laughs', 'authn-request.b1-1.billion-laughs.xml'],
+    [
+      'B1.2 XXE (SYSTEM entity, remote parameter entity)',
+      'authn-request.b1-2.xxe-system-entity.xml',
+    ],
+    ['B1.3 any DOCTYPE', 'authn-request.b1-3.harmless-doctype.xml'],
+    ['B1.8 two root elements', 'authn-request.b1-8.two-roots.xml'],
+    ['B1.8 processing instruction before the root', 'authn-request.b1-8.pi-before-root.xml'],
+    ['B1.9 wrong root element', 'authn-request.b1-9.wrong-root.xml'],
+    ['B1.9 AuthnRequest in a foreign namespace', 'authn-request.b1-9.foreign-namespace.xml'],
+    ['B3.6 placeholder ID ${java.version}', 'authn-request.b3-6.placeholder-id.xml'],
+    ['B3.6 quote in ID', 'authn-request.b3-6.quote-in-id.xml'],
+    ['B2.15 comment inside Issuer (truncation)', 'authn-request.b2-15.comment-in-issuer.xml'],
+  ] as const) {
+    test(`${name}: refused (POST and Redirect)`, async () => {
+      const xml = fromFixture(file);
+      assertRefused(await post({ SAMLRequest: b64(xml) }));
+      assertRefused(await get(redirectQuery(xml, { unsigned: true })));
+    });
+  }
+
+  test('B1.4 deflate bomb (Redirect) stops at the inflate cap', async () => {
+    const bomb = deflateRawSync(Buffer.alloc(3 * 1024 * 1024, 0x20)).toString('base64');
+    const res = await get(`SAMLRequest=${encodeURIComponent(bomb)}`);
+    assertRefused(res);
+    assert.ok(t.logs.lines.some((l) => l.detail === 'inflated message too large'));
+    // The same bomb POSTed deflated (node-saml style) hits the same cap.
+    const big = deflateRawSync(Buffer.alloc(40 * 1024 * 1024, 0x20)).toString('base64');
+    assertRefused(await post({ SAMLRequest: big }));
+  });
+
+  test('B1.5 oversize POST body → 413; RelayState over 80 bytes → refused', async () => {
+    const res = await post({ SAMLRequest: 'A'.repeat(70 * 1024) });
+    assert.equal(res.status, 413);
+    assertRefused(await post({ SAMLRequest: b64(authnRequest()), RelayState: 'x'.repeat(81) }));
+  });
+
+  test('B1.6 invalid base64, NUL bytes, UTF-16, non-XML → 400', async () => {
+    assertRefused(await post({ SAMLRequest: '***not base64***' }));
+    assertRefused(await post({ SAMLRequest: b64('<a>\u0000</a>') }));
+    assertRefused(
+      await post({ SAMLRequest: Buffer.from('\ufeff<x/>', 'utf16le').toString('base64') }),
+    );
+    assertRefused(await post({ SAMLRequest: b64('<<<< not xml') }));
+    assertRefused(await get('SAMLRequest=%ZZ'));
+  });
+
+  test('B1.7 deep nesting and repeated parameters → 400, server stays up', async () => {
+    const deep = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_a" Version="2.0" IssueInstant="${new Date().toISOString()}">${'<x>'.repeat(5000)}${'</x>'.repeat(5000)}</samlp:AuthnRequest>`;
+    assertRefused(await post({ SAMLRequest: b64(deep) }));
+    const xml = b64(authnRequest());
+    assertRefused(
+      await get(`SAMLRequest=${encodeURIComponent(xml)}&SAMLRequest=${encodeURIComponent(xml)}`),
+    );
+    assert.equal((await request(t.app).get('/adfs/probe')).status, 200);
+  });
+
+  // B2 ------------------------------------------------------------------------------------------------
+  test('B2.12 signature stripping: unsigned request from an SP whose metadata says AuthnRequestsSigned', async () => {
+    const xml = authnRequest({ issuer: SIGNED_SP });
+    assertRefused(await post({ SAMLRequest: b64(xml) }), 400, /must be signed/);
+    assertRefused(await get(redirectQuery(xml, { unsigned: true })), 400, /must be signed/);
+  });
+
+  test('B2.12 Redirect with Signature but no SigAlg, or SigAlg but no Signature', async () => {
+    const xml = authnRequest({ issuer: SIGNED_SP });
+    assertRefused(await get(redirectQuery(xml, { omit: 'SigAlg' })));
+    assertRefused(await get(redirectQuery(xml, { omit: 'Signature' })));
+  });
+
+  test('the well-signed request is accepted (control for the B2 cases)', async () => {
+    const post1 = await post({ SAMLRequest: b64(signPost(authnRequest({ issuer: SIGNED_SP }))) });
+    assert.equal(post1.status, 200);
+    assert.ok(post1.text.includes('name="AuthState"'));
+    const get1 = await get(redirectQuery(authnRequest({ issuer: SIGNED_SP }), { relayState: 'r' }));
+    assert.equal(get1.status, 200);
+    assert.ok(get1.text.includes('name="AuthState"'));
+  });
+
+  test('A1/B2.13 signed with an attacker key whose certificate is in KeyInfo → refused', async () => {
+    const keyInfo = `<X509Data><X509Certificate>${ATTACKER_CERT.replace(/-----[^-]+-----|\s/g, '')}</X509Certificate></X509Data>`;
+    const xml = signPost(authnRequest({ issuer: SIGNED_SP }), ATTACKER_KEY, { keyInfo });
+    assertRefused(await post({ SAMLRequest: b64(xml) }), 400, /signature could not be verified/);
+    assertRefused(
+      await get(redirectQuery(authnRequest({ issuer: SIGNED_SP }), { key: ATTACKER_KEY })),
+    );
+  });
+
+  test('B2.14 algorithm policy: rsa-sha1, sha1 digest, c14n WithComments, XSLT transform, hmac → refused', async () => {
+    const base = (): string => authnRequest({ issuer: SIGNED_SP });
+    const cases = [
+      signPost(base(), SP_KEY, { alg: RSA_SHA1 }),
+      signPost(base(), SP_KEY, { digest: 'http://www.w3.org/2000/09/xmldsig#sha1' }),
+      signPost(base(), SP_KEY, { c14n: 'http://www.w3.org/2001/10/xml-exc-c14n#WithComments' }),
+      signPost(base()).replace(
+        'Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>',
+        'Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/></ds:Transforms>',
+      ),
+      signPost(base()).replace(RSA_SHA256, 'http://www.w3.org/2000/09/xmldsig#hmac-sha1'),
+    ];
+    assert.ok(cases[3]!.includes('REC-xslt'));
+    for (const xml of cases) assertRefused(await post({ SAMLRequest: b64(xml) }));
+    assertRefused(await get(redirectQuery(base(), { sigAlg: RSA_SHA1 })), 400, /algorithm/);
+  });
+
+  test('B2.3/B2.4 wrapping: the signed request moved inside an evil one (Extensions) → refused', async () => {
+    const good = signPost(authnRequest({ issuer: SIGNED_SP }));
+    const evilId = uid();
+    const evil = authnRequest({
+      id: evilId,
+      issuer: SIGNED_SP,
+      acsUrl: 'https://evil.example/acs',
+    }).replace('</saml:Issuer>', `</saml:Issuer><samlp:Extensions>${good}</samlp:Extensions>`);
+    assertRefused(await post({ SAMLRequest: b64(evil) }));
+  });
+
+  test('B2.5/A5 wrapping: evil root reusing the signed ID, with the signed copy nested → refused', async () => {
+    const id = uid();
+    const good = signPost(authnRequest({ id, issuer: SIGNED_SP }));
+    const sig = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(good)![0];
+    const evil = authnRequest({
+      id,
+      issuer: SIGNED_SP,
+      acsUrl: 'https://evil.example/acs',
+    }).replace(
+      '</saml:Issuer>',
+      `</saml:Issuer>${sig}<samlp:Extensions>${good.replace(sig, '')}</samlp:Extensions>`,
+    );
+    assertRefused(await post({ SAMLRequest: b64(evil) }));
+  });
+
+  test('B2.9 a second (decoy) signature → refused', async () => {
+    const good = signPost(authnRequest({ issuer: SIGNED_SP }));
+    const sig = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(good)![0];
+    const two = good.replace(
+      '</samlp:AuthnRequest>',
+      `<samlp:Extensions>${sig}</samlp:Extensions></samlp:AuthnRequest>`,
+    );
+    assertRefused(await post({ SAMLRequest: b64(two) }));
+  });
+
+  test('B2.15 comment injected into a signed Issuer: the value is read from the signed bytes or refused', async () => {
+    const good = signPost(authnRequest({ issuer: SIGNED_SP }));
+    const injected = good.replace(
+      `>${SIGNED_SP}<`,
+      `>${SIGNED_SP.slice(0, 12)}<!---->${SIGNED_SP.slice(12)}<`,
+    );
+    assert.notEqual(injected, good);
+    assertRefused(await post({ SAMLRequest: b64(injected) }));
+  });
+
+  test('tampered content after signing (ACS swapped) → refused', async () => {
+    const good = signPost(authnRequest({ issuer: SIGNED_SP, acsUrl: SIGNED_ACS }));
+    assertRefused(
+      await post({ SAMLRequest: b64(good.replace(SIGNED_ACS, 'https://evil.example/acs')) }),
+    );
+  });
+
+  // B3 ------------------------------------------------------------------------------------------------
+  test('B3.1 ACS URL not in metadata, unknown index, unsupported binding → local error, nothing posted', async () => {
+    for (const r of [
+      { acsUrl: 'https://evil.example/acs' },
+      { acsUrl: `${SP_ACS}.evil.example` },
+      { acsIndex: 7 },
+      { binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact' },
+    ]) {
+      assertRefused(await post({ SAMLRequest: b64(authnRequest(r)) }), 400, /not registered/);
+    }
+  });
+
+  test('B3.1 a registered ACS by URL or index is used', async () => {
+    const { res } = await postAndSignIn(t.app, { SAMLRequest: b64(authnRequest({ acsIndex: 1 })) });
+    assert.equal(postedSaml(res.text).action, `${SP_ACS}/second`);
+  });
+
+  test('B3.2 unknown or missing Issuer → refused before any sign-in page', async () => {
+    assertRefused(
+      await post({ SAMLRequest: b64(authnRequest({ issuer: 'https://unknown.example' })) }),
+    );
+    const noIssuer = authnRequest().replace(/<saml:Issuer>[^<]*<\/saml:Issuer>/, '');
+    assertRefused(await post({ SAMLRequest: b64(noIssuer) }));
+  });
+
+  test('B3.3 Destination of another host or port → refused; signed request without Destination → refused', async () => {
+    assertRefused(
+      await post({
+        SAMLRequest: b64(authnRequest({ destination: 'https://evil.example/adfs/ls/' })),
+      }),
+    );
+    assertRefused(
+      await post({
+        SAMLRequest: b64(authnRequest({ destination: 'https://sts.fedgate.test:8443/adfs/ls/' })),
+      }),
+    );
+    assertRefused(
+      await post({
+        SAMLRequest: b64(signPost(authnRequest({ issuer: SIGNED_SP, destination: null }))),
+      }),
+    );
+  });
+
+  test('B3.5 RelayState with markup is returned HTML-encoded, byte-exact after decoding', async () => {
+    const relay = '"><script>alert(1)</script>&x';
+    const { res } = await postAndSignIn(t.app, {
+      SAMLRequest: b64(authnRequest()),
+      RelayState: relay,
+    });
+    assert.equal(res.status, 200);
+    assert.ok(!res.text.includes('<script>alert(1)'), 'not reflected raw');
+    assert.equal(hidden(res.text, 'RelayState'), relay);
+    assert.match(res.headers['content-security-policy'] ?? '', /script-src 'nonce-/);
+  });
+
+  test('B3.7 replayed request ID → refused; IssueInstant too old or in the future → refused', async () => {
+    const xml = authnRequest();
+    const first = await post({ SAMLRequest: b64(xml) });
+    assert.equal(first.status, 200);
+    assertRefused(await post({ SAMLRequest: b64(xml) }), 400, /already used/);
+    const old = new Date(Date.now() - 60 * 60_000).toISOString();
+    assertRefused(await post({ SAMLRequest: b64(authnRequest({ issueInstant: old })) }));
+    const future = new Date(Date.now() + 60 * 60_000).toISOString();
+    assertRefused(await post({ SAMLRequest: b64(authnRequest({ issueInstant: future })) }));
+  });
+
+  test('B3.9 IsPassive without a session → NoPassive to the registered ACS, no sign-in UI', async () => {
+    const id = uid();
+    const res = await post({ SAMLRequest: b64(authnRequest({ id, isPassive: true })) });
+    assert.equal(res.status, 200);
+    assert.ok(!res.text.includes('name="AuthState"'));
+    const posted = postedSaml(res.text);
+    assert.equal(posted.action, SP_ACS);
+    const doc = parseStrict(Buffer.from(posted.SAMLResponse!, 'base64').toString('utf8'));
+    const codes = Array.from(
+      doc.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:protocol', 'StatusCode'),
+    ).map((e) => e.getAttribute('Value'));
+    assert.deepEqual(codes, [
+      'urn:oasis:names:tc:SAML:2.0:status:Responder',
+      'urn:oasis:names:tc:SAML:2.0:status:NoPassive',
+    ]);
+    assert.equal(doc.documentElement.getAttribute('InResponseTo'), id);
+    assert.equal(
+      doc.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', 'Assertion').length,
+      0,
+    );
+  });
+
+  test('B3.9 IsPassive with a session issues without UI', async () => {
+    const jar = new Jar();
+    await postAndSignIn(t.app, { SAMLRequest: b64(authnRequest()) }, jar);
+    const res = await post({ SAMLRequest: b64(authnRequest({ isPassive: true })) }, jar);
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse!, 'base64').toString('utf8');
+    assert.match(xml, /status:Success/);
+    assert.match(xml, /<saml:Assertion /);
+  });
+
+  test('B3.10 NameIDPolicy asking for a format the trust does not give → InvalidNameIDPolicy', async () => {
+    const res = await post({ SAMLRequest: b64(authnRequest({ nameIdFormat: PERSISTENT })) });
+    assert.equal(res.status, 200);
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse!, 'base64').toString('utf8');
+    assert.match(xml, /status:InvalidNameIDPolicy/);
+    assert.doesNotMatch(xml, /<saml:Assertion /);
+  });
+
+  test('B3.11 Host and X-Forwarded-Host do not change Destination, Issuer or metadata', async () => {
+    const jar = new Jar();
+    const first = await request(t.app)
+      .post('/adfs/ls/')
+      .set('Host', 'evil.example')
+      .set('X-Forwarded-Host', 'evil.example')
+      .type('form')
+      .send({ SAMLRequest: b64(authnRequest()) });
+    jar.take(first);
+    assert.equal(first.status, 200);
+    const { res } = await getAndSignIn(
+      t.app,
+      `${IDP_SSO}?${redirectQuery(authnRequest(), { unsigned: true })}`,
+    );
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse!, 'base64').toString('utf8');
+    assert.doesNotMatch(xml, /evil\.example/);
+    const md = await request(t.app)
+      .get('/FederationMetadata/2007-06/FederationMetadata.xml')
+      .set('Host', 'evil.example');
+    assert.doesNotMatch(md.text, /evil\.example/);
+    assert.match(
+      md.text,
+      /<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https:\/\/sts\.fedgate\.test\/adfs\/ls\/">/,
+    );
+  });
+
+  test('B3.8 LogoutRequest unsigned, signed by another key, or expired → refused; session kept', async () => {
+    const jar = new Jar();
+    const { res } = await postAndSignIn(t.app, { SAMLRequest: b64(authnRequest()) }, jar);
+    assert.equal(res.status, 200);
+    const logout = (o: { notOnOrAfter?: string } = {}): string =>
+      '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"' +
+      ` ID="${uid()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${IDP_SSO}"` +
+      (o.notOnOrAfter === undefined ? '' : ` NotOnOrAfter="${o.notOnOrAfter}"`) +
+      `><saml:Issuer>${SP_ID}</saml:Issuer><saml:NameID Format="${EMAIL}">alice@fedgate.test</saml:NameID></samlp:LogoutRequest>`;
+    const unsigned = await get(redirectQuery(logout(), { unsigned: true }), jar);
+    assertRefused(unsigned, 400, /must be signed/);
+    assertRefused(await get(redirectQuery(logout(), { key: ATTACKER_KEY }), jar));
+    const expired = new Date(Date.now() - 30 * 60_000).toISOString();
+    assertRefused(
+      await post({ SAMLRequest: b64(signPost(logout({ notOnOrAfter: expired }))) }, jar),
+    );
+    // The session survived every refused logout: the next request needs no form.
+    const again = await post({ SAMLRequest: b64(authnRequest()) }, jar);
+    assert.ok(!again.text.includes('name="AuthState"'));
+    assert.ok(postedSaml(again.text).SAMLResponse);
+  });
+
+  test('B3.8 LogoutRequest for another principal (NameID mismatch) → session kept, PartialLogout', async () => {
+    const jar = new Jar();
+    await postAndSignIn(t.app, { SAMLRequest: b64(authnRequest()) }, jar);
+    const lr =
+      '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"' +
+      ` ID="${uid()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${IDP_SSO}">` +
+      `<saml:Issuer>${SP_ID}</saml:Issuer><saml:NameID Format="${EMAIL}">bob@fedgate.test</saml:NameID></samlp:LogoutRequest>`;
+    const res = await get(redirectQuery(lr), jar);
+    assert.equal(res.status, 302);
+    const loc = new URL(res.headers.location as string);
+    const xml = (await import('node:zlib'))
+      .inflateRawSync(Buffer.from(loc.searchParams.get('SAMLResponse')!, 'base64'))
+      .toString();
+    assert.match(xml, /status:PartialLogout/);
+    const again = await post({ SAMLRequest: b64(authnRequest()) }, jar);
+    assert.ok(!again.text.includes('name="AuthState"'), 'session kept');
+  });
+});
