@@ -32,7 +32,13 @@ export type SambaUserName =
   | 'spray2' // smart-lockout tests (PSO: AD lockout threshold 10)
   | 'pwchg1' // must change password at next logon (773); tests reset it as Administrator
   | 'pwchg2' // password expired (532, pwdLastSet backdated); tests reset it
-  | 'pwchg3'; // normal account for /adfs/portal/updatepassword/ (PSO: min age 0, length 8, complexity)
+  | 'pwchg3' // normal account for /adfs/portal/updatepassword/ (PSO: min age 0, length 8, complexity)
+  | 'spray3' // lockout counters shared by two instances on one Redis (PSO: AD lockout threshold 10)
+  | 'cert1' // certificate sign-in users: tests set altSecurityIdentities / use the SID or UPN mapping
+  | 'cert2'
+  | 'cert3'
+  | 'cert4'
+  | 'certoff1'; // disabled: a valid certificate must still be refused
 
 export interface SambaUser {
   password: string;

@@ -27,9 +27,9 @@ BASE_DN=DC=corp,DC=example,DC=test
 UPN_SUFFIX=corp.example.test
 URL=ldaps://127.0.0.1:636
 # Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
-USERS_VERSION=4
+USERS_VERSION=5
 TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1 wstrust1 wstrust2
-  spray1 spray2 pwchg1 pwchg2 pwchg3)
+  spray1 spray2 pwchg1 pwchg2 pwchg3 spray3 cert1 cert2 cert3 cert4 certoff1)
 # A second UPN suffix (multi-domain issuerid tests). Samba 4.17 accepts any userPrincipalName without the suffix
 # being registered; it is registered in uPNSuffixes anyway, as an AD administrator would.
 SECOND_UPN_SUFFIX=fabrikam.test
@@ -225,11 +225,15 @@ create_users() {
   tool user create pwchg1 "${PW[pwchg1]}" --must-change-at-next-login
   tool user create pwchg2 "${PW[pwchg2]}"
   tool user create pwchg3 "${PW[pwchg3]}"
+  tool user create spray3 "${PW[spray3]}" # lockout counters shared by two fedgate instances on one Redis
+  # Certificate sign-in users (issue 9): the tests make the PKI and set altSecurityIdentities themselves.
+  for u in cert1 cert2 cert3 cert4 certoff1; do tool user create "$u" "${PW[$u]}"; done
+  tool user disable certoff1
   samba-tool domain passwordsettings pso delete fedgate-account-protection -s "$CONF" >>"$LOG" 2>&1 || true
   tool domain passwordsettings pso create fedgate-account-protection 10 --account-lockout-threshold=10 \
     --reset-account-lockout-after=30 --account-lockout-duration=30 --min-pwd-age=0 --complexity=on \
     --min-pwd-length=8 --history-length=3
-  for u in spray1 spray2 pwchg1 pwchg2 pwchg3; do
+  for u in spray1 spray2 spray3 pwchg1 pwchg2 pwchg3; do
     tool domain passwordsettings pso apply fedgate-account-protection "$u"
   done
   printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 130000000000000000\n' "$(user_dn pwchg2)" |
