@@ -228,12 +228,20 @@ async function protectedAuthenticate(
     const resolved = accountKey(result.user, attempt.username);
     await lockout.recordSuccess(resolved, presented, location);
     if (ctx.verifierKey !== undefined) {
-      await store.put(
-        'counter',
-        `lockout:${resolved}:verifier`,
-        (await verifierOf(ctx.verifierKey, resolved, attempt.password)).toString('base64'),
-        VERIFIER_TTL_SECONDS,
-      );
+      // The verifier is stored with the pwdLastSet it was made under: while that is unchanged the password is
+      // the same, so the scrypt (tens of RSA signatures' worth of CPU) runs once per password, not per sign-in.
+      const key = `lockout:${resolved}:verifier`;
+      const stamp = result.user.passwordLastSet;
+      const prior = stamp === undefined ? undefined : await store.find<string>('counter', key);
+      if (prior === undefined || !prior.startsWith(`${stamp ?? ''}:`)) {
+        const v = await verifierOf(ctx.verifierKey, resolved, attempt.password);
+        await store.put(
+          'counter',
+          key,
+          `${stamp ?? ''}:${v.toString('base64')}`,
+          VERIFIER_TTL_SECONDS,
+        );
+      }
     }
     auditOutcome(audit, attempt, result, { location });
     return result;
@@ -294,7 +302,8 @@ async function correctPasswordWhileLocked(
   const stored = await ctx.store.find<string>('counter', `lockout:${account}:verifier`);
   if (stored === undefined) return;
   const presented = await verifierOf(ctx.verifierKey, account, attempt.password);
-  const expected = Buffer.from(stored, 'base64');
+  // `<pwdLastSet>:<base64 verifier>` (see the success path).
+  const expected = Buffer.from(stored.slice(stored.lastIndexOf(':') + 1), 'base64');
   if (expected.length === presented.length && timingSafeEqual(expected, presented)) {
     ctx.audit.error(
       {

@@ -149,11 +149,15 @@ export class ClaimsEngine {
     request: RequestContext,
   ): Promise<ClaimsOutcome> {
     const accepted = await this.accept(await this.inputClaims(auth, request));
-    const authorization = await evaluateRules(rules.authorization, accepted.accepted, this.stores);
+    // The relying party's rules may read the signed-in user's own entry from what this request already read.
+    const stores = this.stores.map((st) =>
+      st instanceof ActiveDirectoryStore ? st.forUser(auth.user) : st,
+    );
+    const authorization = await evaluateRules(rules.authorization, accepted.accepted, stores);
     const decision = decide(authorization);
     if (!decision.permitted)
       return { ...accepted, permitted: false, authorization, reason: decision.reason };
-    const issuance = await evaluateRules(rules.issuance, accepted.accepted, this.stores);
+    const issuance = await evaluateRules(rules.issuance, accepted.accepted, stores);
     return { ...accepted, permitted: true, authorization, issuance, claims: issuance.output };
   }
 }

@@ -256,6 +256,8 @@ export class EmbeddedDirectory implements DirectoryProvider {
           mail: u.mail,
           groups: u.groups,
           enabled: u.enabled,
+          // A version stamp standing in for pwdLastSet: it changes whenever the password does.
+          passwordLastSet: '1',
         },
         hash: parseHash(u.passwordHash) as PasswordHash,
         locked: u.locked,
@@ -435,6 +437,7 @@ export class EmbeddedDirectory implements DirectoryProvider {
     if (newPassword === oldPassword)
       return { ok: false, kind: 'policy', reason: 'policy', violation: 'history' };
     entry.hash = parseHash(await hashPassword(newPassword)) as PasswordHash;
+    entry.user.passwordLastSet = String(Number(entry.user.passwordLastSet ?? '0') + 1);
     entry.mustChangePassword = false;
     entry.passwordExpired = false;
     return { ok: true };

@@ -54,6 +54,7 @@ const USER_ATTRIBUTES = [
   'mail',
   'memberOf',
   'userAccountControl',
+  'pwdLastSet',
 ];
 /** Read as raw bytes; decoding them as UTF-8 would corrupt the ImmutableID. */
 const BINARY_ATTRIBUTES = ['objectGUID', 'mS-DS-ConsistencyGuid', 'objectSid'];
@@ -481,6 +482,7 @@ export class LdapDirectory implements DirectoryProvider {
         firstRdnValue(typeof v === 'string' ? v : v.toString('utf8')),
       ),
       enabled: (uac & UF_ACCOUNTDISABLE) === 0,
+      passwordLastSet: text(entry, 'pwdLastSet'),
     };
   }
 

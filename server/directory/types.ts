@@ -29,6 +29,11 @@ export interface DirectoryUser {
   groups: string[];
   /** userAccountControl ACCOUNTDISABLE not set. */
   enabled: boolean;
+  /**
+   * pwdLastSet as the directory returned it (a FILETIME): it changes whenever the password changes, wherever it
+   * was changed. The embedded demo directory keeps a version stamp that changes with each password change.
+   */
+  passwordLastSet?: string | undefined;
 }
 
 /** Why a sign-in failed; maps AD bind sub-codes (security-corpus C3). Never shown to the user as is. */
