@@ -223,7 +223,14 @@ async function protectedAuthenticate(
   }
 
   // 3. The bind.
-  const result = await directory.authenticate(attempt.username, attempt.password);
+  // The account was resolved above for the same name: the directory binds without a second search, unless NFKC
+  // changed the name (then the bind looks the typed name up itself, exactly as typed).
+  const sameName = attempt.username.normalize('NFKC').trim() === attempt.username;
+  const result = await directory.authenticate(
+    attempt.username,
+    attempt.password,
+    sameName ? { user } : undefined,
+  );
   if (result.ok) {
     const resolved = accountKey(result.user, attempt.username);
     await lockout.recordSuccess(resolved, presented, location);

@@ -10,6 +10,7 @@ import {
   ConstraintViolationError,
   EqualityFilter,
   InvalidCredentialsError,
+  OrFilter,
   PresenceFilter,
   ResultCodeError,
   SizeLimitExceededError,
@@ -23,6 +24,7 @@ import {
   BINARY_ATTRIBUTE_NAMES,
   MAX_QUERY_ENTRIES,
   domainRootOf,
+  sidToBytes,
   isBinaryAttribute,
   isConstructedAttribute,
 } from './ad-attributes.ts';
@@ -35,11 +37,14 @@ import type {
   AttributeQuery,
   AttributeValues,
   AuthResult,
+  CertificateAccount,
+  CertificateMappingQuery,
   DirectoryHealth,
   DirectoryProvider,
   DirectoryUser,
   PasswordChangeResult,
 } from './types.ts';
+import { MAX_CERTIFICATE_ACCOUNTS } from './types.ts';
 import { accountName, parseSignInName, type SignInName, type SignInNameRules } from './username.ts';
 
 const USER_ATTRIBUTES = [
@@ -60,6 +65,10 @@ const USER_ATTRIBUTES = [
 const BINARY_ATTRIBUTES = ['objectGUID', 'mS-DS-ConsistencyGuid', 'objectSid'];
 /** userAccountControl ACCOUNTDISABLE ([MS-ADTS] §2.2.16). */
 const UF_ACCOUNTDISABLE = 0x2;
+/** msDS-User-Account-Control-Computed UF_LOCKOUT ([MS-ADTS] §3.1.1.4.5.17): locked out now. */
+const UF_LOCKOUT = 0x10;
+/** What certificate mapping reads besides the usual user attributes. */
+const CERTIFICATE_ATTRIBUTES = [...USER_ATTRIBUTES, 'altSecurityIdentities', 'accountExpires'];
 /** busy, unavailable, other: the DC, not the request, is the problem (security-corpus C3.1). */
 const FAILOVER_RESULT_CODES = new Set([51, 52, 80]);
 /** A DC that failed is tried after the healthy ones for this long (security-corpus E1). */
@@ -149,13 +158,31 @@ export class LdapDirectory implements DirectoryProvider {
     });
   }
 
-  async authenticate(username: string, password: string): Promise<AuthResult> {
+  async authenticate(
+    username: string,
+    password: string,
+    resolved?: { user: DirectoryUser | undefined },
+  ): Promise<AuthResult> {
     const parsed = parseSignInName(username, this.#rules);
     if (!parsed.ok) return { ok: false, kind: 'bad_credentials', reason: parsed.reason };
     // C4.5: a simple bind with an empty password is an unauthenticated bind (RFC 4513 §5.1.2) that AD
     // answers with success; refuse it before any traffic.
     if (typeof password !== 'string' || password.trim() === '') {
       return { ok: false, kind: 'bad_credentials', reason: 'empty_password' };
+    }
+    if (resolved !== undefined) {
+      const known = resolved.user;
+      const bound = await this.#withFailover(async (dc): Promise<AuthResult> => {
+        if (known === undefined) {
+          await this.#bind(dc, this.#decoyDn, password); // C2.2, as below
+          return { ok: false, kind: 'bad_credentials', reason: 'no_such_user' };
+        }
+        const failure = await this.#bind(dc, known.dn, password);
+        return failure === undefined
+          ? { ok: true, user: known }
+          : { ok: false, ...failure, user: known };
+      });
+      return bound.ok ? bound.value : { ok: false, kind: 'unavailable', reason: bound.reason };
     }
     const filter = userFilter(parsed.name);
     const attempt = await this.#withFailover(async (dc): Promise<AuthResult> => {
@@ -231,6 +258,72 @@ export class LdapDirectory implements DirectoryProvider {
     return this.#findOne(
       personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })),
     );
+  }
+
+  async findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]> {
+    const alternatives: Filter[] = [];
+    const sid = query.sid === undefined ? undefined : sidToBytes(query.sid);
+    if (sid !== undefined) alternatives.push(new EqualityFilter({ attribute: 'objectSid', value: sid }));
+    for (const v of query.altSecurityIdentities)
+      alternatives.push(new EqualityFilter({ attribute: 'altSecurityIdentities', value: v }));
+    for (const v of query.upns)
+      alternatives.push(new EqualityFilter({ attribute: 'userPrincipalName', value: v }));
+    if (alternatives.length === 0) return [];
+    type Outcome = { accounts: CertificateAccount[] } | { tooMany: true };
+    const attempt = await this.#withFailover(async (dc): Promise<Outcome> => {
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'search');
+      let entries: Entry[];
+      try {
+        ({ searchEntries: entries } = await dc.service.search(this.#config.baseDn, {
+          scope: 'sub',
+          filter: personFilter(new OrFilter({ filters: alternatives })),
+          sizeLimit: MAX_CERTIFICATE_ACCOUNTS + 1,
+          attributes: CERTIFICATE_ATTRIBUTES,
+          explicitBufferAttributes: BINARY_ATTRIBUTES,
+        }));
+      } catch (err) {
+        if (err instanceof SizeLimitExceededError) return { tooMany: true };
+        throw err;
+      }
+      if (entries.length > MAX_CERTIFICATE_ACCOUNTS) return { tooMany: true };
+      const accounts: CertificateAccount[] = [];
+      for (const entry of entries) {
+        // Lockout is computed per entry by the DC (lockoutTime against the lockout duration): base read only.
+        this.#emit(dc.url, 'search');
+        const { searchEntries } = await dc.service.search(entry.dn, {
+          scope: 'base',
+          filter: new PresenceFilter({ attribute: 'objectClass' }),
+          attributes: ['msDS-User-Account-Control-Computed'],
+        });
+        const computed = Number.parseInt(
+          text(searchEntries[0] ?? entry, 'msDS-User-Account-Control-Computed') ?? '0',
+          10,
+        );
+        const user = this.#toUser(entry);
+        accounts.push({
+          user,
+          altSecurityIdentities: values(entry, 'altSecurityIdentities').map((v) =>
+            typeof v === 'string' ? v : v.toString('utf8'),
+          ),
+          state: {
+            disabled: !user.enabled,
+            locked: (computed & UF_LOCKOUT) !== 0,
+            expired: accountExpired(text(entry, 'accountExpires'), this.#clock.now()),
+          },
+        });
+      }
+      return { accounts };
+    });
+    if (!attempt.ok)
+      throw new FederationError(
+        'directory_unavailable',
+        'The directory is not available. Try again later.',
+        { detail: attempt.reason },
+      );
+    if ('tooMany' in attempt.value)
+      throw new Error(`more than ${MAX_CERTIFICATE_ACCOUNTS} accounts match the certificate`);
+    return attempt.value.accounts;
   }
 
   async queryAttributes(query: AttributeQuery): Promise<AttributeValues[]> {
@@ -521,6 +614,18 @@ function personFilter(match: Filter): Filter {
       match,
     ],
   });
+}
+
+/**
+ * accountExpires is a FILETIME (100 ns since 1601-01-01 UTC); 0 and 0x7FFFFFFFFFFFFFFF mean never ([MS-ADA1]
+ * Account-Expires).
+ */
+export function accountExpired(value: string | undefined, now: Date): boolean {
+  if (value === undefined || !/^\d{1,20}$/.test(value.trim())) return false;
+  const v = BigInt(value.trim());
+  if (v === 0n || v >= 0x7fffffffffffffffn) return false;
+  const ms = Number(v / 10_000n) - 11_644_473_600_000;
+  return ms <= now.getTime();
 }
 
 /** unicodePwd's value: the password in double quotes, UTF-16LE ([MS-ADTS] §3.1.1.3.1.5). */

@@ -108,18 +108,65 @@ export interface AttributeQuery {
   attributes: readonly string[];
 }
 
+/**
+ * What certificate sign-in asks the directory (KB5014754 mapping): every account that the certificate's SID
+ * extension, one of its strong altSecurityIdentities values, or one of its SAN UPNs names. The mapping policy
+ * (authn/certificate/mapping.ts) decides which, if any, signs in.
+ */
+export interface CertificateMappingQuery {
+  /** objectSid (S-1-5-21-…) from the certificate's SID extension. */
+  sid?: string | undefined;
+  /** altSecurityIdentities values, matched exactly (case-insensitively, as AD matches the attribute). */
+  altSecurityIdentities: readonly string[];
+  /** userPrincipalName values from the certificate's SAN (for weak mapping and the SID/UPN agreement check). */
+  upns: readonly string[];
+}
+
+/** Account state AD enforces at logon, read because certificate sign-in performs no bind ([MS-ADTS] §2.2.16). */
+export interface AccountState {
+  /** userAccountControl ACCOUNTDISABLE. */
+  disabled: boolean;
+  /** Locked out now (msDS-User-Account-Control-Computed UF_LOCKOUT). */
+  locked: boolean;
+  /** accountExpires has passed. */
+  expired: boolean;
+}
+
+export interface CertificateAccount {
+  user: DirectoryUser;
+  /** The account's altSecurityIdentities values as stored. */
+  altSecurityIdentities: string[];
+  state: AccountState;
+}
+
+/** At most this many accounts answer one certificate query; more is refused as ambiguous. */
+export const MAX_CERTIFICATE_ACCOUNTS = 8;
+
 export interface DirectoryProvider {
   readonly kind: 'ldap' | 'embedded';
   /**
    * Checks a password. Accepts `user@suffix` (userPrincipalName), `DOMAIN\user` (sAMAccountName in that
    * NetBIOS domain) and bare `user` (sAMAccountName in the default domain). Empty or whitespace-only
    * passwords are refused before any directory traffic.
+   * `resolved`: what findUser(username) returned moments ago for this same name (the user, or undefined for no
+   * single match); the provider then binds without searching again. An unresolved name still costs one bind
+   * (against a decoy DN), so known and unknown names do the same work.
    */
-  authenticate(username: string, password: string): Promise<AuthResult>;
+  authenticate(
+    username: string,
+    password: string,
+    resolved?: { user: DirectoryUser | undefined },
+  ): Promise<AuthResult>;
   /** Looks a user up by the same name forms as authenticate; undefined when none or ambiguous. */
   findUser(username: string): Promise<DirectoryUser | undefined>;
   /** Looks a user up by raw objectGUID (SSO session refresh). */
   findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined>;
+  /**
+   * Every account a certificate names (see CertificateMappingQuery), with its altSecurityIdentities and logon
+   * state. Rejects with FederationError 'directory_unavailable' when no DC answers, and with a plain Error when more
+   * than MAX_CERTIFICATE_ACCOUNTS match.
+   */
+  findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]>;
   /**
    * Reads attributes for claim rules: one element per matching entry (none when nothing matches). Binary
    * attributes come back as bytes (see ad-attributes.ts); `tokenGroups` holds the SIDs of every group the account
