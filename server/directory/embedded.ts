@@ -21,11 +21,14 @@ import type {
   AttributeValues,
   AuthFailureKind,
   AuthResult,
+  CertificateAccount,
+  CertificateMappingQuery,
   PasswordChangeResult,
   DirectoryHealth,
   DirectoryProvider,
   DirectoryUser,
 } from './types.ts';
+import { MAX_CERTIFICATE_ACCOUNTS } from './types.ts';
 import { accountName, parseSignInName, type SignInNameRules } from './username.ts';
 
 /*
@@ -47,6 +50,7 @@ import { accountName, parseSignInName, type SignInNameRules } from './username.t
  *       mustChangePassword: false              # AD 773
  *       passwordExpired: false                 # AD 532
  *       accountExpires: 2030-01-01T00:00:00Z   # optional; in the past = AD 701
+ *       altSecurityIdentities: ["X509:<SKI>…"] # optional: certificate mappings (KB5014754 strong forms)
  *   groups:                             # optional: group objects (claim rules read tokenGroups, member, memberOf)
  *     - name: Finance                   # the group's CN and sAMAccountName; users list it under `groups`
  *       objectSid: S-1-5-21-…-1201      # optional; only groups with a SID appear in tokenGroups / groupsid
@@ -143,6 +147,7 @@ const userSchema = z.strictObject({
   mustChangePassword: z.boolean().default(false),
   passwordExpired: z.boolean().default(false),
   accountExpires: z.coerce.date().optional(),
+  altSecurityIdentities: z.array(z.string().min(1).max(1024)).default([]),
 });
 
 const sidString = z.string().regex(/^S-1-\d+(-\d+)+$/, 'must be an SID like S-1-5-21-…');
@@ -175,6 +180,7 @@ interface EmbeddedUser {
   mustChangePassword: boolean;
   passwordExpired: boolean;
   accountExpires: Date | undefined;
+  altSecurityIdentities: string[];
 }
 
 /** RFC 4514 §2.4 escaping for a DN attribute value we build ourselves. */
@@ -264,6 +270,7 @@ export class EmbeddedDirectory implements DirectoryProvider {
         mustChangePassword: u.mustChangePassword,
         passwordExpired: u.passwordExpired,
         accountExpires: u.accountExpires,
+        altSecurityIdentities: u.altSecurityIdentities,
       };
       // AD keeps these unique; a file that does not would make sign-in names ambiguous.
       this.#index(this.#bySam, u.sAMAccountName.toLowerCase(), entry, 'sAMAccountName');
@@ -453,6 +460,35 @@ export class EmbeddedDirectory implements DirectoryProvider {
   findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
     const entry = guid.length === 16 ? this.#byGuid.get(guid.toString('hex')) : undefined;
     return Promise.resolve(entry === undefined ? undefined : copy(entry.user));
+  }
+
+  findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]> {
+    const wantAlt = new Set(query.altSecurityIdentities.map((v) => v.toLowerCase()));
+    const wantUpn = new Set(query.upns.map((v) => v.toLowerCase()));
+    const wantSid = query.sid?.toUpperCase();
+    const out: CertificateAccount[] = [];
+    for (const e of this.#bySam.values()) {
+      const u = e.user;
+      const hit =
+        (wantSid !== undefined && u.objectSid?.toUpperCase() === wantSid) ||
+        e.altSecurityIdentities.some((v) => wantAlt.has(v.toLowerCase())) ||
+        (u.userPrincipalName !== undefined && wantUpn.has(u.userPrincipalName.toLowerCase()));
+      if (!hit) continue;
+      out.push({
+        user: copy(u),
+        altSecurityIdentities: [...e.altSecurityIdentities],
+        state: {
+          disabled: !u.enabled,
+          locked: e.locked,
+          expired: e.accountExpires !== undefined && e.accountExpires <= this.#clock.now(),
+        },
+      });
+    }
+    if (out.length > MAX_CERTIFICATE_ACCOUNTS)
+      return Promise.reject(
+        new Error(`more than ${MAX_CERTIFICATE_ACCOUNTS} accounts match the certificate`),
+      );
+    return Promise.resolve(out);
   }
 
   queryAttributes(query: AttributeQuery): Promise<AttributeValues[]> {
