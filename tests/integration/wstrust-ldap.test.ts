@@ -202,6 +202,8 @@ describe('WS-Trust usernamemixed against Active Directory (Samba AD DC over LDAP
     const kinds = new Set<unknown>();
     for (const [label, username, password] of cases) {
       const res = await post({ version: V13, username, password });
+      // HTTP 500 for every one, as AD FS (server/protocols/wstrust/soap.ts SOAP_FAULT_STATUS).
+      assert.equal(res.status, 500, label);
       const f = readFault(res.text);
       assert.equal(f.subcode, `{${V13.ns}}FailedAuthentication`, label);
       assert.equal(f.activityId, res.headers['x-activity-id']);
@@ -269,6 +271,7 @@ exists([Type == "http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms
 
   test('ActiveSync is denied with a fault and an access_denied audit naming the rule; other clients get a token', async () => {
     const denied = await post('Microsoft.Exchange.ActiveSync');
+    assert.equal(denied.status, 500);
     const f = readFault(denied.text);
     assert.equal(f.subcode, `{${V13.ns}}RequestFailed`);
     assert.doesNotMatch(denied.text, /ActiveSync|Block Exchange|DenyUsersWithClaim/);
@@ -287,6 +290,44 @@ exists([Type == "http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms
       assert.ok(issued !== undefined);
       assert.equal(issued.clientApplication, app);
       assert.equal((issued.claims as { claimsIssued?: number }).claimsIssued! > 0, true);
+    }
+  });
+});
+
+// The directory down (every DC unreachable): the node cannot check a password, so the endpoint answers 503 with
+// a Receiver fault (as the passive flow answers 503), never a credential fault and never the connection error.
+describe('WS-Trust with every domain controller unreachable', () => {
+  let env: SambaEnv;
+  let t: TestApp;
+  before(async () => {
+    env = sambaEnv();
+    t = await makeTestApp({
+      directory: sambaLdapConfig(env, { urls: ['ldaps://127.0.0.1:1'], connectTimeoutMs: 500 }),
+      listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
+    });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('a 503 Receiver fault with an activity id and nothing internal, for both endpoints', async () => {
+    for (const v of [V13, V2005]) {
+      const o: RstOptions = {
+        version: v,
+        username: env.users.wstrust1.upn,
+        password: env.users.wstrust1.password,
+      };
+      const res = await request(t.app)
+        .post(v.path)
+        .set(rstHeaders(o))
+        .set('X-Forwarded-Proto', 'https')
+        .send(buildRst(o));
+      assert.equal(res.status, 503, res.text.slice(0, 300));
+      const f = readFault(res.text);
+      assert.equal(f.code, `{${SOAP12}}Receiver`);
+      assert.equal(f.subcode, `{${v.ns}}RequestFailed`);
+      assert.equal(f.activityId, res.headers['x-activity-id']);
+      assert.doesNotMatch(res.text, /ECONNREFUSED|127\.0\.0\.1|ldap|\bat \w+ \(/i);
     }
   });
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../server/lib/clock.ts';
+import { isTokenPage, signInFrom } from '../helpers/account-protection.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
+import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { readFault } from '../fixtures/wstrust/fault.ts';
 import {
   buildRst,
@@ -58,10 +60,13 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
     return r.send(opts.body ?? buildRst(o));
   }
 
-  /** Asserts a well-formed fault with the subcode, the activity id of the response, and nothing internal. */
-  function assertFault(res: request.Response, subcode: string, status?: number): void {
-    if (status !== undefined) assert.equal(res.status, status, res.text.slice(0, 400));
-    assert.ok(res.status >= 400, `status ${res.status}`);
+  /**
+   * Asserts a well-formed fault with the subcode, the activity id of the response, and nothing internal.
+   * Status: 500 for every SOAP fault, as AD FS sends them (server/protocols/wstrust/soap.ts SOAP_FAULT_STATUS);
+   * the transport refusals pass their own.
+   */
+  function assertFault(res: request.Response, subcode: string, status = 500): void {
+    assert.equal(res.status, status, res.text.slice(0, 400));
     const f = readFault(res.text);
     assert.equal(f.subcode, subcode, `${f.subcode} ${f.reason}`);
     assert.ok(f.reason.length > 0);
@@ -78,9 +83,10 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
     o: RstOptions,
     subcode: string,
     opts: Parameters<typeof post>[1] = {},
+    status?: number,
   ): Promise<request.Response> {
     const res = await post(o, opts);
-    assertFault(res, subcode);
+    assertFault(res, subcode, status);
     assert.equal(signinEvents(res.headers['x-activity-id']), 0, 'the directory was consulted');
     return res;
   }
@@ -96,14 +102,12 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
   // ---- B4.1 transport
   test('B4.1 plain HTTP is refused (no trusted proxy said TLS), before parsing', async () => {
     for (const v of [V13, V2005]) {
-      const res = await refusedBeforeDirectory(
+      await refusedBeforeDirectory(
         alice(v),
         `${v === V13 ? TRUST13 : TRUST05}InvalidRequest`,
-        {
-          https: false,
-        },
+        { https: false },
+        403,
       );
-      assert.equal(res.status, 403);
     }
   });
 
@@ -363,6 +367,73 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
     });
   });
 
+  test('B1.7/A16 xmldom attack shapes (duplicate attributes, namespace bomb, unterminated PI, odd end tags, 200 000 nested elements) are refused', async () => {
+    const o = alice(V13);
+    const rst = buildRst(o);
+    const nsBomb = Array.from(
+      { length: 400 },
+      (_, i) => `<n${i}:e xmlns:n${i}="urn:ns:${i}" xmlns:m${i}="urn:m:${i}">`,
+    );
+    for (const body of [
+      // Duplicate attributes (the 2026 xmldom batch used 50 000; one duplicate is already not XML).
+      rst.replace('<s:Body>', '<s:Body a="1" a="2">'),
+      rst.replace('<s:Body>', `<s:Body ${Array.from({ length: 500 }, () => 'a="1"').join(' ')}>`),
+      // Namespace bomb: every element declares new prefixes, nested past the depth bound.
+      rst.replace(
+        '</s:Header>',
+        `${nsBomb.join('')}${nsBomb.map((_, i) => `</n${399 - i}:e>`).join('')}</s:Header>`,
+      ),
+      // Unterminated processing instruction, in the prolog and inside the body.
+      `<?xml version="1.0"${rst}`,
+      rst.replace('<s:Body>', '<s:Body><?pi never closed'),
+      // Long whitespace inside a mismatched end tag.
+      rst.replace('</s:Body>', `</s:Bodyx${' '.repeat(20_000)}>`),
+    ]) {
+      await refusedBeforeDirectory(o, `${TRUST13}InvalidRequest`, { body });
+    }
+    // 200 000 nested elements: over the body limit, so refused (413) before the parser ever sees it.
+    const nested = rst.replace(
+      '</s:Header>',
+      `${'<x:d xmlns:x="urn:x">'.repeat(200_000)}${'</x:d>'.repeat(200_000)}</s:Header>`,
+    );
+    await refusedBeforeDirectory(o, `${TRUST13}InvalidRequest`, { body: nested }, 413);
+    // The server is still serving.
+    const ok = await post(alice(V13));
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+  });
+
+  test('B1.8 mismatched or missing end tags are refused (xmldom 0.8 would silently re-nest the document)', async () => {
+    const o = alice(V13);
+    const rst = buildRst(o);
+    assert.ok(rst.includes('</wsse:UsernameToken>') && rst.includes('</wsu:Timestamp>'));
+    for (const body of [
+      // The password would otherwise end up holding everything after it, and the token the rest of the header.
+      rst.replace('</wsse:UsernameToken>', '</wsse:UsernameTokenX>'),
+      rst.replace('</wsse:Password>', '</wsse:Passwordx>'),
+      rst.replace('</wsu:Timestamp>', '</wsu:Timestampx>'),
+      rst.replace('</s:Body>', '</s:Bodyx>'),
+      rst.replace('</s:Envelope>', '</s:Envelop>'),
+      rst.replace('</s:Envelope>', ''), // root never closed
+      rst.replace('</wsse:Username>', ''), // element never closed
+      rst.replace('</s:Header>', '</s:Header></x:extra>'), // end tag with nothing open to close
+      rst.replace('</s:Header>', '<x:a xmlns:x="urn:x" b=">"</s:Header>'), // start tag never ended
+      rst.replace('</s:Header>', '<x:a xmlns:x="urn:x" b="</s:Header>"/></s:Header>'), // '<' in a value
+    ]) {
+      await refusedBeforeDirectory(o, `${TRUST13}InvalidRequest`, { body });
+    }
+    // Well-formed variants a strict parser must still accept: whitespace before '>' in an end tag, '>' and
+    // '/' inside attribute values, self-closing elements, comments and CDATA holding markup-like text.
+    const ok = await post(o, {
+      body: rst
+        .replace('</s:Body>', `</s:Body${' '.repeat(2000)}>`)
+        .replace(
+          '</s:Header>',
+          `<x:a xmlns:x="urn:x" b="a>b" c='/>'/><!-- </wsse:Security> --><x:b xmlns:x="urn:x"><![CDATA[</s:Envelope>]]></x:b></s:Header>`,
+        ),
+    });
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+  });
+
   test('B1.6 NUL bytes, UTF-16, invalid UTF-8 and a non-UTF-8 charset are refused', async () => {
     const o = alice(V13);
     const rst = buildRst(o);
@@ -467,5 +538,202 @@ describe('WS-Trust endpoints switched off in configuration', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+// B4.4/B4.6 through the real app: WS-Trust and the passive form share one smart-lockout state per account, and an
+// address the caller made up never makes a request more trusted. Embedded directory (demo users), memory store,
+// a low fedgate threshold; client addresses presented by the trusted proxy (loopback) in X-Forwarded-For.
+describe('WS-Trust and the passive form share smart lockout (B4.4, B4.6)', () => {
+  let t: TestApp;
+  const FAMILIAR = '192.0.2.10';
+  const UNFAMILIAR = '198.51.100.20';
+  before(async () => {
+    t = await makeTestApp({
+      listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
+      lockout: {
+        threshold: 3,
+        observationWindowMinutes: 30,
+        spray: { maxFailuresPerSource: 1000, distinctAccountsAlert: 1000, windowMinutes: 10 },
+      },
+    });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  async function wstrust(
+    username: string,
+    password: string,
+    xff: string,
+    extra: Record<string, string> = {},
+  ): Promise<request.Response> {
+    const o: RstOptions = { version: V13, username, password };
+    return request(t.app)
+      .post(V13.path)
+      .set(rstHeaders(o))
+      .set('X-Forwarded-Proto', 'https')
+      .set('X-Forwarded-For', xff)
+      .set(extra)
+      .send(buildRst(o));
+  }
+
+  const lockedOut = (res: request.Response): boolean =>
+    t.logs
+      .events('extranet_lockout')
+      .some((e) => e.activityId === res.headers['x-activity-id'] && e.enforced === true);
+
+  function failedAuthentication(res: request.Response): string {
+    assert.equal(res.status, 500, res.text.slice(0, 300));
+    const f = readFault(res.text);
+    assert.equal(f.subcode, `${TRUST13}FailedAuthentication`);
+    return res.text.replace(f.activityId, 'ACTIVITY');
+  }
+
+  test('B4.4 bad passwords over the passive form and WS-Trust fill one counter; the lock then refuses both, with the same fault', async () => {
+    const user = 'bob@fedgate.test';
+    // Two bad passwords on the passive form, the third over WS-Trust: threshold 3 reached.
+    for (let i = 0; i < 2; i++) {
+      const { res } = await signInFrom(t.app, {
+        username: user,
+        password: 'nope-1',
+        xff: UNFAMILIAR,
+      });
+      assert.equal(isTokenPage(res), false);
+    }
+    const wrong = failedAuthentication(await wstrust(user, 'nope-2', UNFAMILIAR));
+
+    // The right password over WS-Trust is now refused without a bind, with the wrong-password fault byte for byte.
+    const locked = await wstrust(user, 'Passw0rd!', UNFAMILIAR);
+    assert.equal(failedAuthentication(locked), wrong);
+    assert.ok(lockedOut(locked), 'no enforced extranet_lockout event for the WS-Trust attempt');
+    // And on the passive form too.
+    const { res: passive } = await signInFrom(t.app, {
+      username: user,
+      password: 'Passw0rd!',
+      xff: UNFAMILIAR,
+    });
+    assert.equal(isTokenPage(passive), false);
+    assert.ok(lockedOut(passive), 'no enforced extranet_lockout event for the passive attempt');
+  });
+
+  test('B4.6 a familiar address prepended to X-Forwarded-For or sent as X-MS-Forwarded-Client-IP does not lift the lock', async () => {
+    const user = 'alice@fedgate.test';
+    // The real user signs in from the office: FAMILIAR becomes a familiar location of the account.
+    const first = await wstrust(user, 'Passw0rd!', FAMILIAR);
+    assert.equal(first.status, 200, first.text.slice(0, 300));
+    // An attacker from UNFAMILIAR locks the unfamiliar class.
+    for (let i = 0; i < 3; i++) failedAuthentication(await wstrust(user, `guess-${i}`, UNFAMILIAR));
+
+    // With the right password, claiming to come from the familiar address: still refused.
+    for (const [xff, extra] of [
+      [UNFAMILIAR, {}],
+      [`${FAMILIAR}, ${UNFAMILIAR}`, {}], // caller-written entry left of what the trusted proxy saw
+      [UNFAMILIAR, { 'X-MS-Forwarded-Client-IP': FAMILIAR }],
+      [UNFAMILIAR, { 'X-MS-Client-IP': FAMILIAR }],
+    ] as [string, Record<string, string>][]) {
+      const res = await wstrust(user, 'Passw0rd!', xff, extra);
+      failedAuthentication(res);
+      assert.ok(lockedOut(res), `${xff} ${JSON.stringify(extra)} was not refused by the lockout`);
+    }
+    // The familiar location is unaffected (AD FS ESL: separate familiar and unfamiliar states).
+    const office = await wstrust(user, 'Passw0rd!', FAMILIAR);
+    assert.equal(office.status, 200, office.text.slice(0, 300));
+  });
+});
+
+// B4.3 "(Redis replay cache)" and corpus E3: two instances of a farm on one real Redis share the replay caches,
+// and with Redis down the endpoint fails closed (no token, the directory never asked) instead of skipping the
+// replay check. Embedded directory (demo users).
+describe('WS-Trust replay caches on a shared Redis (B4.3, E3)', () => {
+  let redis: TestRedis;
+  let a: TestApp;
+  let b: TestApp;
+  before(async () => {
+    redis = await startRedis();
+    const config = {
+      listen: { port: 0, tls: 'off' as const, trustedProxies: ['loopback'] },
+      store: { kind: 'redis' as const, url: redis.url },
+    };
+    a = await makeTestApp(config);
+    b = await makeTestApp(config);
+  });
+  after(async () => {
+    await (a as TestApp | undefined)?.close();
+    await (b as TestApp | undefined)?.close();
+    await (redis as TestRedis | undefined)?.stop();
+  });
+
+  const send = (t: TestApp, o: RstOptions): Promise<request.Response> =>
+    request(t.app)
+      .post(o.version.path)
+      .set(rstHeaders(o))
+      .set('X-Forwarded-Proto', 'https')
+      .send(buildRst(o));
+
+  const replayFault = (t: TestApp, res: request.Response): void => {
+    assert.equal(res.status, 500, res.text.slice(0, 300));
+    const f = readFault(res.text);
+    assert.equal(f.subcode, `${WSSE_Q}InvalidSecurity`);
+    assert.equal(
+      t.logs.events('signin').filter((e) => e.activityId === f.activityId).length,
+      0,
+      'the directory was consulted for a replay',
+    );
+  };
+
+  test('B4.3 a MessageID or a Nonce+Created accepted by one instance is a replay on the other', async () => {
+    assert.equal(a.services.store.kind, 'redis');
+    const base: RstOptions = {
+      version: V13,
+      username: 'alice@fedgate.test',
+      password: 'Passw0rd!',
+      messageId: `urn:uuid:${crypto.randomUUID()}`,
+    };
+    const first = await send(a, base);
+    assert.equal(first.status, 200, first.text.slice(0, 300));
+    replayFault(b, await send(b, base));
+    replayFault(b, await send(b, { ...base, version: V2005 }));
+
+    const created = wsuTime(new Date());
+    const token = `<wsse:UsernameToken><wsse:Username>alice@fedgate.test</wsse:Username><wsse:Password>Passw0rd!</wsse:Password><wsse:Nonce>${Buffer.from(crypto.randomUUID()).toString('base64')}</wsse:Nonce><wsu:Created>${created}</wsu:Created></wsse:UsernameToken>`;
+    const withNonce = await send(b, { ...base, messageId: undefined, usernameToken: token });
+    assert.equal(withNonce.status, 200, withNonce.text.slice(0, 300));
+    replayFault(a, await send(a, { ...base, messageId: undefined, usernameToken: token }));
+  });
+
+  test('E3 Redis down: a 503 Receiver fault with an activity id, no token, no directory call; Redis back: served again', async () => {
+    const o = (): RstOptions => ({
+      version: V13,
+      username: 'alice@fedgate.test',
+      password: 'Passw0rd!',
+    });
+    await redis.stop();
+    try {
+      for (const t of [a, b]) {
+        const res = await send(t, o());
+        assert.equal(res.status, 503, res.text.slice(0, 300));
+        const f = readFault(res.text);
+        assert.equal(f.code, '{http://www.w3.org/2003/05/soap-envelope}Receiver');
+        assert.equal(f.subcode, `${TRUST13}RequestFailed`);
+        assert.equal(f.activityId, res.headers['x-activity-id']);
+        assert.doesNotMatch(res.text, /Assertion|ECONNREFUSED|redis|\bat \w+ \(/i);
+        assert.equal(
+          t.logs.events('signin').filter((e) => e.activityId === f.activityId).length,
+          0,
+          'the directory was consulted without a replay check',
+        );
+      }
+    } finally {
+      await redis.start();
+    }
+    // The store reconnects on its own; poll (bounded) until a request is served again.
+    let ok: request.Response | undefined;
+    for (let i = 0; i < 100; i++) {
+      ok = await send(a, o());
+      if (ok.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(ok?.status, 200, ok?.text.slice(0, 300));
   });
 });

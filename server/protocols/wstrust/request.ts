@@ -13,7 +13,8 @@
  *  - any other header marked mustUnderstand is refused (SOAP 1.2 Part 1 §5.2.3).
  * Body: exactly one wst:RequestSecurityToken in the endpoint's WS-Trust namespace, with RequestType Issue,
  * an AppliesTo EndpointReference Address, an optional bearer KeyType and an optional TokenType (default
- * SAML 1.1, as AD FS). Known RST children may appear at most once; others are ignored, as WCF does.
+ * SAML 1.1, as AD FS; SAML 2.0 by either of its two names; anything else is an InvalidRequest fault). Known
+ * RST children may appear at most once; others are ignored, as WCF does.
  */
 import {
   PASSWORD_TEXT,
@@ -50,6 +51,8 @@ export interface IssueRequest {
   tokenCreated: string | undefined;
   appliesTo: string;
   tokenType: 'saml11' | 'saml2';
+  /** The TokenType URI as the client wrote it (the RSTR echoes it, as AD FS does); SAML 1.1's URN by default. */
+  tokenTypeUri: string;
 }
 
 const ANONYMOUS = new Set([
@@ -235,11 +238,13 @@ export function readIssueRequest(env: SoapEnvelope, opts: ReadOptions): IssueReq
   }
   const tokenTypeEl = atMostOne(wst('TokenType'), 'invalid_request', 'TokenType');
   let tokenType: IssueRequest['tokenType'] = 'saml11';
+  let tokenTypeUri = TOKEN_TYPE_SAML11;
   if (tokenTypeEl !== undefined) {
     const tt = textOf(tokenTypeEl, 256);
     if (tt === TOKEN_TYPE_SAML20 || tt === TOKEN_TYPE_SAML20_PROFILE) tokenType = 'saml2';
     else if (tt !== TOKEN_TYPE_SAML11 && tt !== TOKEN_TYPE_SAML11_PROFILE)
       fault('invalid_request', `TokenType ${tt.slice(0, 120)} is not supported`);
+    tokenTypeUri = tt;
   }
 
   const appliesToEl = single(
@@ -279,6 +284,7 @@ export function readIssueRequest(env: SoapEnvelope, opts: ReadOptions): IssueReq
     tokenCreated: utCreatedEl === undefined ? undefined : textOf(utCreatedEl, 64),
     appliesTo,
     tokenType,
+    tokenTypeUri,
   };
 }
 

@@ -7,17 +7,21 @@
  * RequestedUnattachedReference, TokenType, RequestType, KeyType. Header: Action, RelatesTo (the request's
  * MessageID, WS-Addressing 1.0 Core §3.4) and a wsse:Security Timestamp valid for 5 minutes.
  *
+ * The token is a SAML 1.1 assertion unless the RST's TokenType asked for SAML 2.0 (then a bare signed SAML
+ * 2.0 assertion); the RSTR's TokenType echoes the URI the request used.
+ *
  * Written compactly with \w+ prefixes and no self-closing tags: MSAL reads the RSTR with regular
  * expressions and takes the raw text between the RequestedSecurityToken tags as the token (§3.5). The signed
  * assertion goes in verbatim (it declares its own saml and ds namespaces).
  */
 import { escapeAttr, escapeText } from '../../lib/xml-escape.ts';
 import {
+  SAML2_ID_VALUE_TYPE,
   SAML_ASSERTION_ID_VALUE_TYPE,
   SOAP11_NS,
   SOAP12_NS,
-  TOKEN_TYPE_SAML11,
   TOKEN_TYPE_SAML11_PROFILE,
+  TOKEN_TYPE_SAML20_PROFILE,
   WSA_NS,
   WSP_NS,
   WSSE11_NS,
@@ -30,9 +34,13 @@ import type { SoapVersion } from './soap.ts';
 export interface IssueResponseInput {
   version: TrustVersionInfo;
   soap: SoapVersion;
-  /** The signed saml:Assertion, inserted verbatim. */
+  /** The signed saml:Assertion (SAML 1.1 or 2.0), inserted verbatim. */
   assertionXml: string;
   assertionId: string;
+  /** Which assertion it is: picks the token reference's TokenType and KeyIdentifier ValueType. */
+  tokenKind: 'saml11' | 'saml2';
+  /** The RSTR's TokenType: the URI the request asked for (WS-Trust 1.3 §4.4), SAML 1.1's URN by default. */
+  tokenTypeUri: string;
   appliesTo: string;
   /** The request's wsa:MessageID (RelatesTo). */
   relatesTo: string;
@@ -42,17 +50,27 @@ export interface IssueResponseInput {
   now: Date;
 }
 
-function tokenReference(assertionId: string): string {
+/**
+ * The attached/unattached reference to the issued assertion, as AD FS writes it (WSS SAML Token Profile 1.1
+ * §3.3.2, §3.4): a KeyIdentifier holding the assertion's ID, with the profile's token type on the
+ * SecurityTokenReference. SAML 1.1: TokenType #SAMLV1.1, ValueType #SAMLAssertionID (1.0 profile URI);
+ * SAML 2.0: TokenType #SAMLV2.0, ValueType #SAMLID.
+ */
+function tokenReference(assertionId: string, kind: 'saml11' | 'saml2'): string {
+  const [tokenType, valueType] =
+    kind === 'saml2'
+      ? [TOKEN_TYPE_SAML20_PROFILE, SAML2_ID_VALUE_TYPE]
+      : [TOKEN_TYPE_SAML11_PROFILE, SAML_ASSERTION_ID_VALUE_TYPE];
   return (
-    `<o:SecurityTokenReference k:TokenType="${TOKEN_TYPE_SAML11_PROFILE}" xmlns:k="${WSSE11_NS}" xmlns:o="${WSSE_NS}">` +
-    `<o:KeyIdentifier ValueType="${SAML_ASSERTION_ID_VALUE_TYPE}">${escapeText(assertionId)}</o:KeyIdentifier>` +
+    `<o:SecurityTokenReference k:TokenType="${tokenType}" xmlns:k="${WSSE11_NS}" xmlns:o="${WSSE_NS}">` +
+    `<o:KeyIdentifier ValueType="${valueType}">${escapeText(assertionId)}</o:KeyIdentifier>` +
     '</o:SecurityTokenReference>'
   );
 }
 
 /** The RSTR (without collection) with the given prefix bound to the version's namespace by the caller. */
 function rstr(p: string, m: IssueResponseInput): string {
-  const ref = tokenReference(m.assertionId);
+  const ref = tokenReference(m.assertionId, m.tokenKind);
   return (
     `<${p}:Lifetime>` +
     `<wsu:Created xmlns:wsu="${WSU_NS}">${m.created.toISOString()}</wsu:Created>` +
@@ -63,7 +81,7 @@ function rstr(p: string, m: IssueResponseInput): string {
     `<${p}:RequestedSecurityToken>${m.assertionXml}</${p}:RequestedSecurityToken>` +
     `<${p}:RequestedAttachedReference>${ref}</${p}:RequestedAttachedReference>` +
     `<${p}:RequestedUnattachedReference>${ref}</${p}:RequestedUnattachedReference>` +
-    `<${p}:TokenType>${TOKEN_TYPE_SAML11}</${p}:TokenType>` +
+    `<${p}:TokenType>${escapeText(m.tokenTypeUri)}</${p}:TokenType>` +
     `<${p}:RequestType>${m.version.requestTypeIssue}</${p}:RequestType>` +
     `<${p}:KeyType>${m.version.keyType}</${p}:KeyType>`
   );

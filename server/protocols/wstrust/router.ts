@@ -15,16 +15,19 @@
  *  5. AppliesTo resolved against the trust registry (extSTS.srf is an alias of the Microsoft 365 trust);
  *  6. the shared credential step (authn/forms.ts, with smart lockout): every credential failure gives one
  *     identical fault (B4.4);
- *  7. the relying party's claim rules and the same SAML 1.1 writer as WS-Federation; the response.
+ *  7. the relying party's claim rules and the same SAML 1.1 writer as WS-Federation (or, when the RST's
+ *     TokenType asks for SAML 2.0, the SAML-P assertion writer); the response.
  */
 import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { authenticateWithPassword } from '../../authn/forms.ts';
 import { claimsAudit } from '../../claims/audit.ts';
-import { AuthMethods } from '../../claims/types.ts';
+import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
+import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
-import { writeSignedSaml11Assertion } from '../../tokens/index.ts';
+import { writeSignedSaml11Assertion, writeSignedSaml2Assertion } from '../../tokens/index.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
+import { toSaml2Model } from '../saml2/assertion.ts';
 import { toSaml11Model } from '../wsfed/assertion.ts';
 import { requestContextOf } from '../request-context.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
@@ -111,6 +114,57 @@ export function wstrustRouter(s: Services): Router {
     return { rp, audience };
   }
 
+  /**
+   * The signed assertion the RST asked for, from the claims the relying party's rules issued: SAML 1.1 (the
+   * default, the WS-Federation writer) or SAML 2.0 (the SAML-P writer's bare assertion, never the Response).
+   * SAML 2.0 here: bearer SubjectConfirmation whose Recipient is the AppliesTo address (the party the client
+   * presents the token to; there is no ACS in WS-Trust), Audience = AppliesTo, AuthnStatement
+   * PasswordProtectedTransport, no SessionIndex (no session behind an active sign-in).
+   */
+  function issueToken(
+    kind: IssueRequest['tokenType'],
+    rp: RelyingParty,
+    claims: ClaimSet,
+    audience: string,
+    now: Date,
+  ): { xml: string; assertionId: string; notOnOrAfter: Date } {
+    const assertionId = `_${s.random.uuid()}`;
+    if (kind === 'saml2') {
+      const base = toSaml2Model({
+        rp,
+        claims,
+        assertionId,
+        issuer: s.config.issuerUri,
+        acs: audience,
+        now,
+        authMethod: AuthMethods.password,
+        authInstant: now,
+        sessionIndex: assertionId,
+      });
+      const model = { ...base, audience, authn: { ...base.authn, sessionIndex: undefined } };
+      return {
+        xml: writeSignedSaml2Assertion(model, s.signing),
+        assertionId,
+        notOnOrAfter: model.notOnOrAfter,
+      };
+    }
+    const model = toSaml11Model({
+      claims,
+      assertionId,
+      issuer: s.config.issuerUri,
+      audience,
+      now,
+      lifetimeMinutes: rp.tokenLifetimeMinutes,
+      authMethod: AuthMethods.password,
+      authInstant: now,
+    });
+    return {
+      xml: writeSignedSaml11Assertion(model, s.signing),
+      assertionId,
+      notOnOrAfter: model.notOnOrAfter,
+    };
+  }
+
   async function replayCheck(rq: IssueRequest): Promise<void> {
     if (!(await s.store.markSeen('replay', `wstrust:msgid:${sha256(rq.messageId)}`, replayTtl)))
       throw new WsTrustFault('replay', 'wsa:MessageID already seen');
@@ -141,11 +195,6 @@ export function wstrustRouter(s: Services): Router {
     const rq = readIssueRequest(env, { version, transportAction: ct.action });
     const now = s.clock.now();
     checkTimestamp(rq.timestamp, now, skew);
-    if (rq.tokenType !== 'saml11')
-      throw new WsTrustFault(
-        'invalid_request',
-        'SAML 2.0 token type requested; only SAML 1.1 is issued',
-      );
     // 4. Replay caches (shared store: a replay to another node of the farm is caught too).
     await replayCheck(rq);
     // 5. Trust.
@@ -180,7 +229,7 @@ export function wstrustRouter(s: Services): Router {
     });
     if (!result.ok) {
       if (result.kind === 'unavailable')
-        throw new WsTrustFault('request_failed', `directory unavailable: ${result.reason}`);
+        throw new WsTrustFault('unavailable', `directory unavailable: ${result.reason}`);
       throw new WsTrustFault('failed_authentication', `credential failure (${result.kind})`);
     }
 
@@ -207,26 +256,18 @@ export function wstrustRouter(s: Services): Router {
       );
       throw new WsTrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
     }
-    const model = toSaml11Model({
-      claims: outcome.claims,
-      assertionId: `_${s.random.uuid()}`,
-      issuer: s.config.issuerUri,
-      audience,
-      now,
-      lifetimeMinutes: rp.tokenLifetimeMinutes,
-      authMethod: AuthMethods.password,
-      authInstant: now,
-    });
-    const assertionXml = writeSignedSaml11Assertion(model, s.signing);
+    const token = issueToken(rq.tokenType, rp, outcome.claims, audience, now);
     const out = writeIssueResponse({
       version,
       soap: ct.soap,
-      assertionXml,
-      assertionId: model.assertionId,
+      assertionXml: token.xml,
+      assertionId: token.assertionId,
+      tokenKind: rq.tokenType,
+      tokenTypeUri: rq.tokenTypeUri,
       appliesTo: audience,
       relatesTo: rq.messageId,
       created: now,
-      expires: model.notOnOrAfter,
+      expires: token.notOnOrAfter,
       now,
     });
     s.audit.info(
@@ -235,7 +276,8 @@ export function wstrustRouter(s: Services): Router {
         eventId: 1200, // AD FS 1200 (observability/audit-events.ts)
         protocol: 'wstrust',
         endpoint: version.path,
-        assertionId: model.assertionId,
+        assertionId: token.assertionId,
+        tokenType: rq.tokenType,
         rp: rp.identifier,
         upn: result.user.userPrincipalName,
         objectGuid: result.user.objectGuid.toString('base64'),
@@ -244,7 +286,7 @@ export function wstrustRouter(s: Services): Router {
         clientApplication: req.get('x-ms-client-application'),
         ip: req.ip,
         activityId: res.locals.activityId,
-        notOnOrAfter: model.notOnOrAfter.toISOString(),
+        notOnOrAfter: token.notOnOrAfter.toISOString(),
       },
       'token issued',
     );
@@ -274,7 +316,14 @@ export function wstrustRouter(s: Services): Router {
         (err as { type?: unknown }).type === 'entity.too.large'
       )
         fault = new WsTrustFault('too_large', 'body over wstrust.maxRequestBytes');
-      else {
+      else if (err instanceof FederationError && err.code === 'store_unavailable') {
+        // Fail closed: the replay caches cannot be consulted, so nothing is issued (corpus E3).
+        s.log.warn(
+          { err, activityId, path: req.path },
+          'WS-Trust request refused: store unavailable',
+        );
+        fault = new WsTrustFault('unavailable', 'store unavailable');
+      } else {
         s.log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
         fault = new WsTrustFault('request_failed', 'unexpected error');
       }

@@ -41,6 +41,7 @@ export type FaultKind =
   | 'invalid_scope'
   | 'access_denied'
   | 'request_failed'
+  | 'unavailable'
   | 'not_https'
   | 'too_large'
   | 'unsupported_media_type'
@@ -53,9 +54,24 @@ interface FaultSpec {
   subNs: 'trust' | 'wsse';
   sub: string;
   reason: string;
-  /** HTTP status for SOAP 1.2 (SOAP 1.2 Part 2 §7.5.2.2: Sender → 400, others 500; the transport ones their own). */
+  /** HTTP status: SOAP_FAULT_STATUS for every fault about the message; the transport refusals their own. */
   status: number;
 }
+
+/**
+ * HTTP status of every SOAP fault raised while processing the message, Sender and Receiver alike, SOAP 1.2 and
+ * 1.1: 500, as AD FS sends them. SOAP 1.2's HTTP binding (Part 2 §7.5.2.2) would give Sender faults 400, but
+ * AD FS (WCF underneath) answers every fault, a wrong password included, with 500: MSAL for Python says so
+ * where it ignores the status ("ADFS uses 5xx status code even with client-side incorrect password error",
+ * msal/wstrust_request.py; entra-protocol §3.4), and SOAP 1.1 (§6.2) requires 500 anyway. Clients written
+ * against AD FS see 500 and read the fault body (MSAL ignores the status altogether), so answering as AD FS
+ * does is the compatible choice. One status for all of them also means the status says nothing the body
+ * does not (the credential fault is already byte-identical, B4.4). The refusals that happen before the
+ * message is looked at keep their HTTP meaning: 403 (not HTTPS), 405, 413, 415; and so does an outage of
+ * what the node depends on (the shared store with the replay caches, the directory): 503, as the passive
+ * flow answers (a node that cannot serve now, not a fault of the message; corpus E3, the farm's balancer).
+ */
+export const SOAP_FAULT_STATUS = 500;
 
 /**
  * One fixed text per kind. failed_authentication is THE credential fault: unknown user, wrong password,
@@ -68,21 +84,21 @@ const FAULTS: Record<FaultKind, FaultSpec> = {
     subNs: 'trust',
     sub: 'InvalidRequest',
     reason: 'The request is not a valid WS-Trust request.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   failed_authentication: {
     code: 'Sender',
     subNs: 'trust',
     sub: 'FailedAuthentication',
     reason: 'ID3242: The security token could not be authenticated or authorized.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   invalid_security: {
     code: 'Sender',
     subNs: 'wsse',
     sub: 'InvalidSecurity',
     reason: 'An error was discovered processing the wsse:Security header.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   message_expired: {
     code: 'Sender',
@@ -90,42 +106,49 @@ const FAULTS: Record<FaultKind, FaultSpec> = {
     sub: 'MessageExpired',
     reason:
       'The message timestamp is missing, expired or outside the allowed clock skew. Check the client clock.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   replay: {
     code: 'Sender',
     subNs: 'wsse',
     sub: 'InvalidSecurity',
     reason: 'The message was already received (replay).',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   unsupported_token: {
     code: 'Sender',
     subNs: 'wsse',
     sub: 'UnsupportedSecurityToken',
     reason: 'Only a UsernameToken with a plain-text password is accepted at this endpoint.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   invalid_scope: {
     code: 'Sender',
     subNs: 'trust',
     sub: 'InvalidScope',
     reason: 'The AppliesTo address is not a relying party of this federation service.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   access_denied: {
     code: 'Sender',
     subNs: 'trust',
     sub: 'RequestFailed',
     reason: 'MSIS3127: The specified request failed.',
-    status: 400,
+    status: SOAP_FAULT_STATUS,
   },
   request_failed: {
     code: 'Receiver',
     subNs: 'trust',
     sub: 'RequestFailed',
     reason: 'MSIS3127: The specified request failed.',
-    status: 500,
+    status: SOAP_FAULT_STATUS,
+  },
+  unavailable: {
+    code: 'Receiver',
+    subNs: 'trust',
+    sub: 'RequestFailed',
+    reason: 'The federation service is temporarily unavailable. Try again later.',
+    status: 503,
   },
   not_https: {
     code: 'Sender',
@@ -173,7 +196,7 @@ export class WsTrustFault extends Error {
 
 export const FAULT_DETAIL_NS = 'urn:fedgate:wstrust:fault';
 
-/** Serialises a fault. SOAP 1.1 faults always use HTTP 500 (SOAP 1.1 §6.2) unless transport-level. */
+/** Serialises a fault, with its HTTP status (SOAP_FAULT_STATUS unless transport-level). */
 export function writeFault(
   kind: FaultKind,
   soap: SoapVersion,
@@ -199,7 +222,7 @@ export function writeFault(
     };
   }
   return {
-    status: f.status === 400 ? 500 : f.status,
+    status: f.status,
     contentType: 'text/xml; charset=utf-8',
     body:
       `<s:Envelope xmlns:s="${SOAP11_NS}"><s:Body><s:Fault>` +
@@ -244,6 +267,7 @@ export function parseXmlStrict(text: string): Document {
     bad('XML declaration names an encoding other than UTF-8');
   const rest = decl === null ? text : text.slice(decl[0].length);
   if (rest.includes('<?')) bad('processing instruction in message');
+  checkTagBalance(rest);
 
   // Reports are collected, not thrown from the handler: xmldom catches some exceptions it raises itself.
   const reports: string[] = [];
@@ -251,7 +275,9 @@ export function parseXmlStrict(text: string): Document {
   try {
     doc = new DOMParser({
       errorHandler: (level: string, msg: unknown) => {
-        reports.push(`${level}: ${String(msg).slice(0, 200)}`);
+        // A few are enough for the log (a 64 KiB body can raise thousands, e.g. repeated attributes).
+        if (reports.length < 5) reports.push(`${level}: ${String(msg).slice(0, 200)}`);
+        else if (reports.length === 5) reports.push('…');
       },
     }).parseFromString(text, 'text/xml');
   } catch (err) {
@@ -269,6 +295,76 @@ export function parseXmlStrict(text: string): Document {
   if (roots !== 1) bad(`expected one root element, found ${roots}`);
   checkShape(doc.documentElement);
   return doc;
+}
+
+/**
+ * Every end tag closes the element it should (XML 1.0 §3 WFC: Element Type Match), checked on the text before
+ * xmldom sees it. xmldom 0.8 silently ignores an end tag whose name does not match the open element (it
+ * reports nothing unless the names differ only in case) and closes what is left open at the end of the
+ * document, so `<wsse:UsernameToken>…</wsse:UsernameTokenX>` would otherwise parse, with everything after it
+ * moved inside the token: a document other parsers reject, read with a structure nobody wrote (B1.8, A20).
+ * One linear pass: every '<' starts markup in well-formed XML (text and attribute values cannot hold a raw
+ * '<', and a raw '<' in an attribute value is refused here); quoted attribute values are skipped whole, so a
+ * '>' or '/' inside them does not end the tag.
+ * Markup declarations and processing instructions were refused before this runs.
+ */
+export function checkTagBalance(text: string): void {
+  const open: string[] = [];
+  const nameEnd = (from: number): number => {
+    let j = from;
+    while (j < text.length && !/[\s/>]/.test(text.charAt(j))) j++;
+    return j;
+  };
+  let i = text.indexOf('<');
+  while (i !== -1) {
+    if (text.startsWith('<!--', i)) {
+      const end = text.indexOf('-->', i + 4);
+      if (end === -1) bad('unterminated comment');
+      i = end + 3;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      const end = text.indexOf(']]>', i + 9);
+      if (end === -1) bad('unterminated CDATA section');
+      i = end + 3;
+    } else if (text.startsWith('</', i)) {
+      const j = nameEnd(i + 2);
+      const name = text.slice(i + 2, j);
+      let k = j;
+      while (k < text.length && /\s/.test(text.charAt(k))) k++;
+      if (text.charAt(k) !== '>') bad('malformed end tag');
+      const expected = open.pop();
+      if (expected !== name)
+        bad(`end tag ${name.slice(0, 60)} does not match ${(expected ?? 'nothing').slice(0, 60)}`);
+      i = k + 1;
+    } else {
+      const j = nameEnd(i + 1);
+      if (j === i + 1) bad('malformed start tag');
+      const name = text.slice(i + 1, j);
+      let k = j;
+      let selfClosing = false;
+      for (;;) {
+        if (k >= text.length) bad('unterminated start tag');
+        const c = text.charAt(k);
+        if (c === '"' || c === "'") {
+          const close = text.indexOf(c, k + 1);
+          if (close === -1) bad('unterminated attribute value');
+          // XML 1.0 §3.1 WFC: No < in Attribute Values (xmldom 0.8 lets it through).
+          if (text.slice(k + 1, close).includes('<')) bad("'<' in an attribute value");
+          k = close + 1;
+          selfClosing = false;
+        } else if (c === '>') {
+          break;
+        } else {
+          if (c === '<') bad('malformed start tag');
+          if (!/\s/.test(c)) selfClosing = c === '/';
+          k++;
+        }
+      }
+      if (!selfClosing) open.push(name);
+      i = k + 1;
+    }
+    i = text.indexOf('<', i);
+  }
+  if (open.length > 0) bad(`element ${(open[open.length - 1] ?? '').slice(0, 60)} is not closed`);
 }
 
 /** Iterative walk (no recursion, so depth cannot exhaust the stack): depth, counts, bound prefixes. */
