@@ -6,6 +6,7 @@
  * default, so text reads back byte-exact.
  */
 import { DOMParser } from '@xmldom/xmldom';
+import { checkXmlTagBalance } from './xml-tag-balance.ts';
 
 export class XmlRejected extends Error {
   override readonly name = 'XmlRejected';
@@ -37,6 +38,10 @@ export function parseXmlStrict(xml: string, opts: StrictParseOptions = {}): Docu
     if (depth > maxSeen) maxSeen = depth;
     if (maxSeen > maxDepth) throw new XmlRejected('XML nested too deeply');
   }
+  // xmldom 0.8 lets a mismatched end tag through and re-nests the document (B1.8): refuse it first.
+  checkXmlTagBalance(xml, (why) => {
+    throw new XmlRejected(`XML is not well-formed: ${why}`);
+  });
   const options = {
     normalizeLineEndings: (source: string) => source.replace(/\r\n?/g, '\n'),
     errorHandler: (level: string, msg: unknown) => {

@@ -13,6 +13,7 @@
  * per-request part is the activity id in the Detail. Nothing internal (directory text, stack, parser
  * message) is ever written into a fault: that goes to the log.
  */
+import { checkXmlTagBalance } from '../../lib/xml-tag-balance.ts';
 import { DOMParser } from '@xmldom/xmldom';
 import { escapeText } from '../../lib/xml-escape.ts';
 import {
@@ -297,74 +298,9 @@ export function parseXmlStrict(text: string): Document {
   return doc;
 }
 
-/**
- * Every end tag closes the element it should (XML 1.0 §3 WFC: Element Type Match), checked on the text before
- * xmldom sees it. xmldom 0.8 silently ignores an end tag whose name does not match the open element (it
- * reports nothing unless the names differ only in case) and closes what is left open at the end of the
- * document, so `<wsse:UsernameToken>…</wsse:UsernameTokenX>` would otherwise parse, with everything after it
- * moved inside the token: a document other parsers reject, read with a structure nobody wrote (B1.8, A20).
- * One linear pass: every '<' starts markup in well-formed XML (text and attribute values cannot hold a raw
- * '<', and a raw '<' in an attribute value is refused here); quoted attribute values are skipped whole, so a
- * '>' or '/' inside them does not end the tag.
- * Markup declarations and processing instructions were refused before this runs.
- */
+/** Every end tag closes the element it should (server/lib/xml-tag-balance.ts); a SOAP fault otherwise. */
 export function checkTagBalance(text: string): void {
-  const open: string[] = [];
-  const nameEnd = (from: number): number => {
-    let j = from;
-    while (j < text.length && !/[\s/>]/.test(text.charAt(j))) j++;
-    return j;
-  };
-  let i = text.indexOf('<');
-  while (i !== -1) {
-    if (text.startsWith('<!--', i)) {
-      const end = text.indexOf('-->', i + 4);
-      if (end === -1) bad('unterminated comment');
-      i = end + 3;
-    } else if (text.startsWith('<![CDATA[', i)) {
-      const end = text.indexOf(']]>', i + 9);
-      if (end === -1) bad('unterminated CDATA section');
-      i = end + 3;
-    } else if (text.startsWith('</', i)) {
-      const j = nameEnd(i + 2);
-      const name = text.slice(i + 2, j);
-      let k = j;
-      while (k < text.length && /\s/.test(text.charAt(k))) k++;
-      if (text.charAt(k) !== '>') bad('malformed end tag');
-      const expected = open.pop();
-      if (expected !== name)
-        bad(`end tag ${name.slice(0, 60)} does not match ${(expected ?? 'nothing').slice(0, 60)}`);
-      i = k + 1;
-    } else {
-      const j = nameEnd(i + 1);
-      if (j === i + 1) bad('malformed start tag');
-      const name = text.slice(i + 1, j);
-      let k = j;
-      let selfClosing = false;
-      for (;;) {
-        if (k >= text.length) bad('unterminated start tag');
-        const c = text.charAt(k);
-        if (c === '"' || c === "'") {
-          const close = text.indexOf(c, k + 1);
-          if (close === -1) bad('unterminated attribute value');
-          // XML 1.0 §3.1 WFC: No < in Attribute Values (xmldom 0.8 lets it through).
-          if (text.slice(k + 1, close).includes('<')) bad("'<' in an attribute value");
-          k = close + 1;
-          selfClosing = false;
-        } else if (c === '>') {
-          break;
-        } else {
-          if (c === '<') bad('malformed start tag');
-          if (!/\s/.test(c)) selfClosing = c === '/';
-          k++;
-        }
-      }
-      if (!selfClosing) open.push(name);
-      i = k + 1;
-    }
-    i = text.indexOf('<', i);
-  }
-  if (open.length > 0) bad(`element ${(open[open.length - 1] ?? '').slice(0, 60)} is not closed`);
+  checkXmlTagBalance(text, bad);
 }
 
 /** Iterative walk (no recursion, so depth cannot exhaust the stack): depth, counts, bound prefixes. */
