@@ -3,7 +3,8 @@ import { errorRenderer, notFound } from './http/errors.ts';
 import { drainConnections, healthRouter } from './http/health.ts';
 import { requestTiming } from './observability/request-timing.ts';
 import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
-import { BrowserSignIn } from './protocols/browser-signin.ts';
+import { BrowserSignIn, CERTIFICATE_PATH } from './protocols/browser-signin.ts';
+import { certificateLegRouter, certificateReturnRouter } from './protocols/certificate-signin.ts';
 import { metadataRouter } from './protocols/metadata/routes.ts';
 import { saml2Router } from './protocols/saml2/sso.ts';
 import { wsfedRouter } from './protocols/wsfed/passive.ts';
@@ -65,12 +66,52 @@ export function createApp(s: Services): Express {
   // One browser sign-in flow (pending request, form, session) shared by SAML 2.0 and WS-Fed on /adfs/ls/;
   // the SAML router handles SAMLRequest/SAMLResponse and passes everything else on.
   const browserSignIn = new BrowserSignIn(s);
+  if (s.certificates !== undefined) {
+    // The browser's return from the certificate route; behind a TLS-terminating load balancer also the certificate
+    // route itself (certificate from the proxy's header, trusted proxies only).
+    app.use(CERTIFICATE_PATH, certificateReturnRouter(browserSignIn));
+    if (s.config.certificateAuth.proxy !== undefined)
+      app.use(CERTIFICATE_PATH, certificateLegRouter(s, 'proxy'));
+  }
   app.use(ROUTES.passive, saml2Router(s, browserSignIn));
   app.use(ROUTES.passive, wsfedRouter(s, browserSignIn));
   app.use(ROUTES.updatePassword, updatePasswordRouter(s));
   app.use(wstrustRouter(s)); // ROUTES.wstrust2005, ROUTES.wstrust13, ROUTES.mex (each switchable in config)
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
 
+  app.use(notFound);
+  app.use(errorRenderer({ views: s.views, log: s.log, clock: s.clock }));
+  return app;
+}
+
+/**
+ * The app of the certificate listener (port 49443 / certauth host): only the certificate route, its error pages
+ * and the theme. It never issues tokens; it sends the browser back to the main host.
+ */
+export function createCertificateApp(s: Services): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.set(
+    'trust proxy',
+    s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false,
+  );
+  app.use(requestTiming);
+  app.use(activityId(s.random));
+  app.use(...securityHeaders());
+  app.use(urlGuard);
+  app.use(drainConnections(s.lifecycle));
+  app.use(
+    ROUTES.theme,
+    express.static(s.views.themeDir, {
+      fallthrough: true,
+      index: false,
+      dotfiles: 'deny',
+      maxAge: '1h',
+    }),
+  );
+  app.use(CERTIFICATE_PATH, certificateLegRouter(s, 'tls'));
   app.use(notFound);
   app.use(errorRenderer({ views: s.views, log: s.log, clock: s.clock }));
   return app;

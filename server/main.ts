@@ -1,11 +1,13 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as NetServer } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app.ts';
+import { createApp, createCertificateApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { loadOrCreateTlsCredential } from './keys/index.ts';
 import { managementApp } from './http/health.ts';
+import { sniDemultiplexer } from './http/sni.ts';
 import { buildServices, type ServiceOverrides, type Services } from './services.ts';
 
 export interface Running {
@@ -14,6 +16,11 @@ export interface Running {
   /** The address actually bound (port 0 in config = any free port). */
   port: number;
   scheme: 'http' | 'https';
+  /**
+   * The certificate-authentication listener (certificateAuth.port; TLS with a client-certificate request) when
+   * certificate sign-in is on.
+   */
+  certificate?: { server: Server; port: number } | undefined;
   /** The management listener (/metrics, /healthz/*) when `management.port` is set. */
   management?: { server: Server; port: number } | undefined;
   /** Immediate stop: closes listeners (waiting for open requests) and services. */
@@ -30,7 +37,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((ok) => setTimeout(ok, ms));
 }
 
-async function listen(server: Server, port: number, host: string): Promise<number> {
+async function listen(server: Server | NetServer, port: number, host: string): Promise<number> {
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(port, host, () => {
@@ -103,12 +110,14 @@ export async function startServer(
   let server: Server;
   let scheme: 'http' | 'https';
   const tls = config.listen.tls;
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(config.baseDir, p));
+  let mainCred: { certPem: string; keyPem: string } | undefined;
+  let httpsMain: HttpsServer | undefined;
   if (tls === 'off') {
     server = createHttpServer(app);
     scheme = 'http';
   } else {
-    const abs = (p: string): string => (isAbsolute(p) ? p : resolve(config.baseDir, p));
-    const cred = await loadOrCreateTlsCredential({
+    mainCred = await loadOrCreateTlsCredential({
       dir: config.keys.dir,
       hostname: config.hostname,
       clock: services.clock,
@@ -116,19 +125,86 @@ export async function startServer(
         ? {}
         : { configured: { certFile: abs(tls.cert), keyFile: abs(tls.key) } }),
     });
-    server = createHttpsServer(
-      { cert: cred.certPem, key: cred.keyPem, minVersion: 'TLSv1.2' },
+    httpsMain = createHttpsServer(
+      { cert: mainCred.certPem, key: mainCred.keyPem, minVersion: 'TLSv1.2' },
       app,
     );
+    server = httpsMain;
     scheme = 'https';
   }
   // Slow-client limits: a request must arrive whole within 30 s; idle keep-alive sockets close after 65 s
   // (longer than typical load-balancer idle timeouts, so the LB closes first).
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 20_000;
-  server.keepAliveTimeout = 65_000;
-  server.maxHeadersCount = 100;
-  const port = await listen(server, config.listen.port, config.listen.host);
+  const limits = (srv: Server): void => {
+    srv.requestTimeout = 30_000;
+    srv.headersTimeout = 20_000;
+    srv.keepAliveTimeout = 65_000;
+    srv.maxHeadersCount = 100;
+  };
+  limits(server);
+
+  // Certificate sign-in (AD FS certauth): a TLS server that asks for a client certificate, on its own port and/or
+  // chosen by SNI on the main port.
+  const certCfg = config.certificateAuth;
+  let certServer: HttpsServer | undefined;
+  const certificateServer = async (hostname: string, dir: string): Promise<HttpsServer> => {
+    const certs = services.certificates;
+    if (certs === undefined) throw new Error('certificate sign-in is not enabled');
+    const cred =
+      certCfg.tls !== undefined
+        ? await loadOrCreateTlsCredential({
+            dir,
+            hostname,
+            clock: services.clock,
+            configured: { certFile: abs(certCfg.tls.cert), keyFile: abs(certCfg.tls.key) },
+          })
+        : hostname === config.hostname && mainCred !== undefined
+          ? mainCred
+          : await loadOrCreateTlsCredential({ dir, hostname, clock: services.clock });
+    const srv = createHttpsServer(
+      {
+        cert: cred.certPem,
+        key: cred.keyPem,
+        minVersion: 'TLSv1.2',
+        // Ask for a certificate, naming the issuing CAs as acceptable (browsers offer only matching ones). The
+        // handshake never fails over it: fedgate validates the certificate itself and shows a page for every problem.
+        requestCert: true,
+        rejectUnauthorized: false,
+        ca: certs.issuingCertificates.map((c) => c.x509.toString()),
+      },
+      createCertificateApp(services),
+    );
+    limits(srv);
+    return srv;
+  };
+  let certificate: Running['certificate'];
+  if (services.certificates !== undefined && certCfg.port !== 'off') {
+    certServer = await certificateServer(config.hostname, config.keys.dir);
+    certificate = {
+      server: certServer,
+      port: await listen(certServer, certCfg.port, certCfg.host),
+    };
+  }
+  let front: NetServer | undefined;
+  let port: number;
+  if (
+    services.certificates !== undefined &&
+    certCfg.sniHostname !== undefined &&
+    httpsMain !== undefined
+  ) {
+    const sniServer =
+      certCfg.sniHostname === config.hostname && certServer !== undefined
+        ? certServer
+        : await certificateServer(certCfg.sniHostname, resolve(config.keys.dir, 'certauth'));
+    front = sniDemultiplexer({
+      hostname: certCfg.sniHostname,
+      main: httpsMain,
+      certificate: sniServer,
+    });
+    port = await listen(front, config.listen.port, config.listen.host);
+    if (certServer === undefined) certServer = sniServer;
+  } else {
+    port = await listen(server, config.listen.port, config.listen.host);
+  }
   let management: Running['management'];
   if (config.management.port !== undefined) {
     const mgmt = createHttpServer(
@@ -148,8 +224,10 @@ export async function startServer(
   }
   let stopping: Promise<void> | undefined;
   const finish = async (timeoutMs: number): Promise<void> => {
+    front?.close();
     await Promise.all([
       closeServer(server, timeoutMs),
+      certServer === undefined ? undefined : closeServer(certServer, timeoutMs),
       management === undefined ? undefined : closeServer(management.server, 0),
     ]);
     await services.close();
@@ -159,6 +237,7 @@ export async function startServer(
     services,
     port,
     scheme,
+    certificate,
     management,
     stop() {
       stopping ??= finish(config.shutdown.timeoutMs);

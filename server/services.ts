@@ -1,4 +1,6 @@
 import type { DestinationStream, Logger } from 'pino';
+import { CertificateAuthenticator } from './authn/certificate/authenticator.ts';
+import type { Fetcher } from './authn/certificate/fetch.ts';
 import { SessionManager } from './authn/session.ts';
 import { verifierKeyFrom } from './authn/forms.ts';
 import { SmartLockout } from './authn/lockout.ts';
@@ -47,6 +49,8 @@ export interface Services {
   samlTrusts: SamlTrustLoader;
   /** Runs a relying party's claim rules (authorization, then issuance). */
   claims: ClaimsEngine;
+  /** Certificate sign-in (certificateAuth.enabled): validation, revocation, mapping. */
+  certificates?: CertificateAuthenticator | undefined;
   signing: SigningCredential;
   /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
   metadataXml: string;
@@ -64,6 +68,8 @@ export interface ServiceOverrides {
   logDestination?: DestinationStream;
   directory?: DirectoryProvider;
   store?: ArtifactStore;
+  /** CRL / OCSP downloads for certificate sign-in (tests). */
+  certificateFetcher?: Fetcher;
 }
 
 /** The relying-party trusts of a configuration (compiles every rule set; throws on a rule file that does not parse). */
@@ -77,8 +83,18 @@ export function trustRegistryFor(config: Config): TrustRegistry {
   });
 }
 
+/** The passwordchangeurl claim: the configured URL, else fedgate's own change page when it is served. */
+function passwordChangeUrl(config: Config, directory: DirectoryProvider): string | undefined {
+  if (config.passwordChange.changeUrl !== undefined) return config.passwordChange.changeUrl;
+  return config.passwordChange.enabled && directory.changePassword !== undefined
+    ? `${config.publicUrl}/adfs/portal/updatepassword/`
+    : undefined;
+}
+
 /** The WS-Trust endpoint federation metadata advertises (fed:SecurityTokenServiceEndpoint), when one is enabled. */
-function wsTrustMetadata(config: Config): { address: string; mex?: string | undefined } | undefined {
+function wsTrustMetadata(
+  config: Config,
+): { address: string; mex?: string | undefined } | undefined {
   const { active, mex } = activeEndpoints(config);
   return active === undefined ? undefined : { address: active, mex };
 }
@@ -165,6 +181,16 @@ export async function buildServices(
     wantAuthnRequestsSigned: config.saml2.requireSignedRequests,
     securityTokenService: wsTrustMetadata(config),
   });
+  const certificates = config.certificateAuth.enabled
+    ? await CertificateAuthenticator.load(config.certificateAuth, {
+        directory,
+        clock,
+        log,
+        audit,
+        baseDir: config.baseDir,
+        fetcher: overrides.certificateFetcher,
+      })
+    : undefined;
   const views = new Views(join(packageRoot(), 'views'), config.displayName);
   const lockout = new SmartLockout({ store, clock, config: config.lockout });
   const spray = new SprayGuard({ store, clock, config: config.lockout });
@@ -189,7 +215,13 @@ export async function buildServices(
     verifierKey: verifierKeyFrom(signing.privateKey),
     trusts,
     samlTrusts,
-    claims: new ClaimsEngine({ directory, clock, acceptance }),
+    certificates,
+    claims: new ClaimsEngine({
+      directory,
+      clock,
+      acceptance,
+      passwordChangeUrl: passwordChangeUrl(config, directory),
+    }),
     signing,
     metadataXml,
     views,

@@ -1,8 +1,16 @@
-import { createHmac, scrypt as scryptCb, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  createHmac,
+  randomInt,
+  scrypt as scryptCb,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { AuthResult, DirectoryProvider, DirectoryUser } from '../directory/types.ts';
 import { AuditEventIds } from '../observability/audit-events.ts';
+import type { Clock } from '../lib/clock.ts';
 import type { ArtifactStore } from '../stores/types.ts';
 import { accountKey, canonicalIp, normaliseName, type SmartLockout } from './lockout.ts';
 import type { SprayGuard } from './spray.ts';
@@ -39,6 +47,27 @@ export interface PasswordAuthContext {
   store: ArtifactStore;
   /** Key for the "correct password while locked" verifier (AD FS 515); see verifierKey(). */
   verifierKey?: Buffer | undefined;
+  /** For the password-expiry notice (passwordChange.expiryNoticeDays; default 14 days, as AD FS). */
+  config?: { passwordChange: { expiryNoticeDays: number } } | undefined;
+  clock?: Clock | undefined;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The account as the claims step gets it after a correct password: with `passwordExpiryNotice` when the password
+ * expires within the notice window, which becomes the passwordexpirationtime input claim (AD FS: username/password
+ * sign-ins only, within 14 days; [PWDEXP]).
+ */
+export function withExpiryNotice(
+  user: DirectoryUser,
+  now: Date,
+  noticeDays: number,
+): DirectoryUser {
+  const at = user.passwordExpiresAt;
+  if (at === undefined || noticeDays <= 0) return user;
+  const left = at.getTime() - now.getTime();
+  return left > 0 && left <= noticeDays * DAY_MS ? { ...user, passwordExpiryNotice: at } : user;
 }
 
 /** Derives the 515 verifier pepper from the token-signing key every node of a farm shares. */
@@ -58,6 +87,65 @@ export function presentedAddresses(attempt: SignInAttempt): string[] {
       [attempt.clientIp, ...(attempt.forwardedIps ?? [])].map(canonicalIp).filter((x) => x !== ''),
     ),
   ];
+}
+
+/**
+ * Enumeration timing (security-corpus C2.2). A wrong password for a real account costs AD a password check and a
+ * badPwdCount write; an unknown name (a bind to a decoy DN), a disabled, expired or locked account (AD refuses
+ * early) and attempts fedgate refuses without a bind cost much less, so response time would tell an attacker which
+ * names exist (measured with bench/enumeration.ts: unknown 3.4 ms vs wrong password 16.6 ms median on Samba).
+ * Every such failure is therefore held until a duration drawn from the recent real wrong-password checks of this
+ * directory has passed: its time distribution becomes that of a wrong password. Only a timer waits (no CPU); wrong
+ * passwords themselves are never delayed; before enough samples exist (a fresh start) nothing is padded.
+ */
+class WrongPasswordTimings {
+  static readonly SIZE = 256;
+  static readonly MIN_SAMPLES = 8;
+  readonly #ms: number[] = [];
+  #next = 0;
+
+  record(ms: number): void {
+    if (this.#ms.length < WrongPasswordTimings.SIZE) {
+      this.#ms.push(ms);
+      return;
+    }
+    this.#ms[this.#next] = ms;
+    this.#next = (this.#next + 1) % WrongPasswordTimings.SIZE;
+  }
+
+  draw(): number | undefined {
+    if (this.#ms.length < WrongPasswordTimings.MIN_SAMPLES) return undefined;
+    return this.#ms[randomInt(this.#ms.length)];
+  }
+}
+
+const wrongPasswordTimings = new WeakMap<DirectoryProvider, WrongPasswordTimings>();
+
+function timingsOf(directory: DirectoryProvider): WrongPasswordTimings {
+  let t = wrongPasswordTimings.get(directory);
+  if (t === undefined) {
+    t = new WrongPasswordTimings();
+    wrongPasswordTimings.set(directory, t);
+  }
+  return t;
+}
+
+/** A real account's password refused by AD as wrong (52e): the reference every other failure is padded to. */
+function isWrongPassword(result: AuthResult): boolean {
+  return (
+    !result.ok &&
+    result.kind === 'bad_credentials' &&
+    result.user !== undefined &&
+    result.reason === 'ad:52e'
+  );
+}
+
+/** Holds a failure that did not cost a real wrong-password check until it looks like one (see above). */
+async function padFailure(directory: DirectoryProvider, startedAt: number): Promise<void> {
+  const target = timingsOf(directory).draw();
+  if (target === undefined) return;
+  const left = target - (performance.now() - startedAt);
+  if (left >= 1) await sleep(left);
 }
 
 function isContext(x: PasswordAuthContext | DirectoryProvider): x is PasswordAuthContext {
@@ -194,6 +282,8 @@ async function protectedAuthenticate(
   const account = accountKey(user, attempt.username);
   const location = await lockout.classify(account, presented);
   const decision = await lockout.check(account, location);
+  // From here every failure takes as long as a wrong password would (C2.2; padFailure).
+  const checkStarted = performance.now();
   const lockFields = { account, location, badPasswordCount: decision.count };
   if (decision.locked) {
     audit.warn(
@@ -212,6 +302,7 @@ async function protectedAuthenticate(
     if (!decision.allowed) {
       await correctPasswordWhileLocked(ctx, attempt, account, user, fields);
       await spray.recordFailure(attempt.clientIp, account);
+      await padFailure(directory, checkStarted);
       return { ok: false, kind: 'locked', reason: 'extranet_lockout', user };
     }
   }
@@ -219,6 +310,7 @@ async function protectedAuthenticate(
   if ((await store.find('counter', `lockout:${account}:ad-locked`)) !== undefined) {
     const result: AuthResult = { ok: false, kind: 'locked', reason: 'ad_locked_recently', user };
     auditOutcome(audit, attempt, result, lockFields);
+    await padFailure(directory, checkStarted);
     return result;
   }
 
@@ -231,6 +323,13 @@ async function protectedAuthenticate(
     attempt.password,
     sameName ? { user } : undefined,
   );
+  if (isWrongPassword(result)) timingsOf(directory).record(performance.now() - checkStarted);
+  else if (
+    !result.ok &&
+    result.kind !== 'unavailable' &&
+    !(result.kind === 'bad_credentials' && result.reason === 'empty_password')
+  )
+    await padFailure(directory, checkStarted);
   if (result.ok) {
     const resolved = accountKey(result.user, attempt.username);
     await lockout.recordSuccess(resolved, presented, location);
@@ -251,7 +350,12 @@ async function protectedAuthenticate(
       }
     }
     auditOutcome(audit, attempt, result, { location });
-    return result;
+    const noticed = withExpiryNotice(
+      result.user,
+      (ctx.clock ?? { now: () => new Date() }).now(),
+      ctx.config?.passwordChange.expiryNoticeDays ?? 14,
+    );
+    return noticed === result.user ? result : { ...result, user: noticed };
   }
   if (result.kind === 'bad_credentials' && result.reason !== 'empty_password') {
     const failure = await lockout.recordFailure(account, location);

@@ -26,6 +26,8 @@ export type LocationClass = 'familiar' | 'unknown';
 const COUNT = 'count';
 /** Present while the observation window after the last counted failure is open. */
 const GATE = 'gate';
+/** ISO time of the last counted failure (for `fedgate lockout show` and locked-until). */
+const LAST_FAILURE = 'last-failure';
 
 export interface LockoutDecision {
   /** The attempt may go on to the directory. */
@@ -45,12 +47,27 @@ export interface FailureRecord {
   reachedThreshold: boolean;
 }
 
+export interface ClassActivity {
+  count: number;
+  /** The observation window after the last failure is still open (the one probe attempt is not yet due). */
+  windowOpen: boolean;
+  /** ISO time of the last counted bad password in this class. */
+  lastFailure?: string | undefined;
+  /**
+   * Over the threshold: ISO time the observation window ends and one attempt is let through again (it may be in
+   * the past: the next attempt is that probe).
+   */
+  lockedUntil?: string | undefined;
+}
+
 export interface AccountActivity {
   account: string;
-  familiar: { count: number; windowOpen: boolean };
-  unknown: { count: number; windowOpen: boolean };
+  familiar: ClassActivity;
+  unknown: ClassActivity;
   familiarLocations: string[];
   lastSuccess?: string | undefined;
+  /** AD itself answered "locked" (775) lately: fedgate pauses binds for this account for one window. */
+  adLockedRecently: boolean;
 }
 
 interface FamiliarRecord {
@@ -159,6 +176,12 @@ export class SmartLockout {
       this.#key(account, location, COUNT),
       this.#retentionSeconds,
     );
+    await this.#store.put(
+      'counter',
+      this.#key(account, location, LAST_FAILURE),
+      this.#clock.now().toISOString(),
+      this.#retentionSeconds,
+    );
     if (count >= this.#config.threshold) {
       await this.#store.put('counter', this.#key(account, location, GATE), 1, this.#windowSeconds);
     }
@@ -195,10 +218,23 @@ export class SmartLockout {
   }
 
   async show(account: string): Promise<AccountActivity> {
-    const cls = async (c: LocationClass): Promise<{ count: number; windowOpen: boolean }> => ({
-      count: (await this.#count(account, c)) ?? 0,
-      windowOpen: (await this.#store.find('counter', this.#key(account, c, GATE))) !== undefined,
-    });
+    const cls = async (c: LocationClass): Promise<ClassActivity> => {
+      const count = (await this.#count(account, c)) ?? 0;
+      const lastFailure = await this.#store.find<string>(
+        'counter',
+        this.#key(account, c, LAST_FAILURE),
+      );
+      const over = this.#config.enabled && count >= this.#config.threshold;
+      return {
+        count,
+        windowOpen: (await this.#store.find('counter', this.#key(account, c, GATE))) !== undefined,
+        lastFailure,
+        lockedUntil:
+          over && lastFailure !== undefined
+            ? new Date(Date.parse(lastFailure) + this.#windowSeconds * 1000).toISOString()
+            : undefined,
+      };
+    };
     const rec = await this.#store.find<FamiliarRecord>(
       'counter',
       `lockout:${account}:familiar-ips`,
@@ -209,12 +245,16 @@ export class SmartLockout {
       unknown: await cls('unknown'),
       familiarLocations: rec?.ips ?? [],
       lastSuccess: rec?.lastSuccess,
+      adLockedRecently:
+        (await this.#store.find('counter', `lockout:${account}:ad-locked`)) !== undefined,
     };
   }
 
   /** Admin reset (Reset-AdfsAccountLockout): counters cleared; familiar locations kept unless asked. */
   async reset(account: string, opts: { forgetLocations?: boolean } = {}): Promise<void> {
     await this.#clear(account);
+    // The pause after AD answered 775 (forms.ts): a help desk that unlocked the account in AD resets this too.
+    await this.#store.destroy('counter', `lockout:${account}:ad-locked`);
     if (opts.forgetLocations === true)
       await this.#store.destroy('counter', `lockout:${account}:familiar-ips`);
   }
@@ -226,6 +266,7 @@ export class SmartLockout {
     for (const c of classes) {
       await this.#store.destroy('counter', this.#key(account, c, COUNT));
       await this.#store.destroy('counter', this.#key(account, c, GATE));
+      await this.#store.destroy('counter', this.#key(account, c, LAST_FAILURE));
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.ts';
+import type { CertificateContext } from './certificate/context.ts';
 import { FederationError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
 import { Sealer } from '../lib/sealer.ts';
@@ -23,6 +24,8 @@ export interface SsoSession {
   userPrincipalName?: string | undefined;
   authMethod: string;
   authInstant: string;
+  /** The certificate of a certificate sign-in (its claims are issued for every token of the session). */
+  certificate?: CertificateContext | undefined;
   createdAt: string;
   expiresAt: string;
   /** Relying parties issued to in this session (for sign-out clean-up, MS-MWBF §3.1.1.5). */

@@ -3,6 +3,7 @@
  * claims provider contributes (issuer AD AUTHORITY), the authentication facts, and the request context claims
  * (issuer CLIENT CONTEXT) access-control rules use ([CAP] x-ms-* claims; entra-protocol.md §1.6).
  */
+import type { CertificateContext } from '../authn/certificate/context.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import {
   AD_AUTHORITY,
@@ -18,6 +19,8 @@ export interface AuthenticationContext {
   /** AD FS authentication method URI (e.g. …/authenticationmethod/password). */
   method: string;
   instant: Date;
+  /** The certificate of a certificate sign-in: its AD FS certificate claims join the input claims. */
+  certificate?: CertificateContext | undefined;
 }
 
 /** What the protocol layer knows about the request. */
@@ -78,6 +81,19 @@ export function inputClaims(
   if (u.objectSid !== undefined) out.push(ad(ClaimTypes.primarySid, u.objectSid));
   if (primaryGroupSid !== undefined) out.push(ad(ClaimTypes.primaryGroupSid, primaryGroupSid));
   for (const sid of groupSids) out.push(ad(ClaimTypes.groupSid, sid));
+  // Set only by a username/password sign-in whose password expires within the notice window (authn/forms.ts); the
+  // _PasswordExpiryStore rule turns it into the three expiry claims. UNCERTAIN: AD FS does not document the value's
+  // format; xs:dateTime (UTC) is used, which the store also accepts as a FILETIME.
+  if (u.passwordExpiryNotice !== undefined) {
+    out.push(
+      from(
+        AD_AUTHORITY,
+        ClaimTypes.passwordExpirationTime,
+        u.passwordExpiryNotice.toISOString(),
+        ClaimValueTypes.dateTime,
+      ),
+    );
+  }
   out.push(
     from(LOCAL_AUTHORITY, ClaimTypes.authenticationMethod, auth.method),
     from(
@@ -94,6 +110,7 @@ export function inputClaims(
     ),
     context(ClaimTypes.clientIp, request.clientIp),
   );
+  if (auth.certificate !== undefined) out.push(...certificateClaims(auth.certificate));
   for (const ip of request.forwardedClientIps ?? [])
     out.push(context(ClaimTypes.forwardedClientIp, ip));
   if (request.userAgent !== undefined && request.userAgent !== '')
@@ -102,5 +119,53 @@ export function inputClaims(
   if (request.proxy !== undefined) out.push(context(ClaimTypes.proxy, request.proxy));
   if (request.clientApplication !== undefined && request.clientApplication !== '')
     out.push(context(ClaimTypes.clientApplication, request.clientApplication));
+  return out;
+}
+
+/**
+ * AD FS's certificate claims for a certificate sign-in (entra-protocol.md §5.3, [CBA]): serial number, issuer,
+ * subject, thumbprint, validity, EKUs (one claim each), SAN, key usage, key identifiers, policies, template, raw data.
+ * Issuer AD AUTHORITY, as the Active Directory claims provider contributes them (UNCERTAIN: AD FS does not document
+ * their Issuer; acceptance rules that test it should match both AD AUTHORITY and LOCAL AUTHORITY).
+ */
+export function certificateClaims(c: CertificateContext): Claim[] {
+  const claim = (
+    type: string,
+    value: string,
+    valueType: string = ClaimValueTypes.string,
+  ): Claim => ({
+    type,
+    value,
+    issuer: AD_AUTHORITY,
+    originalIssuer: AD_AUTHORITY,
+    valueType,
+  });
+  const out: Claim[] = [
+    claim(ClaimTypes.certSerialNumber, c.serialNumber),
+    claim(ClaimTypes.certThumbprint, c.thumbprint),
+    claim(ClaimTypes.certIssuer, c.issuer),
+    claim(ClaimTypes.certIssuerName, c.issuer),
+    claim(ClaimTypes.certSubject, c.subject),
+    claim(ClaimTypes.certSubjectName, c.subject),
+    claim(ClaimTypes.certNotBefore, c.notBefore, ClaimValueTypes.dateTime),
+    claim(ClaimTypes.certNotAfter, c.notAfter, ClaimValueTypes.dateTime),
+    claim(ClaimTypes.certVersion, String(c.version)),
+    claim(ClaimTypes.certSignatureAlgorithm, c.signatureAlgorithm),
+    claim(ClaimTypes.certRawData, c.rawData),
+  ];
+  for (const eku of c.eku) out.push(claim(ClaimTypes.certEku, eku));
+  if (c.san !== '') out.push(claim(ClaimTypes.certSan, c.san));
+  if (c.keyUsage !== undefined) out.push(claim(ClaimTypes.certKeyUsage, c.keyUsage));
+  if (c.subjectKeyIdentifier !== undefined)
+    out.push(claim(ClaimTypes.certSubjectKeyIdentifier, c.subjectKeyIdentifier));
+  if (c.authorityKeyIdentifier !== undefined)
+    out.push(claim(ClaimTypes.certAuthorityKeyIdentifier, c.authorityKeyIdentifier));
+  if (c.basicConstraints !== undefined)
+    out.push(claim(ClaimTypes.certBasicConstraints, c.basicConstraints));
+  for (const p of c.policies) out.push(claim(ClaimTypes.certCertificatePolicy, p));
+  for (const p of c.applicationPolicies) out.push(claim(ClaimTypes.certApplicationPolicy, p));
+  if (c.templateName !== undefined) out.push(claim(ClaimTypes.certTemplateName, c.templateName));
+  if (c.templateOid !== undefined)
+    out.push(claim(ClaimTypes.certTemplateInformation, c.templateOid));
   return out;
 }

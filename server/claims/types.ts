@@ -51,6 +51,36 @@ export const ClaimTypes = {
   /** What the client application is, as Exchange Online says for active (WS-Trust) requests it relays. */
   clientApplication:
     'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-client-application',
+  /** Certificate sign-in (AD FS certificate claims, entra-protocol.md §5.3). */
+  certSerialNumber: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/serialnumber',
+  certThumbprint: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/thumbprint',
+  certIssuer: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/issuer',
+  certIssuerName: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/issuername',
+  certSubject: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/subject',
+  certSubjectName: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/subjectname',
+  certNotBefore: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/notbefore',
+  certNotAfter: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/notafter',
+  certVersion: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/x509version',
+  certSignatureAlgorithm:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/field/signaturealgorithm',
+  certRawData: 'http://schemas.microsoft.com/2012/12/certificatecontext/field/rawdata',
+  certEku: 'http://schemas.microsoft.com/2012/12/certificatecontext/extension/eku',
+  certSan: 'http://schemas.microsoft.com/2012/12/certificatecontext/extension/san',
+  certKeyUsage: 'http://schemas.microsoft.com/2012/12/certificatecontext/extension/keyusage',
+  certSubjectKeyIdentifier:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/subjectkeyidentifier',
+  certAuthorityKeyIdentifier:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/authoritykeyidentifier',
+  certBasicConstraints:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/basicconstraints',
+  certCertificatePolicy:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/certificatepolicy',
+  certApplicationPolicy:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/applicationpolicy',
+  certTemplateName:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/certificatetemplatename',
+  certTemplateInformation:
+    'http://schemas.microsoft.com/2012/12/certificatecontext/extension/certificatetemplateinformation',
   /** Issuance authorization rules' outcome ([CRL]; AD FS "Permit All Users" / "Deny" templates). */
   permit: 'http://schemas.microsoft.com/authorization/claims/permit',
   deny: 'http://schemas.microsoft.com/authorization/claims/deny',
@@ -72,6 +102,8 @@ export const NameIdFormats = {
 /** AD FS authentication method claim values (entra-protocol.md §1.5). */
 export const AuthMethods = {
   password: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password',
+  /** TLS client certificate (smartcard) sign-in, AD FS's value for certificate authentication [AUTHM]. */
+  tlsClient: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/tlsclient',
 } as const;
 
 /** Issuer of the claims AD FS's Active Directory claims provider contributes (windowsaccountname, groupsid, …). */

@@ -1,21 +1,30 @@
 #!/usr/bin/env node
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { installSignalHandlers, startServer } from '../main.ts';
+import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
 import { claimsTest, ClaimsTestError } from './claims.ts';
+import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
-import { tenantFederation, tenantInstructions } from './tenant.ts';
+import {
+  tenantFederation,
+  tenantInstructions,
+  tenantSamlFederation,
+  tenantSamlInstructions,
+} from './tenant.ts';
 
 const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
 
 Usage:
   fedgate serve  [--config FILE]                    run the server (no file: embedded defaults)
-  fedgate tenant --domain DOMAIN [--config FILE] [--json]
+  fedgate tenant --domain DOMAIN [--protocol wsfed|saml] [--config FILE] [--json]
                                                     print what the tenant admin runs to federate DOMAIN
+                                                    (WS-Federation, or SAML 2.0 with --protocol saml)
   fedgate check  [--config FILE]                    validate the configuration and exit
   fedgate claims test --rp ID --user NAME [--ip ADDR] [--method password|windows|tlsclient|x509|URI]
                  [--user-agent TEXT] [--config FILE]
@@ -26,6 +35,13 @@ Usage:
                                                     add a SAML 2.0 service provider from its metadata
   fedgate rp list [--config FILE]                   list SAML 2.0 trusts
   fedgate rp remove ENTITYID [--config FILE]        remove a SAML 2.0 trust
+
+  fedgate lockout show USER [--config FILE] [--json]
+                                                    smart-lockout state of a user (any name form: sam,
+                                                    DOMAIN\\sam, UPN): counters, last failures, familiar
+                                                    locations, locked-until (needs the Redis store)
+  fedgate lockout reset USER [--forget-locations] [--config FILE] [--json]
+                                                    clear the user's bad-password counters (audited)
 
 The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
 FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
@@ -67,6 +83,20 @@ async function serve(file: string | undefined): Promise<void> {
     `  Issuer URI           ${config.issuerUri}`,
     `  Signing certificate  ${services.signing.subject} (thumbprint ${services.signing.thumbprintSha1})`,
   ];
+  if (services.certificates !== undefined) {
+    const where = [
+      running.certificate === undefined ? undefined : `port ${running.certificate.port}`,
+      config.certificateAuth.sniHostname === undefined
+        ? undefined
+        : `${config.certificateAuth.sniHostname} (SNI)`,
+      config.certificateAuth.proxy === undefined
+        ? undefined
+        : `${config.certificateAuth.proxy.header} header from trusted proxies`,
+    ].filter((x) => x !== undefined);
+    out.push(
+      `  Certificate sign-in  ${config.certificateAuth.publicUrl} (${where.join(', ')}; revocation ${config.certificateAuth.revocation.mode})`,
+    );
+  }
   if (config.directory.kind === 'embedded' && config.directory.file === undefined) {
     out.push(
       '  Demo users           alice@fedgate.test / Passw0rd!  (also bob; carol is disabled, dave has an expired password)',
@@ -90,19 +120,38 @@ async function tenant(
   file: string | undefined,
   domain: string | undefined,
   json: boolean,
+  protocol = 'wsfed',
 ): Promise<void> {
   if (domain === undefined || domain === '')
     throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
+  const p = protocol.toLowerCase();
+  if (p !== 'wsfed' && p !== 'saml')
+    throw new UsageError(`tenant --protocol is wsfed or saml, not "${protocol}"`);
   const config = configFrom(file);
   const signing = await loadOrCreateSigningCredential(signingOptions(config));
+  const body =
+    p === 'saml'
+      ? tenantSamlFederation(config, signing, domain)
+      : tenantFederation(config, signing, domain);
   process.stdout.write(
     json
-      ? `${JSON.stringify(tenantFederation(config, signing, domain), null, 2)}\n`
-      : tenantInstructions(domain, config, signing),
+      ? `${JSON.stringify(body, null, 2)}\n`
+      : p === 'saml'
+        ? tenantSamlInstructions(domain, config, signing)
+        : tenantInstructions(domain, config, signing),
   );
 }
 
 class UsageError extends Error {}
+
+/** The OS account running the CLI (recorded in the lockout_reset audit event). */
+function operatorName(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -111,6 +160,7 @@ async function main(argv: string[]): Promise<void> {
     options: {
       config: { type: 'string', short: 'c' },
       domain: { type: 'string' },
+      protocol: { type: 'string' },
       json: { type: 'boolean', default: false },
       rp: { type: 'string' },
       user: { type: 'string' },
@@ -119,6 +169,7 @@ async function main(argv: string[]): Promise<void> {
       'user-agent': { type: 'string' },
       metadata: { type: 'string' },
       name: { type: 'string' },
+      'forget-locations': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -132,17 +183,19 @@ async function main(argv: string[]): Promise<void> {
       await serve(values.config);
       return;
     case 'tenant':
-      await tenant(values.config, values.domain, values.json);
+      await tenant(values.config, values.domain, values.json, values.protocol);
       return;
     case 'check': {
       const c = configFrom(values.config);
       // Every claim rule file, compiled as startup would; all broken files reported (exit 2, like config problems).
       const rules = checkRuleFiles(c);
       const saml = checkSamlTrusts(c);
-      if (rules.problems.length > 0 || saml.problems.length > 0)
+      const certs = checkCertificateFiles(c.certificateAuth, c.baseDir);
+      if (rules.problems.length > 0 || saml.problems.length > 0 || certs.length > 0)
         throw new ConfigError(values.config ?? 'embedded defaults', [
           ...rules.problems,
           ...saml.problems,
+          ...certs,
         ]);
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
@@ -173,9 +226,13 @@ async function main(argv: string[]): Promise<void> {
       const sub = positionals[1];
       try {
         if (sub === 'add') {
-          if (values.metadata === undefined) throw new UsageError('rp add needs --metadata FILE|URL');
+          if (values.metadata === undefined)
+            throw new UsageError('rp add needs --metadata FILE|URL');
           process.stdout.write(
-            await rpAdd(configFrom(values.config), { metadata: values.metadata, name: values.name }),
+            await rpAdd(configFrom(values.config), {
+              metadata: values.metadata,
+              name: values.name,
+            }),
           );
         } else if (sub === 'list') {
           process.stdout.write(rpList(configFrom(values.config)));
@@ -188,6 +245,29 @@ async function main(argv: string[]): Promise<void> {
         }
       } catch (err) {
         if (err instanceof RpError) throw new Error(err.message, { cause: err });
+        throw err;
+      }
+      return;
+    }
+    case 'lockout': {
+      const sub = positionals[1];
+      const who = positionals[2];
+      if ((sub !== 'show' && sub !== 'reset') || who === undefined)
+        throw new UsageError('lockout needs a subcommand and a user: lockout show|reset USER');
+      const opts = {
+        json: values.json,
+        forgetLocations: values['forget-locations'],
+        operator: operatorName(),
+      };
+      try {
+        const config = configFrom(values.config);
+        process.stdout.write(
+          sub === 'show'
+            ? await lockoutShow(config, who, opts)
+            : await lockoutReset(config, who, opts),
+        );
+      } catch (err) {
+        if (err instanceof LockoutCliError) throw new Error(err.message, { cause: err });
         throw err;
       }
       return;

@@ -9,7 +9,13 @@ import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { MICROSOFT_365_SAML } from '../trust/registry.ts';
 import { parseSpMetadata, type SamlSpMetadata } from '../trust/saml-metadata.ts';
-import { fetchMetadata, readTrustFile, type FetchText } from '../trust/saml-trusts.ts';
+import {
+  fetchMetadata,
+  policyOf,
+  readTrustFile,
+  trustFileSchema,
+  type FetchText,
+} from '../trust/saml-trusts.ts';
 
 export class RpError extends Error {
   override readonly name = 'RpError';
@@ -48,10 +54,18 @@ function rows(config: Config): TrustRow[] {
     const t = readTrustFile(file);
     let entityId = '(metadata not readable offline)';
     if (!/^https?:\/\//i.test(t.metadata)) {
+      let md: SamlSpMetadata | undefined;
       try {
-        entityId = parseSpMetadata(readFileSync(resolve(dir, t.metadata), 'utf8')).entityId;
+        md = parseSpMetadata(readFileSync(resolve(dir, t.metadata), 'utf8'));
+        entityId = md.entityId;
       } catch (e) {
         entityId = `(bad metadata: ${(e as Error).message})`;
+      }
+      try {
+        // The policy checks the server runs at load (e.g. encryptAssertion without an encryption key).
+        if (md !== undefined) policyOf(t, md);
+      } catch (e) {
+        entityId = `(bad trust: ${(e as Error).message})`;
       }
     }
     out.push({ file, entityId, name: t.name ?? entityId, metadata: t.metadata });
@@ -74,6 +88,17 @@ export async function rpAdd(
   let md: SamlSpMetadata;
   try {
     md = parseSpMetadata(xml);
+  } catch (e) {
+    throw new RpError(`the metadata is not usable: ${(e as Error).message}`);
+  }
+  let encryption: string;
+  try {
+    // The same checks the server runs when it loads the trust (assertion encryption, issue 5 §2).
+    const p = policyOf(trustFileSchema.parse({ metadata: o.metadata }), md);
+    encryption =
+      p.encryption === undefined
+        ? 'none (the metadata has no encryption key)'
+        : `${p.encryption.algorithm} to the metadata's encryption key`;
   } catch (e) {
     throw new RpError(`the metadata is not usable: ${(e as Error).message}`);
   }
@@ -105,6 +130,7 @@ export async function rpAdd(
     `added ${md.entityId} → ${trustFile}\n` +
     `  assertion consumer services: ${acs}\n` +
     `  signing certificates: ${md.signingCertificates.length}, AuthnRequestsSigned: ${md.authnRequestsSigned}\n` +
+    `  assertion encryption: ${encryption}\n` +
     'A running server picks it up at its next metadata refresh.\n'
   );
 }
@@ -139,6 +165,7 @@ export function checkSamlTrusts(config: Config): { problems: string[]; count: nu
     problems.push(`saml2.trustsDir: ${(e as Error).message}`);
   }
   for (const r of list)
-    if (r.entityId.startsWith('(bad metadata')) problems.push(`${r.file}: ${r.entityId}`);
+    if (r.entityId.startsWith('(bad metadata') || r.entityId.startsWith('(bad trust'))
+      problems.push(`${r.file}: ${r.entityId}`);
   return { problems, count: list.length };
 }

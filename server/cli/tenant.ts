@@ -54,12 +54,8 @@ export function tenantFederation(
 
 const psQuote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
-export function tenantInstructions(
-  domain: string,
-  config: Config,
-  signing: SigningCredential,
-): string {
-  const f = tenantFederation(config, signing, domain);
+/** What is wrong with federating `domain` from this configuration (shared by both protocol variants). */
+function tenantWarnings(domain: string, config: Config): string[] {
   const warnings: string[] = [];
   const federated = config.microsoft365.federatedDomains;
   if (federated.length > 0 && federatedIssuer(federated, domain) === undefined)
@@ -78,14 +74,28 @@ export function tenantInstructions(
     warnings.push(
       'hostname is localhost: Microsoft Entra ID must reach passiveSignInUri and the federation metadata from the internet.',
     );
+  return warnings;
+}
+
+function certificateLine(signing: SigningCredential): string {
   const days = Math.floor((signing.notAfter.getTime() - Date.now()) / 86_400_000);
+  return `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`;
+}
+
+export function tenantInstructions(
+  domain: string,
+  config: Config,
+  signing: SigningCredential,
+): string {
+  const f = tenantFederation(config, signing, domain);
+  const warnings = tenantWarnings(domain, config);
   const lines = [
     `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,
     ...warnings.map((w) => `# WARNING: ${w}`),
     f.activeSignInUri === undefined
       ? '# WS-Trust usernamemixed is switched off (wstrust.endpoints): no ActiveSignInUri, so rich clients that need it cannot sign in.'
       : '# The WS-Trust endpoints (ActiveSignInUri, MEX) keep AD FS paths.',
-    `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`,
+    certificateLine(signing),
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
     `$signingCertificate = ${psQuote(f.signingCertificate)}`,
@@ -105,6 +115,91 @@ export function tenantInstructions(
     `  -FederatedIdpMfaBehavior ${psQuote(f.federatedIdpMfaBehavior)} \``,
     `  -PromptLoginBehavior ${psQuote(f.promptLoginBehavior)}`,
     '',
+    `# Or with Graph directly: POST https://graph.microsoft.com/v1.0/domains/${domain}/federationConfiguration`,
+    JSON.stringify(f, null, 2),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** The SAML 2.0 variant of the tenant configuration (entra-protocol.md §2, §4.1): what Entra needs for SAML-P. */
+export interface TenantSamlFederation {
+  '@odata.type': '#microsoft.graph.internalDomainFederation';
+  displayName: string;
+  issuerUri: string;
+  /** fedgate's SAML 2.0 SSO endpoint (AD FS's /adfs/ls/, HTTP-Redirect and HTTP-POST bindings). */
+  passiveSignInUri: string;
+  /** fedgate's SAML 2.0 single logout endpoint (the same /adfs/ls/): Entra sends its LogoutRequest here. */
+  signOutUri: string;
+  signingCertificate: string;
+  preferredAuthenticationProtocol: 'saml';
+  federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp';
+  promptLoginBehavior: 'translateToFreshPasswordAuthentication';
+}
+
+/**
+ * The tenant-side half of a SAML 2.0 (SP-Lite) federation. No activeSignInUri / metadataExchangeUri: over SAML
+ * Entra's active endpoint is a SAML ECP (PAOS) service, which fedgate does not have, so only browser sign-in
+ * works (entra-protocol.md §2 "Not supported / limits"). promptLoginBehavior: Entra turns prompt=login into
+ * ForceAuthn, which fedgate honours.
+ */
+export function tenantSamlFederation(
+  config: Config,
+  signing: SigningCredential,
+  domain?: string,
+): TenantSamlFederation {
+  const base = config.publicUrl;
+  const perDomain =
+    domain === undefined
+      ? undefined
+      : federatedIssuer(config.microsoft365.federatedDomains, domain);
+  return {
+    '@odata.type': '#microsoft.graph.internalDomainFederation',
+    displayName: config.displayName,
+    issuerUri: perDomain ?? config.issuerUri,
+    passiveSignInUri: `${base}/adfs/ls/`,
+    signOutUri: `${base}/adfs/ls/`,
+    signingCertificate: signing.certificateBase64,
+    preferredAuthenticationProtocol: 'saml',
+    federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
+    promptLoginBehavior: 'translateToFreshPasswordAuthentication',
+  };
+}
+
+/** Entra's SAML 2.0 SP metadata (entra-protocol.md §2): its signing certificate checks signed requests. */
+export const ENTRA_SAML_METADATA_URL =
+  'https://nexus.microsoftonline-p.com/federationmetadata/saml20/federationmetadata.xml';
+
+export function tenantSamlInstructions(
+  domain: string,
+  config: Config,
+  signing: SigningCredential,
+): string {
+  const f = tenantSamlFederation(config, signing, domain);
+  const lines = [
+    `# Federate ${domain} with fedgate over SAML 2.0 (SAML-P; Microsoft Graph PowerShell).`,
+    ...tenantWarnings(domain, config).map((w) => `# WARNING: ${w}`),
+    '# Entra sends AuthnRequests to PassiveSignInUri and gets a signed assertion: NameID persistent = ImmutableID, IDPEmail = UPN.',
+    '# No ActiveSignInUri or MetadataExchangeUri: fedgate has no SAML ECP endpoint, so over SAML only browser sign-in',
+    '# works; rich clients without modern authentication need the WS-Federation variant (fedgate tenant without --protocol).',
+    "# SignOutUri is fedgate's SAML single logout endpoint. fedgate accepts only signed LogoutRequests, checked with the",
+    `# certificate from Entra's SAML metadata: fedgate rp add --metadata ${ENTRA_SAML_METADATA_URL}`,
+    certificateLine(signing),
+    '',
+    'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
+    `$signingCertificate = ${psQuote(f.signingCertificate)}`,
+    `New-MgDomainFederationConfiguration -DomainId ${psQuote(domain)} \``,
+    `  -DisplayName ${psQuote(f.displayName)} \``,
+    `  -IssuerUri ${psQuote(f.issuerUri)} \``,
+    `  -PassiveSignInUri ${psQuote(f.passiveSignInUri)} \``,
+    `  -SignOutUri ${psQuote(f.signOutUri)} \``,
+    `  -SigningCertificate $signingCertificate \``,
+    `  -PreferredAuthenticationProtocol ${psQuote(f.preferredAuthenticationProtocol)} \``,
+    `  -FederatedIdpMfaBehavior ${psQuote(f.federatedIdpMfaBehavior)} \``,
+    `  -PromptLoginBehavior ${psQuote(f.promptLoginBehavior)}`,
+    '',
+    '# A domain that is already federated: Update-MgDomainFederationConfiguration with the same parameters and',
+    `#   -InternalDomainFederationId (Get-MgDomainFederationConfiguration -DomainId ${psQuote(domain)}).Id`,
     `# Or with Graph directly: POST https://graph.microsoft.com/v1.0/domains/${domain}/federationConfiguration`,
     JSON.stringify(f, null, 2),
     '',

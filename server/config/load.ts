@@ -174,8 +174,17 @@ export function resolveConfig(
   const tlsOn = c.listen.tls !== 'off';
   const defaultPublic = `https://${c.hostname}${tlsOn && c.listen.port !== 443 ? `:${c.listen.port}` : ''}`;
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+  const cert = c.certificateAuth;
+  const certificateUrl =
+    cert.publicUrl ??
+    (cert.port !== 'off'
+      ? `https://${c.hostname}${cert.port === 443 ? '' : `:${cert.port}`}`
+      : cert.sniHostname !== undefined
+        ? `https://${cert.sniHostname}${c.listen.port === 443 ? '' : `:${c.listen.port}`}`
+        : '');
   const config: Config = {
     ...c,
+    certificateAuth: { ...cert, publicUrl: cert.enabled ? certificateUrl.replace(/\/+$/, '') : '' },
     keys: { ...c.keys, dir: abs(c.keys.dir) },
     issuerUri: c.issuerUri ?? `http://${c.hostname}/adfs/services/trust`,
     publicUrl: (c.publicUrl ?? defaultPublic).replace(/\/+$/, ''),

@@ -224,6 +224,17 @@ export const passwordChangeSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Change attempts per source address per 15 minutes (the page is itself a password oracle). */
   maxAttemptsPerSource: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
+   * Password-expiry claims (passwordexpirationtime/-days/-changeurl, for rules using _PasswordExpiryStore such as
+   * the Microsoft 365 preset) are issued after a username/password sign-in only when the password expires within
+   * this many days (AD FS: fixed 14). 0: never issued.
+   */
+  expiryNoticeDays: z.coerce.number().int().min(0).max(365).default(14),
+  /**
+   * The passwordchangeurl claim. Default: fedgate's own /adfs/portal/updatepassword/ page when password change is
+   * enabled (and the directory supports it), else none.
+   */
+  changeUrl: z.url({ protocol: /^https$/ }).optional(),
 });
 
 /** The Active Directory claims provider trust (AD FS: "Active Directory" under Claims Provider Trusts). */
@@ -254,6 +265,155 @@ export const wstrustSchema = z.strictObject({
   /** Largest accepted SOAP request body, bytes (413 above it, before parsing). */
   maxRequestBytes: z.coerce.number().int().min(4096).max(1_048_576).default(65_536),
 });
+
+/** Extended key usages certificate sign-in may accept, by name or dotted OID. */
+const ekuName = z.union([
+  z.literal('clientAuth'),
+  z.literal('smartcardLogon'),
+  z.string().regex(/^\d+(\.\d+)+$/, 'must be clientAuth, smartcardLogon or a dotted OID'),
+]);
+
+/** Revocation checking for certificate sign-in (security-corpus C6.6). */
+export const certificateRevocationSchema = z.strictObject({
+  /**
+   * `require`: a certificate whose revocation status cannot be established is refused (fail closed, the default);
+   * `soft-fail`: it is accepted and the sign-in audited as a revocation soft-fail; `off`: no revocation checks.
+   */
+  mode: z.enum(['require', 'soft-fail', 'off']).default('require'),
+  /** CRL files (PEM or DER) to check against, relative to the config file; re-read when their nextUpdate passes. */
+  crlFiles: z.array(z.string().min(1)).default([]),
+  /** Download the CRLs a certificate names in its CRL distribution points (http:, https:, and allowed file: URLs). */
+  fetchCdp: z.boolean().default(true),
+  /**
+   * Folders a certificate's file: distribution points may point into. A file: CDP outside them (or with none
+   * listed) is ignored, so a certificate cannot make fedgate read arbitrary files.
+   */
+  fileCdpRoots: z.array(z.string().min(1)).default([]),
+  /** Ask the OCSP responder a certificate names (authority information access) before downloading CRLs. */
+  ocsp: z.boolean().default(true),
+  /** Check every certificate of the chain below the root, not only the user's (as Windows does). */
+  checkChain: z.boolean().default(true),
+  /** Time limit for one CRL download or OCSP request, milliseconds. */
+  timeoutMs: z.coerce.number().int().min(100).max(60_000).default(5000),
+  /** Largest CRL accepted, bytes. */
+  maxCrlBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(200 * 1024 * 1024)
+    .default(20 * 1024 * 1024),
+  /** Allowed clock difference with CRL and OCSP issuers, seconds. */
+  clockSkewSeconds: z.coerce.number().int().min(0).max(3600).default(300),
+  /** An OCSP response without nextUpdate is used for this long, seconds (also the longest any response is cached). */
+  ocspMaxAgeSeconds: z.coerce.number().int().min(0).max(86_400).default(3600),
+});
+
+/** Certificate from a TLS-terminating load balancer (security-corpus C6.1–C6.3). */
+export const certificateProxySchema = z.strictObject({
+  /** The one request header carrying the client certificate (e.g. X-SSL-Client-Cert, Client-Cert). */
+  header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name (letters, digits, -)'),
+  /**
+   * How the proxy writes it: `nginx` ($ssl_client_escaped_cert: URL-encoded PEM), `rfc9440` (RFC 9440
+   * Client-Cert: `:base64 DER:`), `base64-der` (HAProxy %[ssl_c_der,base64]).
+   */
+  format: z.enum(['nginx', 'rfc9440', 'base64-der']),
+  /** The header carrying the proxy's own verification result; only SUCCESS is accepted. */
+  verifyHeader: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name (letters, digits, -)')
+    .default('X-SSL-Client-Verify'),
+  /**
+   * TCP peers (IP or CIDR) allowed to send the certificate header. Default: listen.trustedProxies. From anyone
+   * else the header is ignored and audited.
+   */
+  trustedProxies: z.array(z.string().min(1)).optional(),
+});
+
+/** Smartcard / client-certificate sign-in (entra-protocol.md §5.3, security-corpus C6). */
+export const certificateAuthSchema = z
+  .strictObject({
+    /** Offer "Sign in with a certificate". Off by default. */
+    enabled: z.boolean().default(false),
+    /**
+     * The certificate-authentication TLS listener (AD FS: port 49443), which asks browsers for a client
+     * certificate; `off` for none (proxy header or SNI host only).
+     */
+    port: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default(49443),
+    /** Address the certificate listener binds. */
+    host: z.string().default('0.0.0.0'),
+    /**
+     * A host name (AD FS: certauth.<federation service name>) answered on the main port with a client-certificate
+     * request, chosen by TLS SNI. Needs listen.tls on and a server certificate naming it. Absent: off.
+     */
+    sniHostname: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$/, 'must be a DNS name')
+      .optional(),
+    /**
+     * Base URL browsers reach the certificate route at. Default: https://{hostname}:{port}, or
+     * https://{sniHostname}[:{listen.port}]. Required behind a load balancer that terminates the certificate TLS.
+     */
+    publicUrl: z.url({ protocol: /^https$/ }).optional(),
+    /** Server certificate and key of the certificate listener. Default: the main listener's (or the generated one). */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /**
+     * PEM files of the CAs allowed to issue sign-in certificates (AD's NTAuth store): a user certificate must be
+     * issued directly by one of them.
+     */
+    issuingCAs: z.array(z.string().min(1)).default([]),
+    /** PEM files of the CAs above the issuing CAs, up to and including the root (each issuing CA must chain to a root). */
+    caCertificates: z.array(z.string().min(1)).default([]),
+    /** Extended key usages accepted on a user certificate (any one of them). */
+    allowedEkus: z.array(ekuName).min(1).default(['clientAuth', 'smartcardLogon']),
+    /** Accept a certificate without an extended key usage extension (RFC 5280: any purpose). Windows' default: no. */
+    allowNoEku: z.boolean().default(false),
+    /** Certificate policy OIDs of which the user certificate must carry one; empty: no policy required. */
+    requiredPolicies: z
+      .array(z.string().regex(/^\d+(\.\d+)+$/, 'must be a dotted OID'))
+      .default([]),
+    /** Smallest RSA key accepted in a user certificate, bits. */
+    minRsaBits: z.coerce.number().int().min(1024).max(16_384).default(2048),
+    /**
+     * Map a certificate by the UPN in its subject alternative name when it has no strong mapping (SID extension or
+     * an altSecurityIdentities match). Weak (KB5014754, CVE-2022-26923): off by default; every use is audited.
+     */
+    allowWeakUpnMapping: z.boolean().default(false),
+    revocation: certificateRevocationSchema.default({
+      mode: 'require',
+      crlFiles: [],
+      fetchCdp: true,
+      fileCdpRoots: [],
+      ocsp: true,
+      checkChain: true,
+      timeoutMs: 5000,
+      maxCrlBytes: 20 * 1024 * 1024,
+      clockSkewSeconds: 300,
+      ocspMaxAgeSeconds: 3600,
+    }),
+    /** Read the certificate from a TLS-terminating load balancer's header. Absent: never. */
+    proxy: certificateProxySchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.enabled) return;
+    if (c.issuingCAs.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuingCAs'],
+        message: 'certificate sign-in needs at least one issuing CA',
+      });
+    if (c.port === 'off' && c.sniHostname === undefined && c.proxy === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['port'],
+        message: 'certificate sign-in needs a route: port, sniHostname or proxy',
+      });
+    if (c.port === 'off' && c.sniHostname === undefined && c.publicUrl === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['publicUrl'],
+        message: 'set publicUrl: the address where the load balancer serves the certificate route',
+      });
+  });
 
 export const configSchema = z.strictObject({
   /** Public DNS name of the federation service (used in every published URL; never taken from Host). */
@@ -309,6 +469,31 @@ export const configSchema = z.strictObject({
   }),
   /** The Active Directory claims provider trust: acceptance transform rules. */
   claimsProvider: claimsProviderSchema.default({}),
+  /** Smartcard / client-certificate sign-in. */
+  certificateAuth: certificateAuthSchema.default({
+    enabled: false,
+    port: 49443,
+    host: '0.0.0.0',
+    issuingCAs: [],
+    caCertificates: [],
+    allowedEkus: ['clientAuth', 'smartcardLogon'],
+    allowNoEku: false,
+    requiredPolicies: [],
+    minRsaBits: 2048,
+    allowWeakUpnMapping: false,
+    revocation: {
+      mode: 'require',
+      crlFiles: [],
+      fetchCdp: true,
+      fileCdpRoots: [],
+      ocsp: true,
+      checkChain: true,
+      timeoutMs: 5000,
+      maxCrlBytes: 20 * 1024 * 1024,
+      clockSkewSeconds: 300,
+      ocspMaxAgeSeconds: 3600,
+    },
+  }),
   lockout: lockoutSchema.default({
     enabled: true,
     mode: 'enforce',
@@ -319,7 +504,11 @@ export const configSchema = z.strictObject({
     bannedAddresses: [],
     spray: { maxFailuresPerSource: 30, distinctAccountsAlert: 10, windowMinutes: 10 },
   }),
-  passwordChange: passwordChangeSchema.default({ enabled: true, maxAttemptsPerSource: 10 }),
+  passwordChange: passwordChangeSchema.default({
+    enabled: true,
+    maxAttemptsPerSource: 10,
+    expiryNoticeDays: 14,
+  }),
   wstrust: wstrustSchema.default({
     endpoints: { usernamemixed2005: true, usernamemixed13: true, mex: true },
     clockSkewSeconds: 300,
@@ -364,9 +553,13 @@ export type RelyingPartyConfig = z.output<typeof relyingPartySchema>;
 export type LockoutConfig = z.output<typeof lockoutSchema>;
 export type PasswordChangeConfig = z.output<typeof passwordChangeSchema>;
 export type RedisStoreConfig = z.output<typeof redisStoreSchema>;
+export type CertificateAuthConfig = z.output<typeof certificateAuthSchema>;
+export type CertificateRevocationConfig = z.output<typeof certificateRevocationSchema>;
 
 /** The resolved, frozen configuration the rest of the server sees. */
 export interface Config extends ParsedConfig {
+  /** certificateAuth with its public URL resolved (empty when certificate sign-in is off). */
+  certificateAuth: CertificateAuthConfig & { publicUrl: string };
   testRelyingParty: boolean;
   issuerUri: string;
   publicUrl: string;

@@ -60,6 +60,8 @@ const USER_ATTRIBUTES = [
   'memberOf',
   'userAccountControl',
   'pwdLastSet',
+  // Constructed, but AD and Samba compute it in subtree searches too (Get-ADUser -Filter relies on that).
+  'msDS-UserPasswordExpiryTimeComputed',
 ];
 /** Read as raw bytes; decoding them as UTF-8 would corrupt the ImmutableID. */
 const BINARY_ATTRIBUTES = ['objectGUID', 'mS-DS-ConsistencyGuid', 'objectSid'];
@@ -263,7 +265,8 @@ export class LdapDirectory implements DirectoryProvider {
   async findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]> {
     const alternatives: Filter[] = [];
     const sid = query.sid === undefined ? undefined : sidToBytes(query.sid);
-    if (sid !== undefined) alternatives.push(new EqualityFilter({ attribute: 'objectSid', value: sid }));
+    if (sid !== undefined)
+      alternatives.push(new EqualityFilter({ attribute: 'objectSid', value: sid }));
     for (const v of query.altSecurityIdentities)
       alternatives.push(new EqualityFilter({ attribute: 'altSecurityIdentities', value: v }));
     for (const v of query.upns)
@@ -576,6 +579,7 @@ export class LdapDirectory implements DirectoryProvider {
       ),
       enabled: (uac & UF_ACCOUNTDISABLE) === 0,
       passwordLastSet: text(entry, 'pwdLastSet'),
+      passwordExpiresAt: fileTimeToDate(text(entry, 'msDS-UserPasswordExpiryTimeComputed')),
     };
   }
 
@@ -626,6 +630,18 @@ export function accountExpired(value: string | undefined, now: Date): boolean {
   if (v === 0n || v >= 0x7fffffffffffffffn) return false;
   const ms = Number(v / 10_000n) - 11_644_473_600_000;
   return ms <= now.getTime();
+}
+
+/**
+ * A FILETIME attribute (msDS-UserPasswordExpiryTimeComputed) as a Date; undefined for absent, unreadable and the
+ * "never" values 0 and 0x7FFFFFFFFFFFFFFF ([MS-ADTS] §3.1.1.4.5.36: never expires, or no expiry applies).
+ */
+export function fileTimeToDate(value: string | undefined): Date | undefined {
+  if (value === undefined || !/^\d{1,20}$/.test(value.trim())) return undefined;
+  const v = BigInt(value.trim());
+  if (v === 0n || v >= 0x7fffffffffffffffn) return undefined;
+  const d = new Date(Number(v / 10_000n) - 11_644_473_600_000);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
 /** unicodePwd's value: the password in double quotes, UTF-16LE ([MS-ADTS] §3.1.1.3.1.5). */

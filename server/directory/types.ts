@@ -34,6 +34,17 @@ export interface DirectoryUser {
    * was changed. The embedded demo directory keeps a version stamp that changes with each password change.
    */
   passwordLastSet?: string | undefined;
+  /**
+   * When the password expires, from AD's msDS-UserPasswordExpiryTimeComputed (domain maxPwdAge or the user's PSO
+   * applied to pwdLastSet); undefined when it never expires or the directory cannot say.
+   */
+  passwordExpiresAt?: Date | undefined;
+  /**
+   * Set by the username/password sign-in step (authn/forms.ts) only, when the password expires within the notice
+   * window (passwordChange.expiryNoticeDays): the input claim passwordexpirationtime, which AD FS likewise adds only
+   * for username/password sign-ins within 14 days of expiry ([PWDEXP]). Never set by directory look-ups.
+   */
+  passwordExpiryNotice?: Date | undefined;
 }
 
 /** Why a sign-in failed; maps AD bind sub-codes (security-corpus C3). Never shown to the user as is. */

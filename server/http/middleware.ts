@@ -23,19 +23,28 @@ export function activityId(random: Random): RequestHandler {
 export const BASE_CSP =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+const HSTS = 'max-age=31536000; includeSubDomains';
+
 export function securityHeaders(): RequestHandler[] {
   return [
     helmet({
       contentSecurityPolicy: false, // set below, and per page where a token form needs its own form-action
-      strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+      strictTransportSecurity: false, // set below, only over https
       frameguard: { action: 'deny' },
       // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on our own form posts, which
       // would defeat the Origin check; same-origin still never leaks the sign-in URL (wctx, hints) to other sites.
       referrerPolicy: { policy: 'same-origin' },
       crossOriginEmbedderPolicy: false,
     }),
-    (_req, res, next) => {
+    (req, res, next) => {
       res.setHeader('Content-Security-Policy', BASE_CSP);
+      // HSTS (AD FS default max-age, corpus C5.3) only on a secure response: over our own TLS, or behind a trusted
+      // proxy that says the client used https (X-Forwarded-Proto; `trust proxy` decides whom to believe).
+      // RFC 6797 §7.2: a host MUST NOT send it over plain HTTP.
+      if (req.secure) res.setHeader('Strict-Transport-Security', HSTS);
+      // Pages carry per-user state (forms with CSRF tokens, tokens, errors): never cached. Routes that may be
+      // cached (metadata, MEX, theme files) set their own Cache-Control after this.
+      res.setHeader('Cache-Control', 'no-store');
       next();
     },
   ];

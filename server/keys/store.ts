@@ -149,7 +149,7 @@ export async function loadOrCreateTlsCredential(
       });
     },
   );
-  const { key, facts } = await loadPair(files, 'tls');
+  const { key, facts, pem } = await loadPair(files, 'tls');
 
   const warnings: string[] = [];
   const matches =
@@ -163,8 +163,13 @@ export async function loadOrCreateTlsCredential(
   }
   warnings.push(...expiryWarnings(facts, opts.clock, files.certFile));
 
+  // The whole chain the file holds (leaf first): a listener must send its intermediates, or clients that know only
+  // the root cannot verify it.
+  const chain = [
+    ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
+  ].map((m) => m[0]);
   return {
-    certPem: facts.certificatePem,
+    certPem: chain.length > 1 ? `${chain.join('\n')}\n` : facts.certificatePem,
     keyPem: privateKeyToPem(key),
     generated,
     ...(warnings.length > 0 ? { warning: warnings.join(' ') } : {}),
@@ -211,7 +216,7 @@ async function resolveFiles(
 async function loadPair(
   files: CredentialFiles,
   purpose: 'signing' | 'tls',
-): Promise<{ key: KeyObject; facts: CertificateFacts }> {
+): Promise<{ key: KeyObject; facts: CertificateFacts; pem: string }> {
   const key = await readPrivateKey(files.keyFile);
   const certPem = await readFileChecked(files.certFile, false);
   let facts: CertificateFacts;
@@ -246,7 +251,7 @@ async function loadPair(
       files.keyFile,
     );
   }
-  return { key, facts };
+  return { key, facts, pem: certPem };
 }
 
 async function readPrivateKey(file: string): Promise<KeyObject> {

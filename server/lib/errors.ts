@@ -13,6 +13,8 @@ export type FederationErrorCode =
   | 'csrf_failed'
   | 'session_expired'
   | 'invalid_credentials'
+  | 'certificate_rejected'
+  | 'certificate_check_unavailable'
   | 'directory_unavailable'
   | 'store_unavailable'
   | 'access_denied'
@@ -30,6 +32,8 @@ const STATUS: Record<FederationErrorCode, number> = {
   csrf_failed: 403,
   session_expired: 400,
   invalid_credentials: 401,
+  certificate_rejected: 401,
+  certificate_check_unavailable: 503,
   directory_unavailable: 503,
   store_unavailable: 503,
   access_denied: 403,

@@ -10,9 +10,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { authenticateWithPassword } from '../authn/forms.ts';
+import type { CertificateContext } from '../authn/certificate/context.ts';
 import type { SsoSession } from '../authn/session.ts';
 import { AuthMethods } from '../claims/types.ts';
 import type { DirectoryUser } from '../directory/types.ts';
+import { createHash } from 'node:crypto';
 import { clearCookie, readCookie, setCookie, SIGNIN_COOKIE, SSO_COOKIE } from '../http/cookies.ts';
 import { param } from '../http/middleware.ts';
 import { FederationError } from '../lib/errors.ts';
@@ -48,7 +50,16 @@ export interface IssueInput {
 export type TokenIssuer = (req: Request, res: Response, p: IssueInput) => Promise<void>;
 
 /** Returns true when it has answered the request (e.g. redirected to the first party to log out). */
-export type SignOutHook = (req: Request, res: Response, session: SsoSession) => Promise<boolean>;
+/**
+ * `cleanup`: the wsignoutcleanup1.0 URLs of the session's WS-Fed parties (protocols/signout.ts), which a hook
+ * that takes over the response must show on the page it ends with.
+ */
+export type SignOutHook = (
+  req: Request,
+  res: Response,
+  session: SsoSession,
+  cleanup: readonly string[],
+) => Promise<boolean>;
 
 export interface BeginOptions {
   protocol: string;
@@ -83,6 +94,51 @@ function expired(): FederationError {
   );
 }
 
+/**
+ * The pending sign-in a certificate attempt belongs to (protocols/certificate-signin.ts), with one attempt counted
+ * against it like a password attempt; throws the page's error when it is unknown, expired or used up.
+ */
+export async function pendingForCertificate(
+  s: Services,
+  stateId: string | undefined,
+): Promise<PendingSignIn> {
+  if (stateId === undefined || !HANDLE.test(stateId))
+    throw new FederationError('bad_request', 'The certificate sign-in link is malformed.');
+  const pending = await s.store.find<PendingSignIn>('signin-request', stateId);
+  if (pending === undefined) throw expired();
+  const attempts = await s.store.incr('counter', `signin-attempts:${stateId}`, PENDING_TTL_SECONDS);
+  if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
+    await s.store.destroy('signin-request', stateId);
+    throw new FederationError(
+      'session_expired',
+      'Too many attempts on this sign-in page. Go back to the application and sign in again.',
+    );
+  }
+  return pending;
+}
+
+/** A certificate sign-in that succeeded on the certificate route, waiting for the browser to come back. */
+export interface CertificateResult {
+  pendingId: string;
+  objectGuid: string;
+  certificate: CertificateContext;
+  authInstant: string;
+}
+
+/** How long the browser has to come back from the certificate route. */
+export const CERTIFICATE_RESULT_TTL_SECONDS = 120;
+
+/**
+ * Store key of a certificate result. The browser carries the handle; the store keeps only its hash, so someone who
+ * can read the store cannot finish another user's sign-in with it (corpus C7.2).
+ */
+export function certificateResultKey(handle: string): string {
+  return `certauth:${createHash('sha256').update(handle).digest('base64url')}`;
+}
+
+/** Where the sign-in page's "Sign in with a certificate" link goes (AD FS: certauth host or port 49443). */
+export const CERTIFICATE_PATH = '/adfs/ls/certauth';
+
 export class BrowserSignIn {
   readonly #s: Services;
   readonly #issuers = new Map<string, TokenIssuer>();
@@ -107,8 +163,13 @@ export class BrowserSignIn {
    * Called after an SSO session ended at fedgate (WS-Fed wsignout1.0): lets each protocol log out its parties
    * of that session. Returns true when a hook took over the response (front-channel logout chain).
    */
-  async signedOut(req: Request, res: Response, session: SsoSession): Promise<boolean> {
-    for (const hook of this.#signOutHooks) if (await hook(req, res, session)) return true;
+  async signedOut(
+    req: Request,
+    res: Response,
+    session: SsoSession,
+    cleanup: readonly string[] = [],
+  ): Promise<boolean> {
+    for (const hook of this.#signOutHooks) if (await hook(req, res, session, cleanup)) return true;
     return false;
   }
 
@@ -198,6 +259,10 @@ export class BrowserSignIn {
           csrf: pending.csrf,
           username: username ?? pending.username ?? '',
           error,
+          certificateUrl:
+            this.#s.certificates === undefined
+              ? undefined
+              : `${this.#s.config.certificateAuth.publicUrl}${CERTIFICATE_PATH}?${new URLSearchParams({ AuthState: pendingId }).toString()}`,
         }),
       );
   }
@@ -281,20 +346,99 @@ export class BrowserSignIn {
       );
       return;
     }
+    await this.#finish(req, res, {
+      stateId,
+      pending,
+      rp,
+      issuer,
+      user: result.user,
+      authMethod: AuthMethods.password,
+      authInstant: s.clock.now(),
+    });
+  }
+
+  /** Ends a successful sign-in: consumes the pending request, starts a fresh SSO session, issues the token. */
+  async #finish(
+    req: Request,
+    res: Response,
+    p: {
+      stateId: string;
+      pending: PendingSignIn;
+      rp: RelyingParty;
+      issuer: TokenIssuer;
+      user: DirectoryUser;
+      authMethod: string;
+      authInstant: Date;
+      certificate?: CertificateContext | undefined;
+    },
+  ): Promise<void> {
+    const s = this.#s;
     // One use per pending request: a second concurrent success gets no second token.
-    if ((await s.store.consume<PendingSignIn>('signin-request', stateId)) === undefined)
+    if ((await s.store.consume<PendingSignIn>('signin-request', p.stateId)) === undefined)
       throw expired();
     // A fresh session id at every sign-in; any earlier session of this browser ends (no fixation, corpus A18).
     await s.sessions.destroy(readCookie(req, SSO_COOKIE));
-    const now = s.clock.now();
     const session = await s.sessions.create({
-      objectGuid: result.user.objectGuid.toString('base64'),
-      windowsAccountName: result.user.windowsAccountName,
-      userPrincipalName: result.user.userPrincipalName,
-      authMethod: AuthMethods.password,
-      authInstant: now.toISOString(),
+      objectGuid: p.user.objectGuid.toString('base64'),
+      windowsAccountName: p.user.windowsAccountName,
+      userPrincipalName: p.user.userPrincipalName,
+      authMethod: p.authMethod,
+      authInstant: p.authInstant.toISOString(),
+      ...(p.certificate === undefined ? {} : { certificate: p.certificate }),
     });
     setCookie(res, SSO_COOKIE, session.id, this.sessionCookieMaxAge(session));
-    await issuer(req, res, { rp, user: result.user, session, state: pending.state });
+    await p.issuer(req, res, { rp: p.rp, user: p.user, session, state: p.pending.state });
+  }
+
+  /**
+   * The browser's return from the certificate route (GET /adfs/ls/certauth/complete?CertResult=…): the result is
+   * used once, and only by the browser that started the sign-in (its sign-in cookie must match the pending request's,
+   * so a result handle that leaks, or a sign-in started by someone else, completes nothing).
+   */
+  async completeCertificate(req: Request, res: Response): Promise<void> {
+    const s = this.#s;
+    const handle = param(req.query, 'CertResult', 64);
+    if (handle === undefined || !HANDLE.test(handle))
+      throw new FederationError('bad_request', 'The certificate sign-in result is malformed.');
+    const result = await s.store.consume<CertificateResult>(
+      'signin-request',
+      certificateResultKey(handle),
+    );
+    if (result === undefined) throw expired();
+    const pending = await s.store.find<PendingSignIn>('signin-request', result.pendingId);
+    if (pending === undefined) throw expired();
+    const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
+    if (!safeEqual(binding, pending.binding)) {
+      s.audit.warn(
+        {
+          event: 'csrf_rejected',
+          method: 'certificate',
+          ip: req.ip,
+          activityId: res.locals.activityId,
+          objectGuid: result.objectGuid,
+        },
+        'certificate sign-in result presented by a browser that did not start the sign-in',
+      );
+      throw new FederationError(
+        'csrf_failed',
+        'The sign-in could not be verified. Go back to the application and sign in again.',
+      );
+    }
+    const rp = s.trusts.find(pending.rp);
+    if (rp === undefined) throw expired();
+    const issuer = this.#issuer(pending.protocol);
+    // Re-read: the account must still exist and be enabled when the token is issued.
+    const user = await s.directory.findByObjectGuid(Buffer.from(result.objectGuid, 'base64'));
+    if (user?.enabled !== true) throw expired();
+    await this.#finish(req, res, {
+      stateId: result.pendingId,
+      pending,
+      rp,
+      issuer,
+      user,
+      authMethod: AuthMethods.tlsClient,
+      authInstant: new Date(result.authInstant),
+      certificate: result.certificate,
+    });
   }
 }

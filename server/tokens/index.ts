@@ -30,7 +30,14 @@ export {
   writeSignedSaml2Assertion,
   writeSignedSaml2Response,
 } from './saml2.ts';
-export type { Saml2SignOptions, Saml2Signer } from './saml2.ts';
+export type { Saml2ResponseOptions, Saml2SignOptions, Saml2Signer } from './saml2.ts';
+export {
+  ALG_AES256_CBC,
+  ALG_AES256_GCM,
+  CONTENT_ALGORITHMS,
+  encryptSaml2Assertion,
+} from './saml2-encryption.ts';
+export type { AssertionEncryption, ContentAlgorithm } from './saml2-encryption.ts';
 export {
   KEY_TYPE_NO_PROOF_KEY_2005,
   REQUEST_TYPE_ISSUE_2005,

@@ -36,6 +36,7 @@ import { FederationError } from '../lib/errors.ts';
 import type { SigningCredential } from '../keys/types.ts';
 import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from './xmldsig.ts';
 import type { EnvelopedSigner } from './xmldsig.ts';
+import { encryptSaml2Assertion, type AssertionEncryption } from './saml2-encryption.ts';
 import type { Saml2AssertionModel, Saml2ResponseModel } from './types.ts';
 
 export const SAML2_ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
@@ -67,11 +68,20 @@ export interface Saml2SignOptions {
   signResponse?: boolean | undefined;
 }
 
+/** Signing options plus assertion encryption. */
+export interface Saml2ResponseOptions extends Saml2SignOptions {
+  /**
+   * Encrypt the (already signed) assertion for the SP (SAML Core §2.3.4, §6.2): the Response carries a
+   * saml:EncryptedAssertion instead; a Response signature then covers the EncryptedAssertion.
+   */
+  encryptAssertion?: AssertionEncryption | undefined;
+}
+
 export interface Saml2Signer {
   /** The signed assertion as it goes on the wire. */
   signAssertion(model: Saml2AssertionModel): string;
   /** The `samlp:Response` as it goes on the wire (base64 it for the HTTP-POST binding). */
-  signResponse(model: Saml2ResponseModel, opts?: Saml2SignOptions): string;
+  signResponse(model: Saml2ResponseModel, opts?: Saml2ResponseOptions): string;
 }
 
 /** Prepares a signer for one credential: the key, certificate and constant fragments are reused per token. */
@@ -94,9 +104,12 @@ export function createSaml2Signer(cred: SigningCredential): Saml2Signer {
       // An unsigned Response with an unsigned assertion is a forgeable token: never issue one.
       if (!signAssertion && !signResponse)
         invalid('response', 'options', 'sign neither the assertion nor the response');
-      const assertion = signAssertion
+      let assertion = signAssertion
         ? signedAssertion(model.assertion)
         : assertionParts(model.assertion).join('');
+      // Sign, then encrypt the wire form; the EncryptedAssertion is canonical as written (base64 and URIs).
+      if (opts.encryptAssertion !== undefined)
+        assertion = encryptSaml2Assertion(protectXml11LineEnds(assertion), opts.encryptAssertion);
       const [head, body] = responseParts(model, assertion);
       const signed = signResponse
         ? head + signer.signatureFor(model.responseId, head + body) + body
@@ -132,7 +145,7 @@ export function writeSignedSaml2Assertion(
 export function writeSignedSaml2Response(
   model: Saml2ResponseModel,
   cred: SigningCredential,
-  opts?: Saml2SignOptions,
+  opts?: Saml2ResponseOptions,
 ): string {
   return signerFor(cred).signResponse(model, opts);
 }

@@ -5,6 +5,7 @@ import {
   type RelyingPartyRules,
 } from '../claims/rule-sets.ts';
 import type { RelyingPartyConfig } from '../config/schema.ts';
+import type { AssertionEncryption } from '../tokens/saml2-encryption.ts';
 import { BINDING_POST, BINDING_REDIRECT, type SamlSpMetadata } from './saml-metadata.ts';
 
 export type ClaimsPreset = 'microsoft365' | 'generic';
@@ -43,6 +44,8 @@ export interface SamlSpPolicy {
   idpInitiated: boolean;
   /** RelayState values (URLs) allowed in IdP-initiated sign-on. */
   relayStateUrls: string[];
+  /** Encrypt assertions to this key (the SP's metadata encryption certificate); undefined = plain. */
+  encryption?: AssertionEncryption | undefined;
 }
 
 export interface SamlTrust {

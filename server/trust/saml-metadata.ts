@@ -43,6 +43,11 @@ export interface SamlSpMetadata {
   signingCertificates: string[];
   /** PEM certificates for encrypting assertions (use="encryption" or no use). */
   encryptionCertificates: string[];
+  /**
+   * Content-encryption algorithms the SP lists (md:EncryptionMethod in its encryption KeyDescriptors, SAML
+   * Metadata §2.4.1.1); empty or absent = not stated.
+   */
+  encryptionMethods?: string[] | undefined;
   nameIdFormats: string[];
   validUntil?: Date | undefined;
   /** cacheDuration in milliseconds (xs:duration), when given. */
@@ -136,8 +141,14 @@ export function parseSpMetadata(xml: string): SamlSpMetadata {
 
   const signing: string[] = [];
   const encryption: string[] = [];
+  const encryptionMethods: string[] = [];
   for (const kd of childElements(sp, MD_NS, 'KeyDescriptor')) {
     const use = attr(kd, 'use') ?? null;
+    if (use === null || use === 'encryption')
+      for (const em of childElements(kd, MD_NS, 'EncryptionMethod')) {
+        const alg = attr(em, 'Algorithm');
+        if (alg !== undefined && !encryptionMethods.includes(alg)) encryptionMethods.push(alg);
+      }
     const ki = optionalChild(kd, DSIG_NS, 'KeyInfo');
     if (ki === undefined) continue;
     for (const xd of childElements(ki, DSIG_NS, 'X509Data')) {
@@ -188,6 +199,7 @@ export function parseSpMetadata(xml: string): SamlSpMetadata {
     singleLogoutServices: endpoints('SingleLogoutService', false),
     signingCertificates: signing,
     encryptionCertificates: encryption,
+    encryptionMethods,
     nameIdFormats: childElements(sp, MD_NS, 'NameIDFormat').map((e) => textOnly(e).trim()),
     validUntil,
     cacheDurationMs: cd === undefined ? undefined : parseDuration(cd),

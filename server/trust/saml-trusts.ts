@@ -7,6 +7,7 @@
  * a pinned certificate. A failed refresh keeps the last good copy and logs an error; a trust whose file was
  * removed leaves the registry. Nothing here runs per request: the registry swaps whole trust objects.
  */
+import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import {
   type SamlSpMetadata,
 } from './saml-metadata.ts';
 import type { SamlSpPolicy, SamlTrust, TrustRegistry } from './registry.ts';
+import { CONTENT_ALGORITHMS, type AssertionEncryption } from '../tokens/saml2-encryption.ts';
 
 export const trustFileSchema = z.strictObject({
   name: z.string().min(1).max(256).optional(),
@@ -36,6 +38,13 @@ export const trustFileSchema = z.strictObject({
   idpInitiated: z.boolean().default(false),
   relayStateUrls: z.array(z.url({ protocol: /^https$/ })).default([]),
   tokenLifetimeMinutes: z.number().int().min(1).max(1440).default(60),
+  /** Absent: encrypt when the SP's metadata has an encryption key. true: required. false: never. */
+  encryptAssertion: z.boolean().optional(),
+  /** Content-encryption algorithms allowed for this SP, in order of preference. */
+  encryptionAlgorithms: z
+    .array(z.enum(['aes256-gcm', 'aes256-cbc']))
+    .min(1)
+    .default(['aes256-gcm']),
   issuanceRulesFile: z.string().min(1).optional(),
   authorizationRulesFile: z.string().min(1).optional(),
 });
@@ -100,6 +109,52 @@ export function policyOf(t: TrustFile, md: SamlSpMetadata): SamlSpPolicy {
     allowSha1: t.allowSha1,
     idpInitiated: t.idpInitiated,
     relayStateUrls: [...t.relayStateUrls],
+    encryption: encryptionOf(t, md),
+  };
+}
+
+/** Content-encryption algorithm URIs as SP metadata lists them (key-transport entries are not these). */
+const CONTENT_ALGORITHM_URI = /#(aes(128|192|256)-(cbc|gcm)|tripledes-cbc)$/;
+
+/**
+ * Assertion encryption for one SP (issue 5 §2): on when its metadata has an encryption certificate, unless the
+ * trust says `encryptAssertion: false`; a trust that requires it without a usable key is a configuration error
+ * (reported when the trust loads, never a silently plain assertion).
+ */
+function encryptionOf(t: TrustFile, md: SamlSpMetadata): AssertionEncryption | undefined {
+  if (t.encryptAssertion === false) return undefined;
+  const [certPem] = md.encryptionCertificates;
+  if (certPem === undefined) {
+    if (t.encryptAssertion === true)
+      throw new MetadataError(
+        'encryptAssertion is true but the SP metadata has no encryption certificate (KeyDescriptor use="encryption" or without use)',
+      );
+    return undefined;
+  }
+  const cert = new X509Certificate(certPem);
+  const key = cert.publicKey;
+  const off = 'set encryptAssertion: false to send this SP signed, unencrypted assertions';
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new MetadataError(
+      `the SP encryption certificate has a ${key.asymmetricKeyType ?? 'unknown'} key; assertions are encrypted to RSA keys only (RSA-OAEP); ${off}`,
+    );
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < 2048)
+    throw new MetadataError(
+      `the SP encryption key is RSA ${bits} bits; at least 2048 are required; ${off}`,
+    );
+  const offered = (md.encryptionMethods ?? []).filter((a) => CONTENT_ALGORITHM_URI.test(a));
+  const algorithm = t.encryptionAlgorithms.find(
+    (a) => offered.length === 0 || offered.includes(CONTENT_ALGORITHMS[a]),
+  );
+  if (algorithm === undefined)
+    throw new MetadataError(
+      `the SP metadata lists content encryption ${offered.join(', ')} and none of them is in encryptionAlgorithms (${t.encryptionAlgorithms.join(', ')}); allow one it supports or ${off}`,
+    );
+  return {
+    publicKey: key,
+    certificateBase64: Buffer.from(cert.raw).toString('base64'),
+    algorithm,
   };
 }
 

@@ -419,5 +419,44 @@ export function directoryContract(name: string, fx: DirectoryContractFixture): v
         undefined,
       );
     });
+
+    it('findByCertificate: every account the SID, an altSecurityIdentities value or a UPN names, with its logon state', async () => {
+      const user = await dir.findUser(normal.sAMAccountName);
+      assert.ok(user?.objectSid !== undefined);
+      const found = await dir.findByCertificate({
+        sid: user.objectSid,
+        altSecurityIdentities: ['X509:<SKI>00112233'],
+        upns: [second.upn.toUpperCase()],
+      });
+      assert.deepEqual(
+        found.map((a) => a.user.sAMAccountName).sort(),
+        [normal.sAMAccountName, second.sAMAccountName].sort(),
+      );
+      for (const a of found) {
+        assert.deepEqual(a.state, { disabled: false, locked: false, expired: false });
+        assert.ok(Array.isArray(a.altSecurityIdentities));
+      }
+      const states = await dir.findByCertificate({
+        altSecurityIdentities: [],
+        upns: [disabled.upn, locked.upn, accountExpired.upn],
+      });
+      const by = (sam: string) => states.find((a) => a.user.sAMAccountName === sam)?.state;
+      assert.deepEqual(by(disabled.sAMAccountName), {
+        disabled: true,
+        locked: false,
+        expired: false,
+      });
+      assert.equal(by(locked.sAMAccountName)?.locked, true);
+      assert.equal(by(accountExpired.sAMAccountName)?.expired, true);
+      // Values are matched exactly, never as filter syntax.
+      assert.deepEqual(
+        await dir.findByCertificate({
+          altSecurityIdentities: ['*'],
+          upns: ['*', `*)(sAMAccountName=*`],
+        }),
+        [],
+      );
+      assert.deepEqual(await dir.findByCertificate({ altSecurityIdentities: [], upns: [] }), []);
+    });
   });
 }

@@ -174,11 +174,18 @@ test('nginx.conf: upstream of three nodes, headers overwritten, ops endpoints hi
       '-days',
       '1',
     ]);
-    const copy = f
+    // Debian builds the stream module as a dynamic module (libnginx-mod-stream); the official image has it built in.
+    const streamModule = '/usr/lib/nginx/modules/ngx_stream_module.so';
+    const load = existsSync(streamModule) ? `load_module ${streamModule};\n` : '';
+    const copy = (load + f)
       .replace(/fedgate\d:/g, '127.0.0.1:')
       .replace(/\/etc\/nginx\/tls\//g, `${dir}/`)
-      .replace(/listen 443 ssl/, 'listen 127.0.0.1:0 ssl')
-      .replace(/listen 49443/, 'listen 127.0.0.1:0');
+      // nginx -t binds nothing, but port 0 is not a valid listen port for it.
+      .replace(/listen 443 ssl/, 'listen 127.0.0.1:18443 ssl')
+      .replace(/listen 49443/, 'listen 127.0.0.1:19443')
+      // The container logs to its stdout/stderr; under the test runner those may be sockets nginx cannot open.
+      .replace(/access_log \/dev\/stdout;/, `access_log ${dir}/access.log;`)
+      .replace(/error_log \/dev\/stderr warn;/, `error_log ${dir}/error.log warn;`);
     writeFileSync(join(dir, 'nginx.conf'), copy);
     await run('/usr/sbin/nginx', ['-t', '-c', join(dir, 'nginx.conf'), '-p', dir]);
   }

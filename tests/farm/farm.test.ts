@@ -325,9 +325,14 @@ test('farm: forwarding headers from an untrusted address change neither the clie
   const r = await signIn(lb, 'alice@fedgate.test', spoof);
   assert.ok(r.ok);
   assert.doesNotMatch(r.wresult ?? '', /evil\.example|203\.0\.113\.9/);
-  const audit = farm.nodes
-    .flatMap((n) => n.events('token_issued'))
-    .find((e) => e.activityId === r.activityId);
+  // The node writes the line before it answers, but it reaches us through its stdout pipe: wait for it.
+  let audit: Record<string, unknown> | undefined;
+  for (let i = 0; i < 100 && audit === undefined; i++) {
+    audit = farm.nodes
+      .flatMap((n) => n.events('token_issued'))
+      .find((e) => e.activityId === r.activityId);
+    if (audit === undefined) await sleep(50);
+  }
   assert.ok(audit !== undefined, 'token_issued audit event logged');
   assert.equal(audit.ip, '127.0.0.1');
 });

@@ -149,3 +149,34 @@ export function readObjectGuidWithCli(env: SambaEnv, sAMAccountName: string): Bu
   if (guid === undefined) throw new Error(`ldapsearch found no objectGUID for ${sAMAccountName}`);
   return guid;
 }
+
+/**
+ * Replaces (or, with no values, clears) a text attribute of a test user as Administrator with the ldapmodify CLI,
+ * the way an AD administrator sets altSecurityIdentities.
+ */
+export function replaceAttributeWithCli(
+  env: SambaEnv,
+  user: SambaUserName,
+  attribute: string,
+  values: readonly string[],
+): void {
+  if (!/^[a-z-]+$/i.test(attribute)) throw new Error('unexpected attribute name');
+  const ldif = [
+    `dn: ${env.users[user].dn}`,
+    'changetype: modify',
+    `replace: ${attribute}`,
+    // base64 (`::`) so any character in a value is carried as is (RFC 2849).
+    ...values.map((v) => `${attribute}:: ${Buffer.from(v, 'utf8').toString('base64')}`),
+    '-',
+    '',
+  ].join('\n');
+  execFileSync(
+    'ldapmodify',
+    ['-x', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')],
+    {
+      input: ldif,
+      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+      encoding: 'utf8',
+    },
+  );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite needs on this machine, installing what is missing:
 #   xmlsec1 (independent XML signature verifier), chromium (browser tests), redis-server (store tests), haproxy
-#   (load-balancer tests), and a Samba AD DC (tests/setup/samba.sh).
+#   and nginx (load-balancer tests), and a Samba AD DC (tests/setup/samba.sh).
 # Idempotent: on a machine that already has everything it only checks and (re)starts the DC.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +16,10 @@ command -v samba-tool >/dev/null 2>&1 || need+=(samba-ad-dc samba ldb-tools)
 [ -d /usr/share/samba/setup/ad-schema ] || need+=(samba-ad-provision)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+# nginx terminating mTLS in front of fedgate (certificate sign-in behind a load balancer); the stream module for
+# docker/nginx.conf's TLS passthrough block.
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 /usr/bin/python3 -c 'import msal' >/dev/null 2>&1 || need+=(python3 python3-msal) # Debian's python (not pyenv's)
 
 if [ "${#need[@]}" -gt 0 ]; then

@@ -24,8 +24,12 @@ export const NAMEID_UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:uns
 const CONTEXT_CLASS: Record<string, string> = {
   'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password':
     AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
+  // Certificate (smartcard) sign-in: X509 (SAML Authn Context §3.4.23, "public key … X.509"), the class AD FS
+  // reports for certificate authentication.
   'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/tlsclient':
-    'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient',
+    'urn:oasis:names:tc:SAML:2.0:ac:classes:X509',
+  'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/x509':
+    'urn:oasis:names:tc:SAML:2.0:ac:classes:X509',
 };
 
 const NOT_ATTRIBUTES = new Set<string>([ClaimTypes.nameIdentifier, ClaimTypes.issuerId]);

@@ -31,6 +31,7 @@ import { BINDING_POST, BINDING_REDIRECT, type SamlEndpoint } from '../../trust/s
 import { passiveEndpoint } from '../metadata/federation-metadata.ts';
 import type { BrowserSignIn } from '../browser-signin.ts';
 import { requestContextOf } from '../request-context.ts';
+import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
 import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
 import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
 import {
@@ -67,6 +68,8 @@ interface LogoutState {
   /** The LogoutRequest ID sent to the participant currently being logged out. */
   awaiting?: { rp: string; requestId: string } | undefined;
   partial: boolean;
+  /** wsignoutcleanup1.0 URLs of the session's WS-Fed parties, shown on the page the chain ends with. */
+  cleanup?: string[] | undefined;
 }
 
 const PARTICIPANTS = (sessionId: string): string => `saml2-sp:${sessionId}`;
@@ -293,7 +296,12 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     const authInstant = new Date(p.session.authInstant);
     const outcome = await s.claims.run(
       p.rp.rules,
-      { user: p.user, method: p.session.authMethod, instant: authInstant },
+      {
+        user: p.user,
+        method: p.session.authMethod,
+        instant: authInstant,
+        certificate: p.session.certificate,
+      },
       requestContextOf(req, '/adfs/ls/'),
     );
     if (!outcome.permitted) {
@@ -340,7 +348,11 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
         assertion: model,
       },
       s.signing,
-      { signAssertion: saml.policy.signAssertion, signResponse: saml.policy.signResponse },
+      {
+        signAssertion: saml.policy.signAssertion,
+        signResponse: saml.policy.signResponse,
+        encryptAssertion: saml.policy.encryption,
+      },
     );
     await s.sessions.addRelyingParty(p.session, p.rp.identifier);
     const list = (await participants(p.session)).filter((x) => x.rp !== p.rp.identifier);
@@ -367,6 +379,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
         activityId: res.locals.activityId,
         inResponseTo: st.requestId,
         notOnOrAfter: model.notOnOrAfter.toISOString(),
+        encrypted: saml.policy.encryption?.algorithm ?? false,
       },
       'token issued',
     );
@@ -375,14 +388,18 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
   flow.register('saml2', issue);
 
   // IdP-initiated single logout: a sign-out at fedgate (wsignout1.0) logs out this session's SAML parties.
-  flow.onSignOut(async (_req, res, session) => {
+  flow.onSignOut(async (_req, res, session, cleanup) => {
     const parts = (await participants(session)).filter((p) => {
       const rp = s.trusts.find(p.rp);
       return rp?.saml !== undefined && sloEndpoint(rp.saml) !== undefined;
     });
     await s.store.destroy('session', PARTICIPANTS(session.id));
     if (parts.length === 0) return false;
-    await continueLogout(res, s.random.token(), { queue: parts, partial: false });
+    await continueLogout(res, s.random.token(), {
+      queue: parts,
+      partial: false,
+      cleanup: [...cleanup],
+    });
     return true;
   });
 
@@ -436,7 +453,31 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     );
   }
 
-  /** Sends one SAML message to an SP's SLO endpoint with its binding (Redirect signed by query, POST enveloped). */
+  /** One SAML message for an SP's SLO endpoint with its binding (Redirect signed by query, POST enveloped). */
+  function sloMessage(
+    ep: SamlEndpoint,
+    kind: 'SAMLRequest' | 'SAMLResponse',
+    write: (signed: boolean, destination: string) => string,
+    relayState: string | undefined,
+  ): SignOutNext {
+    const location = kind === 'SAMLResponse' ? (ep.responseLocation ?? ep.location) : ep.location;
+    if (ep.binding === BINDING_REDIRECT)
+      return {
+        kind: 'redirect',
+        url: redirectUrl(location, kind, write(false, location), relayState, s.signing),
+      };
+    const fields: { name: string; value: string }[] = [
+      { name: kind, value: Buffer.from(write(true, location), 'utf8').toString('base64') },
+    ];
+    if (relayState !== undefined) fields.push({ name: 'RelayState', value: relayState });
+    return { kind: 'post', action: location, fields };
+  }
+
+  function deliver(res: Response, m: SignOutNext): void {
+    if (m.kind === 'redirect') res.redirect(302, m.url);
+    else postForm(res, m.action, m.fields);
+  }
+
   function sendToSlo(
     res: Response,
     ep: SamlEndpoint,
@@ -444,16 +485,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     write: (signed: boolean, destination: string) => string,
     relayState: string | undefined,
   ): void {
-    const location = kind === 'SAMLResponse' ? (ep.responseLocation ?? ep.location) : ep.location;
-    if (ep.binding === BINDING_REDIRECT) {
-      res.redirect(302, redirectUrl(location, kind, write(false, location), relayState, s.signing));
-      return;
-    }
-    const fields: { name: string; value: string }[] = [
-      { name: kind, value: Buffer.from(write(true, location), 'utf8').toString('base64') },
-    ];
-    if (relayState !== undefined) fields.push({ name: 'RelayState', value: relayState });
-    postForm(res, location, fields);
+    deliver(res, sloMessage(ep, kind, write, relayState));
   }
 
   /** Logs out the next participant, or finishes: LogoutResponse to the originator, or the signed-out page. */
@@ -498,15 +530,13 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     const origin = state.origin;
     const originRp = origin === undefined ? undefined : s.trusts.find(origin.rp);
     const ep = originRp?.saml === undefined ? undefined : sloEndpoint(originRp.saml);
+    // The WS-Fed parties of the session get their wsignoutcleanup1.0 images on the last page of the chain.
+    const cleanup = state.cleanup ?? [];
     if (origin === undefined || ep === undefined) {
-      res
-        .status(200)
-        .type('html')
-        .send(s.views.page('signed-out', 'Signed out', {}));
+      sendSignedOut(s, res, { cleanup });
       return;
     }
-    sendToSlo(
-      res,
+    const answer = sloMessage(
       ep,
       'SAMLResponse',
       (signed, destination) =>
@@ -524,6 +554,8 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
         ),
       origin.relayState,
     );
+    if (cleanup.length > 0) sendSignedOut(s, res, { cleanup, next: answer });
+    else deliver(res, answer);
   }
 
   async function logoutRequest(req: Request, res: Response, m: Inbound): Promise<void> {
@@ -573,6 +605,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
         await s.store.destroy('session', PARTICIPANTS(session.id));
         clearCookie(res, SSO_COOKIE);
         state.queue = parts.filter((x) => x.rp !== rp.identifier);
+        state.cleanup = await takeWsFedCleanup(s, session);
         s.audit.info(
           {
             event: 'signout',

@@ -10,6 +10,7 @@ import { writeWsFedRstr, writeSignedSaml11Assertion } from '../../tokens/index.t
 import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import { BrowserSignIn } from '../browser-signin.ts';
 import { requestContextOf } from '../request-context.ts';
+import { rememberWsFedParty, sendSignedOut, takeWsFedCleanup } from '../signout.ts';
 import { toSaml11Model } from './assertion.ts';
 
 export { GENERIC_FAILURE } from '../browser-signin.ts';
@@ -95,7 +96,12 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
     const authInstant = new Date(p.session.authInstant);
     const outcome = await s.claims.run(
       p.rp.rules,
-      { user: p.user, method: p.session.authMethod, instant: authInstant },
+      {
+        user: p.user,
+        method: p.session.authMethod,
+        instant: authInstant,
+        certificate: p.session.certificate,
+      },
       requestContextOf(req, '/adfs/ls/'),
     );
     if (!outcome.permitted) {
@@ -137,6 +143,8 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
       expires: model.notOnOrAfter,
     });
     await s.sessions.addRelyingParty(p.session, p.rp.identifier);
+    // For single sign-out: this party gets wsignoutcleanup1.0 at this reply address (signout.ts).
+    await rememberWsFedParty(s, p.session, p.rp.identifier, p.reply);
     // Every issued token is logged so a token seen at the relying party without a matching log line stands out (corpus C7.3).
     s.audit.info(
       {
@@ -205,6 +213,7 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
   async function signOut(req: Request, res: Response, q: unknown): Promise<void> {
     const ended = await s.sessions.destroy(readCookie(req, SSO_COOKIE));
     clearCookie(res, SSO_COOKIE);
+    let cleanup: string[] = [];
     if (ended !== undefined) {
       s.audit.info(
         {
@@ -215,9 +224,10 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
         },
         'signed out',
       );
-      // SAML 2.0 parties of this session are logged out too (one session, one sign-out); that chain ends on
-      // the signed-out page.
-      if (await flow.signedOut(req, res, ended)) return;
+      // WS-Fed parties get wsignoutcleanup1.0 from the signed-out page; SAML 2.0 parties of this session are
+      // logged out too (one session, one sign-out), and that chain ends on the signed-out page with the cleanup.
+      cleanup = await takeWsFedCleanup(s, ended);
+      if (await flow.signedOut(req, res, ended, cleanup)) return;
     }
     // wreply is followed only when it is a registered endpoint of a known trust (corpus B3.4).
     const wreply = param(q, 'wreply', 2048);
@@ -225,7 +235,9 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
       for (const rp of s.trusts.parties) {
         const target = matchReplyUrl(rp, wreply);
         if (target !== undefined) {
-          res.redirect(302, target);
+          if (cleanup.length > 0)
+            sendSignedOut(s, res, { cleanup, next: { kind: 'redirect', url: target } });
+          else res.redirect(302, target);
           return;
         }
       }
@@ -234,10 +246,7 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
         'sign-out wreply not registered; showing the signed-out page',
       );
     }
-    res
-      .status(200)
-      .type('html')
-      .send(s.views.page('signed-out', 'Signed out', {}));
+    sendSignedOut(s, res, { cleanup });
   }
 
   async function dispatch(req: Request, res: Response, q: unknown): Promise<void> {

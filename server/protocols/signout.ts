@@ -1,0 +1,105 @@
+/**
+ * One session, one sign-out (issue 5 §5): the WS-Federation half. Every WS-Fed relying party that received a
+ * token in a browser session is remembered with the reply address it was posted to; when the session ends —
+ * by WS-Fed wsignout1.0 or by a SAML 2.0 LogoutRequest — the signed-out page loads each of them with
+ * `wa=wsignoutcleanup1.0` (MS-MWBF §2.2.6, §3.1.5.4.6: the IdP asks each RP to clear its session; no answer is
+ * defined). As AD FS does, each cleanup is an `<img>` (no iframes: the page stays `frame-src 'none'`), and that
+ * response alone gets a CSP whose `img-src` adds exactly those parties' origins.
+ *
+ * When the sign-out must continue elsewhere (a SAML LogoutResponse to the SP that started it, or a registered
+ * `wreply`), the page waits for the images (load or error, at most a few seconds) and then continues with a
+ * nonce'd script; without script a Continue button / link does it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Response } from 'express';
+import type { SsoSession } from '../authn/session.ts';
+import type { Services } from '../services.ts';
+import { matchReplyUrl } from '../trust/registry.ts';
+
+interface WsFedParticipant {
+  rp: string;
+  reply: string;
+}
+
+const WSFED_PARTIES = (sessionId: string): string => `wsfed-rp:${sessionId}`;
+
+/** At most this many cleanup images on one page (a session rarely holds more than a handful of parties). */
+const MAX_CLEANUP = 20;
+
+/** Remembers that `rp` got a WS-Fed token at `reply` in this session (kept as long as the session). */
+export async function rememberWsFedParty(
+  s: Services,
+  session: SsoSession,
+  rp: string,
+  reply: string,
+): Promise<void> {
+  const key = WSFED_PARTIES(session.id);
+  const list = ((await s.store.find<WsFedParticipant[]>('session', key)) ?? []).filter(
+    (p) => p.rp !== rp,
+  );
+  list.push({ rp, reply });
+  const remaining = Math.ceil(
+    (new Date(session.expiresAt).getTime() - s.clock.now().getTime()) / 1000,
+  );
+  if (remaining > 0) await s.store.put('session', key, list.slice(-MAX_CLEANUP), remaining);
+}
+
+/**
+ * The cleanup URLs of the session's WS-Fed parties, and forgets them. Each reply address is matched against its
+ * trust again (a trust removed, or a reply URL unregistered since, gets nothing: nothing is ever sent to an address
+ * that is not registered now).
+ */
+export async function takeWsFedCleanup(s: Services, session: SsoSession): Promise<string[]> {
+  const key = WSFED_PARTIES(session.id);
+  const list = (await s.store.find<WsFedParticipant[]>('session', key)) ?? [];
+  await s.store.destroy('session', key);
+  const out: string[] = [];
+  for (const p of list) {
+    const rp = s.trusts.find(p.rp);
+    const reply = rp === undefined ? undefined : matchReplyUrl(rp, p.reply);
+    if (reply === undefined) continue;
+    const u = new URL(reply);
+    u.searchParams.set('wa', 'wsignoutcleanup1.0');
+    if (!out.includes(u.href)) out.push(u.href);
+  }
+  return out;
+}
+
+/** Where the browser goes after the cleanup images: a plain GET, or a form POST (SAML HTTP-POST binding). */
+export type SignOutNext =
+  | { kind: 'redirect'; url: string }
+  | { kind: 'post'; action: string; fields: { name: string; value: string }[] };
+
+/**
+ * The signed-out page with one cleanup image per WS-Fed party. With `next`, the page continues there once the
+ * images are done. Without cleanup and with `next`, the caller should send `next` directly instead.
+ */
+export function sendSignedOut(
+  s: Services,
+  res: Response,
+  o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
+): void {
+  const origins = [...new Set(o.cleanup.map((u) => new URL(u).origin))];
+  const nonce = randomBytes(16).toString('base64');
+  const formAction = o.next?.kind === 'post' ? new URL(o.next.action).origin : "'self'";
+  // Nothing to load and nowhere to go: the default page policy (middleware.ts BASE_CSP) stands.
+  if (origins.length > 0 || o.next !== undefined)
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'self'; " +
+        `img-src 'self' data:${origins.map((x) => ` ${x}`).join('')}; ` +
+        (o.next === undefined ? '' : `script-src 'nonce-${nonce}'; `) +
+        `form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    );
+  res
+    .status(200)
+    .type('html')
+    .send(
+      s.views.page('signed-out', 'Signed out', {
+        cleanup: o.cleanup,
+        nextPost: o.next?.kind === 'post' ? o.next : undefined,
+        nextUrl: o.next?.kind === 'redirect' ? o.next.url : undefined,
+        nonce: o.next === undefined ? undefined : nonce,
+      }),
+    );
+}
