@@ -25,8 +25,8 @@ export const ROUTES = {
   mex: '/adfs/services/trust/mex',
 } as const;
 
-/** The express app. It never listens: main.ts does, and tests drive it with supertest. */
-export function createApp(s: Services): Express {
+/** What every listener's app starts with: proxy trust, timing, activity id, security headers, URL guard. */
+function baseApp(s: Services): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -36,11 +36,16 @@ export function createApp(s: Services): Express {
     'trust proxy',
     s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false,
   );
-
   app.use(requestTiming);
   app.use(activityId(s.random));
   app.use(...securityHeaders());
   app.use(urlGuard);
+  return app;
+}
+
+/** The express app. It never listens: main.ts does, and tests drive it with supertest. */
+export function createApp(s: Services): Express {
+  const app = baseApp(s);
 
   // Load-balancer probe (/adfs/probe, AD FS compatible: no back-end dependency, 503 while draining) and
   // /healthz/live, /healthz/ready (http/health.ts).
@@ -89,18 +94,7 @@ export function createApp(s: Services): Express {
  * and the theme. It never issues tokens; it sends the browser back to the main host.
  */
 export function createCertificateApp(s: Services): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', 'simple');
-  app.set(
-    'trust proxy',
-    s.config.listen.trustedProxies.length > 0 ? [...s.config.listen.trustedProxies] : false,
-  );
-  app.use(requestTiming);
-  app.use(activityId(s.random));
-  app.use(...securityHeaders());
-  app.use(urlGuard);
+  const app = baseApp(s);
   app.use(drainConnections(s.lifecycle));
   app.use(
     ROUTES.theme,
