@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,9 @@ import {
 // Lockout budget: wstrust2 gets ONE wrong password here (the MSAL test gives it one more); no other account
 // gets a wrong password.
 
-const REAL_RSTR = '/work/shared/fixtures/real-world/adfs-rst_response.xml';
+const REAL_RSTR = fileURLToPath(
+  new URL('../../../shared/fixtures/real-world/adfs-rst_response.xml', import.meta.url),
+);
 const M365 = 'urn:federation:MicrosoftOnline';
 
 /** Local names of the RSTR's children, in order. */

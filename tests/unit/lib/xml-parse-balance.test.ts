@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { DOMParser } from '@xmldom/xmldom';
 import { parseXmlStrict, XmlRejected } from '../../../server/lib/xml-parse.ts';
+import { readRealWorldFixture } from '../../fixtures/tokens/credentials.ts';
 
 function expatAccepts(xml: string): boolean {
   const r = spawnSync(
@@ -45,10 +45,7 @@ const wellFormed: [string, string][] = [
     `<samlp:AuthnRequest xmlns:samlp="${P}" xmlns:saml="${A}" ID="_1" ><saml:Issuer >sp</saml:Issuer ><samlp:NameIDPolicy AllowCreate="true" /></samlp:AuthnRequest>`,
   ],
   ['processing instruction inside the root', `<r><?app data?><e>t</e></r>`],
-  [
-    'real AD FS 2016 federation metadata',
-    readFileSync('/work/shared/fixtures/real-world/adfs2016-federationmetadata.xml', 'utf8'),
-  ],
+  ['real AD FS 2016 federation metadata', readRealWorldFixture('adfs2016-federationmetadata.xml')],
 ];
 
 const malformed: [string, string][] = [

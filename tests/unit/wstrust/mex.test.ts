@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
@@ -21,7 +22,9 @@ const WSP = 'http://schemas.xmlsoap.org/ws/2004/09/policy';
 const WSU = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
 const SOAP12 = 'http://schemas.xmlsoap.org/wsdl/soap12/';
 const WSA10 = 'http://www.w3.org/2005/08/addressing';
-const REAL_MEX = '/work/shared/fixtures/real-world/adfs-arupela.mex.xml';
+const REAL_MEX = fileURLToPath(
+  new URL('../../../../shared/fixtures/real-world/adfs-arupela.mex.xml', import.meta.url),
+);
 const USERNAME_BINDINGS = [
   'UserNameWSTrustBinding_IWSTrust13Async',
   'UserNameWSTrustBinding_IWSTrustFeb2005Async',
