@@ -27,9 +27,19 @@ export const GENERIC_FAILURE =
   'Incorrect user ID or password. Type the correct user ID and password, and try again.';
 
 /** A validated sign-in request waiting for credentials, kept server-side. */
+/** How a user may sign in; a request can ask for one (WS-Fed wauth, SAML RequestedAuthnContext). */
+export type SignInMethod = 'password' | 'certificate';
+
+/** The method an SSO session was established with, from its authentication method URI. */
+export function methodOfSession(authMethod: string): SignInMethod {
+  return authMethod === AuthMethods.tlsClient ? 'certificate' : 'password';
+}
+
 export interface PendingSignIn {
   /** Which registered issuer finishes this sign-in ('wsfed', 'saml2', …). */
   protocol: string;
+  /** The only methods this request accepts; absent: any method fedgate offers. */
+  methods?: SignInMethod[] | undefined;
   rp: string;
   /** The protocol's own request state (reply address, RelayState, request ID…), JSON. */
   state: unknown;
@@ -68,6 +78,8 @@ export interface BeginOptions {
   /** Prompt for credentials even with a live SSO session (wfresh=0, prompt=login, ForceAuthn). */
   force: boolean;
   usernameHint?: string | undefined;
+  /** The only methods the request accepts (wauth=…tlsclient: certificate only); absent: any. */
+  methods?: readonly SignInMethod[] | undefined;
 }
 
 const MAX_ATTEMPTS_PER_REQUEST = 10;
@@ -106,6 +118,15 @@ export async function pendingForCertificate(
     throw new FederationError('bad_request', 'The certificate sign-in link is malformed.');
   const pending = await s.store.find<PendingSignIn>('signin-request', stateId);
   if (pending === undefined) throw expired();
+  if (!allows(pending, 'certificate')) {
+    throw new FederationError(
+      'bad_request',
+      'This application requires signing in with a password.',
+      {
+        detail: 'certificate sign-in for a request that accepts only password sign-in',
+      },
+    );
+  }
   const attempts = await s.store.incr('counter', `signin-attempts:${stateId}`, PENDING_TTL_SECONDS);
   if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
     await s.store.destroy('signin-request', stateId);
@@ -173,6 +194,11 @@ export class BrowserSignIn {
     return false;
   }
 
+  /** Whether this server offers a method at all (certificates only when certificateAuth is on). */
+  #offers(method: SignInMethod): boolean {
+    return method === 'password' || this.#s.certificates !== undefined;
+  }
+
   #issuer(protocol: string): TokenIssuer {
     const issuer = this.#issuers.get(protocol);
     if (issuer === undefined) throw expired();
@@ -215,9 +241,21 @@ export class BrowserSignIn {
   /** Issues from the live session unless `force`; otherwise keeps the request and shows the sign-in form. */
   async begin(req: Request, res: Response, o: BeginOptions): Promise<void> {
     const issuer = this.#issuer(o.protocol);
+    const methods = o.methods === undefined ? undefined : [...o.methods];
+    if (methods !== undefined && !methods.some((m) => this.#offers(m))) {
+      throw new FederationError(
+        'bad_request',
+        'The application asked for a sign-in method this service does not offer.',
+        { detail: `requested methods ${methods.join(', ')} are not enabled` },
+      );
+    }
     if (!o.force) {
       const current = await this.currentSession(req, res);
-      if (current !== undefined) {
+      // An SSO session counts only when it was made the way this request asks (AD FS re-prompts otherwise).
+      if (
+        current !== undefined &&
+        (methods === undefined || methods.includes(methodOfSession(current.session.authMethod)))
+      ) {
         await issuer(req, res, { rp: o.rp, state: o.state, ...current });
         return;
       }
@@ -231,6 +269,7 @@ export class BrowserSignIn {
       protocol: o.protocol,
       rp: o.rp.identifier,
       state: o.state,
+      ...(methods === undefined ? {} : { methods }),
       username: cleanHint(o.usernameHint),
       csrf: s.random.token(),
       binding,
@@ -259,8 +298,9 @@ export class BrowserSignIn {
           csrf: pending.csrf,
           username: username ?? pending.username ?? '',
           error,
+          passwordAllowed: allows(pending, 'password'),
           certificateUrl:
-            this.#s.certificates === undefined
+            this.#s.certificates === undefined || !allows(pending, 'certificate')
               ? undefined
               : `${this.#s.config.certificateAuth.publicUrl}${CERTIFICATE_PATH}?${new URLSearchParams({ AuthState: pendingId }).toString()}`,
         }),
@@ -295,6 +335,13 @@ export class BrowserSignIn {
       throw new FederationError(
         'csrf_failed',
         'The sign-in form could not be verified. Go back to the application and sign in again.',
+      );
+    }
+    if (!allows(pending, 'password')) {
+      throw new FederationError(
+        'bad_request',
+        'This application requires signing in with a certificate (smart card).',
+        { detail: 'password post for a request that accepts only certificate sign-in' },
       );
     }
     const rp = s.trusts.find(pending.rp);
@@ -441,4 +488,9 @@ export class BrowserSignIn {
       certificate: result.certificate,
     });
   }
+}
+
+/** Whether a pending sign-in accepts a method (no list: every method). */
+export function allows(pending: PendingSignIn, method: SignInMethod): boolean {
+  return pending.methods === undefined || pending.methods.includes(method);
 }

@@ -260,6 +260,7 @@ export function updatePasswordRouter(s: Services): Router {
               csrf: pending.csrf,
               username: shownName,
               notice: 'Your password has been updated. Sign in with your new password to continue.',
+              passwordAllowed: true, // this pending sign-in got here through the password form
             }),
           );
         return;

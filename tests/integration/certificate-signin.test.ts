@@ -238,6 +238,60 @@ describe('certificate sign-in through the certificate listener (real TLS client,
     assert.doesNotMatch(replay.body, /wresult/);
   });
 
+  test('wauth=tlsclient: certificate only (no password form, a password post refused); SSO only from a certificate session', async () => {
+    const query = (wauth: string): string =>
+      `wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}&wauth=${encodeURIComponent(wauth)}`;
+    const { jar, page, link } = await begin(query(TLSCLIENT));
+    assert.doesNotMatch(page, /name="Password"|id="loginForm"/);
+    // A client that posts a password anyway (CSRF token taken from the store, as a forger at best could) is refused.
+    const stateId = new URL(link).searchParams.get('AuthState') ?? '';
+    const pending = await srv.running.services.store.find<{ csrf: string }>(
+      'signin-request',
+      stateId,
+    );
+    assert.ok(pending !== undefined);
+    const post = await send(main('/adfs/ls/'), srv.mainPort, {
+      method: 'POST',
+      cookie: jar.header(),
+      body: new URLSearchParams({
+        AuthState: stateId,
+        csrf: pending.csrf,
+        UserName: env.users.cert1.upn,
+        Password: env.users.cert1.password,
+      }).toString(),
+    });
+    assertRefused(post, 400, /requires signing in with a certificate/);
+    // The certificate leg of the same request works.
+    const leg = await certLeg(link, leaves.cert1);
+    const done = await complete(jar, leg.headers.location ?? '');
+    const claims = verifySaml11WithXmlCrypto(
+      extractAssertionFromRstr(hidden(done.body, 'wresult')),
+      signingCert,
+    );
+    assert.equal(claims.authMethod, TLSCLIENT);
+
+    // With that certificate session: wauth=tlsclient is answered by SSO; wauth=password asks for a password
+    // (the page has no certificate link, and the certificate leg refuses that request).
+    const sso = await send(main(`/adfs/ls/?${query(TLSCLIENT)}`), srv.mainPort, {
+      cookie: jar.header(),
+    });
+    assert.ok(hidden(sso.body, 'wresult').length > 0);
+    const pw = await send(
+      main(`/adfs/ls/?${query('urn:oasis:names:tc:SAML:1.0:am:password')}`),
+      srv.mainPort,
+      { cookie: jar.header() },
+    );
+    assert.equal(pw.status, 200);
+    assert.match(pw.body, /name="Password"/);
+    assert.doesNotMatch(pw.body, /wresult|certificateLink/);
+    const pwState = hidden(pw.body, 'AuthState');
+    const refused = await certLeg(
+      `https://${HOSTNAME}:${srv.certPort}/adfs/ls/certauth?AuthState=${pwState}`,
+      leaves.cert1,
+    );
+    assertRefused(refused, 400, /requires signing in with a password/);
+  });
+
   describe('C6 negative cases against the real TLS listener', () => {
     const cases: [string, keyof typeof leaves | undefined, number, RegExp, string][] = [
       [

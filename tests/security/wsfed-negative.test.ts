@@ -324,6 +324,12 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
       `/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}&wauth=${encodeURIComponent('http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password')}`,
     );
     assert.equal(pw.status, 200);
+    // Certificate sign-in is off in this app: a request that accepts only a certificate cannot be served.
+    const tls = await request(t.app).get(
+      `/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}&wauth=${encodeURIComponent('urn:ietf:rfc:2246')}`,
+    );
+    assertCleanErrorPage(tls, 400, 'bad_request');
+    assert.doesNotMatch(tls.text, /name="Password"/);
   });
 
   test('B3.5/C5.4 wctx and the username hint are HTML-encoded, never executed', async () => {

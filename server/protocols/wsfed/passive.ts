@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { SsoSession } from '../../authn/session.ts';
 import { claimsAudit } from '../../claims/audit.ts';
+import { AuthMethods } from '../../claims/types.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { clearCookie, readCookie, SSO_COOKIE } from '../../http/cookies.ts';
 import { formPostCsp, noStore, param, route } from '../../http/middleware.ts';
@@ -8,7 +9,7 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { writeWsFedRstr, writeSignedSaml11Assertion } from '../../tokens/index.ts';
 import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
-import { BrowserSignIn } from '../browser-signin.ts';
+import { BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
 import { requestContextOf } from '../request-context.ts';
 import { rememberWsFedParty, sendSignedOut, takeWsFedCleanup } from '../signout.ts';
 import { toSaml11Model } from './assertion.ts';
@@ -22,6 +23,23 @@ const PASSWORD_WAUTH = new Set([
   'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport',
   'urn:oasis:names:tc:SAML:2.0:ac:classes:Password',
 ]);
+
+/** wauth values only a certificate sign-in satisfies (AD FS: TLS client authentication). */
+const CERTIFICATE_WAUTH = new Set<string>([
+  AuthMethods.tlsClient,
+  'urn:ietf:rfc:2246',
+  'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/x509',
+  'urn:oasis:names:tc:SAML:1.0:am:X509-PKI',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:X509',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient',
+]);
+
+/** The methods a wauth value allows; undefined when it names none fedgate knows. */
+function methodsForWauth(wauth: string): SignInMethod[] | undefined {
+  if (PASSWORD_WAUTH.has(wauth)) return ['password'];
+  if (CERTIFICATE_WAUTH.has(wauth)) return ['certificate'];
+  return undefined;
+}
 
 /** What a WS-Fed sign-in keeps in its pending request (browser-signin.ts). */
 interface WsFedState {
@@ -190,7 +208,8 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
     const { rp, reply } = resolveTrust(param(q, 'wtrealm', 1024), param(q, 'wreply', 2048));
     const wctx = param(q, 'wctx', 6144);
     const wauth = param(q, 'wauth', 512);
-    if (wauth !== undefined && wauth !== '' && !PASSWORD_WAUTH.has(wauth)) {
+    const methods = wauth === undefined || wauth === '' ? undefined : methodsForWauth(wauth);
+    if (wauth !== undefined && wauth !== '' && methods === undefined) {
       throw new FederationError(
         'bad_request',
         'The application asked for a sign-in method this service does not offer.',
@@ -206,6 +225,7 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
       rp,
       state,
       force,
+      methods,
       usernameHint: param(q, 'username', 512),
     });
   }
