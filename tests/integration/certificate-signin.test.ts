@@ -189,12 +189,14 @@ describe('certificate sign-in through the certificate listener (real TLS client,
     assert.deepEqual(second.attributes[CLAIMS.serial], [leaves.cert1!.x509.serialNumber]);
   });
 
-  test('SAML 2.0: Microsoft 365 AuthnRequest → certificate → Response with AuthnContextClassRef X509', async () => {
+  test('SAML 2.0: AuthnRequest asking for X509 (exact) → certificate only → Response with AuthnContextClassRef X509', async () => {
     const request =
       `<samlp:AuthnRequest ID="_cert${Date.now()}" Version="2.0" IssueInstant="${new Date().toISOString()}"` +
       ' xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">' +
       `<Issuer xmlns="urn:oasis:names:tc:SAML:2.0:assertion">${M365}</Issuer>` +
       '<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"/>' +
+      // Only a certificate satisfies this: the page offers no password form.
+      '<samlp:RequestedAuthnContext Comparison="exact"><AuthnContextClassRef xmlns="urn:oasis:names:tc:SAML:2.0:assertion">urn:oasis:names:tc:SAML:2.0:ac:classes:X509</AuthnContextClassRef></samlp:RequestedAuthnContext>' +
       '</samlp:AuthnRequest>';
     const jar = new Jar();
     const page = await send(main('/adfs/ls/'), srv.mainPort, {
@@ -205,6 +207,7 @@ describe('certificate sign-in through the certificate listener (real TLS client,
     });
     takeCookies(jar, page);
     assert.equal(page.status, 200, page.body.slice(0, 300));
+    assert.doesNotMatch(page.body, /name="Password"/);
     const leg = await certLeg(certificateLink(page.body), leaves.cert1);
     assert.equal(leg.status, 302);
     const done = await complete(jar, leg.headers.location ?? '');

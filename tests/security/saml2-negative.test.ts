@@ -48,6 +48,8 @@ interface Req {
   forceAuthn?: boolean;
   isPassive?: boolean;
   nameIdFormat?: string;
+  /** RequestedAuthnContext: comparison and class references. */
+  rac?: { comparison?: string; classRefs: string[] };
 }
 
 function authnRequest(r: Req = {}): string {
@@ -66,6 +68,13 @@ function authnRequest(r: Req = {}): string {
     `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ${attrs.join(' ')}>` +
     `<saml:Issuer>${r.issuer ?? SP_ID}</saml:Issuer>` +
     (r.nameIdFormat === undefined ? '' : `<samlp:NameIDPolicy Format="${r.nameIdFormat}"/>`) +
+    (r.rac === undefined
+      ? ''
+      : `<samlp:RequestedAuthnContext${r.rac.comparison === undefined ? '' : ` Comparison="${r.rac.comparison}"`}>` +
+        r.rac.classRefs
+          .map((c) => `<saml:AuthnContextClassRef>${c}</saml:AuthnContextClassRef>`)
+          .join('') +
+        '</samlp:RequestedAuthnContext>') +
     '</samlp:AuthnRequest>'
   );
 }
@@ -431,6 +440,52 @@ describe('SAML 2.0 IdP: hostile and malformed requests', () => {
     const xml = Buffer.from(postedSaml(res.text).SAMLResponse!, 'base64').toString('utf8');
     assert.match(xml, /status:Success/);
     assert.match(xml, /<saml:Assertion /);
+  });
+
+  test('RequestedAuthnContext: a class fedgate cannot satisfy → NoAuthnContext to the ACS, no sign-in UI', async () => {
+    const AC = 'urn:oasis:names:tc:SAML:2.0:ac:classes:';
+    const statusOf = (text: string): string[] => {
+      const doc = parseStrict(
+        Buffer.from(postedSaml(text).SAMLResponse!, 'base64').toString('utf8'),
+      );
+      return Array.from(
+        doc.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:protocol', 'StatusCode'),
+      ).map((e) => e.getAttribute('Value') ?? '');
+    };
+    // Certificate sign-in is off in this app; Kerberos and MFA-only classes are not offered at all.
+    for (const rac of [
+      { classRefs: [`${AC}X509`] },
+      { comparison: 'exact', classRefs: [`${AC}Kerberos`] },
+      { comparison: 'better', classRefs: [`${AC}PasswordProtectedTransport`] },
+      { comparison: 'minimum', classRefs: [`${AC}SmartcardPKI`] },
+    ]) {
+      const res = await post({ SAMLRequest: b64(authnRequest({ rac })) });
+      assert.equal(res.status, 200, JSON.stringify(rac));
+      assert.ok(!res.text.includes('name="AuthState"'), JSON.stringify(rac));
+      assert.deepEqual(statusOf(res.text), [
+        'urn:oasis:names:tc:SAML:2.0:status:Responder',
+        'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
+      ]);
+    }
+    // Classes a password satisfies get the sign-in form.
+    for (const rac of [
+      { classRefs: [`${AC}PasswordProtectedTransport`] },
+      { comparison: 'minimum', classRefs: [`${AC}Password`] },
+      { comparison: 'maximum', classRefs: [`${AC}X509`] },
+      { classRefs: [`${AC}unspecified`] },
+    ]) {
+      const res = await post({ SAMLRequest: b64(authnRequest({ rac })) });
+      assert.equal(res.status, 200, JSON.stringify(rac));
+      assert.match(res.text, /name="Password"/, JSON.stringify(rac));
+    }
+    // A malformed Comparison is a bad request, not a guess.
+    assertRefused(
+      await post({
+        SAMLRequest: b64(
+          authnRequest({ rac: { comparison: 'weaker', classRefs: [`${AC}Password`] } }),
+        ),
+      }),
+    );
   });
 
   test('B3.10 NameIDPolicy asking for a format the trust does not give → InvalidNameIDPolicy', async () => {

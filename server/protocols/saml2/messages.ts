@@ -27,6 +27,7 @@ export const STATUS = {
   requester: 'urn:oasis:names:tc:SAML:2.0:status:Requester',
   responder: 'urn:oasis:names:tc:SAML:2.0:status:Responder',
   noPassive: 'urn:oasis:names:tc:SAML:2.0:status:NoPassive',
+  noAuthnContext: 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
   invalidNameIdPolicy: 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy',
   requestDenied: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied',
   partialLogout: 'urn:oasis:names:tc:SAML:2.0:status:PartialLogout',
@@ -112,6 +113,36 @@ export interface AuthnRequest {
   forceAuthn: boolean;
   isPassive: boolean;
   nameIdFormat?: string | undefined;
+  /** RequestedAuthnContext with class references (SAML Core §3.3.2.2.1); declarations are not supported. */
+  requestedAuthnContext?: RequestedAuthnContext | undefined;
+}
+
+export interface RequestedAuthnContext {
+  comparison: 'exact' | 'minimum' | 'maximum' | 'better';
+  classRefs: string[];
+}
+
+/** At most 16 class references of at most 256 characters: anything longer is not a real request. */
+function readRequestedAuthnContext(root: Element): RequestedAuthnContext | undefined {
+  const rac = read(() => optionalChild(root, SAMLP, 'RequestedAuthnContext'));
+  if (rac === undefined) return undefined;
+  const comparison = attr(rac, 'Comparison') ?? 'exact';
+  if (
+    comparison !== 'exact' &&
+    comparison !== 'minimum' &&
+    comparison !== 'maximum' &&
+    comparison !== 'better'
+  )
+    throw samlError('RequestedAuthnContext Comparison is not exact, minimum, maximum or better');
+  const children = childElements(rac);
+  if (children.some((c) => c.namespaceURI === SAML && c.localName === 'AuthnContextDeclRef'))
+    return { comparison, classRefs: [] }; // declarations: nothing fedgate can match
+  const classRefs = childElements(rac, SAML, 'AuthnContextClassRef').map((c) =>
+    c.textContent.trim(),
+  );
+  if (classRefs.length === 0 || classRefs.length > 16 || classRefs.some((r) => r.length > 256))
+    throw samlError('RequestedAuthnContext needs 1 to 16 AuthnContextClassRef values');
+  return { comparison, classRefs };
 }
 
 function bool(el: Element, name: string): boolean {
@@ -139,6 +170,7 @@ export function readAuthnRequest(doc: Document): AuthnRequest {
     forceAuthn: bool(root, 'ForceAuthn'),
     isPassive: bool(root, 'IsPassive'),
     nameIdFormat: policy === undefined ? undefined : optAttr(policy, 'Format'),
+    requestedAuthnContext: readRequestedAuthnContext(root),
   };
 }
 

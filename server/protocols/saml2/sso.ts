@@ -29,7 +29,7 @@ import { CONSENT_UNSPECIFIED, writeSignedSaml2Response } from '../../tokens/inde
 import { matchReplyUrl, type RelyingParty, type SamlTrust } from '../../trust/registry.ts';
 import { BINDING_POST, BINDING_REDIRECT, type SamlEndpoint } from '../../trust/saml-metadata.ts';
 import { passiveEndpoint } from '../metadata/federation-metadata.ts';
-import type { BrowserSignIn } from '../browser-signin.ts';
+import { methodOfSession, type BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
 import { requestContextOf } from '../request-context.ts';
 import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
 import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
@@ -44,6 +44,7 @@ import {
   writeLogoutRequest,
   writeLogoutResponse,
   writeStatusResponse,
+  type RequestedAuthnContext,
 } from './messages.ts';
 
 /** What a SAML sign-in keeps in its pending request (browser-signin.ts). */
@@ -84,6 +85,53 @@ interface Inbound {
   doc: Document;
   relayState?: string | undefined;
   kind: 'SAMLRequest' | 'SAMLResponse';
+}
+
+/** Authentication context classes fedgate's methods produce and satisfy. */
+const CLASS_METHOD: Readonly<Partial<Record<string, SignInMethod>>> = {
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport': 'password',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:Password': 'password',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:X509': 'certificate',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient': 'certificate',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard': 'certificate',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI': 'certificate',
+};
+/** Strength order for minimum/better/maximum (a certificate is stronger than a password). */
+const STRENGTH: Readonly<Record<SignInMethod, number>> = { password: 1, certificate: 2 };
+const AC_UNSPECIFIED = 'urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified';
+
+/**
+ * The sign-in methods that satisfy a RequestedAuthnContext (SAML Core §3.3.2.2.1): undefined when any will do,
+ * an empty list when none can (the caller answers NoAuthnContext). Classes fedgate does not know count for
+ * nothing; `unspecified` matches any method.
+ */
+export function methodsForContext(
+  rac: RequestedAuthnContext | undefined,
+): SignInMethod[] | undefined {
+  if (rac === undefined) return undefined;
+  if (rac.classRefs.includes(AC_UNSPECIFIED)) return undefined;
+  const known = [
+    ...new Set(
+      rac.classRefs.flatMap((r): SignInMethod[] => {
+        const m = CLASS_METHOD[r];
+        return m === undefined ? [] : [m];
+      }),
+    ),
+  ];
+  if (known.length === 0) return [];
+  const all: SignInMethod[] = ['password', 'certificate'];
+  const lo = Math.min(...known.map((m) => STRENGTH[m]));
+  const hi = Math.max(...known.map((m) => STRENGTH[m]));
+  switch (rac.comparison) {
+    case 'exact':
+      return known;
+    case 'minimum':
+      return all.filter((m) => STRENGTH[m] >= lo);
+    case 'better':
+      return all.filter((m) => STRENGTH[m] > lo);
+    case 'maximum':
+      return all.filter((m) => STRENGTH[m] <= hi);
+  }
 }
 
 export function saml2Router(s: Services, flow: BrowserSignIn): Router {
@@ -430,17 +478,35 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       statusToAcs(res, st, STATUS.requester, STATUS.invalidNameIdPolicy, audit);
       return;
     }
+    // RequestedAuthnContext: the methods that satisfy it; none that fedgate offers → NoAuthnContext (§3.3.2.2.1).
+    const methods = methodsForContext(ar.requestedAuthnContext);
+    if (
+      methods !== undefined &&
+      !methods.some((m) => m === 'password' || s.certificates !== undefined)
+    ) {
+      statusToAcs(res, st, STATUS.responder, STATUS.noAuthnContext, audit);
+      return;
+    }
     if (ar.isPassive) {
       // IsPassive (SAML Core §3.4.1): no user interaction; without a usable session, NoPassive (B3.9).
       const current = ar.forceAuthn ? undefined : await flow.currentSession(req, res);
-      if (current === undefined) {
+      if (
+        current === undefined ||
+        (methods !== undefined && !methods.includes(methodOfSession(current.session.authMethod)))
+      ) {
         statusToAcs(res, st, STATUS.responder, STATUS.noPassive, audit);
         return;
       }
       await issue(req, res, { rp, state: st, ...current });
       return;
     }
-    await flow.begin(req, res, { protocol: 'saml2', rp, state: st, force: ar.forceAuthn });
+    await flow.begin(req, res, {
+      protocol: 'saml2',
+      rp,
+      state: st,
+      force: ar.forceAuthn,
+      methods,
+    });
   }
 
   // ----------------------------------------------------------------------------------------------------
