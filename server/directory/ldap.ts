@@ -10,6 +10,7 @@ import {
   ConstraintViolationError,
   EqualityFilter,
   InvalidCredentialsError,
+  NoSuchObjectError,
   OrFilter,
   PresenceFilter,
   ResultCodeError,
@@ -260,6 +261,30 @@ export class LdapDirectory implements DirectoryProvider {
     return this.#findOne(
       personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })),
     );
+  }
+
+  async readCrl(dn: string): Promise<Buffer | undefined> {
+    const attempt = await this.#withFailover(async (dc): Promise<Buffer | undefined> => {
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'search');
+      let entries: Entry[];
+      try {
+        ({ searchEntries: entries } = await dc.service.search(dn, {
+          scope: 'base',
+          filter: new EqualityFilter({ attribute: 'objectClass', value: 'cRLDistributionPoint' }),
+          attributes: ['certificateRevocationList'],
+          explicitBufferAttributes: ['certificateRevocationList'],
+        }));
+      } catch (err) {
+        if (err instanceof NoSuchObjectError) return undefined;
+        throw err;
+      }
+      const v = entries[0]?.certificateRevocationList;
+      const first = Array.isArray(v) ? v[0] : v;
+      return Buffer.isBuffer(first) && first.length > 0 ? first : undefined;
+    });
+    if (!attempt.ok) throw new Error(`no domain controller answered: ${attempt.reason}`);
+    return attempt.value;
   }
 
   async findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]> {

@@ -179,6 +179,11 @@ export interface DirectoryProvider {
    */
   findByCertificate(query: CertificateMappingQuery): Promise<CertificateAccount[]>;
   /**
+   * The certificateRevocationList of the cRLDistributionPoint entry at `dn` (AD CS publishes CRLs there and names
+   * it in ldap:/// CDP URLs); undefined when the entry or the attribute is absent. Only LDAP directories have it.
+   */
+  readCrl?(dn: string): Promise<Buffer | undefined>;
+  /**
    * Reads attributes for claim rules: one element per matching entry (none when nothing matches). Binary
    * attributes come back as bytes (see ad-attributes.ts); `tokenGroups` holds the SIDs of every group the account
    * is in, nested ones included. Rejects with FederationError 'directory_unavailable' when no DC answers, and with

@@ -132,6 +132,10 @@ export class CertificateAuthenticator {
       log: deps.log,
       baseDir: deps.baseDir,
       fetcher: deps.fetcher,
+      ldapCrl:
+        deps.directory.readCrl === undefined
+          ? undefined
+          : (dn: string) => deps.directory.readCrl?.(dn) ?? Promise.resolve(undefined),
     });
   }
 

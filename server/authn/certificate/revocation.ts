@@ -3,13 +3,15 @@
  * 1. the configured CRL files (re-read when their nextUpdate has passed);
  * 2. the OCSP responder the certificate names (authority information access), answers cached until their
  *    nextUpdate;
- * 3. the CRLs at the certificate's CRL distribution points (http:, https:, and file: inside an allowed folder),
- *    cached until their nextUpdate.
+ * 3. the CRLs at the certificate's CRL distribution points (http:, https:, file: inside an allowed folder, and
+ *    AD CS's default ldap:///CN=…,CN=CDP,CN=Public Key Services,CN=Services,CN=Configuration,… read from the
+ *    configured domain controllers), cached until their nextUpdate.
  * The first source that can answer decides (good or revoked). A CRL past its nextUpdate, a CRL or response with a
  * bad signature, from another issuer, or of a kind not understood (delta, indirect) answers nothing. If no source
  * answers the status is `unknown`: the caller refuses the sign-in unless soft-fail is configured.
- * LDAP distribution points (AD CS's default ldap:///CN=…) are not fetched: publish an http: CDP or configure the
- * CRL file.
+ * An ldap: CDP is read only without a host (ldap:///, i.e. from our own DCs over the directory's LDAPS connection),
+ * only for the certificateRevocationList attribute with base scope, and only under the forest's Public Key
+ * Services container: a certificate cannot make fedgate connect anywhere else or read any other entry.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -53,10 +55,20 @@ export class RevocationChecker {
   readonly #inflight = new Map<string, Promise<CachedCrl>>();
   readonly #ocsp = new Map<string, { status: OcspStatus; until: number }>();
 
+  readonly #ldapCrl: ((dn: string) => Promise<Buffer | undefined>) | undefined;
+
   constructor(
     cfg: CertificateRevocationConfig,
-    deps: { clock: Clock; log: RevocationLogger; baseDir: string; fetcher?: Fetcher | undefined },
+    deps: {
+      clock: Clock;
+      log: RevocationLogger;
+      baseDir: string;
+      fetcher?: Fetcher | undefined;
+      /** Reads a cRLDistributionPoint entry's CRL from the directory (ldap:/// CDPs); absent: not fetched. */
+      ldapCrl?: ((dn: string) => Promise<Buffer | undefined>) | undefined;
+    },
   ) {
+    this.#ldapCrl = deps.ldapCrl;
     this.#cfg = cfg;
     this.#clock = deps.clock;
     this.#log = deps.log;
@@ -111,6 +123,16 @@ export class RevocationChecker {
           maxBytes: this.#cfg.maxCrlBytes,
           accept: 'application/pkix-crl',
         });
+    if (/^ldap:/i.test(url)) {
+      const dn = ldapCdpDn(url);
+      const read = this.#ldapCrl;
+      if (dn === undefined || read === undefined) return undefined;
+      return async () => {
+        const crl = await read(dn);
+        if (crl === undefined) throw new Error('no certificateRevocationList at that entry');
+        return crl;
+      };
+    }
     if (/^file:/i.test(url)) {
       let path: string;
       try {
@@ -264,4 +286,31 @@ export class RevocationChecker {
     notes.push(`ocsp ${url.slice(0, 120)}: responder does not know the certificate`);
     return undefined;
   }
+}
+
+/** Where AD CS publishes CRLs: below CN=CDP,CN=Public Key Services,CN=Services,CN=Configuration,<forest>. */
+const CDP_CONTAINER =
+  /,CN=CDP,CN=Public Key Services,CN=Services,CN=Configuration,(DC=[^,=]+,)*DC=[^,=]+$/i;
+
+/**
+ * The entry DN of an ldap: CDP URL as AD CS writes it (`ldap:///<DN>?certificateRevocationList?base?
+ * objectClass=cRLDistributionPoint`, RFC 4516), or undefined when it names a host, another attribute or scope, or
+ * an entry outside the Public Key Services CDP container.
+ */
+export function ldapCdpDn(url: string): string | undefined {
+  const m = /^ldap:\/\/\/([^?]+)\?([^?]*)(?:\?([^?]*)(?:\?([^?]*))?)?$/i.exec(url);
+  if (m === null) return undefined;
+  let dn: string;
+  try {
+    dn = decodeURIComponent(m[1] ?? '');
+  } catch {
+    return undefined;
+  }
+  const attribute = (m[2] ?? '').toLowerCase().replace(/;binary$/, '');
+  const scope = (m[3] ?? '').toLowerCase();
+  if (attribute !== 'certificaterevocationlist') return undefined;
+  if (scope !== '' && scope !== 'base') return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (dn.length > 512 || /[\u0000-\u001f]/.test(dn) || !CDP_CONTAINER.test(dn)) return undefined;
+  return dn;
 }
