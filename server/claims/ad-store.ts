@@ -173,6 +173,18 @@ export class ActiveDirectoryStore implements AttributeStore {
     return checkAdQuery(query, paramCount);
   }
 
+  /** Query texts come from the loaded rule files (a fixed, small set): each is split once, not per sign-in. */
+  readonly #queries = new Map<string, AdQuery>();
+
+  #parsed(query: string): AdQuery {
+    let q = this.#queries.get(query);
+    if (q === undefined) {
+      q = parseAdQuery(query);
+      if (this.#queries.size < 1024) this.#queries.set(query, q);
+    }
+    return q;
+  }
+
   async query(query: string, params: readonly string[]): Promise<string[][]> {
     return this.#run(query, params, undefined);
   }
@@ -201,7 +213,7 @@ export class ActiveDirectoryStore implements AttributeStore {
     params: readonly string[],
     user: DirectoryUser | undefined,
   ): Promise<string[][]> {
-    const q = parseAdQuery(query);
+    const q = this.#parsed(query);
     const account = formatQuery(q.account, params).trim();
     const filter =
       q.filter.trim() === '' ? undefined : formatQuery(q.filter, params, (v) => Filter.escape(v));

@@ -20,6 +20,18 @@ export interface TenantFederation {
 }
 
 /**
+ * The Issuer tokens for `domain` carry: with microsoft365.federatedDomains the issuerid rules give each domain its
+ * own (entra-protocol.md §4.3); otherwise the configured issuer URI.
+ */
+function issuerUriFor(config: Config, domain: string | undefined): string {
+  const perDomain =
+    domain === undefined
+      ? undefined
+      : federatedIssuer(config.microsoft365.federatedDomains, domain);
+  return perDomain ?? config.issuerUri;
+}
+
+/**
  * The tenant-side half of the trust (Microsoft Graph internalDomainFederation, entra-protocol.md §4.1), filled
  * from the running configuration. Endpoints keep AD FS's paths so a domain federated with AD FS can move over.
  * federatedIdpMfaBehavior: fedgate never claims MFA, so Entra performs its own MFA when policy asks for it.
@@ -31,15 +43,10 @@ export function tenantFederation(
 ): TenantFederation {
   const base = config.publicUrl;
   const wsTrust = activeEndpoints(config);
-  // With microsoft365.federatedDomains the issuerid rules give each domain its own Issuer (entra-protocol.md §4.3).
-  const perDomain =
-    domain === undefined
-      ? undefined
-      : federatedIssuer(config.microsoft365.federatedDomains, domain);
   return {
     '@odata.type': '#microsoft.graph.internalDomainFederation',
     displayName: config.displayName,
-    issuerUri: perDomain ?? config.issuerUri,
+    issuerUri: issuerUriFor(config, domain),
     passiveSignInUri: `${base}/adfs/ls/`,
     // Only endpoints that are switched on (config wstrust.endpoints): Entra must not send clients to a 404.
     ...(wsTrust.active === undefined ? {} : { activeSignInUri: wsTrust.active }),
@@ -149,14 +156,10 @@ export function tenantSamlFederation(
   domain?: string,
 ): TenantSamlFederation {
   const base = config.publicUrl;
-  const perDomain =
-    domain === undefined
-      ? undefined
-      : federatedIssuer(config.microsoft365.federatedDomains, domain);
   return {
     '@odata.type': '#microsoft.graph.internalDomainFederation',
     displayName: config.displayName,
-    issuerUri: perDomain ?? config.issuerUri,
+    issuerUri: issuerUriFor(config, domain),
     passiveSignInUri: `${base}/adfs/ls/`,
     signOutUri: `${base}/adfs/ls/`,
     signingCertificate: signing.certificateBase64,

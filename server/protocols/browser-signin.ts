@@ -277,34 +277,7 @@ export class BrowserSignIn {
     };
     const id = s.random.token();
     await s.store.put('signin-request', id, pending, PENDING_TTL_SECONDS);
-    this.#render(res, id, pending, o.rp);
-  }
-
-  #render(
-    res: Response,
-    pendingId: string,
-    pending: PendingSignIn,
-    rp: RelyingParty,
-    error?: string,
-    username?: string,
-  ): void {
-    res
-      .status(200)
-      .type('html')
-      .send(
-        this.#s.views.page('signin', 'Sign in', {
-          relyingPartyName: rp.name,
-          authState: pendingId,
-          csrf: pending.csrf,
-          username: username ?? pending.username ?? '',
-          error,
-          passwordAllowed: allows(pending, 'password'),
-          certificateUrl:
-            this.#s.certificates === undefined || !allows(pending, 'certificate')
-              ? undefined
-              : `${this.#s.config.certificateAuth.publicUrl}${CERTIFICATE_PATH}?${new URLSearchParams({ AuthState: pendingId }).toString()}`,
-        }),
-      );
+    sendSignInPage(s, res, { pendingId: id, pending, rp: o.rp });
   }
 
   /** Whether a form post is a credentials post (it carries the pending request's handle). */
@@ -383,14 +356,13 @@ export class BrowserSignIn {
           { detail: result.reason },
         );
       }
-      this.#render(
-        res,
-        stateId,
+      sendSignInPage(s, res, {
+        pendingId: stateId,
         pending,
         rp,
-        GENERIC_FAILURE,
-        username.length <= 256 ? username : '',
-      );
+        error: GENERIC_FAILURE,
+        username: username.length <= 256 ? username : '',
+      });
       return;
     }
     await this.#finish(req, res, {
@@ -493,4 +465,40 @@ export class BrowserSignIn {
 /** Whether a pending sign-in accepts a method (no list: every method). */
 export function allows(pending: PendingSignIn, method: SignInMethod): boolean {
   return pending.methods === undefined || pending.methods.includes(method);
+}
+
+/**
+ * The sign-in page of a pending sign-in: the password form and/or the certificate link, as the request allows
+ * (wauth / RequestedAuthnContext) and the server offers. Also used to resume a sign-in after a password change.
+ */
+export function sendSignInPage(
+  s: Services,
+  res: Response,
+  p: {
+    pendingId: string;
+    pending: PendingSignIn;
+    rp: RelyingParty;
+    error?: string | undefined;
+    notice?: string | undefined;
+    username?: string | undefined;
+  },
+): void {
+  res
+    .status(200)
+    .type('html')
+    .send(
+      s.views.page('signin', 'Sign in', {
+        relyingPartyName: p.rp.name,
+        authState: p.pendingId,
+        csrf: p.pending.csrf,
+        username: p.username ?? p.pending.username ?? '',
+        error: p.error,
+        notice: p.notice,
+        passwordAllowed: allows(p.pending, 'password'),
+        certificateUrl:
+          s.certificates === undefined || !allows(p.pending, 'certificate')
+            ? undefined
+            : `${s.config.certificateAuth.publicUrl}${CERTIFICATE_PATH}?${new URLSearchParams({ AuthState: p.pendingId }).toString()}`,
+      }),
+    );
 }

@@ -15,7 +15,7 @@ import { noStore, param, route } from '../http/middleware.ts';
 import { FederationError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { RelyingParty } from '../trust/registry.ts';
-import type { PendingSignIn } from './browser-signin.ts';
+import { sendSignInPage, type PendingSignIn } from './browser-signin.ts';
 
 export const UPDATE_PASSWORD_PATH = '/adfs/portal/updatepassword';
 
@@ -250,19 +250,13 @@ export function updatePasswordRouter(s: Services): Router {
       const pending = await s.store.find<PendingSignIn>('signin-request', t.stateId);
       const rp = pending === undefined ? undefined : s.trusts.find(pending.rp);
       if (pending !== undefined && rp !== undefined) {
-        res
-          .status(200)
-          .type('html')
-          .send(
-            s.views.page('signin', 'Sign in', {
-              relyingPartyName: rp.name,
-              authState: t.stateId,
-              csrf: pending.csrf,
-              username: shownName,
-              notice: 'Your password has been updated. Sign in with your new password to continue.',
-              passwordAllowed: true, // this pending sign-in got here through the password form
-            }),
-          );
+        sendSignInPage(s, res, {
+          pendingId: t.stateId,
+          pending,
+          rp,
+          username: shownName,
+          notice: 'Your password has been updated. Sign in with your new password to continue.',
+        });
         return;
       }
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../helpers/net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,19 +17,6 @@ import {
 // The sign-in page in real headless Chromium against a real HTTPS listener (self-signed certificate generated on
 // first run, as with embedded defaults): the test link signs a demo user in; the Microsoft 365 flow auto-posts
 // the token (with and without JavaScript); the page's CSP blocks what it should.
-
-/** A free loopback port, so the configured public URL (and the Origin the CSRF check expects) is the real one. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((ok) =>
-    srv.close(() => {
-      ok();
-    }),
-  );
-  return port;
-}
 
 describe('sign-in in a real browser', () => {
   let running: Running;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
+import { freePort } from '../helpers/net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,18 +29,6 @@ import {
 // interception) share one fedgate session; the SP's LogoutRequest ends it, the signed-out page's <img> sends
 // wsignoutcleanup1.0 to the WS-Fed party (allowed by that page's CSP), and the page then carries the
 // LogoutResponse back to the SP, which node-saml verifies.
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((ok) =>
-    srv.close(() => {
-      ok();
-    }),
-  );
-  return port;
-}
 
 const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 

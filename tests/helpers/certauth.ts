@@ -3,6 +3,8 @@
  * balancer, certificate listener TLS with a client-certificate request), a test PKI, Samba AD, and a tiny HTTP(S)
  * client that presents a client certificate the way a browser with a smart card does.
  */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -12,7 +14,7 @@ import { resolveConfig } from '../../server/config/load.ts';
 import type { ConfigInput } from '../../server/config/schema.ts';
 import type { Clock } from '../../server/lib/clock.ts';
 import { startServer, type Running } from '../../server/main.ts';
-import { Jar, LogCapture, decodeEntities } from './app.ts';
+import { Jar, LogCapture, M365, decodeEntities, hidden } from './app.ts';
 import { freePort, type Leaf, type TestPki } from './pki.ts';
 import { sambaLdapConfig, type SambaEnv } from './samba.ts';
 
@@ -173,4 +175,33 @@ export function certificateLink(page: string): string {
 export function errorPage(r: Reply): { message: string; activityId: string | undefined } {
   const message = /<p[^>]*class="error"[^>]*>([^<]*)</.exec(r.body)?.[1] ?? r.body.slice(0, 300);
   return { message: decodeEntities(message), activityId: r.headers['x-activity-id'] as string };
+}
+
+/** A request to fedgate through a TLS-terminating proxy at `url` (the proxy's certificate comes from `ca`). */
+export function viaProxy(ca: string, url: string, opts: ClientOptions = {}): Promise<Reply> {
+  const u = new URL(url);
+  return send(url, Number(u.port), { ca, servername: u.hostname, ...opts });
+}
+
+/** Opens the Microsoft 365 WS-Fed sign-in page through the proxy; returns the jar, certificate link and AuthState. */
+export async function beginThroughProxy(
+  ca: string,
+  origin: string,
+): Promise<{ jar: Jar; link: string; authState: string }> {
+  const jar = new Jar();
+  const page = await viaProxy(
+    ca,
+    `${origin}/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}`,
+  );
+  takeCookies(jar, page);
+  assert.equal(page.status, 200, page.body.slice(0, 300));
+  return { jar, link: certificateLink(page.body), authState: hidden(page.body, 'AuthState') };
+}
+
+/** Stops a proxy process the test started (SIGTERM) and waits for it to exit. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((ok) => child.once('exit', ok));
+  child.kill('SIGTERM');
+  await exited;
 }

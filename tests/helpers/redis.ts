@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,20 +7,8 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const script = new URL('../setup/redis.sh', import.meta.url).pathname;
 
-/** A free loopback TCP port (bound then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => {
-        ok(port);
-      });
-    });
-  });
-}
+export { freePort } from './net.ts';
+import { freePort } from './net.ts';
 
 export interface TestRedis {
   port: number;

@@ -5,13 +5,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Jar, M365, hidden } from '../helpers/app.ts';
+import { hidden } from '../helpers/app.ts';
 import {
-  certificateLink,
   errorPage,
-  send,
+  beginThroughProxy,
   startCertAuthServer,
-  takeCookies,
+  stopProcess,
+  viaProxy,
   type CertAuthServer,
   type ClientOptions,
   type Reply,
@@ -100,29 +100,15 @@ describe('certificate sign-in behind HAProxy terminating mTLS (docker/haproxy-ce
     }
   });
   after(async () => {
-    if (haproxy.exitCode === null) {
-      const exited = new Promise((ok) => haproxy.once('exit', ok));
-      haproxy.kill('SIGTERM');
-      await exited;
-    }
+    await stopProcess(haproxy);
     await srv.close();
     await pki.close();
   });
 
-  const viaLb = (url: string, opts: ClientOptions = {}): Promise<Reply> => {
-    const u = new URL(url);
-    return send(url, Number(u.port), { ca: pki.root.certPem, servername: u.hostname, ...opts });
-  };
+  const viaLb = (url: string, opts: ClientOptions = {}): Promise<Reply> =>
+    viaProxy(pki.root.certPem, url, opts);
 
-  async function begin(): Promise<{ jar: Jar; link: string; authState: string }> {
-    const jar = new Jar();
-    const page = await viaLb(
-      `https://${MAIN}:${mainPort}/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}`,
-    );
-    takeCookies(jar, page);
-    assert.equal(page.status, 200, page.body.slice(0, 300));
-    return { jar, link: certificateLink(page.body), authState: hidden(page.body, 'AuthState') };
-  }
+  const begin = () => beginThroughProxy(pki.root.certPem, `https://${MAIN}:${mainPort}`);
 
   test('smartcard sign-in through HAProxy (base64 DER header) reaches a token', async () => {
     const { jar, link } = await begin();

@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
+import { authenticateWithPassword, type SignInAttempt } from '../../server/authn/forms.ts';
 import { POLICY_MESSAGES } from '../../server/authn/password-change.ts';
-import { resetPassword, isTokenPage, signInFrom } from '../helpers/account-protection.ts';
-import { Jar, decodeEntities, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  adminModify,
+  badPwdCount,
+  resetPassword,
+  isTokenPage,
+  signInFrom,
+} from '../helpers/account-protection.ts';
+import { Jar, M365, decodeEntities, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
 import {
   certFromMetadata,
@@ -187,5 +195,49 @@ describe('password change against Active Directory (Samba, LDAPS unicodePwd dele
     assert.equal(errorText(back.text), POLICY_MESSAGES.history);
     const signin = await signInFrom(t.app, { username: 'pwchg3', password: fresh, xff: ip });
     assert.ok(isTokenPage(signin.res));
+  });
+  test('AD FS 515 after a password change made outside fedgate: the old password no longer counts as correct', async () => {
+    // The "correct password while locked" verifier is remade only when AD's pwdLastSet changes (forms.ts); an
+    // administrator's reset in AD must be picked up at the next successful sign-in.
+    resetPassword(env, 'pwchg3', 'normal');
+    const old = env.users.pwchg3.password;
+    const fresh = `Rst-${randomUUID().slice(0, 12)}!`;
+    const app = await makeTestApp({ directory: sambaLdapConfig(env), lockout: { threshold: 2 } });
+    try {
+      const attempt = (password: string, clientIp: string): SignInAttempt => ({
+        username: 'pwchg3',
+        password,
+        clientIp,
+        activityId: randomUUID(),
+        relyingParty: M365,
+        method: 'forms',
+      });
+      const familiar = '10.9.8.7';
+      const unknown = '203.0.113.44';
+      assert.equal((await authenticateWithPassword(app.services, attempt(old, familiar))).ok, true);
+      const pw = Buffer.from(`"${fresh}"`, 'utf16le').toString('base64');
+      adminModify(
+        env,
+        `dn: ${env.users.pwchg3.dn}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: ${pw}\n-\n`,
+      );
+      assert.equal(
+        (await authenticateWithPassword(app.services, attempt(fresh, familiar))).ok,
+        true,
+      );
+      for (let i = 0; i < 2; i++)
+        assert.equal(
+          (await authenticateWithPassword(app.services, attempt('wrong-1', unknown))).ok,
+          false,
+        );
+      assert.equal(app.logs.events('account_locked_out').length, 1);
+      await authenticateWithPassword(app.services, attempt(old, unknown));
+      assert.equal(app.logs.events('correct_password_while_locked').length, 0, 'old password');
+      await authenticateWithPassword(app.services, attempt(fresh, unknown));
+      assert.equal(app.logs.events('correct_password_while_locked').length, 1, 'new password');
+      assert.ok(badPwdCount(env, 'pwchg3') < 10, 'AD never reaches its own threshold');
+    } finally {
+      await app.close();
+      resetPassword(env, 'pwchg3', 'normal');
+    }
   });
 });

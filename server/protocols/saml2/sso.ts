@@ -30,7 +30,7 @@ import { matchReplyUrl, type RelyingParty, type SamlTrust } from '../../trust/re
 import { BINDING_POST, BINDING_REDIRECT, type SamlEndpoint } from '../../trust/saml-metadata.ts';
 import { passiveEndpoint } from '../metadata/federation-metadata.ts';
 import { methodOfSession, type BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
-import { requestContextOf } from '../request-context.ts';
+import { issuanceClaims } from '../request-context.ts';
 import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
 import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
 import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
@@ -342,31 +342,18 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
         'Your sign-in page expired. Go back to the application and sign in again.',
       );
     const authInstant = new Date(p.session.authInstant);
-    const outcome = await s.claims.run(
-      p.rp.rules,
-      {
+    const outcome = await issuanceClaims(s, req, res, {
+      protocol: 'saml2',
+      rp: p.rp,
+      auth: {
         user: p.user,
         method: p.session.authMethod,
         instant: authInstant,
         certificate: p.session.certificate,
       },
-      requestContextOf(req, '/adfs/ls/'),
-    );
+      endpointPath: '/adfs/ls/',
+    });
     if (!outcome.permitted) {
-      s.audit.warn(
-        {
-          event: 'access_denied',
-          protocol: 'saml2',
-          rp: p.rp.identifier,
-          upn: p.user.userPrincipalName,
-          objectGuid: p.user.objectGuid.toString('base64'),
-          rule: outcome.reason,
-          claims: claimsAudit(outcome),
-          ip: req.ip,
-          activityId: res.locals.activityId,
-        },
-        'access denied by issuance authorization rules',
-      );
       throw new FederationError('access_denied', 'You do not have access to this application.', {
         detail: `${p.rp.identifier}: ${outcome.reason}`,
       });

@@ -10,7 +10,7 @@ import type { Services } from '../../services.ts';
 import { writeWsFedRstr, writeSignedSaml11Assertion } from '../../tokens/index.ts';
 import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import { BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
-import { requestContextOf } from '../request-context.ts';
+import { issuanceClaims } from '../request-context.ts';
 import { rememberWsFedParty, sendSignedOut, takeWsFedCleanup } from '../signout.ts';
 import { toSaml11Model } from './assertion.ts';
 
@@ -112,31 +112,18 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
     },
   ): Promise<void> {
     const authInstant = new Date(p.session.authInstant);
-    const outcome = await s.claims.run(
-      p.rp.rules,
-      {
+    const outcome = await issuanceClaims(s, req, res, {
+      protocol: 'wsfed',
+      rp: p.rp,
+      auth: {
         user: p.user,
         method: p.session.authMethod,
         instant: authInstant,
         certificate: p.session.certificate,
       },
-      requestContextOf(req, '/adfs/ls/'),
-    );
+      endpointPath: '/adfs/ls/',
+    });
     if (!outcome.permitted) {
-      s.audit.warn(
-        {
-          event: 'access_denied',
-          protocol: 'wsfed',
-          rp: p.rp.identifier,
-          upn: p.user.userPrincipalName,
-          objectGuid: p.user.objectGuid.toString('base64'),
-          rule: outcome.reason,
-          claims: claimsAudit(outcome),
-          ip: req.ip,
-          activityId: res.locals.activityId,
-        },
-        'access denied by issuance authorization rules',
-      );
       throw new FederationError('access_denied', 'You do not have access to this application.', {
         detail: `${p.rp.identifier}: ${outcome.reason}`,
       });

@@ -29,7 +29,7 @@ import { writeSignedSaml11Assertion, writeSignedSaml2Assertion } from '../../tok
 import type { RelyingParty } from '../../trust/registry.ts';
 import { toSaml2Model } from '../saml2/assertion.ts';
 import { toSaml11Model } from '../wsfed/assertion.ts';
-import { requestContextOf } from '../request-context.ts';
+import { issuanceClaims } from '../request-context.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
 import { buildMex, mexSchema } from './mex.ts';
 import { checkTimestamp, readIssueRequest, type IssueRequest } from './request.ts';
@@ -234,26 +234,14 @@ export function wstrustRouter(s: Services): Router {
     }
 
     // 7. Claims (the same pipeline as /adfs/ls/) and the token.
-    const outcome = await s.claims.run(
-      rp.rules,
-      { user: result.user, method: AuthMethods.password, instant: now },
-      requestContextOf(req, version.path, { active: true }),
-    );
+    const outcome = await issuanceClaims(s, req, res, {
+      protocol: 'wstrust',
+      rp,
+      auth: { user: result.user, method: AuthMethods.password, instant: now },
+      endpointPath: version.path,
+      active: true,
+    });
     if (!outcome.permitted) {
-      s.audit.warn(
-        {
-          event: 'access_denied',
-          protocol: 'wstrust',
-          rp: rp.identifier,
-          upn: result.user.userPrincipalName,
-          objectGuid: result.user.objectGuid.toString('base64'),
-          rule: outcome.reason,
-          claims: claimsAudit(outcome),
-          ip: req.ip,
-          activityId: res.locals.activityId,
-        },
-        'access denied by issuance authorization rules',
-      );
       throw new WsTrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
     }
     const token = issueToken(rq.tokenType, rp, outcome.claims, audience, now);
