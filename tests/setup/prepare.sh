@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 
 need=()
 command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+# xmllint: the independent XML Schema validator for every message fedgate emits (tests/fixtures/xsd).
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
