@@ -42,7 +42,7 @@ import {
 // gets a wrong password.
 
 const REAL_RSTR = fileURLToPath(
-  new URL('../../../shared/fixtures/real-world/adfs-rst_response.xml', import.meta.url),
+  new URL('../fixtures/real-world/adfs-rst_response.xml', import.meta.url),
 );
 const M365 = 'urn:federation:MicrosoftOnline';
 

@@ -23,7 +23,7 @@ const WSU = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-
 const SOAP12 = 'http://schemas.xmlsoap.org/wsdl/soap12/';
 const WSA10 = 'http://www.w3.org/2005/08/addressing';
 const REAL_MEX = fileURLToPath(
-  new URL('../../../../shared/fixtures/real-world/adfs-arupela.mex.xml', import.meta.url),
+  new URL('../../fixtures/real-world/adfs-arupela.mex.xml', import.meta.url),
 );
 const USERNAME_BINDINGS = [
   'UserNameWSTrustBinding_IWSTrust13Async',
