@@ -43,6 +43,9 @@ test('the real-world fixtures are in the repository with their source and licenc
   const dir = join(root, 'tests/fixtures/real-world');
   const readme = readFileSync(join(dir, 'README.md'), 'utf8');
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.xml')))
-    assert.ok(readme.includes(name.replace(/\.mex\.xml$/, '')), `${name} is described in README.md`);
+    assert.ok(
+      readme.includes(name.replace(/\.mex\.xml$/, '')),
+      `${name} is described in README.md`,
+    );
   assert.match(readme, /MIT/);
 });
