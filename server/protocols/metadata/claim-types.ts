@@ -4,7 +4,7 @@
  * Only what fedgate issues today is listed: the Microsoft 365 set (UPN, ImmutableID, nameidentifier,
  * authnmethodsreferences, entra-protocol §1.5/§1.6) and the common identity claims its rules can emit.
  * Add a type here when a claim rule starts issuing it. Display names are the ones AD FS publishes for the
- * same URIs (real AD FS 2016 metadata, shared/fixtures) so that tools which show them look familiar;
+ * same URIs (real AD FS 2016 metadata, tests/fixtures/real-world) so that tools which show them look familiar;
  * ImmutableID is not in AD FS's list (AD FS issues it through a custom rule), so its name is ours.
  */
 export interface OfferedClaimType {

@@ -3,7 +3,7 @@
  * AD FS and WIF/Microsoft.IdentityModel read to find the token-signing certificates and the passive endpoint
  * (entra-protocol §5.2, WS-Federation 1.2 §3.1, SAML 2.0 Metadata §2.3.2 and §2.4.1).
  *
- * Shape, following real AD FS 2016 output (shared/fixtures/real-world/adfs2016-federationmetadata.xml):
+ * Shape, following real AD FS 2016 output (tests/fixtures/real-world/adfs2016-federationmetadata.xml):
  *   EntityDescriptor (default ns md, ID, entityID = issuerUri)
  *     ds:Signature (enveloped, first child like AD FS; exc-c14n, rsa-sha256, sha256, KeyInfo certificate)
  *     RoleDescriptor xsi:type="fed:SecurityTokenServiceType"

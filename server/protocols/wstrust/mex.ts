@@ -1,6 +1,6 @@
 /**
  * The MEX document at /adfs/services/trust/mex (WSDL 1.1 + WS-Policy), as AD FS publishes it (entra-protocol
- * §3.2; structure compared with ../shared/fixtures/real-world/adfs-arupela.mex.xml): policies first (direct
+ * §3.2; structure compared with tests/fixtures/real-world/adfs-arupela.mex.xml): policies first (direct
  * children of wsdl:definitions, wsu:Id = `<Binding>_policy`), then wsdl:types importing the three schemas at
  * ?xsd=xsd0|1|2, messages, the two port types, the bindings and the service with its ports.
  *
