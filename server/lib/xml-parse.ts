@@ -15,8 +15,12 @@ export class XmlRejected extends Error {
 export interface StrictParseOptions {
   /** Refuse input longer than this many characters (default 256 KiB). */
   maxLength?: number;
-  /** Refuse documents nested deeper than this (default 64). */
+  /** Refuse documents nested deeper than this many elements (default 64). */
   maxDepth?: number;
+  /** Refuse documents with more elements than this (default 10,000). */
+  maxElements?: number;
+  /** Refuse an element with more attributes (namespace declarations included) than this (default 64). */
+  maxAttributes?: number;
 }
 
 export function parseXmlStrict(xml: string, opts: StrictParseOptions = {}): Document {
@@ -27,21 +31,22 @@ export function parseXmlStrict(xml: string, opts: StrictParseOptions = {}): Docu
   // eslint-disable-next-line no-control-regex
   if (/\u0000/.test(xml)) throw new XmlRejected('XML contains NUL characters');
   if (xml.charCodeAt(0) === 0xfeff) xml = xml.slice(1);
-  // A cheap depth bound before building a tree (xmldom recurses in places; corpus A16).
-  let depth = 0;
-  let maxSeen = 0;
-  const maxDepth = opts.maxDepth ?? 64;
-  for (const m of xml.matchAll(/<(\/?)[A-Za-z_]|\/>/g)) {
-    if (m[0] === '/>') depth--;
-    else if (m[1] === '/') depth--;
-    else depth++;
-    if (depth > maxSeen) maxSeen = depth;
-    if (maxSeen > maxDepth) throw new XmlRejected('XML nested too deeply');
-  }
-  // xmldom 0.8 lets a mismatched end tag through and re-nests the document (B1.8): refuse it first.
-  checkXmlTagBalance(xml, (why) => {
-    throw new XmlRejected(`XML is not well-formed: ${why}`);
-  });
+  // Depth, element and attribute counts come from the real tag structure, measured in the same linear pass
+  // that checks tag balance, before any tree is built (corpus A16, B1.7). xmldom 0.8 also refuses a mismatched
+  // end tag only loosely and re-nests the document (B1.8): that pass refuses it first.
+  // Every later walk over the tree (ID counting, signature checks, xml-crypto's canonicalization, which
+  // recurses) therefore sees at most maxDepth levels.
+  checkXmlTagBalance(
+    xml,
+    (why) => {
+      throw new XmlRejected(`XML is not well-formed or too large: ${why}`);
+    },
+    {
+      maxDepth: opts.maxDepth ?? 64,
+      maxElements: opts.maxElements ?? 10_000,
+      maxAttributes: opts.maxAttributes ?? 64,
+    },
+  );
   const options = {
     normalizeLineEndings: (source: string) => source.replace(/\r\n?/g, '\n'),
     errorHandler: (level: string, msg: unknown) => {

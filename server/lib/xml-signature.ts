@@ -66,10 +66,19 @@ export function rootSignature(doc: Document): Element | undefined {
   return direct[0];
 }
 
-function countId(node: Element, id: string): number {
+/**
+ * How many elements under (and including) `node` carry `id` as an ID/Id/id attribute. An explicit stack, never
+ * recursion: the tree is the sender's (issue 14: a recursive walk over 25,000 nested elements overflowed the
+ * stack). Depth is bounded by parseXmlStrict as well, but this walk must not rely on it.
+ */
+export function countId(node: Element, id: string): number {
   let n = 0;
-  for (const attr of ['ID', 'Id', 'id']) if (node.getAttribute(attr) === id) n++;
-  for (const c of childElements(node)) n += countId(c, id);
+  const stack: Element[] = [node];
+  for (let el = stack.pop(); el !== undefined; el = stack.pop()) {
+    for (const name of ['ID', 'Id', 'id']) if (el.getAttribute(name) === id) n++;
+    for (let c = el.lastChild; c !== null; c = c.previousSibling)
+      if (c.nodeType === 1) stack.push(c as Element);
+  }
   return n;
 }
 

@@ -6,6 +6,21 @@
  * what xmlsec1/libxml2 refuses.
  */
 
+/** Limits on the real tag structure; a limit passed is reported through `bad`. */
+export interface XmlShapeLimits {
+  maxDepth?: number;
+  maxElements?: number;
+  /** Attributes (namespace declarations included) on any one element. */
+  maxAttributes?: number;
+}
+
+/** What the pass measured: deepest nesting, number of elements, most attributes on one element. */
+export interface XmlShape {
+  depth: number;
+  elements: number;
+  attributes: number;
+}
+
 /**
  * Every end tag closes the element it should (XML 1.0 §3 WFC: Element Type Match), checked on the text before
  * xmldom sees it. xmldom 0.8 silently ignores an end tag whose name does not match the open element (it
@@ -17,8 +32,21 @@
  * '>' or '/' inside them does not end the tag.
  * Callers refuse markup declarations (DOCTYPE, ENTITY) before this runs; processing instructions (the XML
  * declaration among them) are skipped whole.
+ *
+ * The same pass measures the real tag structure (depth, element count, attributes per element) and stops as
+ * soon as a limit is passed, before any tree is built (corpus A16, B1.7). It is the only depth bound fedgate
+ * trusts: a regex over the text cannot tell a `/>` in character data from the end of an empty-element tag,
+ * which let 25,000 levels of real nesting through the old guard (issue 14).
  */
-export function checkXmlTagBalance(text: string, bad: (why: string) => never): void {
+export function checkXmlTagBalance(
+  text: string,
+  bad: (why: string) => never,
+  limits: XmlShapeLimits = {},
+): XmlShape {
+  const maxDepth = limits.maxDepth ?? Number.POSITIVE_INFINITY;
+  const maxElements = limits.maxElements ?? Number.POSITIVE_INFINITY;
+  const maxAttributes = limits.maxAttributes ?? Number.POSITIVE_INFINITY;
+  const shape: XmlShape = { depth: 0, elements: 0, attributes: 0 };
   const open: string[] = [];
   const nameEnd = (from: number): number => {
     let j = from;
@@ -53,8 +81,10 @@ export function checkXmlTagBalance(text: string, bad: (why: string) => never): v
       const j = nameEnd(i + 1);
       if (j === i + 1) bad('malformed start tag');
       const name = text.slice(i + 1, j);
+      if (++shape.elements > maxElements) bad(`more than ${maxElements} elements`);
       let k = j;
       let selfClosing = false;
+      let attributes = 0;
       for (;;) {
         if (k >= text.length) bad('unterminated start tag');
         const c = text.charAt(k);
@@ -63,6 +93,9 @@ export function checkXmlTagBalance(text: string, bad: (why: string) => never): v
           if (close === -1) bad('unterminated attribute value');
           // XML 1.0 §3.1 WFC: No < in Attribute Values (xmldom 0.8 lets it through).
           if (text.slice(k + 1, close).includes('<')) bad("'<' in an attribute value");
+          // Every attribute has exactly one quoted value, so quoted values count attributes.
+          if (++attributes > maxAttributes)
+            bad(`more than ${maxAttributes} attributes on one element`);
           k = close + 1;
           selfClosing = false;
         } else if (c === '>') {
@@ -73,10 +106,15 @@ export function checkXmlTagBalance(text: string, bad: (why: string) => never): v
           k++;
         }
       }
+      if (attributes > shape.attributes) shape.attributes = attributes;
+      const depth = open.length + 1;
+      if (depth > maxDepth) bad(`nested deeper than ${maxDepth} elements`);
+      if (depth > shape.depth) shape.depth = depth;
       if (!selfClosing) open.push(name);
       i = k + 1;
     }
     i = text.indexOf('<', i);
   }
   if (open.length > 0) bad(`element ${(open[open.length - 1] ?? '').slice(0, 60)} is not closed`);
+  return shape;
 }

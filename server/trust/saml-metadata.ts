@@ -18,6 +18,7 @@ import {
   XmlRejected,
 } from '../lib/xml-parse.ts';
 import { verifyEnvelopedSignature } from '../lib/xml-signature.ts';
+import { METADATA_LIMITS } from '../lib/xml-limits.ts';
 
 export const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -102,7 +103,7 @@ export function parseDuration(v: string): number | undefined {
  */
 export function verifiedMetadataXml(xml: string, pinnedPem: string): string {
   try {
-    const doc = parseXmlStrict(xml, { maxLength: 4 * 1024 * 1024 });
+    const doc = parseXmlStrict(xml, METADATA_LIMITS);
     return verifyEnvelopedSignature(xml, doc, [pinnedPem], { allowSha1: false });
   } catch (e) {
     throw new MetadataError(
@@ -115,7 +116,7 @@ export function verifiedMetadataXml(xml: string, pinnedPem: string): string {
 export function parseSpMetadata(xml: string): SamlSpMetadata {
   let doc: Document;
   try {
-    doc = parseXmlStrict(xml, { maxLength: 4 * 1024 * 1024 });
+    doc = parseXmlStrict(xml, METADATA_LIMITS);
   } catch (e) {
     throw new MetadataError(e instanceof XmlRejected ? e.message : 'metadata does not parse');
   }

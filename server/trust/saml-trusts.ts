@@ -23,6 +23,7 @@ import {
 } from './saml-metadata.ts';
 import type { SamlSpPolicy, SamlTrust, TrustRegistry } from './registry.ts';
 import { CONTENT_ALGORITHMS, type AssertionEncryption } from '../tokens/saml2-encryption.ts';
+import { METADATA_LIMITS } from '../lib/xml-limits.ts';
 
 export const trustFileSchema = z.strictObject({
   name: z.string().min(1).max(256).optional(),
@@ -52,7 +53,7 @@ export type TrustFile = z.output<typeof trustFileSchema>;
 
 export type FetchText = (url: string) => Promise<string>;
 
-const MAX_METADATA_BYTES = 4 * 1024 * 1024;
+const MAX_METADATA_BYTES = METADATA_LIMITS.maxLength;
 
 /** Fetches metadata with a timeout and a size cap; redirects are not followed (the URL is the trust). */
 export const fetchMetadata: FetchText = async (url) => {

@@ -17,9 +17,11 @@ import {
   allowedSignatureMethods,
   type SignaturePolicy,
 } from '../../lib/xml-signature.ts';
+import { SAML_MESSAGE_LIMITS } from '../../lib/xml-limits.ts';
 
 /** Largest decoded SAML message accepted (requests are a few KB; AD FS caps far lower than this). */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
+/** Decoded size limit of a SAML protocol message on either binding (server/lib/xml-limits.ts). */
+export const MAX_MESSAGE_BYTES = SAML_MESSAGE_LIMITS.maxLength;
 
 const HASH_OF: Record<string, string> = {
   [RSA_SHA1]: 'sha1',

@@ -18,6 +18,7 @@ import {
   textOnly,
   XmlRejected,
 } from '../../lib/xml-parse.ts';
+import { SAML_MESSAGE_LIMITS } from '../../lib/xml-limits.ts';
 import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from '../../tokens/xmldsig.ts';
 
 export const SAMLP = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -43,7 +44,7 @@ export function samlError(
 
 export function parseMessage(xml: string): Document {
   try {
-    return parseXmlStrict(xml, { maxLength: 256 * 1024 });
+    return parseXmlStrict(xml, SAML_MESSAGE_LIMITS);
   } catch (e) {
     throw samlError(e instanceof XmlRejected ? e.message : 'SAML message does not parse');
   }

@@ -13,6 +13,7 @@
  * per-request part is the activity id in the Detail. Nothing internal (directory text, stack, parser
  * message) is ever written into a fault: that goes to the log.
  */
+import { SOAP_LIMITS } from '../../lib/xml-limits.ts';
 import { checkXmlTagBalance } from '../../lib/xml-tag-balance.ts';
 import { DOMParser } from '@xmldom/xmldom';
 import { escapeText } from '../../lib/xml-escape.ts';
@@ -27,9 +28,9 @@ import {
 
 export type SoapVersion = '1.1' | '1.2';
 
-export const MAX_DEPTH = 24;
-export const MAX_ELEMENTS = 1000;
-export const MAX_ATTRIBUTES = 32;
+export const MAX_DEPTH = SOAP_LIMITS.maxDepth ?? 24;
+export const MAX_ELEMENTS = SOAP_LIMITS.maxElements ?? 1000;
+export const MAX_ATTRIBUTES = SOAP_LIMITS.maxAttributes ?? 32;
 
 /** Fault kinds; each has one fixed code, text and HTTP status. */
 export type FaultKind =
@@ -298,9 +299,12 @@ export function parseXmlStrict(text: string): Document {
   return doc;
 }
 
-/** Every end tag closes the element it should (server/lib/xml-tag-balance.ts); a SOAP fault otherwise. */
+/**
+ * Every end tag closes the element it should (server/lib/xml-tag-balance.ts), and the real tag structure is
+ * within SOAP_LIMITS, before xmldom builds a tree; a SOAP fault otherwise.
+ */
 export function checkTagBalance(text: string): void {
-  checkXmlTagBalance(text, bad);
+  checkXmlTagBalance(text, bad, SOAP_LIMITS);
 }
 
 /** Iterative walk (no recursion, so depth cannot exhaust the stack): depth, counts, bound prefixes. */
