@@ -91,7 +91,7 @@ function cookieValue(res: Res, name: string): string | undefined {
   return undefined;
 }
 
-/** Every cookie: __Host- prefix, Secure, HttpOnly, SameSite Lax/Strict, Path=/, no Domain (C5.1). */
+/** Every cookie: __Host- prefix, Secure, HttpOnly, SameSite as below, Path=/, no Domain (C5.1). */
 function assertCookies(label: string, res: Res): number {
   const list = setCookies(res);
   for (const c of list) {
@@ -100,9 +100,14 @@ function assertCookies(label: string, res: Res): number {
     assert.ok(pair.startsWith('__Host-'), `${label}: cookie ${pair} lacks the __Host- prefix`);
     assert.ok(lower.includes('secure'), `${label}: ${c} not Secure`);
     assert.ok(lower.includes('httponly'), `${label}: ${c} not HttpOnly`);
+    // The SSO cookie must reach the protocol endpoints on a service provider's cross-site POST (issue 14 §2):
+    // SameSite=None, as AD FS's. Every other cookie is Lax or Strict (login CSRF, C5.1).
+    const expected = pair.startsWith('__Host-fedgate_sso=')
+      ? ['samesite=none']
+      : ['samesite=lax', 'samesite=strict'];
     assert.ok(
-      lower.includes('samesite=lax') || lower.includes('samesite=strict'),
-      `${label}: ${c} SameSite`,
+      lower.some((a) => expected.includes(a)),
+      `${label}: ${c} SameSite (expected ${expected.join(' or ')})`,
     );
     assert.ok(lower.includes('path=/'), `${label}: ${c} Path=/`);
     assert.ok(!lower.some((a) => a.startsWith('domain=')), `${label}: ${c} has a Domain`);

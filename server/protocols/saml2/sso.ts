@@ -634,7 +634,21 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       queue: [],
       partial: false,
     };
-    if (session !== undefined) {
+    if (session === undefined) {
+      // No session reached us with this request (none, already ended, or the browser withheld the cookie): we
+      // cannot say the principal is logged out here, so we do not answer Success (SAML Core §3.7.3.2: Success
+      // only when the logout was carried out; PartialLogout otherwise).
+      s.audit.warn(
+        {
+          event: 'saml2_logout_no_session',
+          rp: rp.identifier,
+          requestId: lr.id,
+          activityId: res.locals.activityId,
+        },
+        'LogoutRequest found no session; answered PartialLogout',
+      );
+      state.partial = true;
+    } else {
       const parts = await participants(session);
       const me = parts.find((x) => x.rp === rp.identifier);
       const matches =
