@@ -553,7 +553,13 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       if (next === undefined) break;
       const rp = s.trusts.find(next.rp);
       const ep = rp?.saml === undefined ? undefined : sloEndpoint(rp.saml);
-      if (ep === undefined) continue; // no SLO endpoint: nothing to tell it
+      // A participant we cannot reach (trust removed, SLO endpoint gone since it joined) is not logged out: the
+      // originator must not hear that everyone was (SAML Core §3.7.3.2, "or if not all participants can be
+      // contacted" → PartialLogout).
+      if (ep === undefined) {
+        state.partial = true;
+        continue;
+      }
       const requestId = `_${s.random.uuid()}`;
       state.awaiting = { rp: next.rp, requestId };
       await s.store.put('signin-request', LOGOUT(logoutId), state, LOGOUT_TTL_SECONDS);
@@ -634,10 +640,18 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       queue: [],
       partial: false,
     };
+    // The answer when the logout did not end a session (issue 14 §2). SAML Core §3.7.3.2: top-level Success only
+    // when the session authority "successfully terminates the principal's session with respect to itself", and
+    // PartialLogout (second level) when not all participants confirmed. Neither AD FS nor the spec define a
+    // Success for "no such session": AD FS's own logout state machine knows only LogoutSuccess, LogoutPartial and
+    // InProgress (MS-SAMLPR §2.2.5.1), and answers a LogoutRequest it cannot match with a partial outcome. Our
+    // choice, for both "no session reached us" and "the NameID/SessionIndex do not match this browser's session":
+    // top-level Responder (the request was valid; we could not carry it out) with second-level PartialLogout, as
+    // java-saml, pac4j and SPID read it. Some IdPs answer Success there (the SP's session is gone either way), but
+    // an SP that reads only the top-level code would then tell its user that fedgate's session ended when it may
+    // live on (e.g. a browser that withheld the SSO cookie on a cross-site POST): never Success for that.
     if (session === undefined) {
-      // No session reached us with this request (none, already ended, or the browser withheld the cookie): we
-      // cannot say the principal is logged out here, so we do not answer Success (SAML Core §3.7.3.2: Success
-      // only when the logout was carried out; PartialLogout otherwise).
+      // No session reached us with this request (none, already ended, or the browser withheld the cookie).
       s.audit.warn(
         {
           event: 'saml2_logout_no_session',
