@@ -18,7 +18,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { SignedXml } from 'xml-crypto';
 import { resolveConfig } from '../../server/config/load.ts';
 import { startServer, type Running } from '../../server/main.ts';
-import { launchChromium, mapHostsToLoopback } from '../helpers/browser.ts';
+import { launchChromium, mapHostsToLoopback, siteCertificate } from '../helpers/browser.ts';
 import { freePort } from '../helpers/net.ts';
 import { certFromMetadata } from '../helpers/verify.ts';
 import { EMAIL, SP_CERT, SP_KEY, spMetadata, writeTrusts } from '../fixtures/saml2/harness.ts';
@@ -27,6 +27,7 @@ const IDP_HOST = 'idp.fedgate.test';
 const SP_HOST = 'sp.othersite.test';
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const PARTIAL = 'urn:oasis:names:tc:SAML:2.0:status:PartialLogout';
+const RESPONDER = 'urn:oasis:names:tc:SAML:2.0:status:Responder';
 const NO_PASSIVE = 'urn:oasis:names:tc:SAML:2.0:status:NoPassive';
 
 /** What the service provider received at its endpoints. */
@@ -57,9 +58,13 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
 
   before(async () => {
     const idpPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'fedgate-e2e-xsite-'));
+    // One certificate for both sites from a throw-away CA, trusted by Chromium through its SPKI hash (no
+    // ignoreHTTPSErrors): both origins are ordinary secure contexts, so Secure/SameSite apply as on the web.
+    const tls = siteCertificate(dir, [IDP_HOST, SP_HOST]);
     // The service provider: its pages start the flows (each sends the browser to fedgate), its ACS and SLO
     // endpoints record what the browser brought back.
-    sp = createHttpsServer({ key: SP_KEY, cert: SP_CERT }, (req, res) => {
+    sp = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -83,6 +88,14 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
               SAMLRequest: Buffer.from(signedLogoutRequest(await logoutXml())).toString('base64'),
               RelayState: 'bye-post',
             });
+          } else if (url.pathname === '/logout-post-other-session') {
+            // Signed, fresh, right Issuer and NameID: only the SessionIndex names no session of this browser.
+            page = autoPost(`${idpBase}/adfs/ls/`, {
+              SAMLRequest: Buffer.from(
+                signedLogoutRequest(await logoutXml('_no-such-session-index')),
+              ).toString('base64'),
+              RelayState: 'bye-other',
+            });
           } else {
             hits.push({ path: url.pathname, fields });
           }
@@ -94,7 +107,6 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     await new Promise<void>((ok) => sp.listen(0, '127.0.0.1', ok));
     spBase = `https://${SP_HOST}:${(sp.address() as AddressInfo).port}`;
 
-    const dir = mkdtempSync(join(tmpdir(), 'fedgate-e2e-xsite-'));
     const trustsDir = writeTrusts([
       {
         file: 'sp',
@@ -111,7 +123,7 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     const config = resolveConfig(
       {
         hostname: IDP_HOST,
-        listen: { port: idpPort, host: '127.0.0.1', tls: 'generate' },
+        listen: { port: idpPort, host: '127.0.0.1', tls: { cert: tls.certFile, key: tls.keyFile } },
         publicUrl: `https://${IDP_HOST}:${idpPort}`,
         keys: { dir: join(dir, 'keys') },
         log: { level: 'silent' },
@@ -121,7 +133,7 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     );
     running = await startServer({ ...config });
     idpBase = `https://${IDP_HOST}:${running.port}`;
-    browser = await launchChromium([mapHostsToLoopback([IDP_HOST, SP_HOST])]);
+    browser = await launchChromium([mapHostsToLoopback([IDP_HOST, SP_HOST]), tls.spkiFlag]);
 
     // The host names exist only in the browser's resolver: read the metadata from loopback by port.
     const metadata = await new Promise<string>((ok, fail) => {
@@ -132,7 +144,7 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
           path: '/FederationMetadata/2007-06/FederationMetadata.xml',
           headers: { host: `${IDP_HOST}:${running.port}` },
           servername: IDP_HOST,
-          rejectUnauthorized: false,
+          ca: tls.cert,
         },
         (res) => {
           let text = '';
@@ -182,9 +194,11 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
   });
 
   let profile: Profile | undefined;
-  const logoutXml = async (): Promise<string> => {
+  const logoutXml = async (sessionIndex?: string): Promise<string> => {
     assert.ok(profile !== undefined, 'signed in first');
-    return saml._generateLogoutRequest(profile);
+    return saml._generateLogoutRequest(
+      sessionIndex === undefined ? profile : { ...profile, sessionIndex },
+    );
   };
   /** An enveloped RSA-SHA256 signature by the SP's key (SAML Bindings §3.5.4: POST messages sign the XML). */
   function signedLogoutRequest(xml: string): string {
@@ -243,6 +257,24 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     return { prompted: first === 'form', hit: await reached(page, '/acs', n) };
   }
 
+  /**
+   * The SP's SLO endpoint got a LogoutResponse that node-saml verifies (query signature with fedgate's metadata
+   * certificate) and refuses as not logged out, whose status is Responder / PartialLogout (SAML Core §3.7.3.2).
+   */
+  async function assertNotLoggedOut(hit: SpHit, relayState: string): Promise<void> {
+    assert.equal(hit.fields.get('RelayState'), relayState);
+    const url = new URL(`${spBase}/slo?${hit.fields.toString()}`);
+    // node-saml checks the signature first, then throws on any top-level status but Success.
+    await assert.rejects(
+      saml.validateRedirectAsync(Object.fromEntries(url.searchParams), url.search.slice(1)),
+      /Bad status code: urn:oasis:names:tc:SAML:2\.0:status:Responder/,
+    );
+    const codes = statusOf(
+      new URLSearchParams({ SAMLResponse: await inflate(hit.fields.get('SAMLResponse') ?? '') }),
+    );
+    assert.deepEqual(codes, [RESPONDER, PARTIAL], `status ${codes.join(' / ')}`);
+  }
+
   function statusOf(fields: URLSearchParams): string[] {
     const xml = Buffer.from(fields.get('SAMLResponse') ?? '', 'base64').toString('utf8');
     return [...xml.matchAll(/StatusCode[^>]*Value="([^"]+)"/g)].map((m) => m[1] ?? '');
@@ -252,7 +284,7 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
   let page: Page;
 
   test('a POSTed AuthnRequest from another site signs in, then reuses the SSO session (no password prompt)', async () => {
-    ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    ctx = await browser.newContext();
     page = await ctx.newPage();
     const first = await postSignIn(page, '/login-post');
     assert.equal(first.prompted, true);
@@ -279,6 +311,20 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
       SAMLResponse: hit.fields.get('SAMLResponse') ?? '',
     });
     assert.ok(v.profile);
+  });
+
+  test('a POSTed LogoutRequest for another session answers Responder/PartialLogout and the session lives on', async () => {
+    const n = hits.length;
+    await page.goto(`${spBase}/logout-post-other-session`);
+    const hit = await reached(page, '/slo', n);
+    await assertNotLoggedOut(hit, 'bye-other');
+    // Kept: the next POSTed AuthnRequest is answered from the session, without a password prompt.
+    const next = await postSignIn(page, '/login-post');
+    assert.equal(
+      next.prompted,
+      false,
+      'a LogoutRequest that matched nothing must not end the session',
+    );
   });
 
   test('a POSTed LogoutRequest from another site ends the session and answers Success', async () => {
@@ -328,21 +374,17 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
 
   test('a LogoutRequest that finds no session never answers Success', async () => {
     // A fresh browser profile: no fedgate session at all; the SP still asks to log its user out.
-    const fresh = await browser.newContext({ ignoreHTTPSErrors: true });
+    const fresh = await browser.newContext();
     const p = await fresh.newPage();
     const n = hits.length;
     await p.goto(`${spBase}/logout-post`);
     const hit = await reached(p, '/slo', n);
-    const codes = statusOf(
-      new URLSearchParams({ SAMLResponse: await inflate(hit.fields.get('SAMLResponse') ?? '') }),
-    );
-    assert.notEqual(codes[0], SUCCESS, `status ${codes.join(' / ')}`);
-    assert.equal(codes[1], PARTIAL);
+    await assertNotLoggedOut(hit, 'bye-post');
     await fresh.close();
   });
 
   test('IsPassive without a session answers NoPassive (control: the passive flow is really checked)', async () => {
-    const fresh = await browser.newContext({ ignoreHTTPSErrors: true });
+    const fresh = await browser.newContext();
     const p = await fresh.newPage();
     const n = hits.length;
     await p.goto(`${spBase}/login-passive-post`);

@@ -52,6 +52,8 @@ export interface Saml2State {
   acs: string;
   requestId?: string | undefined;
   relayState?: string | undefined;
+  /** The NameIDPolicy Format the request demanded (absent: none, or unspecified). */
+  nameIdFormat?: string | undefined;
 }
 
 /** One service provider's part in an SSO session, for single logout. */
@@ -373,6 +375,17 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       authInstant,
       sessionIndex,
     });
+    // The rules issued no nameidentifier (or one of another format) but the request demanded a format: SAML Core
+    // §3.4.1.1 (the IdP cannot issue an identifier in the requested format) → InvalidNameIDPolicy, what AD FS
+    // answers; delivered to the ACS already matched against the trust (issue 14 §8).
+    if (st.nameIdFormat !== undefined && model.nameId?.format !== st.nameIdFormat) {
+      statusToAcs(res, st, STATUS.requester, STATUS.invalidNameIdPolicy, {
+        rp: p.rp.identifier,
+        requestId: st.requestId,
+        reason: model.nameId === undefined ? 'no nameidentifier claim' : 'nameidentifier format',
+      });
+      return;
+    }
     const xml = writeSignedSaml2Response(
       {
         responseId: `_${s.random.uuid()}`,
@@ -391,12 +404,14 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     );
     await s.sessions.addRelyingParty(p.session, p.rp.identifier);
     const list = (await participants(p.session)).filter((x) => x.rp !== p.rp.identifier);
-    list.push({
-      rp: p.rp.identifier,
-      nameId: model.nameId.value,
-      nameIdFormat: model.nameId.format,
-      sessionIndex,
-    });
+    // A LogoutRequest must name the principal (SAML Core §3.7.1): a party given no NameID cannot be sent one.
+    if (model.nameId !== undefined)
+      list.push({
+        rp: p.rp.identifier,
+        nameId: model.nameId.value,
+        nameIdFormat: model.nameId.format,
+        sessionIndex,
+      });
     const remaining = Math.ceil((new Date(p.session.expiresAt).getTime() - now.getTime()) / 1000);
     if (remaining > 0) await s.store.put('session', PARTICIPANTS(p.session.id), list, remaining);
     s.audit.info(
@@ -453,7 +468,12 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       throw samlError('Issuer differs between signed and received message');
     await freshness('AuthnRequest', ar.issuer, ar.id, ar.issueInstant, ar.destination, v.signed);
     const acs = resolveAcs(saml, ar);
-    const st: Saml2State = { acs, requestId: ar.id, relayState: m.relayState };
+    const st: Saml2State = {
+      acs,
+      requestId: ar.id,
+      relayState: m.relayState,
+      nameIdFormat: ar.nameIdFormat === NAMEID_UNSPECIFIED ? undefined : ar.nameIdFormat,
+    };
     const audit = { rp: rp.identifier, requestId: ar.id };
 
     // NameIDPolicy (corpus B3.10): only the format the trust gives, or unspecified.
@@ -643,8 +663,8 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     // The answer when the logout did not end a session (issue 14 §2). SAML Core §3.7.3.2: top-level Success only
     // when the session authority "successfully terminates the principal's session with respect to itself", and
     // PartialLogout (second level) when not all participants confirmed. Neither AD FS nor the spec define a
-    // Success for "no such session": AD FS's own logout state machine knows only LogoutSuccess, LogoutPartial and
-    // InProgress (MS-SAMLPR §2.2.5.1), and answers a LogoutRequest it cannot match with a partial outcome. Our
+    // Success for "no such session"; AD FS's logout state machine has a LogoutPartial outcome beside LogoutSuccess
+    // (MS-SAMLPR §2.2.5.1, "all session participants might not have been logged out"). Our
     // choice, for both "no session reached us" and "the NameID/SessionIndex do not match this browser's session":
     // top-level Responder (the request was valid; we could not carry it out) with second-level PartialLogout, as
     // java-saml, pac4j and SPID read it. Some IdPs answer Success there (the SP's session is gone either way), but
