@@ -3,7 +3,6 @@ import { createSign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import request from 'supertest';
-import { SignedXml } from 'xml-crypto';
 import { Jar, hidden } from '../helpers/app.ts';
 import { parseStrict } from '../helpers/verify.ts';
 import {
@@ -16,11 +15,17 @@ import {
   SP_ID,
   SP_KEY,
   SP_SLO,
+  RSA_SHA1,
+  RSA_SHA256,
+  authnRequestXml,
+  b64,
   fixture,
   getAndSignIn,
   postAndSignIn,
   postedSaml,
   samlApp,
+  signEnveloped,
+  uid,
   spMetadata,
   standardSp,
 } from '../fixtures/saml2/harness.ts';
@@ -32,86 +37,16 @@ import {
 
 const SIGNED_SP = 'https://signed-sp.fedgate.test';
 const SIGNED_ACS = 'https://signed-sp.fedgate.test/acs';
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-const uid = (): string => `_${crypto.randomUUID()}`;
-const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
-const RSA_SHA1 = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
-
-interface Req {
-  id?: string;
-  issuer?: string;
-  destination?: string | null;
-  acsUrl?: string;
-  acsIndex?: number;
-  binding?: string;
-  issueInstant?: string;
-  forceAuthn?: boolean;
-  isPassive?: boolean;
-  nameIdFormat?: string;
-  /** RequestedAuthnContext: comparison and class references. */
-  rac?: { comparison?: string; classRefs: string[] };
-}
-
-function authnRequest(r: Req = {}): string {
-  const attrs: string[] = [
-    `ID="${r.id ?? uid()}"`,
-    'Version="2.0"',
-    `IssueInstant="${r.issueInstant ?? new Date().toISOString()}"`,
-  ];
-  if (r.destination !== null) attrs.push(`Destination="${r.destination ?? IDP_SSO}"`);
-  if (r.acsUrl !== undefined) attrs.push(`AssertionConsumerServiceURL="${r.acsUrl}"`);
-  if (r.acsIndex !== undefined) attrs.push(`AssertionConsumerServiceIndex="${r.acsIndex}"`);
-  if (r.binding !== undefined) attrs.push(`ProtocolBinding="${r.binding}"`);
-  if (r.forceAuthn === true) attrs.push('ForceAuthn="true"');
-  if (r.isPassive === true) attrs.push('IsPassive="true"');
-  return (
-    `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ${attrs.join(' ')}>` +
-    `<saml:Issuer>${r.issuer ?? SP_ID}</saml:Issuer>` +
-    (r.nameIdFormat === undefined ? '' : `<samlp:NameIDPolicy Format="${r.nameIdFormat}"/>`) +
-    (r.rac === undefined
-      ? ''
-      : `<samlp:RequestedAuthnContext${r.rac.comparison === undefined ? '' : ` Comparison="${r.rac.comparison}"`}>` +
-        r.rac.classRefs
-          .map((c) => `<saml:AuthnContextClassRef>${c}</saml:AuthnContextClassRef>`)
-          .join('') +
-        '</samlp:RequestedAuthnContext>') +
-    '</samlp:AuthnRequest>'
-  );
-}
+/** The signed SP's second registered ACS: what the wrapping and tamper attacks below aim for (see B2). */
+const SIGNED_ACS2 = 'https://signed-sp.fedgate.test/acs/second';
+const authnRequest = authnRequestXml;
+const signPost = signEnveloped;
 
 function fromFixture(name: string, issuer = SP_ID): string {
   return fixture(name)
     .replaceAll('{{ID}}', uid())
     .replaceAll('{{NOW}}', new Date().toISOString())
     .replaceAll('{{ISSUER}}', issuer);
-}
-
-/** POST-binding enveloped signature, placed after Issuer (xml-crypto as the SP's signer). */
-function signPost(
-  xml: string,
-  key = SP_KEY,
-  o: { alg?: string; digest?: string; c14n?: string; transforms?: string[]; keyInfo?: string } = {},
-): string {
-  const root = "/*[local-name()='AuthnRequest' or local-name()='LogoutRequest']";
-  const sx = new SignedXml({
-    privateKey: key,
-    signatureAlgorithm: o.alg ?? RSA_SHA256,
-    canonicalizationAlgorithm: o.c14n ?? 'http://www.w3.org/2001/10/xml-exc-c14n#',
-    ...(o.keyInfo === undefined ? {} : { getKeyInfoContent: () => o.keyInfo ?? '' }),
-  });
-  sx.addReference({
-    xpath: root,
-    transforms: o.transforms ?? [
-      'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
-      'http://www.w3.org/2001/10/xml-exc-c14n#',
-    ],
-    digestAlgorithm: o.digest ?? 'http://www.w3.org/2001/04/xmlenc#sha256',
-  });
-  sx.computeSignature(xml, {
-    prefix: 'ds',
-    location: { reference: `${root}/*[local-name()='Issuer']`, action: 'after' },
-  });
-  return sx.getSignedXml();
 }
 
 /** HTTP-Redirect query with an RSA signature over SAMLRequest[&RelayState]&SigAlg (SAML Bindings §3.4.4.1). */
@@ -166,7 +101,10 @@ describe('SAML 2.0 IdP: hostile and malformed requests', () => {
         metadataXml: spMetadata(
           standardSp({
             entityId: SIGNED_SP,
-            acs: [{ location: SIGNED_ACS, index: 0, isDefault: true }],
+            acs: [
+              { location: SIGNED_ACS, index: 0, isDefault: true },
+              { location: SIGNED_ACS2, index: 1 },
+            ],
             authnRequestsSigned: true,
           }),
         ),
@@ -292,40 +230,63 @@ describe('SAML 2.0 IdP: hostile and malformed requests', () => {
     assertRefused(await get(redirectQuery(base(), { sigAlg: RSA_SHA1 })), 400, /algorithm/);
   });
 
-  test('B2.3/B2.4 wrapping: the signed request moved inside an evil one (Extensions) → refused', async () => {
-    const good = signPost(authnRequest({ issuer: SIGNED_SP }));
-    const evilId = uid();
-    const evil = authnRequest({
-      id: evilId,
-      issuer: SIGNED_SP,
-      acsUrl: 'https://evil.example/acs',
-    }).replace('</saml:Issuer>', `</saml:Issuer><samlp:Extensions>${good}</samlp:Extensions>`);
-    assertRefused(await post({ SAMLRequest: b64(evil) }));
+  // Wrapping and tampering (B2.3, B2.4, B2.5/A5, B2.9, tamper). Each attack changes ONLY what the signature
+  // protects: the attacker wants the signed SP's second *registered* ACS (index 1), or ForceAuthn, IsPassive or
+  // NameIDPolicy changed — nothing the ACS-from-metadata, Destination, freshness, replay or Issuer checks would
+  // refuse. Every case has a positive control: the attacker's request, properly signed by the SP, is accepted, so
+  // the refusal can only come from the signature defence.
+  const honest = { issuer: SIGNED_SP, acsIndex: 0 };
+  const goal = { issuer: SIGNED_SP, acsIndex: 1 };
+  const sigOf = (signed: string): string => /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0];
+  const accepted = (res: { status: number; text: string }, what: string): void => {
+    assert.equal(res.status, 200, `${what}: ${res.text.slice(0, 300)}`);
+    assert.match(res.text, /name="AuthState"|name="SAMLResponse"/, what);
+  };
+  const refusedSignature = (res: { status: number; text: string }): void => {
+    assertRefused(res, 400, /signature could not be verified/);
+  };
+
+  test('B2.3 wrapping (XSW3): evil request with a new ID first, the signed request after it (Extensions) → refused; control accepted', async () => {
+    accepted(await post({ SAMLRequest: b64(signPost(authnRequest(goal))) }), 'control');
+    const good = signPost(authnRequest(honest));
+    const evil = authnRequest({ ...goal, extra: `<samlp:Extensions>${good}</samlp:Extensions>` });
+    refusedSignature(await post({ SAMLRequest: b64(evil) }));
   });
 
-  test('B2.5/A5 wrapping: evil root reusing the signed ID, with the signed copy nested → refused', async () => {
+  test('B2.4 wrapping (XSW4): the signed request moved inside the evil one, before its Issuer → refused; control accepted', async () => {
+    accepted(await post({ SAMLRequest: b64(signPost(authnRequest(goal))) }), 'control');
+    const good = signPost(authnRequest(honest));
+    const evil = authnRequest(goal).replace('<saml:Issuer>', `${good}<saml:Issuer>`);
+    refusedSignature(await post({ SAMLRequest: b64(evil) }));
+  });
+
+  test('B2.5/A5 wrapping: evil root reusing the signed ID and its signature, the signed copy nested (duplicate ID) → refused; control accepted', async () => {
+    accepted(await post({ SAMLRequest: b64(signPost(authnRequest(goal))) }), 'control');
     const id = uid();
-    const good = signPost(authnRequest({ id, issuer: SIGNED_SP }));
-    const sig = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(good)![0];
+    const good = signPost(authnRequest({ ...honest, id }));
+    const sig = sigOf(good);
     const evil = authnRequest({
+      ...goal,
       id,
-      issuer: SIGNED_SP,
-      acsUrl: 'https://evil.example/acs',
-    }).replace(
-      '</saml:Issuer>',
-      `</saml:Issuer>${sig}<samlp:Extensions>${good.replace(sig, '')}</samlp:Extensions>`,
-    );
-    assertRefused(await post({ SAMLRequest: b64(evil) }));
+      extra: `<samlp:Extensions>${good.replace(sig, '')}</samlp:Extensions>`,
+    }).replace('</saml:Issuer>', `</saml:Issuer>${sig}`);
+    refusedSignature(await post({ SAMLRequest: b64(evil) }));
+    // fedgate's own duplicate-ID rule fired (xml-crypto has one too; this pins ours).
+    assert.ok(t.logs.lines.some((l) => l.detail === 'the signed ID appears more than once'));
   });
 
-  test('B2.9 a second (decoy) signature → refused', async () => {
-    const good = signPost(authnRequest({ issuer: SIGNED_SP }));
-    const sig = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(good)![0];
-    const two = good.replace(
-      '</samlp:AuthnRequest>',
-      `<samlp:Extensions>${sig}</samlp:Extensions></samlp:AuthnRequest>`,
+  test('B2.9 a second (decoy) signature where the digest does not reach (inside ds:Object) → refused; control accepted', async () => {
+    const good = signPost(authnRequest(honest));
+    accepted(await post({ SAMLRequest: b64(good) }), 'control');
+    const again = signPost(authnRequest(honest));
+    const sig = sigOf(again);
+    // The enveloped-signature transform removes the whole ds:Signature, so the decoy leaves the digest intact:
+    // only the one-signature-on-the-root rule refuses it.
+    const two = again.replace(
+      sig,
+      sig.replace('</ds:Signature>', `<ds:Object>${sig}</ds:Object></ds:Signature>`),
     );
-    assertRefused(await post({ SAMLRequest: b64(two) }));
+    refusedSignature(await post({ SAMLRequest: b64(two) }));
   });
 
   test('B2.15 comment injected into a signed Issuer: the value is read from the signed bytes or refused', async () => {
@@ -338,11 +299,50 @@ describe('SAML 2.0 IdP: hostile and malformed requests', () => {
     assertRefused(await post({ SAMLRequest: b64(injected) }));
   });
 
-  test('tampered content after signing (ACS swapped) → refused', async () => {
-    const good = signPost(authnRequest({ issuer: SIGNED_SP, acsUrl: SIGNED_ACS }));
-    assertRefused(
-      await post({ SAMLRequest: b64(good.replace(SIGNED_ACS, 'https://evil.example/acs')) }),
-    );
+  test('tampered after signing (ACS index/URL to another registered one, ForceAuthn dropped, IsPassive added, NameIDPolicy changed) → refused; each control accepted', async () => {
+    const cases: [string, Parameters<typeof authnRequest>[0], (x: string) => string][] = [
+      [
+        'ACS index 0 → 1',
+        honest,
+        (x) => x.replace('AssertionConsumerServiceIndex="0"', 'AssertionConsumerServiceIndex="1"'),
+      ],
+      [
+        'ACS URL → second registered URL',
+        { issuer: SIGNED_SP, acsUrl: SIGNED_ACS },
+        (x) => x.replace(`"${SIGNED_ACS}"`, `"${SIGNED_ACS2}"`),
+      ],
+      [
+        'ForceAuthn dropped',
+        { ...honest, forceAuthn: true },
+        (x) => x.replace(' ForceAuthn="true"', ''),
+      ],
+      [
+        'IsPassive added',
+        honest,
+        (x) => x.replace(' Version="2.0"', ' IsPassive="true" Version="2.0"'),
+      ],
+      [
+        'NameIDPolicy changed',
+        { ...honest, nameIdFormat: EMAIL },
+        (x) => x.replace(EMAIL, 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified'),
+      ],
+    ];
+    for (const [what, fields, tamper] of cases) {
+      const signed = signPost(authnRequest(fields));
+      const tampered = tamper(signed);
+      assert.notEqual(tampered, signed, what);
+      refusedSignature(await post({ SAMLRequest: b64(tampered) }));
+      // Control: the tampered request itself, signed by the SP (new ID), is one fedgate accepts.
+      const unsigned = tampered
+        .replace(sigOf(tampered), '')
+        .replace(/ ID="[^"]+"/, ` ID="${uid()}"`);
+      accepted(await post({ SAMLRequest: b64(signPost(unsigned)) }), `${what} (control)`);
+    }
+  });
+
+  test('B2.3 goal reached only with a valid signature: the control request signs in and posts to the second ACS', async () => {
+    const { res } = await postAndSignIn(t.app, { SAMLRequest: b64(signPost(authnRequest(goal))) });
+    assert.equal(postedSaml(res.text).action, SIGNED_ACS2);
   });
 
   // B3 ------------------------------------------------------------------------------------------------
