@@ -54,6 +54,11 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
   let saml: SAML;
   let passiveSaml: SAML;
   let redirectSaml: SAML;
+  /** A second SP (with SLO) and a third (without), on the SP's site, to join the same SSO session. */
+  let saml2: SAML;
+  let saml3: SAML;
+  /** Whether the second SP refuses the LogoutRequest fedgate sends it (node-saml's Requester/UnknownPrincipal). */
+  let sp2Refuses = false;
   const hits: SpHit[] = [];
 
   before(async () => {
@@ -78,6 +83,28 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
           } else if (url.pathname === '/login-redirect') {
             res.writeHead(302, {
               Location: await redirectSaml.getAuthorizeUrlAsync('rs-get', undefined, {}),
+            });
+            res.end();
+            return;
+          } else if (url.pathname === '/login-post-2') {
+            page = await saml2.getAuthorizeFormAsync('rs-2', undefined, {});
+          } else if (url.pathname === '/login-post-3') {
+            page = await saml3.getAuthorizeFormAsync('rs-3', undefined, {});
+          } else if (url.pathname === '/slo2' && fields.has('SAMLRequest')) {
+            // fedgate's LogoutRequest to a participant: node-saml checks its query signature, then answers.
+            hits.push({ path: url.pathname, fields });
+            const got = await saml2.validateRedirectAsync(
+              Object.fromEntries(url.searchParams),
+              url.search.slice(1),
+            );
+            assert.ok(got.profile);
+            res.writeHead(302, {
+              Location: await saml2.getLogoutResponseUrlAsync(
+                got.profile,
+                fields.get('RelayState') ?? '',
+                {},
+                !sp2Refuses,
+              ),
             });
             res.end();
             return;
@@ -114,6 +141,28 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
           entityId: `${spBase}/saml`,
           acs: [{ location: `${spBase}/acs`, index: 0, isDefault: true }],
           slo: [{ location: `${spBase}/slo`, binding: 'redirect' }],
+          cert: SP_CERT,
+          nameIdFormats: [EMAIL],
+        }),
+        trust: { nameIdFormat: EMAIL },
+      },
+      {
+        file: 'sp2',
+        metadataXml: spMetadata({
+          entityId: `${spBase}/saml2`,
+          acs: [{ location: `${spBase}/acs2`, index: 0, isDefault: true }],
+          slo: [{ location: `${spBase}/slo2`, binding: 'redirect' }],
+          cert: SP_CERT,
+          nameIdFormats: [EMAIL],
+        }),
+        trust: { nameIdFormat: EMAIL },
+      },
+      {
+        // No SingleLogoutService: fedgate cannot log this participant out.
+        file: 'sp3',
+        metadataXml: spMetadata({
+          entityId: `${spBase}/saml3`,
+          acs: [{ location: `${spBase}/acs3`, index: 0, isDefault: true }],
           cert: SP_CERT,
           nameIdFormats: [EMAIL],
         }),
@@ -182,6 +231,16 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     saml = new SAML(options);
     passiveSaml = new SAML({ ...options, passive: true });
     redirectSaml = new SAML({ ...options, authnRequestBinding: 'HTTP-Redirect' });
+    const other = (n: number): SAML =>
+      new SAML({
+        ...options,
+        issuer: `${spBase}/saml${n}`,
+        audience: `${spBase}/saml${n}`,
+        callbackUrl: `${spBase}/acs${n}`,
+        logoutCallbackUrl: `${spBase}/slo${n}`,
+      });
+    saml2 = other(2);
+    saml3 = other(3);
   });
   after(async () => {
     await browser.close();
@@ -239,7 +298,11 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
   }
 
   /** Starts a POST-binding sign-in at the SP; signs in with a password when fedgate asks. */
-  async function postSignIn(page: Page, start: string): Promise<{ prompted: boolean; hit: SpHit }> {
+  async function postSignIn(
+    page: Page,
+    start: string,
+    acs = '/acs',
+  ): Promise<{ prompted: boolean; hit: SpHit }> {
     const n = hits.length;
     await page.goto(`${spBase}${start}`);
     await page.waitForURL(new RegExp(`^https://${IDP_HOST.replace(/\./g, '\\.')}`));
@@ -254,7 +317,7 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
       await page.fill('#passwordInput', 'Passw0rd!');
       await page.click('#submitButton');
     }
-    return { prompted: first === 'form', hit: await reached(page, '/acs', n) };
+    return { prompted: first === 'form', hit: await reached(page, acs, n) };
   }
 
   /**
@@ -392,6 +455,66 @@ describe('cross-site SAML: a service provider on another site, HTTP-POST and Red
     const codes = statusOf(hit.fields);
     assert.equal(codes[1], NO_PASSIVE);
     await fresh.close();
+  });
+
+  /**
+   * One SSO session shared by the first SP and `other` (joined over a cross-site POST without a prompt), then a
+   * POSTed LogoutRequest from the first SP. Returns what reached the first SP's SLO endpoint; the fedgate
+   * session is checked to be gone (SAML Core §3.7.3.2: it ends at the session authority whatever the others do).
+   */
+  async function logoutWithTwoParticipants(other: 2 | 3): Promise<{ hit: SpHit; toSp2: number }> {
+    const c = await browser.newContext();
+    const p = await c.newPage();
+    const first = await postSignIn(p, '/login-post');
+    assert.equal(first.prompted, true);
+    profile =
+      (
+        await saml.validatePostResponseAsync({
+          SAMLResponse: first.hit.fields.get('SAMLResponse') ?? '',
+        })
+      ).profile ?? undefined;
+    const joined = await postSignIn(p, `/login-post-${other}`, `/acs${other}`);
+    assert.equal(joined.prompted, false, 'the second SP joined the SSO session');
+    const v = await (other === 2 ? saml2 : saml3).validatePostResponseAsync({
+      SAMLResponse: joined.hit.fields.get('SAMLResponse') ?? '',
+    });
+    assert.ok(v.profile);
+    const n = hits.length;
+    await p.goto(`${spBase}/logout-post`);
+    const hit = await reached(p, '/slo', n);
+    const toSp2 = hits.slice(n).filter((h) => h.path === '/slo2').length;
+    const next = await postSignIn(p, '/login-post');
+    assert.equal(next.prompted, true, 'the fedgate session ended');
+    await c.close();
+    return { hit, toSp2 };
+  }
+
+  test('single logout across sites: the other participant confirms, the originator hears Success', async () => {
+    sp2Refuses = false;
+    const { hit, toSp2 } = await logoutWithTwoParticipants(2);
+    assert.equal(toSp2, 1, 'fedgate sent the second SP a LogoutRequest');
+    const url = new URL(`${spBase}/slo?${hit.fields.toString()}`);
+    const v = await saml.validateRedirectAsync(
+      Object.fromEntries(url.searchParams),
+      url.search.slice(1),
+    );
+    assert.equal(v.loggedOut, true);
+  });
+
+  test('a participant that refuses the logout makes it partial: Responder/PartialLogout', async () => {
+    sp2Refuses = true;
+    try {
+      const { hit, toSp2 } = await logoutWithTwoParticipants(2);
+      assert.equal(toSp2, 1);
+      await assertNotLoggedOut(hit, 'bye-post');
+    } finally {
+      sp2Refuses = false;
+    }
+  });
+
+  test('a participant without a SingleLogoutService makes the logout partial', async () => {
+    const { hit } = await logoutWithTwoParticipants(3);
+    await assertNotLoggedOut(hit, 'bye-post');
   });
 });
 
