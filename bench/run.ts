@@ -10,6 +10,7 @@ import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e
 import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
 import { fmt, table } from './lib.ts';
+import { parseCostBench, printParseCost } from './parse-cost.ts';
 
 const quick = process.env.FEDGATE_BENCH_QUICK === '1';
 const results: Record<string, unknown> = {
@@ -43,6 +44,10 @@ console.log(
 );
 results.issuance = iss;
 console.log('');
+
+// 1b. Worst-case XML parse cost per request at the admitted limits (issue 14 §1; budget checked there).
+const parseCost = parseCostBench({ quick });
+results.parseCost = { rows: parseCost, ...printParseCost(parseCost) };
 
 // 2. End-to-end sign-ins against the Samba AD DC (started by the test setup script when absent).
 const prep = spawnSync('bash', [new URL('../tests/setup/samba.sh', import.meta.url).pathname], {

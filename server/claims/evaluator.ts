@@ -97,6 +97,7 @@ function regexOf(compiled: DotNetRegex | undefined, pattern: string): DotNetRege
   return compiled ?? dotNetRegex(pattern);
 }
 
+/** Recursive over RegExReplace nesting, which the parser bounds (MAX_EXPRESSION_NESTING in rule-parser.ts). */
 function evaluate(e: Expression, b: Bindings): string {
   switch (e.kind) {
     case 'literal':
@@ -138,6 +139,7 @@ function selects(sel: Selector, claim: Claim, b: Bindings): boolean {
 /** Every combination of claims satisfying the selectors, each as variable bindings. */
 function combinations(selectors: readonly Selector[], claims: readonly Claim[]): Bindings[] {
   const out: Bindings[] = [];
+  // One frame per selector: the parser bounds selectors per rule (MAX_CONDITIONS in rule-parser.ts).
   const walk = (i: number, b: Map<string, Claim>): void => {
     const sel = selectors[i];
     if (sel === undefined) {

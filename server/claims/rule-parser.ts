@@ -111,8 +111,23 @@ function inString(token: { pos: SourcePosition }, index: number): SourcePosition
   };
 }
 
+/**
+ * RegExReplace(…) calls nested inside one another. The parser reads them by recursive descent and the evaluator
+ * evaluates them recursively, so nesting is bounded here, with the file and position, before either could exhaust
+ * the stack (issue 14 §1: no recursion over unbounded input; rule files are admin-supplied but fuzzed). AD FS rule
+ * sets nest two or three deep at most.
+ */
+export const MAX_EXPRESSION_NESTING = 16;
+
+/**
+ * Claim selectors (or aggregates) joined by && in one rule. The evaluator binds selectors one level at a time
+ * (one stack frame each), so this also bounds that recursion. AD FS rules join a handful.
+ */
+export const MAX_CONDITIONS = 64;
+
 class Parser {
   readonly #text: string;
+  #nesting = 0;
   readonly #lexer: Lexer;
   readonly #buffer: Token[] = [];
 
@@ -242,7 +257,9 @@ class Parser {
         selectors.push(sel);
       }
       if (this.#peek().kind !== '&&') break;
-      this.#take();
+      const and = this.#take();
+      if (selectors.length + aggregates.length >= MAX_CONDITIONS)
+        throw new Failure(`more than ${MAX_CONDITIONS} conditions in one rule`, and.pos);
     }
     return selectors.length > 0
       ? { kind: 'selectors', selectors }
@@ -379,14 +396,18 @@ class Parser {
     if (t.kind === 'word' && this.#peek(1).kind === '(') {
       if (t.text.toLowerCase() !== 'regexreplace')
         throw new Failure(`unknown function "${t.text}" (AD FS has RegExReplace)`, t.pos);
+      if (this.#nesting >= MAX_EXPRESSION_NESTING)
+        throw new Failure(`RegExReplace nested more than ${MAX_EXPRESSION_NESTING} deep`, t.pos);
       this.#take();
       this.#take();
+      this.#nesting++;
       const input = this.#expression(scope, own);
       this.#expect(',', '"," after the input of RegExReplace');
       const pattern = this.#expression(scope, own);
       this.#expect(',', '"," after the pattern of RegExReplace');
       const replacement = this.#expression(scope, own);
       this.#expect(')', '")" closing RegExReplace');
+      this.#nesting--;
       const regex = pattern.kind === 'literal' ? this.#regex(pattern) : undefined;
       return { kind: 'regexReplace', input, pattern, replacement, regex, pos: t.pos };
     }

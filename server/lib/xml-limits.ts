@@ -13,39 +13,50 @@ export interface XmlKindLimits extends XmlShapeLimits {
 
 /**
  * SAML protocol messages (AuthnRequest, LogoutRequest, LogoutResponse) on either binding. Entra ID's
- * AuthnRequest is under 1 KB; a signed AuthnRequest carrying its certificate in KeyInfo is 4–6 KB; the largest
- * seen from SP software (Shibboleth with Extensions, RequestedAuthnContext, scoping) stays under 16 KB. 64 KiB is
- * four times that. Depth: a signed AuthnRequest nests 7 deep (Signature/SignedInfo/Reference/Transforms/
- * Transform/InclusiveNamespaces); 32 leaves room for Extensions. Elements: a few dozen in practice.
+ * AuthnRequest is under 2 KB; an SP's signed AuthnRequest carrying a 4096-bit certificate in KeyInfo is 4–6 KB,
+ * about 25 elements and 40 attributes; the largest seen from SP software (Shibboleth with Extensions,
+ * RequestedAuthnContext, Scoping) stays under 16 KB. 32 KiB is twice that; 128 elements and 384 attributes are
+ * five and ten times a signed request's. Depth: a signed
+ * AuthnRequest nests 7 deep (Signature/SignedInfo/Reference/Transforms/Transform/InclusiveNamespaces); 32 leaves
+ * room for Extensions. Elements and attributes are bounded well below what 32 KiB could hold because they, not
+ * bytes, drive the cost of the signature check a known SP's message triggers (xml-crypto canonicalizes the whole
+ * message): at 2,000 elements that check alone took about 100 ms, at 256 about 30 ms (bench/parse-cost.ts).
  */
 export const SAML_MESSAGE_LIMITS: XmlKindLimits = {
-  maxLength: 64 * 1024,
+  maxLength: 32 * 1024,
   maxDepth: 32,
-  maxElements: 2_000,
-  maxAttributes: 64,
+  maxElements: 128,
+  maxAttributes: 32,
+  maxTotalAttributes: 384,
 };
 
 /**
- * Partner (SP) metadata: fedgate imports one entity per trust. Real AD FS 2016 federation metadata, with both
- * roles, all claim types offered and three certificates, is 70 KB and 535 elements
- * (tests/fixtures/real-world/adfs2016-federationmetadata.xml); a Shibboleth SP's is 5–15 KB. 512 KiB is seven
- * times the largest and refuses multi-megabyte aggregates, which fedgate does not import (one entity per
- * trust). Metadata comes from a file or URL the admin configured, refreshed in the background.
+ * Partner (SP) metadata: fedgate imports one entity per trust, never an aggregate. The largest single-entity
+ * document we know, AD FS 2016 federation metadata with both roles, every offered claim type and three
+ * certificates, is 70 KB, 535 elements, 707 attributes, depth 9 (tests/fixtures/real-world/
+ * adfs2016-federationmetadata.xml); a Shibboleth or Entra SP's is 5–25 KB. The limits are 1.5 to 2 times that
+ * document (128 KiB, 800 elements, 1,600 attributes; 32 on one element, where the real
+ * documents have at most 19, the namespace declarations of a MEX root): multi-megabyte federation aggregates are refused, as they
+ * should be (they are not one trust). Metadata is partner-controlled text (a URL the admin configured, refreshed
+ * in the background on the event loop), so its worst admitted document, signature check included, is held to the
+ * same per-parse budget as a request (bench/parse-cost.ts).
  */
 export const METADATA_LIMITS: XmlKindLimits = {
-  maxLength: 512 * 1024,
+  maxLength: 128 * 1024,
   maxDepth: 32,
-  maxElements: 10_000,
-  maxAttributes: 64,
+  maxElements: 800,
+  maxAttributes: 32,
+  maxTotalAttributes: 1_600,
 };
 
 /**
  * WS-Trust RST inside its SOAP envelope. The body-size limit is `wstrust.maxRequestBytes` (default 64 KiB; an
- * MSAL/Office usernamemixed RST with its WS-Security header is 3–5 KB). Depth: Envelope/Header/Security/
- * UsernameToken/Password is 5; Body/RST/AppliesTo/EndpointReference/Address is 5.
+ * MSAL/Office usernamemixed RST with its WS-Security header is 3–5 KB, about 30 elements and 40 attributes).
+ * Depth: Envelope/Header/Security/UsernameToken/Password is 5; Body/RST/AppliesTo/EndpointReference/Address is 5.
  */
 export const SOAP_LIMITS: XmlShapeLimits = {
   maxDepth: 24,
   maxElements: 1_000,
   maxAttributes: 32,
+  maxTotalAttributes: 1_024,
 };

@@ -21,6 +21,8 @@ export interface StrictParseOptions {
   maxElements?: number;
   /** Refuse an element with more attributes (namespace declarations included) than this (default 64). */
   maxAttributes?: number;
+  /** Refuse a document with more attributes in all than this (default 20,000). */
+  maxTotalAttributes?: number;
 }
 
 export function parseXmlStrict(xml: string, opts: StrictParseOptions = {}): Document {
@@ -45,6 +47,7 @@ export function parseXmlStrict(xml: string, opts: StrictParseOptions = {}): Docu
       maxDepth: opts.maxDepth ?? 64,
       maxElements: opts.maxElements ?? 10_000,
       maxAttributes: opts.maxAttributes ?? 64,
+      maxTotalAttributes: opts.maxTotalAttributes ?? 20_000,
     },
   );
   const options = {

@@ -127,6 +127,11 @@ export function verifyEnvelopedSignature(
   if (certificates.length === 0)
     throw new SignatureRejected('no signing certificate is registered for this partner');
 
+  // xml-crypto re-parses `xml` and canonicalizes it recursively (one stack frame or more per element level).
+  // That is acceptable only because `xml` is the text parseXmlStrict already measured from its real tag
+  // structure (server/lib/xml-tag-balance.ts): at most 32 levels for a SAML message or metadata, 64 by default
+  // (server/lib/xml-limits.ts; corpus A16, issue 14 §1). tests/security/parser-dos.test.ts verifies a signature at
+  // the worst depth admitted, and bench/parse-cost.ts measures its cost.
   for (const cert of certificates) {
     const sx = new SignedXml({ publicCert: cert, getCertFromKeyInfo: () => null });
     try {

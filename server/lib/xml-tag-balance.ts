@@ -12,13 +12,20 @@ export interface XmlShapeLimits {
   maxElements?: number;
   /** Attributes (namespace declarations included) on any one element. */
   maxAttributes?: number;
+  /**
+   * Attributes in the whole document. Parsing and canonicalization cost grows with attributes more than with
+   * bytes (xmldom checks each new attribute against the element's others; exclusive c14n sorts and renders
+   * them), so a document at the size limit made of attributes is the most expensive one (bench/parse-cost.ts).
+   */
+  maxTotalAttributes?: number;
 }
 
-/** What the pass measured: deepest nesting, number of elements, most attributes on one element. */
+/** What the pass measured: deepest nesting, number of elements, most attributes on one element, all attributes. */
 export interface XmlShape {
   depth: number;
   elements: number;
   attributes: number;
+  totalAttributes: number;
 }
 
 /**
@@ -46,7 +53,8 @@ export function checkXmlTagBalance(
   const maxDepth = limits.maxDepth ?? Number.POSITIVE_INFINITY;
   const maxElements = limits.maxElements ?? Number.POSITIVE_INFINITY;
   const maxAttributes = limits.maxAttributes ?? Number.POSITIVE_INFINITY;
-  const shape: XmlShape = { depth: 0, elements: 0, attributes: 0 };
+  const maxTotalAttributes = limits.maxTotalAttributes ?? Number.POSITIVE_INFINITY;
+  const shape: XmlShape = { depth: 0, elements: 0, attributes: 0, totalAttributes: 0 };
   const open: string[] = [];
   const nameEnd = (from: number): number => {
     let j = from;
@@ -96,6 +104,8 @@ export function checkXmlTagBalance(
           // Every attribute has exactly one quoted value, so quoted values count attributes.
           if (++attributes > maxAttributes)
             bad(`more than ${maxAttributes} attributes on one element`);
+          if (++shape.totalAttributes > maxTotalAttributes)
+            bad(`more than ${maxTotalAttributes} attributes in the document`);
           k = close + 1;
           selfClosing = false;
         } else if (c === '>') {
