@@ -173,10 +173,13 @@ class Parser {
 
   parse(source: string): RuleSet {
     const rules: Rule[] = [];
-    while (this.#peek().kind !== 'eof') {
+    for (;;) {
       const index = rules.length + 1;
       const info: { index: number; name: string | undefined } = { index, name: undefined };
       try {
+        // Inside the try: a character the lexer refuses at the start of a rule (e.g. NUL, found by npm run fuzz)
+        // must become a RuleError with file:line:column like any other, not an internal error without a position.
+        if (this.#peek().kind === 'eof') break;
         rules.push(this.#rule(info));
       } catch (err) {
         if (err instanceof Failure) throw new RuleError(source, err.pos, info, err.message);
