@@ -18,6 +18,7 @@ export type FederationErrorCode =
   | 'directory_unavailable'
   | 'store_unavailable'
   | 'access_denied'
+  | 'issuance_failed'
   | 'not_found'
   | 'method_not_allowed'
   | 'internal';
@@ -37,6 +38,9 @@ const STATUS: Record<FederationErrorCode, number> = {
   directory_unavailable: 503,
   store_unavailable: 503,
   access_denied: 403,
+  // The claim rules produced something no token can carry (an admin's rule set, not a server fault): an audited
+  // error page with the activity id, never a 500 (issue 14 §8).
+  issuance_failed: 403,
   not_found: 404,
   method_not_allowed: 405,
   internal: 500,

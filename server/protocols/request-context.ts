@@ -6,8 +6,11 @@
 import type { Request, Response } from 'express';
 import { claimsAudit } from '../claims/audit.ts';
 import type { ClaimsOutcome } from '../claims/engine.ts';
+import { RuleEvaluationError } from '../claims/evaluator.ts';
 import type { AuthenticationContext, RequestContext } from '../claims/input-claims.ts';
+import { FederationError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
+import { ISSUANCE_FAILED } from '../tokens/saml11.ts';
 import type { RelyingParty } from '../trust/registry.ts';
 
 export function requestContextOf(
@@ -34,6 +37,12 @@ export function requestContextOf(
  * The claims step of a token issuance, shared by every protocol: runs the relying party's rules over the signed-in
  * user and this request, and writes the access_denied audit event when the authorization rules deny. The caller
  * answers a denial in its own protocol's way (error page, SOAP fault).
+ *
+ * A rule that cannot be evaluated for this user (an attribute store query the store refuses, a pattern built at
+ * run time that has no translation, more claims than the evaluator allows) is the rule set's fault, not the
+ * server's: it ends in an audited `issuance_failed` (403 error page with the activity id), never a 500 (issue 14
+ * §8). The audit line names the file and rule; the page does not. Outages (FederationError, e.g.
+ * directory_unavailable → 503) pass through unchanged.
  */
 export async function issuanceClaims(
   s: Services,
@@ -47,11 +56,31 @@ export async function issuanceClaims(
     active?: boolean;
   },
 ): Promise<ClaimsOutcome> {
-  const outcome = await s.claims.run(
-    o.rp.rules,
-    o.auth,
-    requestContextOf(req, o.endpointPath, { active: o.active === true }),
-  );
+  let outcome: ClaimsOutcome;
+  try {
+    outcome = await s.claims.run(
+      o.rp.rules,
+      o.auth,
+      requestContextOf(req, o.endpointPath, { active: o.active === true }),
+    );
+  } catch (err) {
+    if (!(err instanceof RuleEvaluationError)) throw err;
+    s.audit.warn(
+      {
+        event: 'issuance_failed',
+        eventId: 1201, // AD FS 1201, application token failure (observability/audit-events.ts)
+        protocol: o.protocol,
+        rp: o.rp.identifier,
+        upn: o.auth.user.userPrincipalName,
+        objectGuid: o.auth.user.objectGuid.toString('base64'),
+        rule: err.message,
+        ip: req.ip,
+        activityId: res.locals.activityId,
+      },
+      'claim rules could not be evaluated for this user',
+    );
+    throw new FederationError('issuance_failed', ISSUANCE_FAILED, { detail: err.message });
+  }
   if (!outcome.permitted) {
     s.audit.warn(
       {
@@ -69,4 +98,40 @@ export async function issuanceClaims(
     );
   }
   return outcome;
+}
+
+/**
+ * The token step of an issuance, shared by every protocol: builds and writes the token with `write`. When the
+ * claims cannot become a token (a value XML cannot carry, a Microsoft 365 party without ImmutableID: the writers
+ * throw `issuance_failed`), the audit log gets the same `issuance_failed` event as a rule that cannot be
+ * evaluated, naming the party, the user and the field (never the value), and the error goes on to the protocol's
+ * edge: an error page with the activity id, or a SOAP fault. Anything else passes through unchanged (issue 14 §8).
+ */
+export function issueAudited<T>(
+  s: Services,
+  req: Request,
+  res: Response,
+  o: { protocol: 'wsfed' | 'saml2' | 'wstrust'; rp: RelyingParty; auth: AuthenticationContext },
+  write: () => T,
+): T {
+  try {
+    return write();
+  } catch (err) {
+    if (err instanceof FederationError && err.code === 'issuance_failed')
+      s.audit.warn(
+        {
+          event: 'issuance_failed',
+          eventId: 1201, // AD FS 1201 (observability/audit-events.ts)
+          protocol: o.protocol,
+          rp: o.rp.identifier,
+          upn: o.auth.user.userPrincipalName,
+          objectGuid: o.auth.user.objectGuid.toString('base64'),
+          reason: err.detail,
+          ip: req.ip,
+          activityId: res.locals.activityId,
+        },
+        'the issued claims could not be written as a token',
+      );
+    throw err;
+  }
 }

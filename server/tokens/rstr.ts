@@ -10,6 +10,7 @@
 import { escapeText, isXmlSafe } from '../lib/xml-escape.ts';
 import { FederationError } from '../lib/errors.ts';
 import type { RstrModel } from './types.ts';
+import { ISSUANCE_FAILED } from './saml11.ts';
 
 export const WSTRUST_2005_NS = 'http://schemas.xmlsoap.org/ws/2005/02/trust';
 export const WSU_NS =
@@ -58,7 +59,8 @@ export function writeWsFedRstr(m: RstrModel): string {
 }
 
 function fail(detail: string): never {
-  throw new FederationError('internal', 'The token could not be issued.', {
+  // What the RSTR carries comes from the request's realm and the claims, never a server fault (issue 14 §8).
+  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
     detail: `WS-Fed RSTR: ${detail}`,
   });
 }

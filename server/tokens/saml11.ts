@@ -85,25 +85,23 @@ export function writeCanonicalSaml11Assertion(m: Saml11AssertionModel): string {
   if (!isSafeXmlId(m.assertionId)) invalid('assertionId', 'is not an NCName (use "_" + uuid)');
   const issuer = text(m.issuer, 'issuer', true);
   const audience = text(m.audience, 'audience', true);
-  const nameId = text(m.nameIdentifier.value, 'nameIdentifier', true);
-  const format = text(
-    m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED,
-    'nameIdentifier.format',
-    true,
-  );
+  const nameIdentifier =
+    m.nameIdentifier === undefined
+      ? ''
+      : '<saml:NameIdentifier Format="' +
+        escapeAttr(
+          text(m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED, 'nameIdentifier.format', true),
+        ) +
+        '">' +
+        escapeText(text(m.nameIdentifier.value, 'nameIdentifier', true)) +
+        '</saml:NameIdentifier>';
   const authMethod = text(m.authentication.method, 'authentication.method', true);
   const notBefore = time(m.notBefore, 'notBefore');
   const notOnOrAfter = time(m.notOnOrAfter, 'notOnOrAfter');
   if (m.notOnOrAfter.getTime() <= m.notBefore.getTime())
     invalid('notOnOrAfter', 'is not after notBefore');
 
-  const subject =
-    '<saml:Subject><saml:NameIdentifier Format="' +
-    escapeAttr(format) +
-    '">' +
-    escapeText(nameId) +
-    '</saml:NameIdentifier>' +
-    SUBJECT_CONFIRMATION;
+  const subject = '<saml:Subject>' + nameIdentifier + SUBJECT_CONFIRMATION;
 
   let out =
     `<saml:Assertion xmlns:saml="${SAML11_ASSERTION_NS}" AssertionID="` +
@@ -171,9 +169,13 @@ function time(d: Date, field: string): string {
   return d.toISOString();
 }
 
+/** What the user reads when the claims cannot become a token; the reason goes to the audit log. */
+export const ISSUANCE_FAILED =
+  'A token for this application could not be issued for your account. Give the activity ID to your administrator.';
+
 function invalid(field: string, why: string): never {
   // The detail names the field only: values may be personal data and go no further than this exception.
-  throw new FederationError('internal', 'The token could not be issued.', {
+  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
     detail: `SAML 1.1 assertion: ${field} ${why}`,
   });
 }

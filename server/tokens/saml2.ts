@@ -38,6 +38,7 @@ import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from './xmld
 import type { EnvelopedSigner } from './xmldsig.ts';
 import { encryptSaml2Assertion, type AssertionEncryption } from './saml2-encryption.ts';
 import type { Saml2AssertionModel, Saml2ResponseModel } from './types.ts';
+import { ISSUANCE_FAILED } from './saml11.ts';
 
 export const SAML2_ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 export const SAML2_PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -177,11 +178,15 @@ function assertionParts(m: Saml2AssertionModel): [string, string] {
 
   // SAML Core §2.4.1.2 attribute order after sorting: InResponseTo < NotOnOrAfter < Recipient.
   let body =
-    '<saml:Subject><saml:NameID Format="' +
-    escapeAttr(text(m.nameId.format, A, 'nameId.format', true)) +
-    '">' +
-    escapeText(text(m.nameId.value, A, 'nameId', true)) +
-    `</saml:NameID><saml:SubjectConfirmation Method="${SAML2_CM_BEARER}"><saml:SubjectConfirmationData`;
+    '<saml:Subject>' +
+    (m.nameId === undefined
+      ? ''
+      : '<saml:NameID Format="' +
+        escapeAttr(text(m.nameId.format, A, 'nameId.format', true)) +
+        '">' +
+        escapeText(text(m.nameId.value, A, 'nameId', true)) +
+        '</saml:NameID>') +
+    `<saml:SubjectConfirmation Method="${SAML2_CM_BEARER}"><saml:SubjectConfirmationData`;
   if (sc.inResponseTo !== undefined)
     body +=
       ' InResponseTo="' +
@@ -296,7 +301,7 @@ function time(d: Date, what: string, field: string): string {
 
 function invalid(what: string, field: string, why: string): never {
   // The detail names the field only: values may be personal data and go no further than this exception.
-  throw new FederationError('internal', 'The token could not be issued.', {
+  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
     detail: `SAML 2.0 ${what}: ${field} ${why}`,
   });
 }

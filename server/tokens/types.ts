@@ -15,7 +15,11 @@ export interface Saml11AssertionModel {
   notBefore: Date;
   notOnOrAfter: Date;
   audience: string;
-  nameIdentifier: { value: string; format?: string | undefined };
+  /**
+   * Absent when the rules issued no nameidentifier claim: the Subject then carries only its SubjectConfirmation,
+   * as AD FS does (SAML 1.1 Core §2.4.2.2 allows NameIdentifier or SubjectConfirmation or both).
+   */
+  nameIdentifier?: { value: string; format?: string | undefined } | undefined;
   attributes: Saml11Attribute[];
   authentication: { method: string; instant: Date };
 }
@@ -44,8 +48,11 @@ export interface Saml2AssertionModel {
   /** The IdP entity ID (for Entra: the domain's issuerUri). */
   issuer: string;
   issueInstant: Date;
-  /** For Entra: persistent format, value = ImmutableID. */
-  nameId: { value: string; format: string };
+  /**
+   * For Entra: persistent format, value = ImmutableID. Absent when the rules issued no nameidentifier claim and
+   * the request demanded no format: a Subject with only its SubjectConfirmation (SAML Core §2.4.1), as AD FS.
+   */
+  nameId?: { value: string; format: string } | undefined;
   /** The bearer SubjectConfirmationData (SAML Profiles §4.1.4.2: Recipient, NotOnOrAfter, InResponseTo). */
   subjectConfirmation: {
     /** The ACS URL the response is posted to. */

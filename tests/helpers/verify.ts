@@ -38,7 +38,8 @@ export interface Saml11Claims {
   assertionId: string;
   issuer: string;
   audience: string;
-  nameIdentifier: string;
+  /** null when the Subject has no NameIdentifier (rules that issue no nameidentifier, issue 14 §8). */
+  nameIdentifier: string | null;
   nameIdentifierFormat: string | null;
   notBefore: string;
   notOnOrAfter: string;
@@ -226,14 +227,21 @@ function readSaml11(a: XElement): Omit<Saml11Claims, 'signedXml'> {
   if (audiences.length !== 1 || audience === undefined)
     throw new Error(`expected exactly one Audience, found ${audiences.length}`);
 
-  const subjectOf = (stmt: XElement): { value: string; format: string | null } => {
+  const subjectOf = (stmt: XElement): { value: string | null; format: string | null } => {
     const subject = only(stmt, SAML11_NS, 'Subject');
-    const nameId = only(subject, SAML11_NS, 'NameIdentifier');
+    // SAML 1.1 Core §2.4.2.2: NameIdentifier is optional when a SubjectConfirmation is present; at most one.
+    const nameIds = childElements(subject, SAML11_NS, 'NameIdentifier');
+    if (nameIds.length > 1) throw new Error('more than one NameIdentifier');
+    const [nameId] = nameIds;
     const confirmation = only(subject, SAML11_NS, 'SubjectConfirmation');
     const method = textOnly(only(confirmation, SAML11_NS, 'ConfirmationMethod'));
     if (method !== 'urn:oasis:names:tc:SAML:1.0:cm:bearer')
       throw new Error(`confirmation method ${method}`);
-    return { value: textOnly(nameId), format: nameId.getAttribute('Format') };
+    if (childElements(subject)[0] !== (nameId ?? confirmation))
+      throw new Error('Subject children out of schema order');
+    return nameId === undefined
+      ? { value: null, format: null }
+      : { value: textOnly(nameId), format: nameId.getAttribute('Format') };
   };
 
   const authn = only(a, SAML11_NS, 'AuthenticationStatement');
@@ -463,7 +471,8 @@ export interface Saml2AssertionClaims {
   assertionId: string;
   issuer: string;
   issueInstant: string;
-  nameId: string;
+  /** null when the Subject carries no NameID (rules that issue no nameidentifier, issue 14 §8). */
+  nameId: string | null;
   nameIdFormat: string | null;
   /** From the bearer SubjectConfirmationData. */
   recipient: string;
@@ -627,7 +636,12 @@ function readSaml2Assertion(a: XElement): Omit<Saml2AssertionClaims, 'signedXml'
     throw new Error(`unexpected assertion content: ${order}`);
 
   const subject = only(a, SAML2_NS, 'Subject');
-  const nameId = only(subject, SAML2_NS, 'NameID');
+  // SAML Core §2.4.1: the identifier is optional (a Subject of SubjectConfirmation only); at most one, first.
+  const nameIds = childElements(subject, SAML2_NS, 'NameID');
+  if (nameIds.length > 1) throw new Error('more than one NameID');
+  const [nameId] = nameIds;
+  if (nameId !== undefined && childElements(subject)[0] !== nameId)
+    throw new Error('NameID is not the first child of Subject');
   const confirmation = only(subject, SAML2_NS, 'SubjectConfirmation');
   if (confirmation.getAttribute('Method') !== CM_BEARER_2)
     throw new Error(`confirmation method ${confirmation.getAttribute('Method')}`);
@@ -666,8 +680,8 @@ function readSaml2Assertion(a: XElement): Omit<Saml2AssertionClaims, 'signedXml'
     assertionId: presentAttr(a, 'ID'),
     issuer: textOnly(only(a, SAML2_NS, 'Issuer')),
     issueInstant: presentAttr(a, 'IssueInstant'),
-    nameId: textOnly(nameId),
-    nameIdFormat: optionalAttr(nameId, 'Format'),
+    nameId: nameId === undefined ? null : textOnly(nameId),
+    nameIdFormat: nameId === undefined ? null : optionalAttr(nameId, 'Format'),
     recipient: presentAttr(data, 'Recipient'),
     subjectNotOnOrAfter: presentAttr(data, 'NotOnOrAfter'),
     subjectInResponseTo: optionalAttr(data, 'InResponseTo'),

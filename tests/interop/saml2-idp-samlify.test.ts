@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as samlify from 'samlify';
 import request from 'supertest';
-import { parseXmlStrict } from '../../server/lib/xml-parse.ts';
 import {
   EMAIL,
   SP_ACS,
@@ -15,18 +14,14 @@ import {
   spMetadata,
   standardSp,
 } from '../fixtures/saml2/harness.ts';
+import { validateXsd, xmllintSchemaValidator } from '../helpers/xsd.ts';
 
 // samlify (≥ 2.13) as an independent service provider: it reads fedgate's published metadata (the
 // IDPSSODescriptor), sends a signed Redirect AuthnRequest, and parses the response with
-// wantAssertionsSigned. samlify insists on a schema validator; strict well-formedness (no DOCTYPE, one root)
-// stands in for the XSD here, signature checking is samlify's own.
+// wantAssertionsSigned. samlify insists on a schema validator: libxml2's xmllint with the official OASIS
+// SAML 2.0 schemas (tests/helpers/xsd.ts), never fedgate's own parser; signature checking is samlify's own.
 
-samlify.setSchemaValidator({
-  validate: (xml: string) => {
-    parseXmlStrict(xml, { maxLength: 1024 * 1024 });
-    return Promise.resolve('ok');
-  },
-});
+samlify.setSchemaValidator(xmllintSchemaValidator);
 
 describe('SAML 2.0 IdP with samlify as the service provider', () => {
   let t: Awaited<ReturnType<typeof samlApp>>;
@@ -105,6 +100,25 @@ describe('SAML 2.0 IdP with samlify as the service provider', () => {
       sp.parseLoginResponse(idp, 'post', {
         body: { SAMLResponse: Buffer.from(tampered).toString('base64') },
       }),
+    );
+  });
+
+  test('the schema validator samlify runs refuses a response fedgate did not write that way', async () => {
+    const { context } = sp.createLoginRequest(idp, 'redirect');
+    const { res } = await getAndSignIn(t.app, context);
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse!, 'base64').toString('utf8');
+    assert.equal((await validateXsd(xml)).ok, true);
+    // Status moved before Issuer: out of the order SAML Core §3.2.2 and its schema fix.
+    const reordered = xml.replace(
+      /(<saml:Issuer[^>]*>[^<]*<\/saml:Issuer>)([\s\S]*?)(<samlp:Status>[\s\S]*?<\/samlp:Status>)/,
+      '$3$2$1',
+    );
+    assert.notEqual(reordered, xml);
+    await assert.rejects(
+      sp.parseLoginResponse(idp, 'post', {
+        body: { SAMLResponse: Buffer.from(reordered).toString('base64') },
+      }),
+      /schema validation failed|ERR_/,
     );
   });
 });

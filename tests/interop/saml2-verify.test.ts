@@ -71,7 +71,7 @@ function nodeSamlReadable(m: Saml2ResponseModel): Saml2ResponseModel {
       ...a,
       issuer: `x${a.issuer}`,
       audience: `x${a.audience}`,
-      nameId: { ...a.nameId, value: `x${a.nameId.value}` },
+      nameId: a.nameId === undefined ? undefined : { ...a.nameId, value: `x${a.nameId.value}` },
     },
   };
 }
@@ -217,8 +217,8 @@ describe('SAML 2.0 Response interop', () => {
           : { outstandingRequestIds: [inResponseTo] }),
       });
       assert.equal(profile.issuer, a.issuer, context);
-      assert.equal(profile.nameID, a.nameId.value, context);
-      assert.equal(profile.nameIDFormat, a.nameId.format, context);
+      assert.equal(profile.nameID, a.nameId?.value, context);
+      assert.equal(profile.nameIDFormat, a.nameId?.format, context);
       assert.equal(profile.inResponseTo, model.inResponseTo, context);
       assert.equal(profile.sessionIndex, a.authn.sessionIndex, context);
       const expected: Record<string, unknown> = {};

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { Client } from 'ldapts';
 import request from 'supertest';
 import { DEMO_PASSWORD } from '../../server/directory/demo-directory.ts';
 import type { DirectoryProvider } from '../../server/directory/types.ts';
-import { isTokenPage, signInFrom } from '../helpers/account-protection.ts';
-import { Jar, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import { adminModify, isTokenPage, signInFrom } from '../helpers/account-protection.ts';
+import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import { sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
 
 // Security corpus C (identity-provider-side attacks) cases that had no test, or only part of one. Each test names
 // its case id; docs/security.md maps every id to its test.
@@ -121,5 +124,118 @@ describe('corpus C1.8: the password-change endpoint shares the lockout counters 
     // Another source is not affected.
     const other = await changeFrom('198.51.100.84', { user: 'nobody-4', old: 'Wrong-pw-1' });
     assert.notEqual(other.status, 429);
+  });
+});
+
+// ---- C2.2 and C4.4 against the real Samba AD DC -------------------------------------------------------------
+
+/** Every simple bind the real ldapts client sends, by DN (a spy on the prototype: the bind still goes to the DC). */
+function spyOnLdapBinds(): { dns: string[]; restore: () => void } {
+  const dns: string[] = [];
+  const proto = Client.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const real = proto.bind;
+  if (real === undefined) throw new Error('ldapts Client has no bind');
+  proto.bind = function (this: unknown, ...args: unknown[]) {
+    dns.push(typeof args[0] === 'string' ? args[0] : '?');
+    return real.apply(this, args);
+  };
+  return {
+    dns,
+    restore: () => {
+      proto.bind = real;
+    },
+  };
+}
+
+describe('corpus C2.2 / C4.4 on Samba AD', () => {
+  let env: SambaEnv;
+  let t: TestApp;
+  let binds: ReturnType<typeof spyOnLdapBinds>;
+  // This file's own account (created here, so no other test's user is disabled or gets bad passwords).
+  const SAM = 'fgcorpusc1';
+  const PASSWORD = `Cc-${randomUUID().slice(0, 12)}!7`;
+  let dn = '';
+  let upn = '';
+  before(async () => {
+    env = sambaEnv();
+    dn = `CN=${SAM},CN=Users,${env.baseDn.replace(/^CN=Users,/i, '')}`;
+    upn = `${SAM}@${env.upnSuffix}`;
+    try {
+      adminModify(env, `dn: ${dn}\nchangetype: delete\n`);
+    } catch {
+      /* not there yet */
+    }
+    const pw = Buffer.from(`"${PASSWORD}"`, 'utf16le').toString('base64');
+    adminModify(
+      env,
+      `dn: ${dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: ${SAM}\nuserPrincipalName: ${upn}\n` +
+        `unicodePwd:: ${pw}\nuserAccountControl: 512\n`,
+    );
+    t = await makeTestApp({
+      listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
+      directory: sambaLdapConfig(env),
+    });
+    binds = spyOnLdapBinds();
+  });
+  after(async () => {
+    binds.restore();
+    await t.close();
+    adminModify(env, `dn: ${dn}\nchangetype: delete\n`);
+  });
+
+  /** User binds only: the service account's own (re)binds are not what C2.2 is about. */
+  const userBinds = (from: number): string[] =>
+    binds.dns.slice(from).filter((d) => d.toLowerCase() !== env.bindDn.toLowerCase());
+
+  test('C2.2 an unknown name costs one real bind to the DC (a decoy DN), exactly as a wrong password does', async () => {
+    const a = binds.dns.length;
+    const unknown = await signInFrom(t.app, {
+      username: `nosuch-${randomUUID().slice(0, 8)}@${env.upnSuffix}`,
+      password: 'Wrong-Passw0rd-1',
+      xff: '198.51.100.91',
+    });
+    assert.equal(isTokenPage(unknown.res), false);
+    const unknownBinds = userBinds(a);
+    assert.equal(unknownBinds.length, 1, `binds: ${unknownBinds.join(' | ')}`);
+    assert.match(unknownBinds[0] ?? '', /^CN=fedgate-decoy-[0-9a-f]{24},/);
+    const b = binds.dns.length;
+    const wrong = await signInFrom(t.app, {
+      username: upn,
+      password: 'Wrong-Passw0rd-1',
+      xff: '198.51.100.91',
+    });
+    assert.equal(isTokenPage(wrong.res), false);
+    const wrongBinds = userBinds(b);
+    assert.equal(wrongBinds.length, 1);
+    assert.equal(wrongBinds[0]?.toLowerCase(), dn.toLowerCase());
+    // Same page for both (C2.1): the decoy must not be visible.
+    assert.equal(
+      unknown.res.text.replace(/[0-9a-f-]{36}/g, '').replace(/value="[^"]*"/g, '').length,
+      wrong.res.text.replace(/[0-9a-f-]{36}/g, '').replace(/value="[^"]*"/g, '').length,
+    );
+  });
+
+  test('C4.4 a disabled account: the SSO session is not honoured, and the right password gets AD 533 → refused', async () => {
+    const jar = new Jar();
+    const ok = await signInFrom(t.app, { username: upn, password: PASSWORD, xff: '10.1.2.3', jar });
+    assert.ok(isTokenPage(ok.res), ok.res.text.slice(0, 300));
+    // Control: while enabled, the session gives SSO with no form.
+    const q = `/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(M365)}`;
+    const sso = await request(t.app).get(q).set('Cookie', jar.header());
+    assert.ok(isTokenPage(sso), 'SSO control');
+    adminModify(
+      env,
+      `dn: ${dn}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n`,
+    );
+    // Path 1: the directory look-up behind the SSO session sees the account disabled.
+    const after = await request(t.app).get(q).set('Cookie', jar.header());
+    assert.equal(isTokenPage(after), false, 'SSO honoured for a disabled account');
+    // Path 2: the right password is refused by AD's bind sub-code 533.
+    const pw = await signInFrom(t.app, { username: upn, password: PASSWORD, xff: '10.1.2.3' });
+    assert.equal(isTokenPage(pw.res), false, 'disabled account signed in with its password');
+    const ev = t.logs
+      .events('signin')
+      .find((e) => e.activityId === pw.res.headers['x-activity-id'] && e.outcome === 'failure');
+    assert.equal(ev?.kind, 'disabled');
   });
 });

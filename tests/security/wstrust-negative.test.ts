@@ -19,9 +19,9 @@ import {
 } from '../fixtures/wstrust/rst.ts';
 
 // Security corpus B4 (WS-Trust usernamemixed) and B1 (parse attacks, size) against both endpoints, driven
-// through the real app (embedded directory: these rules all run before any credential check, which the
-// absence of a `signin` audit event proves). The identical-fault rule against real AD is in
-// tests/integration/wstrust-ldap.test.ts.
+// through the real app (embedded directory: these rules all run before any credential check, which a spy
+// wrapped around the real directory provider proves: no call reaches it). The identical-fault rule against
+// real AD is in tests/integration/wstrust-ldap.test.ts.
 
 const TRUST13 = '{http://docs.oasis-open.org/ws-sx/ws-trust/200512}';
 const TRUST05 = '{http://schemas.xmlsoap.org/ws/2005/02/trust}';
@@ -39,6 +39,22 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
   });
   after(async () => {
     await t.close();
+  });
+
+  // Spy on the directory the app really uses (services.directory: the real embedded provider behind its
+  // metrics proxy). Each call is recorded, then passed through unchanged; the app looks methods up per call,
+  // so wrapping them in place sees every request. Requests in this block run one at a time.
+  const directoryCalls: string[] = [];
+  before(() => {
+    const dir = t.services.directory as unknown as Record<string, unknown>;
+    for (const name of ['authenticate', 'findUser', 'findByObjectGuid', 'queryAttributes']) {
+      const real = dir[name];
+      if (typeof real !== 'function') continue;
+      dir[name] = (...args: unknown[]): unknown => {
+        directoryCalls.push(name);
+        return (real as (...a: unknown[]) => unknown).apply(t.services.directory, args);
+      };
+    }
   });
 
   const alice = (v: Version, o: Partial<RstOptions> = {}): RstOptions => ({
@@ -78,23 +94,27 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
     return t.logs.events('signin').filter((e) => e.activityId === activityId).length;
   }
 
-  /** Fault, and the directory was never asked. */
+  /** Fault, and the directory was never asked (the spy saw no call). */
   async function refusedBeforeDirectory(
     o: RstOptions,
     subcode: string,
     opts: Parameters<typeof post>[1] = {},
     status?: number,
   ): Promise<request.Response> {
+    directoryCalls.length = 0;
     const res = await post(o, opts);
     assertFault(res, subcode, status);
-    assert.equal(signinEvents(res.headers['x-activity-id']), 0, 'the directory was consulted');
+    assert.deepEqual(directoryCalls, [], 'the directory was consulted');
     return res;
   }
 
   test('the well-formed MSAL request succeeds on both endpoints (baseline for every case below)', async () => {
     for (const v of [V13, V2005]) {
+      directoryCalls.length = 0;
       const res = await post(alice(v));
       assert.equal(res.status, 200, res.text.slice(0, 400));
+      // Control for the spy: an accepted request does reach the directory through it.
+      assert.ok(directoryCalls.includes('authenticate'), directoryCalls.join(','));
       assert.match(res.text, /<(?:\w+:)?TokenType>urn:oasis:names:tc:SAML:1\.0:assertion</);
     }
   });
@@ -241,11 +261,14 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
       ['mallory@fedgate.test', 'Passw0rd!'],
       ['alice@fedgate.test', ''],
     ] as const) {
+      directoryCalls.length = 0;
       const res = await post({ ...alice(V13), username, password });
       assertFault(res, `${TRUST13}FailedAuthentication`);
       bodies.push(res.text.replace(String(res.headers['x-activity-id']), 'ACTIVITY'));
       if (password !== '')
         assert.equal(signinEvents(res.headers['x-activity-id']), 1, `${username} was not checked`);
+      // An empty password never reaches the directory (an empty simple bind is anonymous, corpus C2.4).
+      else assert.deepEqual(directoryCalls, [], 'empty password sent to the directory');
     }
     assert.equal(new Set(bodies).size, 1, bodies.join('\n'));
   });
@@ -257,13 +280,14 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
       headers: { 'Content-Type': 'application/soap+xml; charset=utf-8', SOAPAction: V2005.action },
     });
     // A 2005 RST (with the 1.3 action, so only the body's namespace is wrong) posted to the 1.3 endpoint.
+    directoryCalls.length = 0;
     const res = await request(t.app)
       .post(V13.path)
       .set(rstHeaders({ version: V13 }))
       .set('X-Forwarded-Proto', 'https')
       .send(buildRst(alice(V2005)).replace(V2005.action, V13.action));
     assertFault(res, `${TRUST13}InvalidRequest`);
-    assert.equal(signinEvents(res.headers['x-activity-id']), 0);
+    assert.deepEqual(directoryCalls, [], 'the directory was consulted');
   });
 
   test('unknown AppliesTo → InvalidScope; non-bearer KeyType and unknown TokenType → InvalidRequest', async () => {
@@ -462,9 +486,10 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
       '</s:Header>',
       `<x:pad xmlns:x="urn:x">${'A'.repeat(70_000)}</x:pad></s:Header>`,
     );
+    directoryCalls.length = 0;
     const res = await post(o, { body: big });
     assertFault(res, `${TRUST13}InvalidRequest`, 413);
-    assert.equal(signinEvents(res.headers['x-activity-id']), 0);
+    assert.deepEqual(directoryCalls, [], 'the directory was consulted');
     const ok = await post(alice(V13));
     assert.equal(ok.status, 200);
   });

@@ -15,6 +15,7 @@ import {
   AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
   NAMEID_FORMAT_PERSISTENT,
 } from '../../tokens/index.ts';
+import { ISSUANCE_FAILED } from '../../tokens/saml11.ts';
 import type { Saml2Attribute, Saml2AssertionModel } from '../../tokens/types.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 
@@ -39,7 +40,8 @@ export function nameIdFormatFor(rp: RelyingParty, claims?: ClaimSet): string {
   if (rp.saml?.policy.nameIdFormat !== undefined) return rp.saml.policy.nameIdFormat;
   if (rp.claimsPreset === 'microsoft365') return NAMEID_FORMAT_PERSISTENT;
   const c = claims?.find((x) => x.type === ClaimTypes.nameIdentifier);
-  return c?.properties?.[NameIdFormatProperty] ?? NAMEID_UNSPECIFIED;
+  // An empty format property (a rule writing Properties[…format] = "") is no format: unspecified.
+  return c?.properties?.[NameIdFormatProperty] || NAMEID_UNSPECIFIED;
 }
 
 export interface Saml2AssertionInput {
@@ -78,16 +80,22 @@ export function toSaml2Model(i: Saml2AssertionInput): Saml2AssertionModel {
     }
     attributes = [...byType.values()];
   }
-  if (nameIdValue === undefined || nameIdValue === '')
-    throw new FederationError('internal', 'The token could not be issued.', {
-      detail: `claims step issued no ${m365 ? 'ImmutableID' : 'nameidentifier'} claim`,
+  // Entra ID keys the user on the NameID (ImmutableID): without it no token it accepts can be made. Any other
+  // party gets a Subject without NameID, as AD FS issues it (issue 14 §8); the caller answers
+  // InvalidNameIDPolicy instead when the request demanded a NameID format.
+  if (m365 && (nameIdValue === undefined || nameIdValue === ''))
+    throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
+      detail: 'claims step issued no ImmutableID claim for Microsoft 365',
     });
   const lifetimeMs = i.rp.tokenLifetimeMinutes * 60_000;
   return {
     assertionId: i.assertionId,
     issuer,
     issueInstant: i.now,
-    nameId: { value: nameIdValue, format: nameIdFormatFor(i.rp, i.claims) },
+    nameId:
+      nameIdValue === undefined || nameIdValue === ''
+        ? undefined
+        : { value: nameIdValue, format: nameIdFormatFor(i.rp, i.claims) },
     subjectConfirmation: {
       recipient: i.acs,
       // SAML Profiles §4.1.4.2: a short bearer window (corpus B5.3: ≤ 5 minutes).

@@ -30,7 +30,7 @@ import { matchReplyUrl, type RelyingParty, type SamlTrust } from '../../trust/re
 import { BINDING_POST, BINDING_REDIRECT, type SamlEndpoint } from '../../trust/saml-metadata.ts';
 import { passiveEndpoint } from '../metadata/federation-metadata.ts';
 import { methodOfSession, type BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
-import { issuanceClaims } from '../request-context.ts';
+import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
 import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
 import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
@@ -363,18 +363,25 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     const now = s.clock.now();
     const existing = (await participants(p.session)).find((x) => x.rp === p.rp.identifier);
     const sessionIndex = existing?.sessionIndex ?? `_${s.random.uuid()}`;
-    const model = toSaml2Model({
+    const audited = {
+      protocol: 'saml2' as const,
       rp: p.rp,
-      claims: outcome.claims,
-      assertionId: `_${s.random.uuid()}`,
-      issuer: s.config.issuerUri,
-      acs: st.acs,
-      inResponseTo: st.requestId,
-      now,
-      authMethod: p.session.authMethod,
-      authInstant,
-      sessionIndex,
-    });
+      auth: { user: p.user, method: p.session.authMethod, instant: authInstant },
+    };
+    const model = issueAudited(s, req, res, audited, () =>
+      toSaml2Model({
+        rp: p.rp,
+        claims: outcome.claims,
+        assertionId: `_${s.random.uuid()}`,
+        issuer: s.config.issuerUri,
+        acs: st.acs,
+        inResponseTo: st.requestId,
+        now,
+        authMethod: p.session.authMethod,
+        authInstant,
+        sessionIndex,
+      }),
+    );
     // The rules issued no nameidentifier (or one of another format) but the request demanded a format: SAML Core
     // §3.4.1.1 (the IdP cannot issue an identifier in the requested format) → InvalidNameIDPolicy, what AD FS
     // answers; delivered to the ACS already matched against the trust (issue 14 §8).
@@ -386,21 +393,23 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       });
       return;
     }
-    const xml = writeSignedSaml2Response(
-      {
-        responseId: `_${s.random.uuid()}`,
-        issueInstant: now,
-        destination: st.acs,
-        inResponseTo: st.requestId,
-        consent: CONSENT_UNSPECIFIED,
-        assertion: model,
-      },
-      s.signing,
-      {
-        signAssertion: saml.policy.signAssertion,
-        signResponse: saml.policy.signResponse,
-        encryptAssertion: saml.policy.encryption,
-      },
+    const xml = issueAudited(s, req, res, audited, () =>
+      writeSignedSaml2Response(
+        {
+          responseId: `_${s.random.uuid()}`,
+          issueInstant: now,
+          destination: st.acs,
+          inResponseTo: st.requestId,
+          consent: CONSENT_UNSPECIFIED,
+          assertion: model,
+        },
+        s.signing,
+        {
+          signAssertion: saml.policy.signAssertion,
+          signResponse: saml.policy.signResponse,
+          encryptAssertion: saml.policy.encryption,
+        },
+      ),
     );
     await s.sessions.addRelyingParty(p.session, p.rp.identifier);
     const list = (await participants(p.session)).filter((x) => x.rp !== p.rp.identifier);

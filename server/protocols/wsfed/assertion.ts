@@ -1,5 +1,4 @@
 import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
-import { FederationError } from '../../lib/errors.ts';
 import type { Saml11AssertionModel, Saml11Attribute } from '../../tokens/types.ts';
 
 /**
@@ -32,11 +31,10 @@ export interface AssertionInput {
  * claim overrides the Issuer (multi-domain federation, entra-protocol.md §4.3).
  */
 export function toSaml11Model(input: AssertionInput): Saml11AssertionModel {
-  const nameId = input.claims.find((c) => c.type === ClaimTypes.nameIdentifier);
-  if (nameId === undefined)
-    throw new FederationError('internal', 'no nameidentifier claim was issued', {
-      detail: 'claims step issued no nameidentifier',
-    });
+  // No nameidentifier claim (rule sets keyed on UPN or e-mail, e.g. SharePoint's): the Subject carries only its
+  // SubjectConfirmation, as AD FS issues it (issue 14 §8).
+  // An empty value names no one: treated as no claim. An empty format property as none (unspecified).
+  const nameId = input.claims.find((c) => c.type === ClaimTypes.nameIdentifier && c.value !== '');
   const issuer = input.claims.find((c) => c.type === ClaimTypes.issuerId)?.value ?? input.issuer;
   const byType = new Map<string, Saml11Attribute>();
   for (const c of input.claims) {
@@ -58,7 +56,10 @@ export function toSaml11Model(input: AssertionInput): Saml11AssertionModel {
     notBefore: input.now,
     notOnOrAfter: new Date(input.now.getTime() + input.lifetimeMinutes * 60_000),
     audience: input.audience,
-    nameIdentifier: { value: nameId.value, format: nameId.properties?.[NameIdFormatProperty] },
+    nameIdentifier:
+      nameId === undefined
+        ? undefined
+        : { value: nameId.value, format: nameId.properties?.[NameIdFormatProperty] || undefined },
     attributes: [...byType.values()],
     authentication: { method, instant: input.authInstant },
   };

@@ -10,7 +10,7 @@ import type { Services } from '../../services.ts';
 import { writeWsFedRstr, writeSignedSaml11Assertion } from '../../tokens/index.ts';
 import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import { BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
-import { issuanceClaims } from '../request-context.ts';
+import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { rememberWsFedParty, sendSignedOut, takeWsFedCleanup } from '../signout.ts';
 import { toSaml11Model } from './assertion.ts';
 
@@ -130,23 +130,35 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
     }
     const claims = outcome.claims;
     const now = s.clock.now();
-    const model = toSaml11Model({
-      claims,
-      assertionId: `_${s.random.uuid()}`,
-      issuer: s.config.issuerUri,
-      audience: p.rp.identifier,
-      now,
-      lifetimeMinutes: p.rp.tokenLifetimeMinutes,
-      authMethod: p.session.authMethod,
-      authInstant,
-    });
-    const assertionXml = writeSignedSaml11Assertion(model, s.signing);
-    const wresult = writeWsFedRstr({
-      assertionXml,
-      appliesTo: p.rp.identifier,
-      created: now,
-      expires: model.notOnOrAfter,
-    });
+    const auth = { user: p.user, method: p.session.authMethod, instant: authInstant };
+    const { model, wresult } = issueAudited(
+      s,
+      req,
+      res,
+      { protocol: 'wsfed', rp: p.rp, auth },
+      () => {
+        const m = toSaml11Model({
+          claims,
+          assertionId: `_${s.random.uuid()}`,
+          issuer: s.config.issuerUri,
+          audience: p.rp.identifier,
+          now,
+          lifetimeMinutes: p.rp.tokenLifetimeMinutes,
+          authMethod: p.session.authMethod,
+          authInstant,
+        });
+        const assertionXml = writeSignedSaml11Assertion(m, s.signing);
+        return {
+          model: m,
+          wresult: writeWsFedRstr({
+            assertionXml,
+            appliesTo: p.rp.identifier,
+            created: now,
+            expires: m.notOnOrAfter,
+          }),
+        };
+      },
+    );
     await s.sessions.addRelyingParty(p.session, p.rp.identifier);
     // For single sign-out: this party gets wsignoutcleanup1.0 at this reply address (signout.ts).
     await rememberWsFedParty(s, p.session, p.rp.identifier, p.reply);

@@ -29,7 +29,7 @@ import { writeSignedSaml11Assertion, writeSignedSaml2Assertion } from '../../tok
 import type { RelyingParty } from '../../trust/registry.ts';
 import { toSaml2Model } from '../saml2/assertion.ts';
 import { toSaml11Model } from '../wsfed/assertion.ts';
-import { issuanceClaims } from '../request-context.ts';
+import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
 import { buildMex, mexSchema } from './mex.ts';
 import { checkTimestamp, readIssueRequest, type IssueRequest } from './request.ts';
@@ -244,7 +244,17 @@ export function wstrustRouter(s: Services): Router {
     if (!outcome.permitted) {
       throw new WsTrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
     }
-    const token = issueToken(rq.tokenType, rp, outcome.claims, audience, now);
+    const token = issueAudited(
+      s,
+      req,
+      res,
+      {
+        protocol: 'wstrust',
+        rp,
+        auth: { user: result.user, method: AuthMethods.password, instant: now },
+      },
+      () => issueToken(rq.tokenType, rp, outcome.claims, audience, now),
+    );
     const out = writeIssueResponse({
       version,
       soap: ct.soap,
@@ -304,6 +314,10 @@ export function wstrustRouter(s: Services): Router {
         (err as { type?: unknown }).type === 'entity.too.large'
       )
         fault = new WsTrustFault('too_large', 'body over wstrust.maxRequestBytes');
+      else if (err instanceof FederationError && err.code === 'issuance_failed')
+        // The claims could not become a token (audited as issuance_failed where it happened): the request
+        // failed for a reason of the rule set, not the server's; AD FS answers MSIS3127 RequestFailed.
+        fault = new WsTrustFault('access_denied', `token not issued: ${err.detail ?? err.message}`);
       else if (err instanceof FederationError && err.code === 'store_unavailable') {
         // Fail closed: the replay caches cannot be consulted, so nothing is issued (corpus E3).
         s.log.warn(

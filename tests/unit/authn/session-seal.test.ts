@@ -6,6 +6,7 @@ import { cryptoRandom } from '../../../server/lib/random.ts';
 import { MemoryStore } from '../../../server/stores/memory.ts';
 import { RedisStore } from '../../../server/stores/redis.ts';
 import { resolveConfig } from '../../../server/config/load.ts';
+import type { ArtifactStore } from '../../../server/stores/types.ts';
 import { startRedis } from '../../helpers/redis.ts';
 
 const OLD = 'old-secret-old-secret-old-secret-0001';
@@ -18,8 +19,27 @@ const init = {
   authInstant: new Date().toISOString(),
 };
 
-function manager(store: MemoryStore | RedisStore, secrets: string[], clock = new FixedClock()) {
+function manager(store: ArtifactStore, secrets: string[], clock = new FixedClock()) {
   return new SessionManager({ store, clock, random: cryptoRandom, lifetimeMinutes: 60, secrets });
+}
+
+/**
+ * The real store, wrapped: every call is counted by method and kind before it reaches the store. Lets a test
+ * assert that a forged cookie never costs a store look-up (corpus C5.2), rather than inferring it.
+ */
+function spied(store: ArtifactStore): { store: ArtifactStore; calls: string[] } {
+  const calls: string[] = [];
+  const proxy = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)}:${String(args[0])}`);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: proxy, calls };
 }
 
 test('session cookie and record are sealed; rotation keeps sessions; an unknown secret or tampering is refused', async () => {
@@ -38,13 +58,46 @@ test('session cookie and record are sealed; rotation keeps sessions; an unknown 
   assert.equal((await manager(store, [NEW], clock).find(s2.id))?.windowsAccountName, 'CORP\\alice');
   // Old secret dropped → the old cookie no longer opens.
   assert.equal(await manager(store, [NEW], clock).find(s.id), undefined);
-  // Tampered or forged ids are refused before any store look-up.
+  // Tampered or forged ids are refused before any store look-up: the spy sees no call at all.
+  const spy = spied(store);
+  const watched = manager(spy.store, [NEW, OLD], clock);
   const flipped = s.id.slice(0, -2) + (s.id.endsWith('AA') ? 'BB' : 'AA');
-  assert.equal(await rotated.find(flipped), undefined);
-  assert.equal(await rotated.find('abcdefghijklmnopqrstuv'), undefined);
+  // A well-formed handle sealed by a secret this farm never had: right shape, wrong key.
+  const foreign = (
+    await manager(new MemoryStore(clock), ['foreign-secret-foreign-secret-0003'], clock).create(
+      init,
+    )
+  ).id;
+  for (const forged of [flipped, foreign, 'abcdefghijklmnopqrstuv']) {
+    assert.equal(await watched.find(forged), undefined, forged);
+    assert.equal(await watched.destroy(forged), undefined, forged);
+  }
+  assert.equal(spy.calls.length, 0, `forged ids reached the store: ${spy.calls.join(',')}`);
+  // Control: a genuine id does reach the store through the same spy (the spy sees what it should).
+  assert.equal((await watched.find(s.id))?.userPrincipalName, 'alice@corp.example.test');
+  assert.ok(spy.calls.includes('find:session'), spy.calls.join(','));
   // A record copied under another id does not open (bound to its id).
   await store.put('session', s2.id, await store.find('session', s.id));
   assert.equal(await rotated.find(s2.id), undefined);
+});
+
+test('a session past its lifetime is refused even when the store still holds the record', async () => {
+  // The store's TTL is not the only guard: a record kept longer (a Redis replica with a lagging expiry, a
+  // restored backup) must not revive the session (corpus C5.2). Only the record's TTL differs from normal.
+  const clock = new FixedClock();
+  const store = new MemoryStore(clock);
+  const m = manager(store, [NEW], clock);
+  const s = await m.create(init);
+  await store.put('session', s.id, await store.find('session', s.id), 24 * 3600);
+  clock.advance(59 * 60_000);
+  assert.equal(
+    (await m.find(s.id))?.windowsAccountName,
+    'CORP\\alice',
+    'still valid within its lifetime',
+  );
+  clock.advance(2 * 60_000);
+  assert.ok((await store.find('session', s.id)) !== undefined, 'the store still holds the record');
+  assert.equal(await m.find(s.id), undefined);
 });
 
 test('store outage: a session that cannot be checked counts as none (sign in again), never as valid', async () => {

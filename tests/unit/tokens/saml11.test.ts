@@ -56,8 +56,11 @@ function assertClaimsMatch(claims: Saml11Claims, m: Saml11AssertionModel): void 
   assert.equal(claims.assertionId, m.assertionId);
   assert.equal(claims.issuer, m.issuer);
   assert.equal(claims.audience, m.audience);
-  assert.equal(claims.nameIdentifier, m.nameIdentifier.value);
-  assert.equal(claims.nameIdentifierFormat, m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED);
+  assert.equal(claims.nameIdentifier, m.nameIdentifier?.value ?? null);
+  assert.equal(
+    claims.nameIdentifierFormat,
+    m.nameIdentifier === undefined ? null : (m.nameIdentifier.format ?? NAMEID_FORMAT_UNSPECIFIED),
+  );
   assert.equal(claims.issueInstant, m.issueInstant.toISOString());
   assert.equal(claims.notBefore, m.notBefore.toISOString());
   assert.equal(claims.notOnOrAfter, m.notOnOrAfter.toISOString());
@@ -261,6 +264,25 @@ describe('SAML 1.1 assertion writer', () => {
     }
   });
 
+  it('without a nameidentifier claim: both Subjects carry only the bearer SubjectConfirmation (SAML 1.1 Core §2.4.2.2, issue 14 §8)', () => {
+    const model = entraModel({ nameIdentifier: undefined });
+    const signed = writeSignedSaml11Assertion(model, cred);
+    const subjects = signed.match(/<saml:Subject>.*?<\/saml:Subject>/g);
+    assert.ok(subjects);
+    assert.equal(subjects.length, 2);
+    for (const sub of subjects)
+      assert.equal(
+        sub,
+        '<saml:Subject><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:bearer</saml:ConfirmationMethod></saml:SubjectConfirmation></saml:Subject>',
+      );
+    assert.equal(xmlCryptoC14n(withoutSignature(signed)), writeCanonicalSaml11Assertion(model));
+    const claims = verifySaml11WithXmlCrypto(signed, cred.certificatePem);
+    assertClaimsMatch(claims, model);
+    assert.equal(claims.nameIdentifier, null);
+    const r = verifyWithXmlsec1(signed, cred.certificatePem, SAML11_ID_ATTR);
+    assert.ok(r.ok, r.output);
+  });
+
   it('carries hostile directory values as text: exact attribute set, values byte-exact (A8, B5.1)', () => {
     const hostile = [
       INJECTION,
@@ -350,9 +372,13 @@ describe('SAML 1.1 assertion writer', () => {
           () => signer.sign(make(v)),
           (err: unknown) =>
             err instanceof FederationError &&
-            err.code === 'internal' &&
+            // An admin's rules produced it: an audited 403 page, not a 500 (issue 14 §8). The page text is
+            // fixed; the value goes nowhere but this exception's detail, which names the field only.
+            err.code === 'issuance_failed' &&
+            err.status === 403 &&
             (err.detail ?? '').includes(field) &&
-            !err.expose,
+            !err.message.includes(v) &&
+            !(err.detail ?? '').includes(v),
           `${field} with ${JSON.stringify(v)}`,
         );
       }

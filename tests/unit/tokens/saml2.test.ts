@@ -77,8 +77,8 @@ function assertClaimsMatch(c: Saml2AssertionClaims, m: Saml2AssertionModel): voi
   assert.equal(c.assertionId, m.assertionId);
   assert.equal(c.issuer, m.issuer);
   assert.equal(c.issueInstant, m.issueInstant.toISOString());
-  assert.equal(c.nameId, m.nameId.value);
-  assert.equal(c.nameIdFormat, m.nameId.format);
+  assert.equal(c.nameId, m.nameId?.value ?? null);
+  assert.equal(c.nameIdFormat, m.nameId?.format ?? null);
   assert.equal(c.recipient, m.subjectConfirmation.recipient);
   assert.equal(c.subjectNotOnOrAfter, m.subjectConfirmation.notOnOrAfter.toISOString());
   assert.equal(c.subjectInResponseTo, m.subjectConfirmation.inResponseTo ?? null);
@@ -184,6 +184,21 @@ describe('SAML 2.0 assertion and Response writer', () => {
       ['saml:Issuer', 'ds:Signature', 'samlp:Status', 'saml:Assertion'],
     );
     assert.match(both, /<ds:Reference URI="#_b7e1d2c3-4f5a-4b6c-8d7e-1f2a3b4c5d6e">/);
+  });
+
+  it('without a NameID: a Subject of SubjectConfirmation only, signed and verified (SAML Core §2.4.1, issue 14 §8)', () => {
+    const base = entraSaml2Response();
+    const model = { ...base, assertion: { ...base.assertion, nameId: undefined } };
+    const xml = writeSignedSaml2Response(model, cred);
+    assert.match(
+      xml,
+      /<saml:Subject><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2\.0:cm:bearer">/,
+    );
+    assert.doesNotMatch(xml, /NameID/);
+    const view = verifySaml2ResponseWithXmlCrypto(xml, cred.certificatePem);
+    assertResponseMatches(view, model);
+    assert.equal(view.assertion.nameId, null);
+    assert.ok(verifySaml2WithXmlsec1(xml, cred.certificatePem, 'assertion').ok);
   });
 
   it('embeds the signed assertion bytes verbatim, and its canonical form is the same bare and embedded', () => {
@@ -394,9 +409,13 @@ describe('SAML 2.0 assertion and Response writer', () => {
             () => signer.signResponse(make(v), opts),
             (err: unknown) =>
               err instanceof FederationError &&
-              err.code === 'internal' &&
+              // An admin's rules produced it: an audited 403 page, not a 500 (issue 14 §8). The page text is
+              // fixed; the value goes nowhere but this exception's detail, which names the field only.
+              err.code === 'issuance_failed' &&
+              err.status === 403 &&
               (err.detail ?? '').includes(field) &&
-              !err.expose,
+              !err.message.includes(v) &&
+              !(err.detail ?? '').includes(v),
             `${field} with ${JSON.stringify(v)}`,
           );
         }

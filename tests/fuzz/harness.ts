@@ -1,0 +1,208 @@
+/**
+ * The app the fuzzer drives, in process, and the properties every answer must have (issue 14 §1): never a 5xx
+ * except a deliberate 503 (WS-Trust: HTTP 500 only as a well-formed SOAP Fault with a fedgate fault code, AD FS's
+ * convention, soap.ts SOAP_FAULT_STATUS); never an internal error in the log; no stack trace, "Error:" or file
+ * path in the body; a redirect Location or auto-POST form action only to a registered endpoint of a known party
+ * (corpus B3.1, B3.4) or to ourselves; and the event loop never held longer than STALL_LIMIT_MS by one request.
+ */
+import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import request from 'supertest';
+import { DOMParser } from '@xmldom/xmldom';
+import type { TestApp } from '../helpers/app.ts';
+import { decodeEntities } from '../helpers/app.ts';
+import { PUBLIC_URL, samlApp, spMetadata, standardSp, SP_SLO } from '../fixtures/saml2/harness.ts';
+
+export const STALL_LIMIT_MS = 50;
+
+export interface FuzzApp {
+  t: TestApp;
+  server: Server;
+  /** Every registered endpoint a browser may be sent to (reply URLs, ACS, SLO). */
+  endpoints: string[];
+  loop: IntervalHistogram;
+  close(): Promise<void>;
+}
+
+export async function startFuzzApp(): Promise<FuzzApp> {
+  const t = await samlApp(
+    [
+      {
+        file: 'sp',
+        metadataXml: spMetadata(
+          standardSp({
+            slo: [
+              { location: SP_SLO, binding: 'redirect' },
+              { location: `${SP_SLO}/post`, binding: 'post' },
+            ],
+          }),
+        ),
+        trust: { idpInitiated: true, relayStateUrls: ['https://sp.fedgate.test/app/'] },
+      },
+    ],
+    // WS-Trust needs TLS: the in-process client is "behind" a trusted TLS-terminating proxy (X-Forwarded-Proto).
+    { listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] }, log: { level: 'info' } },
+  );
+  const endpoints: string[] = [];
+  for (const rp of t.services.trusts.parties) {
+    endpoints.push(...rp.replyUrls);
+    const md = rp.saml?.metadata;
+    if (md !== undefined) {
+      for (const e of [...md.assertionConsumerServices, ...md.singleLogoutServices]) {
+        endpoints.push(e.location);
+        if (e.responseLocation !== undefined) endpoints.push(e.responseLocation);
+      }
+    }
+    if (rp.saml !== undefined) endpoints.push(...rp.saml.policy.relayStateUrls);
+  }
+  const server = createServer(t.app);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  return {
+    t,
+    server,
+    endpoints,
+    loop,
+    async close() {
+      loop.disable();
+      server.closeAllConnections();
+      await new Promise<void>((ok) => {
+        server.close(() => {
+          ok();
+        });
+      });
+      await t.close();
+    },
+  };
+}
+
+export interface Outcome {
+  status: number;
+  headers: Record<string, unknown>;
+  text: string;
+}
+
+export class PropertyFailure extends Error {
+  override readonly name = 'PropertyFailure';
+}
+
+const STACK_OR_PATH =
+  /\bat [\w$.<>]+ \(|\bat (?:file|node):|Error:|RangeError|TypeError|Maximum call stack|node_modules|\/work\/|\/server\/[\w/-]+\.ts|\.ts:\d+/g;
+
+/** Whether `target` is one of the party endpoints (same origin and path, or under a registered path ending in '/'). */
+export function registered(app: FuzzApp, target: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(target, `${PUBLIC_URL}/adfs/ls/`);
+  } catch {
+    return false;
+  }
+  if (u.origin === PUBLIC_URL) return true;
+  for (const e of app.endpoints) {
+    const r = new URL(e);
+    if (r.origin !== u.origin || u.username !== '' || u.password !== '') continue;
+    if (u.pathname === r.pathname) return true;
+    if (r.pathname.endsWith('/') && u.pathname.startsWith(r.pathname)) return true;
+  }
+  return false;
+}
+
+/** A WS-Trust SOAP fault as fedgate writes it: parses, one Fault, a known subcode, not the internal-error one. */
+function checkSoapFault(text: string): void {
+  const errors: string[] = [];
+  const doc = new DOMParser({
+    errorHandler: {
+      warning: () => undefined,
+      error: (msg: string) => errors.push(msg),
+      fatalError: (msg: string) => errors.push(msg),
+    },
+  }).parseFromString(text, 'text/xml');
+  // xmldom's types promise a root element; a document that failed to parse has none.
+  const root = doc.documentElement as Element | null;
+  if (errors.length > 0 || root?.localName !== 'Envelope')
+    throw new PropertyFailure(`HTTP 500 whose body is not a SOAP envelope: ${text.slice(0, 200)}`);
+  const faults = doc.getElementsByTagNameNS('*', 'Fault');
+  if (faults.length !== 1) throw new PropertyFailure('HTTP 500 without exactly one SOAP Fault');
+  const m = /a:(\w+)<\/(?:s:Value|faultcode)>/.exec(text);
+  const sub = m?.[1];
+  const known = [
+    'InvalidRequest',
+    'FailedAuthentication',
+    'InvalidSecurity',
+    'MessageExpired',
+    'UnsupportedSecurityToken',
+    'InvalidScope',
+    'RequestFailed',
+  ];
+  if (sub === undefined || !known.includes(sub))
+    throw new PropertyFailure(`SOAP fault with an unknown code ${String(sub)}`);
+  if (!text.includes('urn:fedgate:wstrust:fault'))
+    throw new PropertyFailure('SOAP fault without the fedgate detail (activity id)');
+}
+
+/**
+ * The properties of one answer. `input` is everything the client sent (a reflected RelayState or wctx may legally
+ * contain "Error:"; only text the input did not carry counts). `logFrom` = the log line index before the request.
+ */
+export function checkOutcome(
+  app: FuzzApp,
+  res: Outcome,
+  input: string,
+  logFrom: number,
+  opts: { soap?: boolean } = {},
+): void {
+  if (res.status >= 500 && res.status !== 503) {
+    if (!(opts.soap === true && res.status === 500))
+      throw new PropertyFailure(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
+    checkSoapFault(res.text);
+  }
+  for (const m of res.text.matchAll(STACK_OR_PATH))
+    if (!input.includes(m[0]))
+      throw new PropertyFailure(`body carries "${m[0]}": ${res.text.slice(0, 300)}`);
+  // An internal error is logged at level error (50) by the edge renderers (http/errors.ts, wstrust/router.ts).
+  const lines = app.t.logs.lines.slice(logFrom);
+  const internal = lines.find((l) => typeof l.level === 'number' && l.level >= 50);
+  if (internal !== undefined)
+    throw new PropertyFailure(`internal error logged: ${JSON.stringify(internal).slice(0, 600)}`);
+  const location = res.headers.location;
+  if (typeof location === 'string' && !registered(app, location))
+    throw new PropertyFailure(`redirect to an unregistered address ${location}`);
+  for (const f of res.text.matchAll(/<form\b[^>]*\baction="([^"]*)"/g)) {
+    const action = decodeEntities(f[1] ?? '');
+    if (!registered(app, action))
+      throw new PropertyFailure(`auto-POST form to an unregistered address ${action}`);
+  }
+}
+
+/** Per-target statistics the runner prints. */
+export interface Stats {
+  runs: number;
+  maxStallMs: number;
+  /** CPU time (all threads of the process) of the costliest request: an upper bound on what it can hold the loop. */
+  maxCpuMs: number;
+  statuses: Map<number, number>;
+}
+
+export const newStats = (): Stats => ({ runs: 0, maxStallMs: 0, maxCpuMs: 0, statuses: new Map() });
+
+/**
+ * Runs one request (or direct parser call) with the event-loop histogram reset around it; returns the longest
+ * stall seen while it ran, in ms.
+ */
+export async function measured<T>(
+  app: FuzzApp,
+  fn: () => Promise<T>,
+): Promise<{ value: T; stallMs: number; cpuMs: number }> {
+  app.loop.reset();
+  const cpu0 = process.cpuUsage();
+  const value = await fn();
+  // One more turn so a stall at the very end is sampled too.
+  await new Promise((ok) => setTimeout(ok, 1));
+  const cpu = process.cpuUsage(cpu0);
+  return { value, stallMs: app.loop.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+export function http(app: FuzzApp): ReturnType<typeof request> {
+  return request(app.server);
+}
