@@ -223,6 +223,14 @@ interface Group {
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Groups nested deeper than this are refused: the translator descends one call level per group, so an unbounded
+ * nesting in a rule file overflowed the stack (a RangeError instead of a RuleError with file:line; found by
+ * `npm run fuzz`, issue 14 §1 "no recursion over attacker-shaped trees"). Real claim-rule patterns nest a few
+ * levels at most.
+ */
+const MAX_GROUP_DEPTH = 32;
+
 class Translator {
   readonly #p: string;
   #i = 0;
@@ -465,6 +473,7 @@ class Translator {
 
   #group(outer: Flags, depth: number): Shape | undefined {
     const at = this.#i;
+    if (depth >= MAX_GROUP_DEPTH) this.#fail(`groups nested more than ${MAX_GROUP_DEPTH} deep`, at);
     this.#i++; // (
     let flags: Flags = { ...outer };
     let open: string;
