@@ -412,4 +412,43 @@ describe('fedgate check validates every claim rule file', () => {
     assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
     assert.doesNotMatch(r.stdout, /configuration OK/);
   });
+
+  test('rules that parse but no token can carry: refused with the key, file:line:column and the reason (issue 14 §8)', () => {
+    const NAMEID = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier';
+    const FORMAT = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claimproperties/format';
+    const WAN = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname';
+    const rp = (i: number) => ({
+      identifier: `urn:r${String(i)}`,
+      name: `R${String(i)}`,
+      replyUrls: ['https://r.example/'],
+      issuanceRulesFile: `r${String(i)}.rules`,
+    });
+    const dir = embeddedConfig(
+      { relyingParties: [rp(0), rp(1), rp(2), rp(3)] },
+      {
+        'r0.rules': `@RuleName = "Unnamed"\nc:[Type == "${WAN}"] => issue(Type = "", Value = c.Value);\n`,
+        'r1.rules': `@RuleName = "Bell"\nc:[Type == "${WAN}"] => issue(Type = "urn:x", Value = "a\u0007b");\n`,
+        'r2.rules': `@RuleName = "No format"\nc:[Type == "${WAN}"] => issue(Type = "${NAMEID}", Value = c.Value, Properties["${FORMAT}"] = "");\n`,
+        // A control: what admins normally write passes.
+        'r3.rules': `@RuleName = "Name ID"\nc:[Type == "${WAN}"] => issue(Type = "${NAMEID}", Value = c.Value, Properties["${FORMAT}"] = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified");\n`,
+      },
+    );
+    const r = runCli(['check', '--config', 'fedgate.yaml'], dir);
+    assert.equal(r.status, 2, r.stdout);
+    const err = r.stderr;
+    assert.match(
+      err,
+      /relyingParties\[0\]\.issuanceRulesFile: \S*r0\.rules:2:\d+: rule 1 "Unnamed": the claim type is empty/,
+    );
+    assert.match(
+      err,
+      /relyingParties\[1\]\.issuanceRulesFile: \S*r1\.rules:2:\d+: rule 1 "Bell": Value holds characters XML 1\.0 cannot carry/,
+    );
+    assert.match(
+      err,
+      /relyingParties\[2\]\.issuanceRulesFile: \S*r2\.rules:2:\d+: rule 1 "No format": the nameidentifier format property is empty/,
+    );
+    assert.doesNotMatch(err, /r3\.rules/);
+    assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
+  });
 });

@@ -36,6 +36,15 @@ const CONTEXT_CLASS: Record<string, string> = {
 const NOT_ATTRIBUTES = new Set<string>([ClaimTypes.nameIdentifier, ClaimTypes.issuerId]);
 
 /** The NameID format this party gets (what NameIDPolicy is checked against). */
+/**
+ * The NameID format a trust always issues, whatever its rules do: the trust file's nameIdFormat, or persistent for
+ * Microsoft 365. Undefined when the format comes from the rules' nameidentifier claim (known only after they run).
+ */
+export function pinnedNameIdFormat(rp: RelyingParty): string | undefined {
+  if (rp.saml?.policy.nameIdFormat !== undefined) return rp.saml.policy.nameIdFormat;
+  return rp.claimsPreset === 'microsoft365' ? NAMEID_FORMAT_PERSISTENT : undefined;
+}
+
 export function nameIdFormatFor(rp: RelyingParty, claims?: ClaimSet): string {
   if (rp.saml?.policy.nameIdFormat !== undefined) return rp.saml.policy.nameIdFormat;
   if (rp.claimsPreset === 'microsoft365') return NAMEID_FORMAT_PERSISTENT;

@@ -32,7 +32,7 @@ import { passiveEndpoint } from '../metadata/federation-metadata.ts';
 import { methodOfSession, type BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
 import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
-import { NAMEID_UNSPECIFIED, nameIdFormatFor, toSaml2Model } from './assertion.ts';
+import { NAMEID_UNSPECIFIED, pinnedNameIdFormat, toSaml2Model } from './assertion.ts';
 import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
 import {
   parseMessage,
@@ -485,12 +485,10 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     };
     const audit = { rp: rp.identifier, requestId: ar.id };
 
-    // NameIDPolicy (corpus B3.10): only the format the trust gives, or unspecified.
-    if (
-      ar.nameIdFormat !== undefined &&
-      ar.nameIdFormat !== NAMEID_UNSPECIFIED &&
-      ar.nameIdFormat !== nameIdFormatFor(rp)
-    ) {
+    // NameIDPolicy (corpus B3.10): a format the trust never gives is refused before any sign-in. When the format
+    // comes from the rules (no pinned format), it is known only once they ran: issue() compares it there.
+    const pinned = pinnedNameIdFormat(rp);
+    if (st.nameIdFormat !== undefined && pinned !== undefined && st.nameIdFormat !== pinned) {
       statusToAcs(res, st, STATUS.requester, STATUS.invalidNameIdPolicy, audit);
       return;
     }

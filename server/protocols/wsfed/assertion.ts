@@ -1,4 +1,6 @@
 import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
+import { FederationError } from '../../lib/errors.ts';
+import { ISSUANCE_FAILED } from '../../tokens/saml11.ts';
 import type { Saml11AssertionModel, Saml11Attribute } from '../../tokens/types.ts';
 
 /**
@@ -22,6 +24,11 @@ export interface AssertionInput {
   lifetimeMinutes: number;
   authMethod: string;
   authInstant: Date;
+  /**
+   * The party cannot take a token without NameIdentifier: Entra ID keys the user on it (the ImmutableID). Then a
+   * missing one is an audited issuance_failed rather than a token Entra refuses.
+   */
+  requireNameIdentifier?: boolean;
 }
 
 /**
@@ -35,6 +42,10 @@ export function toSaml11Model(input: AssertionInput): Saml11AssertionModel {
   // SubjectConfirmation, as AD FS issues it (issue 14 §8).
   // An empty value names no one: treated as no claim. An empty format property as none (unspecified).
   const nameId = input.claims.find((c) => c.type === ClaimTypes.nameIdentifier && c.value !== '');
+  if (nameId === undefined && input.requireNameIdentifier === true)
+    throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
+      detail: 'claims step issued no ImmutableID (nameidentifier) claim for Microsoft 365',
+    });
   const issuer = input.claims.find((c) => c.type === ClaimTypes.issuerId)?.value ?? input.issuer;
   const byType = new Map<string, Saml11Attribute>();
   for (const c of input.claims) {

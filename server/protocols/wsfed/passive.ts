@@ -146,6 +146,7 @@ export function wsfedRouter(s: Services, flow: BrowserSignIn = new BrowserSignIn
           lifetimeMinutes: p.rp.tokenLifetimeMinutes,
           authMethod: p.session.authMethod,
           authInstant,
+          requireNameIdentifier: p.rp.claimsPreset === 'microsoft365',
         });
         const assertionXml = writeSignedSaml11Assertion(m, s.signing);
         return {

@@ -157,6 +157,7 @@ export function wstrustRouter(s: Services): Router {
       lifetimeMinutes: rp.tokenLifetimeMinutes,
       authMethod: AuthMethods.password,
       authInstant: now,
+      requireNameIdentifier: rp.claimsPreset === 'microsoft365',
     });
     return {
       xml: writeSignedSaml11Assertion(model, s.signing),
