@@ -92,9 +92,7 @@ export type Edit =
   | { kind: 'truncate'; at: number };
 
 const insertText = (big: boolean): fc.Arbitrary<string> =>
-  big
-    ? fc.oneof({ weight: 4, arbitrary: noise() }, { weight: 1, arbitrary: bigShape() })
-    : noise();
+  big ? fc.oneof({ weight: 4, arbitrary: noise() }, { weight: 1, arbitrary: bigShape() }) : noise();
 
 /** One edit; positions are fractions of the text length so they survive earlier edits. */
 export const edit = (big = true): fc.Arbitrary<Edit> =>
@@ -130,7 +128,10 @@ export const edit = (big = true): fc.Arbitrary<Edit> =>
       arbitrary: fc.record({
         kind: fc.constant('replace' as const),
         at: fc.nat(),
-        ch: fc.oneof(fc.string({ minLength: 1, maxLength: 1, unit: 'binary' }), fc.constantFrom('<', '>', '"', '/', '&', ':', '=')),
+        ch: fc.oneof(
+          fc.string({ minLength: 1, maxLength: 1, unit: 'binary' }),
+          fc.constantFrom('<', '>', '"', '/', '&', ':', '='),
+        ),
       }),
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
