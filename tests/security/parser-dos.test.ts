@@ -7,6 +7,7 @@
  * Destination, fresh IssueInstant; only the shape of the XML is hostile.
  */
 import assert from 'node:assert/strict';
+import { FederationError } from '../../server/lib/errors.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
@@ -324,7 +325,10 @@ describe('xml-crypto canonicalization recurses: the depth bound is what keeps it
 
   test('one level deeper is refused before any signature code runs', () => {
     const max = SAML_MESSAGE_LIMITS.maxDepth ?? 0;
-    assert.throws(() => parseMessage(signedAtDepth(max - 1)), /nested deeper than/);
+    assert.throws(
+      () => parseMessage(signedAtDepth(max - 1)),
+      (e: unknown) => e instanceof FederationError && /nested deeper than/.test(e.detail ?? ''),
+    );
   });
 });
 
