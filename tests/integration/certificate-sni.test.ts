@@ -11,6 +11,7 @@ import {
   takeCookies,
   type CertAuthServer,
 } from '../helpers/certauth.ts';
+import { waitUntil } from '../helpers/net.ts';
 import { TestPki, freePort, type Leaf } from '../helpers/pki.ts';
 import { readBinaryAttributeWithCli, sambaEnv, type SambaEnv } from '../helpers/samba.ts';
 import { sidToString } from '../../server/directory/guid.ts';
@@ -34,13 +35,25 @@ async function caNamesRequested(port: number, servername: string): Promise<strin
     },
   );
   let out = '';
+  let exited = false;
   proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  const exited = new Promise((ok) => proc.once('exit', ok));
-  // Keep stdin open until the handshake is through (TLS 1.3 sends the CertificateRequest with the server's flight).
-  await new Promise((r) => setTimeout(r, 1000));
-  proc.stdin.end();
-  await exited;
+  proc.once('close', () => (exited = true));
+  // Keep stdin open until the handshake is through (TLS 1.3 sends the CertificateRequest with the server's flight):
+  // s_client prints its session summary, which ends in "SSL handshake has read", once the handshake completes. It
+  // may also exit first, when the server refuses the handshake.
+  try {
+    await waitUntil(
+      () =>
+        `openssl s_client finished the handshake with ${servername} (output: ${out.slice(0, 300)})`,
+      () => exited || out.includes('SSL handshake has read'),
+    );
+    proc.stdin.end();
+    await waitUntil('openssl s_client exited after stdin closed', () => exited);
+  } finally {
+    // Never leave s_client running when a wait ran out.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill();
+  }
   if (!out.includes('CONNECTED')) throw new Error(`s_client failed: ${out.slice(0, 300)}`);
   // openssl prints the list after a CertificateRequest, "No client certificate CA names sent" otherwise.
   const m =

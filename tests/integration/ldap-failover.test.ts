@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import type { LdapDirectoryConfig } from '../../server/config/schema.ts';
@@ -17,6 +16,7 @@ import { createDirectory, type DirectoryOperation } from '../../server/directory
 import type { DirectoryProvider } from '../../server/directory/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { FederationError } from '../../server/lib/errors.ts';
+import { waitUntil } from '../helpers/net.ts';
 import { sambaEnv, sambaLdapConfig, sambaTlsFiles } from '../helpers/samba.ts';
 
 const env = sambaEnv();
@@ -50,16 +50,45 @@ class TestServer {
 }
 
 /** Forwards to the real DC; TLS passes through, so the client still verifies the DC certificate. */
-function proxyToDc(): TestServer {
-  const proxy = new TestServer(net.createServer());
-  proxy.server.on('connection', (client: net.Socket) => {
-    const upstream = net.connect(636, '127.0.0.1');
-    proxy.sockets.add(upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  return proxy;
+class DcProxy extends TestServer {
+  readonly #clients = new Set<net.Socket>();
+  readonly #upstreams = new Set<net.Socket>();
+  constructor() {
+    super(net.createServer());
+    this.server.on('connection', (client: net.Socket) => {
+      const upstream = net.connect(636, '127.0.0.1');
+      this.#clients.add(client);
+      this.#upstreams.add(upstream);
+      this.sockets.add(upstream);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+  }
+
+  /**
+   * The DC drops every connection, as an idle timeout does: the upstream side is cut and fedgate's side gets a FIN.
+   * Resolves once fedgate's client has closed each connection in turn: Node sockets do not stay half-open, so its
+   * FIN comes back only once the client has handled the drop. Node closes that socket, and ldapts's 'close' handler
+   * marks the connection unbound, in the event-loop turn that sends the FIN, so before the poll timer that sees it.
+   * Without this wait the next sign-in races the drop and fails.
+   */
+  async hangUp(): Promise<void> {
+    const clients = [...this.#clients];
+    assert.ok(clients.length > 0, 'fedgate holds connections through the proxy');
+    for (const upstream of this.#upstreams) upstream.destroy();
+    for (const client of clients) {
+      // Keep reading (and dropping) what fedgate sends, so the proxy sees its FIN.
+      client.unpipe();
+      client.resume();
+      client.end();
+    }
+    await waitUntil(
+      () =>
+        `fedgate closed its side of each dropped connection (${clients.filter((c) => !c.closed).length} of ${clients.length} open)`,
+      () => clients.every((c) => c.closed),
+    );
+  }
 }
 
 function open(
@@ -173,11 +202,16 @@ describe('LDAP directory failover (Samba AD DC)', () => {
     assert.ok(health.servers.every((s) => (s.detail ?? '').length > 0));
     assert.doesNotMatch(JSON.stringify(health), new RegExp(env.bindPassword));
 
-    // E2: the client destroyed every socket it opened to the dead DCs.
-    await sleep(100);
-    const accepted = blackhole.sockets.size + silentTls.sockets.size - acceptedBefore;
-    assert.ok(accepted > 0);
-    assert.equal(blackhole.closed + silentTls.closed - closedBefore, accepted);
+    // E2: the client destroyed every socket it opened to the dead DCs. The dead DCs see each close on their side
+    // a moment later; one that stays open is a leaked socket, and the wait runs out.
+    const accepted = (): number => blackhole.sockets.size + silentTls.sockets.size - acceptedBefore;
+    const closed = (): number => blackhole.closed + silentTls.closed - closedBefore;
+    assert.ok(accepted() > 0);
+    await waitUntil(
+      () => `every socket the dead DCs accepted is closed (${closed()} of ${accepted()})`,
+      () => closed() === accepted(),
+    );
+    assert.equal(closed(), accepted());
   });
 
   it('a refused password is never retried on another DC (C3.1)', async () => {
@@ -198,13 +232,12 @@ describe('LDAP directory failover (Samba AD DC)', () => {
   });
 
   it('re-binds the service connection after the DC dropped it; never searches unauthenticated (E2)', async () => {
-    const proxy = await proxyToDc().listen();
+    const proxy = await new DcProxy().listen();
     try {
       const { dir: d, ops } = track(open({ urls: [proxy.url] }));
       const dir = await d;
       assert.ok((await dir.authenticate('jdoe', jdoe.password)).ok);
-      proxy.dropAll();
-      await sleep(100);
+      await proxy.hangUp();
       ops.length = 0;
       // Samba refuses user searches without a bind, so success here means the search ran authenticated.
       const r = await dir.authenticate('jdoe', jdoe.password);
