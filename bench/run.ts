@@ -11,6 +11,7 @@ import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
 import { fmt, table } from './lib.ts';
 import { parseCostBench, printParseCost } from './parse-cost.ts';
+import { underAttackBench } from './under-attack.ts';
 
 const quick = process.env.FEDGATE_BENCH_QUICK === '1';
 const results: Record<string, unknown> = {
@@ -142,6 +143,34 @@ try {
   } finally {
     await bare.stop();
   }
+
+  // 4. The probe while 20 crafted SAML requests run at once (issue 14 "Done when": within 50 ms).
+  const attack = await underAttackBench({
+    port: server.port,
+    publicUrl: 'http://127.0.0.1',
+    seconds: quick ? 3 : 10,
+  });
+  const baseP99 = attack[0]!.p99ms;
+  console.log(
+    '\n/adfs/probe while 20 crafted SAML requests run at once (one probe every 10 ms, same run)',
+  );
+  console.log(
+    table(
+      ['phase', 'probes', 'p50 ms', 'p99 ms', 'max ms', 'p99 × alone', 'attack answers'],
+      attack.map((r) => [
+        r.phase,
+        r.probes,
+        fmt(r.p50ms),
+        fmt(r.p99ms),
+        fmt(r.maxMs),
+        (r.p99ms / baseP99).toFixed(2),
+        Object.entries(r.attackStatuses)
+          .map(([k, v]) => `${k}×${String(v)}`)
+          .join(' ') || '—',
+      ]),
+    ),
+  );
+  results.underAttack = attack;
 } finally {
   await server.stop();
 }
