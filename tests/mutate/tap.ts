@@ -31,3 +31,24 @@ export function failedLeaves(tap: string): string[] {
   }
   return out;
 }
+
+/**
+ * Tests that started (`# Subtest:`) but never reported a result: what was running when the file hit the
+ * runner's timeout (a hung request under a mutant). Innermost first; the file's own entry is included.
+ */
+export function unfinished(tap: string): string[] {
+  const open: { depth: number; name: string }[] = [];
+  for (const line of tap.split('\n')) {
+    const sub = /^( *)# Subtest: (.*)$/.exec(line);
+    if (sub !== null) {
+      open.push({ depth: (sub[1] ?? '').length / 4, name: sub[2] ?? '' });
+      continue;
+    }
+    const m = /^( *)(?:not ok|ok) \d+ - /.exec(line);
+    if (m === null) continue;
+    const depth = (m[1] ?? '').length / 4;
+    const i = open.findLastIndex((o) => o.depth === depth);
+    if (i >= 0) open.splice(i, 1);
+  }
+  return open.map((o) => o.name).reverse();
+}

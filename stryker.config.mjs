@@ -1,0 +1,31 @@
+// StrykerJS over one security-critical file at a time (issue 14 §3): `npm run mutate:stryker` mutates
+// server/lib/xml-signature.ts; STRYKER_MUTATE=<file> picks another file. The tap runner runs each test file
+// as one node process (node:test prints TAP when piped), with tsx to load TypeScript; coverage is per test
+// file, so a mutant runs only the files that reach it. Only the fast in-process security tests are listed:
+// the Samba, Chromium and haproxy suites take minutes per run, which mutant-by-mutant is hours.
+// @stryker-mutator/core 9.6 is the last line that supports Node 20 (10.x needs Node 22).
+const mutate = process.env.STRYKER_MUTATE ?? 'server/lib/xml-signature.ts';
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: [mutate],
+  testRunner: 'tap',
+  plugins: ['@stryker-mutator/tap-runner'],
+  tap: {
+    testFiles: [
+      'tests/security/signature-corpus.test.ts',
+      'tests/security/saml2-negative.test.ts',
+      'tests/security/saml2-defences.test.ts',
+    ],
+    nodeArgs: ['--import', 'tsx'],
+    forceBail: true,
+  },
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  timeoutMS: 60_000,
+  tempDirName: '.scratch/stryker-tmp',
+  cleanTempDir: true,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/stryker/index.html' },
+  jsonReporter: { fileName: 'reports/stryker/mutation.json' },
+};
