@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
 import type { CertificateContext } from './certificate/context.ts';
 import { FederationError } from '../lib/errors.ts';
@@ -16,6 +17,16 @@ import type { ArtifactStore } from '../stores/types.ts';
  * Store outage (security-corpus E3): a session that cannot be checked counts as no session, so the user is asked
  * to sign in again; it is never accepted unchecked.
  */
+/**
+ * The store key of everything kept for a session: a SHA-256 of the cookie value, never the value itself. A
+ * reader of the shared store (a Redis replica, a backup, MONITOR) sees keys; were a key the cookie, copying it
+ * into a browser would open the session (corpus C7.2). The hash cannot be turned back into a cookie, and the
+ * seal of the cookie still makes a forged one fail before any look-up.
+ */
+export function sessionStoreKey(id: string): string {
+  return createHash('sha256').update(id, 'utf8').digest('base64url');
+}
+
 export interface SsoSession {
   id: string;
   /** base64 objectGUID: the session is tied to the account, not to the name typed. */
@@ -71,7 +82,12 @@ export class SessionManager {
   }
 
   async #write(s: SsoSession, ttlSeconds: number): Promise<void> {
-    await this.#store.put('session', s.id, this.#sealer.seal(JSON.stringify(s), s.id), ttlSeconds);
+    await this.#store.put(
+      'session',
+      sessionStoreKey(s.id),
+      this.#sealer.seal(JSON.stringify(s), s.id),
+      ttlSeconds,
+    );
   }
 
   get lifetimeSeconds(): number {
@@ -98,7 +114,7 @@ export class SessionManager {
     if (!this.#validId(id)) return undefined;
     let sealed: string | undefined;
     try {
-      sealed = await this.#store.find<string>('session', id);
+      sealed = await this.#store.find<string>('session', sessionStoreKey(id));
     } catch (err) {
       // Store down: the session cannot be checked, so it counts as none (the user signs in again).
       if (err instanceof FederationError && err.code === 'store_unavailable') return undefined;
@@ -108,7 +124,7 @@ export class SessionManager {
     if (json === undefined) return undefined;
     const s = JSON.parse(json) as SsoSession;
     if (new Date(s.expiresAt).getTime() <= this.#clock.now().getTime()) {
-      await this.#store.destroy('session', id);
+      await this.#store.destroy('session', sessionStoreKey(id));
       return undefined;
     }
     return s;
@@ -125,7 +141,7 @@ export class SessionManager {
 
   async destroy(id: string | undefined): Promise<SsoSession | undefined> {
     if (!this.#validId(id)) return undefined;
-    const sealed = await this.#store.consume<string>('session', id);
+    const sealed = await this.#store.consume<string>('session', sessionStoreKey(id));
     const json = typeof sealed === 'string' ? this.#sealer.open(sealed, id) : undefined;
     return json === undefined ? undefined : (JSON.parse(json) as SsoSession);
   }

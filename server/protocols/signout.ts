@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
-import type { SsoSession } from '../authn/session.ts';
+import { sessionStoreKey, type SsoSession } from '../authn/session.ts';
 import type { Services } from '../services.ts';
 import { matchReplyUrl } from '../trust/registry.ts';
 
@@ -21,7 +21,8 @@ interface WsFedParticipant {
   reply: string;
 }
 
-const WSFED_PARTIES = (sessionId: string): string => `wsfed-rp:${sessionId}`;
+// Keyed by the session's store key, never the cookie value (corpus C7.2, authn/session.ts).
+const WSFED_PARTIES = (sessionId: string): string => `wsfed-rp:${sessionStoreKey(sessionId)}`;
 
 /** At most this many cleanup images on one page (a session rarely holds more than a handful of parties). */
 const MAX_CLEANUP = 20;

@@ -34,8 +34,8 @@ import { buildRst, rstHeaders, V13 } from '../fixtures/wstrust/rst.ts';
 // - C7.1 HTTP: the metadata route appending the PKCS#1 DER; C7.1 CLI: `fedgate tenant` printing the PEM.
 // - C7.2 TLS: `rejectUnauthorized: false` (stores/redis.ts); C7.2 TLS and AUTH: store errors swallowed instead
 //   of StoreUnavailableError (stores/redis.ts #do).
-// - C7.2 todo (session handle as the Redis key): passes once session.ts and signout.ts key the records by
-//   SHA-256 of the handle.
+// - C7.2 session handle as the Redis key: session.ts / signout.ts / saml2/sso.ts keying the records by the cookie
+//   value instead of sessionStoreKey (SHA-256 of it).
 // - C7.4 and E4 switch/rollback: the key store ignoring `keys.signing` (keys/store.ts resolveFiles).
 // - E4 expiry alert: EXPIRY_WARNING_MS = 0 (keys/store.ts).
 
@@ -445,47 +445,37 @@ describe('corpus C7.1/C7.2: the signing key and the shared store after a full si
     );
   });
 
-  test(
-    'C7.2 no key or value in Redis opens an SSO session when presented as the session cookie',
-    {
-      todo:
-        'fedgate stores each SSO session (and its wsfed-rp / SAML participant lists) under the cookie value itself ' +
-        '(server/authn/session.ts #write: store key `session:<id>`, id = cookie value), so a Redis reader signs in ' +
-        'as any user by copying a key name into __Host-fedgate_sso. Needs the store key to be a one-way function ' +
-        'of the handle (e.g. HMAC with the session secret).',
-    },
-    async () => {
-      // Control: the browser's own cookie does open the session (SSO issues a token without a password).
-      const control = await request(t.app)
-        .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
-        .set('Cookie', `__Host-fedgate_sso=${ssoCookie}`);
-      // After the sign-out above the session is gone; sign in again and read Redis while it lives.
-      assert.ok(!control.text.includes('name="wresult"'), 'the signed-out session is dead');
-      const live = await signIn(t.app, { ...ALICE, realm: TEST_RP });
-      const cookie = live.jar.get('__Host-fedgate_sso') ?? '';
-      const withOwn = await request(t.app)
-        .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
-        .set('Cookie', `__Host-fedgate_sso=${cookie}`);
-      assert.ok(withOwn.text.includes('name="wresult"'), 'control: the real cookie opens it');
+  test('C7.2 no key or value in Redis opens an SSO session when presented as the session cookie', async () => {
+    // Control: the browser's own cookie does open the session (SSO issues a token without a password).
+    const control = await request(t.app)
+      .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
+      .set('Cookie', `__Host-fedgate_sso=${ssoCookie}`);
+    // After the sign-out above the session is gone; sign in again and read Redis while it lives.
+    assert.ok(!control.text.includes('name="wresult"'), 'the signed-out session is dead');
+    const live = await signIn(t.app, { ...ALICE, realm: TEST_RP });
+    const cookie = live.jar.get('__Host-fedgate_sso') ?? '';
+    const withOwn = await request(t.app)
+      .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
+      .set('Cookie', `__Host-fedgate_sso=${cookie}`);
+    assert.ok(withOwn.text.includes('name="wresult"'), 'control: the real cookie opens it');
 
-      // What a reader of the store can try: every key (and every part of it) and every value.
-      const candidates = new Set<string>();
-      for (const { key: k, value } of await dumpRedis(redis.url)) {
-        const parts = k.split(':');
-        for (let i = 1; i < parts.length; i++) candidates.add(parts.slice(i).join(':'));
-        candidates.add(value.replace(/^"|"$/g, ''));
-      }
-      const opened: string[] = [];
-      for (const c of candidates) {
-        if (c === '' || c.length > 200 || !/^[\w.-]+$/.test(c)) continue;
-        const res = await request(t.app)
-          .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
-          .set('Cookie', `__Host-fedgate_sso=${c}`);
-        if (res.text.includes('name="wresult"')) opened.push(c);
-      }
-      assert.deepEqual(opened, [], 'a value read from Redis opened a session');
-    },
-  );
+    // What a reader of the store can try: every key (and every part of it) and every value.
+    const candidates = new Set<string>();
+    for (const { key: k, value } of await dumpRedis(redis.url)) {
+      const parts = k.split(':');
+      for (let i = 1; i < parts.length; i++) candidates.add(parts.slice(i).join(':'));
+      candidates.add(value.replace(/^"|"$/g, ''));
+    }
+    const opened: string[] = [];
+    for (const c of candidates) {
+      if (c === '' || c.length > 200 || !/^[\w.-]+$/.test(c)) continue;
+      const res = await request(t.app)
+        .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(TEST_RP)}`)
+        .set('Cookie', `__Host-fedgate_sso=${c}`);
+      if (res.text.includes('name="wresult"')) opened.push(c);
+    }
+    assert.deepEqual(opened, [], 'a value read from Redis opened a session');
+  });
 });
 
 // =========================================================================================================

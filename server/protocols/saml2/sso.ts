@@ -13,7 +13,7 @@
  * ACS as a signed status Response.
  */
 import express, { type Request, type Response, type Router } from 'express';
-import type { SsoSession } from '../../authn/session.ts';
+import { sessionStoreKey, type SsoSession } from '../../authn/session.ts';
 import { claimsAudit } from '../../claims/audit.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { readCookie, clearCookie, SSO_COOKIE } from '../../http/cookies.ts';
@@ -75,7 +75,8 @@ interface LogoutState {
   cleanup?: string[] | undefined;
 }
 
-const PARTICIPANTS = (sessionId: string): string => `saml2-sp:${sessionId}`;
+// Keyed by the session's store key, never the cookie value (corpus C7.2, authn/session.ts).
+const PARTICIPANTS = (sessionId: string): string => `saml2-sp:${sessionStoreKey(sessionId)}`;
 const LOGOUT = (id: string): string => `saml2-logout:${id}`;
 const LOGOUT_TTL_SECONDS = 10 * 60;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SessionManager } from '../../../server/authn/session.ts';
+import { SessionManager, sessionStoreKey } from '../../../server/authn/session.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { cryptoRandom } from '../../../server/lib/random.ts';
 import { MemoryStore } from '../../../server/stores/memory.ts';
@@ -48,9 +48,12 @@ test('session cookie and record are sealed; rotation keeps sessions; an unknown 
   const before = manager(store, [OLD], clock);
   const s = await before.create(init);
   // The stored record is not readable (no UPN in clear).
-  const raw = await store.find<unknown>('session', s.id);
+  const raw = await store.find<unknown>('session', sessionStoreKey(s.id));
   assert.equal(typeof raw, 'string');
   assert.doesNotMatch(String(raw), /alice/);
+  // Nothing is kept under the cookie value itself: a reader of the store cannot paste a key into a browser (C7.2).
+  assert.equal(await store.find('session', s.id), undefined);
+  assert.notEqual(sessionStoreKey(s.id), s.id);
   // Rotation: the new secret first, the old one kept → the session survives; new sessions use the new secret.
   const rotated = manager(store, [NEW, OLD], clock);
   assert.equal((await rotated.find(s.id))?.userPrincipalName, 'alice@corp.example.test');
@@ -77,7 +80,11 @@ test('session cookie and record are sealed; rotation keeps sessions; an unknown 
   assert.equal((await watched.find(s.id))?.userPrincipalName, 'alice@corp.example.test');
   assert.ok(spy.calls.includes('find:session'), spy.calls.join(','));
   // A record copied under another id does not open (bound to its id).
-  await store.put('session', s2.id, await store.find('session', s.id));
+  await store.put(
+    'session',
+    sessionStoreKey(s2.id),
+    await store.find('session', sessionStoreKey(s.id)),
+  );
   assert.equal(await rotated.find(s2.id), undefined);
 });
 
@@ -88,7 +95,12 @@ test('a session past its lifetime is refused even when the store still holds the
   const store = new MemoryStore(clock);
   const m = manager(store, [NEW], clock);
   const s = await m.create(init);
-  await store.put('session', s.id, await store.find('session', s.id), 24 * 3600);
+  await store.put(
+    'session',
+    sessionStoreKey(s.id),
+    await store.find('session', sessionStoreKey(s.id)),
+    24 * 3600,
+  );
   clock.advance(59 * 60_000);
   assert.equal(
     (await m.find(s.id))?.windowsAccountName,
@@ -96,7 +108,10 @@ test('a session past its lifetime is refused even when the store still holds the
     'still valid within its lifetime',
   );
   clock.advance(2 * 60_000);
-  assert.ok((await store.find('session', s.id)) !== undefined, 'the store still holds the record');
+  assert.ok(
+    (await store.find('session', sessionStoreKey(s.id))) !== undefined,
+    'the store still holds the record',
+  );
   assert.equal(await m.find(s.id), undefined);
 });
 
