@@ -23,6 +23,15 @@ export const REDACT_PATHS = [
   '*.token',
   'privateKey',
   '*.privateKey',
+  // The AD FS form field names (case matters to the redactor): a logged form body never carries a password.
+  'Password',
+  '*.Password',
+  'OldPassword',
+  '*.OldPassword',
+  'NewPassword',
+  '*.NewPassword',
+  'ConfirmNewPassword',
+  '*.ConfirmNewPassword',
 ];
 
 export interface Loggers {
