@@ -85,6 +85,7 @@ export async function issuanceClaims(
     s.audit.warn(
       {
         event: 'access_denied',
+        eventId: 1201, // AD FS 1201: no token issued (observability/audit-events.ts)
         protocol: o.protocol,
         rp: o.rp.identifier,
         upn: o.auth.user.userPrincipalName,
