@@ -211,6 +211,9 @@ export interface Measure {
  */
 export async function timed<T>(app: FuzzApp, fn: () => PromiseLike<T> | T): Promise<T> {
   app.loop.reset();
+  // The histogram skips its first interval after a reset (it has no previous tick to measure from): a step that
+  // blocked at once would go unseen (a 120 ms busy loop read 0). Let it tick first.
+  await new Promise((ok) => setTimeout(ok, 3));
   const cpu0 = process.cpuUsage();
   const value = await fn();
   // One more turn so a stall at the very end is sampled too.

@@ -28,6 +28,15 @@ const crashes: unknown[] = [];
 process.on('uncaughtException', (e) => crashes.push(e));
 process.on('unhandledRejection', (e) => crashes.push(e));
 
+// The loop can also empty with the run unfinished (a throw swallowed above left a promise unsettled): never let
+// that pass as success.
+let reported = false;
+process.on('exit', () => {
+  if (reported) return;
+  console.log(`\nfuzz: ended before its report, seed ${seed}:\n${crashes.map(String).join('\n')}`);
+  process.exitCode = 1;
+});
+
 console.log(`fuzz: seed ${seed}, ${seconds} s over ${targets.length} targets`);
 const app = await startFuzzApp();
 const results: TargetResult[] = [];
@@ -78,4 +87,5 @@ console.log(
     `(min of stall and CPU; raw stall max ${max((r) => r.stats.maxStallMs)} ms, CPU max ${max((r) => r.stats.maxCpuMs)} ms; ` +
     `limit ${STALL_LIMIT_MS} ms); seed ${seed}: ${failed ? 'FAILED' : 'passed'}`,
 );
+reported = true;
 process.exit(failed ? 1 : 0);
