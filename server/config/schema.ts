@@ -72,6 +72,11 @@ export const ldapDirectorySchema = z.strictObject({
   timeoutMs: z.coerce.number().int().min(100).max(60_000).default(5000),
   /** Pooled LDAPS connections per DC used for password binds. */
   poolSize: z.coerce.number().int().min(1).max(64).default(8),
+  /**
+   * Load shedding (corpus E9): the longest a password bind may wait for a free pooled connection, ms. A sign-in
+   * that would wait longer is answered 503 at once instead of queueing behind a slow DC.
+   */
+  maxQueueWaitMs: z.coerce.number().int().min(0).max(60_000).default(2000),
 });
 
 export const embeddedDirectorySchema = z.strictObject({

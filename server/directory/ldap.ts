@@ -33,7 +33,7 @@ import { mapInvalidCredentials, type BindFailure } from './ad-errors.ts';
 import { sidToString } from './guid.ts';
 import type { DirectoryDeps, DirectoryOperation, DirLogger } from './index.ts';
 import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
-import { BindPool } from './pool.ts';
+import { BindPool, DirectoryBusyError } from './pool.ts';
 import type {
   AttributeQuery,
   AttributeValues,
@@ -155,7 +155,9 @@ export class LdapDirectory implements DirectoryProvider {
         url,
         service: client(true),
         serviceBinding: undefined,
-        pool: new BindPool(config.poolSize, () => client(false)),
+        pool: new BindPool(config.poolSize, () => client(false), {
+          maxWaitMs: config.maxQueueWaitMs,
+        }),
         demotedUntil: 0,
       };
     });
@@ -505,6 +507,15 @@ export class LdapDirectory implements DirectoryProvider {
         // close() may have run while fn was awaiting; the narrowing from the check above does not hold.
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
         if (this.#closed) return { ok: false, reason: 'closed' };
+        if (err instanceof DirectoryBusyError) {
+          // E9: this DC is slow, not dead: try the next one without demoting it; none free → 503 at once.
+          reason = 'busy';
+          this.#logger.warn(
+            { url: dc.url, detail: err.message },
+            'domain controller busy; load shed',
+          );
+          continue;
+        }
         const failover = failoverReason(err);
         if (failover === undefined) {
           reason =

@@ -91,6 +91,7 @@ export function sambaLdapConfig(
     connectTimeoutMs: 3000,
     timeoutMs: 5000,
     poolSize: 4,
+    maxQueueWaitMs: 2000,
     ...overrides,
   };
 }

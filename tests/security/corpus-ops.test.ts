@@ -17,12 +17,9 @@ import { Jar, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 // name `password`, lower case, so they would not catch it); token_issued
 // logging `wresult` passes while the `wresult` redact paths are there and fails without them.
 //
-// E9 (load shedding when LDAP latency crosses a threshold) has no test here: fedgate does not implement it.
-// server/directory/pool.ts queues binds without bound (`#waiters`) and nothing measures directory latency or
-// answers 503 on it; only the per-operation timeout (directory.timeoutMs, which does not bound the wait for a
-// pooled connection) and the per-DC failover exist. Measured against Samba through a proxy delaying each DC
-// reply by 400 ms (poolSize 1, default timeouts): 20 concurrent sign-ins all queue and all succeed, the last
-// after 11.5 s; none is answered 503.
+// E9 (load shedding) is tested in tests/security/corpus-e9.test.ts: before server/directory/pool.ts shed load,
+// 20 concurrent sign-ins through a proxy delaying each DC reply by 400 ms (poolSize 1) all queued and all
+// succeeded, the last after 11.5 s, none answered 503.
 
 const TEST_RP = 'urn:fedgate:test';
 const FAMILIAR = '203.0.113.10';
