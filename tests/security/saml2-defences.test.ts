@@ -1,21 +1,28 @@
 import assert from 'node:assert/strict';
 import { createSign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { deflateRawSync } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import request from 'supertest';
 import { DOMParser } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization } from 'xml-crypto';
+import { FixedClock } from '../../server/lib/clock.ts';
+import { Jar } from '../helpers/app.ts';
 import {
   EMAIL,
+  IDP_SSO,
   RSA_SHA256,
+  SP_ACS,
   SP_ID,
   SP_KEY,
   authnRequestXml,
   b64,
   samlApp,
+  postAndSignIn,
+  postedSaml,
   signEnveloped,
   spMetadata,
   standardSp,
+  uid,
 } from '../fixtures/saml2/harness.ts';
 
 // One test per defence that `npm run mutate` (tests/mutate/mutants.ts) showed no other test pinned down
@@ -76,8 +83,8 @@ describe('SAML 2.0 defences pinned one by one (mutation-tested)', () => {
       .post('/adfs/ls/')
       .type('form')
       .send({ SAMLRequest: b64(xml) });
-  const get = (query: string): Promise<request.Response> =>
-    request(t.app).get(`/adfs/ls/?${query}`);
+  const get = (query: string, jar = new Jar()): Promise<request.Response> =>
+    request(t.app).get(`/adfs/ls/?${query}`).set('Cookie', jar.header());
 
   function accepted(res: request.Response, what: string): void {
     assert.equal(res.status, 200, `${what}: ${res.text.slice(0, 300)}`);
@@ -136,5 +143,112 @@ describe('SAML 2.0 defences pinned one by one (mutation-tested)', () => {
       'SigAlg alone',
     );
     assert.match(detail, /SigAlg without Signature/);
+  });
+
+  test('B3.1 AssertionConsumerServiceURL and AssertionConsumerServiceIndex together are refused (SAML Core §3.4.1); each alone accepted', async () => {
+    // Both name the same registered endpoint: only their being together is wrong.
+    accepted(await post(authnRequestXml({ issuer: SP_ID, acsUrl: SP_ACS })), 'URL alone');
+    accepted(await post(authnRequestXml({ issuer: SP_ID, acsIndex: 0 })), 'index alone');
+    const res = await post(authnRequestXml({ issuer: SP_ID, acsUrl: SP_ACS, acsIndex: 0 }));
+    assert.match(refused(res, 'URL and index'), /both AssertionConsumerServiceURL and Index/);
+  });
+
+  test('B3.8 LogoutRequest with the right NameID but another SessionIndex → session kept, PartialLogout; the right SessionIndex ends it', async () => {
+    const jar = new Jar();
+    const { res } = await postAndSignIn(
+      t.app,
+      { SAMLRequest: b64(authnRequestXml({ issuer: SP_ID })) },
+      jar,
+    );
+    const token = Buffer.from(postedSaml(res.text).SAMLResponse ?? '', 'base64').toString('utf8');
+    const sessionIndex = /SessionIndex="([^"]+)"/.exec(token)?.[1];
+    assert.ok(sessionIndex !== undefined, token.slice(0, 300));
+    const nameId = /<(?:\w+:)?NameID[^>]*>([^<]+)</.exec(token)?.[1];
+    assert.ok(nameId !== undefined, token.slice(0, 300));
+    const logout = async (index: string): Promise<string> => {
+      const lr =
+        '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"' +
+        ` ID="${uid()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${IDP_SSO}">` +
+        `<saml:Issuer>${SP_ID}</saml:Issuer><saml:NameID Format="${EMAIL}">${nameId}</saml:NameID>` +
+        `<samlp:SessionIndex>${index}</samlp:SessionIndex></samlp:LogoutRequest>`;
+      const r = await get(redirectQuery(lr), jar);
+      assert.equal(r.status, 302, r.text.slice(0, 300));
+      const loc = new URL(String(r.headers.location));
+      return inflateRawSync(
+        Buffer.from(loc.searchParams.get('SAMLResponse') ?? '', 'base64'),
+      ).toString('utf8');
+    };
+    /**
+     * A new AuthnRequest from this browser is answered without a sign-in form (SSO) only while the session
+     * lives; returns the SessionIndex of that new assertion (the session's current one for this SP).
+     */
+    const ssoSessionIndex = async (): Promise<string | undefined> => {
+      const r = await request(t.app)
+        .post('/adfs/ls/')
+        .set('Cookie', jar.header())
+        .type('form')
+        .send({ SAMLRequest: b64(authnRequestXml({ issuer: SP_ID })) });
+      assert.equal(r.status, 200, r.text.slice(0, 300));
+      if (r.text.includes('name="AuthState"')) return undefined;
+      const xml = Buffer.from(postedSaml(r.text).SAMLResponse ?? '', 'base64').toString('utf8');
+      return /SessionIndex="([^"]+)"/.exec(xml)?.[1];
+    };
+    assert.match(await logout(`_other${sessionIndex}`), /status:PartialLogout/, 'mismatch');
+    const current = await ssoSessionIndex();
+    assert.equal(current, sessionIndex, 'session kept after the mismatched SessionIndex');
+    // Control: the same request with the session's own SessionIndex logs out.
+    assert.match(await logout(sessionIndex), /status:Success/, 'control');
+    assert.equal(await ssoSessionIndex(), undefined, 'session ended');
+  });
+});
+
+describe('SAML 2.0 request freshness at the configured skew (frozen clock)', () => {
+  // saml2.clockSkewSeconds is 180 by default; the bounds are checked a minute either side of it.
+  const clock = new FixedClock();
+  let t: Awaited<ReturnType<typeof samlApp>>;
+  before(async () => {
+    t = await samlApp(
+      [{ file: 'sp', metadataXml: spMetadata(standardSp()), trust: { nameIdFormat: EMAIL } }],
+      { saml2: { clockSkewSeconds: 180 } },
+      { clock },
+    );
+  });
+  after(async () => {
+    await t.close();
+  });
+  const at = (offsetSeconds: number, zone = 'Z'): Promise<request.Response> =>
+    request(t.app)
+      .post('/adfs/ls/')
+      .type('form')
+      .send({
+        SAMLRequest: b64(
+          authnRequestXml({
+            issuer: SP_ID,
+            issueInstant: new Date(clock.now().getTime() + offsetSeconds * 1000)
+              .toISOString()
+              .replace('Z', zone),
+          }),
+        ),
+      });
+
+  test('E5 IssueInstant up to the skew ahead is accepted; a minute beyond it is refused', async () => {
+    const inside = await at(120);
+    assert.equal(inside.status, 200, inside.text.slice(0, 300));
+    assert.match(inside.text, /name="AuthState"/);
+    const beyond = await at(240);
+    assert.equal(beyond.status, 400, beyond.text.slice(0, 300));
+    assert.doesNotMatch(beyond.text, /name="AuthState"|SAMLResponse/);
+    const activity = /id="activityId">([0-9a-f-]{36})</.exec(beyond.text)?.[1];
+    const line = t.logs.lines.find((l) => l.activityId === activity && l.detail !== undefined);
+    assert.match(String(line?.detail), /IssueInstant in the future/);
+  });
+
+  test('E5 IssueInstant must be UTC with no zone offset (SAML Core §1.3.3): the same instant as +00:00 is refused', async () => {
+    const utc = await at(0);
+    assert.equal(utc.status, 200, utc.text.slice(0, 300));
+    assert.match(utc.text, /name="AuthState"/);
+    const offset = await at(0, '+00:00');
+    assert.equal(offset.status, 400, offset.text.slice(0, 300));
+    assert.doesNotMatch(offset.text, /name="AuthState"|SAMLResponse/);
   });
 });
