@@ -8,6 +8,7 @@ import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { installSignalHandlers, startServer } from '../main.ts';
 import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
+import { storeWarnings } from '../stores/index.ts';
 import { claimsTest, ClaimsTestError } from './claims.ts';
 import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
@@ -197,6 +198,7 @@ async function main(argv: string[]): Promise<void> {
           ...saml.problems,
           ...certs,
         ]);
+      for (const w of storeWarnings(c.store)) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
       );

@@ -7,6 +7,7 @@ import type { Request, Response } from 'express';
 import { claimsAudit } from '../claims/audit.ts';
 import type { ClaimsOutcome } from '../claims/engine.ts';
 import { RuleEvaluationError } from '../claims/evaluator.ts';
+import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { AuthenticationContext, RequestContext } from '../claims/input-claims.ts';
 import { FederationError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
@@ -56,6 +57,33 @@ export async function issuanceClaims(
     active?: boolean;
   },
 ): Promise<ClaimsOutcome> {
+  const domains = s.config.microsoft365.federatedDomains;
+  if (o.rp.claimsPreset === 'microsoft365' && domains.length > 0) {
+    // Corpus B5.2: this server is authoritative for the configured federated domains only. A user whose UPN
+    // suffix is none of them (nor a subdomain of one) gets no Microsoft 365 token: Entra would take it as an
+    // assertion for a domain this IdP does not own (or refuse it with an opaque error). Without
+    // federatedDomains (one domain, no issuerid rules) the tenant's own domain check is all there is.
+    const upn = o.auth.user.userPrincipalName ?? '';
+    const suffix = upn.includes('@') ? upn.slice(upn.lastIndexOf('@') + 1) : '';
+    if (suffix === '' || federatedIssuer(domains, suffix) === undefined) {
+      const detail = `UPN suffix "${suffix}" is not in microsoft365.federatedDomains`;
+      s.audit.warn(
+        {
+          event: 'issuance_failed',
+          eventId: 1201, // AD FS 1201 (observability/audit-events.ts)
+          protocol: o.protocol,
+          rp: o.rp.identifier,
+          upn: o.auth.user.userPrincipalName,
+          objectGuid: o.auth.user.objectGuid.toString('base64'),
+          reason: detail,
+          ip: req.ip,
+          activityId: res.locals.activityId,
+        },
+        'no Microsoft 365 token for a user outside the federated domains',
+      );
+      throw new FederationError('issuance_failed', ISSUANCE_FAILED, { detail });
+    }
+  }
   let outcome: ClaimsOutcome;
   try {
     outcome = await s.claims.run(
