@@ -85,6 +85,36 @@ test('fedgate check reports every configuration problem by path and exits 2', ()
   assert.match(ok.stdout, /configuration OK/);
 });
 
+test('fedgate check warns about a Redis store without TLS or without a password, and not about one with both (C7.2)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
+  const cfg = (store: string): string => {
+    writeFileSync(join(dir, 'r.yaml'), `store: ${store}\n`);
+    return 'r.yaml';
+  };
+  const plain = runCli(
+    ['check', '--config', cfg('{ kind: redis, url: "redis://10.0.0.5:6379" }')],
+    {
+      cwd: dir,
+    },
+  );
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.match(plain.stderr, /^warning: store\.url: Redis without TLS/m);
+  assert.match(plain.stderr, /^warning: store: Redis without a password/m);
+  assert.match(plain.stdout, /configuration OK/);
+  const secured = runCli(
+    [
+      'check',
+      '--config',
+      cfg('{ kind: redis, url: "rediss://:s3cret-pass@redis.corp.test:6380" }'),
+    ],
+    { cwd: dir },
+  );
+  assert.equal(secured.status, 0, secured.stderr);
+  assert.doesNotMatch(secured.stderr, /warning:/);
+  // The password itself is never echoed.
+  assert.doesNotMatch(plain.stderr + secured.stderr + secured.stdout, /s3cret-pass/);
+});
+
 test('fedgate with no or unknown arguments prints usage', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-cli-'));
   assert.match(runCli([], { cwd: dir }).stdout, /Usage:/);
