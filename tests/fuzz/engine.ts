@@ -56,7 +56,15 @@ export async function fuzzTarget(
   opts: { seed: number; timeMs?: number; numRuns?: number; enforceStall: boolean },
 ): Promise<TargetResult> {
   const stats = newStats();
-  const prop = fc.asyncProperty(target.arb, async (input) => {
+  // fast-check's time limit races the run in flight rather than waiting for it: that run would go on into the
+  // next target (its request measured there, its failure lost). Keep it, and settle it before returning.
+  let inflight: { input: unknown; done: Promise<void> } | undefined;
+  const prop = fc.asyncProperty(target.arb, (input) => {
+    const done = check(input);
+    inflight = { input, done };
+    return done;
+  });
+  const check = async (input: never): Promise<void> => {
     stats.runs++;
     let m = await once(app, target, input, stats);
     if (m.stallMs > STALL_LIMIT_MS) {
@@ -75,7 +83,7 @@ export async function fuzzTarget(
       throw new PropertyFailure(
         `event loop held ${m.stallMs.toFixed(1)} ms, ${m.cpuMs.toFixed(1)} ms of CPU (limit ${STALL_LIMIT_MS} ms)`,
       );
-  });
+  };
   const started = performance.now();
   const details = await fc.check(prop, {
     seed: opts.seed,
@@ -93,6 +101,26 @@ export async function fuzzTarget(
     stats,
     elapsedMs: performance.now() - started,
   };
+  const last = inflight;
+  if (last !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<void>((_ok, fail) => {
+      timer = setTimeout(() => {
+        fail(new PropertyFailure('a request did not finish within 30 s'));
+      }, 30_000);
+    });
+    try {
+      await Promise.race([last.done, hung]);
+    } catch (err) {
+      if (!details.failed)
+        result.failure = {
+          message: `${err instanceof Error ? err.message : String(err)} (the run the time limit cut short)`,
+          counterexample: fc.stringify([last.input]).slice(0, 4000),
+        };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   if (details.failed) {
     const err = details.errorInstance;
     result.failure = {
