@@ -5,13 +5,23 @@
  * path in the body; a redirect Location or auto-POST form action only to a registered endpoint of a known party
  * (corpus B3.1, B3.4) or to ourselves; and the event loop never held longer than STALL_LIMIT_MS by one request.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import request from 'supertest';
 import { DOMParser } from '@xmldom/xmldom';
 import type { TestApp } from '../helpers/app.ts';
 import { decodeEntities } from '../helpers/app.ts';
-import { PUBLIC_URL, samlApp, spMetadata, standardSp, SP_SLO } from '../fixtures/saml2/harness.ts';
+import {
+  PUBLIC_URL,
+  samlApp,
+  SP_CERT,
+  spMetadata,
+  standardSp,
+  SP_SLO,
+} from '../fixtures/saml2/harness.ts';
 
 export const STALL_LIMIT_MS = 50;
 
@@ -27,6 +37,8 @@ export interface FuzzApp {
 }
 
 export async function startFuzzApp(): Promise<FuzzApp> {
+  const caFile = join(mkdtempSync(join(tmpdir(), 'fedgate-fuzz-ca-')), 'ca.pem');
+  writeFileSync(caFile, SP_CERT);
   const t = await samlApp(
     [
       {
@@ -42,8 +54,29 @@ export async function startFuzzApp(): Promise<FuzzApp> {
         trust: { idpInitiated: true, relayStateUrls: ['https://sp.fedgate.test/app/'] },
       },
     ],
-    // WS-Trust needs TLS: the in-process client is "behind" a trusted TLS-terminating proxy (X-Forwarded-Proto).
-    { listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] }, log: { level: 'info' } },
+    {
+      // WS-Trust needs TLS: the in-process client is "behind" a trusted TLS-terminating proxy (X-Forwarded-Proto).
+      listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
+      log: { level: 'info' },
+      // Certificate sign-in through a TLS-terminating proxy's header (corpus C6.1–C6.3), so the header parser is
+      // reached over HTTP. The fixture SP certificate (a self-signed CA) stands in for the issuing CA: the fuzzer
+      // exercises reading and refusing the header, not a successful smart-card sign-in.
+      certificateAuth: {
+        enabled: true,
+        port: 'off',
+        publicUrl: PUBLIC_URL,
+        issuingCAs: [caFile],
+        caCertificates: [caFile],
+        revocation: { mode: 'off' },
+        proxy: {
+          header: 'X-SSL-Client-Cert',
+          verifyHeader: 'X-SSL-Client-Verify',
+          format: 'nginx',
+          // Not the listen default: 'loopback' there is an Express name the header reader cannot parse.
+          trustedProxies: ['127.0.0.1', '::1'],
+        },
+      },
+    },
   );
   const endpoints: string[] = [];
   for (const rp of t.services.trusts.parties) {

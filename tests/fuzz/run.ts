@@ -55,7 +55,7 @@ try {
       .join(' ');
     const rate = r.stats.runs / (r.elapsedMs / 1000);
     console.log(
-      `${r.failure === undefined ? 'ok  ' : 'FAIL'} ${t.name.padEnd(44)} runs ${String(r.stats.runs).padStart(6)} ` +
+      `${r.failure === undefined ? 'ok  ' : 'FAIL'} ${t.name.padEnd(48)} runs ${String(r.stats.runs).padStart(6)} ` +
         `${rate.toFixed(0).padStart(5)}/s  held ${r.stats.maxHeldMs.toFixed(1).padStart(5)} ms  ` +
         `stall ${r.stats.maxStallMs.toFixed(1).padStart(5)} ms  cpu ${r.stats.maxCpuMs.toFixed(1).padStart(5)} ms  [${statuses}]`,
     );

@@ -6,6 +6,8 @@
  */
 import { createSign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
@@ -36,7 +38,7 @@ import {
   standardSp,
 } from '../fixtures/saml2/harness.ts';
 import { V13, V2005, buildRst, rstHeaders, type Version } from '../fixtures/wstrust/rst.ts';
-import { M365 } from '../helpers/app.ts';
+import { hidden, M365 } from '../helpers/app.ts';
 import { readFileSync } from 'node:fs';
 import {
   checkOutcome,
@@ -776,6 +778,68 @@ const certHeaderTarget: Target<CertHeaderInput> = {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** One GET with headers exactly as given (repeats, odd names), from `localAddress`; no connection reuse. */
+function rawGet(
+  app: FuzzApp,
+  path: string,
+  headers: string[],
+  localAddress: string,
+): Promise<Outcome> {
+  const { port } = app.server.address() as AddressInfo;
+  return new Promise((ok, fail) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: 'GET', headers, agent: false, localAddress },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          ok({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', fail);
+      },
+    );
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+// What node's HTTP client will put on the wire (it throws on anything else): token names, no CTLs in values.
+const SENDABLE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const SENDABLE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The certificate header over HTTP: a fresh sign-in page's AuthState, then GET /adfs/ls/certauth with the fuzzed
+ * headers, from the trusted proxy address (127.0.0.1) or another loopback address that is not trusted (127.0.0.2).
+ */
+const certHeaderHttpTarget: Target<CertHeaderInput> = {
+  name: 'client certificate header over HTTP (certauth)',
+  arb: certHeaderInput.map((i) => ({
+    ...i,
+    peer: i.peer === '10.0.0.1' ? '127.0.0.2' : '127.0.0.1',
+  })),
+  async run(app, i) {
+    const page = await http(app).get('/adfs/ls/?wa=wsignin1.0&wtrealm=urn:fedgate:test');
+    const state = hidden(page.text, 'AuthState');
+    const headers: string[] = ['Host', 'sts.fedgate.test'];
+    for (const [k, v] of i.headers)
+      if (SENDABLE_NAME.test(k) && SENDABLE_VALUE.test(v)) headers.push(k, v);
+    const from = app.t.logs.lines.length;
+    const res = await timed(app, () =>
+      rawGet(app, `/adfs/ls/certauth?AuthState=${state}`, headers, i.peer),
+    );
+    checkOutcome(app, res, headers.join('\n'), from);
+    if (res.status < 400)
+      throw new PropertyFailure(
+        `certificate leg answered ${res.status} to a certificate that cannot sign in`,
+      );
+    return res.status;
+  },
+};
+
 export const TARGETS: Target<never>[] = [
   samlTarget('authn', 'redirect'),
   samlTarget('authn', 'post'),
@@ -789,4 +853,5 @@ export const TARGETS: Target<never>[] = [
   metadataTarget,
   rulesTarget,
   certHeaderTarget,
+  certHeaderHttpTarget,
 ] as unknown as Target<never>[];
