@@ -477,23 +477,51 @@ export interface WsFedInput {
   rawPercent: boolean;
 }
 
-const wsfedInput: fc.Arbitrary<WsFedInput> = fc.record({
-  params: fc
-    .array(fc.constantFrom(...WSFED_KEYS, 'SAMLRequest', 'AuthState', 'x'), { maxLength: 10 })
-    .chain((keys) =>
-      fc.tuple(
-        fc.constant('wa'),
-        fc.boolean(),
-        fc.tuple(...keys.map((k) => wsfedValue(k).map((v) => [k, v] as [string, string]))),
-      ),
-    )
-    .chain(([, withSignin, pairs]) =>
-      wsfedValue('wtrealm').map((realm): [string, string][] =>
-        withSignin ? [['wa', 'wsignin1.0'], ['wtrealm', realm], ...pairs] : pairs,
-      ),
+/** A message as a client builds one: an action, then the parameters that action reads, each once, any order. */
+const wsfedMessage: fc.Arbitrary<[string, string][]> = fc
+  .record({
+    wa: wsfedValue('wa'),
+    optional: fc.subarray([
+      'wtrealm',
+      'wreply',
+      'wctx',
+      'wauth',
+      'whr',
+      'wfresh',
+      'wct',
+      'username',
+      'prompt',
+    ]),
+  })
+  .chain(({ wa, optional }) =>
+    fc
+      .tuple(...optional.map((k) => wsfedValue(k).map((v): [string, string] => [k, v])))
+      .chain((pairs) => fc.shuffledSubarray(pairs, { minLength: pairs.length }))
+      .map((pairs): [string, string][] => [['wa', wa], ...pairs]),
+  );
+
+/** Anything: keys drawn with repeats (a parameter twice), foreign ones, with or without a sign-in prefix. */
+const wsfedSoup: fc.Arbitrary<[string, string][]> = fc
+  .array(fc.constantFrom(...WSFED_KEYS, 'SAMLRequest', 'AuthState', 'x'), { maxLength: 10 })
+  .chain((keys) =>
+    fc.tuple(
+      fc.boolean(),
+      fc.tuple(...keys.map((k) => wsfedValue(k).map((v) => [k, v] as [string, string]))),
     ),
+  )
+  .chain(([withSignin, pairs]) =>
+    wsfedValue('wtrealm').map((realm): [string, string][] =>
+      withSignin ? [['wa', 'wsignin1.0'], ['wtrealm', realm], ...pairs] : pairs,
+    ),
+  );
+
+const wsfedInput: fc.Arbitrary<WsFedInput> = fc.record({
+  params: fc.oneof({ weight: 3, arbitrary: wsfedMessage }, { weight: 2, arbitrary: wsfedSoup }),
   method: fc.constantFrom('GET' as const, 'POST' as const),
-  rawPercent: fc.boolean(),
+  rawPercent: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(false) },
+    { weight: 1, arbitrary: fc.constant(true) },
+  ),
 });
 
 const wsfedTarget: Target<WsFedInput> = {
