@@ -314,6 +314,23 @@ describe('certificate sign-in behind nginx terminating mTLS (docker/nginx-certau
       });
     }
 
+    test('no verification header at all: refused by the presence rule itself (audited as such), nobody signed in', async () => {
+      const cert = { 'X-SSL-Client-Cert': pem() };
+      const r = await fromProxy({ headers: cert });
+      assertRefused(r, 401, /could not be verified/);
+      const line = srv.logs
+        .events('signin')
+        .filter((l) => l.activityId === r.headers['x-activity-id'])
+        .at(-1);
+      assert.equal(line?.outcome, 'failure');
+      assert.equal(line.kind, 'proxy_rejected');
+      // Not the later "is it SUCCESS" comparison: the missing header is refused for being missing.
+      assert.equal(line.reason, 'no verification header');
+      // Control: the same request with the proxy's SUCCESS signs in.
+      const ok = await fromProxy({ headers: { ...cert, 'X-SSL-Client-Verify': 'SUCCESS' } });
+      assert.equal(ok.status, 302, ok.body.slice(0, 300));
+    });
+
     test('a name variant is audited', () => {
       const line = srv.logs
         .events('certificate_header_ignored')

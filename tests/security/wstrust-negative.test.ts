@@ -194,6 +194,51 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
     await refusedBeforeDirectory(alice(V13, { security: '' }), `${WSSE_Q}InvalidSecurity`);
   });
 
+  test('B4.2 a second, empty wsse:Security inside the Body is refused (the one-Security rule counts the whole message)', async () => {
+    // No token in it, and the RST ignores unknown children: only the document-wide count can catch it.
+    const decoy = (ns: string): string => `<wsse:Security xmlns:wsse='${ns}'></wsse:Security>`;
+    for (const v of [V13, V2005])
+      await refusedBeforeDirectory(alice(v, { extraRst: decoy(WSSE) }), `${WSSE_Q}InvalidSecurity`);
+    // Control: the same element in another namespace at the same place is an ignored RST child.
+    const ok = await post(alice(V13, { extraRst: decoy('urn:not-wsse') }));
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+  });
+
+  test('B4.2 a BinarySecurityToken or a ds:Signature next to the UsernameToken is refused', async () => {
+    const cert = Buffer.from('not a certificate: the element alone must be refused').toString(
+      'base64',
+    );
+    for (const extra of [
+      `<wsse:BinarySecurityToken wsu:Id='x509' ValueType='http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3' EncodingType='http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary'>${cert}</wsse:BinarySecurityToken>`,
+      `<ds:Signature xmlns:ds='http://www.w3.org/2000/09/xmldsig#'><ds:SignedInfo><ds:CanonicalizationMethod Algorithm='http://www.w3.org/2001/10/xml-exc-c14n#'/><ds:SignatureMethod Algorithm='http://www.w3.org/2001/04/xmldsig-more#rsa-sha256'/><ds:Reference URI='#_0'><ds:DigestMethod Algorithm='http://www.w3.org/2001/04/xmlenc#sha256'/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>`,
+    ]) {
+      for (const v of [V13, V2005])
+        await refusedBeforeDirectory(
+          alice(v, { extraSecurity: extra }),
+          `${WSSE_Q}UnsupportedSecurityToken`,
+        );
+    }
+    // Control: the same Security header without the extra element.
+    const ok = await post(alice(V13, { extraSecurity: '' }));
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+  });
+
+  test('B4.2 a PasswordText Password with an element inside is refused, not read as its text', async () => {
+    const token = (password: string): string =>
+      `<wsse:UsernameToken><wsse:Username>alice@fedgate.test</wsse:Username><wsse:Password Type="${PASSWORD_TEXT}">${password}</wsse:Password></wsse:UsernameToken>`;
+    // Its text nodes alone spell alice's password; the directory must never be asked with it.
+    const res = await refusedBeforeDirectory(
+      alice(V13, { usernameToken: token('Pass<x/>w0rd!') }),
+      `${WSSE_Q}InvalidSecurity`,
+    );
+    assert.equal(signinEvents(res.headers['x-activity-id']), 0, 'a sign-in was attempted');
+    // Control: the same token with the password as plain text signs alice in.
+    directoryCalls.length = 0;
+    const ok = await post(alice(V13, { usernameToken: token('Passw0rd!') }));
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+    assert.ok(directoryCalls.includes('authenticate'), directoryCalls.join(','));
+  });
+
   test('a PasswordDigest UsernameToken is refused; PasswordText with the Type attribute is accepted', async () => {
     const token = (type: string): string =>
       `<wsse:UsernameToken><wsse:Username>alice@fedgate.test</wsse:Username><wsse:Password Type="${type}">Passw0rd!</wsse:Password></wsse:UsernameToken>`;
