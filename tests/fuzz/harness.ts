@@ -173,6 +173,11 @@ function checkSoapFault(text: string): void {
   ];
   if (sub === undefined || !known.includes(sub))
     throw new PropertyFailure(`SOAP fault with an unknown code ${String(sub)}`);
+  // The internal-error kind (wstrust/router.ts: anything unexpected becomes request_failed) is Receiver +
+  // RequestFailed at HTTP 500 (the other Receiver one, unavailable, is a 503). In SOAP 1.1 its body is the same as
+  // access_denied's; there the error-level log line (checkOutcome) tells it apart.
+  if (sub === 'RequestFailed' && text.includes('<s:Value>s:Receiver</s:Value>'))
+    throw new PropertyFailure(`SOAP fault of the internal-error kind: ${text.slice(0, 300)}`);
   if (!text.includes('urn:fedgate:wstrust:fault'))
     throw new PropertyFailure('SOAP fault without the fedgate detail (activity id)');
 }
