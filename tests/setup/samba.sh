@@ -8,8 +8,8 @@
 # USERS_VERSION changes, and every run resets lockout state (see reset_lockouts).
 #
 # Lockout policy: threshold 5 bad passwords, 30 min window/duration, domain-wide. locked1 is locked by five
-# bad binds. Tests therefore must not fail more than 2 binds against any other account per run; this script
-# clears badPwdCount of every test user on each run so leftovers from earlier runs never add up.
+# bad binds and stays locked 12 hours (its own PSO). Tests therefore must not fail more than 2 binds against any
+# other account per run; this script clears badPwdCount of every test user on each run so leftovers from earlier runs never add up.
 #
 # Writes /var/tmp/fedgate-test/samba/env.json (read by tests/helpers/samba.ts). Exits non-zero with a
 # message on any failure.
@@ -27,7 +27,7 @@ BASE_DN=DC=corp,DC=example,DC=test
 UPN_SUFFIX=corp.example.test
 URL=ldaps://127.0.0.1:636
 # Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
-USERS_VERSION=5
+USERS_VERSION=6
 TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1 wstrust1 wstrust2
   spray1 spray2 pwchg1 pwchg2 pwchg3 spray3 cert1 cert2 cert3 cert4 certoff1)
 # A second UPN suffix (multi-domain issuerid tests). Samba 4.17 accepts any userPrincipalName without the suffix
@@ -236,6 +236,12 @@ create_users() {
   for u in spray1 spray2 spray3 pwchg1 pwchg2 pwchg3; do
     tool domain passwordsettings pso apply fedgate-account-protection "$u"
   done
+  # locked1 stays locked for 12 hours, not the domain's 30 minutes: one lockout at preparation time must cover
+  # a whole suite run however long the machine takes (the tests that expect it locked run late in the suite).
+  samba-tool domain passwordsettings pso delete fedgate-locked1 -s "$CONF" >>"$LOG" 2>&1 || true
+  tool domain passwordsettings pso create fedgate-locked1 20 --account-lockout-threshold=5 \
+    --reset-account-lockout-after=720 --account-lockout-duration=720
+  tool domain passwordsettings pso apply fedgate-locked1 locked1
   printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 130000000000000000\n' "$(user_dn pwchg2)" |
     ldbmodify -H "$DC_DIR/private/sam.ldb" --controls="local_oid:$BYPASS_PASSWORD_HASH_OID:0" >>"$LOG" 2>&1 ||
     die "backdating pwdLastSet of pwchg2 failed"
@@ -270,7 +276,7 @@ create_users() {
 }
 
 # Clears badPwdCount and lockout of every test user (AD semantics: writing lockoutTime 0 unlocks and resets
-# badPwdCount), then locks locked1 afresh with five bad binds so its 30-minute lockout covers this run.
+# badPwdCount), then locks locked1 afresh with five bad binds so its 12-hour lockout (own PSO) covers this run.
 # Fails when a test user is missing.
 reset_lockouts() {
   local u i
