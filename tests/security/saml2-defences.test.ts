@@ -359,7 +359,7 @@ describe('single logout: a participant LogoutResponse is taken only when it answ
     '</samlp:LogoutResponse>';
   const inflate = (b: string): string => inflateRawSync(Buffer.from(b, 'base64')).toString('utf8');
 
-  type Attack = 'none' | 'inResponseTo' | 'signature';
+  type Attack = 'none' | 'inResponseTo' | 'signature' | 'unsigned';
   interface Participant {
     id: string;
     acs: string;
@@ -440,7 +440,7 @@ describe('single logout: a participant LogoutResponse is taken only when it answ
     const xml = logoutResponseXml(other.id, attack === 'inResponseTo' ? uid() : requestId);
     let res: request.Response;
     if (other.binding === 'post') {
-      let signed = signEnvelopedResponse(xml);
+      let signed = attack === 'unsigned' ? xml : signEnvelopedResponse(xml);
       if (attack === 'signature') {
         const value = /<ds:SignatureValue>([^<]*)<\/ds:SignatureValue>/.exec(signed)?.[1] ?? '';
         assert.notEqual(value, '');
@@ -458,9 +458,12 @@ describe('single logout: a participant LogoutResponse is taken only when it answ
         `&RelayState=${encodeURIComponent(relayState)}&SigAlg=${encodeURIComponent(RSA_SHA256)}`;
       let sig = createSign('sha256').update(signedPart).sign(SP_KEY).toString('base64');
       if (attack === 'signature') sig = flipBit(sig);
-      res = await request(t.app)
-        .get(`/adfs/ls/?${signedPart}&Signature=${encodeURIComponent(sig)}`)
-        .set('Cookie', jar.header());
+      // Unsigned: the same message and RelayState, no SigAlg and no Signature.
+      const query =
+        attack === 'unsigned'
+          ? signedPart.slice(0, signedPart.indexOf('&SigAlg='))
+          : `${signedPart}&Signature=${encodeURIComponent(sig)}`;
+      res = await request(t.app).get(`/adfs/ls/?${query}`).set('Cookie', jar.header());
     }
     return { res, sp1RequestId };
   }
@@ -527,6 +530,11 @@ describe('single logout: a participant LogoutResponse is taken only when it answ
     test(`B2.1 (${via}): the same LogoutResponse with a signature that does not verify is not the participant's answer`, async () => {
       const { res } = await logoutVia(other, 'signature');
       await assertNotSuccess(res, /does not verify with the registered certificate/);
+    });
+    test(`B3.8 (${via}): the same Success LogoutResponse unsigned, from a party whose metadata has a signing key, is not its answer`, async () => {
+      // Whoever holds the browser sees our LogoutRequest's ID and could write this; only the SP's key can sign it.
+      const { res } = await logoutVia(other, 'unsigned');
+      await assertNotSuccess(res, /unsigned message from a service provider that must sign/);
     });
   }
 });

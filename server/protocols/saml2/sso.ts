@@ -732,18 +732,22 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
   }
 
   async function logoutResponse(req: Request, res: Response, m: Inbound): Promise<void> {
-    const lr = readLogoutResponse(m.doc);
     const logoutId = m.relayState ?? '';
     if (!/^[A-Za-z0-9_-]{16,64}$/.test(logoutId))
       throw samlError('LogoutResponse without our RelayState');
+    // The issuer names whose keys to check; every field used below is read from the verified message. A party
+    // with a signing key in its metadata must sign its LogoutResponse (AD FS requires signed logout messages):
+    // an unsigned Success could be made by whoever holds the browser, who sees our LogoutRequest's ID, and would
+    // report another party's logout as done. The check runs before the pending logout is used up, so a forged
+    // answer cannot end the chain for the real one.
+    const { saml } = samlTrust(readLogoutResponse(m.doc).issuer);
+    const v = verified(req, m, saml, saml.metadata.signingCertificates.length > 0);
+    const lr = readLogoutResponse(v.doc);
     const state = await s.store.consume<LogoutState>('signin-request', LOGOUT(logoutId));
     if (state?.awaiting === undefined)
       throw new FederationError('session_expired', 'The sign-out has expired.');
-    const { saml } = samlTrust(lr.issuer);
     if (lr.issuer !== state.awaiting.rp || lr.inResponseTo !== state.awaiting.requestId)
       throw samlError('LogoutResponse does not answer our LogoutRequest');
-    // A signature, when present, must verify; an unsigned LogoutResponse can only end the SP's own session.
-    verified(req, m, saml, false);
     if (lr.status !== STATUS.success) state.partial = true;
     state.awaiting = undefined;
     await continueLogout(res, logoutId, state);
