@@ -18,6 +18,7 @@ export default {
       'tests/security/signature-corpus.test.ts',
       'tests/security/saml2-negative.test.ts',
       'tests/security/saml2-defences.test.ts',
+      'tests/security/xml-signature-stryker.test.ts',
     ],
     nodeArgs: ['--import', 'tsx'],
     forceBail: true,

@@ -274,7 +274,7 @@ describe('xml-signature.ts profile checks, one message each (Stryker survivors)'
   });
 
   // The signed ID (A5; xs:ID is an NCName, and it is placed in xml-crypto's XPath) -----------------------
-  test('signed metadata whose root ID is missing or not an NCName is refused (the message readers check ID first)', async () => {
+  test('pinned metadata: unsigned, or signed with a root ID missing or not an NCName, is refused (the message readers check ID first)', async () => {
     // For AuthnRequest and LogoutRequest, messages.ts refuses such an ID before the signature is looked at;
     // signed partner metadata (EntityDescriptor ID is optional in SAML Metadata §2.3.2) has only this check.
     const MD_SP = 'https://md-sp.fedgate.test';
@@ -314,6 +314,8 @@ describe('xml-signature.ts profile checks, one message each (Stryker survivors)'
     };
     assert.equal(await load(signEnveloped(md(uid()))), '', 'control: NCName ID loads');
     // Leading digit (no "^"), trailing junk (no "$"), no ID at all (xml-crypto then adds Id="_0").
+    // A pinned certificate means the metadata must be signed: unsigned metadata is refused as such.
+    assert.match(await load(md(uid())), /the message is not signed/, 'unsigned');
     for (const id of ['1abc', '_abc:def', undefined])
       assert.match(await load(signEnveloped(md(id))), /no usable ID/, String(id));
   });
