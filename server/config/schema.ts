@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -12,6 +13,26 @@ const tlsFiles = z.strictObject({
   key: z.string().min(1),
 });
 
+/** A trusted proxy: an IP address, a CIDR range, or one of Express's range names (loopback, linklocal, uniquelocal). */
+const proxyEntry = z
+  .string()
+  .min(1)
+  .refine(
+    (v) => isProxyEntry(v),
+    'must be an IP address, a CIDR range, or loopback / linklocal / uniquelocal',
+  );
+
+function isProxyEntry(raw: string): boolean {
+  const v = raw.trim();
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(v.toLowerCase())) return true;
+  const slash = v.indexOf('/');
+  const addr = slash < 0 ? v : v.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefix = v.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 export const listenSchema = z.strictObject({
   /** TCP port of the main listener. */
   port: z.coerce.number().int().min(0).max(65535).default(8443),
@@ -24,9 +45,10 @@ export const listenSchema = z.strictObject({
   tls: z.union([z.literal('generate'), z.literal('off'), tlsFiles]).default('generate'),
   /**
    * Addresses (IP or CIDR) of load balancers / reverse proxies whose X-Forwarded-For and
-   * X-Forwarded-Proto headers are believed. Headers from anyone else are ignored.
+   * X-Forwarded-Proto headers are believed, or the range names loopback, linklocal, uniquelocal. Headers from
+   * anyone else are ignored.
    */
-  trustedProxies: z.array(z.string().min(1)).default([]),
+  trustedProxies: z.array(proxyEntry).default([]),
 });
 
 export const keysSchema = z.strictObject({
@@ -331,7 +353,7 @@ export const certificateProxySchema = z.strictObject({
    * TCP peers (IP or CIDR) allowed to send the certificate header. Default: listen.trustedProxies. From anyone
    * else the header is ignored and audited.
    */
-  trustedProxies: z.array(z.string().min(1)).optional(),
+  trustedProxies: z.array(proxyEntry).optional(),
 });
 
 /** Smartcard / client-certificate sign-in (entra-protocol.md §5.3, security-corpus C6). */

@@ -93,13 +93,29 @@ export function decodeCertificateHeader(
   return der.length > 0 && der.length <= MAX_CERTIFICATE_BYTES ? der : undefined;
 }
 
+/**
+ * The address-range names Express's `trust proxy` accepts in listen.trustedProxies (proxy-addr's pre-defined
+ * subnets), as CIDR ranges, so the certificate reader trusts exactly the peers the app trusts for
+ * X-Forwarded-* when it inherits that list.
+ */
+const NAMED_RANGES: Record<string, readonly string[]> = {
+  loopback: ['127.0.0.1/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/** listen.trustedProxies entries as IP/CIDR ranges (named ranges expanded). */
+export function proxyRanges(entries: readonly string[]): string[] {
+  return entries.flatMap((e) => NAMED_RANGES[e.trim().toLowerCase()] ?? [e]);
+}
+
 export class ProxyCertificateReader {
   readonly #cfg: ProxyConfig;
   readonly #trusted: BlockList;
 
   constructor(cfg: ProxyConfig, listenTrustedProxies: readonly string[]) {
     this.#cfg = cfg;
-    this.#trusted = parseAddressList(cfg.trustedProxies ?? listenTrustedProxies);
+    this.#trusted = parseAddressList(proxyRanges(cfg.trustedProxies ?? listenTrustedProxies));
   }
 
   get header(): string {
