@@ -143,8 +143,9 @@ export function verifyEnvelopedSignature(
       continue; // any throw is a failure; signed references are never read after one (A6)
     }
     const refs = sx.getSignedReferences();
-    // Exactly one Reference was required above, and a fresh SignedXml publishes exactly it on success:
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, see the line above.
+    // Exactly one Reference was required above, and a fresh SignedXml publishes exactly it on success, so
+    // `&&` and `||` agree here. (Its ConditionalExpression mutants are equivalent too, but "false" is not.)
+    // Stryker disable next-line LogicalOperator: equivalent, see above.
     if (refs.length === 1 && refs[0] !== undefined) return refs[0];
   }
   throw new SignatureRejected('the signature does not verify with the registered certificate');
