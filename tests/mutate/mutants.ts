@@ -613,7 +613,7 @@ export const MUTANTS: Mutant[] = [
     "if (rq.password === '' || rq.username === '') {",
     "if (rq.username === '') {",
     'an empty password never reaches the directory (anonymous bind)',
-    'C2.4',
+    'C4.5',
     [WST_NEG],
   ),
   // No 'wst-doctype' mutant (removing the DOCTYPE/ENTITY regex in wstrust/soap.ts): it is equivalent. The tag

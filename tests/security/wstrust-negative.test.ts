@@ -312,7 +312,7 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
       bodies.push(res.text.replace(String(res.headers['x-activity-id']), 'ACTIVITY'));
       if (password !== '')
         assert.equal(signinEvents(res.headers['x-activity-id']), 1, `${username} was not checked`);
-      // An empty password never reaches the directory (an empty simple bind is anonymous, corpus C2.4).
+      // An empty password never reaches the directory (an empty simple bind is anonymous, corpus C4.5).
       else assert.deepEqual(directoryCalls, [], 'empty password sent to the directory');
     }
     assert.equal(new Set(bodies).size, 1, bodies.join('\n'));
