@@ -11,7 +11,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { freePort } from './net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -482,26 +481,18 @@ export class TestPki {
         '-nmin',
         '60',
       ],
-      { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] },
+      { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#ocsp = proc;
     let err = '';
+    proc.stdout.on('data', (d: Buffer) => (err += d.toString('utf8')));
     proc.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-    for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((ok) => {
-        const s = createNetServer();
-        s.once('error', () => {
-          ok(true);
-        });
-        s.listen(this.#ocspPort, '127.0.0.1', () => {
-          s.close(() => {
-            ok(false);
-          });
-        });
-      });
-      if (up) return;
+    // Ready once openssl says it accepts on the port ("ACCEPT [::]:port"). Probing by binding the port ourselves
+    // raced openssl's own bind ("Address already in use"), and a probe connection stalls its one-at-a-time loop.
+    for (let i = 0; i < 200; i++) {
+      if (err.includes('ACCEPT')) return;
       if (proc.exitCode !== null) throw new Error(`openssl ocsp exited: ${err}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`openssl ocsp did not start: ${err}`);
   }
