@@ -126,8 +126,20 @@ describe('WS-Trust request.ts: each check pinned by the request only it refuses 
     assert.deepEqual(refusal(res), { fault, detail });
   }
 
-  test('positive control: the MSAL request is accepted', async () => {
-    await accepted(rst());
+  test('positive control: the MSAL request is accepted, as SAML 1.1 by default (as AD FS)', async () => {
+    const res = await accepted(rst());
+    assert.match(
+      res.text,
+      /<(?:\w+:)?Assertion [^>]*xmlns(?::\w+)?="urn:oasis:names:tc:SAML:1\.0:assertion"/,
+    );
+    // The audit event names the kind issued (AD FS 1200): the default is SAML 1.1 by name, not by fallback.
+    const issued = t.logs
+      .events('token_issued')
+      .filter((e) => e.activityId === res.headers['x-activity-id']);
+    assert.deepEqual(
+      issued.map((e) => e.tokenType),
+      ['saml11'],
+    );
   });
 
   // ---- Timestamp dateTime format (DATE_TIME and parseDateTime)
