@@ -206,6 +206,7 @@ export function readIssueRequest(env: SoapEnvelope, opts: ReadOptions): IssueReq
   // The password is not trimmed: spaces may be part of it.
   let password = '';
   for (let n = pwEl.firstChild; n !== null; n = n.nextSibling) {
+    // Stryker disable next-line StringLiteral: a text or CDATA node's nodeValue is never null (the ?? is for the type)
     if (n.nodeType === 3 || n.nodeType === 4) password += n.nodeValue ?? '';
     else if (n.nodeType === 1) fault('invalid_security', 'Password must contain text only');
   }
