@@ -28,9 +28,10 @@ function code(text: string): string {
     .join('\n');
 }
 
-test('no test source reads outside the checkout', () => {
+test('no test, benchmark or CI source reads outside the checkout', () => {
   const offenders: string[] = [];
-  for (const file of sources(join(root, 'tests'))) {
+  // Tests, and the benchmarks and CI scripts that run beside them on the same clone.
+  for (const file of ['tests', 'bench', '.ci'].flatMap((d) => sources(join(root, d)))) {
     if (file === fileURLToPath(import.meta.url)) continue;
     const text = code(readFileSync(file, 'utf8'));
     if (/shared\/fixtures|['"`]\/work\/|\.\.\/\.\.\/\.\.\/\.\.\/\.\.\//.test(text))
