@@ -72,3 +72,15 @@ export class FederationError extends Error {
     this.detail = opts.detail;
   }
 }
+
+/** What the user reads when the claims cannot become a token; the reason goes to the audit log. */
+export const ISSUANCE_FAILED =
+  'A token for this application could not be issued for your account. Give the activity ID to your administrator.';
+
+/**
+ * The claims (an admin's rule set, a directory value) cannot become a token: an audited 403 page with the activity
+ * id, never a 500 (issue 14 §8). `detail` goes to logs only and names fields, never values.
+ */
+export function issuanceFailed(detail: string): FederationError {
+  return new FederationError('issuance_failed', ISSUANCE_FAILED, { detail });
+}

@@ -9,9 +9,9 @@ import type { ClaimsOutcome } from '../claims/engine.ts';
 import { RuleEvaluationError } from '../claims/evaluator.ts';
 import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { AuthenticationContext, RequestContext } from '../claims/input-claims.ts';
-import { FederationError } from '../lib/errors.ts';
+import { FederationError, issuanceFailed } from '../lib/errors.ts';
+import { AuditEventIds } from '../observability/audit-events.ts';
 import type { Services } from '../services.ts';
-import { ISSUANCE_FAILED } from '../tokens/saml11.ts';
 import type { RelyingParty } from '../trust/registry.ts';
 
 export function requestContextOf(
@@ -67,21 +67,15 @@ export async function issuanceClaims(
     const suffix = upn.includes('@') ? upn.slice(upn.lastIndexOf('@') + 1) : '';
     if (suffix === '' || federatedIssuer(domains, suffix) === undefined) {
       const detail = `UPN suffix "${suffix}" is not in microsoft365.federatedDomains`;
-      s.audit.warn(
-        {
-          event: 'issuance_failed',
-          eventId: 1201, // AD FS 1201 (observability/audit-events.ts)
-          protocol: o.protocol,
-          rp: o.rp.identifier,
-          upn: o.auth.user.userPrincipalName,
-          objectGuid: o.auth.user.objectGuid.toString('base64'),
-          reason: detail,
-          ip: req.ip,
-          activityId: res.locals.activityId,
-        },
+      auditIssuanceFailed(
+        s,
+        req,
+        res,
+        o,
+        detail,
         'no Microsoft 365 token for a user outside the federated domains',
       );
-      throw new FederationError('issuance_failed', ISSUANCE_FAILED, { detail });
+      throw issuanceFailed(detail);
     }
   }
   let outcome: ClaimsOutcome;
@@ -93,21 +87,15 @@ export async function issuanceClaims(
     );
   } catch (err) {
     if (!(err instanceof RuleEvaluationError)) throw err;
-    s.audit.warn(
-      {
-        event: 'issuance_failed',
-        eventId: 1201, // AD FS 1201, application token failure (observability/audit-events.ts)
-        protocol: o.protocol,
-        rp: o.rp.identifier,
-        upn: o.auth.user.userPrincipalName,
-        objectGuid: o.auth.user.objectGuid.toString('base64'),
-        rule: err.message,
-        ip: req.ip,
-        activityId: res.locals.activityId,
-      },
+    auditIssuanceFailed(
+      s,
+      req,
+      res,
+      o,
+      err.message,
       'claim rules could not be evaluated for this user',
     );
-    throw new FederationError('issuance_failed', ISSUANCE_FAILED, { detail: err.message });
+    throw issuanceFailed(err.message);
   }
   if (!outcome.permitted) {
     s.audit.warn(
@@ -147,20 +135,39 @@ export function issueAudited<T>(
     return write();
   } catch (err) {
     if (err instanceof FederationError && err.code === 'issuance_failed')
-      s.audit.warn(
-        {
-          event: 'issuance_failed',
-          eventId: 1201, // AD FS 1201 (observability/audit-events.ts)
-          protocol: o.protocol,
-          rp: o.rp.identifier,
-          upn: o.auth.user.userPrincipalName,
-          objectGuid: o.auth.user.objectGuid.toString('base64'),
-          reason: err.detail,
-          ip: req.ip,
-          activityId: res.locals.activityId,
-        },
+      auditIssuanceFailed(
+        s,
+        req,
+        res,
+        o,
+        err.detail,
         'the issued claims could not be written as a token',
       );
     throw err;
   }
+}
+
+/** The one `issuance_failed` audit line (AD FS 1201): party, user and the reason, never a claim value. */
+function auditIssuanceFailed(
+  s: Services,
+  req: Request,
+  res: Response,
+  o: { protocol: string; rp: RelyingParty; auth: AuthenticationContext },
+  reason: string | undefined,
+  message: string,
+): void {
+  s.audit.warn(
+    {
+      event: 'issuance_failed',
+      eventId: AuditEventIds.signInFailed,
+      protocol: o.protocol,
+      rp: o.rp.identifier,
+      upn: o.auth.user.userPrincipalName,
+      objectGuid: o.auth.user.objectGuid.toString('base64'),
+      reason,
+      ip: req.ip,
+      activityId: res.locals.activityId,
+    },
+    message,
+  );
 }

@@ -8,9 +8,8 @@
  * Created and Expires, `wsp` on AppliesTo, `wsa` on EndpointReference.
  */
 import { escapeText, isXmlSafe } from '../lib/xml-escape.ts';
-import { FederationError } from '../lib/errors.ts';
+import { issuanceFailed } from '../lib/errors.ts';
 import type { RstrModel } from './types.ts';
-import { ISSUANCE_FAILED } from './saml11.ts';
 
 export const WSTRUST_2005_NS = 'http://schemas.xmlsoap.org/ws/2005/02/trust';
 export const WSU_NS =
@@ -60,7 +59,5 @@ export function writeWsFedRstr(m: RstrModel): string {
 
 function fail(detail: string): never {
   // What the RSTR carries comes from the request's realm and the claims, never a server fault (issue 14 §8).
-  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
-    detail: `WS-Fed RSTR: ${detail}`,
-  });
+  throw issuanceFailed(`WS-Fed RSTR: ${detail}`);
 }

@@ -25,7 +25,7 @@
  * form, in which they are literal.
  */
 import { escapeAttr, escapeText, isXmlSafe } from '../lib/xml-escape.ts';
-import { FederationError } from '../lib/errors.ts';
+import { issuanceFailed } from '../lib/errors.ts';
 import type { SigningCredential } from '../keys/types.ts';
 import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from './xmldsig.ts';
 import type { EnvelopedSigner } from './xmldsig.ts';
@@ -169,13 +169,7 @@ function time(d: Date, field: string): string {
   return d.toISOString();
 }
 
-/** What the user reads when the claims cannot become a token; the reason goes to the audit log. */
-export const ISSUANCE_FAILED =
-  'A token for this application could not be issued for your account. Give the activity ID to your administrator.';
-
 function invalid(field: string, why: string): never {
   // The detail names the field only: values may be personal data and go no further than this exception.
-  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
-    detail: `SAML 1.1 assertion: ${field} ${why}`,
-  });
+  throw issuanceFailed(`SAML 1.1 assertion: ${field} ${why}`);
 }

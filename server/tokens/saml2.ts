@@ -32,13 +32,12 @@
  * (protectXml11LineEnds in xmldsig.ts); digests are over the canonical form, where they are literal.
  */
 import { escapeAttr, escapeText, isXmlSafe } from '../lib/xml-escape.ts';
-import { FederationError } from '../lib/errors.ts';
+import { issuanceFailed } from '../lib/errors.ts';
 import type { SigningCredential } from '../keys/types.ts';
 import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from './xmldsig.ts';
 import type { EnvelopedSigner } from './xmldsig.ts';
 import { encryptSaml2Assertion, type AssertionEncryption } from './saml2-encryption.ts';
 import type { Saml2AssertionModel, Saml2ResponseModel } from './types.ts';
-import { ISSUANCE_FAILED } from './saml11.ts';
 
 export const SAML2_ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 export const SAML2_PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -301,7 +300,5 @@ function time(d: Date, what: string, field: string): string {
 
 function invalid(what: string, field: string, why: string): never {
   // The detail names the field only: values may be personal data and go no further than this exception.
-  throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
-    detail: `SAML 2.0 ${what}: ${field} ${why}`,
-  });
+  throw issuanceFailed(`SAML 2.0 ${what}: ${field} ${why}`);
 }

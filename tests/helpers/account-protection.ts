@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
+import type { DirectoryProvider } from '../../server/directory/types.ts';
 import { Jar, M365, hidden } from './app.ts';
 import { readBinaryAttributeWithCli, type SambaEnv, type SambaUserName } from './samba.ts';
 
@@ -107,4 +108,23 @@ export async function signInFrom(
 /** A token auto-POST page (the sign-in succeeded). */
 export function isTokenPage(res: request.Response): boolean {
   return res.status === 200 && res.text.includes('name="wresult"');
+}
+
+/**
+ * Counts calls of one method of the real directory provider the app uses (a spy, not a stub: every call goes
+ * through unchanged), so a test can prove a request was refused before the directory was asked.
+ */
+export function spyOnDirectory(
+  directory: DirectoryProvider,
+  method: 'authenticate' | 'findUser' | 'changePassword',
+): { count: () => number } {
+  let n = 0;
+  const target = directory as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const real = target[method];
+  if (real === undefined) throw new Error(`directory has no ${method}`);
+  target[method] = (...args: unknown[]) => {
+    n++;
+    return real.apply(directory, args);
+  };
+  return { count: () => n };
 }

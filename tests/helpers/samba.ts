@@ -102,17 +102,15 @@ export function sambaTlsFiles(env: SambaEnv): { cert: string; key: string } {
 }
 
 /**
- * One binary attribute of a user, read as Administrator with the ldapsearch CLI (not ldapts), so tests can
- * compare what the provider computes with an independent read. undefined when the attribute is not set.
+ * The LDIF ldapsearch (the OpenLDAP CLI, not ldapts) prints for one account, read as Administrator over LDAPS
+ * with the test CA: an independent read of what the DC holds. `attribute` '1.1' asks for the DN alone.
  */
-export function readBinaryAttributeWithCli(
+export function ldapsearchAsAdmin(
   env: SambaEnv,
   sAMAccountName: string,
   attribute: string,
-): Buffer | undefined {
-  if (!/^[a-z0-9-]+$/i.test(sAMAccountName) || !/^[a-z-]+$/i.test(attribute))
-    throw new Error('unexpected name');
-  const out = execFileSync(
+): string {
+  return execFileSync(
     'ldapsearch',
     [
       '-LLL',
@@ -135,6 +133,20 @@ export function readBinaryAttributeWithCli(
       encoding: 'utf8',
     },
   );
+}
+
+/**
+ * One binary attribute of a user, read as Administrator with the ldapsearch CLI (not ldapts), so tests can
+ * compare what the provider computes with an independent read. undefined when the attribute is not set.
+ */
+export function readBinaryAttributeWithCli(
+  env: SambaEnv,
+  sAMAccountName: string,
+  attribute: string,
+): Buffer | undefined {
+  if (!/^[a-z0-9-]+$/i.test(sAMAccountName) || !/^[a-z-]+$/i.test(attribute))
+    throw new Error('unexpected name');
+  const out = ldapsearchAsAdmin(env, sAMAccountName, attribute);
   // RFC 2849: `attr:: base64` unless every byte happens to be a SAFE-CHAR (`attr: value`).
   const prefix = `${attribute.toLowerCase()}:`;
   const line = out.split('\n').find((l) => l.toLowerCase().startsWith(prefix));

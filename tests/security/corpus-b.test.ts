@@ -4,8 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
 import request from 'supertest';
 import { createCertificateApp } from '../../server/app.ts';
-import type { DirectoryProvider } from '../../server/directory/types.ts';
-import { adminModify } from '../helpers/account-protection.ts';
+import { adminModify, spyOnDirectory } from '../helpers/account-protection.ts';
 import { Jar, M365, formAction, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { TestPki } from '../helpers/pki.ts';
 import {
@@ -52,19 +51,6 @@ const PASSWORD_METHOD =
 /** What Entra ID sends (wauth, RequestedAuthnContext) and expects back (amr) for multi-factor authentication. */
 const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 const PPT = 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
-
-/** Counts calls of the real directory's authenticate (the call still goes through: a spy, not a stub). */
-function spyAuthenticate(directory: DirectoryProvider): { count: () => number } {
-  let n = 0;
-  const target = directory as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const real = target.authenticate;
-  if (real === undefined) throw new Error('directory has no authenticate');
-  target.authenticate = (...args: unknown[]) => {
-    n++;
-    return real.apply(directory, args);
-  };
-  return { count: () => n };
-}
 
 async function signingCert(t: TestApp): Promise<string> {
   const md = await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml');
@@ -158,7 +144,7 @@ describe('corpus B4.5: only the endpoints Entra ID needs are served', () => {
   before(async () => {
     // loopback plays the load balancer: its X-Forwarded-For/-Proto are believed, as for a real extranet client.
     t = await makeTestApp({ listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] } });
-    authns = spyAuthenticate(t.services.directory);
+    authns = spyOnDirectory(t.services.directory, 'authenticate');
     cert = await signingCert(t);
   });
   after(async () => {
@@ -224,7 +210,7 @@ describe('corpus B4.5: only the endpoints Entra ID needs are served', () => {
       wstrust: { endpoints: { usernamemixed2005: false, usernamemixed13: true, mex: true } },
     });
     try {
-      const offAuthns = spyAuthenticate(off.services.directory);
+      const offAuthns = spyOnDirectory(off.services.directory, 'authenticate');
       const offCert = await signingCert(off);
       const on = await request(off.app)
         .post(V13.path)

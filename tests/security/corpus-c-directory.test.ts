@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'ldapts';
 import request from 'supertest';
-import type { DirectoryProvider } from '../../server/directory/types.ts';
-import { adminModify, isTokenPage, signInFrom } from '../helpers/account-protection.ts';
+import {
+  adminModify,
+  isTokenPage,
+  signInFrom,
+  spyOnDirectory,
+} from '../helpers/account-protection.ts';
 import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
-import { sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
+import { ldapsearchAsAdmin, sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
 import { buildRst, rstHeaders, V13 } from '../fixtures/wstrust/rst.ts';
 
 // Security corpus C2.3 (no existence oracle on the pre-authentication pages and faults) and C4.2 (no bind DN or
@@ -40,29 +42,7 @@ function createUser(
 
 /** The DN of an account as the DC reports it, read with the OpenLDAP CLI (independent of ldapts). */
 function dnWithCli(env: SambaEnv, sam: string): string {
-  const out = execFileSync(
-    'ldapsearch',
-    [
-      '-LLL',
-      '-x',
-      '-o',
-      'ldif-wrap=no',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      '-b',
-      env.baseDn,
-      `(sAMAccountName=${sam})`,
-      '1.1',
-    ],
-    {
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-      encoding: 'utf8',
-    },
-  );
+  const out = ldapsearchAsAdmin(env, sam, '1.1');
   const line = out.split('\n').find((l) => l.startsWith('dn:'));
   if (line === undefined) throw new Error(`ldapsearch found no ${sam}`);
   return line.startsWith('dn:: ')
@@ -131,22 +111,6 @@ function spyOnLdap(): { binds: string[]; searches: SearchSeen[]; restore: () => 
   };
 }
 
-/** Counts calls of one method of the real directory provider (a spy: the call goes through). */
-function spyOn(
-  directory: DirectoryProvider,
-  method: 'authenticate' | 'findUser' | 'changePassword',
-): { count: () => number } {
-  let n = 0;
-  const target = directory as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const real = target[method];
-  if (real === undefined) throw new Error(`directory has no ${method}`);
-  target[method] = (...args: unknown[]) => {
-    n++;
-    return real.apply(directory, args);
-  };
-  return { count: () => n };
-}
-
 // ---- C2.3 ------------------------------------------------------------------------------------------------
 
 /** A response reduced to what may legitimately differ between two callers: nothing but the per-request values. */
@@ -193,8 +157,8 @@ describe('corpus C2.3 on Samba AD: pre-authentication answers do not say whether
       directory: sambaLdapConfig(env),
       passwordChange: { enabled: true, maxAttemptsPerSource: 10, expiryNoticeDays: 14 },
     });
-    finds = spyOn(t.services.directory, 'findUser');
-    authns = spyOn(t.services.directory, 'authenticate');
+    finds = spyOnDirectory(t.services.directory, 'findUser');
+    authns = spyOnDirectory(t.services.directory, 'authenticate');
   });
   after(async () => {
     await t.close();

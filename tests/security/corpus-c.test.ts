@@ -4,29 +4,17 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from 'ldapts';
 import request from 'supertest';
 import { DEMO_PASSWORD } from '../../server/directory/demo-directory.ts';
-import type { DirectoryProvider } from '../../server/directory/types.ts';
-import { adminModify, isTokenPage, signInFrom } from '../helpers/account-protection.ts';
+import {
+  adminModify,
+  isTokenPage,
+  signInFrom,
+  spyOnDirectory,
+} from '../helpers/account-protection.ts';
 import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { sambaEnv, sambaLdapConfig, type SambaEnv } from '../helpers/samba.ts';
 
 // Security corpus C (identity-provider-side attacks) cases that had no test, or only part of one. Each test names
 // its case id; docs/security.md maps every id to its test.
-
-/** Counts calls to one method of the real directory; the call still goes through to it (a spy, not a stub). */
-function spyOn(
-  directory: DirectoryProvider,
-  method: 'authenticate' | 'changePassword',
-): { count: () => number } {
-  let n = 0;
-  const target = directory as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const real = target[method];
-  if (real === undefined) throw new Error(`directory has no ${method}`);
-  target[method] = (...args: unknown[]) => {
-    n++;
-    return real.apply(directory, args);
-  };
-  return { count: () => n };
-}
 
 describe('corpus C1.8: the password-change endpoint shares the lockout counters and is rate limited', () => {
   let t: TestApp;
@@ -38,8 +26,8 @@ describe('corpus C1.8: the password-change endpoint shares the lockout counters 
       lockout: { threshold: 2 },
       passwordChange: { enabled: true, maxAttemptsPerSource: 3, expiryNoticeDays: 14 },
     });
-    changes = spyOn(t.services.directory, 'changePassword');
-    authns = spyOn(t.services.directory, 'authenticate');
+    changes = spyOnDirectory(t.services.directory, 'changePassword');
+    authns = spyOnDirectory(t.services.directory, 'authenticate');
   });
   after(async () => {
     await t.close();

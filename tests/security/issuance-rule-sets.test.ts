@@ -202,7 +202,7 @@ describe('WS-Federation (SAML 1.1) and WS-Trust with admin-written rule sets', (
     const { res } = await signIn(t.app, { ...ALICE, realm: realm('explodes') });
     assertIssuanceFailedPage(res, t.logs, realm('explodes'));
     const ev = t.logs.events('issuance_failed').at(-1);
-    assert.match(String(ev?.rule), /explodes\.rules.*Pairs/);
+    assert.match(String(ev?.reason), /explodes\.rules.*Pairs/);
   });
 
   test('a directory value XML cannot carry: audited issuance_failed 403, the value in no log line', async () => {

@@ -25,6 +25,8 @@ import {
   spMetadata,
   standardSp,
   uid,
+  assertRequestAccepted,
+  refusalDetail,
 } from '../fixtures/saml2/harness.ts';
 
 // Security corpus A2, A3, A5, A6, A12–A14, B2.1–B2.11, B2.16, B2.17 applied to what fedgate itself verifies,
@@ -96,20 +98,9 @@ describe('signature corpus against fedgate inbound verification', () => {
       .type('form')
       .send({ SAMLRequest: b64(xml) });
 
-  /** The request was accepted: sign-in form (or a status to the ACS). */
-  function accepted(res: request.Response, what = 'control'): void {
-    assert.equal(res.status, 200, `${what}: ${res.text.slice(0, 300)}`);
-    assert.match(res.text, /name="AuthState"|name="SAMLResponse"/, what);
-  }
-  /** Refused before any sign-in page; returns the internal reason logged for this request. */
-  function refused(res: request.Response, what = 'attack'): string {
-    assert.equal(res.status, 400, `${what}: ${res.text.slice(0, 300)}`);
-    assert.doesNotMatch(res.text, /name="AuthState"|SAMLResponse/, what);
-    const activity = /id="activityId">([0-9a-f-]{36})</.exec(res.text)?.[1];
-    assert.ok(activity !== undefined, `${what}: error page carries the activity id`);
-    const line = t.logs.lines.find((l) => l.activityId === activity && l.detail !== undefined);
-    return typeof line?.detail === 'string' ? line.detail : '';
-  }
+  const accepted = assertRequestAccepted;
+  const refused = (res: request.Response, what = 'attack'): string =>
+    refusalDetail(res, t.logs, what);
   /** Positive control: the attacker's request, signed by the SP itself, is accepted. */
   async function control(): Promise<void> {
     accepted(await post(signEnveloped(authnRequestXml(goal))));

@@ -22,6 +22,8 @@ import {
   spMetadata,
   standardSp,
   uid,
+  assertRequestAccepted,
+  refusalDetail,
 } from '../fixtures/saml2/harness.ts';
 
 // The profile checks of server/lib/xml-signature.ts that StrykerJS found no test pinning down (issue 14 §3,
@@ -98,19 +100,9 @@ describe('xml-signature.ts profile checks, one message each (Stryker survivors)'
   const req = (issuer = SIGNED_SP, id = uid()): string =>
     authnRequestXml({ issuer, id, acsIndex: 0 });
 
-  function accepted(res: request.Response, what = 'control'): void {
-    assert.equal(res.status, 200, `${what}: ${res.text.slice(0, 300)}`);
-    assert.match(res.text, /name="AuthState"|name="SAMLResponse"/, what);
-  }
-  /** Refused with a 4xx error page; returns the internal reason logged for this request. */
-  function refused(res: request.Response, what = 'attack'): string {
-    assert.equal(res.status, 400, `${what}: ${res.text.slice(0, 300)}`);
-    assert.doesNotMatch(res.text, /name="AuthState"|SAMLResponse/, what);
-    const activity = /id="activityId">([0-9a-f-]{36})</.exec(res.text)?.[1];
-    assert.ok(activity !== undefined, `${what}: error page carries the activity id`);
-    const line = t.logs.lines.find((l) => l.activityId === activity && l.detail !== undefined);
-    return typeof line?.detail === 'string' ? line.detail : '';
-  }
+  const accepted = assertRequestAccepted;
+  const refused = (res: request.Response, what = 'attack'): string =>
+    refusalDetail(res, t.logs, what);
   const control = async (): Promise<void> => {
     accepted(await post(signEnveloped(req())));
   };

@@ -9,13 +9,12 @@
  * its claim type with NameFormat uri, values of one type in one Attribute.
  */
 import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
-import { FederationError } from '../../lib/errors.ts';
+import { issuanceFailed } from '../../lib/errors.ts';
 import {
   ATTRNAME_FORMAT_URI,
   AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
   NAMEID_FORMAT_PERSISTENT,
 } from '../../tokens/index.ts';
-import { ISSUANCE_FAILED } from '../../tokens/saml11.ts';
 import type { Saml2Attribute, Saml2AssertionModel } from '../../tokens/types.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 
@@ -93,9 +92,7 @@ export function toSaml2Model(i: Saml2AssertionInput): Saml2AssertionModel {
   // party gets a Subject without NameID, as AD FS issues it (issue 14 §8); the caller answers
   // InvalidNameIDPolicy instead when the request demanded a NameID format.
   if (m365 && (nameIdValue === undefined || nameIdValue === ''))
-    throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
-      detail: 'claims step issued no ImmutableID claim for Microsoft 365',
-    });
+    throw issuanceFailed('claims step issued no ImmutableID claim for Microsoft 365');
   const lifetimeMs = i.rp.tokenLifetimeMinutes * 60_000;
   return {
     assertionId: i.assertionId,

@@ -1,6 +1,5 @@
 import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
-import { FederationError } from '../../lib/errors.ts';
-import { ISSUANCE_FAILED } from '../../tokens/saml11.ts';
+import { issuanceFailed } from '../../lib/errors.ts';
 import type { Saml11AssertionModel, Saml11Attribute } from '../../tokens/types.ts';
 
 /**
@@ -43,9 +42,9 @@ export function toSaml11Model(input: AssertionInput): Saml11AssertionModel {
   // An empty value names no one: treated as no claim. An empty format property as none (unspecified).
   const nameId = input.claims.find((c) => c.type === ClaimTypes.nameIdentifier && c.value !== '');
   if (nameId === undefined && input.requireNameIdentifier === true)
-    throw new FederationError('issuance_failed', ISSUANCE_FAILED, {
-      detail: 'claims step issued no ImmutableID (nameidentifier) claim for Microsoft 365',
-    });
+    throw issuanceFailed(
+      'claims step issued no ImmutableID (nameidentifier) claim for Microsoft 365',
+    );
   const issuer = input.claims.find((c) => c.type === ClaimTypes.issuerId)?.value ?? input.issuer;
   const byType = new Map<string, Saml11Attribute>();
   for (const c of input.claims) {
