@@ -76,7 +76,8 @@ function shapes(b: ShapeBudget): [string, string][] {
   ];
 }
 
-const stubSignature = (id: string): string =>
+/** A ds:Signature shaped like an SP's, with a digest and value that verify nothing (the attacker's stub). */
+export const stubSignature = (id: string): string =>
   `<ds:Signature xmlns:ds="${DS}"><ds:SignedInfo>` +
   `<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>` +
   `<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>` +

@@ -11,10 +11,10 @@
 import { Worker } from 'node:worker_threads';
 import { deflateRawSync } from 'node:zlib';
 import { SAML_MESSAGE_LIMITS } from '../server/lib/xml-limits.ts';
+import { stubSignature } from './parse-cost.ts';
 
 const P = 'urn:oasis:names:tc:SAML:2.0:protocol';
 const A = 'urn:oasis:names:tc:SAML:2.0:assertion';
-const DS = 'http://www.w3.org/2000/09/xmldsig#';
 const M365 = 'urn:federation:MicrosoftOnline';
 
 function authnRequest(publicUrl: string, extensions: string): string {
@@ -23,15 +23,7 @@ function authnRequest(publicUrl: string, extensions: string): string {
     `<samlp:AuthnRequest xmlns:samlp="${P}" xmlns:saml="${A}" ID="${id}" Version="2.0" ` +
     `IssueInstant="${new Date().toISOString()}" Destination="${publicUrl}/adfs/ls/">` +
     `<saml:Issuer>${M365}</saml:Issuer>` +
-    `<ds:Signature xmlns:ds="${DS}"><ds:SignedInfo>` +
-    `<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>` +
-    `<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>` +
-    `<ds:Reference URI="#${id}"><ds:Transforms>` +
-    `<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>` +
-    `<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>` +
-    `<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>` +
-    `<ds:DigestValue>AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</ds:DigestValue></ds:Reference>` +
-    `</ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue></ds:Signature>` +
+    stubSignature(id) +
     `<samlp:Extensions>${extensions}</samlp:Extensions></samlp:AuthnRequest>`
   );
 }
