@@ -2,7 +2,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { CertificateAuthenticator } from './authn/certificate/authenticator.ts';
 import type { Fetcher } from './authn/certificate/fetch.ts';
 import { SessionManager } from './authn/session.ts';
-import { verifierKeyFrom } from './authn/forms.ts';
+import { verifierKeyFrom } from './authn/password.ts';
 import { SmartLockout } from './authn/lockout.ts';
 import { SprayGuard } from './authn/spray.ts';
 import { ClaimsEngine } from './claims/engine.ts';

@@ -1,6 +1,6 @@
 import type { PasswordPolicyViolation } from '../directory/types.ts';
 import { AuditEventIds } from '../observability/audit-events.ts';
-import { presentedAddresses, type PasswordAuthContext, type SignInAttempt } from './forms.ts';
+import { presentedAddresses, type PasswordAuthContext, type SignInAttempt } from './password.ts';
 import { accountKey, normaliseName } from './lockout.ts';
 
 /**

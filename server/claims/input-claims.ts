@@ -81,7 +81,7 @@ export function inputClaims(
   if (u.objectSid !== undefined) out.push(ad(ClaimTypes.primarySid, u.objectSid));
   if (primaryGroupSid !== undefined) out.push(ad(ClaimTypes.primaryGroupSid, primaryGroupSid));
   for (const sid of groupSids) out.push(ad(ClaimTypes.groupSid, sid));
-  // Set only by a username/password sign-in whose password expires within the notice window (authn/forms.ts); the
+  // Set only by a username/password sign-in whose password expires within the notice window (authn/password.ts); the
   // _PasswordExpiryStore rule turns it into the three expiry claims. UNCERTAIN: AD FS does not document the value's
   // format; xs:dateTime (UTC) is used, which the store also accepts as a FILETIME.
   if (u.passwordExpiryNotice !== undefined) {

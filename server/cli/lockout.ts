@@ -53,7 +53,7 @@ async function resolve(config: Config, name: string, log: Logger): Promise<Resol
     baseDir: config.baseDir,
   });
   try {
-    // The same folding the sign-in path applies before its look-up (authn/forms.ts).
+    // The same folding the sign-in path applies before its look-up (authn/password.ts).
     const user = await directory.findUser(normaliseName(typed));
     return { account: accountKey(user, typed), user };
   } finally {

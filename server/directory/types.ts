@@ -40,7 +40,7 @@ export interface DirectoryUser {
    */
   passwordExpiresAt?: Date | undefined;
   /**
-   * Set by the username/password sign-in step (authn/forms.ts) only, when the password expires within the notice
+   * Set by the username/password sign-in step (authn/password.ts) only, when the password expires within the notice
    * window (passwordChange.expiryNoticeDays): the input claim passwordexpirationtime, which AD FS likewise adds only
    * for username/password sign-ins within 14 days of expiry ([PWDEXP]). Never set by directory look-ups.
    */

@@ -9,7 +9,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { authenticateWithPassword } from '../authn/forms.ts';
+import { authenticateWithPassword } from '../authn/password.ts';
 import type { CertificateContext } from '../authn/certificate/context.ts';
 import type { SsoSession } from '../authn/session.ts';
 import { AuthMethods } from '../claims/types.ts';

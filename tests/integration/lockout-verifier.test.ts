@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { authenticateWithPassword, type SignInAttempt } from '../../server/authn/forms.ts';
+import { authenticateWithPassword, type SignInAttempt } from '../../server/authn/password.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
 
 const OLD = 'Passw0rd!';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { authenticateWithPassword, type SignInAttempt } from '../../server/authn/forms.ts';
+import { authenticateWithPassword, type SignInAttempt } from '../../server/authn/password.ts';
 import { POLICY_MESSAGES } from '../../server/authn/password-change.ts';
 import {
   adminModify,

@@ -36,7 +36,7 @@ const CC = 'server/http/client-certificate.ts';
 const APP = 'server/app.ts';
 const LOCK = 'server/authn/lockout.ts';
 const SPRAY = 'server/authn/spray.ts';
-const FORMS = 'server/authn/forms.ts';
+const FORMS = 'server/authn/password.ts';
 
 /**
  * A condition that is always false at run time but that the type checker cannot evaluate: a literal `false`

@@ -1,5 +1,5 @@
 /**
- * The certificate credential step (security-corpus C6), the counterpart of authn/forms.ts for passwords:
+ * The certificate credential step (security-corpus C6), the counterpart of authn/password.ts for passwords:
  * parse → validate (chain to the issuing CAs, dates, usage; validate.ts) → revocation of every certificate below the
  * root (revocation.ts; fail closed unless soft-fail is configured, and then audited) → map to one AD account
  * (mapping.ts, KB5014754 strong mapping) → the account's logon state (disabled, locked, expired), read from the

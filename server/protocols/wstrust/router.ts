@@ -13,14 +13,14 @@
  *  3. the RST's structure (request.ts, B4.2), timestamp within the skew window (B4.3);
  *  4. replay caches: wsa:MessageID, and Nonce+Created when the UsernameToken has a Nonce (B4.3);
  *  5. AppliesTo resolved against the trust registry (extSTS.srf is an alias of the Microsoft 365 trust);
- *  6. the shared credential step (authn/forms.ts, with smart lockout): every credential failure gives one
+ *  6. the shared credential step (authn/password.ts, with smart lockout): every credential failure gives one
  *     identical fault (B4.4);
  *  7. the relying party's claim rules and the same SAML 1.1 writer as WS-Federation (or, when the RST's
  *     TokenType asks for SAML 2.0, the SAML-P assertion writer); the response.
  */
 import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { authenticateWithPassword } from '../../authn/forms.ts';
+import { authenticateWithPassword } from '../../authn/password.ts';
 import { claimsAudit } from '../../claims/audit.ts';
 import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
 import { FederationError } from '../../lib/errors.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withExpiryNotice } from '../../../server/authn/forms.ts';
+import { withExpiryNotice } from '../../../server/authn/password.ts';
 import { inputClaims } from '../../../server/claims/input-claims.ts';
 import { ClaimTypes } from '../../../server/claims/types.ts';
 import { fileTimeToDate } from '../../../server/directory/ldap.ts';
