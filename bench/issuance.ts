@@ -14,7 +14,7 @@ import {
   privateKeyToPem,
 } from '../server/keys/index.ts';
 import type { SigningCredential } from '../server/keys/types.ts';
-import { toSaml11Model } from '../server/protocols/wsfed/assertion.ts';
+import { toSaml11Model } from '../server/tokens/saml11-model.ts';
 import {
   ClaimTypes,
   NameIdFormatProperty,

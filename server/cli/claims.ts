@@ -14,7 +14,7 @@ import { AuthMethods, type Claim } from '../claims/types.ts';
 import type { Config } from '../config/schema.ts';
 import { createDirectory } from '../directory/index.ts';
 import { systemClock } from '../lib/clock.ts';
-import { toSaml11Model } from '../protocols/wsfed/assertion.ts';
+import { toSaml11Model } from '../tokens/saml11-model.ts';
 import { writeCanonicalSaml11Assertion } from '../tokens/index.ts';
 import { trustRegistryFor } from '../services.ts';
 

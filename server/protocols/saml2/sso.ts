@@ -32,7 +32,7 @@ import { passiveEndpoint } from '../metadata/federation-metadata.ts';
 import { methodOfSession, type BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
 import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { sendSignedOut, takeWsFedCleanup, type SignOutNext } from '../signout.ts';
-import { NAMEID_UNSPECIFIED, pinnedNameIdFormat, toSaml2Model } from './assertion.ts';
+import { NAMEID_UNSPECIFIED, pinnedNameIdFormat, toSaml2Model } from '../../tokens/saml2-model.ts';
 import { decodePost, decodeRedirect, redirectUrl, verifyRedirectSignature } from './bindings.ts';
 import {
   parseMessage,

@@ -12,7 +12,7 @@ import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import { BrowserSignIn, type SignInMethod } from '../browser-signin.ts';
 import { issuanceClaims, issueAudited } from '../request-context.ts';
 import { rememberWsFedParty, sendSignedOut, takeWsFedCleanup } from '../signout.ts';
-import { toSaml11Model } from './assertion.ts';
+import { toSaml11Model } from '../../tokens/saml11-model.ts';
 
 export { GENERIC_FAILURE } from '../browser-signin.ts';
 

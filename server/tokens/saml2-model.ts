@@ -8,15 +8,15 @@
  * format the trust's nameIdFormat or the claim's format property; every other claim is an Attribute named by
  * its claim type with NameFormat uri, values of one type in one Attribute.
  */
-import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
-import { issuanceFailed } from '../../lib/errors.ts';
+import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../claims/types.ts';
+import { issuanceFailed } from '../lib/errors.ts';
 import {
   ATTRNAME_FORMAT_URI,
   AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
   NAMEID_FORMAT_PERSISTENT,
-} from '../../tokens/index.ts';
-import type { Saml2Attribute, Saml2AssertionModel } from '../../tokens/types.ts';
-import type { RelyingParty } from '../../trust/registry.ts';
+} from './index.ts';
+import type { Saml2Attribute, Saml2AssertionModel } from './types.ts';
+import type { RelyingParty } from '../trust/registry.ts';
 
 export const NAMEID_UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 

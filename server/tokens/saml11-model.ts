@@ -1,6 +1,6 @@
-import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../../claims/types.ts';
-import { issuanceFailed } from '../../lib/errors.ts';
-import type { Saml11AssertionModel, Saml11Attribute } from '../../tokens/types.ts';
+import { ClaimTypes, NameIdFormatProperty, type ClaimSet } from '../claims/types.ts';
+import { issuanceFailed } from '../lib/errors.ts';
+import type { Saml11AssertionModel, Saml11Attribute } from './types.ts';
 
 /**
  * SAML 1.1 AuthenticationMethod for an AD FS authentication method claim (entra-protocol.md §1.5: AD FS maps
