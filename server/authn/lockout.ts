@@ -135,17 +135,14 @@ export class SmartLockout {
   }
 
   #key(account: string, cls: LocationClass, part: string): string {
-    return `lockout:${account}:${cls}:${part}`;
+    return `${account}:${cls}:${part}`;
   }
 
   /** Familiar only when every presented address is in the account's list (C1.5). */
   async classify(account: string, presentedIps: readonly string[]): Promise<LocationClass> {
     const ips = [...new Set(presentedIps.map(canonicalIp).filter((ip) => ip !== ''))];
     if (ips.length === 0) return 'unknown';
-    const rec = await this.#store.find<FamiliarRecord>(
-      'counter',
-      `lockout:${account}:familiar-ips`,
-    );
+    const rec = await this.#store.find<FamiliarRecord>('lockoutCounter', `${account}:familiar-ips`);
     if (rec === undefined) return 'unknown';
     return ips.every((ip) => rec.ips.includes(ip)) ? 'familiar' : 'unknown';
   }
@@ -160,7 +157,7 @@ export class SmartLockout {
     // (set-if-absent) is the one attempt allowed once the window has passed; it restarts the window at once, so
     // concurrent attempts on any node find it taken.
     const probe = await this.#store.markSeen(
-      'counter',
+      'lockoutCounter',
       this.#key(account, location, GATE),
       this.#windowSeconds,
     );
@@ -172,18 +169,23 @@ export class SmartLockout {
   async recordFailure(account: string, location: LocationClass): Promise<FailureRecord> {
     if (!this.#config.enabled) return { count: 0, reachedThreshold: false };
     const count = await this.#store.incr(
-      'counter',
+      'lockoutCounter',
       this.#key(account, location, COUNT),
       this.#retentionSeconds,
     );
     await this.#store.put(
-      'counter',
+      'lockoutCounter',
       this.#key(account, location, LAST_FAILURE),
       this.#clock.now().toISOString(),
       this.#retentionSeconds,
     );
     if (count >= this.#config.threshold) {
-      await this.#store.put('counter', this.#key(account, location, GATE), 1, this.#windowSeconds);
+      await this.#store.put(
+        'lockoutCounter',
+        this.#key(account, location, GATE),
+        1,
+        this.#windowSeconds,
+      );
     }
     return { count, reachedThreshold: count === this.#config.threshold };
   }
@@ -201,8 +203,8 @@ export class SmartLockout {
     await this.#clear(account, [location]);
     const max = this.#config.maxFamiliarLocations;
     if (max === 0) return;
-    const key = `lockout:${account}:familiar-ips`;
-    const rec = await this.#store.find<FamiliarRecord>('counter', key);
+    const key = `${account}:familiar-ips`;
+    const rec = await this.#store.find<FamiliarRecord>('lockoutCounter', key);
     let ips = rec?.ips ?? [];
     for (const ip of presentedIps.map(canonicalIp)) {
       if (ip === '') continue;
@@ -210,7 +212,7 @@ export class SmartLockout {
     }
     ips = ips.slice(-max);
     await this.#store.put(
-      'counter',
+      'lockoutCounter',
       key,
       { ips, lastSuccess: this.#clock.now().toISOString() } satisfies FamiliarRecord,
       Math.max(this.#retentionSeconds, 90 * 24 * 3600),
@@ -221,13 +223,14 @@ export class SmartLockout {
     const cls = async (c: LocationClass): Promise<ClassActivity> => {
       const count = (await this.#count(account, c)) ?? 0;
       const lastFailure = await this.#store.find<string>(
-        'counter',
+        'lockoutCounter',
         this.#key(account, c, LAST_FAILURE),
       );
       const over = this.#config.enabled && count >= this.#config.threshold;
       return {
         count,
-        windowOpen: (await this.#store.find('counter', this.#key(account, c, GATE))) !== undefined,
+        windowOpen:
+          (await this.#store.find('lockoutCounter', this.#key(account, c, GATE))) !== undefined,
         lastFailure,
         lockedUntil:
           over && lastFailure !== undefined
@@ -235,10 +238,7 @@ export class SmartLockout {
             : undefined,
       };
     };
-    const rec = await this.#store.find<FamiliarRecord>(
-      'counter',
-      `lockout:${account}:familiar-ips`,
-    );
+    const rec = await this.#store.find<FamiliarRecord>('lockoutCounter', `${account}:familiar-ips`);
     return {
       account,
       familiar: await cls('familiar'),
@@ -246,7 +246,7 @@ export class SmartLockout {
       familiarLocations: rec?.ips ?? [],
       lastSuccess: rec?.lastSuccess,
       adLockedRecently:
-        (await this.#store.find('counter', `lockout:${account}:ad-locked`)) !== undefined,
+        (await this.#store.find('lockoutCounter', `${account}:ad-locked`)) !== undefined,
     };
   }
 
@@ -254,9 +254,9 @@ export class SmartLockout {
   async reset(account: string, opts: { forgetLocations?: boolean } = {}): Promise<void> {
     await this.#clear(account);
     // The pause after AD answered 775 (forms.ts): a help desk that unlocked the account in AD resets this too.
-    await this.#store.destroy('counter', `lockout:${account}:ad-locked`);
+    await this.#store.destroy('lockoutCounter', `${account}:ad-locked`);
     if (opts.forgetLocations === true)
-      await this.#store.destroy('counter', `lockout:${account}:familiar-ips`);
+      await this.#store.destroy('lockoutCounter', `${account}:familiar-ips`);
   }
 
   async #clear(
@@ -264,14 +264,17 @@ export class SmartLockout {
     classes: readonly LocationClass[] = ['familiar', 'unknown'],
   ): Promise<void> {
     for (const c of classes) {
-      await this.#store.destroy('counter', this.#key(account, c, COUNT));
-      await this.#store.destroy('counter', this.#key(account, c, GATE));
-      await this.#store.destroy('counter', this.#key(account, c, LAST_FAILURE));
+      await this.#store.destroy('lockoutCounter', this.#key(account, c, COUNT));
+      await this.#store.destroy('lockoutCounter', this.#key(account, c, GATE));
+      await this.#store.destroy('lockoutCounter', this.#key(account, c, LAST_FAILURE));
     }
   }
 
   async #count(account: string, cls: LocationClass): Promise<number | undefined> {
-    const v = await this.#store.find<number | string>('counter', this.#key(account, cls, COUNT));
+    const v = await this.#store.find<number | string>(
+      'lockoutCounter',
+      this.#key(account, cls, COUNT),
+    );
     if (v === undefined) return undefined;
     const n = typeof v === 'number' ? v : Number.parseInt(v, 10);
     return Number.isFinite(n) ? n : undefined;

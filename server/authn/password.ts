@@ -307,7 +307,7 @@ async function protectedAuthenticate(
     }
   }
   // AD itself answered 775 lately: no further binds for the window, so fedgate does not prolong AD's lockout.
-  if ((await store.find('counter', `lockout:${account}:ad-locked`)) !== undefined) {
+  if ((await store.find('lockoutCounter', `${account}:ad-locked`)) !== undefined) {
     const result: AuthResult = { ok: false, kind: 'locked', reason: 'ad_locked_recently', user };
     auditOutcome(audit, attempt, result, lockFields);
     await padFailure(directory, checkStarted);
@@ -336,13 +336,14 @@ async function protectedAuthenticate(
     if (ctx.verifierKey !== undefined) {
       // The verifier is stored with the pwdLastSet it was made under: while that is unchanged the password is
       // the same, so the scrypt (tens of RSA signatures' worth of CPU) runs once per password, not per sign-in.
-      const key = `lockout:${resolved}:verifier`;
+      const key = resolved;
       const stamp = result.user.passwordLastSet;
-      const prior = stamp === undefined ? undefined : await store.find<string>('counter', key);
+      const prior =
+        stamp === undefined ? undefined : await store.find<string>('lockoutVerifier', key);
       if (prior === undefined || !prior.startsWith(`${stamp ?? ''}:`)) {
         const v = await verifierOf(ctx.verifierKey, resolved, attempt.password);
         await store.put(
-          'counter',
+          'lockoutVerifier',
           key,
           `${stamp ?? ''}:${v.toString('base64')}`,
           VERIFIER_TTL_SECONDS,
@@ -390,7 +391,7 @@ async function protectedAuthenticate(
     return result;
   }
   if (result.kind === 'locked') {
-    await store.put('counter', `lockout:${account}:ad-locked`, 1, lockout.observationWindowSeconds);
+    await store.put('lockoutCounter', `${account}:ad-locked`, 1, lockout.observationWindowSeconds);
   }
   auditOutcome(audit, attempt, result, lockFields);
   return result;
@@ -410,7 +411,7 @@ async function correctPasswordWhileLocked(
   fields: Record<string, unknown>,
 ): Promise<void> {
   if (ctx.verifierKey === undefined || user === undefined || attempt.password.trim() === '') return;
-  const stored = await ctx.store.find<string>('counter', `lockout:${account}:verifier`);
+  const stored = await ctx.store.find<string>('lockoutVerifier', account);
   if (stored === undefined) return;
   const presented = await verifierOf(ctx.verifierKey, account, attempt.password);
   // `<pwdLastSet>:<base64 verifier>` (see the success path).

@@ -79,7 +79,7 @@ export class SprayGuard {
     if (this.isBanned(presentedIps)) return { allowed: false, reason: 'banned' };
     const { id } = this.#window();
     const failures = await this.#store.find<number | string>(
-      'counter',
+      'sprayCounter',
       `spray:${canonicalIp(sourceIp)}:${id}:failures`,
     );
     const n = failures === undefined ? 0 : Number(failures);
@@ -91,18 +91,18 @@ export class SprayGuard {
   /** A failed sign-in from this source against `account` (a lockout key). */
   async recordFailure(sourceIp: string, account: string): Promise<SprayFailureRecord> {
     const { id, ttl } = this.#window();
-    const src = `spray:${canonicalIp(sourceIp)}:${id}`;
-    const failures = await this.#store.incr('counter', `${src}:failures`, ttl);
+    const src = `${canonicalIp(sourceIp)}:${id}`;
+    const failures = await this.#store.incr('sprayCounter', `${src}:failures`, ttl);
     let distinctAccounts: number;
-    if (await this.#store.markSeen('counter', `${src}:account:${account}`, ttl)) {
-      distinctAccounts = await this.#store.incr('counter', `${src}:accounts`, ttl);
+    if (await this.#store.markSeen('sprayCounter', `${src}:account:${account}`, ttl)) {
+      distinctAccounts = await this.#store.incr('sprayCounter', `${src}:accounts`, ttl);
     } else {
-      const v = await this.#store.find<number | string>('counter', `${src}:accounts`);
+      const v = await this.#store.find<number | string>('sprayCounter', `${src}:accounts`);
       distinctAccounts = v === undefined ? 0 : Number(v);
     }
     const alert =
       distinctAccounts >= this.#config.distinctAccountsAlert &&
-      (await this.#store.markSeen('counter', `${src}:alerted`, ttl));
+      (await this.#store.markSeen('sprayCounter', `${src}:alerted`, ttl));
     return { failures, distinctAccounts, alert };
   }
 }

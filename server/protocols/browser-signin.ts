@@ -116,7 +116,7 @@ export async function pendingForCertificate(
 ): Promise<PendingSignIn> {
   if (stateId === undefined || !HANDLE.test(stateId))
     throw new FederationError('bad_request', 'The certificate sign-in link is malformed.');
-  const pending = await s.store.find<PendingSignIn>('signin-request', stateId);
+  const pending = await s.store.find<PendingSignIn>('pendingSignIn', stateId);
   if (pending === undefined) throw expired();
   if (!allows(pending, 'certificate')) {
     throw new FederationError(
@@ -127,9 +127,9 @@ export async function pendingForCertificate(
       },
     );
   }
-  const attempts = await s.store.incr('counter', `signin-attempts:${stateId}`, PENDING_TTL_SECONDS);
+  const attempts = await s.store.incr('signInAttempts', stateId, PENDING_TTL_SECONDS);
   if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
-    await s.store.destroy('signin-request', stateId);
+    await s.store.destroy('pendingSignIn', stateId);
     throw new FederationError(
       'session_expired',
       'Too many attempts on this sign-in page. Go back to the application and sign in again.',
@@ -154,7 +154,7 @@ export const CERTIFICATE_RESULT_TTL_SECONDS = 120;
  * can read the store cannot finish another user's sign-in with it (corpus C7.2).
  */
 export function certificateResultKey(handle: string): string {
-  return `certauth:${createHash('sha256').update(handle).digest('base64url')}`;
+  return `${createHash('sha256').update(handle).digest('base64url')}`;
 }
 
 /** Where the sign-in page's "Sign in with a certificate" link goes (AD FS: certauth host or port 49443). */
@@ -276,7 +276,7 @@ export class BrowserSignIn {
       createdAt: s.clock.now().toISOString(),
     };
     const id = s.random.token();
-    await s.store.put('signin-request', id, pending, PENDING_TTL_SECONDS);
+    await s.store.put('pendingSignIn', id, pending, PENDING_TTL_SECONDS);
     sendSignInPage(s, res, { pendingId: id, pending, rp: o.rp });
   }
 
@@ -292,7 +292,7 @@ export class BrowserSignIn {
     const stateId = param(body, 'AuthState', 64) ?? '';
     if (!HANDLE.test(stateId))
       throw new FederationError('bad_request', 'The sign-in form is malformed.');
-    const pending = await s.store.find<PendingSignIn>('signin-request', stateId);
+    const pending = await s.store.find<PendingSignIn>('pendingSignIn', stateId);
     if (pending === undefined) throw expired();
     // Login CSRF (corpus C5.1): the form token must match, the browser must hold the cookie the form was made for,
     // and a browser-supplied Origin must be ours.
@@ -322,12 +322,12 @@ export class BrowserSignIn {
     const issuer = this.#issuer(pending.protocol);
 
     const attempts = await s.store.incr(
-      'counter',
-      `signin-attempts:${stateId}`,
+      'signInAttempts',
+      stateId,
       PENDING_TTL_SECONDS,
     );
     if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
-      await s.store.destroy('signin-request', stateId);
+      await s.store.destroy('pendingSignIn', stateId);
       throw new FederationError(
         'session_expired',
         'Too many attempts on this sign-in page. Go back to the application and sign in again.',
@@ -393,7 +393,7 @@ export class BrowserSignIn {
   ): Promise<void> {
     const s = this.#s;
     // One use per pending request: a second concurrent success gets no second token.
-    if ((await s.store.consume<PendingSignIn>('signin-request', p.stateId)) === undefined)
+    if ((await s.store.consume<PendingSignIn>('pendingSignIn', p.stateId)) === undefined)
       throw expired();
     // A fresh session id at every sign-in; any earlier session of this browser ends (no fixation, corpus A18).
     await s.sessions.destroy(readCookie(req, SSO_COOKIE));
@@ -420,11 +420,11 @@ export class BrowserSignIn {
     if (handle === undefined || !HANDLE.test(handle))
       throw new FederationError('bad_request', 'The certificate sign-in result is malformed.');
     const result = await s.store.consume<CertificateResult>(
-      'signin-request',
+      'certificateResult',
       certificateResultKey(handle),
     );
     if (result === undefined) throw expired();
-    const pending = await s.store.find<PendingSignIn>('signin-request', result.pendingId);
+    const pending = await s.store.find<PendingSignIn>('pendingSignIn', result.pendingId);
     if (pending === undefined) throw expired();
     const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
     if (!safeEqual(binding, pending.binding)) {

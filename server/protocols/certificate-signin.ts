@@ -172,7 +172,7 @@ export function certificateLegRouter(s: Services, via: 'tls' | 'proxy'): Router 
       authInstant: s.clock.now().toISOString(),
     };
     await s.store.put(
-      'signin-request',
+      'certificateResult',
       certificateResultKey(handle),
       stored,
       CERTIFICATE_RESULT_TTL_SECONDS,

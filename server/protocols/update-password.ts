@@ -46,7 +46,7 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 function ticketKey(id: string): string {
-  return `pwchange:${id}`;
+  return id;
 }
 
 function render(
@@ -73,7 +73,7 @@ function render(
 
 async function newTicket(s: Services, t: ChangeTicket): Promise<string> {
   const id = s.random.token();
-  await s.store.put('signin-request', ticketKey(id), t, TICKET_TTL_SECONDS);
+  await s.store.put('passwordTicket', ticketKey(id), t, TICKET_TTL_SECONDS);
   return id;
 }
 
@@ -152,7 +152,7 @@ export function updatePasswordRouter(s: Services): Router {
     const body: unknown = req.body;
     const id = param(body, 'Ticket', 64) ?? '';
     if (!HANDLE.test(id)) throw new FederationError('bad_request', 'The form is malformed.');
-    const t = await s.store.find<ChangeTicket>('signin-request', ticketKey(id));
+    const t = await s.store.find<ChangeTicket>('passwordTicket', ticketKey(id));
     if (t === undefined) {
       throw new FederationError(
         'session_expired',
@@ -180,9 +180,9 @@ export function updatePasswordRouter(s: Services): Router {
       );
     }
     // Rate limits: per form, and per source address across forms (the page is itself a password oracle).
-    const perTicket = await s.store.incr('counter', `pwchange-attempts:${id}`, TICKET_TTL_SECONDS);
+    const perTicket = await s.store.incr('passwordChangeAttempts', `ticket:${id}`, TICKET_TTL_SECONDS);
     if (perTicket > MAX_ATTEMPTS_PER_TICKET) {
-      await s.store.destroy('signin-request', ticketKey(id));
+      await s.store.destroy('passwordTicket', ticketKey(id));
       throw new FederationError(
         'session_expired',
         'Too many attempts on this page. Open the password change page again.',
@@ -190,8 +190,8 @@ export function updatePasswordRouter(s: Services): Router {
     }
     const bucket = Math.floor(s.clock.now().getTime() / (SOURCE_WINDOW_SECONDS * 1000));
     const perSource = await s.store.incr(
-      'counter',
-      `pwchange-source:${req.ip ?? ''}:${bucket}`,
+      'passwordChangeAttempts',
+      `source:${req.ip ?? ''}:${bucket}`,
       SOURCE_WINDOW_SECONDS,
     );
     if (perSource > s.config.passwordChange.maxAttemptsPerSource) {
@@ -244,10 +244,10 @@ export function updatePasswordRouter(s: Services): Router {
       render(s, res, id, t, { error, username: shownName });
       return;
     }
-    await s.store.destroy('signin-request', ticketKey(id));
+    await s.store.destroy('passwordTicket', ticketKey(id));
     // Back to the pending sign-in: its form again, for the new password (which also proves it works).
     if (t.mode === 'signin' && t.stateId !== undefined) {
-      const pending = await s.store.find<PendingSignIn>('signin-request', t.stateId);
+      const pending = await s.store.find<PendingSignIn>('passwordTicket', t.stateId);
       const rp = pending === undefined ? undefined : s.trusts.find(pending.rp);
       if (pending !== undefined && rp !== undefined) {
         sendSignInPage(s, res, {

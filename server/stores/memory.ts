@@ -1,5 +1,6 @@
 import type { Clock } from '../lib/clock.ts';
 import { DEFAULT_TTL_SECONDS, type ArtifactKind, type ArtifactStore } from './types.ts';
+import { namespacedKey } from './namespaces.ts';
 
 interface Entry {
   json: string;
@@ -25,7 +26,7 @@ export class MemoryStore implements ArtifactStore {
   }
 
   #key(kind: ArtifactKind, key: string): string {
-    return `${kind}:${key}`;
+    return namespacedKey(kind, key);
   }
 
   #live(k: string): Entry | undefined {

@@ -4,6 +4,7 @@ import { createClient, createSentinel, type RedisClientOptions } from 'redis';
 import type { RedisStoreConfig } from '../config/schema.ts';
 import { FederationError } from '../lib/errors.ts';
 import { DEFAULT_TTL_SECONDS, type ArtifactKind, type ArtifactStore } from './types.ts';
+import { namespacedKey } from './namespaces.ts';
 
 /**
  * Raised for every store failure (Redis down, partitioned, timing out). Per data class (security-corpus E3):
@@ -161,7 +162,7 @@ export class RedisStore implements ArtifactStore {
   }
 
   #key(kind: ArtifactKind, key: string): string {
-    return `${this.#prefix}${kind}:${key}`;
+    return `${this.#prefix}${namespacedKey(kind, key)}`;
   }
 
   /** Runs one command with a deadline; any failure becomes StoreUnavailableError. */

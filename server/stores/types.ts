@@ -3,15 +3,15 @@
  * counters). Memory and Redis implementations pass one contract suite (tests/contract/store.contract.ts).
  * Values are JSON-serialisable; every entry has a TTL so the store never grows without bound.
  */
-export type ArtifactKind = 'session' | 'signin-request' | 'replay' | 'counter';
+import { NAMESPACES, type Namespace } from './namespaces.ts';
 
-/** TTL per kind, seconds: the one table (architecture.md). A call may pass a shorter TTL. */
-export const DEFAULT_TTL_SECONDS: Record<ArtifactKind, number> = {
-  session: 8 * 3600,
-  'signin-request': 15 * 60,
-  replay: 3600,
-  counter: 3600,
-};
+/** The kind of state an entry is (namespaces.ts names each one with its key prefix and TTL). */
+export type ArtifactKind = Namespace;
+
+/** Default TTL per kind, seconds: the one table is NAMESPACES (namespaces.ts). A call may pass a shorter TTL. */
+export const DEFAULT_TTL_SECONDS: Record<ArtifactKind, number> = Object.fromEntries(
+  Object.entries(NAMESPACES).map(([k, v]) => [k, v.ttlSeconds]),
+) as Record<ArtifactKind, number>;
 
 export interface ArtifactStore {
   readonly kind: 'memory' | 'redis';

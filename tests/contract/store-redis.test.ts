@@ -63,12 +63,12 @@ test('redis store: keys carry the prefix and a TTL in Redis itself', async () =>
   const config = storeConfig();
   const store = RedisStore.create(config, { baseDir: '/' });
   await store.put('session', 's1', { a: 1 }, 120);
-  await store.incr('counter', 'c1', 30);
+  await store.incr('lockoutCounter', 'c1', 30);
   await store.markSeen('replay', 'r1', 45);
   const admin = createClient({ url: redis.url });
   await admin.connect();
   const ttlS = await admin.ttl(`${config.keyPrefix}session:s1`);
-  const ttlC = await admin.ttl(`${config.keyPrefix}counter:c1`);
+  const ttlC = await admin.ttl(`${config.keyPrefix}lockout:c1`);
   const ttlR = await admin.ttl(`${config.keyPrefix}replay:r1`);
   await admin.close();
   assert.ok(ttlS > 100 && ttlS <= 120, `session ttl ${ttlS}`);
@@ -102,11 +102,11 @@ test('redis store: outage → StoreUnavailableError at once, recovery without a 
     onConnectionEvent: (e) => events.push(e),
   });
   try {
-    await store.put('signin-request', 'a', { x: 1 });
+    await store.put('pendingSignIn', 'a', { x: 1 });
     await other.stop();
     // Replay check fails closed: a rejection, never `true`.
     await assert.rejects(store.markSeen('replay', 'id', 60), StoreUnavailableError);
-    await assert.rejects(store.consume('signin-request', 'a'), StoreUnavailableError);
+    await assert.rejects(store.consume('pendingSignIn', 'a'), StoreUnavailableError);
     assert.equal(await store.ping(), false);
     assert.ok(errors.includes('markSeen') && errors.includes('consume'));
     await other.start();

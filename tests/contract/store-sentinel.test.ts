@@ -111,8 +111,8 @@ test('redis store via Sentinel: finds the master, follows a failover to the repl
   assert.equal(config.kind, 'redis');
   const store = RedisStore.create(config, { baseDir: '/' });
   try {
-    await store.put('counter', 'before', 'one', 600);
-    assert.equal(await store.find('counter', 'before'), 'one');
+    await store.put('lockoutCounter', 'before', 'one', 600);
+    assert.equal(await store.find('lockoutCounter', 'before'), 'one');
     // It really went to the master the sentinel named.
     assert.notEqual(await valueOn(master.port, 'sentinel-test:counter:before'), null);
 
@@ -130,7 +130,7 @@ test('redis store via Sentinel: finds the master, follows a failover to the repl
     let failures = 0;
     await until('the store writes to the new master', async () => {
       try {
-        await store.put('counter', 'after', 'two', 600);
+        await store.put('lockoutCounter', 'after', 'two', 600);
         return true;
       } catch (err) {
         assert.ok(err instanceof StoreUnavailableError, String(err));
@@ -140,8 +140,8 @@ test('redis store via Sentinel: finds the master, follows a failover to the repl
     });
     t.diagnostic(`store calls refused while the master moved: ${failures}`);
     assert.notEqual(await valueOn(replicaPort, 'sentinel-test:counter:after'), null);
-    assert.equal(await store.find('counter', 'before'), 'one', 'replicated data survives');
-    assert.equal(await store.incr('counter', 'n', 60), 1);
+    assert.equal(await store.find('lockoutCounter', 'before'), 'one', 'replicated data survives');
+    assert.equal(await store.incr('lockoutCounter', 'n', 60), 1);
     assert.equal(await store.markSeen('replay', 'id-1', 60), true);
     assert.equal(await store.markSeen('replay', 'id-1', 60), false);
   } finally {

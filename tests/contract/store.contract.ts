@@ -24,20 +24,20 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
   test(`${name}: kinds are separate namespaces`, async () => {
     const { store } = await make();
     await store.put('session', 'same', 'S');
-    await store.put('signin-request', 'same', 'R');
+    await store.put('pendingSignIn', 'same', 'R');
     assert.equal(await store.find('session', 'same'), 'S');
-    assert.equal(await store.find('signin-request', 'same'), 'R');
+    assert.equal(await store.find('pendingSignIn', 'same'), 'R');
     await store.close();
   });
 
   test(`${name}: consume is read-once even when raced`, async () => {
     const { store } = await make();
-    await store.put('signin-request', 'once', { x: 1 });
+    await store.put('pendingSignIn', 'once', { x: 1 });
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => store.consume('signin-request', 'once')),
+      Array.from({ length: 20 }, () => store.consume('pendingSignIn', 'once')),
     );
     assert.equal(results.filter((r) => r !== undefined).length, 1);
-    assert.equal(await store.find('signin-request', 'once'), undefined);
+    assert.equal(await store.find('pendingSignIn', 'once'), undefined);
     await store.close();
   });
 
@@ -55,7 +55,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
   test(`${name}: incr counts atomically`, async () => {
     const { store } = await make();
     const results = await Promise.all(
-      Array.from({ length: 25 }, () => store.incr('counter', 'c', 60)),
+      Array.from({ length: 25 }, () => store.incr('lockoutCounter', 'c', 60)),
     );
     assert.deepEqual(
       [...results].sort((a, b) => a - b),
@@ -69,13 +69,13 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
     const { store } = h;
     await store.put('session', 'ttl', 1, 2);
     await store.markSeen('replay', 'ttl', 2);
-    await store.incr('counter', 'ttl', 2);
+    await store.incr('lockoutCounter', 'ttl', 2);
     await h.advance(1000);
-    assert.equal(await store.incr('counter', 'ttl', 60), 2);
+    assert.equal(await store.incr('lockoutCounter', 'ttl', 60), 2);
     await h.advance(1500);
     assert.equal(await store.find('session', 'ttl'), undefined);
     assert.equal(await store.markSeen('replay', 'ttl', 2), true);
-    assert.equal(await store.incr('counter', 'ttl', 60), 1);
+    assert.equal(await store.incr('lockoutCounter', 'ttl', 60), 1);
     await store.close();
   });
 

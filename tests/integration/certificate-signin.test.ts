@@ -249,7 +249,7 @@ describe('certificate sign-in through the certificate listener (real TLS client,
     // A client that posts a password anyway (CSRF token taken from the store, as a forger at best could) is refused.
     const stateId = new URL(link).searchParams.get('AuthState') ?? '';
     const pending = await srv.running.services.store.find<{ csrf: string }>(
-      'signin-request',
+      'pendingSignIn',
       stateId,
     );
     assert.ok(pending !== undefined);

@@ -77,7 +77,7 @@ interface LogoutState {
 
 // Keyed by the session's store key, never the cookie value (corpus C7.2, authn/session.ts).
 const PARTICIPANTS = (sessionId: string): string => `saml2-sp:${sessionStoreKey(sessionId)}`;
-const LOGOUT = (id: string): string => `saml2-logout:${id}`;
+const LOGOUT = (id: string): string => id;
 const LOGOUT_TTL_SECONDS = 10 * 60;
 
 type Binding = 'redirect' | 'post';
@@ -590,7 +590,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       }
       const requestId = `_${s.random.uuid()}`;
       state.awaiting = { rp: next.rp, requestId };
-      await s.store.put('signin-request', LOGOUT(logoutId), state, LOGOUT_TTL_SECONDS);
+      await s.store.put('logoutState', LOGOUT(logoutId), state, LOGOUT_TTL_SECONDS);
       sendToSlo(
         res,
         ep,
@@ -613,7 +613,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
       );
       return;
     }
-    await s.store.destroy('signin-request', LOGOUT(logoutId));
+    await s.store.destroy('logoutState', LOGOUT(logoutId));
     const origin = state.origin;
     const originRp = origin === undefined ? undefined : s.trusts.find(origin.rp);
     const ep = originRp?.saml === undefined ? undefined : sloEndpoint(originRp.saml);
@@ -743,7 +743,7 @@ export function saml2Router(s: Services, flow: BrowserSignIn): Router {
     const { saml } = samlTrust(readLogoutResponse(m.doc).issuer);
     const v = verified(req, m, saml, saml.metadata.signingCertificates.length > 0);
     const lr = readLogoutResponse(v.doc);
-    const state = await s.store.consume<LogoutState>('signin-request', LOGOUT(logoutId));
+    const state = await s.store.consume<LogoutState>('logoutState', LOGOUT(logoutId));
     if (state?.awaiting === undefined)
       throw new FederationError('session_expired', 'The sign-out has expired.');
     if (lr.issuer !== state.awaiting.rp || lr.inResponseTo !== state.awaiting.requestId)

@@ -1,0 +1,50 @@
+/**
+ * Every kind of state fedgate keeps in the ArtifactStore, named once with its key prefix and default lifetime
+ * (architecture.md: "namespaces.ts names every kind of state"). A store key is `<prefix>:<key>` (Redis adds the
+ * farm's own prefix in front), so an operator reading a Redis keyspace can tell a pending sign-in from a lockout
+ * counter, and a TTL is changed in one place. A caller may pass a shorter TTL where the lifetime depends on
+ * configuration or on the session (`ttlSeconds` here is then the default and the documentation of the usual value).
+ *
+ * Keys derived from something a browser holds (a session cookie, a certificate result handle) are hashes, never the
+ * value itself (corpus C7.2).
+ */
+export const NAMESPACES = {
+  /** SSO sessions, sealed; key: SHA-256 of the cookie (authn/session.ts). Lifetime: session.lifetimeMinutes. */
+  session: { prefix: 'session', ttlSeconds: 8 * 3600 },
+  /**
+   * The parties that received a token in a session, for sign-out (WS-Fed cleanup, SAML 2.0 single logout); key:
+   * the session's store key. Lives as long as the session (the caller passes the session's remaining life).
+   */
+  participants: { prefix: 'participants', ttlSeconds: 8 * 3600 },
+  /** A validated browser sign-in request waiting for the user (protocols/browser/pending.ts); key: its handle. */
+  pendingSignIn: { prefix: 'pending-signin', ttlSeconds: 15 * 60 },
+  /** Credential attempts against one pending sign-in (at most 10); key: the pending sign-in's handle. */
+  signInAttempts: { prefix: 'signin-attempts', ttlSeconds: 15 * 60 },
+  /** A change-password form (expired password in a sign-in, or the portal page); key: the form's ticket. */
+  passwordTicket: { prefix: 'password-ticket', ttlSeconds: 15 * 60 },
+  /** Change-password attempts, per ticket and per source address and window. */
+  passwordChangeAttempts: { prefix: 'password-change-attempts', ttlSeconds: 15 * 60 },
+  /** A certificate sign-in done on the certificate host, waiting for the browser's return; key: hash of the handle. */
+  certificateResult: { prefix: 'certificate-result', ttlSeconds: 120 },
+  /** A SAML 2.0 single logout in progress (the queue of parties still to log out); key: the logout's handle. */
+  logoutState: { prefix: 'logout-state', ttlSeconds: 10 * 60 },
+  /** Message ids already accepted (SAML request IDs, WS-Trust MessageID and Nonce): set-if-absent, replay refused. */
+  replay: { prefix: 'replay', ttlSeconds: 3600 },
+  /**
+   * Extranet smart lockout per account and location class: failure counts, window gates, last failure, familiar
+   * addresses, AD-locked marks (authn/lockout.ts). Lifetimes come from the lockout configuration.
+   */
+  lockoutCounter: { prefix: 'lockout', ttlSeconds: 3600 },
+  /** Per account: the verifier of the last correct password, to tell a repeated old password (authn/password.ts). */
+  lockoutVerifier: { prefix: 'lockout-verifier', ttlSeconds: 3600 },
+  /** Password-spray detection per source address (authn/spray.ts). */
+  sprayCounter: { prefix: 'spray', ttlSeconds: 3600 },
+} as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;
+
+/** One kind of state: a key of NAMESPACES. */
+export type Namespace = keyof typeof NAMESPACES;
+
+/** The store key of `key` in a namespace (implementations add their own farm prefix in front). */
+export function namespacedKey(ns: Namespace, key: string): string {
+  return `${NAMESPACES[ns].prefix}:${key}`;
+}
