@@ -16,6 +16,8 @@ export class Metrics {
   readonly storeErrors: Counter<'op'>;
   readonly lockouts: Counter;
   readonly draining: Gauge;
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  readonly httpSeconds: Histogram<'route'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -67,7 +69,28 @@ export class Metrics {
       help: '1 while the node drains before shutdown (probes answer 503).',
       registers,
     });
+    // Labels are bounded: route is a name from http/routes.ts or 'unmatched' (never the raw path), method one of a
+    // fixed set, status the numeric code.
+    this.httpRequests = new Counter({
+      name: 'fedgate_http_requests_total',
+      help: 'HTTP requests answered, by route name (http/routes.ts), method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.httpSeconds = new Histogram({
+      name: 'fedgate_http_request_duration_seconds',
+      help: 'From the request arriving to its response finishing, by route name.',
+      labelNames: ['route'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     if (opts.defaultMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One answered HTTP request (called by http/request-log.ts when the response finishes). */
+  observeHttp(route: string, method: string, status: number, seconds: number): void {
+    this.httpRequests.inc({ route, method: methodName(method), status: String(status) });
+    this.httpSeconds.observe({ route }, seconds);
   }
 
   /**
@@ -125,4 +148,19 @@ function methodLabel(v: unknown): string {
   if (/tlsclient|x509|certificate/i.test(v)) return 'certificate';
   if (/windows|kerberos/i.test(v)) return 'windows';
   return 'other';
+}
+
+const HTTP_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+]);
+
+/** HTTP method label: the common ones as is, anything else (PROPFIND, …) as 'other'. */
+function methodName(m: string): string {
+  return HTTP_METHODS.has(m) ? m : 'other';
 }

@@ -1,0 +1,52 @@
+import { performance } from 'node:perf_hooks';
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.ts';
+import { routeName } from './routes.ts';
+
+export interface RequestLogDeps {
+  log: Logger;
+  metrics?: Metrics | undefined;
+}
+
+/**
+ * One structured line per request when its response finishes (or the client goes away first), and the HTTP
+ * metrics. The line carries method, route name, status, duration and activity id only: never the URL's query
+ * string or the body, since WS-Fed/SAML parameters and form posts carry tokens and passwords (corpus C4.6, C7.1).
+ * The route is the name from http/routes.ts, so no router needs its own wiring.
+ */
+export function requestLog(deps: RequestLogDeps): RequestHandler {
+  return (req, res, next) => {
+    const start = performance.now();
+    let done = false;
+    const finish = (aborted: boolean): void => {
+      if (done) return;
+      done = true;
+      const ms = performance.now() - start;
+      // originalUrl: mounted routers rewrite req.url; routeName drops the query string before matching.
+      const route = routeName(req.originalUrl);
+      const status = res.statusCode;
+      deps.log.info(
+        {
+          event: 'http_request',
+          method: req.method,
+          route,
+          status,
+          durationMs: Math.round(ms * 10) / 10,
+          activityId: res.locals.activityId,
+          ...(aborted ? { aborted: true } : {}),
+        },
+        'request',
+      );
+      deps.metrics?.observeHttp(route, req.method, status, ms / 1000);
+    };
+    res.once('finish', () => {
+      finish(false);
+    });
+    // A client that disconnects before the response completes still gets its line, marked aborted.
+    res.once('close', () => {
+      finish(!res.writableFinished);
+    });
+    next();
+  };
+}
