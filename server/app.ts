@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import { errorRenderer, notFound } from './http/errors.ts';
 import { drainConnections, healthRouter } from './http/health.ts';
+import { requestLog } from './http/request-log.ts';
 import { requestTiming } from './observability/request-timing.ts';
 import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
 import { BrowserSignIn, CERTIFICATE_PATH } from './protocols/browser-signin.ts';
@@ -38,6 +39,7 @@ function baseApp(s: Services): Express {
   );
   app.use(requestTiming);
   app.use(activityId(s.random));
+  app.use(requestLog(s));
   app.use(...securityHeaders());
   app.use(urlGuard);
   return app;
