@@ -4,6 +4,7 @@ import type { Fetcher } from './authn/certificate/fetch.ts';
 import { SessionManager } from './authn/session.ts';
 import { verifierKeyFrom } from './authn/password.ts';
 import { SmartLockout } from './authn/lockout.ts';
+import { Participants } from './authn/participants.ts';
 import { SprayGuard } from './authn/spray.ts';
 import { ClaimsEngine } from './claims/engine.ts';
 import { acceptanceRules } from './claims/rule-sets.ts';
@@ -38,6 +39,8 @@ export interface Services {
   store: ArtifactStore;
   directory: DirectoryProvider;
   sessions: SessionManager;
+  /** Who received a token in each SSO session, for sign-out (authn/participants.ts). */
+  participants: Participants;
   /** Extranet smart lockout (authn/lockout.ts): checked by the credential step before any bind. */
   lockout: SmartLockout;
   /** Banned ranges and per-source spray limits (authn/spray.ts). */
@@ -210,6 +213,7 @@ export async function buildServices(
     store,
     directory,
     sessions,
+    participants: new Participants({ store, clock }),
     lockout,
     spray,
     verifierKey: verifierKeyFrom(signing.privateKey),

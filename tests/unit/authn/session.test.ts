@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Participants } from '../../../server/authn/participants.ts';
 import { SessionManager } from '../../../server/authn/session.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { cryptoRandom } from '../../../server/lib/random.ts';
@@ -9,7 +10,7 @@ function setup() {
   const clock = new FixedClock();
   const store = new MemoryStore(clock);
   const sessions = new SessionManager({ store, clock, random: cryptoRandom, lifetimeMinutes: 60 });
-  return { clock, sessions };
+  return { clock, sessions, store };
 }
 
 const init = {
@@ -38,12 +39,31 @@ test('malformed or unknown cookie values find nothing', async () => {
   }
 });
 
-test('destroy ends the session everywhere; relying parties are remembered', async () => {
-  const { sessions } = setup();
+test('destroy ends the session everywhere; its participants are one record, one entry per party', async () => {
+  const { sessions, store, clock } = setup();
+  const participants = new Participants({ store, clock });
   const s = await sessions.create(init);
-  await sessions.addRelyingParty(s, 'urn:federation:MicrosoftOnline');
-  await sessions.addRelyingParty(s, 'urn:federation:MicrosoftOnline');
-  assert.deepEqual((await sessions.find(s.id))?.relyingParties, ['urn:federation:MicrosoftOnline']);
+  await participants.remember(s, {
+    protocol: 'wsfed',
+    rp: 'urn:a',
+    reply: 'https://a.example/old',
+  });
+  await participants.remember(s, {
+    protocol: 'saml2',
+    rp: 'urn:b',
+    nameId: 'n',
+    sessionIndex: '_1',
+  });
+  await participants.remember(s, { protocol: 'wsfed', rp: 'urn:a', reply: 'https://a.example/' });
+  assert.deepEqual(
+    (await participants.of(s)).map((p) => p.rp),
+    ['urn:b', 'urn:a'],
+  );
+  assert.deepEqual(await participants.take(s), [
+    { protocol: 'saml2', rp: 'urn:b', nameId: 'n', sessionIndex: '_1' },
+    { protocol: 'wsfed', rp: 'urn:a', reply: 'https://a.example/' },
+  ]);
+  assert.deepEqual(await participants.of(s), []);
   assert.equal((await sessions.destroy(s.id))?.id, s.id);
   assert.equal(await sessions.find(s.id), undefined);
 });
