@@ -1,6 +1,7 @@
 import type { LockoutConfig } from '../config/schema.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import type { Clock } from '../lib/clock.ts';
+import { canonicalIp } from '../lib/ip.ts';
 import type { ArtifactStore } from '../stores/types.ts';
 
 /**
@@ -90,13 +91,6 @@ export function accountKey(user: DirectoryUser | undefined, typedName: string): 
   const slash = n.indexOf('\\');
   if (slash >= 0) n = n.slice(slash + 1);
   return `name:${n.slice(0, 256)}`;
-}
-
-/** Canonical text of an address (IPv4-mapped IPv6 folded to IPv4) so one client is one location. */
-export function canonicalIp(ip: string): string {
-  const v = ip.trim().toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v);
-  return mapped?.[1] ?? v;
 }
 
 export class SmartLockout {

@@ -11,8 +11,9 @@ import type { Logger } from 'pino';
 import type { AuthResult, DirectoryProvider, DirectoryUser } from '../directory/types.ts';
 import { AuditEventIds } from '../observability/audit-events.ts';
 import type { Clock } from '../lib/clock.ts';
+import { canonicalIp } from '../lib/ip.ts';
 import type { ArtifactStore } from '../stores/types.ts';
-import { accountKey, canonicalIp, normaliseName, type SmartLockout } from './lockout.ts';
+import { accountKey, normaliseName, type SmartLockout } from './lockout.ts';
 import type { SprayGuard } from './spray.ts';
 
 const scrypt = promisify(scryptCb) as (

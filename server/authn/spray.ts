@@ -1,8 +1,8 @@
-import { BlockList, isIP } from 'node:net';
+import { type BlockList, isIP } from 'node:net';
 import type { LockoutConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
+import { canonicalIp, parseAddressList } from '../lib/ip.ts';
 import type { ArtifactStore } from '../stores/types.ts';
-import { canonicalIp } from './lockout.ts';
 
 /**
  * Password-spray defence per source address (security-corpus C1.1, C1.10):
@@ -11,28 +11,6 @@ import { canonicalIp } from './lockout.ts';
  * - a fan-out detector: many distinct accounts failing from one source in one window raises an alert once.
  * Counters live in the ArtifactStore, so a farm on Redis counts across nodes.
  */
-
-/** Parses a list of addresses / CIDR ranges; throws on the first entry that is neither (config check). */
-export function parseAddressList(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const raw of entries) {
-    const entry = raw.trim();
-    const slash = entry.indexOf('/');
-    const addr = slash < 0 ? entry : entry.slice(0, slash);
-    const family = isIP(addr);
-    if (family === 0) throw new Error(`"${raw}" is not an IP address or CIDR range`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (slash < 0) {
-      list.addAddress(addr, type);
-      continue;
-    }
-    const prefix = Number(entry.slice(slash + 1));
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128))
-      throw new Error(`"${raw}" has an invalid prefix length`);
-    list.addSubnet(addr, prefix, type);
-  }
-  return list;
-}
 
 export interface SourceVerdict {
   allowed: boolean;

@@ -11,10 +11,9 @@
 import type { Request } from 'express';
 import { BlockList } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { canonicalIp } from '../authn/lockout.ts';
-import { parseAddressList } from '../authn/spray.ts';
 import { MAX_CERTIFICATE_BYTES } from '../authn/certificate/x509.ts';
 import type { Config } from '../config/schema.ts';
+import { canonicalIp, parseAddressList } from '../lib/ip.ts';
 
 type ProxyConfig = NonNullable<Config['certificateAuth']['proxy']>;
 
