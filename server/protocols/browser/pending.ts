@@ -1,0 +1,146 @@
+/**
+ * A browser sign-in waiting for the user, kept server-side (the sign-in form carries only its handle): what the
+ * protocol's parser validated (a discriminated union: each protocol keeps exactly what it needs to answer its
+ * party), which methods the request accepts, and the login-CSRF binding. Made by a protocol's parser, carried
+ * through the steps of protocols/browser/, used up once when the sign-in completes.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { SsoSession } from '../../authn/session.ts';
+import type { DirectoryUser } from '../../directory/types.ts';
+import { AuthMethods } from '../../claims/types.ts';
+import { FederationError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
+
+/** How a user may sign in; a request can ask for one (WS-Fed wauth, SAML RequestedAuthnContext). */
+export type SignInMethod = 'password' | 'certificate';
+
+/** What each protocol needs to answer its party; the reply address is already matched against the trust. */
+export type ProtocolRequest =
+  | {
+      /** WS-Federation wsignin1.0 (wsfed/signin.ts). */
+      protocol: 'wsfed';
+      reply: string;
+      wctx?: string | undefined;
+    }
+  | {
+      /** SAML 2.0 AuthnRequest (saml2/sso.ts). */
+      protocol: 'saml2';
+      acs: string;
+      requestId: string;
+      relayState?: string | undefined;
+      /** The NameIDPolicy Format the request demanded (absent: none, or unspecified). */
+      nameIdFormat?: string | undefined;
+    }
+  | {
+      /** SAML 2.0 IdP-initiated sign-on (saml2/idp-initiated.ts): no request to answer. */
+      protocol: 'saml2-idp';
+      acs: string;
+      relayState?: string | undefined;
+    };
+
+/** A request a protocol's parser validated, with how it wants the user to sign in. */
+export interface SignInRequest {
+  request: ProtocolRequest;
+  rp: RelyingParty;
+  /** Prompt for credentials even with a live SSO session (wfresh=0, prompt=login, ForceAuthn). */
+  force: boolean;
+  /** No user interaction (SAML IsPassive): without a usable session the protocol answers NoPassive. */
+  passive?: boolean;
+  usernameHint?: string | undefined;
+  /** The only methods the request accepts (wauth=…tlsclient: certificate only); absent: any. */
+  methods?: readonly SignInMethod[] | undefined;
+}
+
+/** A signed-in user about to be issued a token for `rp` in `session` (the issue step's input). */
+export interface SignedIn {
+  s: Services;
+  req: Request;
+  res: Response;
+  rp: RelyingParty;
+  user: DirectoryUser;
+  session: SsoSession;
+}
+
+export type PendingSignIn = ProtocolRequest & {
+  /** The relying party's identifier. */
+  rp: string;
+  /** The only methods this request accepts; absent: any method fedgate offers. */
+  methods?: SignInMethod[] | undefined;
+  username?: string | undefined;
+  csrf: string;
+  /** The value of the browser's sign-in cookie this request belongs to (login CSRF, corpus C5.1). */
+  binding: string;
+  createdAt: string;
+};
+
+/** Handles the browser carries (pending sign-in, tickets, results): random tokens, nothing else. */
+export const HANDLE = /^[A-Za-z0-9_-]{16,64}$/;
+const MAX_ATTEMPTS_PER_REQUEST = 10;
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The method an SSO session was established with, from its authentication method URI. */
+export function methodOfSession(authMethod: string): SignInMethod {
+  return authMethod === AuthMethods.tlsClient ? 'certificate' : 'password';
+}
+
+/** Whether a pending sign-in accepts a method (no list: every method). */
+export function allows(pending: Pick<PendingSignIn, 'methods'>, method: SignInMethod): boolean {
+  return pending.methods === undefined || pending.methods.includes(method);
+}
+
+/** A login hint is shown back in the form, so only a plain, short, printable value is kept. */
+export function cleanHint(v: string | undefined): string | undefined {
+  // eslint-disable-next-line no-control-regex -- the point is to refuse control characters
+  if (v === undefined || v.length > 256 || /[\u0000-\u001f\u007f]/.test(v)) return undefined;
+  return v.trim() === '' ? undefined : v;
+}
+
+export function expired(): FederationError {
+  return new FederationError(
+    'session_expired',
+    'Your sign-in page expired. Go back to the application and sign in again.',
+  );
+}
+
+/** Keeps a pending sign-in; returns its handle. */
+export async function savePending(s: Services, pending: PendingSignIn): Promise<string> {
+  const id = s.random.token();
+  await s.store.put('pendingSignIn', id, pending);
+  return id;
+}
+
+/** The pending sign-in behind a handle the browser sent, and its relying party; the page's error otherwise. */
+export async function loadPending(
+  s: Services,
+  id: string,
+): Promise<{ pending: PendingSignIn; rp: RelyingParty }> {
+  const pending = await s.store.find<PendingSignIn>('pendingSignIn', id);
+  if (pending === undefined) throw expired();
+  const rp = s.trusts.find(pending.rp);
+  if (rp === undefined) throw expired();
+  return { pending, rp };
+}
+
+/** One more credential attempt against a pending sign-in (password or certificate); the 11th ends it. */
+export async function countAttempt(s: Services, id: string): Promise<void> {
+  const attempts = await s.store.incr('signInAttempts', id);
+  if (attempts > MAX_ATTEMPTS_PER_REQUEST) {
+    await s.store.destroy('pendingSignIn', id);
+    throw new FederationError(
+      'session_expired',
+      'Too many attempts on this sign-in page. Go back to the application and sign in again.',
+    );
+  }
+}
+
+/** Uses a pending sign-in up: exactly one caller succeeds (a second concurrent success gets no token). */
+export async function consumePending(s: Services, id: string): Promise<void> {
+  if ((await s.store.consume<PendingSignIn>('pendingSignIn', id)) === undefined) throw expired();
+}
