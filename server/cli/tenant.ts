@@ -1,5 +1,6 @@
 import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { Config } from '../config/schema.ts';
+import { ROUTES } from '../http/routes.ts';
 import type { SigningCredential } from '../keys/types.ts';
 import { activeEndpoints } from '../protocols/wstrust/endpoints.ts';
 
@@ -47,11 +48,11 @@ export function tenantFederation(
     '@odata.type': '#microsoft.graph.internalDomainFederation',
     displayName: config.displayName,
     issuerUri: issuerUriFor(config, domain),
-    passiveSignInUri: `${base}/adfs/ls/`,
+    passiveSignInUri: `${base}${ROUTES.passive}/`,
     // Only endpoints that are switched on (config wstrust.endpoints): Entra must not send clients to a 404.
     ...(wsTrust.active === undefined ? {} : { activeSignInUri: wsTrust.active }),
     ...(wsTrust.mex === undefined ? {} : { metadataExchangeUri: wsTrust.mex }),
-    signOutUri: `${base}/adfs/ls/?wa=wsignout1.0`,
+    signOutUri: `${base}${ROUTES.passive}/?wa=wsignout1.0`,
     signingCertificate: signing.certificateBase64,
     preferredAuthenticationProtocol: 'wsFed',
     federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
@@ -160,8 +161,8 @@ export function tenantSamlFederation(
     '@odata.type': '#microsoft.graph.internalDomainFederation',
     displayName: config.displayName,
     issuerUri: issuerUriFor(config, domain),
-    passiveSignInUri: `${base}/adfs/ls/`,
-    signOutUri: `${base}/adfs/ls/`,
+    passiveSignInUri: `${base}${ROUTES.passive}/`,
+    signOutUri: `${base}${ROUTES.passive}/`,
     signingCertificate: signing.certificateBase64,
     preferredAuthenticationProtocol: 'saml',
     federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',

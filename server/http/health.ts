@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { DirectoryProvider } from '../directory/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ArtifactStore } from '../stores/types.ts';
+import { ROUTES } from './routes.ts';
 
 /**
  * Where a node is in its life. SIGTERM flips `draining` at once: the load-balancer probe and readiness answer
@@ -83,16 +84,16 @@ function noStore(res: Response): void {
  */
 export function healthRouter(deps: HealthDeps): Router {
   const router = express.Router();
-  router.get('/adfs/probe', (_req: Request, res: Response) => {
+  router.get(ROUTES.probe, (_req: Request, res: Response) => {
     noStore(res);
     if (deps.lifecycle.draining) res.status(503).type('text/plain').send('draining');
     else res.type('text/plain').send('OK');
   });
-  router.get('/healthz/live', (_req: Request, res: Response) => {
+  router.get(ROUTES.healthLive, (_req: Request, res: Response) => {
     noStore(res);
     res.json({ status: 'ok' });
   });
-  router.get('/healthz/ready', async (_req: Request, res: Response) => {
+  router.get(ROUTES.healthReady, async (_req: Request, res: Response) => {
     noStore(res);
     const r = await readiness(deps);
     res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', ...r.checks });
@@ -113,7 +114,7 @@ export function managementApp(deps: HealthDeps & { metrics: Metrics }): express.
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter(deps));
-  app.get('/metrics', async (_req, res) => {
+  app.get(ROUTES.metrics, async (_req, res) => {
     noStore(res);
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

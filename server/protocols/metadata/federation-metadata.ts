@@ -1,5 +1,5 @@
 /**
- * FederationMetadata.xml (`/FederationMetadata/2007-06/FederationMetadata.xml`): the signed document Entra ID,
+ * FederationMetadata.xml (`ROUTES.metadata`, /FederationMetadata/2007-06/FederationMetadata.xml): the signed document Entra ID,
  * AD FS and WIF/Microsoft.IdentityModel read to find the token-signing certificates and the passive endpoint
  * (entra-protocol §5.2, WS-Federation 1.2 §3.1, SAML 2.0 Metadata §2.3.2 and §2.4.1).
  *
@@ -29,6 +29,8 @@
  */
 import { DOMParser } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization } from 'xml-crypto';
+import { ROUTES } from '../../http/routes.ts';
+import { FederationError } from '../../lib/errors.ts';
 import { escapeAttr, escapeText, isXmlSafe } from '../../lib/xml-escape.ts';
 import type { SigningCredential } from '../../keys/types.ts';
 import { createEnvelopedSigner, isSafeXmlId, protectXml11LineEnds } from '../../tokens/xmldsig.ts';
@@ -98,10 +100,23 @@ function securityTokenServiceEndpoint(
 
 /** The passive (WS-Fed and SAML-P) endpoint AD FS exposes and Entra is configured with (§5.1). */
 export function passiveEndpoint(publicUrl: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/adfs/ls/`;
+  return `${publicUrl.replace(/\/+$/, '')}${ROUTES.passive}/`;
 }
 
-/** Builds the signed FederationMetadata.xml. Throws on arguments that would yield an unusable document. */
+/**
+ * A configuration value (issuerUri, displayName, publicUrl) that cannot go into the document. The metadata is built
+ * once at start, never per request: this stops the server with the message (cli/main.ts prints it), not a 500.
+ */
+function badConfig(message: string): FederationError {
+  return new FederationError('internal', `federation metadata: ${message}`, { expose: false });
+}
+
+/**
+ * Builds the signed FederationMetadata.xml. Throws on arguments that would yield an unusable document: a
+ * FederationError for a configuration value, a plain Error for what only a caller's bug can produce (no signing
+ * credential, a generated id that is not an NCName, an invalid validUntil, generated XML that does not parse):
+ * those are invariants of services.ts and this file, so dressing them as a handled outcome would hide a bug.
+ */
 export function buildFederationMetadata(opts: FederationMetadataOptions): string {
   const [current] = opts.signing;
   if (current === undefined)
@@ -114,13 +129,13 @@ export function buildFederationMetadata(opts: FederationMetadataOptions): string
   try {
     base = new URL(opts.publicUrl);
   } catch {
-    throw new Error(`federation metadata: publicUrl "${opts.publicUrl}" is not an absolute URL`);
+    throw badConfig(`publicUrl "${opts.publicUrl}" is not an absolute URL`);
   }
   if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-    throw new Error('federation metadata: publicUrl must be an http(s) URL');
+    throw badConfig('publicUrl must be an http(s) URL');
   }
   if (base.search !== '' || base.hash !== '')
-    throw new Error('federation metadata: publicUrl must not have a query or fragment');
+    throw badConfig('publicUrl must not have a query or fragment');
   checkText('publicUrl', opts.publicUrl);
   if (opts.validUntil !== undefined && Number.isNaN(opts.validUntil.getTime())) {
     throw new Error('federation metadata: validUntil is not a valid date');
@@ -230,8 +245,6 @@ function canonicalize(xml: string): string {
 
 function checkText(field: string, value: string): void {
   if (value.length === 0 || !isXmlSafe(value)) {
-    throw new Error(
-      `federation metadata: ${field} is empty or contains characters XML cannot carry`,
-    );
+    throw badConfig(`${field} is empty or contains characters XML cannot carry`);
   }
 }

@@ -2,6 +2,8 @@ import { DOMParser } from '@xmldom/xmldom';
 import express, { type Router } from 'express';
 import { SignedXml } from 'xml-crypto';
 import { noStore, param } from '../../http/middleware.ts';
+import { ROUTES } from '../../http/routes.ts';
+import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 
 const SAML1 = 'urn:oasis:names:tc:SAML:1.0:assertion';
@@ -23,38 +25,40 @@ interface Shown {
  * signed bytes xml-crypto returns (corpus A1, A13, A20).
  */
 export function readTestToken(wresult: string, certPem: string): Shown {
-  if (/<!DOCTYPE/i.test(wresult)) throw new Error('document type declarations are not accepted');
+  if (/<!DOCTYPE/i.test(wresult))
+    throw new FederationError('bad_request', 'document type declarations are not accepted');
   const m =
     /<(?:\w+:)?RequestedSecurityToken[^>]*>([\s\S]*)<\/(?:\w+:)?RequestedSecurityToken>/.exec(
       wresult,
     );
-  if (m?.[1] === undefined) throw new Error('no RequestedSecurityToken');
+  if (m?.[1] === undefined) throw new FederationError('bad_request', 'no RequestedSecurityToken');
   const parse = (xml: string) =>
     new DOMParser({
       errorHandler: (level: string, msg: unknown) => {
-        throw new Error(`${level}: ${String(msg)}`);
+        throw new FederationError('bad_request', `${level}: ${String(msg)}`);
       },
     }).parseFromString(xml, 'text/xml');
   const doc = parse(m[1]);
   const root = doc.documentElement as Element | null;
   if (root?.namespaceURI !== SAML1 || root.localName !== 'Assertion')
-    throw new Error('not a SAML 1.1 assertion');
+    throw new FederationError('bad_request', 'not a SAML 1.1 assertion');
   const sigs = root.getElementsByTagNameNS(DSIG, 'Signature');
   const sig = sigs[0];
   if (sigs.length !== 1 || sig === undefined || sig.parentNode !== root)
-    throw new Error('expected exactly one enveloped signature');
+    throw new FederationError('bad_request', 'expected exactly one enveloped signature');
   const sx = new SignedXml({
     publicCert: certPem,
     idAttribute: 'AssertionID',
     getCertFromKeyInfo: () => null,
   });
   sx.loadSignature(sig);
-  if (!sx.checkSignature(m[1])) throw new Error('signature does not verify');
+  if (!sx.checkSignature(m[1]))
+    throw new FederationError('bad_request', 'signature does not verify');
   const signed = sx.getSignedReferences();
   if (signed.length !== 1 || signed[0] === undefined)
-    throw new Error('unexpected signed references');
+    throw new FederationError('bad_request', 'unexpected signed references');
   const a = parse(signed[0]).documentElement as Element | null;
-  if (a === null) throw new Error('empty signed reference');
+  if (a === null) throw new FederationError('bad_request', 'empty signed reference');
   const first = (parent: Element, local: string): Element | undefined =>
     parent.getElementsByTagNameNS(SAML1, local)[0] ?? undefined;
   const cond = first(a, 'Conditions');
@@ -76,11 +80,11 @@ export function readTestToken(wresult: string, certPem: string): Shown {
   };
 }
 
-/** POST /adfs/test/result: the reply address of the built-in test relying party (urn:fedgate:test). */
+/** POST ROUTES.testRpResult (/adfs/test/result): the reply address of the built-in test relying party (urn:fedgate:test). */
 export function testRelyingPartyRouter(s: Services): Router {
   const router = express.Router();
   router.post(
-    '/adfs/test/result',
+    ROUTES.testRpResult,
     noStore,
     express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 8 }),
     (req, res) => {
