@@ -58,7 +58,7 @@ export class SprayGuard {
     const { id } = this.#window();
     const failures = await this.#store.find<number | string>(
       'sprayCounter',
-      `spray:${canonicalIp(sourceIp)}:${id}:failures`,
+      `${canonicalIp(sourceIp)}:${id}:failures`,
     );
     const n = failures === undefined ? 0 : Number(failures);
     if (n >= this.#config.maxFailuresPerSource)

@@ -91,3 +91,26 @@ test('banned lists: IPv4/IPv6/CIDR, invalid entries refused at start', () => {
   assert.equal(g.isBanned(['192.0.2.8', '10.2.0.1']), false);
   assert.equal(g.isBanned(['192.0.2.8', '192.0.2.7']), true, 'any presented address');
 });
+
+test('per-source budget: a source that spent its failures is refused for the rest of the window (C1.1)', async () => {
+  const clock = new FixedClock();
+  const store = new MemoryStore(clock);
+  const config = lockoutSchema.parse({
+    spray: { maxFailuresPerSource: 3, distinctAccountsAlert: 2, windowMinutes: 10 },
+  });
+  const g = new SprayGuard({ store, clock, config });
+  const src = '192.0.2.50';
+  const alerts: boolean[] = [];
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(await g.check(src, [src]), { allowed: true });
+    alerts.push((await g.recordFailure(src, `name:user${String(i)}`)).alert);
+  }
+  assert.deepEqual(alerts, [false, true, false], 'one fan-out alert per source and window');
+  assert.deepEqual(await g.check(src, [src]), { allowed: false, reason: 'source_rate_limited' });
+  // The same client in its IPv4-mapped form is the same source; another source is unaffected.
+  assert.equal((await g.check(`::ffff:${src}`, [src])).allowed, false);
+  assert.equal((await g.check('192.0.2.51', ['192.0.2.51'])).allowed, true);
+  // The next window starts afresh.
+  clock.advance(10 * 60_000);
+  assert.equal((await g.check(src, [src])).allowed, true);
+});
