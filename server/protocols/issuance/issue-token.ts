@@ -65,6 +65,21 @@ function accessDenied(rp: RelyingParty, reason: string): FederationError {
   });
 }
 
+/** A recipe that never refuses always gives a token. */
+export async function issueToken<M extends TokenModel>(
+  s: Services,
+  req: Request,
+  res: Response,
+  o: IssueRequest,
+  recipe: TokenRecipe<M> & { refuse?: never },
+): Promise<Extract<Issued<M>, { kind: 'token' }>>;
+export async function issueToken<M extends TokenModel>(
+  s: Services,
+  req: Request,
+  res: Response,
+  o: IssueRequest,
+  recipe: TokenRecipe<M>,
+): Promise<Issued<M>>;
 export async function issueToken<M extends TokenModel>(
   s: Services,
   req: Request,

@@ -4,15 +4,15 @@
  * claims whether the sign-in came through /adfs/ls/ or a WS-Trust endpoint.
  */
 import type { Request, Response } from 'express';
-import { claimsAudit } from '../claims/audit.ts';
-import type { ClaimsOutcome } from '../claims/engine.ts';
-import { RuleEvaluationError } from '../claims/evaluator.ts';
-import { federatedIssuer } from '../claims/rule-sets.ts';
-import type { AuthenticationContext, RequestContext } from '../claims/input-claims.ts';
-import { FederationError, issuanceFailed } from '../lib/errors.ts';
-import { AuditEventIds } from '../observability/audit-events.ts';
-import type { Services } from '../services.ts';
-import type { RelyingParty } from '../trust/registry.ts';
+import { claimsAudit } from '../../claims/audit.ts';
+import type { ClaimsOutcome } from '../../claims/engine.ts';
+import { RuleEvaluationError } from '../../claims/evaluator.ts';
+import { federatedIssuer } from '../../claims/rule-sets.ts';
+import type { AuthenticationContext, RequestContext } from '../../claims/input-claims.ts';
+import { FederationError, issuanceFailed } from '../../lib/errors.ts';
+import { AuditEventIds } from '../../observability/audit-events.ts';
+import type { Services } from '../../services.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
 
 export function requestContextOf(
   req: Request,
