@@ -8,7 +8,6 @@ import type { Clock } from '../lib/clock.ts';
 import { MAX_QUERY_ENTRIES, sidToBytes } from './ad-attributes.ts';
 import { DEMO_DIRECTORY } from './demo-directory.ts';
 import { guidToBytes } from './guid.ts';
-import type { DirectoryDeps, DirectoryOperation } from './index.ts';
 import {
   matchesFilter,
   parseLdapFilter,
@@ -24,7 +23,9 @@ import type {
   CertificateAccount,
   CertificateMappingQuery,
   PasswordChangeResult,
+  DirectoryDeps,
   DirectoryHealth,
+  DirectoryOperation,
   DirectoryProvider,
   DirectoryUser,
 } from './types.ts';

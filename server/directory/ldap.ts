@@ -31,7 +31,6 @@ import {
 } from './ad-attributes.ts';
 import { mapInvalidCredentials, type BindFailure } from './ad-errors.ts';
 import { sidToString } from './guid.ts';
-import type { DirectoryDeps, DirectoryOperation, DirLogger } from './index.ts';
 import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
 import { BindPool, DirectoryBusyError } from './pool.ts';
 import type {
@@ -40,9 +39,12 @@ import type {
   AuthResult,
   CertificateAccount,
   CertificateMappingQuery,
+  DirectoryDeps,
   DirectoryHealth,
+  DirectoryOperation,
   DirectoryProvider,
   DirectoryUser,
+  DirLogger,
   PasswordChangeResult,
 } from './types.ts';
 import { MAX_CERTIFICATE_ACCOUNTS } from './types.ts';

@@ -1,7 +1,11 @@
 /**
  * DirectoryProvider: the contract every user directory implements (LDAP against AD DS, embedded demo).
  * Both implementations run the same contract suite (tests/contract/directory.contract.ts).
+ * The dependencies an implementation is built with (DirectoryDeps) live here too, not in index.ts, so that
+ * embedded.ts and ldap.ts never import the module that imports them (issue 15: no import circle).
  */
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/clock.ts';
 
 /** An AD-shaped user as fedgate needs it. Binary attributes are kept as bytes. */
 export interface DirectoryUser {
@@ -203,4 +207,26 @@ export interface DirectoryProvider {
   ): Promise<PasswordChangeResult>;
   healthCheck(): Promise<DirectoryHealth>;
   close(): Promise<void>;
+}
+
+/** The part of a pino logger the directory uses. Passwords are never passed to it. */
+export type DirLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+
+/**
+ * One unit of directory work, reported to `onOperation` before it starts: network work for LDAP (per DC URL),
+ * password verification for the embedded directory. Lets tests prove that, e.g., an empty password causes
+ * no traffic (security-corpus C4.5) and that a rejected bind is not repeated on another DC (C3.1).
+ */
+export interface DirectoryOperation {
+  /** DC URL, or `embedded`. */
+  url: string;
+  op: 'connect' | 'service_bind' | 'search' | 'bind' | 'verify_password' | 'modify';
+}
+
+export interface DirectoryDeps {
+  logger: DirLogger;
+  clock: Clock;
+  /** Relative paths in the directory config (CA file, users file) resolve against this. */
+  baseDir: string;
+  onOperation?: ((op: DirectoryOperation) => void) | undefined;
 }

@@ -10,8 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Filter } from 'ldapts';
 import { sidToString } from '../../server/directory/guid.ts';
-import type { DirectoryOperation } from '../../server/directory/index.ts';
-import type { AuthResult, DirectoryProvider } from '../../server/directory/types.ts';
+import type {
+  AuthResult,
+  DirectoryOperation,
+  DirectoryProvider,
+} from '../../server/directory/types.ts';
 
 export interface ContractAccount {
   sAMAccountName: string;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { EmbeddedDirectory, hashPassword } from '../../../server/directory/embedded.ts';
-import type { DirectoryOperation } from '../../../server/directory/index.ts';
+import type { DirectoryOperation } from '../../../server/directory/types.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 
 const logger = pino({ level: 'silent' });
