@@ -507,7 +507,7 @@ export class LdapDirectory implements DirectoryProvider {
         return { ok: true, value };
       } catch (err) {
         // close() may have run while fn was awaiting; the narrowing from the check above does not hold.
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- #closed can change across the await
         if (this.#closed) return { ok: false, reason: 'closed' };
         if (err instanceof DirectoryBusyError) {
           // E9: this DC is slow, not dead: try the next one without demoting it; none free → 503 at once.

@@ -63,7 +63,7 @@ export function parseSignInName(input: unknown, rules: SignInNameRules): ParsedS
 export function accountName(account: string, netbiosDomain: string): string {
   const parts = account.split('\\');
   const [domain = '', name = ''] = parts;
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- control characters in an account name are refused
   if (parts.length !== 2 || name === '' || name.length > 256 || /[\u0000-\u001f]/.test(name))
     throw new Error(`"${account.slice(0, 100)}" is not a DOMAIN\\name account`);
   if (domain.toUpperCase() !== netbiosDomain.toUpperCase())

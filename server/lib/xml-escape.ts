@@ -35,7 +35,7 @@ export function escapeHtml(s: string): string {
  * Values from the directory are checked against this before being written into a token.
  */
 const INVALID_XML_CHARS =
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the C0 controls XML 1.0 forbids are what this matches
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export function isXmlSafe(s: string): boolean {
   return !INVALID_XML_CHARS.test(s);

@@ -271,7 +271,7 @@ export function matchReplyUrl(
   rp: Pick<RelyingParty, 'replyUrls'>,
   requested: string,
 ): string | undefined {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- a reply URL with control characters is refused (no trimming)
   if (requested.length > 2048 || /[\\\s\u0000-\u001f\u007f]/.test(requested)) return undefined;
   let url: URL;
   try {
