@@ -40,8 +40,9 @@ function fromMiddleware(err: unknown): FederationError | undefined {
 }
 
 /**
- * The edge renderer: the only place errors become pages. Known errors show their safe message; anything else
- * shows a generic message. Every page carries the activity id; no stack trace, DC name or LDAP text is ever
+ * The edge renderer: the only place errors become pages. Known errors (FederationError, or a body parser's
+ * refusal) show their safe message; anything else is a programming error: a generic 500 page, logged at error
+ * level with the stack. Every page carries the activity id; no stack trace, DC name or LDAP text is ever
  * rendered (corpus C5.5), and nothing is sent to a relying party from here.
  */
 export function errorRenderer(deps: {
@@ -57,8 +58,10 @@ export function errorRenderer(deps: {
     const fe = err instanceof FederationError ? err : fromMiddleware(err);
     const activityId = res.locals.activityId;
     const status = fe?.status ?? 500;
-    if (fe === undefined || status >= 500) {
-      deps.log.error({ err, activityId, path: req.path, code: fe?.code }, 'request failed');
+    if (fe === undefined) {
+      deps.log.error({ err, activityId, path: req.path }, 'request failed: programming error');
+    } else if (status >= 500) {
+      deps.log.error({ err, activityId, path: req.path, code: fe.code }, 'request failed');
     } else {
       deps.log.info({ activityId, path: req.path, code: fe.code, detail: fe.detail }, fe.message);
     }

@@ -1,7 +1,8 @@
 /**
- * The one error type protocol code throws. Only edge renderers (http/errors.ts) turn it into an HTML page,
- * SAML status or SOAP fault. `expose` = the message may be shown to the user as is; `redirectable` = the
- * error may be delivered to the relying party (only ever to an endpoint matched against its trust).
+ * The one error type protocol code throws. Only edge renderers turn it into an HTML page (http/errors.ts), a
+ * SAML status or a SOAP fault (protocols/wstrust/fault.ts). `expose` = the message may be shown to the user as
+ * is; `soapFault` = the WS-Trust fault the SOAP edge answers with. Anything that is not a FederationError is a
+ * programming error: a generic 500 with the activity id, logged at error level.
  */
 export type FederationErrorCode =
   | 'bad_request'
@@ -46,10 +47,32 @@ const STATUS: Record<FederationErrorCode, number> = {
   internal: 500,
 };
 
+/**
+ * The WS-Trust fault kinds. Each has one fixed SOAP code, subcode, reason and HTTP status, written by the SOAP
+ * edge (protocols/wstrust/fault.ts); named here so the one error type can carry one without lib/ importing a
+ * protocol.
+ */
+export type SoapFaultKind =
+  | 'invalid_request'
+  | 'failed_authentication'
+  | 'invalid_security'
+  | 'message_expired'
+  | 'replay'
+  | 'unsupported_token'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'request_failed'
+  | 'unavailable'
+  | 'not_https'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'method_not_allowed';
+
 export interface FederationErrorOptions {
   status?: number;
   expose?: boolean;
-  redirectable?: boolean;
+  /** The WS-Trust fault this error is answered with at the SOAP edge. */
+  soapFault?: SoapFaultKind;
   /** Internal detail for logs and audit only; never rendered. */
   detail?: string;
   cause?: unknown;
@@ -59,7 +82,7 @@ export class FederationError extends Error {
   readonly code: FederationErrorCode;
   readonly status: number;
   readonly expose: boolean;
-  readonly redirectable: boolean;
+  readonly soapFault: SoapFaultKind | undefined;
   readonly detail: string | undefined;
 
   constructor(code: FederationErrorCode, message: string, opts: FederationErrorOptions = {}) {
@@ -68,7 +91,7 @@ export class FederationError extends Error {
     this.code = code;
     this.status = opts.status ?? STATUS[code];
     this.expose = opts.expose ?? code !== 'internal';
-    this.redirectable = opts.redirectable ?? false;
+    this.soapFault = opts.soapFault;
     this.detail = opts.detail;
   }
 }

@@ -23,7 +23,7 @@ import { METADATA_LIMITS, SAML_MESSAGE_LIMITS, SOAP_LIMITS } from '../../server/
 import { parseXmlStrict, XmlRejected } from '../../server/lib/xml-parse.ts';
 import { countId, verifyEnvelopedSignature } from '../../server/lib/xml-signature.ts';
 import { parseMessage } from '../../server/protocols/saml2/messages.ts';
-import { SOAP_FAULT_STATUS } from '../../server/protocols/wstrust/soap.ts';
+import { SOAP_FAULT_STATUS } from '../../server/protocols/wstrust/fault.ts';
 import {
   MetadataError,
   parseSpMetadata,

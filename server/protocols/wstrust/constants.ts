@@ -2,6 +2,8 @@
  * Namespaces, actions and URIs of the WS-Trust usernamemixed endpoints (entra-protocol.md §3; WS-Trust 1.3
  * §4 and the February 2005 draft; WS-Security 1.0 UsernameToken Profile; SOAP 1.1 and 1.2).
  */
+export type SoapVersion = '1.1' | '1.2';
+
 export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
 export const SOAP11_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const WSA_NS = 'http://www.w3.org/2005/08/addressing';

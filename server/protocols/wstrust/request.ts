@@ -1,6 +1,7 @@
 /**
- * Reads a WS-Trust Issue request (RST) for a usernamemixed endpoint into a typed model, or throws a
- * WsTrustFault. Shapes accepted: what MSAL, MSAL.NET, WCF and node-sp-auth send (entra-protocol §3.3).
+ * Reads a WS-Trust Issue request (RST) for a usernamemixed endpoint into a typed model, or throws the
+ * FederationError of a SOAP fault (fault.ts). Shapes accepted: what MSAL, MSAL.NET, WCF and node-sp-auth
+ * send (entra-protocol §3.3).
  *
  * Header (WS-Addressing 1.0, WS-Security 1.0):
  *  - exactly one wsa:Action, equal to the endpoint version's Issue action; exactly one wsa:MessageID (the
@@ -30,15 +31,9 @@ import {
   WSU_NS,
   type TrustVersionInfo,
 } from './constants.ts';
-import {
-  childElements,
-  isElement,
-  mustUnderstand,
-  textOf,
-  WsTrustFault,
-  type FaultKind,
-  type SoapEnvelope,
-} from './soap.ts';
+import type { SoapFaultKind } from '../../lib/errors.ts';
+import { wstrustFault } from './fault.ts';
+import { childElements, isElement, mustUnderstand, textOf, type SoapEnvelope } from './soap.ts';
 
 export interface IssueRequest {
   messageId: string;
@@ -63,8 +58,8 @@ const ANONYMOUS = new Set([
 /** xsd:dateTime as WS-Security uses it: UTC (Z) or an explicit offset; fractional seconds optional. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
-function fault(kind: FaultKind, detail: string): never {
-  throw new WsTrustFault(kind, detail);
+function fault(kind: SoapFaultKind, detail: string): never {
+  throw wstrustFault(kind, detail);
 }
 
 function parseDateTime(s: string, what: string): Date {
@@ -75,14 +70,14 @@ function parseDateTime(s: string, what: string): Date {
   return d;
 }
 
-function single(els: Element[], kind: FaultKind, what: string): Element {
+function single(els: Element[], kind: SoapFaultKind, what: string): Element {
   const [first] = els;
   if (els.length !== 1 || first === undefined)
     fault(kind, `expected exactly one ${what}, found ${els.length}`);
   return first;
 }
 
-function atMostOne(els: Element[], kind: FaultKind, what: string): Element | undefined {
+function atMostOne(els: Element[], kind: SoapFaultKind, what: string): Element | undefined {
   if (els.length > 1) fault(kind, `${what} appears ${els.length} times`);
   return els[0];
 }

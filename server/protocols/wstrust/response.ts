@@ -27,9 +27,9 @@ import {
   WSSE11_NS,
   WSSE_NS,
   WSU_NS,
+  type SoapVersion,
   type TrustVersionInfo,
 } from './constants.ts';
-import type { SoapVersion } from './soap.ts';
 
 export interface IssueResponseInput {
   version: TrustVersionInfo;

@@ -19,67 +19,22 @@
  *     TokenType asks for SAML 2.0, the SAML-P assertion writer); the response.
  */
 import { createHash } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { authenticateWithPassword } from '../../authn/password.ts';
 import { claimsAudit } from '../../claims/audit.ts';
 import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
-import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { writeSignedSaml11Assertion, writeSignedSaml2Assertion } from '../../tokens/index.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { toSaml2Model } from '../../tokens/saml2-model.ts';
 import { toSaml11Model } from '../../tokens/saml11-model.ts';
-import { issuanceClaims, issueAudited } from '../request-context.ts';
+import { issuanceClaims, issueAudited } from '../issuance/request-context.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
+import { faultEdge, wstrustFault } from './fault.ts';
 import { buildMex, mexSchema } from './mex.ts';
 import { checkTimestamp, readIssueRequest, type IssueRequest } from './request.ts';
 import { writeIssueResponse } from './response.ts';
-import {
-  decodeBody,
-  parseXmlStrict,
-  readEnvelope,
-  WsTrustFault,
-  writeFault,
-  type SoapVersion,
-} from './soap.ts';
-
-declare module 'express-serve-static-core' {
-  interface Locals {
-    /** SOAP version of the current WS-Trust request (for the fault's envelope). */
-    wstrustSoap?: SoapVersion;
-  }
-}
-
-/** Which SOAP version a content type names; undefined when it is neither (or not UTF-8). */
-function soapVersionOf(
-  req: Request,
-): { soap: SoapVersion; action: string | undefined } | undefined {
-  const ct = req.get('content-type') ?? '';
-  const [mediaRaw = '', ...params] = ct.split(';');
-  const media = mediaRaw.trim().toLowerCase();
-  const p = new Map<string, string>();
-  for (const kv of params) {
-    const i = kv.indexOf('=');
-    if (i > 0)
-      p.set(
-        kv.slice(0, i).trim().toLowerCase(),
-        kv
-          .slice(i + 1)
-          .trim()
-          .replace(/^"(.*)"$/, '$1'),
-      );
-  }
-  const charset = p.get('charset');
-  if (charset !== undefined && charset.toLowerCase() !== 'utf-8') return undefined;
-  const soapAction = req
-    .get('soapaction')
-    ?.trim()
-    .replace(/^"(.*)"$/, '$1');
-  if (media === 'application/soap+xml')
-    return { soap: '1.2', action: p.get('action') ?? soapAction };
-  if (media === 'text/xml') return { soap: '1.1', action: soapAction };
-  return undefined;
-}
+import { decodeBody, parseXmlStrict, readEnvelope, soapVersionOf } from './soap.ts';
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
@@ -95,17 +50,10 @@ export function wstrustRouter(s: Services): Router {
     limit: cfg.maxRequestBytes,
   });
 
-  function sendFault(res: Response, version: TrustVersionInfo, kind: WsTrustFault['kind']): void {
-    const f = writeFault(kind, res.locals.wstrustSoap ?? '1.2', version, res.locals.activityId);
-    res.status(f.status).setHeader('Cache-Control', 'no-store');
-    if (f.status === 405) res.setHeader('Allow', 'POST');
-    res.type(f.contentType).send(f.body);
-  }
-
   function resolveTrust(appliesTo: string): { rp: RelyingParty; audience: string } {
     const rp = s.trusts.find(appliesTo);
     if (rp === undefined)
-      throw new WsTrustFault('invalid_scope', `unknown AppliesTo ${appliesTo.slice(0, 200)}`);
+      throw wstrustFault('invalid_scope', `unknown AppliesTo ${appliesTo.slice(0, 200)}`);
     // The token's Audience is the identifier the client asked for, in the trust's registered spelling (AD FS
     // answers extSTS.srf requests with an extSTS.srf Audience, fixtures/real-world/adfs-rst_response.xml).
     const norm = (x: string): string => (x.endsWith('/') ? x.slice(0, -1) : x);
@@ -168,11 +116,11 @@ export function wstrustRouter(s: Services): Router {
 
   async function replayCheck(rq: IssueRequest): Promise<void> {
     if (!(await s.store.markSeen('replay', `wstrust:msgid:${sha256(rq.messageId)}`, replayTtl)))
-      throw new WsTrustFault('replay', 'wsa:MessageID already seen');
+      throw wstrustFault('replay', 'wsa:MessageID already seen');
     if (rq.nonce !== undefined) {
       const key = `wstrust:nonce:${sha256(`${rq.nonce}\u0000${rq.tokenCreated ?? ''}`)}`;
       if (!(await s.store.markSeen('replay', key, replayTtl)))
-        throw new WsTrustFault('replay', 'UsernameToken Nonce+Created already seen');
+        throw wstrustFault('replay', 'UsernameToken Nonce+Created already seen');
     }
   }
 
@@ -180,16 +128,16 @@ export function wstrustRouter(s: Services): Router {
     // 1. Transport: TLS here, or terminated by a trusted proxy (req.secure honours X-Forwarded-Proto only
     //    from listen.trustedProxies, app 'trust proxy').
     if (!req.secure)
-      throw new WsTrustFault('not_https', `plain HTTP from ${req.socket.remoteAddress ?? '?'}`);
-    const ct = soapVersionOf(req);
+      throw wstrustFault('not_https', `plain HTTP from ${req.socket.remoteAddress ?? '?'}`);
+    const ct = soapVersionOf(req.get('content-type'), req.get('soapaction'));
     if (ct === undefined)
-      throw new WsTrustFault(
+      throw wstrustFault(
         'unsupported_media_type',
         `content type ${(req.get('content-type') ?? '').slice(0, 100)}`,
       );
     res.locals.wstrustSoap = ct.soap;
     const body: unknown = req.body;
-    if (!Buffer.isBuffer(body)) throw new WsTrustFault('invalid_request', 'no body');
+    if (!Buffer.isBuffer(body)) throw wstrustFault('invalid_request', 'no body');
 
     // 2–3. Structure and freshness.
     const env = readEnvelope(parseXmlStrict(decodeBody(body)), ct.soap);
@@ -217,7 +165,7 @@ export function wstrustRouter(s: Services): Router {
         },
         'sign-in failed',
       );
-      throw new WsTrustFault('failed_authentication', 'empty username or password');
+      throw wstrustFault('failed_authentication', 'empty username or password');
     }
     const result = await authenticateWithPassword(s, {
       username: rq.username,
@@ -230,8 +178,8 @@ export function wstrustRouter(s: Services): Router {
     });
     if (!result.ok) {
       if (result.kind === 'unavailable')
-        throw new WsTrustFault('unavailable', `directory unavailable: ${result.reason}`);
-      throw new WsTrustFault('failed_authentication', `credential failure (${result.kind})`);
+        throw wstrustFault('unavailable', `directory unavailable: ${result.reason}`);
+      throw wstrustFault('failed_authentication', `credential failure (${result.kind})`);
     }
 
     // 7. Claims (the same pipeline as /adfs/ls/) and the token.
@@ -243,7 +191,7 @@ export function wstrustRouter(s: Services): Router {
       active: true,
     });
     if (!outcome.permitted) {
-      throw new WsTrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
+      throw wstrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
     }
     const token = issueAudited(
       s,
@@ -298,45 +246,10 @@ export function wstrustRouter(s: Services): Router {
       issue(version, req, res).catch(next);
     });
     router.all(version.path, () => {
-      throw new WsTrustFault('method_not_allowed', 'not POST');
+      throw wstrustFault('method_not_allowed', 'not POST');
     });
     // The edge of this endpoint: every error becomes a SOAP fault (never an HTML page or a stack trace).
-    router.use(version.path, (err: unknown, req: Request, res: Response, next: NextFunction) => {
-      if (res.headersSent) {
-        next(err);
-        return;
-      }
-      const activityId = res.locals.activityId;
-      let fault: WsTrustFault;
-      if (err instanceof WsTrustFault) fault = err;
-      else if (
-        typeof err === 'object' &&
-        err !== null &&
-        (err as { type?: unknown }).type === 'entity.too.large'
-      )
-        fault = new WsTrustFault('too_large', 'body over wstrust.maxRequestBytes');
-      else if (err instanceof FederationError && err.code === 'issuance_failed')
-        // The claims could not become a token (audited as issuance_failed where it happened): the request
-        // failed for a reason of the rule set, not the server's; AD FS answers MSIS3127 RequestFailed.
-        fault = new WsTrustFault('access_denied', `token not issued: ${err.detail ?? err.message}`);
-      else if (err instanceof FederationError && err.code === 'store_unavailable') {
-        // Fail closed: the replay caches cannot be consulted, so nothing is issued (corpus E3).
-        s.log.warn(
-          { err, activityId, path: req.path },
-          'WS-Trust request refused: store unavailable',
-        );
-        fault = new WsTrustFault('unavailable', 'store unavailable');
-      } else {
-        s.log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
-        fault = new WsTrustFault('request_failed', 'unexpected error');
-      }
-      if (fault.kind !== 'request_failed' || err instanceof WsTrustFault)
-        s.log.info(
-          { activityId, path: version.path, fault: fault.kind, detail: fault.detail, ip: req.ip },
-          'WS-Trust request refused',
-        );
-      sendFault(res, version, fault.kind);
-    });
+    router.use(version.path, faultEdge(s, version));
   }
 
   if (cfg.endpoints.usernamemixed2005) endpoint(TRUST_2005);
