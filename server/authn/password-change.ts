@@ -1,5 +1,13 @@
 import type { PasswordPolicyViolation } from '../directory/types.ts';
-import { AuditEventIds } from '../observability/audit-events.ts';
+import {
+  accountLockedOut,
+  extranetLockout,
+  passwordChangeBadPassword,
+  passwordChangePolicy,
+  passwordChangeSourceRefused,
+  passwordChangeSucceeded,
+  type PasswordChangeFields,
+} from '../observability/audit.ts';
 import { presentedAddresses, type PasswordAuthContext, type SignInAttempt } from './password.ts';
 import { accountKey, normaliseName } from './lockout.ts';
 
@@ -34,7 +42,7 @@ export async function changePasswordProtected(
   attempt: SignInAttempt & { newPassword: string },
 ): Promise<PasswordChangeOutcome> {
   const { directory, audit, lockout, spray } = ctx;
-  const fields = {
+  const fields: PasswordChangeFields = {
     method: 'password-change',
     username: attempt.username.slice(0, 256),
     ip: attempt.clientIp,
@@ -46,16 +54,7 @@ export async function changePasswordProtected(
   const presented = presentedAddresses(attempt);
   const source = await spray.check(attempt.clientIp, presented);
   if (!source.allowed) {
-    audit.warn(
-      {
-        event: 'password_change',
-        eventId: AuditEventIds.signInFailed,
-        ...fields,
-        outcome: 'failure',
-        reason: source.reason,
-      },
-      'password change refused for this source',
-    );
+    passwordChangeSourceRefused(audit, { ...fields, outcome: 'failure', reason: source.reason });
     return { ok: false, kind: 'refused', reason: source.reason ?? 'source_refused' };
   }
   let user;
@@ -72,18 +71,13 @@ export async function changePasswordProtected(
   const location = await lockout.classify(account, presented);
   const decision = await lockout.check(account, location);
   if (decision.locked) {
-    audit.warn(
-      {
-        event: 'extranet_lockout',
-        eventId: AuditEventIds.extranetLockoutBlocked,
-        ...fields,
-        account,
-        location,
-        badPasswordCount: decision.count,
-        enforced: !decision.allowed,
-      },
-      'password change refused: account locked out for this location class',
-    );
+    extranetLockout(audit, {
+      ...fields,
+      account,
+      location,
+      badPasswordCount: decision.count,
+      enforced: !decision.allowed,
+    });
     if (!decision.allowed) {
       await spray.recordFailure(attempt.clientIp, account);
       return { ok: false, kind: 'refused', reason: 'extranet_lockout' };
@@ -96,26 +90,19 @@ export async function changePasswordProtected(
   );
   const objectGuid = user?.objectGuid.toString('base64');
   if (result.ok) {
-    audit.info(
-      { event: 'password_change', ...fields, outcome: 'success', objectGuid },
-      'password changed',
-    );
+    passwordChangeSucceeded(audit, { ...fields, outcome: 'success', objectGuid });
     return { ok: true };
   }
   if (result.kind === 'unavailable')
     return { ok: false, kind: 'unavailable', reason: result.reason };
   if (result.kind === 'policy') {
-    audit.info(
-      {
-        event: 'password_change',
-        ...fields,
-        outcome: 'failure',
-        reason: result.reason,
-        violation: result.violation,
-        objectGuid,
-      },
-      'new password refused by the password policy',
-    );
+    passwordChangePolicy(audit, {
+      ...fields,
+      outcome: 'failure',
+      reason: result.reason,
+      violation: result.violation,
+      objectGuid,
+    });
     return {
       ok: false,
       kind: 'policy',
@@ -127,33 +114,23 @@ export async function changePasswordProtected(
   if (result.reason !== 'empty_password') {
     const failure = await lockout.recordFailure(account, location);
     await spray.recordFailure(attempt.clientIp, account);
-    audit.warn(
-      {
-        event: 'password_change',
-        eventId: AuditEventIds.badPassword,
+    passwordChangeBadPassword(audit, {
+      ...fields,
+      outcome: 'failure',
+      reason: result.reason,
+      account,
+      location,
+      badPasswordCount: failure.count,
+      objectGuid,
+    });
+    if (failure.reachedThreshold) {
+      accountLockedOut(audit, {
         ...fields,
-        outcome: 'failure',
-        reason: result.reason,
         account,
         location,
         badPasswordCount: failure.count,
-        objectGuid,
-      },
-      'password change failed: credential validation failed',
-    );
-    if (failure.reachedThreshold) {
-      audit.warn(
-        {
-          event: 'account_locked_out',
-          eventId: AuditEventIds.accountLockedOut,
-          ...fields,
-          account,
-          location,
-          badPasswordCount: failure.count,
-          enforced: !lockout.logOnly,
-        },
-        'account locked out for this location class: too many bad passwords',
-      );
+        enforced: !lockout.logOnly,
+      });
     }
   }
   return { ok: false, kind: 'refused', reason: result.reason };

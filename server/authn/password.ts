@@ -9,7 +9,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { AuthResult, DirectoryProvider, DirectoryUser } from '../directory/types.ts';
-import { AuditEventIds } from '../observability/audit-events.ts';
+import {
+  accountLockedOut,
+  bannedAddress,
+  correctPasswordWhileLocked as auditCorrectPasswordWhileLocked,
+  extranetLockout,
+  passwordSpraySuspected,
+  signinFailed,
+  signinSucceeded,
+  sourceRateLimited,
+  type AuditSink,
+  type LockoutFields,
+  type PasswordAttemptFields,
+} from '../observability/audit.ts';
 import type { Clock } from '../lib/clock.ts';
 import { canonicalIp } from '../lib/ip.ts';
 import type { ArtifactStore } from '../stores/types.ts';
@@ -187,7 +199,7 @@ export async function authenticateWithPassword(
   return result;
 }
 
-function baseFields(attempt: SignInAttempt): Record<string, unknown> {
+function baseFields(attempt: SignInAttempt): PasswordAttemptFields {
   return {
     method: attempt.method ?? 'forms',
     username: attempt.username.slice(0, 256),
@@ -202,36 +214,28 @@ function baseFields(attempt: SignInAttempt): Record<string, unknown> {
 }
 
 function auditOutcome(
-  audit: Logger,
+  audit: AuditSink,
   attempt: SignInAttempt,
   result: AuthResult,
-  extra: Record<string, unknown> = {},
+  extra: Partial<LockoutFields> = {},
 ): void {
-  const base = { event: 'signin', ...baseFields(attempt), ...extra };
+  const base = { ...baseFields(attempt), ...extra };
   if (result.ok) {
-    audit.info(
-      {
-        ...base,
-        outcome: 'success',
-        upn: result.user.userPrincipalName,
-        objectGuid: result.user.objectGuid.toString('base64'),
-      },
-      'sign-in succeeded',
-    );
+    signinSucceeded(audit, {
+      ...base,
+      outcome: 'success',
+      upn: result.user.userPrincipalName,
+      objectGuid: result.user.objectGuid.toString('base64'),
+    });
     return;
   }
-  const badPassword = result.kind === 'bad_credentials' && result.reason !== 'empty_password';
-  audit.warn(
-    {
-      ...base,
-      eventId: badPassword ? AuditEventIds.badPassword : AuditEventIds.signInFailed,
-      outcome: 'failure',
-      kind: result.kind,
-      reason: result.reason,
-      objectGuid: result.user?.objectGuid.toString('base64'),
-    },
-    badPassword ? 'credential validation failed' : 'sign-in failed',
-  );
+  signinFailed(audit, {
+    ...base,
+    outcome: 'failure',
+    kind: result.kind,
+    reason: result.reason,
+    objectGuid: result.user?.objectGuid.toString('base64'),
+  });
 }
 
 async function verifierOf(key: Buffer, account: string, password: string): Promise<Buffer> {
@@ -255,18 +259,11 @@ async function protectedAuthenticate(
       kind: 'bad_credentials',
       reason: source.reason ?? 'source_refused',
     };
-    audit.warn(
-      {
-        event: source.reason === 'banned' ? 'banned_address' : 'source_rate_limited',
-        eventId: AuditEventIds.signInFailed,
-        ...fields,
-        outcome: 'failure',
-        reason: result.reason,
-      },
-      source.reason === 'banned'
-        ? 'sign-in refused: the client address is banned'
-        : 'sign-in refused: too many failures from this address',
-    );
+    (source.reason === 'banned' ? bannedAddress : sourceRateLimited)(audit, {
+      ...fields,
+      outcome: 'failure',
+      reason: result.reason,
+    });
     return result;
   }
 
@@ -287,19 +284,12 @@ async function protectedAuthenticate(
   const checkStarted = performance.now();
   const lockFields = { account, location, badPasswordCount: decision.count };
   if (decision.locked) {
-    audit.warn(
-      {
-        event: 'extranet_lockout',
-        eventId: AuditEventIds.extranetLockoutBlocked,
-        ...fields,
-        ...lockFields,
-        objectGuid: user?.objectGuid.toString('base64'),
-        enforced: !decision.allowed,
-      },
-      decision.allowed
-        ? 'extranet lockout would refuse this attempt (log-only mode)'
-        : 'attempt refused: account locked out for this location class',
-    );
+    extranetLockout(audit, {
+      ...fields,
+      ...lockFields,
+      objectGuid: user?.objectGuid.toString('base64'),
+      enforced: !decision.allowed,
+    });
     if (!decision.allowed) {
       await correctPasswordWhileLocked(ctx, attempt, account, user, fields);
       await spray.recordFailure(attempt.clientIp, account);
@@ -364,30 +354,21 @@ async function protectedAuthenticate(
     const src = await spray.recordFailure(attempt.clientIp, account);
     auditOutcome(audit, attempt, result, { ...lockFields, badPasswordCount: failure.count });
     if (failure.reachedThreshold) {
-      audit.warn(
-        {
-          event: 'account_locked_out',
-          eventId: AuditEventIds.accountLockedOut,
-          ...fields,
-          account,
-          location,
-          objectGuid: user?.objectGuid.toString('base64'),
-          badPasswordCount: failure.count,
-          enforced: !lockout.logOnly,
-        },
-        'account locked out for this location class: too many bad passwords',
-      );
+      accountLockedOut(audit, {
+        ...fields,
+        account,
+        location,
+        objectGuid: user?.objectGuid.toString('base64'),
+        badPasswordCount: failure.count,
+        enforced: !lockout.logOnly,
+      });
     }
     if (src.alert) {
-      audit.error(
-        {
-          event: 'password_spray_suspected',
-          ...fields,
-          distinctAccounts: src.distinctAccounts,
-          failures: src.failures,
-        },
-        'many accounts failing from one source: possible password spray',
-      );
+      passwordSpraySuspected(audit, {
+        ...fields,
+        distinctAccounts: src.distinctAccounts,
+        failures: src.failures,
+      });
     }
     return result;
   }
@@ -409,7 +390,7 @@ async function correctPasswordWhileLocked(
   attempt: SignInAttempt,
   account: string,
   user: DirectoryUser | undefined,
-  fields: Record<string, unknown>,
+  fields: PasswordAttemptFields,
 ): Promise<void> {
   if (ctx.verifierKey === undefined || user === undefined || attempt.password.trim() === '') return;
   const stored = await ctx.store.find<string>('lockoutVerifier', account);
@@ -418,15 +399,10 @@ async function correctPasswordWhileLocked(
   // `<pwdLastSet>:<base64 verifier>` (see the success path).
   const expected = Buffer.from(stored.slice(stored.lastIndexOf(':') + 1), 'base64');
   if (expected.length === presented.length && timingSafeEqual(expected, presented)) {
-    ctx.audit.error(
-      {
-        event: 'correct_password_while_locked',
-        eventId: AuditEventIds.correctPasswordWhileLocked,
-        ...fields,
-        account,
-        objectGuid: user.objectGuid.toString('base64'),
-      },
-      'the correct password was given while the account is locked out: it may be compromised',
-    );
+    auditCorrectPasswordWhileLocked(ctx.audit, {
+      ...fields,
+      account,
+      objectGuid: user.objectGuid.toString('base64'),
+    });
   }
 }

@@ -78,7 +78,7 @@ export interface LockoutFields {
 /** A password sign-in succeeded (authn/password.ts). */
 export interface SigninSucceededEvent extends PasswordAttemptFields {
   outcome: 'success';
-  upn: string;
+  upn: string | undefined;
   objectGuid: string;
   location?: string | undefined;
 }
@@ -111,7 +111,7 @@ export interface CertificateAttemptFields extends RequestFields {
 /** The account a certificate mapped to. */
 export interface CertificateAccountFields {
   objectGuid: string;
-  upn: string;
+  upn: string | undefined;
   /** 'sid', 'altSecurityIdentities' or 'upn'. */
   mapping: string;
 }
@@ -207,7 +207,7 @@ export function signinCertificateMissing(audit: AuditSink, e: SigninCertificateM
 export interface IssuanceFields extends RequestFields {
   protocol: 'wsfed' | 'saml2' | 'wstrust';
   rp: string;
-  upn: string;
+  upn: string | undefined;
   objectGuid: string;
 }
 
