@@ -24,6 +24,8 @@ export interface Mutant {
 
 const SIG = 'server/lib/xml-signature.ts';
 const SSO = 'server/protocols/saml2/sso.ts';
+const INBOUND = 'server/protocols/saml2/inbound.ts';
+const SLO_FILE = 'server/protocols/saml2/slo.ts';
 const MSG = 'server/protocols/saml2/messages.ts';
 const BIND = 'server/protocols/saml2/bindings.ts';
 const WSTQ = 'server/protocols/wstrust/request.ts';
@@ -260,9 +262,9 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-signature-required',
     'saml-request',
-    SSO,
-    "if (required)\n      throw new FederationError('bad_request', 'The SAML message must be signed.'",
-    `if (required && ${NEVER})\n      throw new FederationError('bad_request', 'The SAML message must be signed.'`,
+    INBOUND,
+    "if (required)\n    throw new FederationError('bad_request', 'The SAML message must be signed.'",
+    `if (required && ${NEVER})\n    throw new FederationError('bad_request', 'The SAML message must be signed.'`,
     'an SP that must sign cannot send an unsigned message',
     'B2.12',
     [SAML_NEG, SIG_CORPUS, SAML_DEF],
@@ -286,7 +288,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-destination',
     'saml-request',
-    SSO,
+    INBOUND,
     "if (destination.replace(/\\/+$/, '') !== endpoint.replace(/\\/+$/, ''))",
     "if (destination === '')",
     'Destination, when present, must be this endpoint',
@@ -296,7 +298,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-signed-needs-destination',
     'saml-request',
-    SSO,
+    INBOUND,
     '} else if (signed) {',
     `} else if (signed && ${NEVER}) {`,
     'a signed message must carry Destination',
@@ -306,7 +308,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-too-old',
     'saml-request',
-    SSO,
+    INBOUND,
     'if (t < now - (cfg.requestMaxAgeSeconds + cfg.clockSkewSeconds) * 1000)',
     'if (t < now - (cfg.requestMaxAgeSeconds + cfg.clockSkewSeconds) * 1000 * 1000)',
     'IssueInstant not older than the request window',
@@ -316,7 +318,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-future',
     'saml-request',
-    SSO,
+    INBOUND,
     'if (t > now + cfg.clockSkewSeconds * 1000)',
     'if (t > now + cfg.clockSkewSeconds * 1000 * 1000)',
     'IssueInstant not in the future beyond the skew',
@@ -326,7 +328,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-future-skew',
     'saml-request',
-    SSO,
+    INBOUND,
     'if (t > now + cfg.clockSkewSeconds * 1000)',
     'if (t > now + cfg.clockSkewSeconds * 3000)',
     'the future bound is exactly the configured skew (not a multiple of it)',
@@ -336,7 +338,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'sso-replay',
     'saml-request',
-    SSO,
+    INBOUND,
     "markSeen('replay', `saml2:${kind}:${issuer}:${id}`, ttl)",
     "markSeen('replay', `saml2:${kind}:${issuer}:${id}:${Math.random()}`, ttl)",
     'request ID replay cache',
@@ -347,8 +349,8 @@ export const MUTANTS: Mutant[] = [
     'sso-acs-metadata',
     'saml-request',
     SSO,
-    'if (hit === undefined)\n        throw bad(`AssertionConsumerServiceURL',
-    'if (hit === undefined) return r.acsUrl;\n      if (hit === undefined)\n        throw bad(`AssertionConsumerServiceURL',
+    'if (hit === undefined)\n      throw bad(`AssertionConsumerServiceURL',
+    'if (hit === undefined) return r.acsUrl;\n    if (hit === undefined)\n      throw bad(`AssertionConsumerServiceURL',
     'ACS URL only from metadata',
     'B3.1',
     [SAML_NEG, SIG_CORPUS, SAML_DEF],
@@ -376,9 +378,9 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-signed-required',
     'saml-request',
-    SSO,
-    'const v = verified(req, m, saml, true);',
-    'const v = verified(req, m, saml, false);',
+    SLO_FILE,
+    'const v = verified(s, req, m, saml, true);',
+    'const v = verified(s, req, m, saml, false);',
     'a LogoutRequest must be signed',
     'B3.8',
     [SAML_NEG, SIG_CORPUS, SAML_DEF],
@@ -387,9 +389,9 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-notonorafter',
     'saml-request',
-    SSO,
-    'lr.notOnOrAfter !== undefined &&\n      lr.notOnOrAfter.getTime()',
-    `lr.notOnOrAfter !== undefined && ${NEVER} &&\n      lr.notOnOrAfter.getTime()`,
+    SLO_FILE,
+    'lr.notOnOrAfter !== undefined &&\n    lr.notOnOrAfter.getTime()',
+    `lr.notOnOrAfter !== undefined && ${NEVER} &&\n    lr.notOnOrAfter.getTime()`,
     'an expired LogoutRequest (NotOnOrAfter passed) is refused',
     'A15',
     [SAML_NEG, SIG_CORPUS, SAML_DEF],
@@ -417,7 +419,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-response-inresponseto',
     'saml-request',
-    SSO,
+    SLO_FILE,
     'if (lr.issuer !== state.awaiting.rp || lr.inResponseTo !== state.awaiting.requestId)',
     'if (lr.issuer !== state.awaiting.rp)',
     'a LogoutResponse must answer our LogoutRequest',
@@ -427,8 +429,8 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-response-signature',
     'saml-request',
-    SSO,
-    'const v = verified(req, m, saml, saml.metadata.signingCertificates.length > 0);\n    const lr = readLogoutResponse(v.doc);',
+    SLO_FILE,
+    'const v = verified(s, req, m, saml, saml.metadata.signingCertificates.length > 0);\n  const lr = readLogoutResponse(v.doc);',
     'const lr = readLogoutResponse(m.doc);',
     'a signed LogoutResponse must verify',
     'B2.1',
@@ -437,9 +439,9 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-response-signed-required',
     'saml-request',
-    SSO,
-    'verified(req, m, saml, saml.metadata.signingCertificates.length > 0)',
-    'verified(req, m, saml, false)',
+    SLO_FILE,
+    'verified(s, req, m, saml, saml.metadata.signingCertificates.length > 0)',
+    'verified(s, req, m, saml, false)',
     'a party with a signing key must sign its LogoutResponse (an unsigned Success is refused)',
     'B3.8',
     [SAML_DEF, SLO],
