@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import request from 'supertest';
 import { managementApp } from '../../server/http/health.ts';
+import { ROUTES, type RouteName } from '../../server/http/routes.ts';
 import { makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
 
 /**
@@ -202,6 +203,37 @@ test('paths outside the route table share one label: clients cannot grow the met
       [...text.matchAll(/^fedgate_http_requests_total\{[^}]*route="([^"]*)"/gm)].map((m) => m[1]),
     );
     assert.deepEqual([...routes], ['unmatched']);
+  } finally {
+    await t.close();
+  }
+});
+
+test('every path in the route table is served (the table and the routers agree)', async () => {
+  const t = await makeTestApp({ saml2: { idpInitiatedSignOn: true } });
+  try {
+    const management = managementApp({
+      lifecycle: t.services.lifecycle,
+      store: t.services.store,
+      directory: t.services.directory,
+      keysLoaded: () => true,
+      metrics: t.services.metrics,
+    });
+    // The certificate routes exist only with certificate authentication configured (a PKI and a TLS listener):
+    // tests/integration/certificate-*.test.ts drive them. /metrics is on the management listener.
+    const elsewhere = new Set<RouteName>(['certificate', 'certificateComplete']);
+    const unserved: string[] = [];
+    for (const [name, path] of Object.entries(ROUTES) as [RouteName, string][]) {
+      if (elsewhere.has(name)) continue;
+      const app = name === 'metrics' ? management : t.app;
+      const get = await request(app).get(path);
+      const post = await request(app).post(path).type('form').send('a=b');
+      // 404 from both methods is the not-found page: nothing is mounted there.
+      if (get.status === 404 && post.status === 404)
+        unserved.push(`${name} ${path}: GET ${String(get.status)}, POST ${String(post.status)}`);
+      // A served path's requests carry its name, not 'unmatched'.
+      if (name !== 'metrics') assert.equal((await lineOf(t, activity(get))).line.route, name, path);
+    }
+    assert.deepEqual(unserved, []);
   } finally {
     await t.close();
   }
