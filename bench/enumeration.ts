@@ -25,7 +25,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { GENERIC_FAILURE } from '../server/protocols/browser-signin.ts';
+import { GENERIC_FAILURE } from '../server/protocols/browser/page.ts';
 import { hidden, makeTestApp, M365 } from '../tests/helpers/app.ts';
 import { sambaEnv, sambaLdapConfig, type SambaEnv } from '../tests/helpers/samba.ts';
 import { fmt, median, percentile, table } from './lib.ts';

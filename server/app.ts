@@ -4,27 +4,14 @@ import { drainConnections, healthRouter } from './http/health.ts';
 import { requestLog } from './http/request-log.ts';
 import { requestTiming } from './observability/request-timing.ts';
 import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
-import { BrowserSignIn, CERTIFICATE_PATH } from './protocols/browser-signin.ts';
-import { certificateLegRouter, certificateReturnRouter } from './protocols/certificate-signin.ts';
+import { ROUTES } from './http/routes.ts';
+import { certificateLegRouter, certificateReturnRouter } from './protocols/browser/certificate.ts';
+import { updatePasswordRouter } from './protocols/browser/password-update.ts';
+import { passiveRouter } from './protocols/browser/router.ts';
 import { metadataRouter } from './protocols/metadata/routes.ts';
-import { saml2Router } from './protocols/saml2/sso.ts';
-import { wsfedRouter } from './protocols/wsfed/passive.ts';
 import { testRelyingPartyRouter } from './protocols/wsfed/test-rp.ts';
-import { UPDATE_PASSWORD_PATH, updatePasswordRouter } from './protocols/update-password.ts';
 import { wstrustRouter } from './protocols/wstrust/router.ts';
 import type { Services } from './services.ts';
-
-/** Named routes (the names appear in logs and metrics). */
-export const ROUTES = {
-  passive: '/adfs/ls',
-  probe: '/adfs/probe',
-  metadata: '/FederationMetadata/2007-06/FederationMetadata.xml',
-  theme: '/adfs/portal/theme',
-  updatePassword: UPDATE_PASSWORD_PATH,
-  wstrust2005: '/adfs/services/trust/2005/usernamemixed',
-  wstrust13: '/adfs/services/trust/13/usernamemixed',
-  mex: '/adfs/services/trust/mex',
-} as const;
 
 /** What every listener's app starts with: proxy trust, timing, activity id, security headers, URL guard. */
 function baseApp(s: Services): Express {
@@ -70,18 +57,15 @@ export function createApp(s: Services): Express {
       maxAge: '1h',
     }),
   );
-  // One browser sign-in flow (pending request, form, session) shared by SAML 2.0 and WS-Fed on /adfs/ls/;
-  // the SAML router handles SAMLRequest/SAMLResponse and passes everything else on.
-  const browserSignIn = new BrowserSignIn(s);
+  // The one browser sign-in pipeline (protocols/browser/): SAML 2.0 and WS-Fed on /adfs/ls/.
   if (s.certificates !== undefined) {
     // The browser's return from the certificate route; behind a TLS-terminating load balancer also the certificate
     // route itself (certificate from the proxy's header, trusted proxies only).
-    app.use(CERTIFICATE_PATH, certificateReturnRouter(browserSignIn));
+    app.use(ROUTES.certificate, certificateReturnRouter(s));
     if (s.config.certificateAuth.proxy !== undefined)
-      app.use(CERTIFICATE_PATH, certificateLegRouter(s, 'proxy'));
+      app.use(ROUTES.certificate, certificateLegRouter(s, 'proxy'));
   }
-  app.use(ROUTES.passive, saml2Router(s, browserSignIn));
-  app.use(ROUTES.passive, wsfedRouter(s, browserSignIn));
+  app.use(ROUTES.passive, passiveRouter(s));
   app.use(ROUTES.updatePassword, updatePasswordRouter(s));
   app.use(wstrustRouter(s)); // ROUTES.wstrust2005, ROUTES.wstrust13, ROUTES.mex (each switchable in config)
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
@@ -107,7 +91,7 @@ export function createCertificateApp(s: Services): Express {
       maxAge: '1h',
     }),
   );
-  app.use(CERTIFICATE_PATH, certificateLegRouter(s, 'tls'));
+  app.use(ROUTES.certificate, certificateLegRouter(s, 'tls'));
   app.use(notFound);
   app.use(errorRenderer({ views: s.views, log: s.log, clock: s.clock }));
   return app;

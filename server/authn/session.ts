@@ -39,8 +39,6 @@ export interface SsoSession {
   certificate?: CertificateContext | undefined;
   createdAt: string;
   expiresAt: string;
-  /** Relying parties issued to in this session (for sign-out clean-up, MS-MWBF §3.1.1.5). */
-  relyingParties: string[];
 }
 
 export class SessionManager {
@@ -94,16 +92,13 @@ export class SessionManager {
     return this.#lifetimeSeconds;
   }
 
-  async create(
-    init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt' | 'relyingParties'>,
-  ): Promise<SsoSession> {
+  async create(init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt'>): Promise<SsoSession> {
     const now = this.#clock.now();
     const session: SsoSession = {
       ...init,
       id: this.#sealer.seal(this.#random.token(), 'sso-handle'),
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.#lifetimeSeconds * 1000).toISOString(),
-      relyingParties: [],
     };
     await this.#write(session, this.#lifetimeSeconds);
     return session;
@@ -128,15 +123,6 @@ export class SessionManager {
       return undefined;
     }
     return s;
-  }
-
-  async addRelyingParty(s: SsoSession, rp: string): Promise<void> {
-    if (s.relyingParties.includes(rp)) return;
-    s.relyingParties.push(rp);
-    const remaining = Math.ceil(
-      (new Date(s.expiresAt).getTime() - this.#clock.now().getTime()) / 1000,
-    );
-    if (remaining > 0) await this.#write(s, remaining);
   }
 
   async destroy(id: string | undefined): Promise<SsoSession | undefined> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { GENERIC_FAILURE } from '../../server/protocols/browser-signin.ts';
+import { GENERIC_FAILURE } from '../../server/protocols/browser/page.ts';
 import {
   badPwdCount,
   clearAdLockout,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FixedClock } from '../../server/lib/clock.ts';
-import { GENERIC_FAILURE } from '../../server/protocols/browser-signin.ts';
+import { GENERIC_FAILURE } from '../../server/protocols/browser/page.ts';
 import {
   badPwdCount,
   clearAdLockout,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { GENERIC_FAILURE } from '../../server/protocols/wsfed/passive.ts';
+import { GENERIC_FAILURE } from '../../server/protocols/browser/page.ts';
 import {
   M365,
   decodeEntities,

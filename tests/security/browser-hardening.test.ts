@@ -12,7 +12,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { loadOrCreateTlsCredential } from '../../server/keys/index.ts';
 import { systemClock } from '../../server/lib/clock.ts';
-import { GENERIC_FAILURE } from '../../server/protocols/browser-signin.ts';
+import { GENERIC_FAILURE } from '../../server/protocols/browser/page.ts';
 import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 
 const SSO = '__Host-fedgate_sso';

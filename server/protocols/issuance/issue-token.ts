@@ -94,7 +94,7 @@ export async function issueToken<M extends TokenModel>(
     endpointPath: o.endpointPath,
     active: o.active === true,
   });
-  if (!outcome.permitted) throw accessDenied(o.rp, outcome.reason ?? 'denied');
+  if (!outcome.permitted) throw accessDenied(o.rp, outcome.reason);
   const now = s.clock.now();
   const audited = { protocol: o.protocol, rp: o.rp, auth: o.auth };
   const model = issueAudited(s, req, res, audited, () => recipe.build(outcome.claims, now));

@@ -1,23 +1,21 @@
 /**
- * The change-password pages (AD FS path /adfs/portal/updatepassword/):
+ * Step 3, password update, and the change-password pages (AD FS path /adfs/portal/updatepassword/):
  * - in a sign-in: the credential step found an expired (532) or must-change (773) password; the user is shown this
  *   page instead of the generic failure, changes the password, and goes back to the same pending sign-in;
  * - on its own: GET /adfs/portal/updatepassword/ for users who want to change their password.
  * Both are CSRF-protected (form token bound to a __Host- cookie, Origin check), rate-limited per source and per
  * form, and share the account's smart-lockout counters (authn/password-change.ts, corpus C1.8, C1.9).
  */
-import { timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import { changePasswordProtected, POLICY_MESSAGES } from '../authn/password-change.ts';
-import type { AuthResult } from '../directory/types.ts';
-import { readCookie, setCookie, SIGNIN_COOKIE } from '../http/cookies.ts';
-import { noStore, param, route } from '../http/middleware.ts';
-import { FederationError } from '../lib/errors.ts';
-import type { Services } from '../services.ts';
-import type { RelyingParty } from '../trust/registry.ts';
-import { sendSignInPage, type PendingSignIn } from './browser-signin.ts';
-
-export const UPDATE_PASSWORD_PATH = '/adfs/portal/updatepassword';
+import { changePasswordProtected, POLICY_MESSAGES } from '../../authn/password-change.ts';
+import type { AuthResult } from '../../directory/types.ts';
+import { readCookie, setCookie, SIGNIN_COOKIE } from '../../http/cookies.ts';
+import { noStore, param, route } from '../../http/middleware.ts';
+import { FederationError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
+import { sendSignInPage } from './page.ts';
+import { HANDLE, safeEqual, type PendingSignIn } from './pending.ts';
 
 interface ChangeTicket {
   mode: 'signin' | 'portal';
@@ -25,29 +23,17 @@ interface ChangeTicket {
   binding: string;
   /** signin mode: the account (as typed) and the pending sign-in to go back to. */
   username?: string | undefined;
-  stateId?: string | undefined;
+  pendingId?: string | undefined;
   createdAt: string;
 }
 
-const TICKET_TTL_SECONDS = 15 * 60;
 const MAX_ATTEMPTS_PER_TICKET = 5;
 const SOURCE_WINDOW_SECONDS = 15 * 60;
-const HANDLE = /^[A-Za-z0-9_-]{16,64}$/;
 
 const WRONG_CURRENT =
   'The user name or current password is incorrect, or the password cannot be changed now.';
 const MISMATCH = 'The new passwords do not match.';
 const SAME = 'The new password must be different from the current password.';
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function ticketKey(id: string): string {
-  return id;
-}
 
 function render(
   s: Services,
@@ -73,7 +59,7 @@ function render(
 
 async function newTicket(s: Services, t: ChangeTicket): Promise<string> {
   const id = s.random.token();
-  await s.store.put('passwordTicket', ticketKey(id), t, TICKET_TTL_SECONDS);
+  await s.store.put('passwordTicket', id, t);
   return id;
 }
 
@@ -86,7 +72,7 @@ export async function offerPasswordChange(
   req: Request,
   res: Response,
   o: {
-    stateId: string;
+    pendingId: string;
     pending: PendingSignIn;
     rp: RelyingParty;
     username: string;
@@ -102,7 +88,7 @@ export async function offerPasswordChange(
     csrf: s.random.token(),
     binding: o.pending.binding,
     username: o.username.slice(0, 256),
-    stateId: o.stateId,
+    pendingId: o.pendingId,
     createdAt: s.clock.now().toISOString(),
   };
   const id = await newTicket(s, t);
@@ -152,7 +138,7 @@ export function updatePasswordRouter(s: Services): Router {
     const body: unknown = req.body;
     const id = param(body, 'Ticket', 64) ?? '';
     if (!HANDLE.test(id)) throw new FederationError('bad_request', 'The form is malformed.');
-    const t = await s.store.find<ChangeTicket>('passwordTicket', ticketKey(id));
+    const t = await s.store.find<ChangeTicket>('passwordTicket', id);
     if (t === undefined) {
       throw new FederationError(
         'session_expired',
@@ -180,9 +166,9 @@ export function updatePasswordRouter(s: Services): Router {
       );
     }
     // Rate limits: per form, and per source address across forms (the page is itself a password oracle).
-    const perTicket = await s.store.incr('passwordChangeAttempts', `ticket:${id}`, TICKET_TTL_SECONDS);
+    const perTicket = await s.store.incr('passwordChangeAttempts', `ticket:${id}`);
     if (perTicket > MAX_ATTEMPTS_PER_TICKET) {
-      await s.store.destroy('passwordTicket', ticketKey(id));
+      await s.store.destroy('passwordTicket', id);
       throw new FederationError(
         'session_expired',
         'Too many attempts on this page. Open the password change page again.',
@@ -244,14 +230,14 @@ export function updatePasswordRouter(s: Services): Router {
       render(s, res, id, t, { error, username: shownName });
       return;
     }
-    await s.store.destroy('passwordTicket', ticketKey(id));
+    await s.store.destroy('passwordTicket', id);
     // Back to the pending sign-in: its form again, for the new password (which also proves it works).
-    if (t.mode === 'signin' && t.stateId !== undefined) {
-      const pending = await s.store.find<PendingSignIn>('passwordTicket', t.stateId);
+    if (t.mode === 'signin' && t.pendingId !== undefined) {
+      const pending = await s.store.find<PendingSignIn>('pendingSignIn', t.pendingId);
       const rp = pending === undefined ? undefined : s.trusts.find(pending.rp);
       if (pending !== undefined && rp !== undefined) {
         sendSignInPage(s, res, {
-          pendingId: t.stateId,
+          pendingId: t.pendingId,
           pending,
           rp,
           username: shownName,

@@ -1,10 +1,8 @@
 /**
- * One session, one sign-out (issue 5 §5): the WS-Federation half. Every WS-Fed relying party that received a
- * token in a browser session is remembered with the reply address it was posted to; when the session ends —
- * by WS-Fed wsignout1.0 or by a SAML 2.0 LogoutRequest — the signed-out page loads each of them with
- * `wa=wsignoutcleanup1.0` (MS-MWBF §2.2.6, §3.1.5.4.6: the IdP asks each RP to clear its session; no answer is
- * defined). As AD FS does, each cleanup is an `<img>` (no iframes: the page stays `frame-src 'none'`), and that
- * response alone gets a CSP whose `img-src` adds exactly those parties' origins.
+ * The signed-out page, where one session's sign-out ends (issue 5 §5: one session, one sign-out). The session's
+ * WS-Fed parties are loaded there with `wa=wsignoutcleanup1.0` (MS-MWBF §2.2.6, §3.1.5.4.6: the IdP asks each RP to
+ * clear its session; no answer is defined). As AD FS does, each cleanup is an `<img>` (no iframes: the page stays
+ * `frame-src 'none'`), and that response alone gets a CSP whose `img-src` adds exactly those parties' origins.
  *
  * When the sign-out must continue elsewhere (a SAML LogoutResponse to the SP that started it, or a registered
  * `wreply`), the page waits for the images (load or error, at most a few seconds) and then continues with a
@@ -12,50 +10,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
-import { sessionStoreKey, type SsoSession } from '../authn/session.ts';
-import type { Services } from '../services.ts';
-import { matchReplyUrl } from '../trust/registry.ts';
-
-interface WsFedParticipant {
-  rp: string;
-  reply: string;
-}
-
-// Keyed by the session's store key, never the cookie value (corpus C7.2, authn/session.ts).
-const WSFED_PARTIES = (sessionId: string): string => `wsfed-rp:${sessionStoreKey(sessionId)}`;
+import type { Participant } from '../../authn/participants.ts';
+import type { Services } from '../../services.ts';
+import { matchReplyUrl } from '../../trust/registry.ts';
 
 /** At most this many cleanup images on one page (a session rarely holds more than a handful of parties). */
 const MAX_CLEANUP = 20;
 
-/** Remembers that `rp` got a WS-Fed token at `reply` in this session (kept as long as the session). */
-export async function rememberWsFedParty(
-  s: Services,
-  session: SsoSession,
-  rp: string,
-  reply: string,
-): Promise<void> {
-  const key = WSFED_PARTIES(session.id);
-  const list = ((await s.store.find<WsFedParticipant[]>('session', key)) ?? []).filter(
-    (p) => p.rp !== rp,
-  );
-  list.push({ rp, reply });
-  const remaining = Math.ceil(
-    (new Date(session.expiresAt).getTime() - s.clock.now().getTime()) / 1000,
-  );
-  if (remaining > 0) await s.store.put('session', key, list.slice(-MAX_CLEANUP), remaining);
-}
-
 /**
- * The cleanup URLs of the session's WS-Fed parties, and forgets them. Each reply address is matched against its
- * trust again (a trust removed, or a reply URL unregistered since, gets nothing: nothing is ever sent to an address
- * that is not registered now).
+ * The cleanup URLs of a session's WS-Fed parties. Each reply address is matched against its trust again (a trust
+ * removed, or a reply URL unregistered since, gets nothing: nothing is ever sent to an address that is not
+ * registered now).
  */
-export async function takeWsFedCleanup(s: Services, session: SsoSession): Promise<string[]> {
-  const key = WSFED_PARTIES(session.id);
-  const list = (await s.store.find<WsFedParticipant[]>('session', key)) ?? [];
-  await s.store.destroy('session', key);
+export function wsfedCleanupUrls(s: Services, participants: readonly Participant[]): string[] {
   const out: string[] = [];
-  for (const p of list) {
+  for (const p of participants) {
+    if (p.protocol !== 'wsfed') continue;
     const rp = s.trusts.find(p.rp);
     const reply = rp === undefined ? undefined : matchReplyUrl(rp, p.reply);
     if (reply === undefined) continue;
@@ -63,7 +33,7 @@ export async function takeWsFedCleanup(s: Services, session: SsoSession): Promis
     u.searchParams.set('wa', 'wsignoutcleanup1.0');
     if (!out.includes(u.href)) out.push(u.href);
   }
-  return out;
+  return out.slice(-MAX_CLEANUP);
 }
 
 /** Where the browser goes after the cleanup images: a plain GET, or a form POST (SAML HTTP-POST binding). */

@@ -3,30 +3,79 @@
  * sign-in page links here with the pending request's handle; this leg gets the client certificate — from the TLS
  * handshake of the certificate listener, or from a trusted load balancer's header — runs the certificate credential
  * step (authn/certificate/authenticator.ts) and sends the browser back to the main host with a one-time result
- * handle, where BrowserSignIn.completeCertificate finishes the sign-in for the protocol that started it (WS-Fed,
- * SAML 2.0). Node cannot ask for a certificate per path on TLS 1.3, hence a host or port of its own.
+ * handle, where the return route (below) finishes the sign-in through the rest of the pipeline. This is step 2's
+ * certificate branch. Node cannot ask for a certificate per path on TLS 1.3, hence a host or port of its own.
  *
  * Every refusal is an error page with the activity id and a message for the user's situation; the pending request
  * stays, so the user can go back and sign in with a password instead.
  */
+import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import type { CertificateFailureKind } from '../authn/certificate/authenticator.ts';
+import type { CertificateFailureKind } from '../../authn/certificate/authenticator.ts';
+import type { CertificateContext } from '../../authn/certificate/context.ts';
+import { AuthMethods } from '../../claims/types.ts';
+import { readCookie, SIGNIN_COOKIE } from '../../http/cookies.ts';
 import {
   ProxyCertificateReader,
   headerValues,
   headerVariants,
   tlsClientCertificate,
-} from '../http/client-certificate.ts';
-import { noStore, param, route } from '../http/middleware.ts';
-import { FederationError } from '../lib/errors.ts';
-import type { Services } from '../services.ts';
+} from '../../http/client-certificate.ts';
+import { noStore, param, route } from '../../http/middleware.ts';
+import { FederationError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import { ROUTES } from '../../http/routes.ts';
 import {
-  CERTIFICATE_RESULT_TTL_SECONDS,
-  certificateResultKey,
-  pendingForCertificate,
-  type BrowserSignIn,
-  type CertificateResult,
-} from './browser-signin.ts';
+  allows,
+  countAttempt,
+  expired,
+  HANDLE,
+  loadPending,
+  safeEqual,
+  type PendingSignIn,
+} from './pending.ts';
+import { proceed } from './steps.ts';
+
+/** A certificate sign-in that succeeded on the certificate route, waiting for the browser to come back. */
+interface CertificateResult {
+  pendingId: string;
+  objectGuid: string;
+  certificate: CertificateContext;
+  authInstant: string;
+}
+
+/**
+ * Store key of a certificate result. The browser carries the handle; the store keeps only its hash, so someone who
+ * can read the store cannot finish another user's sign-in with it (corpus C7.2).
+ */
+function certificateResultKey(handle: string): string {
+  return createHash('sha256').update(handle).digest('base64url');
+}
+
+/**
+ * The pending sign-in a certificate attempt belongs to, with one attempt counted against it like a password
+ * attempt; throws the page's error when it is unknown, expired or used up.
+ */
+async function pendingForCertificate(
+  s: Services,
+  pendingId: string | undefined,
+): Promise<PendingSignIn> {
+  if (pendingId === undefined || !HANDLE.test(pendingId))
+    throw new FederationError('bad_request', 'The certificate sign-in link is malformed.');
+  const pending = await s.store.find<PendingSignIn>('pendingSignIn', pendingId);
+  if (pending === undefined) throw expired();
+  if (!allows(pending, 'certificate')) {
+    throw new FederationError(
+      'bad_request',
+      'This application requires signing in with a password.',
+      {
+        detail: 'certificate sign-in for a request that accepts only password sign-in',
+      },
+    );
+  }
+  await countAttempt(s, pendingId);
+  return pending;
+}
 
 type PageKind = CertificateFailureKind | 'none' | 'proxy_rejected' | 'proxy_unreadable';
 
@@ -171,16 +220,11 @@ export function certificateLegRouter(s: Services, via: 'tls' | 'proxy'): Router 
       certificate: result.certificate,
       authInstant: s.clock.now().toISOString(),
     };
-    await s.store.put(
-      'certificateResult',
-      certificateResultKey(handle),
-      stored,
-      CERTIFICATE_RESULT_TTL_SECONDS,
-    );
+    await s.store.put('certificateResult', certificateResultKey(handle), stored);
     // Back to the main host (cookies there belong to the browser that started the sign-in).
     res.redirect(
       302,
-      `${s.config.publicUrl}/adfs/ls/certauth/complete?${new URLSearchParams({ CertResult: handle }).toString()}`,
+      `${s.config.publicUrl}${ROUTES.certificateComplete}?${new URLSearchParams({ CertResult: handle }).toString()}`,
     );
   }
 
@@ -188,13 +232,67 @@ export function certificateLegRouter(s: Services, via: 'tls' | 'proxy'): Router 
   return router;
 }
 
+/**
+ * GET /adfs/ls/certauth/complete?CertResult=… — the browser's return from the certificate route: the result is used
+ * once, and only by the browser that started the sign-in (its sign-in cookie must match the pending request's, so a
+ * result handle that leaks, or a sign-in started by someone else, completes nothing).
+ */
+async function completeCertificate(s: Services, req: Request, res: Response): Promise<void> {
+  const handle = param(req.query, 'CertResult', 64);
+  if (handle === undefined || !HANDLE.test(handle))
+    throw new FederationError('bad_request', 'The certificate sign-in result is malformed.');
+  const result = await s.store.consume<CertificateResult>(
+    'certificateResult',
+    certificateResultKey(handle),
+  );
+  if (result === undefined) throw expired();
+  const { pending, rp } = await loadPending(s, result.pendingId);
+  const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
+  if (!safeEqual(binding, pending.binding)) {
+    s.audit.warn(
+      {
+        event: 'csrf_rejected',
+        method: 'certificate',
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        objectGuid: result.objectGuid,
+      },
+      'certificate sign-in result presented by a browser that did not start the sign-in',
+    );
+    throw new FederationError(
+      'csrf_failed',
+      'The sign-in could not be verified. Go back to the application and sign in again.',
+    );
+  }
+  // Re-read: the account must still exist and be enabled when the token is issued.
+  const user = await s.directory.findByObjectGuid(Buffer.from(result.objectGuid, 'base64'));
+  if (user?.enabled !== true) throw expired();
+  await proceed(
+    {
+      s,
+      req,
+      res,
+      rp,
+      request: pending,
+      pendingId: result.pendingId,
+      user,
+      fresh: {
+        authMethod: AuthMethods.tlsClient,
+        authInstant: new Date(result.authInstant),
+        certificate: result.certificate,
+      },
+    },
+    'additional',
+  );
+}
+
 /** GET /adfs/ls/certauth/complete — the return leg, on the main host. */
-export function certificateReturnRouter(flow: BrowserSignIn): Router {
+export function certificateReturnRouter(s: Services): Router {
   const router = express.Router({ caseSensitive: false, strict: false });
   router.get(
     '/complete',
     noStore,
-    route((req, res) => flow.completeCertificate(req, res)),
+    route((req, res) => completeCertificate(s, req, res)),
   );
   return router;
 }

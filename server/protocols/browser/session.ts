@@ -1,0 +1,71 @@
+/**
+ * The browser's SSO session as the sign-in pipeline sees it: the live one (re-checked against the directory), and a
+ * fresh one after a primary authentication (a new id every time: no fixation, corpus A18).
+ */
+import type { Request, Response } from 'express';
+import type { CertificateContext } from '../../authn/certificate/context.ts';
+import type { SsoSession } from '../../authn/session.ts';
+import type { DirectoryUser } from '../../directory/types.ts';
+import { clearCookie, readCookie, setCookie, SSO_COOKIE } from '../../http/cookies.ts';
+import type { Services } from '../../services.ts';
+
+export function sessionCookieMaxAge(s: Services, session: SsoSession): number {
+  return Math.max(
+    1,
+    Math.floor((new Date(session.expiresAt).getTime() - s.clock.now().getTime()) / 1000),
+  );
+}
+
+/**
+ * The browser's live SSO session and its account, re-read from the directory: a user disabled or deleted since
+ * signing in gets no further tokens (the session is ended).
+ */
+export async function currentSession(
+  s: Services,
+  req: Request,
+  res: Response,
+): Promise<{ session: SsoSession; user: DirectoryUser } | undefined> {
+  const session = await s.sessions.find(readCookie(req, SSO_COOKIE));
+  if (session === undefined) return undefined;
+  const user = await s.directory.findByObjectGuid(Buffer.from(session.objectGuid, 'base64'));
+  if (user?.enabled === true) return { session, user };
+  await s.sessions.destroy(session.id);
+  clearCookie(res, SSO_COOKIE);
+  s.audit.warn(
+    {
+      event: 'session_revoked',
+      reason: user === undefined ? 'account_not_found' : 'account_disabled',
+      activityId: res.locals.activityId,
+    },
+    'SSO session ended: account no longer usable',
+  );
+  return undefined;
+}
+
+/** How the user just proved who they are (the primary step's result). */
+export interface FreshAuthentication {
+  authMethod: string;
+  authInstant: Date;
+  certificate?: CertificateContext | undefined;
+}
+
+/** A fresh session at every sign-in; any earlier session of this browser ends (corpus A18). */
+export async function startSession(
+  s: Services,
+  req: Request,
+  res: Response,
+  user: DirectoryUser,
+  auth: FreshAuthentication,
+): Promise<SsoSession> {
+  await s.sessions.destroy(readCookie(req, SSO_COOKIE));
+  const session = await s.sessions.create({
+    objectGuid: user.objectGuid.toString('base64'),
+    windowsAccountName: user.windowsAccountName,
+    userPrincipalName: user.userPrincipalName,
+    authMethod: auth.authMethod,
+    authInstant: auth.authInstant.toISOString(),
+    ...(auth.certificate === undefined ? {} : { certificate: auth.certificate }),
+  });
+  setCookie(res, SSO_COOKIE, session.id, sessionCookieMaxAge(s, session));
+  return session;
+}
