@@ -42,7 +42,7 @@ function base64(value: string): Buffer {
 
 function utf8(buf: Buffer): string {
   const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(buf);
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- a NUL in a decoded message is exactly what is refused
   if (/\u0000/.test(text)) throw malformed('NUL in message');
   return text;
 }
