@@ -6,7 +6,16 @@ import tseslint from 'typescript-eslint';
 const core = ['authn', 'claims', 'directory', 'tokens', 'trust', 'keys', 'stores'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'keys/**', 'coverage/**', '**/*.mjs', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'keys/**',
+      'coverage/**',
+      '**/*.mjs',
+      'eslint.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -16,8 +25,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   ...core.map((dir) => ({
@@ -25,21 +40,38 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/protocols/**', '**/http/**'], message: `server/${dir} must not depend on protocols/ or http/` }] },
+        {
+          patterns: [
+            {
+              group: ['**/protocols/**', '**/http/**'],
+              message: `server/${dir} must not depend on protocols/ or http/`,
+            },
+          ],
+        },
       ],
     },
   })),
   {
     files: ['server/lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '../../*'], message: 'lib/ imports nothing of ours' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../*', '../../*'], message: 'lib/ imports nothing of ours' }] },
+      ],
     },
   },
   {
     files: ['tests/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -107,7 +107,8 @@ export function tokenProblems(ruleSet: RuleSet): RuleError[] {
     if (iss.kind !== 'new') continue;
     const c = iss.claim;
     const type = literal(c.type);
-    if (type === '') report(rule, c.type.pos, 'the claim type is empty (a token attribute needs a name)');
+    if (type === '')
+      report(rule, c.type.pos, 'the claim type is empty (a token attribute needs a name)');
     const literals: [string, Expression | undefined][] = [
       ['Type', c.type],
       ['Value', c.value],

@@ -8,7 +8,12 @@ import Mustache from 'mustache';
  * Templates are read once at start.
  */
 export type ViewName =
-  'signin' | 'signed-out' | 'error' | 'token-test' | 'update-password' | 'password-updated'
+  | 'signin'
+  | 'signed-out'
+  | 'error'
+  | 'token-test'
+  | 'update-password'
+  | 'password-updated'
   | 'idp-initiated';
 
 export class Views {

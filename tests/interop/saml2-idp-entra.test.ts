@@ -119,7 +119,11 @@ describe('Microsoft 365 (Entra ID) over SAML 2.0', () => {
     const a = view.assertion;
     assert.equal(a.issuer, ISSUER);
     assert.equal(a.nameIdFormat, PERSISTENT);
-    assert.match(a.nameId ?? '', /^[A-Za-z0-9+/]{22}==$/, 'NameID = ImmutableID (base64 objectGUID)');
+    assert.match(
+      a.nameId ?? '',
+      /^[A-Za-z0-9+/]{22}==$/,
+      'NameID = ImmutableID (base64 objectGUID)',
+    );
     assert.equal(a.recipient, LOGIN_SRF);
     assert.equal(a.subjectInResponseTo, id);
     assert.equal(a.audience, M365);
