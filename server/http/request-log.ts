@@ -25,7 +25,9 @@ export function requestLog(deps: RequestLogDeps): RequestHandler {
       const ms = performance.now() - start;
       // originalUrl: mounted routers rewrite req.url; routeName drops the query string before matching.
       const route = routeName(req.originalUrl);
-      const status = res.statusCode;
+      // A response never completed has no real status (statusCode is still its default 200): 499, nginx's
+      // "client closed request", so dashboards do not count it as a success.
+      const status = aborted ? 499 : res.statusCode;
       deps.log.info(
         {
           event: 'http_request',

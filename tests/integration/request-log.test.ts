@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import request from 'supertest';
+import express from 'express';
+import { pino } from 'pino';
 import { managementApp } from '../../server/http/health.ts';
+import { requestLog } from '../../server/http/request-log.ts';
 import { ROUTES, type RouteName } from '../../server/http/routes.ts';
-import { makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
+import { Metrics } from '../../server/observability/metrics.ts';
+import { LogCapture, makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
 
 /**
  * The request log (one `http_request` line per request, docs/events.md) and the HTTP metrics, through the whole
@@ -236,5 +242,59 @@ test('every path in the route table is served (the table and the routers agree)'
     assert.deepEqual(unserved, []);
   } finally {
     await t.close();
+  }
+});
+
+test('a client that goes away before any response still gets its line: aborted, status 499', async () => {
+  // A handler that never answers (nothing in fedgate stalls on purpose, so the middleware is mounted on its own
+  // in front of one), real express and a real socket closed by the client.
+  const logs = new LogCapture();
+  const log = pino({ level: 'info' }, logs);
+  const metrics = new Metrics();
+  const app = express();
+  app.use(requestLog({ log, metrics }));
+  app.get('/adfs/ls', () => {
+    /* never answers */
+  });
+  const server = createServer(app);
+  try {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const arrived = new Promise<void>((r) =>
+      server.once('request', () => {
+        r();
+      }),
+    );
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET /adfs/ls/?wctx=secret-ctx HTTP/1.1\r\nHost: sts.fedgate.test\r\n\r\n');
+    await arrived;
+    socket.destroy();
+    let line: Line | undefined;
+    for (let i = 0; i < 2000 && line === undefined; i++) {
+      line = logs.lines.find((l) => l.event === 'http_request');
+      if (line === undefined) await new Promise<void>((r) => setTimeout(r, 5));
+    }
+    assert.ok(line !== undefined, 'no line for the aborted request');
+    assert.equal(line.route, 'passive');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.aborted, true);
+    assert.equal(line.status, 499, 'not the default 200 of a response never sent');
+    assert.ok(!JSON.stringify(line).includes('secret-ctx'));
+    const text = await metrics.registry.metrics();
+    assert.equal(
+      sample(text, 'fedgate_http_requests_total', {
+        route: 'passive',
+        method: 'GET',
+        status: '499',
+      }),
+      1,
+    );
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) =>
+      server.close(() => {
+        r();
+      }),
+    );
   }
 });
