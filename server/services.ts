@@ -17,6 +17,7 @@ import type { SigningCredential } from './keys/types.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
 import { cryptoRandom, type Random } from './lib/random.ts';
+import { keyGenerated } from './observability/audit.ts';
 import { createLoggers } from './observability/logger.ts';
 import { instrumentDirectory } from './observability/directory-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -162,15 +163,11 @@ export async function buildServices(
         }),
   });
   if (signingResult.generated) {
-    audit.info(
-      {
-        event: 'key_generated',
-        use: 'signing',
-        thumbprint: signingResult.thumbprintSha1,
-        dir: config.keys.dir,
-      },
-      'generated a token-signing key',
-    );
+    keyGenerated(audit, {
+      use: 'signing',
+      thumbprint: signingResult.thumbprintSha1,
+      dir: config.keys.dir,
+    });
   }
   if (signingResult.warning !== undefined)
     log.warn({ thumbprint: signingResult.thumbprintSha1 }, signingResult.warning);

@@ -20,6 +20,7 @@ import type { Config } from '../config/schema.ts';
 import { createDirectory } from '../directory/index.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import { systemClock } from '../lib/clock.ts';
+import { lockoutReset as auditLockoutReset } from '../observability/audit.ts';
 import { createLoggers } from '../observability/logger.ts';
 import { createStore } from '../stores/index.ts';
 import { StoreUnavailableError } from '../stores/redis.ts';
@@ -172,22 +173,18 @@ export async function lockoutReset(
     log,
   );
   const { audit } = createLoggers('info', auditDestination);
-  audit.info(
-    {
-      event: 'lockout_reset',
-      method: 'cli',
-      account: r.account,
-      username: name.slice(0, 256),
-      objectGuid: r.user?.objectGuid.toString('base64'),
-      upn: r.user?.userPrincipalName,
-      operator: opts.operator,
-      familiarCount: before.familiar.count,
-      unknownCount: before.unknown.count,
-      forgetLocations: opts.forgetLocations === true,
-      store: config.store.kind,
-    },
-    'smart lockout counters reset by an administrator',
-  );
+  auditLockoutReset(audit, {
+    method: 'cli',
+    account: r.account,
+    username: name.slice(0, 256),
+    objectGuid: r.user?.objectGuid.toString('base64'),
+    upn: r.user?.userPrincipalName,
+    operator: opts.operator,
+    familiarCount: before.familiar.count,
+    unknownCount: before.unknown.count,
+    forgetLocations: opts.forgetLocations === true,
+    store: config.store.kind,
+  });
   if (opts.json === true) return jsonOut(config, r, after, { reset: true });
   return `Reset: cleared ${String(before.familiar.count)} familiar and ${String(before.unknown.count)} unknown bad-password counts${opts.forgetLocations === true ? ' and the familiar locations' : ''}.\n${render(config, name, r, after, systemClock.now())}`;
 }

@@ -13,7 +13,14 @@ import type { CertificateAuthConfig } from '../../config/schema.ts';
 import type { DirectoryProvider, DirectoryUser } from '../../directory/types.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { FederationError } from '../../lib/errors.ts';
-import { AuditEventIds } from '../../observability/audit-events.ts';
+import {
+  revocationSoftFail,
+  signinCertificateFailed,
+  signinCertificateSucceeded,
+  type AuditSink,
+  type CertificateAttemptFields,
+  type CertificateFields,
+} from '../../observability/audit.ts';
 import { certificateContext, type CertificateContext } from './context.ts';
 import { parseCrl } from './crl.ts';
 import type { Fetcher } from './fetch.ts';
@@ -56,7 +63,7 @@ export interface CertificateAuthDeps {
   directory: DirectoryProvider;
   clock: Clock;
   log: Pick<Logger, 'warn' | 'debug' | 'info' | 'error'>;
-  audit: Pick<Logger, 'warn' | 'info' | 'error'>;
+  audit: AuditSink;
   baseDir: string;
   fetcher?: Fetcher | undefined;
 }
@@ -171,8 +178,7 @@ export class CertificateAuthenticator {
 
   async authenticate(der: Buffer, attempt: CertificateAttempt): Promise<CertificateAuthResult> {
     const { audit, clock, directory } = this.#deps;
-    const base = {
-      event: 'signin',
+    const base: CertificateAttemptFields = {
       method: 'certificate',
       source: attempt.source,
       ip: attempt.clientIp,
@@ -185,18 +191,14 @@ export class CertificateAuthenticator {
       reason: string,
       detail: string,
     ): CertificateAuthResult => {
-      audit.warn(
-        {
-          ...base,
-          eventId: AuditEventIds.signInFailed,
-          outcome: 'failure',
-          kind,
-          reason,
-          detail,
-          ...(cert === undefined ? {} : certificateFields(cert)),
-        },
-        'certificate sign-in failed',
-      );
+      signinCertificateFailed(audit, {
+        ...base,
+        outcome: 'failure',
+        kind,
+        reason,
+        detail,
+        ...(cert === undefined ? {} : certificateFields(cert)),
+      });
       return { ok: false, kind, reason, detail };
     };
 
@@ -243,15 +245,11 @@ export class CertificateAuthenticator {
       if (unknown.length > 0) {
         if (this.#cfg.revocation.mode === 'require')
           return failure('revocation_unavailable', 'revocation_unknown', unknown.join(' | '));
-        audit.warn(
-          {
-            ...base,
-            event: 'revocation_soft_fail',
-            detail: unknown.join(' | '),
-            ...certificateFields(cert),
-          },
-          'certificate revocation status unknown: accepted because revocation.mode is soft-fail',
-        );
+        revocationSoftFail(audit, {
+          ...base,
+          detail: unknown.join(' | '),
+          ...certificateFields(cert),
+        });
       }
     }
 
@@ -282,40 +280,31 @@ export class CertificateAuthenticator {
           ? 'account_expired'
           : undefined;
     if (unusable !== undefined) {
-      audit.warn(
-        {
-          ...base,
-          eventId: AuditEventIds.signInFailed,
-          outcome: 'failure',
-          kind: 'account_unusable',
-          reason: unusable,
-          ...accountFields,
-          ...certificateFields(cert),
-        },
-        'certificate sign-in failed',
-      );
+      signinCertificateFailed(audit, {
+        ...base,
+        outcome: 'failure',
+        kind: 'account_unusable',
+        reason: unusable,
+        ...accountFields,
+        ...certificateFields(cert),
+      });
       return { ok: false, kind: 'account_unusable', reason: unusable, detail: unusable };
     }
     const context = certificateContext(cert, attempt.source, mapped.method);
-    const log = mapped.method === 'upn' ? audit.warn.bind(audit) : audit.info.bind(audit);
-    log(
-      {
-        ...base,
-        outcome: 'success',
-        ...accountFields,
-        weakMapping: mapped.method === 'upn' ? true : undefined,
-        ...certificateFields(cert),
-      },
-      mapped.method === 'upn'
-        ? 'certificate sign-in succeeded with a weak (UPN) mapping'
-        : 'certificate sign-in succeeded',
-    );
+    // A UPN-only mapping is written at warn (KB5014754 calls it weak).
+    signinCertificateSucceeded(audit, {
+      ...base,
+      outcome: 'success',
+      ...accountFields,
+      weakMapping: mapped.method === 'upn' ? true : undefined,
+      ...certificateFields(cert),
+    });
     return { ok: true, user, certificate: context, mapping: mapped.method };
   }
 }
 
 /** What the audit line says about a certificate (public facts only). */
-export function certificateFields(c: ParsedCertificate): Record<string, unknown> {
+export function certificateFields(c: ParsedCertificate): CertificateFields {
   return {
     thumbprint: c.thumbprintSha1,
     serialNumber: c.serialHex,
