@@ -261,6 +261,11 @@ export function faultEdge(s: Services, version: TrustVersionInfo): ErrorRequestH
     ) {
       kind = 'too_large';
       detail = 'body over wstrust.maxRequestBytes';
+    } else if (fe?.code === 'access_denied') {
+      // The relying party's authorization rules denied (the issuance step audited access_denied, AD FS 1201);
+      // AD FS answers MSIS3127 RequestFailed.
+      kind = 'access_denied';
+      detail = `authorization rules denied: ${fe.detail ?? fe.message}`;
     } else if (fe?.code === 'issuance_failed') {
       // The claims could not become a token (audited as issuance_failed where it happened): the request
       // failed for a reason of the rule set, not the server's; AD FS answers MSIS3127 RequestFailed.

@@ -15,26 +15,36 @@
  *  5. AppliesTo resolved against the trust registry (extSTS.srf is an alias of the Microsoft 365 trust);
  *  6. the shared credential step (authn/password.ts, with smart lockout): every credential failure gives one
  *     identical fault (B4.4);
- *  7. the relying party's claim rules and the same SAML 1.1 writer as WS-Federation (or, when the RST's
- *     TokenType asks for SAML 2.0, the SAML-P assertion writer); the response.
+ *  7. the shared issuance step (issuance/issue-token.ts): the relying party's claim rules and authorization,
+ *     the same SAML 1.1 model as WS-Federation (or, when the RST's TokenType asks for SAML 2.0, the SAML-P
+ *     assertion model), signed, audited; the response.
  */
 import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { authenticateWithPassword } from '../../authn/password.ts';
-import { claimsAudit } from '../../claims/audit.ts';
 import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
 import type { Services } from '../../services.ts';
-import { writeSignedSaml11Assertion, writeSignedSaml2Assertion } from '../../tokens/index.ts';
-import type { RelyingParty } from '../../trust/registry.ts';
+import {
+  writeSignedSaml11Assertion,
+  writeSignedSaml2Assertion,
+  type Saml11AssertionModel,
+  type Saml2AssertionModel,
+} from '../../tokens/index.ts';
 import { toSaml2Model } from '../../tokens/saml2-model.ts';
 import { toSaml11Model } from '../../tokens/saml11-model.ts';
-import { issuanceClaims, issueAudited } from '../issuance/request-context.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
+import { issueToken } from '../issuance/issue-token.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
 import { faultEdge, wstrustFault } from './fault.ts';
 import { buildMex, mexSchema } from './mex.ts';
 import { checkTimestamp, readIssueRequest, type IssueRequest } from './request.ts';
 import { writeIssueResponse } from './response.ts';
 import { decodeBody, parseXmlStrict, readEnvelope, soapVersionOf } from './soap.ts';
+
+/** The assertion the RST asked for, with what the issuance step reads of every token model. */
+type WsTrustToken = { assertionId: string; notOnOrAfter: Date } & (
+  { kind: 'saml11'; model: Saml11AssertionModel } | { kind: 'saml2'; model: Saml2AssertionModel }
+);
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
@@ -63,19 +73,20 @@ export function wstrustRouter(s: Services): Router {
   }
 
   /**
-   * The signed assertion the RST asked for, from the claims the relying party's rules issued: SAML 1.1 (the
-   * default, the WS-Federation writer) or SAML 2.0 (the SAML-P writer's bare assertion, never the Response).
+   * The assertion model the RST asked for, from the claims the relying party's rules issued: SAML 1.1 (the
+   * default, the WS-Federation model) or SAML 2.0 (the SAML-P model's bare assertion, never the Response).
    * SAML 2.0 here: bearer SubjectConfirmation whose Recipient is the AppliesTo address (the party the client
    * presents the token to; there is no ACS in WS-Trust), Audience = AppliesTo, AuthnStatement
    * PasswordProtectedTransport, no SessionIndex (no session behind an active sign-in).
    */
-  function issueToken(
+  function tokenModel(
     kind: IssueRequest['tokenType'],
     rp: RelyingParty,
     claims: ClaimSet,
     audience: string,
     now: Date,
-  ): { xml: string; assertionId: string; notOnOrAfter: Date } {
+    authInstant: Date,
+  ): WsTrustToken {
     const assertionId = `_${s.random.uuid()}`;
     if (kind === 'saml2') {
       const base = toSaml2Model({
@@ -86,15 +97,11 @@ export function wstrustRouter(s: Services): Router {
         acs: audience,
         now,
         authMethod: AuthMethods.password,
-        authInstant: now,
+        authInstant,
         sessionIndex: assertionId,
       });
       const model = { ...base, audience, authn: { ...base.authn, sessionIndex: undefined } };
-      return {
-        xml: writeSignedSaml2Assertion(model, s.signing),
-        assertionId,
-        notOnOrAfter: model.notOnOrAfter,
-      };
+      return { kind, assertionId, notOnOrAfter: model.notOnOrAfter, model };
     }
     const model = toSaml11Model({
       claims,
@@ -104,15 +111,16 @@ export function wstrustRouter(s: Services): Router {
       now,
       lifetimeMinutes: rp.tokenLifetimeMinutes,
       authMethod: AuthMethods.password,
-      authInstant: now,
+      authInstant,
       requireNameIdentifier: rp.claimsPreset === 'microsoft365',
     });
-    return {
-      xml: writeSignedSaml11Assertion(model, s.signing),
-      assertionId,
-      notOnOrAfter: model.notOnOrAfter,
-    };
+    return { kind, assertionId, notOnOrAfter: model.notOnOrAfter, model };
   }
+
+  const signed = (t: WsTrustToken): string =>
+    t.kind === 'saml2'
+      ? writeSignedSaml2Assertion(t.model, s.signing)
+      : writeSignedSaml11Assertion(t.model, s.signing);
 
   async function replayCheck(rq: IssueRequest): Promise<void> {
     if (!(await s.store.markSeen('replay', `wstrust:msgid:${sha256(rq.messageId)}`, replayTtl)))
@@ -182,18 +190,9 @@ export function wstrustRouter(s: Services): Router {
       throw wstrustFault('failed_authentication', `credential failure (${result.kind})`);
     }
 
-    // 7. Claims (the same pipeline as /adfs/ls/) and the token.
-    const outcome = await issuanceClaims(s, req, res, {
-      protocol: 'wstrust',
-      rp,
-      auth: { user: result.user, method: AuthMethods.password, instant: now },
-      endpointPath: version.path,
-      active: true,
-    });
-    if (!outcome.permitted) {
-      throw wstrustFault('access_denied', `authorization rules denied: ${outcome.reason}`);
-    }
-    const token = issueAudited(
+    // 7. The shared issuance step: claims (the same rules as /adfs/ls/), authorization, the token, the
+    //    token_issued audit line. No session: nothing is remembered for sign-out.
+    const issued = await issueToken(
       s,
       req,
       res,
@@ -201,42 +200,33 @@ export function wstrustRouter(s: Services): Router {
         protocol: 'wstrust',
         rp,
         auth: { user: result.user, method: AuthMethods.password, instant: now },
+        endpointPath: version.path,
+        active: true,
       },
-      () => issueToken(rq.tokenType, rp, outcome.claims, audience, now),
+      {
+        build: (claims, issueInstant) =>
+          tokenModel(rq.tokenType, rp, claims, audience, issueInstant, now),
+        write: signed,
+        auditFields: () => ({
+          endpoint: version.path,
+          tokenType: rq.tokenType,
+          clientApplication: req.get('x-ms-client-application'),
+        }),
+      },
     );
     const out = writeIssueResponse({
       version,
       soap: ct.soap,
-      assertionXml: token.xml,
-      assertionId: token.assertionId,
+      assertionXml: issued.xml,
+      assertionId: issued.model.assertionId,
       tokenKind: rq.tokenType,
       tokenTypeUri: rq.tokenTypeUri,
       appliesTo: audience,
       relatesTo: rq.messageId,
-      created: now,
-      expires: token.notOnOrAfter,
-      now,
+      created: issued.now,
+      expires: issued.model.notOnOrAfter,
+      now: issued.now,
     });
-    s.audit.info(
-      {
-        event: 'token_issued',
-        eventId: 1200, // AD FS 1200 (observability/audit-events.ts)
-        protocol: 'wstrust',
-        endpoint: version.path,
-        assertionId: token.assertionId,
-        tokenType: rq.tokenType,
-        rp: rp.identifier,
-        upn: result.user.userPrincipalName,
-        objectGuid: result.user.objectGuid.toString('base64'),
-        method: AuthMethods.password,
-        claims: claimsAudit(outcome),
-        clientApplication: req.get('x-ms-client-application'),
-        ip: req.ip,
-        activityId: res.locals.activityId,
-        notOnOrAfter: token.notOnOrAfter.toISOString(),
-      },
-      'token issued',
-    );
     res.status(200).setHeader('Cache-Control', 'no-store');
     res.type(out.contentType).send(out.body);
   }
