@@ -26,6 +26,8 @@ const SIG = 'server/lib/xml-signature.ts';
 const SSO = 'server/protocols/saml2/sso.ts';
 const INBOUND = 'server/protocols/saml2/inbound.ts';
 const SLO_FILE = 'server/protocols/saml2/slo.ts';
+// Which session a LogoutRequest ends is the browser pipeline's sign-out (issue 15).
+const SIGNOUT = 'server/protocols/browser/signout.ts';
 const MSG = 'server/protocols/saml2/messages.ts';
 const BIND = 'server/protocols/saml2/bindings.ts';
 const WSTQ = 'server/protocols/wstrust/request.ts';
@@ -399,7 +401,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-nameid-match',
     'saml-request',
-    SSO,
+    SIGNOUT,
     'me.nameId === lr.nameId &&',
     'true &&',
     "the LogoutRequest NameID must be the session's for that SP",
@@ -409,7 +411,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'slo-sessionindex-match',
     'saml-request',
-    SSO,
+    SIGNOUT,
     '(lr.sessionIndexes.length === 0 || lr.sessionIndexes.includes(me.sessionIndex))',
     'true',
     "a SessionIndex, when given, must be the session's",
