@@ -253,24 +253,30 @@ export interface IssuanceFailedEvent extends IssuanceFields {
   reason: string | undefined;
 }
 
+const ISSUANCE_FAILED_MESSAGES = {
+  domain: 'no Microsoft 365 token for a user outside the federated domains',
+  rules: 'claim rules could not be evaluated for this user',
+  token: 'the issued claims could not be written as a token',
+} as const;
+
 /**
- * `at`: 'rules' when the claim rules could not be evaluated, 'token' when their claims could not be written as a
- * token (only the message differs).
+ * `at`: 'domain' when the user's UPN suffix is outside microsoft365.federatedDomains (corpus B5.2), 'rules' when
+ * the claim rules could not be evaluated, 'token' when their claims could not be written as a token (only the
+ * message differs).
  */
 export function issuanceFailed(
   audit: AuditSink,
   e: IssuanceFailedEvent,
-  at: 'rules' | 'token',
+  at: keyof typeof ISSUANCE_FAILED_MESSAGES,
 ): void {
   audit.warn(
     { event: 'issuance_failed', eventId: AuditEventIds.signInFailed, ...e },
-    at === 'rules'
-      ? 'claim rules could not be evaluated for this user'
-      : 'the issued claims could not be written as a token',
+    ISSUANCE_FAILED_MESSAGES[at],
   );
 }
 
-export interface Saml2StatusEvent extends RequestFields {
+export interface Saml2StatusEvent {
+  activityId: string;
   /** The second-level status URI. */
   status: string;
   rp: string;
@@ -703,7 +709,7 @@ export const AUDIT_EVENTS: readonly AuditEventSpec[] = [
     name: 'saml2_status',
     ids: [],
     levels: ['info'],
-    fields: fieldsOf<Saml2StatusEvent>()('ip', 'activityId', 'status', 'rp', 'requestId', 'reason'),
+    fields: fieldsOf<Saml2StatusEvent>()('activityId', 'status', 'rp', 'requestId', 'reason'),
   },
   {
     name: 'password_change_required',

@@ -35,6 +35,7 @@ import {
   type PendingSignIn,
 } from './pending.ts';
 import { proceed } from './steps.ts';
+import * as audit from '../../observability/audit.ts';
 
 /** A certificate sign-in that succeeded on the certificate route, waiting for the browser to come back. */
 interface CertificateResult {
@@ -139,17 +140,13 @@ export function certificateLegRouter(s: Services, via: 'tls' | 'proxy'): Router 
       : new ProxyCertificateReader(proxyCfg, s.config.listen.trustedProxies);
 
   function ignoredHeader(req: Request, res: Response, why: string, extra: object = {}): void {
-    s.audit.warn(
-      {
-        event: 'certificate_header_ignored',
-        reason: why,
-        peer: req.socket.remoteAddress,
-        ip: req.ip,
-        activityId: res.locals.activityId,
-        ...extra,
-      },
-      'client-certificate header ignored',
-    );
+    audit.certificateHeaderIgnored(s.audit, {
+      reason: why,
+      peer: req.socket.remoteAddress,
+      ip: req.ip,
+      activityId: res.locals.activityId,
+      ...extra,
+    });
   }
 
   async function leg(req: Request, res: Response): Promise<void> {
@@ -171,37 +168,29 @@ export function certificateLegRouter(s: Services, via: 'tls' | 'proxy'): Router 
       const h = proxy.read(req);
       if (h.status === 'untrusted_peer') ignoredHeader(req, res, 'peer is not a trusted proxy');
       else if (h.status === 'refused') {
-        s.audit.warn(
-          {
-            event: 'signin',
-            method: 'certificate',
-            source: via,
-            outcome: 'failure',
-            kind: h.kind === 'verify' ? 'proxy_rejected' : 'proxy_unreadable',
-            reason: h.reason,
-            ip: req.ip,
-            activityId: res.locals.activityId,
-            rp: pending.rp,
-          },
-          'certificate from the load balancer refused',
-        );
+        audit.signinCertificateProxyRefused(s.audit, {
+          method: 'certificate',
+          source: via,
+          outcome: 'failure',
+          kind: h.kind === 'verify' ? 'proxy_rejected' : 'proxy_unreadable',
+          reason: h.reason,
+          ip: req.ip,
+          activityId: res.locals.activityId,
+          rp: pending.rp,
+        });
         throw refused(h.kind === 'verify' ? 'proxy_rejected' : 'proxy_unreadable', h.reason);
       } else if (h.status === 'ok') der = h.der;
     }
     if (der === undefined) {
-      s.audit.warn(
-        {
-          event: 'signin',
-          method: 'certificate',
-          source: via,
-          outcome: 'failure',
-          kind: 'no_certificate',
-          ip: req.ip,
-          activityId: res.locals.activityId,
-          rp: pending.rp,
-        },
-        'certificate sign-in without a certificate',
-      );
+      audit.signinCertificateMissing(s.audit, {
+        method: 'certificate',
+        source: via,
+        outcome: 'failure',
+        kind: 'no_certificate',
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        rp: pending.rp,
+      });
       throw refused('none', 'no client certificate');
     }
 
@@ -249,16 +238,12 @@ async function completeCertificate(s: Services, req: Request, res: Response): Pr
   const { pending, rp } = await loadPending(s, result.pendingId);
   const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
   if (!safeEqual(binding, pending.binding)) {
-    s.audit.warn(
-      {
-        event: 'csrf_rejected',
-        method: 'certificate',
-        ip: req.ip,
-        activityId: res.locals.activityId,
-        objectGuid: result.objectGuid,
-      },
-      'certificate sign-in result presented by a browser that did not start the sign-in',
-    );
+    audit.csrfRejected(s.audit, {
+      method: 'certificate',
+      ip: req.ip,
+      activityId: res.locals.activityId,
+      objectGuid: result.objectGuid,
+    });
     throw new FederationError(
       'csrf_failed',
       'The sign-in could not be verified. Go back to the application and sign in again.',

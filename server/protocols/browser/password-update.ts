@@ -16,6 +16,7 @@ import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { sendSignInPage } from './page.ts';
 import { HANDLE, safeEqual, type PendingSignIn } from './pending.ts';
+import * as audit from '../../observability/audit.ts';
 
 interface ChangeTicket {
   mode: 'signin' | 'portal';
@@ -92,19 +93,15 @@ export async function offerPasswordChange(
     createdAt: s.clock.now().toISOString(),
   };
   const id = await newTicket(s, t);
-  s.audit.info(
-    {
-      event: 'password_change_required',
-      reason: o.result.reason,
-      kind: o.result.kind,
-      username: t.username,
-      objectGuid: o.result.user?.objectGuid.toString('base64'),
-      ip: req.ip,
-      rp: o.rp.identifier,
-      activityId: res.locals.activityId,
-    },
-    'password expired or must change: change-password page shown',
-  );
+  audit.passwordChangeRequired(s.audit, {
+    reason: o.result.reason,
+    kind: o.result.kind,
+    username: o.username.slice(0, 256),
+    objectGuid: o.result.user?.objectGuid.toString('base64'),
+    ip: req.ip,
+    rp: o.rp.identifier,
+    activityId: res.locals.activityId,
+  });
   render(s, res, id, t);
   return true;
 }
@@ -150,16 +147,12 @@ export function updatePasswordRouter(s: Services): Router {
     const csrf = param(body, 'csrf', 64) ?? '';
     const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
     if (!safeEqual(csrf, t.csrf) || !safeEqual(binding, t.binding) || !originOk) {
-      s.audit.warn(
-        {
-          event: 'csrf_rejected',
-          form: 'update-password',
-          ip: req.ip,
-          activityId: res.locals.activityId,
-          originOk,
-        },
-        'password change form rejected: CSRF check failed',
-      );
+      audit.csrfRejected(s.audit, {
+        form: 'update-password',
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        originOk,
+      });
       throw new FederationError(
         'csrf_failed',
         'The form could not be verified. Open the password change page again.',
@@ -181,10 +174,7 @@ export function updatePasswordRouter(s: Services): Router {
       SOURCE_WINDOW_SECONDS,
     );
     if (perSource > s.config.passwordChange.maxAttemptsPerSource) {
-      s.audit.warn(
-        { event: 'password_change_rate_limited', ip: req.ip, activityId: res.locals.activityId },
-        'password change refused: too many attempts from this address',
-      );
+      audit.passwordChangeRateLimited(s.audit, { ip: req.ip, activityId: res.locals.activityId });
       render(s, res, id, t, {
         status: 429,
         error: 'Too many password change attempts from your network. Try again later.',

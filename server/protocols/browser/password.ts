@@ -15,6 +15,7 @@ import { GENERIC_FAILURE, sendSignInPage } from './page.ts';
 import { offerPasswordChange } from './password-update.ts';
 import { allows, countAttempt, HANDLE, loadPending, safeEqual } from './pending.ts';
 import { proceed } from './steps.ts';
+import * as audit from '../../observability/audit.ts';
 
 /** Whether a form post is a credentials post (it carries the pending sign-in's handle). */
 export function isCredentialsPost(body: unknown): boolean {
@@ -34,10 +35,7 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
   const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
   const originOk = origin === undefined || origin === new URL(s.config.publicUrl).origin;
   if (!safeEqual(csrf, pending.csrf) || !safeEqual(binding, pending.binding) || !originOk) {
-    s.audit.warn(
-      { event: 'csrf_rejected', ip: req.ip, activityId: res.locals.activityId, originOk },
-      'sign-in form rejected: CSRF check failed',
-    );
+    audit.csrfRejected(s.audit, { ip: req.ip, activityId: res.locals.activityId, originOk });
     throw new FederationError(
       'csrf_failed',
       'The sign-in form could not be verified. Go back to the application and sign in again.',

@@ -8,6 +8,7 @@ import type { SsoSession } from '../../authn/session.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { clearCookie, readCookie, setCookie, SSO_COOKIE } from '../../http/cookies.ts';
 import type { Services } from '../../services.ts';
+import * as audit from '../../observability/audit.ts';
 
 export function sessionCookieMaxAge(s: Services, session: SsoSession): number {
   return Math.max(
@@ -31,14 +32,10 @@ export async function currentSession(
   if (user?.enabled === true) return { session, user };
   await s.sessions.destroy(session.id);
   clearCookie(res, SSO_COOKIE);
-  s.audit.warn(
-    {
-      event: 'session_revoked',
-      reason: user === undefined ? 'account_not_found' : 'account_disabled',
-      activityId: res.locals.activityId,
-    },
-    'SSO session ended: account no longer usable',
-  );
+  audit.sessionRevoked(s.audit, {
+    reason: user === undefined ? 'account_not_found' : 'account_disabled',
+    activityId: res.locals.activityId,
+  });
   return undefined;
 }
 

@@ -11,6 +11,7 @@ import type { Inbound } from '../saml2/inbound.ts';
 import { canLogOut, readLogoutRequest, runLogout } from '../saml2/slo.ts';
 import { signOutReply } from '../wsfed/signout.ts';
 import { sendSignedOut, wsfedCleanupUrls } from './signed-out-page.ts';
+import * as audit from '../../observability/audit.ts';
 
 type SamlParticipant = Extract<Participant, { protocol: 'saml2' }>;
 
@@ -28,15 +29,11 @@ export async function wsfedSignOut(
   let cleanup: string[] = [];
   if (ended !== undefined) {
     const parts = await s.participants.take(ended);
-    s.audit.info(
-      {
-        event: 'signout',
-        objectGuid: ended.objectGuid,
-        rps: parts.map((p) => p.rp),
-        activityId: res.locals.activityId,
-      },
-      'signed out',
-    );
+    audit.signedOut(s.audit, {
+      objectGuid: ended.objectGuid,
+      rps: parts.map((p) => p.rp),
+      activityId: res.locals.activityId,
+    });
     // WS-Fed parties get wsignoutcleanup1.0 from the signed-out page; SAML 2.0 parties of this session are logged
     // out too (IdP-initiated single logout), and that chain ends on the signed-out page with the cleanup.
     cleanup = wsfedCleanupUrls(s, parts);
@@ -81,15 +78,11 @@ export async function samlLogoutRequest(
   // that withheld the SSO cookie on a cross-site POST): never Success for that.
   if (session === undefined) {
     // No session reached us with this request (none, already ended, or the browser withheld the cookie).
-    s.audit.warn(
-      {
-        event: 'saml2_logout_no_session',
-        rp,
-        requestId: lr.origin.requestId,
-        activityId: res.locals.activityId,
-      },
-      'LogoutRequest found no session; answered PartialLogout',
-    );
+    audit.saml2LogoutNoSession(s.audit, {
+      rp,
+      requestId: lr.origin.requestId,
+      activityId: res.locals.activityId,
+    });
     partial = true;
   } else {
     const parts = await s.participants.of(session);
@@ -102,15 +95,11 @@ export async function samlLogoutRequest(
       (lr.sessionIndexes.length === 0 || lr.sessionIndexes.includes(me.sessionIndex));
     if (!matches) {
       // Not this browser's session for that principal: it stays; the SP is told (SAML Core §3.7.3.2).
-      s.audit.warn(
-        {
-          event: 'saml2_logout_mismatch',
-          rp,
-          requestId: lr.origin.requestId,
-          activityId: res.locals.activityId,
-        },
-        'LogoutRequest does not match the session; session kept',
-      );
+      audit.saml2LogoutMismatch(s.audit, {
+        rp,
+        requestId: lr.origin.requestId,
+        activityId: res.locals.activityId,
+      });
       partial = true;
     } else {
       await s.sessions.destroy(session.id);
@@ -118,17 +107,13 @@ export async function samlLogoutRequest(
       clearCookie(res, SSO_COOKIE);
       queue = named.filter((p) => p.rp !== rp);
       cleanup = wsfedCleanupUrls(s, parts);
-      s.audit.info(
-        {
-          event: 'signout',
-          protocol: 'saml2',
-          initiator: rp,
-          objectGuid: session.objectGuid,
-          rps: parts.map((p) => p.rp),
-          activityId: res.locals.activityId,
-        },
-        'signed out',
-      );
+      audit.signedOut(s.audit, {
+        protocol: 'saml2',
+        initiator: rp,
+        objectGuid: session.objectGuid,
+        rps: parts.map((p) => p.rp),
+        activityId: res.locals.activityId,
+      });
     }
   }
   await runLogout(s, res, { origin: lr.origin, queue, partial, cleanup });

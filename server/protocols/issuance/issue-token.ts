@@ -16,10 +16,10 @@ import { claimsAudit } from '../../claims/audit.ts';
 import type { AuthenticationContext } from '../../claims/input-claims.ts';
 import type { ClaimSet } from '../../claims/types.ts';
 import { FederationError } from '../../lib/errors.ts';
-import { AuditEventIds } from '../../observability/audit-events.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { issuanceClaims, issueAudited } from './request-context.ts';
+import * as audit from '../../observability/audit.ts';
 
 export type IssuingProtocol = 'wsfed' | 'saml2' | 'wstrust';
 
@@ -39,7 +39,12 @@ export interface TokenRecipe<M extends TokenModel> {
   /** What the session remembers about the party for sign-out; absent: nothing (no session, WS-Trust). */
   participant?(model: M): Participant | undefined;
   /** The protocol's own fields on the `token_issued` line. */
-  auditFields?(model: M): Record<string, unknown>;
+  auditFields?(
+    model: M,
+  ): Pick<
+    audit.TokenIssuedEvent,
+    'inResponseTo' | 'encrypted' | 'endpoint' | 'tokenType' | 'clientApplication'
+  >;
 }
 
 export interface IssueRequest {
@@ -105,23 +110,18 @@ export async function issueToken<M extends TokenModel>(
     const p = recipe.participant?.(model);
     if (p !== undefined) await s.participants.remember(o.session, p);
   }
-  s.audit.info(
-    {
-      event: 'token_issued',
-      eventId: AuditEventIds.tokenIssued,
-      protocol: o.protocol,
-      assertionId: model.assertionId,
-      rp: o.rp.identifier,
-      upn: o.auth.user.userPrincipalName,
-      objectGuid: o.auth.user.objectGuid.toString('base64'),
-      method: o.auth.method,
-      claims: claimsAudit(outcome),
-      ip: req.ip,
-      activityId: res.locals.activityId,
-      notOnOrAfter: model.notOnOrAfter.toISOString(),
-      ...recipe.auditFields?.(model),
-    },
-    'token issued',
-  );
+  audit.tokenIssued(s.audit, {
+    protocol: o.protocol,
+    assertionId: model.assertionId,
+    rp: o.rp.identifier,
+    upn: o.auth.user.userPrincipalName,
+    objectGuid: o.auth.user.objectGuid.toString('base64'),
+    method: o.auth.method,
+    claims: claimsAudit(outcome),
+    ip: req.ip,
+    activityId: res.locals.activityId,
+    notOnOrAfter: model.notOnOrAfter.toISOString(),
+    ...recipe.auditFields?.(model),
+  });
   return { kind: 'token', xml, model, now };
 }

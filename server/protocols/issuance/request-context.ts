@@ -10,7 +10,7 @@ import { RuleEvaluationError } from '../../claims/evaluator.ts';
 import { federatedIssuer } from '../../claims/rule-sets.ts';
 import type { AuthenticationContext, RequestContext } from '../../claims/input-claims.ts';
 import { FederationError, issuanceFailed } from '../../lib/errors.ts';
-import { AuditEventIds } from '../../observability/audit-events.ts';
+import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 
@@ -50,7 +50,7 @@ export async function issuanceClaims(
   req: Request,
   res: Response,
   o: {
-    protocol: string;
+    protocol: 'wsfed' | 'saml2' | 'wstrust';
     rp: RelyingParty;
     auth: AuthenticationContext;
     endpointPath: string;
@@ -67,14 +67,7 @@ export async function issuanceClaims(
     const suffix = upn.includes('@') ? upn.slice(upn.lastIndexOf('@') + 1) : '';
     if (suffix === '' || federatedIssuer(domains, suffix) === undefined) {
       const detail = `UPN suffix "${suffix}" is not in microsoft365.federatedDomains`;
-      auditIssuanceFailed(
-        s,
-        req,
-        res,
-        o,
-        detail,
-        'no Microsoft 365 token for a user outside the federated domains',
-      );
+      auditIssuanceFailed(s, req, res, o, detail, 'domain');
       throw issuanceFailed(detail);
     }
   }
@@ -87,32 +80,20 @@ export async function issuanceClaims(
     );
   } catch (err) {
     if (!(err instanceof RuleEvaluationError)) throw err;
-    auditIssuanceFailed(
-      s,
-      req,
-      res,
-      o,
-      err.message,
-      'claim rules could not be evaluated for this user',
-    );
+    auditIssuanceFailed(s, req, res, o, err.message, 'rules');
     throw issuanceFailed(err.message);
   }
   if (!outcome.permitted) {
-    s.audit.warn(
-      {
-        event: 'access_denied',
-        eventId: 1201, // AD FS 1201: no token issued (observability/audit-events.ts)
-        protocol: o.protocol,
-        rp: o.rp.identifier,
-        upn: o.auth.user.userPrincipalName,
-        objectGuid: o.auth.user.objectGuid.toString('base64'),
-        rule: outcome.reason,
-        claims: claimsAudit(outcome),
-        ip: req.ip,
-        activityId: res.locals.activityId,
-      },
-      'access denied by issuance authorization rules',
-    );
+    audit.accessDenied(s.audit, {
+      protocol: o.protocol,
+      rp: o.rp.identifier,
+      upn: o.auth.user.userPrincipalName,
+      objectGuid: o.auth.user.objectGuid.toString('base64'),
+      rule: outcome.reason,
+      claims: claimsAudit(outcome),
+      ip: req.ip,
+      activityId: res.locals.activityId,
+    });
   }
   return outcome;
 }
@@ -135,14 +116,7 @@ export function issueAudited<T>(
     return write();
   } catch (err) {
     if (err instanceof FederationError && err.code === 'issuance_failed')
-      auditIssuanceFailed(
-        s,
-        req,
-        res,
-        o,
-        err.detail,
-        'the issued claims could not be written as a token',
-      );
+      auditIssuanceFailed(s, req, res, o, err.detail, 'token');
     throw err;
   }
 }
@@ -152,14 +126,13 @@ function auditIssuanceFailed(
   s: Services,
   req: Request,
   res: Response,
-  o: { protocol: string; rp: RelyingParty; auth: AuthenticationContext },
+  o: { protocol: 'wsfed' | 'saml2' | 'wstrust'; rp: RelyingParty; auth: AuthenticationContext },
   reason: string | undefined,
-  message: string,
+  at: 'domain' | 'rules' | 'token',
 ): void {
-  s.audit.warn(
+  audit.issuanceFailed(
+    s.audit,
     {
-      event: 'issuance_failed',
-      eventId: AuditEventIds.signInFailed,
       protocol: o.protocol,
       rp: o.rp.identifier,
       upn: o.auth.user.userPrincipalName,
@@ -168,6 +141,6 @@ function auditIssuanceFailed(
       ip: req.ip,
       activityId: res.locals.activityId,
     },
-    message,
+    at,
   );
 }
