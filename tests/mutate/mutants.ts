@@ -35,7 +35,8 @@ const WSTR = 'server/protocols/wstrust/router.ts';
 const REG = 'server/trust/registry.ts';
 const SESS = 'server/authn/session.ts';
 const SEAL = 'server/lib/sealer.ts';
-const SIGNIN = 'server/protocols/browser-signin.ts';
+const SIGNIN = 'server/protocols/browser/password.ts';
+const CERT_RETURN = 'server/protocols/browser/certificate.ts';
 const CC = 'server/http/client-certificate.ts';
 const APP = 'server/app.ts';
 const LOCK = 'server/authn/lockout.ts';
@@ -745,7 +746,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'csrf-certificate-result',
     'session-csrf',
-    SIGNIN,
+    CERT_RETURN,
     'if (!safeEqual(binding, pending.binding)) {',
     `if (!safeEqual(binding, pending.binding) && ${NEVER}) {`,
     'a certificate sign-in result works only in the browser that started the sign-in',
