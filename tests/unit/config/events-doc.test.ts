@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { AuditEventIds } from '../../../server/observability/audit-events.ts';
+import { AUDIT_EVENTS, AuditEventIds } from '../../../server/observability/audit.ts';
 
 /**
  * docs/events.md must list every audit and log event the server writes, with its stream, level and AD FS id, and
@@ -69,7 +69,7 @@ const eventName = (e: ts.Expression): string | undefined =>
 
 const eventId = (e: ts.Expression): number | undefined => {
   if (ts.isNumericLiteral(e)) return Number(e.text);
-  // AuditEventIds.badPassword and the like (server/observability/audit-events.ts).
+  // AuditEventIds.badPassword and the like (server/observability/audit.ts).
   if (
     ts.isPropertyAccessExpression(e) &&
     ts.isIdentifier(e.expression) &&
@@ -243,5 +243,92 @@ test('docs/events.md gives each event its stream, levels and AD FS ids', () => {
         `${name}: AD FS ids written [${ids.join(', ')}], documented [${docIds.join(', ')}]`,
       );
   }
+  assert.deepEqual(wrong, []);
+});
+
+/**
+ * The audit events' field tables: under `## Audit event fields`, a `### \`name\`` heading per event and a table
+ * whose rows start with one backquoted field name.
+ */
+function documentedFields(): Map<string, string[]> {
+  const doc = readFileSync(join(root, 'docs', 'events.md'), 'utf8');
+  const start = doc.indexOf('\n## Audit event fields\n');
+  assert.notEqual(start, -1, 'docs/events.md has no "## Audit event fields" section');
+  const end = doc.indexOf('\n## ', start + 1);
+  const section = doc.slice(start, end === -1 ? undefined : end);
+  const tables = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of section.split('\n')) {
+    const heading = /^### `([a-z0-9_]+)`\s*$/.exec(line);
+    if (heading !== null) {
+      const name = heading[1] ?? '';
+      assert.equal(tables.has(name), false, `two field tables for \`${name}\``);
+      current = [];
+      tables.set(name, current);
+      continue;
+    }
+    const row = /^\|\s*`([A-Za-z0-9_]+)`\s*\|/.exec(line);
+    if (row !== null) {
+      assert.ok(current !== undefined, `field row before any event heading: ${line}`);
+      current.push(row[1] ?? '');
+    }
+  }
+  return tables;
+}
+
+const fieldTables = documentedFields();
+
+test('every audit event of AUDIT_EVENTS has a row with exactly its levels and AD FS ids', () => {
+  const wrong: string[] = [];
+  for (const e of AUDIT_EVENTS) {
+    const d = doc.get(e.name);
+    if (d === undefined) {
+      wrong.push(`${e.name}: no row`);
+      continue;
+    }
+    if (d.stream !== 'audit') wrong.push(`${e.name}: documented as ${d.stream}, it is audit`);
+    const levels = [...e.levels].sort().join();
+    if ([...d.levels].sort().join() !== levels)
+      wrong.push(`${e.name}: levels documented [${[...d.levels].join()}], catalogue [${levels}]`);
+    const ids = [...e.ids].sort().join();
+    if ([...d.ids].sort().join() !== ids)
+      wrong.push(`${e.name}: AD FS ids documented [${[...d.ids].join()}], catalogue [${ids}]`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('every audit line the server writes is an event of AUDIT_EVENTS (observability/audit.ts)', () => {
+  const names = new Set(AUDIT_EVENTS.map((e) => e.name));
+  const outside = [...emitted]
+    .filter(([name, e]) => e.streams.has('audit') && !names.has(name))
+    .map(([name, e]) => `${name} (${e.sites.join(', ')})`);
+  assert.deepEqual(outside, [], 'add a typed function and a catalogue entry to audit.ts');
+  const rows = [...doc].filter(([, d]) => d.stream === 'audit').map(([name]) => name);
+  assert.deepEqual(
+    rows.filter((name) => !names.has(name)),
+    [],
+    'rows of audit events that audit.ts does not have',
+  );
+});
+
+test("docs/events.md lists each audit event's fields exactly as its type in audit.ts has them", () => {
+  const wrong: string[] = [];
+  for (const e of AUDIT_EVENTS) {
+    const documented = fieldTables.get(e.name);
+    if (documented === undefined) {
+      wrong.push(`${e.name}: no field table`);
+      continue;
+    }
+    const typed = new Set(e.fields);
+    for (const f of documented)
+      if (!typed.has(f)) wrong.push(`${e.name}: documents \`${f}\`, which its type does not have`);
+    for (const f of e.fields)
+      if (!documented.includes(f)) wrong.push(`${e.name}: field \`${f}\` is not documented`);
+    if (new Set(documented).size !== documented.length)
+      wrong.push(`${e.name}: a field is documented twice`);
+  }
+  const names = new Set(AUDIT_EVENTS.map((e) => e.name));
+  for (const name of fieldTables.keys())
+    if (!names.has(name)) wrong.push(`${name}: field table for an event audit.ts does not have`);
   assert.deepEqual(wrong, []);
 });
