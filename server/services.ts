@@ -30,6 +30,7 @@ import type { ArtifactStore } from './stores/types.ts';
 import { TrustRegistry } from './trust/registry.ts';
 import { SamlTrustLoader } from './trust/saml-trusts.ts';
 import { join, resolve } from 'node:path';
+import { ROUTES } from './http/routes.ts';
 
 export interface Services {
   config: Config;
@@ -80,7 +81,7 @@ export interface ServiceOverrides {
 export function trustRegistryFor(config: Config): TrustRegistry {
   return new TrustRegistry(config.relyingParties, {
     testRelyingPartyReply: config.testRelyingParty
-      ? `${config.publicUrl}/adfs/test/result`
+      ? `${config.publicUrl}${ROUTES.testRpResult}`
       : undefined,
     baseDir: config.baseDir,
     microsoft365: config.microsoft365,

@@ -17,6 +17,7 @@ import { systemClock } from '../lib/clock.ts';
 import { toSaml11Model } from '../tokens/saml11-model.ts';
 import { writeCanonicalSaml11Assertion } from '../tokens/index.ts';
 import { trustRegistryFor } from '../services.ts';
+import { ROUTES } from '../http/routes.ts';
 
 export interface ClaimsTestOptions {
   rp: string;
@@ -80,7 +81,7 @@ export async function claimsTest(config: Config, opts: ClaimsTestOptions): Promi
     const request: RequestContext = {
       clientIp: opts.ip ?? '127.0.0.1',
       userAgent: opts.userAgent ?? 'fedgate claims test',
-      endpointPath: '/adfs/ls/',
+      endpointPath: `${ROUTES.passive}/`,
       insideCorporateNetwork: false,
     };
     const acceptance = acceptanceRules(config);

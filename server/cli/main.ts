@@ -18,6 +18,7 @@ import {
   tenantSamlFederation,
   tenantSamlInstructions,
 } from './tenant.ts';
+import { ROUTES } from '../http/routes.ts';
 
 const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
 
@@ -78,9 +79,9 @@ async function serve(file: string | undefined): Promise<void> {
   const out = [
     '',
     `fedgate is listening on ${running.scheme}://${config.listen.host}:${running.port} (public URL ${base})`,
-    `  Federation metadata  ${base}/FederationMetadata/2007-06/FederationMetadata.xml`,
-    `  Test sign-in         ${base}/adfs/ls/?wa=wsignin1.0&wtrealm=${testRp}`,
-    `  Probe                ${base}/adfs/probe`,
+    `  Federation metadata  ${base}${ROUTES.metadata}`,
+    `  Test sign-in         ${base}${ROUTES.passive}/?wa=wsignin1.0&wtrealm=${testRp}`,
+    `  Probe                ${base}${ROUTES.probe}`,
     `  Issuer URI           ${config.issuerUri}`,
     `  Signing certificate  ${services.signing.subject} (thumbprint ${services.signing.thumbprintSha1})`,
   ];

@@ -275,7 +275,7 @@ async function completeCertificate(s: Services, req: Request, res: Response): Pr
 export function certificateReturnRouter(s: Services): Router {
   const router = express.Router({ caseSensitive: false, strict: false });
   router.get(
-    '/complete',
+    ROUTES.certificateComplete.slice(ROUTES.certificate.length),
     noStore,
     route((req, res) => completeCertificate(s, req, res)),
   );

@@ -20,6 +20,7 @@ import { sendFormPost } from './form-post.ts';
 import { beginSignIn } from './identify.ts';
 import { isCredentialsPost, passwordPost } from './password.ts';
 import { samlLogoutRequest, wsfedSignOut } from './signout.ts';
+import { ROUTES } from '../../http/routes.ts';
 
 async function saml2(s: Services, req: Request, res: Response, source: unknown): Promise<void> {
   const m = readInbound(s, req, source);
@@ -88,7 +89,7 @@ export function passiveRouter(s: Services): Router {
 
   // IdP-initiated sign-on (AD FS: /adfs/ls/idpinitiatedsignon[.aspx]?LoginToRP=<entityID>&RelayState=<url>).
   router.get(
-    ['/idpinitiatedsignon', '/idpinitiatedsignon.aspx'],
+    [ROUTES.idpInitiated, ROUTES.idpInitiatedAspx].map((p) => p.slice(ROUTES.passive.length)),
     noStore,
     route(async (req, res) => {
       const r = await parseIdpInitiated(s, req, res);

@@ -13,6 +13,7 @@ import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import type { FormPost } from '../browser/form-post.ts';
 import type { ProtocolRequest, SignedIn, SignInMethod, SignInRequest } from '../browser/pending.ts';
 import { issueToken } from '../issuance/issue-token.ts';
+import { ROUTES } from '../../http/routes.ts';
 
 type WsFedRequest = Extract<ProtocolRequest, { protocol: 'wsfed' }>;
 
@@ -42,7 +43,7 @@ function methodsForWauth(wauth: string): SignInMethod[] | undefined {
 }
 
 /** The endpoint path the claim rules see (x-ms-endpoint-absolute-path), as AD FS writes it. */
-const ENDPOINT_PATH = '/adfs/ls/';
+const ENDPOINT_PATH = `${ROUTES.passive}/`;
 
 /** Resolves wtrealm/wreply against the trust registry. Nothing is ever delivered to an unmatched address. */
 function resolveTrust(
