@@ -87,7 +87,7 @@ export function checkRuleFiles(config: RuleConfig): RuleFilesReport {
  * needs an attribute name), a literal holding characters XML 1.0 cannot carry (the token writers refuse them at
  * sign-in), a nameidentifier format property that is empty, or a nameidentifier given a format but an empty value
  * (a Format with no NameID). Only literals are judged here: values read from claims or stores are checked when
- * the token is written, where a failure is an audited `issuance_failed` page (server/protocols/request-context.ts),
+ * the token is written, where a failure is an audited `issuance_failed` page (server/protocols/issuance/request-context.ts),
  * not a 500. One RuleError per problem, with the file, line, column and rule.
  */
 export function tokenProblems(ruleSet: RuleSet): RuleError[] {

@@ -18,7 +18,7 @@ export const SIGNIN_COOKIE = '__Host-fedgate_signin';
  *   What a cross-site request can do with it (checked by reading every `readCookie(…, SSO_COOKIE)`): the protocol
  *   endpoints (SAML /adfs/ls/ AuthnRequest/LogoutRequest, WS-Fed wsignin1.0/wsignout1.0, IdP-initiated sign-on) read it
  *   to issue a token from the existing session or to end it. Nothing reads it to *create* or *change* a session:
- *   a session is made only by the credential POST and the certificate completion (browser-signin.ts #finish),
+ *   a session is made only by the credential POST and the certificate completion (protocols/browser/establish.ts),
  *   which are guarded by the sign-in binding cookie below, the anti-CSRF form token and the Origin check, none
  *   of which a cross-site page can supply. Ending a session cross-site is what single logout is; a cross-site
  *   top-level GET could already do it with Lax (wsignout1.0 is a GET).

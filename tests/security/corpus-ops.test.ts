@@ -12,7 +12,7 @@ import { Jar, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 //
 // Server edits each test was seen to catch (one at a time, file restored byte for byte): eventId dropped from
 // the 515, 516 or 1210 event, or 1203 written as 1201 (authn/password.ts); `rp` dropped from the sign-in audit
-// fields (forms.ts baseFields); activityId dropped from token_issued (protocols/wsfed/passive.ts). Redaction:
+// fields (authn/password.ts baseFields); activityId dropped from token_issued (protocols/issuance/issue-token.ts). Redaction:
 // the error renderer logging the request body (http/errors.ts) leaks the form's `Password` (the redact paths
 // name `password`, lower case, so they would not catch it); token_issued
 // logging `wresult` passes while the `wresult` redact paths are there and fails without them.
