@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { authenticateWithPassword } from '../../authn/password.ts';
 import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
+import { signinEmptyCredentials } from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import {
   writeSignedSaml11Assertion,
@@ -160,19 +161,15 @@ export function wstrustRouter(s: Services): Router {
     // 6. Credentials. An empty password never reaches the directory (an empty simple bind is anonymous).
     const proxied = req.ips.length > 0;
     if (rq.password === '' || rq.username === '') {
-      s.audit.warn(
-        {
-          event: 'signin',
-          method: 'wstrust',
-          outcome: 'failure',
-          kind: 'bad_credentials',
-          reason: 'empty username or password',
-          ip: req.ip,
-          activityId: res.locals.activityId,
-          rp: rp.identifier,
-        },
-        'sign-in failed',
-      );
+      signinEmptyCredentials(s.audit, {
+        method: 'wstrust',
+        outcome: 'failure',
+        kind: 'bad_credentials',
+        reason: 'empty username or password',
+        ip: req.ip,
+        activityId: res.locals.activityId,
+        rp: rp.identifier,
+      });
       throw wstrustFault('failed_authentication', 'empty username or password');
     }
     const result = await authenticateWithPassword(s, {
