@@ -220,7 +220,7 @@ export interface TokenIssuedEvent extends IssuanceFields {
   notOnOrAfter: string;
   /** SAML 2.0: the AuthnRequest ID answered (none for IdP-initiated). */
   inResponseTo?: string | undefined;
-  /** SAML 2.0: the key-transport algorithm, or false when not encrypted. */
+  /** SAML 2.0: the content-encryption algorithm URI, or false when not encrypted. */
   encrypted?: string | false | undefined;
   /** WS-Trust: the endpoint path. */
   endpoint?: string | undefined;
