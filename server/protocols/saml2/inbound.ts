@@ -52,15 +52,6 @@ export function readInbound(s: Services, req: Request, source: unknown): Inbound
   return { binding, xml, doc: parseMessage(xml), relayState, kind };
 }
 
-/** Which message this is; anything but the three fedgate answers is refused. */
-export function messageType(m: Inbound): 'AuthnRequest' | 'LogoutRequest' | 'LogoutResponse' {
-  const root = m.doc.documentElement.localName;
-  if (m.kind === 'SAMLRequest' && root === 'AuthnRequest') return 'AuthnRequest';
-  if (m.kind === 'SAMLRequest' && root === 'LogoutRequest') return 'LogoutRequest';
-  if (m.kind === 'SAMLResponse' && root === 'LogoutResponse') return 'LogoutResponse';
-  throw samlError(`unsupported SAML message ${root.slice(0, 64)}`);
-}
-
 /** The trust an Issuer names, when it has a SAML 2.0 role. */
 export function samlTrust(s: Services, issuer: string): { rp: RelyingParty; saml: SamlTrust } {
   const rp = s.trusts.find(issuer);
