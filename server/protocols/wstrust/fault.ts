@@ -11,9 +11,9 @@
  * message) is ever written into a fault: that goes to the log.
  */
 import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
 import { FederationError, type FederationErrorCode, type SoapFaultKind } from '../../lib/errors.ts';
 import { escapeText } from '../../lib/xml-escape.ts';
-import type { Services } from '../../services.ts';
 import {
   ADDRESSING_FAULT_ACTION,
   SOAP11_NS,
@@ -241,7 +241,7 @@ function sendFault(res: Response, version: TrustVersionInfo, kind: SoapFaultKind
  * of the request is logged at info with its fault kind and detail; a programming error at error level, and the
  * client gets the generic Receiver fault.
  */
-export function faultEdge(s: Services, version: TrustVersionInfo): ErrorRequestHandler {
+export function faultEdge(log: Logger, version: TrustVersionInfo): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
@@ -273,18 +273,15 @@ export function faultEdge(s: Services, version: TrustVersionInfo): ErrorRequestH
       detail = `token not issued: ${fe.detail ?? fe.message}`;
     } else if (fe?.code === 'store_unavailable') {
       // Fail closed: the replay caches cannot be consulted, so nothing is issued (corpus E3).
-      s.log.warn(
-        { err, activityId, path: req.path },
-        'WS-Trust request refused: store unavailable',
-      );
+      log.warn({ err, activityId, path: req.path }, 'WS-Trust request refused: store unavailable');
       kind = 'unavailable';
       detail = 'store unavailable';
     } else {
-      s.log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
+      log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
       sendFault(res, version, 'request_failed');
       return;
     }
-    s.log.info(
+    log.info(
       { activityId, path: version.path, fault: kind, detail, ip: req.ip },
       'WS-Trust request refused',
     );

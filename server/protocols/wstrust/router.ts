@@ -236,7 +236,7 @@ export function wstrustRouter(s: Services): Router {
       throw wstrustFault('method_not_allowed', 'not POST');
     });
     // The edge of this endpoint: every error becomes a SOAP fault (never an HTML page or a stack trace).
-    router.use(version.path, faultEdge(s, version));
+    router.use(version.path, faultEdge(s.log, version));
   }
 
   if (cfg.endpoints.usernamemixed2005) endpoint(TRUST_2005);
