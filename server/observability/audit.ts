@@ -280,7 +280,8 @@ export interface Saml2StatusEvent {
   /** The second-level status URI. */
   status: string;
   rp: string;
-  requestId: string;
+  /** The AuthnRequest's ID (absent for IdP-initiated sign-on, where no request is answered). */
+  requestId: string | undefined;
   reason?: string | undefined;
 }
 

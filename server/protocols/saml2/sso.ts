@@ -36,6 +36,7 @@ import {
   writeStatusResponse,
   type RequestedAuthnContext,
 } from './messages.ts';
+import * as audit from '../../observability/audit.ts';
 
 type Saml2Request = Extract<ProtocolRequest, { protocol: 'saml2' }>;
 type AnySaml2Request = Extract<ProtocolRequest, { protocol: 'saml2' | 'saml2-idp' }>;
@@ -138,7 +139,7 @@ function statusForm(
   st: { acs: string; requestId?: string | undefined; relayState?: string | undefined },
   status: string,
   subStatus: string,
-  audit: Record<string, unknown>,
+  fields: { rp: string; requestId: string | undefined; reason?: string | undefined },
 ): FormPost {
   const xml = writeStatusResponse(
     {
@@ -152,10 +153,7 @@ function statusForm(
     },
     s.signing,
   );
-  s.audit.info(
-    { event: 'saml2_status', status: subStatus, activityId: res.locals.activityId, ...audit },
-    'SAML status response',
-  );
+  audit.saml2Status(s.audit, { status: subStatus, activityId: res.locals.activityId, ...fields });
   return responseForm(st.acs, xml, st.relayState);
 }
 
