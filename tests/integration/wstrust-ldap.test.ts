@@ -205,7 +205,7 @@ describe('WS-Trust usernamemixed against Active Directory (Samba AD DC over LDAP
     const kinds = new Set<unknown>();
     for (const [label, username, password] of cases) {
       const res = await post({ version: V13, username, password });
-      // HTTP 500 for every one, as AD FS (server/protocols/wstrust/soap.ts SOAP_FAULT_STATUS).
+      // HTTP 500 for every one, as AD FS (server/protocols/wstrust/fault.ts SOAP_FAULT_STATUS).
       assert.equal(res.status, 500, label);
       const f = readFault(res.text);
       assert.equal(f.subcode, `{${V13.ns}}FailedAuthentication`, label);

@@ -34,7 +34,7 @@ import { buildRst, rstHeaders, V13 } from '../fixtures/wstrust/rst.ts';
 // - C7.1 HTTP: the metadata route appending the PKCS#1 DER; C7.1 CLI: `fedgate tenant` printing the PEM.
 // - C7.2 TLS: `rejectUnauthorized: false` (stores/redis.ts); C7.2 TLS and AUTH: store errors swallowed instead
 //   of StoreUnavailableError (stores/redis.ts #do).
-// - C7.2 session handle as the Redis key: session.ts / signout.ts / saml2/sso.ts keying the records by the cookie
+// - C7.2 session handle as the Redis key: authn/session.ts / authn/participants.ts keying the records by the cookie
 //   value instead of sessionStoreKey (SHA-256 of it).
 // - C7.4 and E4 switch/rollback: the key store ignoring `keys.signing` (keys/store.ts resolveFiles).
 // - E4 expiry alert: EXPIRY_WARNING_MS = 0 (keys/store.ts).

@@ -78,7 +78,7 @@ describe('WS-Trust usernamemixed: corpus B4 and B1 negative cases', () => {
 
   /**
    * Asserts a well-formed fault with the subcode, the activity id of the response, and nothing internal.
-   * Status: 500 for every SOAP fault, as AD FS sends them (server/protocols/wstrust/soap.ts SOAP_FAULT_STATUS);
+   * Status: 500 for every SOAP fault, as AD FS sends them (server/protocols/wstrust/fault.ts SOAP_FAULT_STATUS);
    * the transport refusals pass their own.
    */
   function assertFault(res: request.Response, subcode: string, status = 500): void {
