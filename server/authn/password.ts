@@ -91,7 +91,6 @@ export function verifierKeyFrom(privateKey: KeyObject): Buffer {
 
 /** scrypt cost for the 515 verifier: a few ms, only on success and on attempts refused while locked. */
 const VERIFIER_PARAMS = { N: 4096, r: 8, p: 1, maxmem: 16 * 1024 * 1024 };
-const VERIFIER_TTL_SECONDS = 90 * 24 * 3600;
 
 /** The addresses a request presents: the client address and every trusted forwarded one, canonical, unique. */
 export function presentedAddresses(attempt: SignInAttempt): string[] {
@@ -333,12 +332,8 @@ async function protectedAuthenticate(
         stamp === undefined ? undefined : await store.find<string>('lockoutVerifier', key);
       if (prior === undefined || !prior.startsWith(`${stamp ?? ''}:`)) {
         const v = await verifierOf(ctx.verifierKey, resolved, attempt.password);
-        await store.put(
-          'lockoutVerifier',
-          key,
-          `${stamp ?? ''}:${v.toString('base64')}`,
-          VERIFIER_TTL_SECONDS,
-        );
+        // Lifetime: the lockoutVerifier namespace's (stores/namespaces.ts).
+        await store.put('lockoutVerifier', key, `${stamp ?? ''}:${v.toString('base64')}`);
       }
     }
     auditOutcome(audit, attempt, result, { location });

@@ -35,8 +35,11 @@ export const NAMESPACES = {
    * addresses, AD-locked marks (authn/lockout.ts). Lifetimes come from the lockout configuration.
    */
   lockoutCounter: { prefix: 'lockout', ttlSeconds: 3600 },
-  /** Per account: the verifier of the last correct password, to tell a repeated old password (authn/password.ts). */
-  lockoutVerifier: { prefix: 'lockout-verifier', ttlSeconds: 3600 },
+  /**
+   * Per account: the verifier of the last correct password, so a correct password presented while locked out is
+   * recognised (AD FS 515, authn/password.ts). Kept long: it is rewritten only when the password changes.
+   */
+  lockoutVerifier: { prefix: 'lockout-verifier', ttlSeconds: 90 * 24 * 3600 },
   /** Password-spray detection per source address (authn/spray.ts). */
   sprayCounter: { prefix: 'spray', ttlSeconds: 3600 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { z } from 'zod';
 import { configSchema } from '../../../server/config/schema.ts';
+import { NAMESPACES } from '../../../server/stores/namespaces.ts';
 
 /** Every key path of the schema, e.g. listen.tls.cert, directory.urls, relyingParties[].identifier. */
 function paths(s: z.core.$ZodType, prefix: string, out: Set<string>): void {
@@ -37,4 +38,14 @@ test('docs/configuration.md documents every configuration key', () => {
   assert.ok(all.size > 20);
   const missing = [...all].filter((p) => !doc.includes(`\`${p}\``));
   assert.deepEqual(missing, []);
+});
+
+test('docs/configuration.md lists every kind of state in the store, and only those', () => {
+  const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+  const start = doc.indexOf('### What fedgate keeps in the store');
+  assert.ok(start > 0);
+  const section = doc.slice(start, doc.indexOf('\n## ', start));
+  const rows = [...section.matchAll(/^\| `([a-z-]+)` +\|/gm)].map((m) => m[1]);
+  const prefixes = Object.values(NAMESPACES).map((n) => n.prefix);
+  assert.deepEqual([...rows].sort(), [...prefixes].sort());
 });
