@@ -34,14 +34,18 @@ export const NAMESPACES = {
    * Extranet smart lockout per account and location class: failure counts, window gates, last failure, familiar
    * addresses, AD-locked marks (authn/lockout.ts). Lifetimes come from the lockout configuration.
    */
-  lockoutCounter: { prefix: 'lockout', ttlSeconds: 3600 },
+  // The prefix is the key layout from before namespaces (kind `counter`, key `lockout:…`): a rolling upgrade of a
+  // farm keeps every account's failure counts, familiar addresses and AD-locked marks, and old and new nodes count
+  // into the same keys while both run (a split would give an attacker the threshold twice).
+  lockoutCounter: { prefix: 'counter:lockout', ttlSeconds: 3600 },
   /**
    * Per account: the verifier of the last correct password, so a correct password presented while locked out is
    * recognised (AD FS 515, authn/password.ts). Kept long: it is rewritten only when the password changes.
    */
   lockoutVerifier: { prefix: 'lockout-verifier', ttlSeconds: 90 * 24 * 3600 },
   /** Password-spray detection per source address (authn/spray.ts). */
-  sprayCounter: { prefix: 'spray', ttlSeconds: 3600 },
+  // Kept from before namespaces too, for the same reason as lockoutCounter.
+  sprayCounter: { prefix: 'counter:spray', ttlSeconds: 3600 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;
 
 /** One kind of state: a key of NAMESPACES. */

@@ -68,7 +68,7 @@ test('redis store: keys carry the prefix and a TTL in Redis itself', async () =>
   const admin = createClient({ url: redis.url });
   await admin.connect();
   const ttlS = await admin.ttl(`${config.keyPrefix}session:s1`);
-  const ttlC = await admin.ttl(`${config.keyPrefix}lockout:c1`);
+  const ttlC = await admin.ttl(`${config.keyPrefix}counter:lockout:c1`);
   const ttlR = await admin.ttl(`${config.keyPrefix}replay:r1`);
   await admin.close();
   assert.ok(ttlS > 100 && ttlS <= 120, `session ttl ${ttlS}`);

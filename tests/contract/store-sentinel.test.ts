@@ -114,7 +114,7 @@ test('redis store via Sentinel: finds the master, follows a failover to the repl
     await store.put('lockoutCounter', 'before', 'one', 600);
     assert.equal(await store.find('lockoutCounter', 'before'), 'one');
     // It really went to the master the sentinel named.
-    assert.notEqual(await valueOn(master.port, 'sentinel-test:lockout:before'), null);
+    assert.notEqual(await valueOn(master.port, 'sentinel-test:counter:lockout:before'), null);
 
     await cli(sentinelPort, 'sentinel', 'failover', MASTER_SET);
     await until('the sentinel names the replica as master', async () =>
@@ -139,7 +139,7 @@ test('redis store via Sentinel: finds the master, follows a failover to the repl
       }
     });
     t.diagnostic(`store calls refused while the master moved: ${failures}`);
-    assert.notEqual(await valueOn(replicaPort, 'sentinel-test:lockout:after'), null);
+    assert.notEqual(await valueOn(replicaPort, 'sentinel-test:counter:lockout:after'), null);
     assert.equal(await store.find('lockoutCounter', 'before'), 'one', 'replicated data survives');
     assert.equal(await store.incr('lockoutCounter', 'n', 60), 1);
     assert.equal(await store.markSeen('replay', 'id-1', 60), true);

@@ -78,7 +78,7 @@ describe('smart lockout counters are shared by two instances on one Redis (C1.7)
     const pw = env.users.spray3.password;
     const guid = readObjectGuidWithCli(env, 'spray3').toString('base64');
     const account = `guid:${guid}`;
-    const counterKey = `fedgate:lockout:${account}:unknown:count`;
+    const counterKey = `fedgate:counter:lockout:${account}:unknown:count`;
     const raw = createClient({ url: redis.url });
     await raw.connect();
     try {

@@ -45,7 +45,7 @@ test('docs/configuration.md lists every kind of state in the store, and only tho
   const start = doc.indexOf('### What fedgate keeps in the store');
   assert.ok(start > 0);
   const section = doc.slice(start, doc.indexOf('\n## ', start));
-  const rows = [...section.matchAll(/^\| `([a-z-]+)` +\|/gm)].map((m) => m[1]);
+  const rows = [...section.matchAll(/^\| `([a-z:-]+)` +\|/gm)].map((m) => m[1]);
   const prefixes = Object.values(NAMESPACES).map((n) => n.prefix);
   assert.deepEqual([...rows].sort(), [...prefixes].sort());
 });
