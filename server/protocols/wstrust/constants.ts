@@ -2,6 +2,7 @@
  * Namespaces, actions and URIs of the WS-Trust usernamemixed endpoints (entra-protocol.md §3; WS-Trust 1.3
  * §4 and the February 2005 draft; WS-Security 1.0 UsernameToken Profile; SOAP 1.1 and 1.2).
  */
+import { ROUTES } from '../../http/routes.ts';
 export type SoapVersion = '1.1' | '1.2';
 
 export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
@@ -63,7 +64,7 @@ export const TRUST_13: TrustVersionInfo = Object.freeze({
     'http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey',
   ],
   keyType: 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer',
-  path: '/adfs/services/trust/13/usernamemixed',
+  path: ROUTES.wstrust13,
 });
 
 export const TRUST_2005: TrustVersionInfo = Object.freeze({
@@ -77,7 +78,7 @@ export const TRUST_2005: TrustVersionInfo = Object.freeze({
     'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer',
   ],
   keyType: 'http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey',
-  path: '/adfs/services/trust/2005/usernamemixed',
+  path: ROUTES.wstrust2005,
 });
 
-export const MEX_PATH = '/adfs/services/trust/mex';
+export const MEX_PATH = ROUTES.mex;
