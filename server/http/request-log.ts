@@ -2,7 +2,19 @@ import { performance } from 'node:perf_hooks';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { routeName } from './routes.ts';
+import { routeName, type RouteName } from './routes.ts';
+
+/**
+ * Load-balancer and orchestrator checks come every few seconds from every balancer: at info level they would drown
+ * the access log (and cost a fifth of the probe's throughput in `npm run bench`). They are logged at debug; the
+ * metrics still count them.
+ */
+const QUIET_ROUTES: ReadonlySet<RouteName | 'unmatched'> = new Set<RouteName>([
+  'probe',
+  'healthLive',
+  'healthReady',
+  'metrics',
+]);
 
 export interface RequestLogDeps {
   log: Logger;
@@ -28,7 +40,7 @@ export function requestLog(deps: RequestLogDeps): RequestHandler {
       // A response never completed has no real status (statusCode is still its default 200): 499, nginx's
       // "client closed request", so dashboards do not count it as a success.
       const status = aborted ? 499 : res.statusCode;
-      deps.log.info(
+      deps.log[QUIET_ROUTES.has(route) ? 'debug' : 'info'](
         {
           event: 'http_request',
           method: req.method,

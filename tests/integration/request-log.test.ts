@@ -84,8 +84,14 @@ test('each request writes one line with its route name, method, status, duration
     assert.equal(line.level, 30, 'info');
     assert.equal(line.stream, undefined, 'operational log, not the audit stream');
 
+    // Load-balancer probes are logged at debug only (one every few seconds from every balancer).
     const probe = await request(t.app).get('/adfs/probe');
-    assert.equal((await lineOf(t, activity(probe))).line.route, 'probe');
+    assert.equal(probe.status, 200);
+    await lineOf(t, activity(await request(t.app).get('/adfs/nothing/either')));
+    assert.ok(
+      !t.logs.lines.some((l) => l.activityId === activity(probe)),
+      'no info line for the probe',
+    );
 
     const nope = await request(t.app).get('/adfs/nothing/here');
     assert.equal(nope.status, 404);
@@ -215,7 +221,8 @@ test('paths outside the route table share one label: clients cannot grow the met
 });
 
 test('every path in the route table is served (the table and the routers agree)', async () => {
-  const t = await makeTestApp({ saml2: { idpInitiatedSignOn: true } });
+  // At debug, so the load-balancer checks (logged at debug only) have their lines too.
+  const t = await makeTestApp({ saml2: { idpInitiatedSignOn: true }, log: { level: 'debug' } });
   try {
     const management = managementApp({
       lifecycle: t.services.lifecycle,
@@ -296,5 +303,20 @@ test('a client that goes away before any response still gets its line: aborted, 
         r();
       }),
     );
+  }
+});
+
+test('with log.level debug the probe and health checks are logged too, at debug', async () => {
+  const t = await makeTestApp({ log: { level: 'debug' } });
+  try {
+    const probe = await request(t.app).get('/adfs/probe');
+    assert.equal(probe.status, 200);
+    const { line } = await lineOf(t, activity(probe));
+    assert.equal(line.route, 'probe');
+    assert.equal(line.level, 20, 'debug');
+    const md = await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml');
+    assert.equal((await lineOf(t, activity(md))).line.level, 30, 'everything else at info');
+  } finally {
+    await t.close();
   }
 });
