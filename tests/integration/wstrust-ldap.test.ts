@@ -210,11 +210,13 @@ describe('WS-Trust usernamemixed against Active Directory (Samba AD DC over LDAP
       const f = readFault(res.text);
       assert.equal(f.subcode, `{${V13.ns}}FailedAuthentication`, label);
       assert.equal(f.activityId, res.headers['x-activity-id']);
+      // The activity id is a random UUID (hex): it may contain "775" or "52e" by chance, so it is left out.
+      const withoutActivity = res.text.replace(f.activityId, 'ACTIVITY');
       assert.doesNotMatch(
-        res.text,
+        withoutActivity,
         /52e|533|775|532|773|LdapErr|80090308|disabled|locked|expired/i,
       );
-      bodies.set(label, res.text.replace(f.activityId, 'ACTIVITY'));
+      bodies.set(label, withoutActivity);
       // The audit log has the real reason (so the cases really differ inside).
       const ev = t.logs.events('signin').find((e) => e.activityId === f.activityId);
       assert.ok(ev !== undefined, label);
