@@ -44,6 +44,10 @@ export const NAMESPACES = {
    */
   lockoutVerifier: { prefix: 'lockout-verifier', ttlSeconds: 90 * 24 * 3600 },
   /** Password-spray detection per source address (authn/spray.ts). */
+  /** TOTP codes already accepted per account, and the last accepted time step (authn/mfa/totp.ts). */
+  mfaReplay: { prefix: 'mfa-replay', ttlSeconds: 120 },
+  /** Wrong second-factor codes per account: the MFA lockout, separate from the password one (authn/mfa/totp.ts). */
+  mfaFailures: { prefix: 'mfa-failures', ttlSeconds: 15 * 60 },
   // Kept from before namespaces too, for the same reason as lockoutCounter.
   sprayCounter: { prefix: 'counter:spray', ttlSeconds: 3600 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;

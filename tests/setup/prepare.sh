@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite needs on this machine, installing what is missing:
 #   xmlsec1 (independent XML signature verifier), chromium (browser tests), redis-server (store tests), haproxy
-#   and nginx (load-balancer tests), and a Samba AD DC (tests/setup/samba.sh).
+#   and nginx (load-balancer tests), oathtool (TOTP codes), and a Samba AD DC (tests/setup/samba.sh).
 # Idempotent: on a machine that already has everything it only checks and (re)starts the DC.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +22,8 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 # docker/nginx.conf's TLS passthrough block.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+# oathtool: the independent TOTP implementation the second-factor tests take their codes from (RFC 6238).
+command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 /usr/bin/python3 -c 'import msal' >/dev/null 2>&1 || need+=(python3 python3-msal) # Debian's python (not pyenv's)
 
 if [ "${#need[@]}" -gt 0 ]; then

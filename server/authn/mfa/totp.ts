@@ -1,0 +1,139 @@
+/**
+ * Time-based one-time passwords (RFC 6238) as a second factor: the verifier the MFA step of the browser pipeline
+ * will use (issue 16). The HOTP/TOTP arithmetic is the `otpauth` library's; what is fedgate's is what RFC 6238
+ * leaves to the verifier:
+ * - the accepted clock drift, in time steps either side (§5.2, §6), from the configuration;
+ * - one use per code: a code accepted once is refused again, on any node of the farm (§5.2: "the verifier MUST NOT
+ *   accept the second attempt of the OTP after the successful validation has been issued for the first OTP"), and so
+ *   is any code of a time step at or before the last one accepted, so a code seen over a shoulder is worth nothing
+ *   once its owner has signed in;
+ * - a lockout for wrong codes, separate from the password lockout (§5.1 "throttling": six digits fall to guessing
+ *   without one), counted in the shared store;
+ * - the secret at rest: sealed (AES-256-GCM) with a farm key before it is written anywhere (the directory
+ *   attribute that holds enrolments), bound to the account it belongs to, so a sealed secret copied to another
+ *   account does not open.
+ */
+import { Secret, TOTP } from 'otpauth';
+import type { Clock } from '../../lib/clock.ts';
+import type { Sealer } from '../../lib/sealer.ts';
+import type { ArtifactStore } from '../../stores/types.ts';
+
+export interface TotpPolicy {
+  /** Code length (authenticator apps: 6). */
+  digits: number;
+  /** Time step, seconds (authenticator apps: 30). */
+  periodSeconds: number;
+  /** Steps of clock drift accepted either side of now (RFC 6238 §6 recommends at most one). */
+  driftSteps: number;
+  /** Wrong codes for one account before it is locked out of this factor. */
+  maxFailures: number;
+  /** How long that lockout lasts, and how long failures are remembered. */
+  lockoutSeconds: number;
+}
+
+export const DEFAULT_TOTP_POLICY: Readonly<TotpPolicy> = Object.freeze({
+  digits: 6,
+  periodSeconds: 30,
+  driftSteps: 1,
+  maxFailures: 5,
+  lockoutSeconds: 15 * 60,
+});
+
+export type TotpResult =
+  | { ok: true; /** The time step the code belongs to. */ step: number }
+  | {
+      ok: false;
+      /**
+       * malformed: not a code of this length (not counted as a guess); wrong: no match in the drift window
+       * (counted); replayed: the code, or an earlier one, was already accepted (counted); locked: too many wrong
+       * codes, nothing was checked.
+       */
+      reason: 'malformed' | 'wrong' | 'replayed' | 'locked';
+      failures: number;
+    };
+
+/** A new random secret (RFC 4226 §4: at least 128 bits; 160 as authenticator apps expect), base32 for enrolment. */
+export function newTotpSecret(): { bytes: Buffer; base32: string } {
+  const secret = new Secret({ size: 20 });
+  return { bytes: Buffer.from(secret.bytes), base32: secret.base32 };
+}
+
+const AAD = (account: string): string => `totp-secret:${account}`;
+
+/** The secret sealed for storage; it opens only for the same account. */
+export function sealTotpSecret(sealer: Sealer, account: string, secret: Buffer): string {
+  return sealer.seal(secret.toString('base64'), AAD(account));
+}
+
+/** The secret, or undefined when the value was tampered with, sealed for another account or by an unknown key. */
+export function openTotpSecret(
+  sealer: Sealer,
+  account: string,
+  sealed: string,
+): Buffer | undefined {
+  const b64 = sealer.open(sealed, AAD(account));
+  return b64 === undefined ? undefined : Buffer.from(b64, 'base64');
+}
+
+export class TotpVerifier {
+  readonly #store: ArtifactStore;
+  readonly #clock: Clock;
+  readonly #policy: TotpPolicy;
+
+  constructor(deps: { store: ArtifactStore; clock: Clock; policy?: Partial<TotpPolicy> }) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#policy = { ...DEFAULT_TOTP_POLICY, ...deps.policy };
+  }
+
+  async #failures(account: string): Promise<number> {
+    const v = await this.#store.find<number | string>('mfaFailures', account);
+    return v === undefined ? 0 : Number(v);
+  }
+
+  async #fail(
+    account: string,
+    reason: 'wrong' | 'replayed',
+  ): Promise<Extract<TotpResult, { ok: false }>> {
+    const p = this.#policy;
+    const failures = await this.#store.incr('mfaFailures', account, p.lockoutSeconds);
+    // The lockout lasts lockoutSeconds from the failure that reached the limit, not from the first failure.
+    if (failures === p.maxFailures)
+      await this.#store.put('mfaFailures', account, failures, p.lockoutSeconds);
+    return { ok: false, reason, failures };
+  }
+
+  /**
+   * Checks `code` for `account` (a stable id: the objectGUID) against its secret. Every outcome but `malformed`
+   * and `locked` is recorded in the shared store.
+   */
+  async verify(account: string, secret: Buffer, code: string): Promise<TotpResult> {
+    const p = this.#policy;
+    const failures = await this.#failures(account);
+    if (failures >= p.maxFailures) return { ok: false, reason: 'locked', failures };
+    if (code.length !== p.digits || !/^[0-9]+$/.test(code))
+      return { ok: false, reason: 'malformed', failures };
+    const now = this.#clock.now().getTime();
+    const totp = new TOTP({
+      secret: new Secret({ buffer: Uint8Array.from(secret).buffer }),
+      digits: p.digits,
+      period: p.periodSeconds,
+      algorithm: 'SHA1',
+    });
+    const delta = totp.validate({ token: code, timestamp: now, window: p.driftSteps });
+    if (delta === null) return this.#fail(account, 'wrong');
+    const step = Math.floor(now / 1000 / p.periodSeconds) + delta;
+    // One use per code, and never an older one: the last accepted step only moves forward. The set-if-absent on
+    // the step makes two nodes accepting the same code at the same moment impossible; the `last` record refuses
+    // a code from an earlier step than one already used (a code read over a shoulder before the owner used a
+    // newer one).
+    const keep = (2 * p.driftSteps + 2) * p.periodSeconds;
+    const last = await this.#store.find<number>('mfaReplay', `${account}:last`);
+    if (last !== undefined && step <= last) return this.#fail(account, 'replayed');
+    if (!(await this.#store.markSeen('mfaReplay', `${account}:${String(step)}`, keep)))
+      return this.#fail(account, 'replayed');
+    await this.#store.put('mfaReplay', `${account}:last`, step, keep);
+    await this.#store.destroy('mfaFailures', account);
+    return { ok: true, step };
+  }
+}
