@@ -14,6 +14,7 @@ import { AuthMethods } from '../../../../server/claims/types.ts';
 import type { DirectoryUser } from '../../../../server/directory/types.ts';
 import {
   decideMfa,
+  wsfedRequestReason,
   type MfaDecision,
   type MfaReason,
   type MfaRuleSets,
@@ -303,5 +304,21 @@ describe('access-control-policy presets', () => {
       d.reasons.map((r) => r.kind),
       ['rule', 'preset'],
     );
+  });
+});
+
+describe('the request joins the decision', () => {
+  test("a relying party's request is a reason on its own; without it the same sign-in needs nothing", async () => {
+    const requested = wsfedRequestReason('http://schemas.microsoft.com/claims/multipleauthn');
+    assert.ok(requested);
+    const sets = { trust: fixture('extranet.rules') };
+    assert.deepEqual(await decide(sets, bob, { inside: true, requested: [requested] }), {
+      required: true,
+      reasons: [requested],
+    });
+    assert.deepEqual(await decide(sets, bob, { inside: true, requested: [] }), {
+      required: false,
+      reasons: [],
+    });
   });
 });
