@@ -1,0 +1,128 @@
+// The MFA decision (server/authn/mfa/policy.ts, presets.ts) against the Samba AD DC (tests/setup/samba.sh): group
+// membership comes from the real directory (tokenGroups, nested groups included), and the group SIDs the tests
+// expect are read independently with the ldapsearch CLI. jdoe is in Finance (itself in Staff); jsmith is in
+// neither. Every "not required" case has a twin that is "required". No binds: users are looked up, not signed in.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { decideMfa, type MfaDecision, type MfaRuleSets } from '../../server/authn/mfa/policy.ts';
+import { compilePreset, resolveGroup } from '../../server/authn/mfa/presets.ts';
+import { compileRules } from '../../server/claims/rule-sets.ts';
+import { AuthMethods } from '../../server/claims/types.ts';
+import { sidToString } from '../../server/directory/guid.ts';
+import type { DirectoryUser } from '../../server/directory/types.ts';
+import { makeTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  readBinaryAttributeWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+  type SambaEnv,
+} from '../helpers/samba.ts';
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/rules/mfa');
+
+function sidWithCli(env: SambaEnv, sAMAccountName: string): string {
+  const raw = readBinaryAttributeWithCli(env, sAMAccountName, 'objectSid');
+  const sid = raw === undefined ? undefined : sidToString(raw);
+  if (sid === undefined) throw new Error(`ldapsearch found no objectSid for ${sAMAccountName}`);
+  return sid;
+}
+
+describe('MFA policy against Active Directory (Samba)', () => {
+  let env: SambaEnv;
+  let t: TestApp;
+  let jdoe: DirectoryUser;
+  let jsmith: DirectoryUser;
+  let financeSid: string;
+  let staffSid: string;
+  before(async () => {
+    env = sambaEnv();
+    t = await makeTestApp({ directory: sambaLdapConfig(env) });
+    const a = await t.services.directory.findUser('jdoe');
+    const b = await t.services.directory.findUser('jsmith');
+    assert.ok(a && b);
+    jdoe = a;
+    jsmith = b;
+    financeSid = sidWithCli(env, 'Finance');
+    staffSid = sidWithCli(env, 'Staff');
+  });
+  after(() => t.close());
+
+  const decide = (sets: MfaRuleSets, user: DirectoryUser, inside: boolean): Promise<MfaDecision> =>
+    decideMfa({
+      engine: t.services.claims,
+      sets,
+      auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
+      request: {
+        clientIp: '203.0.113.9',
+        endpointPath: '/adfs/ls/',
+        insideCorporateNetwork: inside,
+      },
+    });
+
+  test('group preset by name: the SID the directory resolves is the one ldapsearch reads', async () => {
+    const finance = await resolveGroup(t.services.directory, env.netbiosDomain, 'Finance');
+    assert.deepEqual(finance, { groupSid: financeSid, groupName: 'Finance' });
+    assert.match(financeSid, /^S-1-5-21-\d+-\d+-\d+-\d+$/);
+    await assert.rejects(
+      resolveGroup(t.services.directory, env.netbiosDomain, 'jdoe'),
+      /not found/,
+      'a user is not a group',
+    );
+  });
+
+  test('group preset: required for a member (jdoe), not for jsmith, inside and outside', async () => {
+    const preset = compilePreset({
+      kind: 'group',
+      ...(await resolveGroup(t.services.directory, env.netbiosDomain, 'Finance')),
+    });
+    for (const inside of [true, false]) {
+      const d = await decide({ presets: [preset] }, jdoe, inside);
+      assert.equal(d.required, true, `jdoe inside=${String(inside)}`);
+      assert.equal(d.reasons[0]?.kind === 'preset' ? d.reasons[0].preset : '', 'group');
+      assert.deepEqual(await decide({ presets: [preset] }, jsmith, inside), {
+        required: false,
+        reasons: [],
+      });
+    }
+  });
+
+  test('nested membership counts (tokenGroups): Staff, which jdoe is in only through Finance', async () => {
+    const preset = compilePreset({ kind: 'group', groupSid: staffSid, groupName: 'Staff' });
+    assert.equal((await decide({ presets: [preset] }, jdoe, true)).required, true);
+    assert.equal((await decide({ presets: [preset] }, jsmith, true)).required, false);
+  });
+
+  test('group-SID rule file with the SID from the directory: jdoe required, jsmith not', async () => {
+    const text = readFileSync(join(FIXTURES, 'group-sid.template.rules'), 'utf8').replace(
+      '{GROUP_SID}',
+      financeSid,
+    );
+    const sets = { global: compileRules(text, 'group-sid.rules') };
+    const d = await decide(sets, jdoe, false);
+    assert.deepEqual(d.reasons, [
+      {
+        kind: 'rule',
+        scope: 'global',
+        source: 'group-sid.rules',
+        rule: 'rule 1 "Require MFA for one group"',
+        failed: undefined,
+      },
+    ]);
+    assert.deepEqual(await decide(sets, jsmith, false), { required: false, reasons: [] });
+  });
+
+  test('insidecorporatenetwork both ways: extranet rule and preset require MFA from outside only', async () => {
+    const sets = {
+      trust: compileRules(readFileSync(join(FIXTURES, 'extranet.rules'), 'utf8'), 'extranet.rules'),
+    };
+    const preset = { presets: [compilePreset({ kind: 'extranet' })] };
+    for (const user of [jdoe, jsmith]) {
+      assert.equal((await decide(sets, user, false)).required, true);
+      assert.equal((await decide(sets, user, true)).required, false);
+      assert.equal((await decide(preset, user, false)).required, true);
+      assert.equal((await decide(preset, user, true)).required, false);
+    }
+  });
+});
