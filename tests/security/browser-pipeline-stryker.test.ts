@@ -174,6 +174,9 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
       Password: PASSWORD,
     });
     assertErrorPage(res, 400, 'bad_request');
+    assert.ok(
+      res.text.includes('This application requires signing in with a certificate (smart card).'),
+    );
     assert.equal(t.logs.events('signin').length, before, 'no password was checked');
   });
 
@@ -210,6 +213,7 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
     const { jar, page } = await open(down);
     const res = await post(down, jar, formOf(page, USER, PASSWORD));
     assertErrorPage(res, 503, 'directory_unavailable');
+    assert.ok(res.text.includes('The sign-in service cannot check your password right now.'));
     assert.ok(!res.text.includes(GENERIC_FAILURE));
     assert.doesNotMatch(res.text, /name="Password"/);
   });
@@ -231,11 +235,26 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
       assert.equal(value, shown ? name : '', `${name.length} characters`);
     }
   });
+  test('the 11th attempt on one sign-in page ends it: even the right password is refused afterwards', async () => {
+    const { jar, page } = await open(t);
+    // An unknown account, so that smart lockout of a real one plays no part.
+    const form = formOf(page, 'nobody@fedgate.test', 'wrong-password');
+    for (let i = 0; i < 10; i++) assert.equal((await post(t, jar, form)).status, 200);
+    const capped = await post(t, jar, form);
+    assertErrorPage(capped, 400, 'session_expired');
+    assert.ok(capped.text.includes('Too many attempts on this sign-in page.'));
+    assert.equal(await t.services.store.find('pendingSignIn', form.AuthState), undefined);
+    const after = await post(t, jar, { ...form, UserName: USER, Password: PASSWORD });
+    assertErrorPage(after, 400, 'session_expired');
+  });
+
   test('handles are whole random tokens: a foreign character before or after is refused, not looked up', async () => {
     const { jar, page } = await open(t);
     const form = formOf(page, USER, PASSWORD);
     for (const bad of [`!${form.AuthState}`, `${form.AuthState}!`]) {
-      assertErrorPage(await post(t, jar, { ...form, AuthState: bad }), 400, 'bad_request');
+      const res = await post(t, jar, { ...form, AuthState: bad });
+      assertErrorPage(res, 400, 'bad_request');
+      assert.ok(res.text.includes('The sign-in form is malformed.'));
     }
     // The same for the sign-in cookie the form is bound to (login CSRF, C5.1).
     for (const bad of [`!${'B'.repeat(22)}`, `${'B'.repeat(22)}!`]) {
@@ -304,6 +323,7 @@ describe('browser sign-in pipeline: a party removed while its sign-in page is op
       assert.equal(t.services.trusts.find(SP_ID), undefined);
       const res = await submitCredentials(t.app, jar, page.text);
       assertErrorPage(res, 400, 'session_expired');
+      assert.ok(res.text.includes('Your sign-in page expired.'));
       assert.doesNotMatch(res.text, /name="SAMLResponse"/);
     } finally {
       await t.close();
