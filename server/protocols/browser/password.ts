@@ -24,7 +24,6 @@ export function isCredentialsPost(body: unknown): boolean {
 
 export async function passwordPost(s: Services, req: Request, res: Response): Promise<void> {
   const body: unknown = req.body;
-  // Stryker disable next-line StringLiteral: equivalent: unreachable (route needs AuthState), any fallback fails HANDLE
   const pendingId = param(body, 'AuthState', 64) ?? '';
   if (!HANDLE.test(pendingId))
     throw new FederationError('bad_request', 'The sign-in form is malformed.');
@@ -32,7 +31,6 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
   // Login CSRF (corpus C5.1): the form token must match, the browser must hold the cookie the form was made for,
   // and a browser-supplied Origin must be ours.
   const origin = req.headers.origin;
-  // Stryker disable next-line StringLiteral: equivalent: any fallback that is not the random token fails safeEqual.
   const csrf = param(body, 'csrf', 64) ?? '';
   // Stryker disable next-line StringLiteral: equivalent: any fallback that is not the random binding fails safeEqual.
   const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
