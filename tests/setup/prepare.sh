@@ -24,6 +24,7 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 # oathtool: the independent TOTP implementation the second-factor tests take their codes from (RFC 6238).
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+command -v freeradius >/dev/null 2>&1 || need+=(freeradius freeradius-utils)
 /usr/bin/python3 -c 'import msal' >/dev/null 2>&1 || need+=(python3 python3-msal) # Debian's python (not pyenv's)
 
 if [ "${#need[@]}" -gt 0 ]; then
