@@ -83,8 +83,11 @@ export function presetRuleText(p: MfaPreset): string {
     case 'group': {
       if (!isSid(p.groupSid)) throw new Error(`"${p.groupSid.slice(0, 100)}" is not a SID`);
       const sid = p.groupSid.toUpperCase();
-      // The name goes into a quoted annotation: keep only characters that cannot end the string.
-      const label = (p.groupName ?? sid).replace(/["\\\r\n]/g, '').slice(0, 200);
+      // The name goes into a quoted annotation: drop what could end the string or the line.
+      const label = (p.groupName ?? sid)
+        // eslint-disable-next-line no-control-regex -- control characters are what is removed
+        .replace(/["\\\u0000-\u001f\u2028\u2029]/g, '')
+        .slice(0, 200);
       return `${name(`${PRESET_TITLES.group}: ${label}`)}\nc:[Type == "${ClaimTypes.groupSid}", Value == "${sid}"]\n => ${issueMfa};\n`;
     }
   }

@@ -227,6 +227,13 @@ describe('access-control-policy presets', () => {
       () => presetRuleText({ kind: 'group', groupSid: 'S-1-5-21" ] => x' }),
       /not a SID/,
     );
+    // A group name cannot add rules: it only labels the one rule.
+    const sneaky = compilePreset({
+      kind: 'group',
+      groupSid: FINANCE_SID,
+      groupName: 'x"\n=> issue(Type = "t", Value = "v");\u2028@RuleName = "y',
+    });
+    assert.equal(sneaky.rules.rules.length, 1);
   });
 
   test('permit everyone and require MFA: required inside and out; no preset: not', async () => {
