@@ -102,7 +102,13 @@ export type ResponderMode =
   /** A correct Response Authenticator, but a Message-Authenticator with one bit flipped. */
   | 'bad-message-authenticator'
   /** A correct Response Authenticator and no Message-Authenticator at all (a pre-Blast-RADIUS server, or a forger). */
-  | 'no-message-authenticator';
+  | 'no-message-authenticator'
+  /** Everything valid, but for the Identifier of another request. */
+  | 'wrong-identifier'
+  /** A valid Message-Authenticator, but a Response Authenticator computed over other bytes. */
+  | 'bad-response-authenticator'
+  /** Everything valid, but sent from another port than the one the request went to. */
+  | 'from-other-port';
 
 /**
  * A test-only RADIUS "server" that answers every Access-Request with an Access-Accept, built here from the RFC
@@ -115,10 +121,11 @@ export async function startResponder(
   mode: ResponderMode,
 ): Promise<{ port: number; answered: () => number; close: () => Promise<void> }> {
   const s: Socket = createSocket('udp4');
+  const other: Socket = createSocket('udp4');
   let answered = 0;
   s.on('message', (req, rinfo) => {
     if (req.length < 20 || req[0] !== 1) return;
-    const id = req[1] ?? 0;
+    const id = ((req[1] ?? 0) + (mode === 'wrong-identifier' ? 1 : 0)) & 0xff;
     const requestAuthenticator = req.subarray(4, 20);
     const text = Buffer.from('responder says yes');
     const replyMessage = Buffer.concat([Buffer.from([18, text.length + 2]), text]);
@@ -133,19 +140,31 @@ export async function startResponder(
       if (mode === 'bad-message-authenticator') mac[5] = (mac[5] ?? 0) ^ 0x10;
       mac.copy(p, 22);
     }
-    createHash('md5').update(p).update(secret).digest().copy(p, 4);
+    createHash('md5')
+      .update(p)
+      .update(mode === 'bad-response-authenticator' ? 'x' : '')
+      .update(secret)
+      .digest()
+      .copy(p, 4);
     answered++;
-    s.send(p, rinfo.port, rinfo.address);
+    (mode === 'from-other-port' ? other : s).send(p, rinfo.port, rinfo.address);
   });
   await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
+  await new Promise<void>((ok) => other.bind(0, '127.0.0.1', ok));
   return {
     port: s.address().port,
     answered: () => answered,
-    close: () =>
-      new Promise<void>((ok) =>
+    close: async () => {
+      await new Promise<void>((ok) =>
+        other.close(() => {
+          ok();
+        }),
+      );
+      await new Promise<void>((ok) =>
         s.close(() => {
           ok();
         }),
-      ),
+      );
+    },
   };
 }

@@ -203,7 +203,7 @@ describe('RADIUS client against FreeRADIUS', () => {
   });
 });
 
-describe('replies without a valid Message-Authenticator never decide (Blast-RADIUS)', () => {
+describe('replies without a valid Message-Authenticator, or not matching the request, never decide (Blast-RADIUS)', () => {
   const SECRET = 'responder-secret';
 
   async function withResponder(
@@ -233,11 +233,14 @@ describe('replies without a valid Message-Authenticator never decide (Blast-RADI
     });
   });
 
-  for (const [mode, reason] of [
-    ['bad-message-authenticator', 'bad-message-authenticator'],
-    ['no-message-authenticator', 'missing-message-authenticator'],
+  for (const [mode, reason, what] of [
+    ['bad-message-authenticator', 'bad-message-authenticator', 'a bad Message-Authenticator'],
+    ['no-message-authenticator', 'missing-message-authenticator', 'no Message-Authenticator'],
+    ['wrong-identifier', 'wrong-identifier', "another request's Identifier"],
+    ['bad-response-authenticator', 'bad-response-authenticator', 'a bad Response Authenticator'],
+    ['from-other-port', 'wrong-source', 'a source other than the server asked'],
   ] as const) {
-    test(`an Access-Accept with ${mode.replace(/-/g, ' ')} is dropped: alone, unavailable`, async () => {
+    test(`an Access-Accept with ${what} is dropped: alone, unavailable`, async () => {
       await withResponder(mode, async (port, answered) => {
         const r = kind(
           await client([{ name: 'responder', host: '127.0.0.1', port, secret: SECRET }], {
@@ -257,7 +260,7 @@ describe('replies without a valid Message-Authenticator never decide (Blast-RADI
       });
     });
 
-    test(`an Access-Accept with ${mode.replace(/-/g, ' ')} first, FreeRADIUS second: FreeRADIUS's Reject decides`, async () => {
+    test(`an Access-Accept with ${what} first, FreeRADIUS second: FreeRADIUS's Reject decides`, async () => {
       await withResponder(mode, async (port) => {
         const r = kind(
           await client([
