@@ -6,12 +6,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { decideMfa, type MfaDecision, type MfaRuleSets } from '../../server/authn/mfa/policy.ts';
 import { compilePreset, resolveGroup } from '../../server/authn/mfa/presets.ts';
+import { ClaimsEngine } from '../../server/claims/engine.ts';
 import { compileRules } from '../../server/claims/rule-sets.ts';
 import { AuthMethods } from '../../server/claims/types.ts';
 import { sidToString } from '../../server/directory/guid.ts';
+import { createDirectory } from '../../server/directory/index.ts';
 import type { DirectoryUser } from '../../server/directory/types.ts';
+import { FixedClock } from '../../server/lib/clock.ts';
+import { FederationError } from '../../server/lib/errors.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
 import {
   readBinaryAttributeWithCli,
@@ -123,6 +128,36 @@ describe('MFA policy against Active Directory (Samba)', () => {
       assert.equal((await decide(sets, user, true)).required, false);
       assert.equal((await decide(preset, user, false)).required, true);
       assert.equal((await decide(preset, user, true)).required, false);
+    }
+  });
+
+  test('a directory outage is no verdict: the decision rejects with directory_unavailable, neither yes nor no', async () => {
+    // Nothing listens on loopback port 1: every DC of this directory refuses at once.
+    const down = await createDirectory(sambaLdapConfig(env, { urls: ['ldaps://127.0.0.1:1'] }), {
+      logger: pino({ level: 'silent' }),
+      clock: new FixedClock(),
+      baseDir: '/',
+    });
+    try {
+      const engine = new ClaimsEngine({ directory: down, clock: new FixedClock() });
+      const sets = { presets: [compilePreset({ kind: 'group', groupSid: financeSid })] };
+      const auth = { user: jdoe, method: AuthMethods.password, instant: new Date(0) };
+      const request = {
+        clientIp: '203.0.113.9',
+        endpointPath: '/adfs/ls/',
+        insideCorporateNetwork: true,
+      };
+      await assert.rejects(
+        decideMfa({ engine, sets, auth, request }),
+        (err: unknown) => err instanceof FederationError && err.code === 'directory_unavailable',
+      );
+      // Twin: the same decision with the DC that answers is a verdict (required: jdoe is in Finance).
+      assert.equal(
+        (await decideMfa({ engine: t.services.claims, sets, auth, request })).required,
+        true,
+      );
+    } finally {
+      await down.close();
     }
   });
 });
