@@ -149,7 +149,8 @@ export async function ruleReasons(
  * (`requested`, from wsfedRequestReason / samlRequestReason).
  *
  * Fail closed, here too: acceptance rules that fail (RuleEvaluationError) leave no claims to judge by, so MFA is
- * required with that failure as the reason.
+ * required with that failure as the reason. A directory outage (FederationError directory_unavailable, from the
+ * input claims' tokenGroups read or a store) is no verdict: it rejects, and the caller answers it as an outage.
  */
 export async function decideMfa(o: {
   engine: ClaimsEngine;
