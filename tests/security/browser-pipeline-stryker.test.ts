@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,14 @@ import {
   standardSp,
   submitCredentials,
 } from '../fixtures/saml2/harness.ts';
+import { buildRst, rstHeaders, V13 } from '../fixtures/wstrust/rst.ts';
+import {
+  SAML11_ID_ATTR,
+  certFromMetadata,
+  extractAssertionFromRstr,
+  verifySaml11WithXmlCrypto,
+  verifyWithXmlsec1,
+} from '../helpers/verify.ts';
 import {
   Jar,
   M365,
@@ -43,6 +51,16 @@ function assertErrorPage(res: request.Response, status: number, code: string): v
   assert.match(res.headers['content-type'] ?? '', /text\/html/);
   assert.ok(res.text.includes(code), `error code ${code} on the page`);
   assert.doesNotMatch(res.text, /name="wresult"/, 'no token');
+}
+
+/** The sign-in form's fields, filled in. */
+function formOf(page: request.Response, UserName: string, Password: string) {
+  return {
+    AuthState: hidden(page.text, 'AuthState'),
+    csrf: hidden(page.text, 'csrf'),
+    UserName,
+    Password,
+  };
 }
 
 /** A self-signed CA, only so that certificate sign-in can be switched on (no certificate is presented here). */
@@ -136,15 +154,6 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
       .type('form');
     if (origin !== undefined) r.set('Origin', origin);
     return r.send(body);
-  }
-
-  function formOf(page: request.Response, UserName: string, Password: string) {
-    return {
-      AuthState: hidden(page.text, 'AuthState'),
-      csrf: hidden(page.text, 'csrf'),
-      UserName,
-      Password,
-    };
   }
 
   test('a form post without AuthState is a protocol message (MS-MWBF POST), not a credential post', async () => {
@@ -328,5 +337,101 @@ describe('browser sign-in pipeline: a party removed while its sign-in page is op
     } finally {
       await t.close();
     }
+  });
+});
+
+// protocols/issuance/issue-token.ts: what the one issuance step must do for every protocol.
+const CLIENT_APP_CLAIM =
+  'http://schemas.microsoft.com/2012/01/requestcontext/claims/x-ms-client-application';
+const APP = 'urn:fedgate:pipeline:client-app';
+const APP_REPLY = 'https://app.pipeline.test/';
+
+describe('issuance step: request context and the session participants (Stryker gaps)', () => {
+  let t: TestApp;
+  let cert: string;
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedgate-pipeline-issue-'));
+    writeFileSync(
+      join(dir, 'client-app.rules'),
+      `@RuleName = "Pass the client application"\nc:[Type == "${CLIENT_APP_CLAIM}"] => issue(claim = c);\n` +
+        '@RuleName = "Pass the account name"\n' +
+        'c:[Type == "http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname"] => issue(claim = c);\n',
+    );
+    t = await makeTestApp({
+      listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
+      passwordChange: { enabled: false },
+      relyingParties: [
+        {
+          identifier: APP,
+          name: 'Client application rules',
+          replyUrls: [APP_REPLY],
+          issuanceRulesFile: join(dir, 'client-app.rules'),
+        },
+      ],
+    });
+    const md = await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml');
+    const [c] = certFromMetadata(md.text);
+    assert.ok(c !== undefined);
+    cert = c;
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const claimsOf = (assertion: string) => {
+    assert.ok(verifyWithXmlsec1(assertion, cert, SAML11_ID_ATTR).ok);
+    return verifySaml11WithXmlCrypto(assertion, cert).attributes;
+  };
+
+  test('X-MS-Client-Application reaches the rules only on an active (WS-Trust) request, as in AD FS', async () => {
+    // Browser: a page (or script) cannot put a client application into the token by sending the header.
+    const jar = new Jar();
+    const page = await request(t.app)
+      .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${encodeURIComponent(APP)}`)
+      .set('X-MS-Client-Application', 'Microsoft.Exchange.ActiveSync');
+    jar.take(page);
+    const res = await request(t.app)
+      .post('/adfs/ls/')
+      .set('Cookie', jar.header())
+      .set('X-MS-Client-Application', 'Microsoft.Exchange.ActiveSync')
+      .type('form')
+      .send(formOf(page, USER, PASSWORD));
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    const browser = claimsOf(extractAssertionFromRstr(hidden(res.text, 'wresult')));
+    assert.deepEqual(
+      browser['http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname'],
+      ['FEDGATE\\alice'],
+    );
+    assert.equal(browser[CLIENT_APP_CLAIM], undefined);
+    // WS-Trust: the client names itself (Exchange Online relays it), and the rules see it.
+    const o = { version: V13, username: USER, password: PASSWORD, appliesTo: APP, now: new Date() };
+    let r = request(t.app).post(V13.path);
+    for (const [k, v] of Object.entries(rstHeaders(o))) r = r.set(k, v);
+    const active = await r
+      .set('X-Forwarded-Proto', 'https')
+      .set('X-MS-Client-Application', 'Microsoft.Exchange.ActiveSync')
+      .send(buildRst(o));
+    assert.equal(active.status, 200, active.text.slice(0, 300));
+    assert.deepEqual(claimsOf(extractAssertionFromRstr(active.text))[CLIENT_APP_CLAIM], [
+      'Microsoft.Exchange.ActiveSync',
+    ]);
+  });
+
+  test('a party given a token in the browser session is asked to clean up at sign-out (MS-MWBF 3.1.5.4.6)', async () => {
+    const { res, jar } = await signIn(t.app, { username: USER, password: PASSWORD, realm: APP });
+    assert.match(res.text, /name="wresult"/);
+    const out = await request(t.app).get('/adfs/ls/?wa=wsignout1.0').set('Cookie', jar.header());
+    assert.equal(out.status, 200);
+    const cleanups = [...out.text.matchAll(/<img[^>]* src="([^"]+)"/g)].map(
+      (m) => new URL(decodeEntities(m[1] ?? '')),
+    );
+    assert.ok(
+      cleanups.some(
+        (u) =>
+          u.origin === new URL(APP_REPLY).origin &&
+          u.searchParams.get('wa') === 'wsignoutcleanup1.0',
+      ),
+      out.text.slice(0, 600),
+    );
   });
 });
