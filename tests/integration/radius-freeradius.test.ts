@@ -65,10 +65,11 @@ describe('RADIUS client against FreeRADIUS', () => {
   });
 
   test('a wrong code, and a user the server refuses, are rejected', async () => {
-    kind(
+    const wrong = kind(
       await client([real()]).authenticate({ username: 'accepted', password: '123457' }),
       'reject',
     );
+    assert.equal(wrong.replyMessage, undefined);
     const r = kind(
       await client([real()]).authenticate({ username: 'rejected', password: '123456' }),
       'reject',

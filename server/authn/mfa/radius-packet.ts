@@ -216,7 +216,7 @@ export type ReplyCheck =
 /**
  * Checks a decoded reply against the request it answers: the Response Authenticator (RFC 2865 §3) and a
  * Message-Authenticator that is REQUIRED on every reply (RFC 3579 §3.2 makes it mandatory only with EAP; we require
- * it always, the Blast-RADIUS defence, as RFC 9765-era servers and FreeRADIUS ≥ 3.2.5 send it).
+ * it always, the Blast-RADIUS defence; FreeRADIUS ≥ 3.2.5 and current MFA servers send it on every reply).
  */
 export function checkReply(
   packet: Packet,

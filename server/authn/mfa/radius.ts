@@ -3,7 +3,7 @@
  * Proxy, RSA SecurID, privacyIDEA or the NPS extension whether a one-time code (or a push approval) is good.
  * Standalone: not wired into sign-in and read from no configuration key yet; it takes a typed options object.
  *
- * What it does (RFC 2865, RFC 2869 §5.19, RFC 3579 §3.2):
+ * What it does (RFC 2865, RFC 2869 §5.14, RFC 3579 §3.2):
  * - an Access-Request with User-Name, the code as User-Password (PAP, hidden per RFC 2865 §5.2), NAS-Identifier, a
  *   random Request Authenticator, and a Message-Authenticator on EVERY request;
  * - a reply counts only if it comes from the server it was sent to, carries the request's Identifier, has the right
@@ -73,7 +73,10 @@ export type DropReason =
   | 'missing-message-authenticator'
   | 'bad-message-authenticator';
 
-/** A datagram refused while waiting: the caller logs and counts these (a forged reply is an attack signal). */
+/**
+ * A datagram refused while waiting: the caller logs and counts these (a forged reply is an attack signal). A result
+ * lists the first 32.
+ */
 export interface DroppedResponse {
   server: string;
   reason: DropReason;
@@ -124,6 +127,9 @@ export interface RadiusRequest {
   challenge?: { serverIndex: number; state?: Buffer };
 }
 
+/** How many refused datagrams a result lists at most (the first ones). */
+const MAX_DROPPED = 32;
+
 /** The longest Reply-Message text returned (it is shown to users at most; the rest is cut). */
 const MAX_REPLY_MESSAGE = 1024;
 
@@ -141,6 +147,8 @@ export class RadiusClient {
     for (const s of options.servers) {
       if (Buffer.byteLength(s.secret) === 0)
         throw new TypeError('RADIUS client: empty shared secret');
+      if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535 || s.host === '')
+        throw new TypeError('RADIUS client: bad server address');
     }
     this.#opts = options;
     this.#random = options.random ?? cryptoRandom;
@@ -237,7 +245,7 @@ export class RadiusClient {
     });
 
     const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
-    const droppedBefore = dropped.length;
+    let refused = 0;
     try {
       return await new Promise<RadiusResult | { reason: ServerFailure; detail?: string }>(
         (resolve) => {
@@ -252,7 +260,7 @@ export class RadiusClient {
             resolve(r);
           };
           const silent = (): { reason: ServerFailure } => ({
-            reason: dropped.length > droppedBefore ? 'bad-responses' : 'timeout',
+            reason: refused > 0 ? 'bad-responses' : 'timeout',
           });
           const send = (): void => {
             if (done) return;
@@ -278,6 +286,9 @@ export class RadiusClient {
           });
           socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
             const drop = (reason: DropReason): void => {
+              // Bounded: a flood of junk must not grow memory while we wait.
+              refused++;
+              if (dropped.length >= MAX_DROPPED) return;
               dropped.push({
                 server: name,
                 reason,
