@@ -32,9 +32,10 @@ import {
   type TestApp,
 } from '../helpers/app.ts';
 
-// Cases StrykerJS showed the other in-process suites did not pin in protocols/browser/password.ts and pending.ts
-// (issue 15: the sign-in pipeline). Each test changes only what its defence is about and was checked to fail with
-// the mutation applied by hand. Corpus references: ../shared/security-corpus.md.
+// Cases StrykerJS showed the other in-process suites did not pin in protocols/browser/password.ts, pending.ts and
+// protocols/issuance/issue-token.ts (issue 15: the sign-in pipeline; figures in stryker.config.mjs). Each test
+// changes only what its defence is about and was checked to fail with the mutation applied by hand. Corpus
+// references: ../shared/security-corpus.md.
 
 const realm = encodeURIComponent(M365);
 const TLS_CLIENT = encodeURIComponent('urn:ietf:rfc:2246');
@@ -216,6 +217,18 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
     assert.ok(line !== undefined, 'signin line for this request');
     assert.equal(line.ip, CLIENT);
     assert.equal(line.method, 'forms');
+  });
+
+  test('a form without a Password field is an empty password (C4.5): refused as such, not as a wrong password', async () => {
+    const { jar, page } = await open(t);
+    const { Password: _omit, ...noPassword } = formOf(page, USER, '');
+    const res = await post(t, jar, noPassword);
+    assert.equal(res.status, 200);
+    assert.ok(res.text.includes(GENERIC_FAILURE));
+    const activityId = res.headers['x-activity-id'];
+    const line = t.logs.events('signin').find((e) => e.activityId === activityId);
+    assert.ok(line !== undefined, 'signin line for this request');
+    assert.equal(line.reason, 'empty_password');
   });
 
   test('an unreachable directory gives the 503 page, not the wrong-password form', async () => {
