@@ -136,7 +136,7 @@ describe('browser sign-in pipeline: credential post and pending sign-in (Stryker
     await down.close();
   });
 
-  /** Opens a sign-in page for `query` and returns its jar and the form's fields. */
+  /** Opens a sign-in page for `query` (from the proxied client address); returns the jar and the page. */
   async function open(app: TestApp, query = '', jar = new Jar()) {
     const page = await request(app.app)
       .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}${query}`)
