@@ -108,10 +108,14 @@ export type ResponderMode =
   /** A valid Message-Authenticator, but a Response Authenticator computed over other bytes. */
   | 'bad-response-authenticator'
   /** Everything valid, but sent from another port than the one the request went to. */
-  | 'from-other-port';
+  | 'from-other-port'
+  /** A valid reply whose Length field claims one octet more than the datagram holds. */
+  | 'truncated'
+  /** A valid reply followed by padding (RFC 2865 §3 allows it) up to 4200 octets, past the 4096-octet cap. */
+  | 'oversize';
 
 /**
- * A test-only RADIUS "server" that answers every Access-Request with an Access-Accept, built here from the RFC
+ * A test-only RADIUS "server" that answers every Access-Request with an Access-Accept (or `code`), built here from the RFC
  * text with node:crypto (not with fedgate's codec): it knows the shared secret, so only the
  * Message-Authenticator differs between its modes (RFC 2865 §3 Response Authenticator; RFC 3579 §3.2 HMAC-MD5 over
  * the reply with the Request Authenticator in place and the attribute's value zeroed).
@@ -119,6 +123,8 @@ export type ResponderMode =
 export async function startResponder(
   secret: string,
   mode: ResponderMode,
+  /** The reply's code: 2 Access-Accept (default), 3 Access-Reject, 11 Access-Challenge. */
+  code = 2,
 ): Promise<{ port: number; answered: () => number; close: () => Promise<void> }> {
   const s: Socket = createSocket('udp4');
   const other: Socket = createSocket('udp4');
@@ -133,7 +139,12 @@ export async function startResponder(
       mode === 'no-message-authenticator'
         ? Buffer.alloc(0)
         : Buffer.concat([Buffer.from([80, 18]), Buffer.alloc(16)]);
-    const p = Buffer.concat([Buffer.from([2, id, 0, 0]), requestAuthenticator, ma, replyMessage]);
+    const p = Buffer.concat([
+      Buffer.from([code, id, 0, 0]),
+      requestAuthenticator,
+      ma,
+      replyMessage,
+    ]);
     p.writeUInt16BE(p.length, 2);
     if (mode !== 'no-message-authenticator') {
       const mac = createHmac('md5', secret).update(p).digest();
@@ -147,7 +158,10 @@ export async function startResponder(
       .digest()
       .copy(p, 4);
     answered++;
-    (mode === 'from-other-port' ? other : s).send(p, rinfo.port, rinfo.address);
+    let out = p;
+    if (mode === 'truncated') out = p.subarray(0, p.length - 1);
+    if (mode === 'oversize') out = Buffer.concat([p, Buffer.alloc(4200 - p.length)]);
+    (mode === 'from-other-port' ? other : s).send(out, rinfo.port, rinfo.address);
   });
   await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
   await new Promise<void>((ok) => other.bind(0, '127.0.0.1', ok));

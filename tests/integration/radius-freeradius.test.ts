@@ -78,24 +78,38 @@ describe('RADIUS client against FreeRADIUS', () => {
   });
 
   test('Access-Challenge round trip: State and the answer go back; the right answer is accepted, a wrong one rejected', async () => {
-    const c = client([{ ...real('unused'), port: 9 }, real()], { retries: 0 });
-    // The first server is unreachable, so the challenge comes from the second: the answer must go there too.
-    const ch = kind(
-      await c.authenticate({ username: 'challenged', password: 'start' }),
-      'challenge',
-    );
-    assert.equal(ch.server, 'freeradius');
-    assert.equal(ch.serverIndex, 1);
-    assert.equal(ch.state?.toString(), 'fedgatestate01');
-    assert.equal(ch.replyMessage, 'Enter the code we sent');
-    kind(
-      await c.authenticate({ username: 'challenged', password: '777111', challenge: ch }),
-      'accept',
-    );
-    kind(
-      await c.authenticate({ username: 'challenged', password: '777112', challenge: ch }),
-      'reject',
-    );
+    const silent = await startSilentServer();
+    const c = client([
+      { name: 'silent', host: '127.0.0.1', port: silent.port, secret: radius.secret },
+      real(),
+    ]);
+    try {
+      // The first server is silent, so the challenge comes from the second: the answer must go there too.
+      const ch = kind(
+        await c.authenticate({ username: 'challenged', password: 'start' }),
+        'challenge',
+      );
+      const silentBefore = silent.received();
+      assert.equal(ch.server, 'freeradius');
+      assert.equal(ch.serverIndex, 1);
+      assert.equal(ch.state?.toString(), 'fedgatestate01');
+      assert.equal(ch.replyMessage, 'Enter the code we sent');
+      kind(
+        await c.authenticate({ username: 'challenged', password: '777111', challenge: ch }),
+        'accept',
+      );
+      kind(
+        await c.authenticate({ username: 'challenged', password: '777112', challenge: ch }),
+        'reject',
+      );
+      assert.equal(
+        silent.received(),
+        silentBefore,
+        'the answers went only to the challenging server',
+      );
+    } finally {
+      await silent.close();
+    }
   });
 
   test('a wrong shared secret: FreeRADIUS drops our request, so the only server is unavailable (timeout)', async () => {
@@ -240,6 +254,8 @@ describe('replies without a valid Message-Authenticator, or not matching the req
     ['wrong-identifier', 'wrong-identifier', "another request's Identifier"],
     ['bad-response-authenticator', 'bad-response-authenticator', 'a bad Response Authenticator'],
     ['from-other-port', 'wrong-source', 'a source other than the server asked'],
+    ['truncated', 'malformed', 'a Length past the datagram'],
+    ['oversize', 'too-large', 'a datagram over 4096 octets'],
   ] as const) {
     test(`an Access-Accept with ${what} is dropped: alone, unavailable`, async () => {
       await withResponder(mode, async (port, answered) => {
@@ -274,5 +290,29 @@ describe('replies without a valid Message-Authenticator, or not matching the req
         assert.ok(r.dropped.length > 0 && r.dropped.every((d) => d.reason === reason));
       });
     });
+  }
+
+  for (const [code, name] of [
+    [3, 'Access-Reject'],
+    [11, 'Access-Challenge'],
+  ] as const) {
+    for (const mode of ['bad-message-authenticator', 'no-message-authenticator'] as const) {
+      test(`an ${name} with ${mode === 'no-message-authenticator' ? 'no' : 'a bad'} Message-Authenticator is dropped too`, async () => {
+        const r = await startResponder(SECRET, mode, code);
+        try {
+          const res = kind(
+            await client([
+              { name: 'responder', host: '127.0.0.1', port: r.port, secret: SECRET },
+              real(),
+            ]).authenticate({ username: 'accepted', password: '123456' }),
+            'accept',
+          );
+          assert.equal(res.server, 'freeradius');
+          assert.ok(res.dropped.length > 0 && res.dropped.every((d) => d.server === 'responder'));
+        } finally {
+          await r.close();
+        }
+      });
+    }
   }
 });
