@@ -270,9 +270,18 @@ export class RadiusClient {
               return;
             }
             attempts++;
-            socket.send(packet, server.port, address, (err) => {
-              if (err) finish({ reason: 'network-error', detail: err.message });
-            });
+            try {
+              socket.send(packet, server.port, address, (err) => {
+                if (err) finish({ reason: 'network-error', detail: err.message });
+              });
+            } catch (e) {
+              // Synchronous send failures (a closed socket, an unusable address) end this server, not the call.
+              finish({
+                reason: 'network-error',
+                detail: e instanceof Error ? e.message : 'send failed',
+              });
+              return;
+            }
             timer = setTimeout(
               () => {
                 if (attempts <= this.#opts.retries && performance.now() < deadline) send();
@@ -284,7 +293,7 @@ export class RadiusClient {
           socket.on('error', (err) => {
             finish({ reason: 'network-error', detail: err.message });
           });
-          socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+          const onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
             const drop = (reason: DropReason): void => {
               // Bounded: a flood of junk must not grow memory while we wait.
               refused++;
@@ -342,6 +351,20 @@ export class RadiusClient {
                 ...common,
                 ...(st === undefined ? {} : { state: Buffer.from(st) }),
               });
+            }
+          };
+          socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+            // Whatever a datagram holds, it must never throw through: refuse it as malformed.
+            try {
+              onMessage(msg, rinfo);
+            } catch {
+              refused++;
+              if (dropped.length < MAX_DROPPED)
+                dropped.push({
+                  server: name,
+                  reason: 'malformed',
+                  from: `${rinfo.address}:${String(rinfo.port)}`,
+                });
             }
           });
           send();
