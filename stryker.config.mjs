@@ -9,6 +9,19 @@
 // tests/security/xml-signature-stryker.test.ts. server/protocols/wstrust/request.ts with
 // STRYKER_TESTS=tests/security/wstrust-negative.test.ts,tests/security/wstrust-request-stryker.test.ts: 473 mutants
 // in 19 minutes, 99.1 % (463 killed, 3 survived, 1 without coverage, 6 disabled); 58.4 % with wstrust-negative alone.
+// Issue 15, the browser sign-in pipeline (same 2 cores, --concurrency 2; timeouts count as killed). With
+// STRYKER_TESTS=tests/security/browser-hardening.test.ts,tests/integration/wsfed-flow.test.ts,
+// tests/security/wsfed-negative.test.ts (B): server/protocols/browser/password.ts 81 mutants in 3 minutes, 64.2 %
+// (50 killed + 2 timeouts, 15 survived, 14 without coverage); server/protocols/browser/pending.ts 68 mutants in
+// 2 minutes, 75.0 % (51 killed, 11 survived, 6 without coverage). With B plus
+// tests/security/browser-pipeline-stryker.test.ts: password.ts 91.3 % in 4 minutes (71 killed + 2 timeouts, 4 survived:
+// the csrf '?? ""' fallback and three log-only `detail` objects; 3 without coverage: unreachable or equivalent '?? ""'
+// fallbacks; 1 disabled as equivalent); pending.ts 97.1 % in 2 minutes (66 killed; the 2 left need an SSO session made
+// with a certificate, which only the Samba certificate suites make). server/protocols/issuance/issue-token.ts with B,
+// saml2-negative, saml2-issuance and wstrust-negative: 36 mutants in 5 minutes, 47.2 % (17 killed, 17 survived,
+// 2 without coverage); adding browser-pipeline-stryker and issuance-rule-sets (its Samba part takes ~9 s): 83.3 % in
+// 3 minutes (30 killed, 6 survived: the access-denied log detail, and 4 mutants no current caller can tell apart:
+// a participant step without a session or a recipe without participant(), kind 'token' that callers never read).
 const mutate = process.env.STRYKER_MUTATE ?? 'server/lib/xml-signature.ts';
 // STRYKER_TESTS=<file>,<file> picks the test files for another module (e.g. tests/security/wstrust-negative.test.ts
 // for server/protocols/wstrust/request.ts); by default the SAML signature tests.
