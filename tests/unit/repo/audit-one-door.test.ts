@@ -2,23 +2,13 @@
 // catalogue SIEM rules are written from (docs/events.md), so a line written anywhere else could carry a name, id or
 // field set nobody documented. This scans server/ for direct writes to the audit logger outside that file.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { filesUnder, REPO_ROOT } from '../../helpers/repo-files.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
+const root = REPO_ROOT;
 const DOOR = 'server/observability/audit.ts';
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
 
 /** `file:line` of each direct write to the audit logger (`s.audit.info(`, `this.#audit.warn(`, `audit.error(` …). */
 export function directAuditWrites(file: string, text: string): string[] {
@@ -31,7 +21,7 @@ export function directAuditWrites(file: string, text: string): string[] {
 }
 
 test('no audit line is written outside observability/audit.ts', () => {
-  const found = sources(join(root, 'server'))
+  const found = filesUnder(join(root, 'server'), /\.ts$/)
     .map((p) => relative(root, p))
     .filter((f) => f !== DOOR)
     .flatMap((f) => directAuditWrites(f, readFileSync(join(root, f), 'utf8')));

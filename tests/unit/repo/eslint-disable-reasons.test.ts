@@ -2,23 +2,12 @@
 // `// eslint-disable-next-line <rule> -- <reason>`. ESLint's own check for this is in a plugin we do not install
 // (@eslint-community/eslint-comments, require-description), so this scans the sources itself.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { filesUnder, REPO_ROOT } from '../../helpers/repo-files.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules') continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (/\.(ts|mts|cts|js|mjs|cjs)$/.test(name)) out.push(p);
-  }
-  return out;
-}
+const root = REPO_ROOT;
 
 // A directive is a comment that starts with the word; built from parts so this file does not contain one.
 const DIRECTIVE = new RegExp(String.raw`(?:\/\/|\/\*)\s*` + 'eslint-' + String.raw`disable\S*(.*)`);
@@ -48,7 +37,7 @@ test('the scanner tells a described directive from an undescribed one', () => {
 
 test('every eslint-disable in server/, tests/ and bench/ gives its reason after " -- "', () => {
   const offenders = ['server', 'tests', 'bench']
-    .flatMap((d) => sources(join(root, d)))
+    .flatMap((d) => filesUnder(join(root, d), /\.(ts|mts|cts|js|mjs|cjs)$/))
     .flatMap((f) => undescribedDirectives(relative(root, f), readFileSync(f, 'utf8')));
   assert.deepEqual(offenders, []);
 });

@@ -3,13 +3,13 @@
 // `import`, `import type`, `export … from` and `import x = require(…)`. TypeScript's own parser reads them, so a
 // string or a comment that looks like an import is not one. Dynamic `import()` is not a static edge and is left out.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { filesUnder, REPO_ROOT } from '../../helpers/repo-files.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
+const root = REPO_ROOT;
 const serverDir = join(root, 'server');
 
 /** Layers that sit below protocols/ and must never import from it. */
@@ -26,16 +26,6 @@ const BELOW_PROTOCOLS = [
   'config',
   'http',
 ];
-
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...tsFiles(p));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(p);
-  }
-  return out.sort();
-}
 
 /** The module specifiers a source file imports statically. */
 function staticImports(file: string, text: string): string[] {
@@ -73,7 +63,7 @@ type Graph = Map<string, string[]>;
 
 function serverGraph(): Graph {
   const graph: Graph = new Map();
-  for (const file of tsFiles(serverDir)) {
+  for (const file of filesUnder(serverDir, /(?<!\.d)\.ts$/)) {
     const deps = staticImports(file, readFileSync(file, 'utf8'))
       .map((s) => resolveSpecifier(file, s))
       .filter((d): d is string => d !== undefined);

@@ -2,23 +2,13 @@
 // test source for paths that climb out of the repository (the shared/ folder that sits beside our own checkout)
 // or name an absolute workplace path; a real-world document a test needs is copied into tests/fixtures/ instead.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { filesUnder, REPO_ROOT } from '../../helpers/repo-files.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules') continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (/\.(ts|mjs|js|sh|py)$/.test(name)) out.push(p);
-  }
-  return out;
-}
+const root = REPO_ROOT;
 
 /** Code, not comments: a comment may cite ../shared/ as where a fact came from. */
 function code(text: string): string {
@@ -31,7 +21,9 @@ function code(text: string): string {
 test('no test, benchmark or CI source reads outside the checkout', () => {
   const offenders: string[] = [];
   // Tests, and the benchmarks and CI scripts that run beside them on the same clone.
-  for (const file of ['tests', 'bench', '.ci'].flatMap((d) => sources(join(root, d)))) {
+  for (const file of ['tests', 'bench', '.ci'].flatMap((d) =>
+    filesUnder(join(root, d), /\.(ts|mjs|js|sh|py)$/),
+  )) {
     if (file === fileURLToPath(import.meta.url)) continue;
     const text = code(readFileSync(file, 'utf8'));
     if (/shared\/fixtures|['"`]\/work\/|\.\.\/\.\.\/\.\.\/\.\.\/\.\.\//.test(text))
