@@ -15,6 +15,8 @@ import type { SsoSession } from '../../authn/session.ts';
 import { claimsAudit } from '../../claims/audit.ts';
 import type { AuthenticationContext } from '../../claims/input-claims.ts';
 import type { ClaimSet } from '../../claims/types.ts';
+import type { DirectoryUser } from '../../directory/types.ts';
+import { ROUTES } from '../../http/routes.ts';
 import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
@@ -57,6 +59,30 @@ export interface IssueRequest {
   active?: boolean;
   /** The browser's SSO session the token is issued in; absent for WS-Trust. */
   session?: SsoSession | undefined;
+}
+
+/**
+ * The issuance input of a browser sign-in: the user of `session`, authenticated the way and when the session says
+ * (its certificate too), at AD FS's passive endpoint with its trailing slash (the x-ms-endpoint-absolute-path claim).
+ */
+export function inBrowserSession(
+  protocol: 'wsfed' | 'saml2',
+  rp: RelyingParty,
+  user: DirectoryUser,
+  session: SsoSession,
+): IssueRequest & { session: SsoSession } {
+  return {
+    protocol,
+    rp,
+    auth: {
+      user,
+      method: session.authMethod,
+      instant: new Date(session.authInstant),
+      certificate: session.certificate,
+    },
+    endpointPath: `${ROUTES.passive}/`,
+    session,
+  };
 }
 
 export type Issued<M extends TokenModel> =

@@ -18,7 +18,6 @@ import { NAMEID_UNSPECIFIED, pinnedNameIdFormat, toSaml2Model } from '../../toke
 import type { RelyingParty, SamlTrust } from '../../trust/registry.ts';
 import { BINDING_POST } from '../../trust/saml-metadata.ts';
 import { FederationError } from '../../lib/errors.ts';
-import { ROUTES } from '../../http/routes.ts';
 import type { FormPost } from '../browser/form-post.ts';
 import {
   expired,
@@ -27,7 +26,7 @@ import {
   type SignInMethod,
   type SignInRequest,
 } from '../browser/pending.ts';
-import { issueToken } from '../issuance/issue-token.ts';
+import { inBrowserSession, issueToken } from '../issuance/issue-token.ts';
 import { freshness, samlTrust, verified, type Inbound } from './inbound.ts';
 import {
   readAuthnRequest,
@@ -231,87 +230,70 @@ export async function issueSaml2(who: SignedIn, request: AnySaml2Request): Promi
   if (saml === undefined) throw expired();
   const requestId = request.protocol === 'saml2' ? request.requestId : undefined;
   const nameIdFormat = request.protocol === 'saml2' ? request.nameIdFormat : undefined;
-  const authInstant = new Date(session.authInstant);
+  const input = inBrowserSession('saml2', rp, user, session);
+  const authInstant = input.auth.instant;
   const existing = (await s.participants.of(session)).find(
     (x) => x.protocol === 'saml2' && x.rp === rp.identifier,
   );
   let sessionIndex = existing?.protocol === 'saml2' ? existing.sessionIndex : undefined;
-  const issued = await issueToken(
-    s,
-    req,
-    res,
-    {
-      protocol: 'saml2',
-      rp,
-      auth: {
-        user,
-        method: session.authMethod,
-        instant: authInstant,
-        certificate: session.certificate,
-      },
-      // The x-ms-endpoint-absolute-path claim: AD FS's passive endpoint, with its trailing slash.
-      endpointPath: `${ROUTES.passive}/`,
-      session,
-    },
-    {
-      build: (claims, now) => {
-        sessionIndex ??= `_${s.random.uuid()}`;
-        return toSaml2Model({
-          rp,
-          claims,
-          assertionId: `_${s.random.uuid()}`,
-          issuer: s.config.issuerUri,
-          acs: request.acs,
-          inResponseTo: requestId,
-          now,
-          authMethod: session.authMethod,
-          authInstant,
-          sessionIndex,
-        });
-      },
-      // The rules issued no nameidentifier (or one of another format) but the request demanded a format: SAML
-      // Core §3.4.1.1 (the IdP cannot issue an identifier in the requested format) → InvalidNameIDPolicy, what
-      // AD FS answers; delivered to the ACS already matched against the trust (issue 14 §8).
-      refuse: (model) =>
-        nameIdFormat !== undefined && model.nameId?.format !== nameIdFormat
-          ? model.nameId === undefined
-            ? 'no nameidentifier claim'
-            : 'nameidentifier format'
-          : undefined,
-      write: (model, now) =>
-        writeSignedSaml2Response(
-          {
-            responseId: `_${s.random.uuid()}`,
-            issueInstant: now,
-            destination: request.acs,
-            inResponseTo: requestId,
-            consent: CONSENT_UNSPECIFIED,
-            assertion: model,
-          },
-          s.signing,
-          {
-            signAssertion: saml.policy.signAssertion,
-            signResponse: saml.policy.signResponse,
-            encryptAssertion: saml.policy.encryption,
-          },
-        ),
-      // A LogoutRequest must name the principal (SAML Core §3.7.1): a party given no NameID cannot be sent one.
-      participant: (model) =>
-        sessionIndex === undefined
-          ? undefined
-          : {
-              protocol: 'saml2',
-              rp: rp.identifier,
-              nameId: model.nameId?.value,
-              nameIdFormat: model.nameId?.format,
-              sessionIndex,
-            },
-      auditFields: () => ({
+  const issued = await issueToken(s, req, res, input, {
+    build: (claims, now) => {
+      sessionIndex ??= `_${s.random.uuid()}`;
+      return toSaml2Model({
+        rp,
+        claims,
+        assertionId: `_${s.random.uuid()}`,
+        issuer: s.config.issuerUri,
+        acs: request.acs,
         inResponseTo: requestId,
-        encrypted: saml.policy.encryption?.algorithm ?? false,
-      }),
+        now,
+        authMethod: session.authMethod,
+        authInstant,
+        sessionIndex,
+      });
     },
-  );
+    // The rules issued no nameidentifier (or one of another format) but the request demanded a format: SAML
+    // Core §3.4.1.1 (the IdP cannot issue an identifier in the requested format) → InvalidNameIDPolicy, what
+    // AD FS answers; delivered to the ACS already matched against the trust (issue 14 §8).
+    refuse: (model) =>
+      nameIdFormat !== undefined && model.nameId?.format !== nameIdFormat
+        ? model.nameId === undefined
+          ? 'no nameidentifier claim'
+          : 'nameidentifier format'
+        : undefined,
+    write: (model, now) =>
+      writeSignedSaml2Response(
+        {
+          responseId: `_${s.random.uuid()}`,
+          issueInstant: now,
+          destination: request.acs,
+          inResponseTo: requestId,
+          consent: CONSENT_UNSPECIFIED,
+          assertion: model,
+        },
+        s.signing,
+        {
+          signAssertion: saml.policy.signAssertion,
+          signResponse: saml.policy.signResponse,
+          encryptAssertion: saml.policy.encryption,
+        },
+      ),
+    // A LogoutRequest must name the principal (SAML Core §3.7.1): a party given no NameID cannot be sent one.
+    participant: (model) =>
+      sessionIndex === undefined
+        ? undefined
+        : {
+            protocol: 'saml2',
+            rp: rp.identifier,
+            nameId: model.nameId?.value,
+            nameIdFormat: model.nameId?.format,
+            sessionIndex,
+          },
+    auditFields: () => ({
+      inResponseTo: requestId,
+      encrypted: saml.policy.encryption?.algorithm ?? false,
+    }),
+  });
   if (issued.kind === 'refused')
     return statusForm(s, res, request, STATUS.requester, STATUS.invalidNameIdPolicy, {
       rp: rp.identifier,

@@ -12,8 +12,7 @@ import { toSaml11Model } from '../../tokens/saml11-model.ts';
 import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import type { FormPost } from '../browser/form-post.ts';
 import type { ProtocolRequest, SignedIn, SignInMethod, SignInRequest } from '../browser/pending.ts';
-import { issueToken } from '../issuance/issue-token.ts';
-import { ROUTES } from '../../http/routes.ts';
+import { inBrowserSession, issueToken } from '../issuance/issue-token.ts';
 
 type WsFedRequest = Extract<ProtocolRequest, { protocol: 'wsfed' }>;
 
@@ -41,9 +40,6 @@ function methodsForWauth(wauth: string): SignInMethod[] | undefined {
   if (CERTIFICATE_WAUTH.has(wauth)) return ['certificate'];
   return undefined;
 }
-
-/** The endpoint path the claim rules see (x-ms-endpoint-absolute-path), as AD FS writes it. */
-const ENDPOINT_PATH = `${ROUTES.passive}/`;
 
 /** Resolves wtrealm/wreply against the trust registry. Nothing is ever delivered to an unmatched address. */
 function resolveTrust(
@@ -111,47 +107,31 @@ export function parseWsFedSignIn(s: Services, q: unknown): SignInRequest {
 /** Issues the SAML 1.1 token and answers with the RSTR form post to the reply address (MS-MWBF §2.2.4). */
 export async function issueWsFed(who: SignedIn, request: WsFedRequest): Promise<FormPost> {
   const { s, rp, user, session } = who;
-  const authInstant = new Date(session.authInstant);
-  const issued = await issueToken(
-    s,
-    who.req,
-    who.res,
-    {
-      protocol: 'wsfed',
-      rp,
-      auth: {
-        user,
-        method: session.authMethod,
-        instant: authInstant,
-        certificate: session.certificate,
-      },
-      endpointPath: ENDPOINT_PATH,
-      session,
-    },
-    {
-      build: (claims, now) =>
-        toSaml11Model({
-          claims,
-          assertionId: `_${s.random.uuid()}`,
-          issuer: s.config.issuerUri,
-          audience: rp.identifier,
-          now,
-          lifetimeMinutes: rp.tokenLifetimeMinutes,
-          authMethod: session.authMethod,
-          authInstant,
-          requireNameIdentifier: rp.claimsPreset === 'microsoft365',
-        }),
-      write: (model, now) =>
-        writeWsFedRstr({
-          assertionXml: writeSignedSaml11Assertion(model, s.signing),
-          appliesTo: rp.identifier,
-          created: now,
-          expires: model.notOnOrAfter,
-        }),
-      // For single sign-out: this party gets wsignoutcleanup1.0 at this reply address.
-      participant: () => ({ protocol: 'wsfed', rp: rp.identifier, reply: request.reply }),
-    },
-  );
+  const input = inBrowserSession('wsfed', rp, user, session);
+  const authInstant = input.auth.instant;
+  const issued = await issueToken(s, who.req, who.res, input, {
+    build: (claims, now) =>
+      toSaml11Model({
+        claims,
+        assertionId: `_${s.random.uuid()}`,
+        issuer: s.config.issuerUri,
+        audience: rp.identifier,
+        now,
+        lifetimeMinutes: rp.tokenLifetimeMinutes,
+        authMethod: session.authMethod,
+        authInstant,
+        requireNameIdentifier: rp.claimsPreset === 'microsoft365',
+      }),
+    write: (model, now) =>
+      writeWsFedRstr({
+        assertionXml: writeSignedSaml11Assertion(model, s.signing),
+        appliesTo: rp.identifier,
+        created: now,
+        expires: model.notOnOrAfter,
+      }),
+    // For single sign-out: this party gets wsignoutcleanup1.0 at this reply address.
+    participant: () => ({ protocol: 'wsfed', rp: rp.identifier, reply: request.reply }),
+  });
   const fields = [
     { name: 'wa', value: 'wsignin1.0' },
     { name: 'wresult', value: issued.xml },
