@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
 import type { CertificateContext } from './certificate/context.ts';
+import type { MfaMethod } from './mfa/factors.ts';
 import { FederationError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
 import { Sealer } from '../lib/sealer.ts';
@@ -27,6 +28,13 @@ export function sessionStoreKey(id: string): string {
   return createHash('sha256').update(id, 'utf8').digest('base64url');
 }
 
+/** A second factor verified in this session (issue 16): which methods, and when the last one was. */
+export interface MfaDone {
+  methods: MfaMethod[];
+  /** ISO-8601 of the last verification (multifactorauthenticationinstant). */
+  instant: string;
+}
+
 export interface SsoSession {
   id: string;
   /** base64 objectGUID: the session is tied to the account, not to the name typed. */
@@ -37,6 +45,8 @@ export interface SsoSession {
   authInstant: string;
   /** The certificate of a certificate sign-in (its claims are issued for every token of the session). */
   certificate?: CertificateContext | undefined;
+  /** Set only when a second factor was verified in this session (corpus B5.4: MFA claims only then). */
+  mfa?: MfaDone | undefined;
   createdAt: string;
   expiresAt: string;
 }
