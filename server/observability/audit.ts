@@ -586,6 +586,175 @@ export function lockoutReset(audit: AuditSink, e: LockoutResetEvent): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Multi-factor authentication (issue 16)
+
+/** Where a second factor is asked for: the browser protocols, WS-Trust (which refuses) and /adfs/portal/. */
+export type MfaProtocol = 'wsfed' | 'saml2' | 'saml2-idp' | 'wstrust' | 'portal';
+/** mfa.methods (server/authn/mfa/factors.ts MfaMethod). */
+export type MfaAuditMethod = 'totp' | 'webauthn' | 'radius';
+
+/** A sign-in that needs a second factor (policy rule, preset, the party's request, or a step-up). */
+export interface MfaRequiredEvent extends RequestFields {
+  /** `guid:<objectGuid>`. */
+  account: string;
+  upn?: string | undefined;
+  /** Empty at the self-service portal. */
+  rp: string;
+  protocol: MfaProtocol;
+  /** Why, readable: the rule or preset that asked, `wauth`, `RequestedAuthnContext`, step-up. */
+  reasons: readonly string[];
+  /** 'refused' for WS-Trust usernamemixed, which has no way to ask for a second factor. */
+  outcome: 'challenge' | 'refused';
+}
+
+export function mfaRequired(audit: AuditSink, e: MfaRequiredEvent): void {
+  audit.info(
+    { event: 'mfa_required', ...e },
+    e.outcome === 'refused'
+      ? 'second factor required but this protocol cannot ask for one: refused'
+      : 'second factor required',
+  );
+}
+
+/** Fields of every `mfa` line: one second-factor attempt. */
+export interface MfaAttemptFields extends RequestFields {
+  method: MfaAuditMethod;
+  account: string;
+  /** Empty at the self-service portal. */
+  rp: string;
+  /** The enrolled factor used (TOTP, WebAuthn), when known. */
+  factorId?: string | undefined;
+  /** RADIUS: the configured name of the server that answered (or last tried). */
+  server?: string | undefined;
+}
+
+export interface MfaSucceededEvent extends MfaAttemptFields {
+  outcome: 'success';
+}
+
+export interface MfaFailedEvent extends MfaAttemptFields {
+  outcome: 'failure';
+  /** wrong, replayed, malformed, counter, rp-id, reject, … */
+  reason: string;
+  /** Failed second factors counted toward the MFA lockout so far. */
+  failures?: number | undefined;
+}
+
+export interface MfaLockedEvent extends MfaAttemptFields {
+  outcome: 'locked';
+  reason?: string | undefined;
+  failures?: number | undefined;
+}
+
+export interface MfaUnavailableEvent extends MfaAttemptFields {
+  outcome: 'unavailable';
+  /** timeout, store, directory, … */
+  reason: string;
+}
+
+export interface MfaUnreadableEvent extends MfaAttemptFields {
+  outcome: 'unreadable';
+  /** Why the enrolment record could not be opened (never its content). */
+  reason: string;
+}
+
+export function mfaSucceeded(audit: AuditSink, e: MfaSucceededEvent): void {
+  audit.info({ event: 'mfa', ...e }, 'second factor verified');
+}
+
+export function mfaFailed(audit: AuditSink, e: MfaFailedEvent): void {
+  audit.warn({ event: 'mfa', ...e }, 'second factor failed');
+}
+
+/** The attempt was refused without being checked: the account is locked out of MFA. */
+export function mfaLocked(audit: AuditSink, e: MfaLockedEvent): void {
+  audit.warn({ event: 'mfa', ...e }, 'second factor refused: account locked out of MFA');
+}
+
+/** No verdict (RADIUS servers silent, store down): the sign-in stops with a clear page, never passes. */
+export function mfaUnavailable(audit: AuditSink, e: MfaUnavailableEvent): void {
+  audit.error({ event: 'mfa', ...e }, 'second factor could not be checked: method unavailable');
+}
+
+/** The sealed record failed to open (tampered, or sealed with a key no longer configured). */
+export function mfaUnreadable(audit: AuditSink, e: MfaUnreadableEvent): void {
+  audit.error(
+    { event: 'mfa', ...e },
+    'second factor could not be checked: enrolment record unreadable',
+  );
+}
+
+export interface MfaLockedOutEvent extends RequestFields {
+  account: string;
+  method: MfaAuditMethod;
+  failures: number;
+  /** ISO 8601: when the MFA lockout ends. */
+  until: string;
+}
+
+export function mfaLockedOut(audit: AuditSink, e: MfaLockedOutEvent): void {
+  audit.warn(
+    { event: 'mfa_locked_out', ...e },
+    'account locked out of MFA: too many failed second factors',
+  );
+}
+
+export type MfaEnrolmentAction =
+  'added' | 'removed' | 'renamed' | 'reset' | 'code_issued' | 'code_redeemed' | 'viewed';
+
+export interface MfaEnrolmentEvent {
+  action: MfaEnrolmentAction;
+  account: string;
+  upn?: string | undefined;
+  method?: MfaAuditMethod | undefined;
+  factorId?: string | undefined;
+  /** reset: how many factors were removed; viewed: how many are enrolled. */
+  count?: number | undefined;
+  /** 'self' at /adfs/portal/, 'admin' for `fedgate mfa`. */
+  by: 'self' | 'admin';
+  /** Self-service: what allowed the enrolment (mfa.enrolment.allow), or 'mfa' for a user with a factor already. */
+  route?: 'intranet' | 'code' | 'certificate' | 'mfa' | undefined;
+  /** `fedgate mfa`: the OS user who ran the command. */
+  operator?: string | undefined;
+  /** Requests only (not the command line). */
+  activityId?: string | undefined;
+  ip?: string | undefined;
+}
+
+const MFA_ENROLMENT_MESSAGES: Readonly<Record<MfaEnrolmentAction, string>> = {
+  added: 'second factor enrolled',
+  removed: 'second factor removed',
+  renamed: 'second factor renamed',
+  reset: 'all second factors removed',
+  code_issued: 'enrolment code issued',
+  code_redeemed: 'enrolment code redeemed',
+  viewed: 'second factors viewed',
+};
+
+export function mfaEnrolment(audit: AuditSink, e: MfaEnrolmentEvent): void {
+  audit.info({ event: 'mfa_enrolment', ...e }, MFA_ENROLMENT_MESSAGES[e.action]);
+}
+
+export interface MfaEnrolmentRefusedEvent extends RequestFields {
+  reason:
+    | 'policy'
+    | 'code_wrong'
+    | 'code_expired'
+    | 'code_none'
+    | 'attestation'
+    | 'aaguid'
+    | 'duplicate'
+    | 'too_many'
+    | 'invalid';
+  account: string;
+  method?: MfaAuditMethod | undefined;
+}
+
+export function mfaEnrolmentRefused(audit: AuditSink, e: MfaEnrolmentRefusedEvent): void {
+  audit.warn({ event: 'mfa_enrolment_refused', ...e }, 'second factor enrolment refused');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The catalogue
 
 /** Keys of every member of a union. */
@@ -940,5 +1109,76 @@ export const AUDIT_EVENTS: readonly AuditEventSpec[] = [
       'forgetLocations',
       'store',
     ),
+  },
+  {
+    name: 'mfa_required',
+    ids: [],
+    levels: ['info'],
+    fields: fieldsOf<MfaRequiredEvent>()(
+      'ip',
+      'activityId',
+      'account',
+      'upn',
+      'rp',
+      'protocol',
+      'reasons',
+      'outcome',
+    ),
+  },
+  {
+    name: 'mfa',
+    ids: [],
+    levels: ['info', 'warn', 'error'],
+    fields: fieldsOf<
+      MfaSucceededEvent | MfaFailedEvent | MfaLockedEvent | MfaUnavailableEvent | MfaUnreadableEvent
+    >()(
+      'ip',
+      'activityId',
+      'method',
+      'account',
+      'rp',
+      'factorId',
+      'server',
+      'outcome',
+      'reason',
+      'failures',
+    ),
+  },
+  {
+    name: 'mfa_locked_out',
+    ids: [],
+    levels: ['warn'],
+    fields: fieldsOf<MfaLockedOutEvent>()(
+      'ip',
+      'activityId',
+      'account',
+      'method',
+      'failures',
+      'until',
+    ),
+  },
+  {
+    name: 'mfa_enrolment',
+    ids: [],
+    levels: ['info'],
+    fields: fieldsOf<MfaEnrolmentEvent>()(
+      'action',
+      'account',
+      'upn',
+      'method',
+      'factorId',
+      'count',
+      'by',
+      'route',
+      'operator',
+      'activityId',
+      'ip',
+    ),
+  },
+  {
+    name: 'mfa_enrolment_refused',
+    ids: [],
+    levels: ['warn'],
+    fields: fieldsOf<MfaEnrolmentRefusedEvent>()('ip', 'activityId', 'reason', 'account', 'method'),
   },
 ];

@@ -39,6 +39,8 @@ const issuance = {
 };
 const claims = { rulesFired: { acceptance: null, authorization: 1, issuance: 2 }, claimsIssued: 3 };
 const pwc = { ...req, method: 'password-change' as const, username: 'alice', rp: '' };
+const mfaReq = { ...req, account: 'guid:AAAA', rp: 'urn:rp', reasons: ['wauth multipleauthn'] };
+const mfaTry = { ...req, method: 'totp' as const, account: 'guid:AAAA', rp: 'urn:rp' };
 
 interface Case {
   /** Exported function name. */
@@ -564,6 +566,164 @@ const CASES: Case[] = [
     eventId: undefined,
     level: 'info',
     msg: 'smart lockout counters reset by an administrator',
+  },
+  {
+    fn: 'mfaRequired',
+    call: (a) => {
+      audit.mfaRequired(a, {
+        ...mfaReq,
+        upn: 'alice@example.test',
+        protocol: 'wsfed',
+        outcome: 'challenge',
+      });
+    },
+    event: 'mfa_required',
+    eventId: undefined,
+    level: 'info',
+    msg: 'second factor required',
+  },
+  {
+    fn: 'mfaRequired',
+    call: (a) => {
+      audit.mfaRequired(a, { ...mfaReq, protocol: 'wstrust', outcome: 'refused' });
+    },
+    event: 'mfa_required',
+    eventId: undefined,
+    level: 'info',
+    msg: 'second factor required but this protocol cannot ask for one: refused',
+  },
+  {
+    fn: 'mfaSucceeded',
+    call: (a) => {
+      audit.mfaSucceeded(a, { ...mfaTry, outcome: 'success', factorId: 'f1' });
+    },
+    event: 'mfa',
+    eventId: undefined,
+    level: 'info',
+    msg: 'second factor verified',
+  },
+  {
+    fn: 'mfaFailed',
+    call: (a) => {
+      audit.mfaFailed(a, {
+        ...mfaTry,
+        outcome: 'failure',
+        reason: 'replayed',
+        failures: 2,
+        factorId: 'f1',
+      });
+    },
+    event: 'mfa',
+    eventId: undefined,
+    level: 'warn',
+    msg: 'second factor failed',
+  },
+  {
+    fn: 'mfaLocked',
+    call: (a) => {
+      audit.mfaLocked(a, { ...mfaTry, outcome: 'locked', reason: 'locked', failures: 5 });
+    },
+    event: 'mfa',
+    eventId: undefined,
+    level: 'warn',
+    msg: 'second factor refused: account locked out of MFA',
+  },
+  {
+    fn: 'mfaUnavailable',
+    call: (a) => {
+      audit.mfaUnavailable(a, {
+        ...mfaTry,
+        method: 'radius',
+        outcome: 'unavailable',
+        reason: 'timeout',
+        server: 'duo',
+      });
+    },
+    event: 'mfa',
+    eventId: undefined,
+    level: 'error',
+    msg: 'second factor could not be checked: method unavailable',
+  },
+  {
+    fn: 'mfaUnreadable',
+    call: (a) => {
+      audit.mfaUnreadable(a, { ...mfaTry, outcome: 'unreadable', reason: 'seal' });
+    },
+    event: 'mfa',
+    eventId: undefined,
+    level: 'error',
+    msg: 'second factor could not be checked: enrolment record unreadable',
+  },
+  {
+    fn: 'mfaLockedOut',
+    call: (a) => {
+      audit.mfaLockedOut(a, {
+        ...req,
+        account: 'guid:AAAA',
+        method: 'totp',
+        failures: 5,
+        until: '2026-01-01T00:15:00.000Z',
+      });
+    },
+    event: 'mfa_locked_out',
+    eventId: undefined,
+    level: 'warn',
+    msg: 'account locked out of MFA: too many failed second factors',
+  },
+  ...(
+    [
+      ['added', 'second factor enrolled'],
+      ['removed', 'second factor removed'],
+      ['renamed', 'second factor renamed'],
+      ['reset', 'all second factors removed'],
+      ['code_issued', 'enrolment code issued'],
+      ['code_redeemed', 'enrolment code redeemed'],
+      ['viewed', 'second factors viewed'],
+    ] as const
+  ).map(([action, msg]): Case => ({
+    fn: 'mfaEnrolment',
+    call: (a) => {
+      audit.mfaEnrolment(
+        a,
+        action === 'added'
+          ? {
+              ...req,
+              action,
+              account: 'guid:AAAA',
+              method: 'webauthn',
+              factorId: 'f1',
+              by: 'self',
+              route: 'intranet',
+            }
+          : {
+              action,
+              account: 'guid:AAAA',
+              upn: 'alice@example.test',
+              count: 2,
+              by: 'admin',
+              operator: 'root',
+            },
+      );
+    },
+    event: 'mfa_enrolment',
+    eventId: undefined,
+    level: 'info',
+    msg,
+  })),
+  {
+    fn: 'mfaEnrolmentRefused',
+    call: (a) => {
+      audit.mfaEnrolmentRefused(a, {
+        ...req,
+        reason: 'policy',
+        account: 'guid:AAAA',
+        method: 'totp',
+      });
+    },
+    event: 'mfa_enrolment_refused',
+    eventId: undefined,
+    level: 'warn',
+    msg: 'second factor enrolment refused',
   },
 ];
 
