@@ -157,6 +157,9 @@ export interface CertificateAccount {
 /** At most this many accounts answer one certificate query; more is refused as ambiguous. */
 export const MAX_CERTIFICATE_ACCOUNTS = 8;
 
+/** What writeAttribute did: see DirectoryProvider.writeAttribute. */
+export type AttributeWriteResult = 'written' | 'conflict' | 'too-large';
+
 export interface DirectoryProvider {
   readonly kind: 'ldap' | 'embedded';
   /**
@@ -205,6 +208,28 @@ export interface DirectoryProvider {
     oldPassword: string,
     newPassword: string,
   ): Promise<PasswordChangeResult>;
+  /**
+   * One single-valued text attribute of the entry at `dn` (a DirectoryUser's dn, never one built from input), read
+   * with the service account; undefined when it is not set. Used for MFA enrolments (mfa.enrolment.attribute).
+   * Rejects with FederationError 'directory_unavailable' when no DC answers, and with a plain Error when the entry
+   * does not exist or the attribute holds more than one value.
+   */
+  readAttribute?(dn: string, attribute: string): Promise<string | undefined>;
+  /**
+   * Sets (or, with `value` undefined, clears) one single-valued text attribute of the entry at `dn` with the
+   * service account, which needs write permission on that attribute only (docs/mfa-directory.md).
+   * With `expected`, a compare-and-swap: the write happens only when the attribute still holds `expected.value`
+   * (undefined: not set), in one LDAP modify (delete old value + add new one), so two nodes updating the same
+   * record never silently lose one update ('conflict'). 'too-large': the DC refused the value as longer than the
+   * attribute's rangeUpper. Rejects with FederationError 'directory_unavailable' when no DC answers, and with a
+   * plain Error for anything else (no such entry, insufficient access).
+   */
+  writeAttribute?(
+    dn: string,
+    attribute: string,
+    value: string | undefined,
+    expected?: { value: string | undefined },
+  ): Promise<AttributeWriteResult>;
   healthCheck(): Promise<DirectoryHealth>;
   close(): Promise<void>;
 }
