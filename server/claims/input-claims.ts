@@ -4,6 +4,7 @@
  * (issuer CLIENT CONTEXT) access-control rules use ([CAP] x-ms-* claims; entra-protocol.md §1.6).
  */
 import type { CertificateContext } from '../authn/certificate/context.ts';
+import { METHOD_URIS, type MfaMethod } from '../authn/mfa/factors.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import {
   AD_AUTHORITY,
@@ -21,7 +22,16 @@ export interface AuthenticationContext {
   instant: Date;
   /** The certificate of a certificate sign-in: its AD FS certificate claims join the input claims. */
   certificate?: CertificateContext | undefined;
+  /**
+   * The second factors verified in this sign-in's SSO session (SsoSession.mfa), and when the last one was (ISO
+   * 8601). Absent unless a second factor was verified in this session: the MFA claims come only from here (corpus
+   * B5.4).
+   */
+  mfa?: { methods: readonly MfaMethod[]; instant: string } | undefined;
 }
+
+/** The authnmethodsreferences value that says more than one factor was used (adfs-reference.md §2 [MFAADFS]). */
+export const MULTIPLE_AUTHN_REFERENCE = 'http://schemas.microsoft.com/claims/multipleauthn';
 
 /** What the protocol layer knows about the request. */
 export interface RequestContext {
@@ -41,8 +51,9 @@ export interface RequestContext {
    */
   clientApplication?: string | undefined;
   /**
-   * insidecorporatenetwork. fedgate has no notion of trusted internal networks yet, so callers pass false (what
-   * AD FS says for every request through its Web Application Proxy).
+   * insidecorporatenetwork: the client address (after trusted proxies) is in config.corporateNetworks
+   * (lib/ip.ts insideCorporateNetwork); false for every request when none are configured, what AD FS says for
+   * every request through its Web Application Proxy.
    */
   insideCorporateNetwork: boolean;
 }
@@ -103,6 +114,7 @@ export function inputClaims(
       ClaimValueTypes.dateTime,
     ),
     from(LOCAL_AUTHORITY, ClaimTypes.authnMethodsReferences, auth.method),
+    ...mfaClaims(auth, from),
     context(
       ClaimTypes.insideCorporateNetwork,
       request.insideCorporateNetwork ? 'true' : 'false',
@@ -120,6 +132,37 @@ export function inputClaims(
   if (request.clientApplication !== undefined && request.clientApplication !== '')
     out.push(context(ClaimTypes.clientApplication, request.clientApplication));
   return out;
+}
+
+/**
+ * A verified second factor (issue 16 "Claims"): authnmethodsreferences gets each method's URI and multipleauthn
+ * after the primary method (AD FS lists the methods used and adds multipleauthn after MFA, [MFAADFS]);
+ * multifactorauthenticationinstant is the last verification, xs:dateTime in UTC like authenticationinstant.
+ * Nothing without auth.mfa, and nothing when it names no method or no valid instant (a record that cannot say
+ * what was done does not claim MFA).
+ */
+function mfaClaims(
+  auth: AuthenticationContext,
+  from: (issuer: string, type: string, value: string, valueType?: string) => Claim,
+): Claim[] {
+  const mfa = auth.mfa;
+  if (mfa === undefined || mfa.methods.length === 0) return [];
+  const instant = new Date(mfa.instant);
+  if (Number.isNaN(instant.getTime())) return [];
+  const uris: Partial<Record<string, string>> = METHOD_URIS;
+  const refs = [...new Set(mfa.methods.map((m) => uris[m]))].filter(
+    (uri): uri is string => uri !== undefined && uri !== auth.method,
+  );
+  return [
+    ...refs.map((uri) => from(LOCAL_AUTHORITY, ClaimTypes.authnMethodsReferences, uri)),
+    from(LOCAL_AUTHORITY, ClaimTypes.authnMethodsReferences, MULTIPLE_AUTHN_REFERENCE),
+    from(
+      LOCAL_AUTHORITY,
+      ClaimTypes.multifactorAuthenticationInstant,
+      instant.toISOString(),
+      ClaimValueTypes.dateTime,
+    ),
+  ];
 }
 
 /**

@@ -28,6 +28,9 @@ export const ClaimTypes = {
   authenticationInstant:
     'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationinstant',
   authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
+  /** UTC time of the last second factor verified (entra-protocol.md §1.6 [TRUST], [MFAIN]). */
+  multifactorAuthenticationInstant:
+    'http://schemas.microsoft.com/ws/2017/04/identity/claims/multifactorauthenticationinstant',
   objectGuid: 'http://schemas.microsoft.com/ws/2016/02/identity/claims/objectguid',
   msdsConsistencyGuid:
     'http://schemas.microsoft.com/ws/2016/02/identity/claims/msdsconsistencyguid',

@@ -63,7 +63,19 @@ export interface Saml2AssertionInput {
   authMethod: string;
   authInstant: Date;
   sessionIndex: string;
+  /**
+   * A second factor was verified in this sign-in's session (AuthenticationContext.mfa / SsoSession.mfa present).
+   * Only then is the class multipleauthn (corpus B5.4).
+   */
+  mfa?: boolean | undefined;
 }
+
+/**
+ * The AuthnContextClassRef of a sign-in with a verified second factor: AD FS's multipleauthn URI, the only MFA
+ * signal Entra ID reads from a SAML 2.0 assertion (adfs-reference.md §2 [MFAIN]: "SAML 2.0 only
+ * AuthnContextClassRef in AuthnStatement").
+ */
+export const AUTHN_CONTEXT_MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 
 export function toSaml2Model(i: Saml2AssertionInput): Saml2AssertionModel {
   const m365 = i.rp.claimsPreset === 'microsoft365';
@@ -115,7 +127,10 @@ export function toSaml2Model(i: Saml2AssertionInput): Saml2AssertionModel {
     authn: {
       instant: i.authInstant,
       sessionIndex: i.sessionIndex,
-      contextClassRef: CONTEXT_CLASS[i.authMethod] ?? AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT,
+      contextClassRef:
+        i.mfa === true
+          ? AUTHN_CONTEXT_MULTIPLE_AUTHN
+          : (CONTEXT_CLASS[i.authMethod] ?? AUTHN_CONTEXT_PASSWORD_PROTECTED_TRANSPORT),
     },
   };
 }

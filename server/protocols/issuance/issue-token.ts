@@ -63,7 +63,8 @@ export interface IssueRequest {
 
 /**
  * The issuance input of a browser sign-in: the user of `session`, authenticated the way and when the session says
- * (its certificate too), at AD FS's passive endpoint with its trailing slash (the x-ms-endpoint-absolute-path claim).
+ * (its certificate too, and the second factors verified in it: the MFA claims come from the session alone, corpus
+ * B5.4), at AD FS's passive endpoint with its trailing slash (the x-ms-endpoint-absolute-path claim).
  */
 export function inBrowserSession(
   protocol: 'wsfed' | 'saml2',
@@ -79,6 +80,7 @@ export function inBrowserSession(
       method: session.authMethod,
       instant: new Date(session.authInstant),
       certificate: session.certificate,
+      mfa: session.mfa,
     },
     endpointPath: `${ROUTES.passive}/`,
     session,

@@ -10,14 +10,22 @@ import { RuleEvaluationError } from '../../claims/evaluator.ts';
 import { federatedIssuer } from '../../claims/rule-sets.ts';
 import type { AuthenticationContext, RequestContext } from '../../claims/input-claims.ts';
 import { FederationError, issuanceFailed } from '../../lib/errors.ts';
+import { insideCorporateNetwork } from '../../lib/ip.ts';
 import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 
+const NO_NETWORKS: readonly string[] = Object.freeze([]);
+
+/**
+ * `corporateNetworks`: config.corporateNetworks. insidecorporatenetwork is judged on req.ip, the client address
+ * after the trusted proxies (app 'trust proxy'): an address a client writes into X-Forwarded-For is believed only
+ * when a configured proxy passed it on, so nobody outside makes themselves "inside" with a header.
+ */
 export function requestContextOf(
   req: Request,
   endpointPath: string,
-  opts: { active?: boolean } = {},
+  opts: { active?: boolean; corporateNetworks?: readonly string[] } = {},
 ): RequestContext {
   // req.ips is non-empty only when a configured trusted proxy forwarded the request (app 'trust proxy').
   const proxied = req.ips.length > 0;
@@ -30,7 +38,10 @@ export function requestContextOf(
     // Exchange Online names the client it relays (Microsoft.Exchange.ActiveSync, ...) only on active requests;
     // a browser could set the header too, so passive sign-ins never pass it on.
     clientApplication: opts.active === true ? req.get('x-ms-client-application') : undefined,
-    insideCorporateNetwork: false,
+    insideCorporateNetwork: insideCorporateNetwork(
+      { corporateNetworks: opts.corporateNetworks ?? NO_NETWORKS },
+      req.ip,
+    ),
   };
 }
 
@@ -76,7 +87,10 @@ export async function issuanceClaims(
     outcome = await s.claims.run(
       o.rp.rules,
       o.auth,
-      requestContextOf(req, o.endpointPath, { active: o.active === true }),
+      requestContextOf(req, o.endpointPath, {
+        active: o.active === true,
+        corporateNetworks: s.config.corporateNetworks,
+      }),
     );
   } catch (err) {
     if (!(err instanceof RuleEvaluationError)) throw err;
