@@ -13,8 +13,10 @@ import { claimsTest, ClaimsTestError } from './claims.ts';
 import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
 import {
+  DEFAULT_TENANT_MFA,
   tenantFederation,
   tenantInstructions,
+  tenantMfaMode,
   tenantSamlFederation,
   tenantSamlInstructions,
 } from './tenant.ts';
@@ -24,9 +26,12 @@ const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAM
 
 Usage:
   fedgate serve  [--config FILE]                    run the server (no file: embedded defaults)
-  fedgate tenant --domain DOMAIN [--protocol wsfed|saml] [--config FILE] [--json]
+  fedgate tenant --domain DOMAIN [--protocol wsfed|saml] [--mfa accept|enforce|reject]
+                 [--config FILE] [--json]
                                                     print what the tenant admin runs to federate DOMAIN
-                                                    (WS-Federation, or SAML 2.0 with --protocol saml)
+                                                    (WS-Federation, or SAML 2.0 with --protocol saml);
+                                                    --mfa sets federatedIdpMfaBehavior (default accept,
+                                                    see docs/mfa.md)
   fedgate check  [--config FILE]                    validate the configuration and exit
   fedgate claims test --rp ID --user NAME [--ip ADDR] [--method password|windows|tlsclient|x509|URI]
                  [--user-agent TEXT] [--config FILE]
@@ -123,24 +128,28 @@ async function tenant(
   domain: string | undefined,
   json: boolean,
   protocol = 'wsfed',
+  mfaFlag?: string,
 ): Promise<void> {
   if (domain === undefined || domain === '')
     throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
   const p = protocol.toLowerCase();
   if (p !== 'wsfed' && p !== 'saml')
     throw new UsageError(`tenant --protocol is wsfed or saml, not "${protocol}"`);
+  const mfa = mfaFlag === undefined ? DEFAULT_TENANT_MFA : tenantMfaMode(mfaFlag);
+  if (mfa === undefined)
+    throw new UsageError(`tenant --mfa is accept, enforce or reject, not "${mfaFlag ?? ''}"`);
   const config = configFrom(file);
   const signing = await loadOrCreateSigningCredential(signingOptions(config));
   const body =
     p === 'saml'
-      ? tenantSamlFederation(config, signing, domain)
-      : tenantFederation(config, signing, domain);
+      ? tenantSamlFederation(config, signing, domain, mfa)
+      : tenantFederation(config, signing, domain, mfa);
   process.stdout.write(
     json
       ? `${JSON.stringify(body, null, 2)}\n`
       : p === 'saml'
-        ? tenantSamlInstructions(domain, config, signing)
-        : tenantInstructions(domain, config, signing),
+        ? tenantSamlInstructions(domain, config, signing, mfa)
+        : tenantInstructions(domain, config, signing, mfa),
   );
 }
 
@@ -163,6 +172,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       domain: { type: 'string' },
       protocol: { type: 'string' },
+      mfa: { type: 'string' },
       json: { type: 'boolean', default: false },
       rp: { type: 'string' },
       user: { type: 'string' },
@@ -185,7 +195,7 @@ async function main(argv: string[]): Promise<void> {
       await serve(values.config);
       return;
     case 'tenant':
-      await tenant(values.config, values.domain, values.json, values.protocol);
+      await tenant(values.config, values.domain, values.json, values.protocol, values.mfa);
       return;
     case 'check': {
       const c = configFrom(values.config);

@@ -4,6 +4,30 @@ import { ROUTES } from '../http/routes.ts';
 import type { SigningCredential } from '../keys/types.ts';
 import { activeEndpoints } from '../protocols/wstrust/endpoints.ts';
 
+/**
+ * `fedgate tenant --mfa`: the domain's federatedIdpMfaBehavior (entra-protocol.md §4.1). accept: Entra takes
+ * fedgate's multipleauthn claim when fedgate did a second factor and otherwise does its own MFA; enforce: the same,
+ * but when Conditional Access needs MFA that fedgate did not do, Entra sends the user back to fedgate with
+ * wauth=…multipleauthn; reject: Entra always does its own MFA.
+ */
+export const MFA_BEHAVIORS = Object.freeze({
+  accept: 'acceptIfMfaDoneByFederatedIdp',
+  enforce: 'enforceMfaByFederatedIdp',
+  reject: 'rejectMfaByFederatedIdp',
+} as const);
+
+export type TenantMfaMode = keyof typeof MFA_BEHAVIORS;
+export type FederatedIdpMfaBehavior = (typeof MFA_BEHAVIORS)[TenantMfaMode];
+
+/** Absent flag: accept, what `fedgate tenant` printed before --mfa existed. */
+export const DEFAULT_TENANT_MFA: TenantMfaMode = 'accept';
+
+/** The mode named by `--mfa`, or undefined when the value is not one (exact, case-insensitive). */
+export function tenantMfaMode(value: string): TenantMfaMode | undefined {
+  const v = value.toLowerCase();
+  return Object.hasOwn(MFA_BEHAVIORS, v) ? (v as TenantMfaMode) : undefined;
+}
+
 export interface TenantFederation {
   '@odata.type': '#microsoft.graph.internalDomainFederation';
   displayName: string;
@@ -16,7 +40,7 @@ export interface TenantFederation {
   signOutUri: string;
   signingCertificate: string;
   preferredAuthenticationProtocol: 'wsFed';
-  federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp';
+  federatedIdpMfaBehavior: FederatedIdpMfaBehavior;
   promptLoginBehavior: 'translateToFreshPasswordAuthentication';
 }
 
@@ -35,12 +59,13 @@ function issuerUriFor(config: Config, domain: string | undefined): string {
 /**
  * The tenant-side half of the trust (Microsoft Graph internalDomainFederation, entra-protocol.md §4.1), filled
  * from the running configuration. Endpoints keep AD FS's paths so a domain federated with AD FS can move over.
- * federatedIdpMfaBehavior: fedgate never claims MFA, so Entra performs its own MFA when policy asks for it.
+ * federatedIdpMfaBehavior from `--mfa` (MFA_BEHAVIORS).
  */
 export function tenantFederation(
   config: Config,
   signing: SigningCredential,
   domain?: string,
+  mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
 ): TenantFederation {
   const base = config.publicUrl;
   const wsTrust = activeEndpoints(config);
@@ -55,7 +80,7 @@ export function tenantFederation(
     signOutUri: `${base}${ROUTES.passive}/?wa=wsignout1.0`,
     signingCertificate: signing.certificateBase64,
     preferredAuthenticationProtocol: 'wsFed',
-    federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
+    federatedIdpMfaBehavior: MFA_BEHAVIORS[mfa],
     promptLoginBehavior: 'translateToFreshPasswordAuthentication',
   };
 }
@@ -85,6 +110,32 @@ function tenantWarnings(domain: string, config: Config): string[] {
   return warnings;
 }
 
+/** What the chosen federatedIdpMfaBehavior means for the tenant admin, and what it needs of fedgate. */
+function mfaLines(mfa: TenantMfaMode, config: Config): string[] {
+  const behavior = MFA_BEHAVIORS[mfa];
+  const lines =
+    mfa === 'accept'
+      ? [
+          `# MFA (--mfa accept, ${behavior}): Entra accepts fedgate's MFA when fedgate did a second factor; otherwise,`,
+          '# when Conditional Access requires MFA, Entra does its own. --mfa enforce sends those users back to fedgate.',
+        ]
+      : mfa === 'enforce'
+        ? [
+            `# MFA (--mfa enforce, ${behavior}): when Conditional Access requires MFA that fedgate did not do, Entra`,
+            '# sends the user back to fedgate asking for multipleauthn; fedgate must then do a second factor (docs/mfa.md).',
+          ]
+        : [
+            `# MFA (--mfa reject, ${behavior}): Entra ignores fedgate's MFA and always does its own when Conditional`,
+            '# Access requires MFA.',
+          ];
+  // enforce hands every MFA Entra wants to fedgate: with no method enabled those sign-ins cannot finish.
+  if (mfa === 'enforce' && config.mfa.methods.length === 0)
+    lines.push(
+      '# WARNING: mfa.methods is empty: fedgate cannot do the second factor Entra will ask for, so those sign-ins fail.',
+    );
+  return lines;
+}
+
 function certificateLine(signing: SigningCredential): string {
   const days = Math.floor((signing.notAfter.getTime() - Date.now()) / 86_400_000);
   return `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`;
@@ -94,8 +145,9 @@ export function tenantInstructions(
   domain: string,
   config: Config,
   signing: SigningCredential,
+  mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
 ): string {
-  const f = tenantFederation(config, signing, domain);
+  const f = tenantFederation(config, signing, domain, mfa);
   const warnings = tenantWarnings(domain, config);
   const lines = [
     `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,
@@ -103,6 +155,7 @@ export function tenantInstructions(
     f.activeSignInUri === undefined
       ? '# WS-Trust usernamemixed is switched off (wstrust.endpoints): no ActiveSignInUri, so rich clients that need it cannot sign in.'
       : '# The WS-Trust endpoints (ActiveSignInUri, MEX) keep AD FS paths.',
+    ...mfaLines(mfa, config),
     certificateLine(signing),
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
@@ -141,7 +194,7 @@ export interface TenantSamlFederation {
   signOutUri: string;
   signingCertificate: string;
   preferredAuthenticationProtocol: 'saml';
-  federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp';
+  federatedIdpMfaBehavior: FederatedIdpMfaBehavior;
   promptLoginBehavior: 'translateToFreshPasswordAuthentication';
 }
 
@@ -155,6 +208,7 @@ export function tenantSamlFederation(
   config: Config,
   signing: SigningCredential,
   domain?: string,
+  mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
 ): TenantSamlFederation {
   const base = config.publicUrl;
   return {
@@ -165,7 +219,7 @@ export function tenantSamlFederation(
     signOutUri: `${base}${ROUTES.passive}/`,
     signingCertificate: signing.certificateBase64,
     preferredAuthenticationProtocol: 'saml',
-    federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
+    federatedIdpMfaBehavior: MFA_BEHAVIORS[mfa],
     promptLoginBehavior: 'translateToFreshPasswordAuthentication',
   };
 }
@@ -178,8 +232,9 @@ export function tenantSamlInstructions(
   domain: string,
   config: Config,
   signing: SigningCredential,
+  mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
 ): string {
-  const f = tenantSamlFederation(config, signing, domain);
+  const f = tenantSamlFederation(config, signing, domain, mfa);
   const lines = [
     `# Federate ${domain} with fedgate over SAML 2.0 (SAML-P; Microsoft Graph PowerShell).`,
     ...tenantWarnings(domain, config).map((w) => `# WARNING: ${w}`),
@@ -188,6 +243,7 @@ export function tenantSamlInstructions(
     '# works; rich clients without modern authentication need the WS-Federation variant (fedgate tenant without --protocol).',
     "# SignOutUri is fedgate's SAML single logout endpoint. fedgate accepts only signed LogoutRequests, checked with the",
     `# certificate from Entra's SAML metadata: fedgate rp add --metadata ${ENTRA_SAML_METADATA_URL}`,
+    ...mfaLines(mfa, config),
     certificateLine(signing),
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',

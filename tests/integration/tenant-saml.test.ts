@@ -211,3 +211,98 @@ test('fedgate tenant refuses an unknown --protocol; without --protocol it stays 
     'wsFed',
   );
 });
+
+// `fedgate tenant --mfa` (issue 16): federatedIdpMfaBehavior as entra-protocol.md §4.1 names its three values,
+// in the Graph body and the PowerShell command, for both protocols.
+const MFA_MODES = [
+  ['accept', 'acceptIfMfaDoneByFederatedIdp'],
+  ['enforce', 'enforceMfaByFederatedIdp'],
+  ['reject', 'rejectMfaByFederatedIdp'],
+] as const;
+
+test('fedgate tenant --mfa accept|enforce|reject sets federatedIdpMfaBehavior in the Graph body (WS-Fed and SAML)', () => {
+  const dir = configDir(BASE_YAML);
+  for (const protocol of ['wsfed', 'saml'])
+    for (const [mode, behavior] of MFA_MODES) {
+      const r = runCli(
+        [
+          'tenant',
+          '--domain',
+          'corp.example.test',
+          '--protocol',
+          protocol,
+          '--mfa',
+          mode,
+          '--config',
+          'fedgate.yaml',
+          '--json',
+        ],
+        dir,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const body = JSON.parse(r.stdout) as Record<string, string>;
+      assert.equal(body.federatedIdpMfaBehavior, behavior, `${protocol} --mfa ${mode}`);
+    }
+});
+
+test('fedgate tenant --mfa: the PowerShell command carries the behaviour and says what it means', () => {
+  const dir = configDir(BASE_YAML);
+  const enforce = runCli(
+    ['tenant', '--domain', 'corp.example.test', '--mfa', 'enforce', '--config', 'fedgate.yaml'],
+    dir,
+  );
+  assert.equal(enforce.status, 0, enforce.stderr);
+  assert.match(enforce.stdout, /-FederatedIdpMfaBehavior 'enforceMfaByFederatedIdp'/);
+  assert.match(enforce.stdout, /# MFA \(--mfa enforce, enforceMfaByFederatedIdp\)/);
+  assert.doesNotMatch(enforce.stdout, /acceptIfMfaDoneByFederatedIdp|mfa\.methods is empty/);
+  const reject = runCli(
+    [
+      'tenant',
+      '--domain',
+      'corp.example.test',
+      '--protocol',
+      'saml',
+      '--mfa',
+      'REJECT',
+      '--config',
+      'fedgate.yaml',
+    ],
+    dir,
+  );
+  assert.equal(reject.status, 0, reject.stderr);
+  assert.match(reject.stdout, /-FederatedIdpMfaBehavior 'rejectMfaByFederatedIdp'/);
+  assert.match(reject.stdout, /always does its own/);
+  // Without the flag: accept, as before --mfa existed, and the comment says so.
+  const none = runCli(['tenant', '--domain', 'corp.example.test', '--config', 'fedgate.yaml'], dir);
+  assert.equal(none.status, 0, none.stderr);
+  assert.match(none.stdout, /-FederatedIdpMfaBehavior 'acceptIfMfaDoneByFederatedIdp'/);
+  assert.match(none.stdout, /# MFA \(--mfa accept, acceptIfMfaDoneByFederatedIdp\)/);
+});
+
+test('fedgate tenant --mfa enforce warns when fedgate has no MFA method enabled', () => {
+  const dir = configDir(`${BASE_YAML}mfa: { methods: [] }\n`);
+  const r = runCli(
+    ['tenant', '--domain', 'corp.example.test', '--mfa', 'enforce', '--config', 'fedgate.yaml'],
+    dir,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /# WARNING: mfa\.methods is empty/);
+  const accept = runCli(
+    ['tenant', '--domain', 'corp.example.test', '--mfa', 'accept', '--config', 'fedgate.yaml'],
+    dir,
+  );
+  assert.doesNotMatch(accept.stdout, /mfa\.methods is empty/);
+});
+
+test('fedgate tenant refuses an unknown --mfa value and prints nothing to federate with', () => {
+  const dir = configDir(BASE_YAML);
+  for (const value of ['require', '', 'acceptIfMfaDoneByFederatedIdp', 'constructor']) {
+    const r = runCli(
+      ['tenant', '--domain', 'corp.example.test', `--mfa=${value}`, '--config', 'fedgate.yaml'],
+      dir,
+    );
+    assert.equal(r.status, 2, `--mfa=${value}`);
+    assert.match(r.stderr, new RegExp(`tenant --mfa is accept, enforce or reject, not "${value}"`));
+    assert.equal(r.stdout, '');
+  }
+});
