@@ -8,9 +8,14 @@ import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { installSignalHandlers, startServer } from '../main.ts';
 import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
+import { checkMfaPolicy } from '../authn/mfa/trust-policy.ts';
+import { createDirectory } from '../directory/index.ts';
+import { systemClock } from '../lib/clock.ts';
+import { pino } from 'pino';
 import { storeWarnings } from '../stores/index.ts';
 import { claimsTest, ClaimsTestError } from './claims.ts';
 import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
+import { MfaCliError, mfaEnrolCode, mfaReset, mfaShow } from './mfa.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
 import {
   DEFAULT_TENANT_MFA,
@@ -49,6 +54,14 @@ Usage:
                                                     locations, locked-until (needs the Redis store)
   fedgate lockout reset USER [--forget-locations] [--config FILE] [--json]
                                                     clear the user's bad-password counters (audited)
+
+  fedgate mfa show USER [--config FILE] [--json]    a user's second factors (kind, id, name, created,
+                                                    last used; never secrets) and any pending enrolment code
+  fedgate mfa reset USER [--config FILE] [--json]   remove every factor and any pending enrolment code
+  fedgate mfa enrol-code USER [--config FILE] [--json]
+                                                    print a one-time enrolment code for USER (valid
+                                                    mfa.enrolment.codeLifetimeHours); each mfa command is
+                                                    audited (mfa_enrolment, on standard error)
 
 The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
 FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
@@ -155,7 +168,7 @@ async function tenant(
 
 class UsageError extends Error {}
 
-/** The OS account running the CLI (recorded in the lockout_reset audit event). */
+/** The OS account running the CLI (recorded in the lockout_reset and mfa_enrolment audit events). */
 function operatorName(): string | undefined {
   try {
     return userInfo().username;
@@ -203,13 +216,28 @@ async function main(argv: string[]): Promise<void> {
       const rules = checkRuleFiles(c);
       const saml = checkSamlTrusts(c);
       const certs = checkCertificateFiles(c.certificateAuth, c.baseDir);
-      if (rules.problems.length > 0 || saml.problems.length > 0 || certs.length > 0)
+      // MFA rule files (global, per trust, SAML trust files) and group names, looked up in the directory.
+      const mfa = await checkMfaPolicy(c, () =>
+        createDirectory(c.directory, {
+          logger: pino({ level: 'silent' }),
+          clock: systemClock,
+          baseDir: c.baseDir,
+        }),
+      );
+      if (
+        rules.problems.length > 0 ||
+        saml.problems.length > 0 ||
+        certs.length > 0 ||
+        mfa.problems.length > 0
+      )
         throw new ConfigError(values.config ?? 'embedded defaults', [
           ...rules.problems,
           ...saml.problems,
           ...certs,
+          ...mfa.problems,
         ]);
-      for (const w of storeWarnings(c.store)) process.stderr.write(`warning: ${w}\n`);
+      for (const w of [...storeWarnings(c.store), ...mfa.warnings])
+        process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
       );
@@ -281,6 +309,21 @@ async function main(argv: string[]): Promise<void> {
         );
       } catch (err) {
         if (err instanceof LockoutCliError) throw new Error(err.message, { cause: err });
+        throw err;
+      }
+      return;
+    }
+    case 'mfa': {
+      const sub = positionals[1];
+      const who = positionals[2];
+      if ((sub !== 'show' && sub !== 'reset' && sub !== 'enrol-code') || who === undefined)
+        throw new UsageError('mfa needs a subcommand and a user: mfa show|reset|enrol-code USER');
+      const opts = { json: values.json, operator: operatorName() };
+      const run = sub === 'show' ? mfaShow : sub === 'reset' ? mfaReset : mfaEnrolCode;
+      try {
+        process.stdout.write(await run(configFrom(values.config), who, opts));
+      } catch (err) {
+        if (err instanceof MfaCliError) throw new Error(err.message, { cause: err });
         throw err;
       }
       return;

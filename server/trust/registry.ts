@@ -1,10 +1,12 @@
 import {
   configPath,
   genericRules,
+  loadRulesFile,
   microsoft365Rules,
   type RelyingPartyRules,
 } from '../claims/rule-sets.ts';
-import type { RelyingPartyConfig } from '../config/schema.ts';
+import type { RuleSet } from '../claims/rule-ast.ts';
+import type { MfaPresetConfig, RelyingPartyConfig, TrustMfaConfig } from '../config/schema.ts';
 import type { AssertionEncryption } from '../tokens/saml2-encryption.ts';
 import { BINDING_POST, BINDING_REDIRECT, type SamlSpMetadata } from './saml-metadata.ts';
 
@@ -28,6 +30,33 @@ export interface RelyingParty {
   rules: RelyingPartyRules;
   /** SAML 2.0 service-provider side of the trust (metadata + policy), when the party speaks SAML 2.0. */
   saml?: SamlTrust | undefined;
+  /**
+   * The trust's own MFA policy (issue 16): relyingParties[].mfa, microsoft365.mfa or the SAML trust file's `mfa`.
+   * Group presets still name their group as configured; authn/mfa/trust-policy.ts resolves and compiles them.
+   */
+  mfa?: TrustMfa | undefined;
+}
+
+/** A trust's MFA policy as configured, its rule file compiled (a file that does not parse stops startup). */
+export interface TrustMfa {
+  /** The trust's AdditionalAuthenticationRules. */
+  rules?: RuleSet | undefined;
+  /** Access-control-policy presets, as configured. */
+  presets: readonly MfaPresetConfig[];
+}
+
+/**
+ * A trust's `mfa` configuration with its rule file compiled (path relative to `baseDir`); undefined when it asks
+ * nothing. Throws RuleError (file:line:column) when the file does not parse.
+ */
+export function trustMfaOf(baseDir: string, mfa: TrustMfaConfig | undefined): TrustMfa | undefined {
+  if (mfa === undefined) return undefined;
+  const file = configPath(baseDir, mfa.additionalAuthenticationRulesFile);
+  if (file === undefined && mfa.accessControlPolicies.length === 0) return undefined;
+  return Object.freeze({
+    rules: file === undefined ? undefined : loadRulesFile(file),
+    presets: Object.freeze([...mfa.accessControlPolicies]),
+  });
 }
 
 /** Per-trust SAML 2.0 policy (the trust file under metadata/, server/trust/saml-trusts.ts). */
@@ -100,6 +129,7 @@ export interface TrustRegistryOptions {
         federatedDomains: readonly string[];
         issuanceRulesFile?: string | undefined;
         authorizationRulesFile?: string | undefined;
+        mfa?: TrustMfaConfig | undefined;
       }
     | undefined;
 }
@@ -145,7 +175,12 @@ export class TrustRegistry {
       authorizationRulesFile: configPath(baseDir, m365?.authorizationRulesFile),
     });
     const parties: RelyingParty[] = [
-      { ...MICROSOFT_365, rules: m365Rules, saml: MICROSOFT_365_SAML },
+      {
+        ...MICROSOFT_365,
+        rules: m365Rules,
+        saml: MICROSOFT_365_SAML,
+        mfa: trustMfaOf(baseDir, m365?.mfa),
+      },
     ];
     if (opts.testRelyingPartyReply !== undefined) {
       parties.push({
@@ -171,6 +206,7 @@ export class TrustRegistry {
         tokenLifetimeMinutes: rp.tokenLifetimeMinutes,
         claimsPreset: 'generic',
         rules,
+        mfa: trustMfaOf(baseDir, rp.mfa),
       });
     }
     for (const rp of parties) {
@@ -190,13 +226,15 @@ export class TrustRegistry {
 
   /**
    * Attaches (or replaces) the SAML 2.0 side of a trust, keyed by the SP's entityID. A trust that already
-   * exists (e.g. Microsoft 365, or a WS-Fed party with the same identifier) keeps its name, rules and reply
-   * addresses; otherwise a SAML-only party is added with `fresh`'s name, lifetime and rules. Used at start
+   * exists (e.g. Microsoft 365, or a WS-Fed party with the same identifier) keeps its name, rules, MFA policy and
+   * reply addresses; otherwise a SAML-only party is added with `fresh`'s name, lifetime and rules. Used at start
    * and by metadata refresh, so a swap is one assignment (requests in flight keep the object they hold).
    */
   setSaml(
     saml: SamlTrust,
-    fresh: Pick<RelyingParty, 'name' | 'tokenLifetimeMinutes' | 'rules'>,
+    fresh: Pick<RelyingParty, 'name' | 'tokenLifetimeMinutes' | 'rules'> & {
+      mfa?: TrustMfa | undefined;
+    },
   ): RelyingParty {
     const k = normaliseIdentifier(saml.metadata.entityId);
     const existing = this.#byId.get(k);
@@ -205,7 +243,7 @@ export class TrustRegistry {
     const next: RelyingParty =
       existing !== undefined
         ? samlOnly
-          ? { ...existing, ...fresh, saml }
+          ? { ...existing, ...fresh, mfa: fresh.mfa, saml }
           : { ...existing, saml }
         : {
             identifier: saml.metadata.entityId,
@@ -216,6 +254,7 @@ export class TrustRegistry {
             claimsPreset: 'generic',
             rules: fresh.rules,
             saml,
+            mfa: fresh.mfa,
           };
     this.#replace(existing, next);
     return next;

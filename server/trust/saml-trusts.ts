@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configPath, genericRules, type RelyingPartyRules } from '../claims/rule-sets.ts';
+import { trustMfaSchema } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import {
   MetadataError,
@@ -21,7 +22,13 @@ import {
   verifiedMetadataXml,
   type SamlSpMetadata,
 } from './saml-metadata.ts';
-import type { SamlSpPolicy, SamlTrust, TrustRegistry } from './registry.ts';
+import {
+  trustMfaOf,
+  type SamlSpPolicy,
+  type SamlTrust,
+  type TrustMfa,
+  type TrustRegistry,
+} from './registry.ts';
 import { CONTENT_ALGORITHMS, type AssertionEncryption } from '../tokens/saml2-encryption.ts';
 import { METADATA_LIMITS } from '../lib/xml-limits.ts';
 
@@ -48,6 +55,11 @@ export const trustFileSchema = z.strictObject({
     .default(['aes256-gcm']),
   issuanceRulesFile: z.string().min(1).optional(),
   authorizationRulesFile: z.string().min(1).optional(),
+  /**
+   * When this party's users need a second factor (issue 16), as relyingParties[].mfa: AdditionalAuthenticationRules
+   * (path relative to the trust file) and access-control-policy presets.
+   */
+  mfa: trustMfaSchema.optional(),
 });
 export type TrustFile = z.output<typeof trustFileSchema>;
 
@@ -163,6 +175,7 @@ export class SamlTrustLoader {
   readonly #o: SamlTrustLoaderOptions;
   readonly #loaded = new Map<string, Loaded>();
   readonly #rules = new Map<string, RelyingPartyRules>();
+  readonly #mfa = new Map<string, TrustMfa | undefined>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(o: SamlTrustLoaderOptions) {
@@ -210,6 +223,17 @@ export class SamlTrustLoader {
     return rules;
   }
 
+  /**
+   * The trust file's MFA policy, its rule file compiled (a file that does not parse fails the load like a bad
+   * issuance rule file: startup stops, a refresh keeps the last good copy). Keyed by the file's text of it, so a
+   * changed policy is compiled again and an unchanged one keeps its object (trust-policy.ts caches by it).
+   */
+  #mfaFor(file: string, t: TrustFile): TrustMfa | undefined {
+    const key = `${file}|${JSON.stringify(t.mfa ?? null)}`;
+    if (!this.#mfa.has(key)) this.#mfa.set(key, trustMfaOf(dirname(file), t.mfa));
+    return this.#mfa.get(key);
+  }
+
   async #loadOne(file: string, now: number): Promise<void> {
     const t = readTrustFile(file);
     const md = parseSpMetadata(await this.#metadataXml(file, t));
@@ -232,6 +256,7 @@ export class SamlTrustLoader {
       name: t.name ?? md.entityId,
       tokenLifetimeMinutes: t.tokenLifetimeMinutes,
       rules: this.#rulesFor(file, t),
+      mfa: this.#mfaFor(file, t),
     });
     const refreshMs = this.#o.refreshMinutes * 60_000;
     let due = now + refreshMs;
