@@ -7,14 +7,18 @@ import {
   Attribute,
   Change,
   Client,
+  AdminLimitExceededError,
   ConstraintViolationError,
   EqualityFilter,
+  InsufficientAccessError,
   InvalidCredentialsError,
+  NoSuchAttributeError,
   NoSuchObjectError,
   OrFilter,
   PresenceFilter,
   ResultCodeError,
   SizeLimitExceededError,
+  TypeOrValueExistsError,
   type Entry,
   type Filter,
 } from 'ldapts';
@@ -35,7 +39,9 @@ import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
 import { BindPool, DirectoryBusyError } from './pool.ts';
 import type {
   AttributeQuery,
+  AttributeSchema,
   AttributeValues,
+  AttributeWriteResult,
   AuthResult,
   CertificateAccount,
   CertificateMappingQuery,
@@ -288,6 +294,133 @@ export class LdapDirectory implements DirectoryProvider {
       return Buffer.isBuffer(first) && first.length > 0 ? first : undefined;
     });
     if (!attempt.ok) throw new Error(`no domain controller answered: ${attempt.reason}`);
+    return attempt.value;
+  }
+
+  async readAttribute(dn: string, attribute: string): Promise<string | undefined> {
+    checkAttributeName(attribute);
+    const attempt = await this.#withFailover(async (dc): Promise<string[] | { missing: true }> => {
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'search');
+      try {
+        const { searchEntries } = await dc.service.search(dn, {
+          scope: 'base',
+          filter: new PresenceFilter({ attribute: 'objectClass' }),
+          attributes: [attribute],
+        });
+        const [entry] = searchEntries;
+        if (entry === undefined) return { missing: true };
+        return values(entry, attribute).map((v) =>
+          typeof v === 'string' ? v : v.toString('utf8'),
+        );
+      } catch (err) {
+        if (err instanceof NoSuchObjectError) return { missing: true };
+        throw err;
+      }
+    });
+    if (!attempt.ok) throw unavailable(attempt.reason);
+    if ('missing' in attempt.value) throw new Error(`no directory entry ${dn}`);
+    if (attempt.value.length > 1)
+      throw new Error(`${attribute} of ${dn} holds more than one value`);
+    return attempt.value[0];
+  }
+
+  async writeAttribute(
+    dn: string,
+    attribute: string,
+    value: string | undefined,
+    expected?: { value: string | undefined },
+  ): Promise<AttributeWriteResult> {
+    checkAttributeName(attribute);
+    if (value === '')
+      throw new Error('an empty value is written as undefined (clears the attribute)');
+    const changes = attributeChanges(attribute, value, expected);
+    type Outcome = AttributeWriteResult | { refused: string };
+    const attempt = await this.#withFailover(async (dc): Promise<Outcome> => {
+      if (changes.length === 0) {
+        // Clear-if-absent: nothing to modify, but the CAS still has to hold.
+        await this.#serviceBound(dc);
+        this.#emit(dc.url, 'search');
+        const { searchEntries } = await dc.service.search(dn, {
+          scope: 'base',
+          filter: new PresenceFilter({ attribute: 'objectClass' }),
+          attributes: [attribute],
+        });
+        const [entry] = searchEntries;
+        if (entry === undefined) return { refused: `no directory entry ${dn}` };
+        return values(entry, attribute).length === 0 ? 'written' : 'conflict';
+      }
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'modify');
+      try {
+        await dc.service.modify(dn, changes);
+        return 'written';
+      } catch (err) {
+        // The value the CAS deleted is no longer there (16), or a value appeared where none was expected (20; AD
+        // and Samba refuse a second value of a single-valued attribute with 19 instead, told apart below).
+        if (err instanceof NoSuchAttributeError || err instanceof TypeOrValueExistsError)
+          return 'conflict';
+        if (err instanceof ConstraintViolationError)
+          return expected !== undefined && expected.value === undefined ? 'conflict' : 'too-large';
+        // AD: the value is longer than the attribute's rangeUpper ([MS-ADTS] §3.1.1.5.3.1).
+        if (err instanceof AdminLimitExceededError) return 'too-large';
+        if (err instanceof NoSuchObjectError) return { refused: `no directory entry ${dn}` };
+        if (err instanceof InsufficientAccessError)
+          return {
+            refused: `the service account may not write ${attribute} of ${dn} (grant it write property on that attribute: docs/mfa-directory.md)`,
+          };
+        throw err;
+      }
+    });
+    if (!attempt.ok) throw unavailable(attempt.reason);
+    if (typeof attempt.value === 'object') throw new Error(attempt.value.refused);
+    return attempt.value;
+  }
+
+  async describeAttribute(attribute: string): Promise<AttributeSchema | undefined> {
+    checkAttributeName(attribute);
+    const attempt = await this.#withFailover(async (dc): Promise<AttributeSchema | undefined> => {
+      await this.#serviceBound(dc);
+      this.#emit(dc.url, 'search');
+      const { searchEntries: root } = await dc.service.search('', {
+        scope: 'base',
+        filter: new PresenceFilter({ attribute: 'objectClass' }),
+        attributes: ['schemaNamingContext'],
+      });
+      const schemaNc = root[0] === undefined ? undefined : text(root[0], 'schemaNamingContext');
+      if (schemaNc === undefined) return undefined;
+      this.#emit(dc.url, 'search');
+      const { searchEntries } = await dc.service.search(schemaNc, {
+        scope: 'one',
+        filter: new AndFilter({
+          filters: [
+            new EqualityFilter({ attribute: 'objectClass', value: 'attributeSchema' }),
+            new EqualityFilter({ attribute: 'lDAPDisplayName', value: attribute }),
+          ],
+        }),
+        sizeLimit: 2,
+        attributes: [
+          'lDAPDisplayName',
+          'attributeSyntax',
+          'isSingleValued',
+          'rangeUpper',
+          'searchFlags',
+        ],
+      });
+      const [entry] = searchEntries;
+      if (entry === undefined || searchEntries.length > 1) return undefined;
+      const upper = Number.parseInt(text(entry, 'rangeUpper') ?? '', 10);
+      const flags = Number.parseInt(text(entry, 'searchFlags') ?? '0', 10);
+      return {
+        name: text(entry, 'lDAPDisplayName') ?? attribute,
+        syntax: text(entry, 'attributeSyntax') ?? '',
+        singleValued: text(entry, 'isSingleValued')?.toUpperCase() === 'TRUE',
+        rangeUpper: Number.isSafeInteger(upper) && upper > 0 ? upper : undefined,
+        // searchFlags fCONFIDENTIAL (0x80, [MS-ADTS] §2.2.9): read needs CONTROL_ACCESS, not just read property.
+        confidential: Number.isSafeInteger(flags) && (flags & 0x80) !== 0,
+      };
+    });
+    if (!attempt.ok) throw unavailable(attempt.reason);
     return attempt.value;
   }
 
@@ -775,4 +908,39 @@ export function firstRdnValue(dn: string): string {
     bytes.push(...Buffer.from(String.fromCodePoint(codePoint), 'utf8'));
   }
   return Buffer.from(bytes).toString('utf8');
+}
+
+/** Attribute names go into requests as given: only a plain LDAP name (RFC 4512 descr) is accepted. */
+function checkAttributeName(attribute: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(attribute))
+    throw new Error(`not an attribute name: ${attribute}`);
+}
+
+/**
+ * The modify for writeAttribute. Without `expected`: replace (no values = delete the attribute, absent or not). With
+ * it, a compare-and-swap in one modify (RFC 4511 §4.6: all changes apply or none): delete the expected value (fails
+ * with noSuchAttribute when it changed) and add the new one; expecting no value, add alone fails when one appeared.
+ */
+export function attributeChanges(
+  attribute: string,
+  value: string | undefined,
+  expected: { value: string | undefined } | undefined,
+): Change[] {
+  const mod = (operation: 'add' | 'delete' | 'replace', v: string[]): Change =>
+    new Change({ operation, modification: new Attribute({ type: attribute, values: v }) });
+  if (expected === undefined) return [mod('replace', value === undefined ? [] : [value])];
+  const out: Change[] = [];
+  if (expected.value !== undefined) out.push(mod('delete', [expected.value]));
+  if (value !== undefined) out.push(mod('add', [value]));
+  return out;
+}
+
+function unavailable(reason: string): FederationError {
+  return new FederationError(
+    'directory_unavailable',
+    'The directory is not available. Try again later.',
+    {
+      detail: reason,
+    },
+  );
 }

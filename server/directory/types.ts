@@ -157,6 +157,19 @@ export interface CertificateAccount {
 /** At most this many accounts answer one certificate query; more is refused as ambiguous. */
 export const MAX_CERTIFICATE_ACCOUNTS = 8;
 
+/** An attribute's schema entry (attributeSchema), as describeAttribute reads it. */
+export interface AttributeSchema {
+  /** lDAPDisplayName as the schema spells it. */
+  name: string;
+  /** attributeSyntax OID: 2.5.5.12 is Unicode string. */
+  syntax: string;
+  singleValued: boolean;
+  /** Longest value (characters for strings); undefined when the schema sets no bound. */
+  rangeUpper?: number | undefined;
+  /** searchFlags fCONFIDENTIAL: reading needs control access, not just read property. */
+  confidential: boolean;
+}
+
 /** What writeAttribute did: see DirectoryProvider.writeAttribute. */
 export type AttributeWriteResult = 'written' | 'conflict' | 'too-large';
 
@@ -230,6 +243,12 @@ export interface DirectoryProvider {
     value: string | undefined,
     expected?: { value: string | undefined },
   ): Promise<AttributeWriteResult>;
+  /**
+   * What the schema says about an attribute (by lDAPDisplayName), so a misnamed or unsuitable
+   * mfa.enrolment.attribute is reported clearly and the record's size bound follows its rangeUpper; undefined when
+   * the schema has no such attribute. Rejects with FederationError 'directory_unavailable' when no DC answers.
+   */
+  describeAttribute?(attribute: string): Promise<AttributeSchema | undefined>;
   healthCheck(): Promise<DirectoryHealth>;
   close(): Promise<void>;
 }

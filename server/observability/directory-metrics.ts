@@ -10,6 +10,10 @@ const TIMED = new Set([
   'queryAttributes',
   'groupsOf',
   'changePassword',
+  // MFA enrolment records (authn/mfa/enrolments.ts): one read per MFA step, one write per change.
+  'readAttribute',
+  'writeAttribute',
+  'describeAttribute',
 ]);
 
 function isUnavailable(v: unknown): boolean {

@@ -38,7 +38,10 @@ export type SambaUserName =
   | 'cert2'
   | 'cert3'
   | 'cert4'
-  | 'certoff1'; // disabled: a valid certificate must still be refused
+  | 'certoff1' // disabled: a valid certificate must still be refused
+  | 'mfa1' // MFA enrolment records in msDS-cloudExtensionAttribute10 (svc-fedgate may write that attribute only)
+  | 'mfa2'
+  | 'mfa3';
 
 export interface SambaUser {
   password: string;

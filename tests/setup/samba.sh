@@ -27,12 +27,17 @@ BASE_DN=DC=corp,DC=example,DC=test
 UPN_SUFFIX=corp.example.test
 URL=ldaps://127.0.0.1:636
 # Bump when the set of users or their attributes below changes: forces re-creation on reused DCs.
-USERS_VERSION=6
+USERS_VERSION=7
 TEST_USERS=(jdoe jsmith disabled1 mustchange1 expired1 acctexpired1 locked1 consistency1 fabrikam1 subdomain1 inject1 wstrust1 wstrust2
-  spray1 spray2 pwchg1 pwchg2 pwchg3 spray3 cert1 cert2 cert3 cert4 certoff1)
+  spray1 spray2 pwchg1 pwchg2 pwchg3 spray3 cert1 cert2 cert3 cert4 certoff1 mfa1 mfa2 mfa3)
 # A second UPN suffix (multi-domain issuerid tests). Samba 4.17 accepts any userPrincipalName without the suffix
 # being registered; it is registered in uPNSuffixes anyway, as an AD administrator would.
 SECOND_UPN_SUFFIX=fabrikam.test
+# The attribute MFA enrolments are kept in (mfa.enrolment.attribute in the tests; docs/mfa-directory.md). Samba's
+# schema has msDS-cloudExtensionAttribute1..20 (AD 2012 R2) but not Exchange's extensionAttributeN.
+MFA_ATTRIBUTE=msDS-cloudExtensionAttribute10
+# The schemaIDGUID of the user class ([MS-ADSC] §2.269), the inherited object type of the MFA grant.
+USER_CLASS_GUID=bf967aba-0de6-11d0-a285-00aa003049e2
 
 say() { echo "samba.sh: $*"; }
 die() {
@@ -183,6 +188,23 @@ upn_of() {
   esac
 }
 
+# The grant docs/mfa-directory.md tells an AD admin to make (dsacls /I:S /G "CORP\svc-fedgate:WP;attr;user"): write
+# property on the MFA attribute only, inherited by user objects under CN=Users only (CIIO with the user class as
+# inherited object type). svc-fedgate is re-created with a new SID by create_users, so the grant is made there; the
+# grant to an earlier svc-fedgate stays behind naming a deleted SID, which grants nothing (samba-tool 4.17 has no
+# dsacl delete).
+grant_mfa_attribute() {
+  local schema="CN=Schema,CN=Configuration,$BASE_DN" guid sid container="CN=Users,$BASE_DN"
+  guid=$(as_admin ldapsearch -LLL -o ldif-wrap=no -b "$schema" "(lDAPDisplayName=$MFA_ATTRIBUTE)" schemaIDGUID 2>>"$LOG" |
+    sed -n 's/^schemaIDGUID:: //p' | base64 -d | od -An -tx1 | tr -d ' \n')
+  [[ ${#guid} == 32 ]] || die "schemaIDGUID of $MFA_ATTRIBUTE not found in the schema"
+  # objectGUID bytes are little-endian in the first three fields ([MS-DTYP] §2.3.4.2).
+  guid="${guid:6:2}${guid:4:2}${guid:2:2}${guid:0:2}-${guid:10:2}${guid:8:2}-${guid:14:2}${guid:12:2}-${guid:16:4}-${guid:20:12}"
+  sid=$(samba-tool user show svc-fedgate --attributes=objectSid -s "$CONF" 2>>"$LOG" | sed -n 's/^objectSid: //p')
+  [[ $sid == S-1-5-21-* ]] || die "objectSid of svc-fedgate not found"
+  tool dsacl set --objectdn="$container" --sddl="(OA;CIIO;WP;$guid;$USER_CLASS_GUID;$sid)"
+}
+
 create_users() {
   say "creating test users"
   local u
@@ -229,6 +251,9 @@ create_users() {
   # Certificate sign-in users (issue 9): the tests make the PKI and set altSecurityIdentities themselves.
   for u in cert1 cert2 cert3 cert4 certoff1; do tool user create "$u" "${PW[$u]}"; done
   tool user disable certoff1
+  # MFA enrolment users (issue 16): the tests write and read their sealed enrolment record.
+  for u in mfa1 mfa2 mfa3; do tool user create "$u" "${PW[$u]}"; done
+  grant_mfa_attribute
   samba-tool domain passwordsettings pso delete fedgate-account-protection -s "$CONF" >>"$LOG" 2>&1 || true
   tool domain passwordsettings pso create fedgate-account-protection 10 --account-lockout-threshold=10 \
     --reset-account-lockout-after=30 --account-lockout-duration=30 --min-pwd-age=0 --complexity=on \

@@ -24,11 +24,11 @@ export const MAX_FACTORS = 10;
 /** Longest factor name, characters (factors.ts). */
 export const MAX_FACTOR_NAME = 64;
 /**
- * The length of the stored value the attribute accepts, characters: the rangeUpper of extensionAttribute1..15 and
- * msDS-cloudExtensionAttribute1..20 in the AD schema (and of docs/mfa-schema.ldif's attribute). The DC refusing a
- * longer value (constraint violation) is reported the same way.
+ * The longest stored (sealed) value, characters, when the attribute's schema sets no rangeUpper (AD's and Samba's
+ * msDS-cloudExtensionAttributeN set none; Exchange's extensionAttributeN set 1024, which then applies): ten large
+ * security keys fit, and nothing bigger is ever read or replicated.
  */
-export const MAX_VALUE_CHARS = 1024;
+export const MAX_VALUE_CHARS = 8192;
 
 /** `sealed` ≠ JSON of version 1, tampered, for another account, or sealed with a key this farm does not hold. */
 export class EnrolmentError extends Error {
@@ -42,6 +42,11 @@ export class EnrolmentError extends Error {
 
 /** Raw storage of one sealed value per account: a directory attribute or the embedded directory's file. */
 export interface EnrolmentBackend {
+  /**
+   * Checks the storage once (the attribute exists, is a single-valued Unicode string) and says how many characters
+   * a value may have; rejects with EnrolmentError('not-configured') when it cannot hold the record.
+   */
+  limit(): Promise<number>;
   read(user: DirectoryUser): Promise<string | undefined>;
   /** Compare-and-swap when `expected` is given; `value` undefined clears. */
   write(
@@ -210,16 +215,20 @@ function isEmpty(e: Enrolments): boolean {
 export class EnrolmentStore {
   readonly #backend: EnrolmentBackend;
   readonly #sealer: Sealer;
-  readonly #maxChars: number;
+  /** The backend's limit, asked once (a failed check, e.g. the directory being down, is asked again). */
+  #limit: Promise<number> | undefined;
 
-  constructor(
-    backend: EnrolmentBackend,
-    secrets: readonly (string | Buffer)[],
-    opts: { maxChars?: number | undefined } = {},
-  ) {
+  constructor(backend: EnrolmentBackend, secrets: readonly (string | Buffer)[]) {
     this.#backend = backend;
     this.#sealer = new Sealer(secrets, 'mfa-enrolments');
-    this.#maxChars = opts.maxChars ?? Number.POSITIVE_INFINITY;
+  }
+
+  #maxChars(): Promise<number> {
+    this.#limit ??= this.#backend.limit().catch((err: unknown) => {
+      this.#limit = undefined;
+      throw err;
+    });
+    return this.#limit;
   }
 
   /** The user's record; EMPTY_ENROLMENTS when nothing is stored. */
@@ -229,8 +238,9 @@ export class EnrolmentStore {
 
   /** Replaces the whole record (an empty record clears the attribute). */
   async write(user: DirectoryUser, e: Enrolments): Promise<void> {
-    const result = await this.#backend.write(user, this.#seal(user, e));
-    if (result === 'too-large') throw this.#tooLarge();
+    const max = await this.#maxChars();
+    const result = await this.#backend.write(user, this.#seal(user, e, max));
+    if (result === 'too-large') throw tooLarge(max);
     // Without `expected` the backends never answer 'conflict'.
   }
 
@@ -245,9 +255,10 @@ export class EnrolmentStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, enrolments } = await this.#readRaw(user);
       const next = change(enrolments);
-      const result = await this.#backend.write(user, this.#seal(user, next), { value: raw });
+      const max = await this.#maxChars();
+      const result = await this.#backend.write(user, this.#seal(user, next, max), { value: raw });
       if (result === 'written') return next;
-      if (result === 'too-large') throw this.#tooLarge();
+      if (result === 'too-large') throw tooLarge(max);
     }
     throw new Error('the enrolment record kept changing; try again');
   }
@@ -255,10 +266,11 @@ export class EnrolmentStore {
   async #readRaw(
     user: DirectoryUser,
   ): Promise<{ raw: string | undefined; enrolments: Enrolments }> {
+    const max = await this.#maxChars();
     const raw = await this.#backend.read(user);
     if (raw === undefined || raw === '') return { raw, enrolments: EMPTY_ENROLMENTS };
-    const plain =
-      raw.length > this.#maxChars * 2 ? undefined : this.#sealer.open(raw, aadFor(user));
+    // Longer than anything fedgate writes: not worth decrypting.
+    const plain = raw.length > max ? undefined : this.#sealer.open(raw, aadFor(user));
     if (plain === undefined)
       throw new EnrolmentError(
         'unreadable',
@@ -279,19 +291,19 @@ export class EnrolmentStore {
     return { raw, enrolments: fromStored(parsed.data) };
   }
 
-  #seal(user: DirectoryUser, e: Enrolments): string | undefined {
+  #seal(user: DirectoryUser, e: Enrolments, max: number): string | undefined {
     if (isEmpty(e)) return undefined;
     const sealed = this.#sealer.seal(JSON.stringify(toStored(e)), aadFor(user));
-    if (sealed.length > this.#maxChars) throw this.#tooLarge(sealed.length);
+    if (sealed.length > max) throw tooLarge(max, sealed.length);
     return sealed;
   }
+}
 
-  #tooLarge(chars?: number): EnrolmentError {
-    return new EnrolmentError(
-      'too-large',
-      `the enrolment record${chars === undefined ? '' : ` (${chars} characters sealed)`} does not fit the attribute (at most ${this.#maxChars === Number.POSITIVE_INFINITY ? 'its rangeUpper' : this.#maxChars} characters): remove a factor`,
-    );
-  }
+function tooLarge(max: number, chars?: number): EnrolmentError {
+  return new EnrolmentError(
+    'too-large',
+    `the enrolment record${chars === undefined ? '' : ` (${chars} characters sealed)`} does not fit the attribute (at most ${max} characters): remove a factor`,
+  );
 }
 
 // --- Backends ---------------------------------------------------------------------------------------------------
@@ -306,11 +318,33 @@ function directoryBackend(directory: DirectoryProvider, attribute: string): Enro
     throw new EnrolmentError('not-configured', 'the directory cannot store attributes');
   };
   return {
+    async limit() {
+      if (directory.describeAttribute === undefined) return MAX_VALUE_CHARS;
+      const schema = await directory.describeAttribute(attribute);
+      const problem =
+        schema === undefined
+          ? 'is not in the directory schema'
+          : !schema.singleValued
+            ? 'is multi-valued'
+            : schema.syntax !== UNICODE_STRING_SYNTAX
+              ? `has syntax ${schema.syntax}, not Unicode string (2.5.5.12)`
+              : undefined;
+      if (problem !== undefined)
+        throw new EnrolmentError(
+          'not-configured',
+          `mfa.enrolment.attribute ${attribute} ${problem}; name a single-valued Unicode string attribute (docs/mfa-directory.md)`,
+        );
+      // The sealed value is ASCII, so characters = what rangeUpper counts.
+      return Math.min(schema?.rangeUpper ?? MAX_VALUE_CHARS, MAX_VALUE_CHARS);
+    },
     read: (user) => directory.readAttribute?.(user.dn, attribute) ?? unsupported(),
     write: (user, value, expected) =>
       directory.writeAttribute?.(user.dn, attribute, value, expected) ?? unsupported(),
   };
 }
+
+/** attributeSyntax of Unicode strings (String(Unicode), [MS-ADTS] §3.1.1.2.2.2). */
+const UNICODE_STRING_SYNTAX = '2.5.5.12';
 
 /**
  * The embedded directory's file: `{ "v": 1, "users": { "<objectGUID hex>": "<sealed>" } }`, mode 0600, replaced
@@ -343,6 +377,7 @@ export function fileBackend(path: string): EnrolmentBackend {
   };
   const key = (user: DirectoryUser): string => user.objectGuid.toString('hex');
   return {
+    limit: () => Promise.resolve(MAX_VALUE_CHARS),
     read: (user) => serial(async () => (await load())[key(user)]),
     write: (user, value, expected) =>
       serial(async () => {
@@ -388,17 +423,14 @@ export function createEnrolmentStore(
   if (directory.kind === 'ldap') {
     const attribute = config.mfa.enrolment.attribute;
     if (attribute === undefined) return undefined;
-    return new EnrolmentStore(directoryBackend(directory, attribute), deps.secrets, {
-      maxChars: MAX_VALUE_CHARS,
-    });
+    return new EnrolmentStore(directoryBackend(directory, attribute), deps.secrets);
   }
   const file = config.mfa.enrolment.file;
   const path =
     file === undefined
       ? join(config.keys.dir, 'mfa-enrolments.json')
       : resolve(config.baseDir, file);
-  // The file has no rangeUpper, but the same bound keeps a record movable to a directory attribute.
-  return new EnrolmentStore(fileBackend(path), deps.secrets, { maxChars: MAX_VALUE_CHARS });
+  return new EnrolmentStore(fileBackend(path), deps.secrets);
 }
 
 // --- Factor ids and one-time enrolment codes -----------------------------------------------------------------
