@@ -70,6 +70,24 @@ export interface MfaDecision {
   reasons: MfaReason[];
 }
 
+/** A reason as one readable line (the `reasons` of the mfa_required audit event). */
+export function describeMfaReason(r: MfaReason): string {
+  const failed = r.kind !== 'request' && r.failed !== undefined ? ` (failed: ${r.failed})` : '';
+  switch (r.kind) {
+    case 'rule':
+      return `${r.scope} rules ${r.source} ${r.rule}${failed}`;
+    case 'preset':
+      return `preset ${r.preset} ${r.rule}${failed}`;
+    case 'request':
+      return `${r.protocol} request ${r.requested}`;
+  }
+}
+
+/** Whether any rule source is present (no sources: decideMfa can only say "not required" by rules). */
+export function hasRuleSources(sets: MfaRuleSets): boolean {
+  return sets.global !== undefined || sets.trust !== undefined || (sets.presets?.length ?? 0) > 0;
+}
+
 /** URIs as admins paste them from Microsoft Learn pages that were rewritten to https:// (entra-protocol.md). */
 function canonicalUri(uri: string): string {
   return uri

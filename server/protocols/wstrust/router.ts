@@ -15,15 +15,28 @@
  *  5. AppliesTo resolved against the trust registry (extSTS.srf is an alias of the Microsoft 365 trust);
  *  6. the shared credential step (authn/password.ts, with smart lockout): every credential failure gives one
  *     identical fault (B4.4);
- *  7. the shared issuance step (issuance/issue-token.ts): the relying party's claim rules and authorization,
+ *  7. the trust's MFA policy (authn/mfa/policy.ts, the sets of authn/mfa/trust-policy.ts): usernamemixed has no
+ *     way to ask for a second factor, so a request the policy requires MFA for is refused (AD FS: "WS-Trust
+ *     requests can't do MFA; if rules fire, no token", adfs-reference.md §2 [PS]), audited as mfa_required
+ *     refused, never issued without it;
+ *  8. the shared issuance step (issuance/issue-token.ts): the relying party's claim rules and authorization,
  *     the same SAML 1.1 model as WS-Federation (or, when the RST's TokenType asks for SAML 2.0, the SAML-P
  *     assertion model), signed, audited; the response.
  */
 import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
+import {
+  decideMfa,
+  describeMfaReason,
+  hasRuleSources,
+  type MfaDecision,
+} from '../../authn/mfa/policy.ts';
+import type { MfaPolicies } from '../../authn/mfa/trust-policy.ts';
 import { authenticateWithPassword } from '../../authn/password.ts';
+import type { DirectoryUser } from '../../directory/types.ts';
+import { FederationError } from '../../lib/errors.ts';
 import { AuthMethods, type ClaimSet } from '../../claims/types.ts';
-import { signinEmptyCredentials } from '../../observability/audit.ts';
+import { mfaRequired, signinEmptyCredentials } from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import {
   writeSignedSaml11Assertion,
@@ -35,6 +48,7 @@ import { toSaml2Model } from '../../tokens/saml2-model.ts';
 import { toSaml11Model } from '../../tokens/saml11-model.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { issueToken } from '../issuance/issue-token.ts';
+import { requestContextOf } from '../issuance/request-context.ts';
 import { MEX_PATH, TRUST_13, TRUST_2005, type TrustVersionInfo } from './constants.ts';
 import { faultEdge, wstrustFault } from './fault.ts';
 import { buildMex, mexSchema } from './mex.ts';
@@ -133,6 +147,72 @@ export function wstrustRouter(s: Services): Router {
     }
   }
 
+  /**
+   * Step 7: refuses (MSIS3127 RequestFailed, the fault AD FS answers a request it will not issue for; the MSIS code
+   * AD FS logs for this case is not documented, adfs-reference.md §2) when the trust's MFA policy requires a
+   * second factor for this user and request. The policy sees what a browser sign-in's would: the password method,
+   * group SIDs, insidecorporatenetwork and the x-ms-* claims of this active request. A rule that fails or a
+   * directory outage is handled as policy.ts says (fail closed; outage = unavailable fault).
+   */
+  async function mfaCheck(
+    version: TrustVersionInfo,
+    req: Request,
+    res: Response,
+    rp: RelyingParty,
+    user: DirectoryUser,
+    now: Date,
+  ): Promise<void> {
+    // Services.mfaPolicies (built once at start, services.ts); read per request.
+    const policies = (s as { mfaPolicies?: MfaPolicies | undefined }).mfaPolicies;
+    let reasons: string[];
+    if (policies === undefined) {
+      // Without the compiled policy, a configured one cannot be judged: refuse rather than issue (fail closed).
+      const m = s.config.mfa;
+      const configured =
+        m.additionalAuthenticationRulesFile !== undefined ||
+        m.accessControlPolicies.length > 0 ||
+        rp.mfa !== undefined;
+      if (!configured) return;
+      reasons = ['MFA policy configured but not built'];
+    } else {
+      const sets = policies.setsFor(rp);
+      if (!hasRuleSources(sets)) return;
+      let decision: MfaDecision;
+      try {
+        decision = await decideMfa({
+          engine: s.claims,
+          sets,
+          auth: { user, method: AuthMethods.password, instant: now },
+          request: requestContextOf(req, version.path, {
+            active: true,
+            corporateNetworks: s.config.corporateNetworks,
+          }),
+        });
+      } catch (err) {
+        // No verdict without the directory (policy.ts): the node cannot serve now, as the credential step says.
+        if (err instanceof FederationError && err.code === 'directory_unavailable')
+          throw wstrustFault('unavailable', 'directory unavailable during the MFA policy');
+        throw err;
+      }
+      if (!decision.required) return;
+      reasons = decision.reasons.map(describeMfaReason);
+    }
+    mfaRequired(s.audit, {
+      activityId: res.locals.activityId,
+      ip: req.ip,
+      account: `guid:${user.objectGuid.toString('base64')}`,
+      upn: user.userPrincipalName,
+      rp: rp.identifier,
+      protocol: 'wstrust',
+      reasons,
+      outcome: 'refused',
+    });
+    throw wstrustFault(
+      'access_denied',
+      `MFA required and WS-Trust usernamemixed cannot do it: ${reasons.join('; ').slice(0, 500)}`,
+    );
+  }
+
   async function issue(version: TrustVersionInfo, req: Request, res: Response): Promise<void> {
     // 1. Transport: TLS here, or terminated by a trusted proxy (req.secure honours X-Forwarded-Proto only
     //    from listen.trustedProxies, app 'trust proxy').
@@ -187,7 +267,10 @@ export function wstrustRouter(s: Services): Router {
       throw wstrustFault('failed_authentication', `credential failure (${result.kind})`);
     }
 
-    // 7. The shared issuance step: claims (the same rules as /adfs/ls/), authorization, the token, the
+    // 7. MFA policy: refused here when it requires a second factor.
+    await mfaCheck(version, req, res, rp, result.user, now);
+
+    // 8. The shared issuance step: claims (the same rules as /adfs/ls/), authorization, the token, the
     //    token_issued audit line. No session: nothing is remembered for sign-out.
     const issued = await issueToken(
       s,
