@@ -74,4 +74,27 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Browser scripts served from the theme folder (views/theme/*.js): plain ES5-style scripts for the pages, not
+    // TypeScript, so the typed rules do not apply; the browser globals they use are declared.
+    files: ['views/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'script',
+      parserOptions: { projectService: false },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        navigator: 'readonly',
+        PublicKeyCredential: 'readonly',
+        Uint8Array: 'readonly',
+        ArrayBuffer: 'readonly',
+        JSON: 'readonly',
+        atob: 'readonly',
+        btoa: 'readonly',
+        String: 'readonly',
+        DOMException: 'readonly',
+      },
+    },
+  },
 );

@@ -6,6 +6,9 @@ import { verifierKeyFrom } from './authn/password.ts';
 import { SmartLockout } from './authn/lockout.ts';
 import { Participants } from './authn/participants.ts';
 import { SprayGuard } from './authn/spray.ts';
+import { buildMfaRuntime, type MfaRuntime } from './authn/mfa/runtime.ts';
+import { MfaPolicies } from './authn/mfa/trust-policy.ts';
+import { loadOrCreateMfaSecret } from './keys/mfa-secret.ts';
 import { ClaimsEngine } from './claims/engine.ts';
 import { acceptanceRules } from './claims/rule-sets.ts';
 import type { Config } from './config/schema.ts';
@@ -54,6 +57,10 @@ export interface Services {
   samlTrusts: SamlTrustLoader;
   /** Runs a relying party's claim rules (authorization, then issuance). */
   claims: ClaimsEngine;
+  /** Second factors (issue 16): methods, enrolments, verifiers, the MFA lockout. */
+  mfa: MfaRuntime;
+  /** When a sign-in needs a second factor: the global and each trust's MFA rules and presets. */
+  mfaPolicies: MfaPolicies;
   /** Certificate sign-in (certificateAuth.enabled): validation, revocation, mapping. */
   certificates?: CertificateAuthenticator | undefined;
   signing: SigningCredential;
@@ -202,10 +209,15 @@ export async function buildServices(
     lifetimeMinutes: config.session.lifetimeMinutes,
     secrets: config.session.secrets ?? [await loadOrCreateSessionSecret(config.keys.dir)],
   });
+  const mfaSecrets = config.mfa.secrets ?? [await loadOrCreateMfaSecret(config.keys.dir)];
+  const mfa = buildMfaRuntime(config, { store, clock, random, directory, secrets: mfaSecrets });
+  const mfaPolicies = await MfaPolicies.build(config, directory, { trusts, log });
   return {
     config,
     clock,
     random,
+    mfa,
+    mfaPolicies,
     log,
     audit,
     store,

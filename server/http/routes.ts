@@ -11,6 +11,8 @@ export const ROUTES = {
   certificate: '/adfs/ls/certauth',
   /** The browser's return from the certificate leg to the main host. */
   certificateComplete: '/adfs/ls/certauth/complete',
+  /** The second-factor page's posts (MFA). */
+  mfa: '/adfs/ls/mfa',
   /** SAML 2.0 IdP-initiated sign-on, both spellings AD FS answers to. */
   idpInitiated: '/adfs/ls/idpinitiatedsignon',
   idpInitiatedAspx: '/adfs/ls/idpinitiatedsignon.aspx',

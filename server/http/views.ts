@@ -14,7 +14,8 @@ export type ViewName =
   | 'token-test'
   | 'update-password'
   | 'password-updated'
-  | 'idp-initiated';
+  | 'idp-initiated'
+  | 'mfa';
 
 export class Views {
   readonly #layout: string;
@@ -34,6 +35,7 @@ export class Views {
       'update-password': read('update-password.html'),
       'password-updated': read('password-updated.html'),
       'idp-initiated': read('idp-initiated.html'),
+      mfa: read('mfa.html'),
     };
     this.#formPost = read('form-post.html');
     this.#displayName = displayName;

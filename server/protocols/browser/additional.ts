@@ -1,7 +1,97 @@
 /**
- * Step 4, additional authentication: the slot multi-factor authentication fills (AD FS additional authentication
- * rules: per party, per location, per group). No additional method exists yet, so every sign-in goes on.
+ * Step 4, additional authentication (issue 16): does this sign-in need a second factor, and has it one?
+ *
+ * Required when any source asks (authn/mfa/policy.ts decideMfa): the global and the trust's AD FS
+ * AdditionalAuthenticationRules and access-control-policy presets, run on the claims engine with AD FS's input
+ * claims (group SIDs, insidecorporatenetwork from corporateNetworks), and what the request asked for (WS-Fed
+ * wauth=…multipleauthn, a SAML RequestedAuthnContext only a second factor satisfies).
+ *
+ * A live SSO session whose second factor was verified satisfies it; a session made with a password alone does not:
+ * the user steps up (mfa.ts), and the session is replaced by a new one that records both factors. When nothing can
+ * require MFA (no rules, no presets, no request) the claims engine is not run at all.
  */
-import type { Step } from './context.ts';
+import type { CertificateContext } from '../../authn/certificate/context.ts';
+import {
+  decideMfa,
+  samlRequestReason,
+  wsfedRequestReason,
+  type MfaReason,
+} from '../../authn/mfa/policy.ts';
+import { requestContextOf } from '../issuance/request-context.ts';
+import type { SignInContext, Step } from './context.ts';
+import { startMfa } from './mfa.ts';
+import { methodOfSession, type MfaAsk } from './pending.ts';
+import { ROUTES } from '../../http/routes.ts';
 
-export const additional: Step = () => Promise.resolve({ next: 'establish' });
+/** What the request asked, judged against the primary method the user signed in with. */
+function askReasons(ask: MfaAsk | undefined, primary: 'password' | 'certificate'): MfaReason[] {
+  if (ask === undefined) return [];
+  const r =
+    ask.protocol === 'wsfed'
+      ? wsfedRequestReason(ask.wauth)
+      : samlRequestReason(ask.context, primary);
+  return r === undefined ? [] : [r];
+}
+
+/** A reason as one readable line (audit `reasons`). */
+export function describeReason(r: MfaReason): string {
+  switch (r.kind) {
+    case 'rule':
+      return `${r.scope} rules ${r.source} ${r.rule}${r.failed === undefined ? '' : ` (failed: ${r.failed})`}`;
+    case 'preset':
+      return `policy ${r.preset} ${r.rule}${r.failed === undefined ? '' : ` (failed: ${r.failed})`}`;
+    case 'request':
+      return `${r.protocol} request ${r.requested}`;
+  }
+}
+
+/** The primary authentication of this sign-in: the fresh one, or the live session's. */
+export function primaryOf(ctx: SignInContext): {
+  authMethod: string;
+  authInstant: Date;
+  certificate?: CertificateContext | undefined;
+} {
+  if (ctx.fresh !== undefined)
+    return {
+      authMethod: ctx.fresh.authMethod,
+      authInstant: ctx.fresh.authInstant,
+      certificate: ctx.fresh.certificate,
+    };
+  const session = ctx.session;
+  if (session === undefined) throw new Error('a sign-in reached additional with no authentication');
+  return {
+    authMethod: session.authMethod,
+    authInstant: new Date(session.authInstant),
+    certificate: session.certificate,
+  };
+}
+
+export const additional: Step = async (ctx) => {
+  // Already done in this sign-in (the MFA page's success), or in the live session it reuses.
+  if (ctx.fresh?.mfa !== undefined) return { next: 'establish' };
+  if (ctx.fresh === undefined && ctx.session?.mfa !== undefined) return { next: 'establish' };
+  const { s } = ctx;
+  const primary = primaryOf(ctx);
+  const requested = askReasons(ctx.ask, methodOfSession(primary.authMethod));
+  const sets = s.mfaPolicies.setsFor(ctx.rp);
+  const anyRules =
+    sets.global !== undefined || sets.trust !== undefined || (sets.presets?.length ?? 0) > 0;
+  if (!anyRules && requested.length === 0) return { next: 'establish' };
+  const decision = await decideMfa({
+    engine: s.claims,
+    sets,
+    auth: {
+      user: ctx.user,
+      method: primary.authMethod,
+      instant: primary.authInstant,
+      certificate: primary.certificate,
+    },
+    request: requestContextOf(ctx.req, `${ROUTES.passive}/`, {
+      corporateNetworks: s.config.corporateNetworks,
+    }),
+    requested,
+  });
+  if (!decision.required) return { next: 'establish' };
+  await startMfa(ctx, decision.reasons.map(describeReason));
+  return { answered: true };
+};

@@ -259,6 +259,7 @@ async function completeCertificate(s: Services, req: Request, res: Response): Pr
       res,
       rp,
       request: pending,
+      ask: pending.mfaAsk,
       pendingId: result.pendingId,
       user,
       fresh: {

@@ -5,7 +5,7 @@ import type { DirectoryUser } from '../../directory/types.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import type { FormPost } from './form-post.ts';
-import type { ProtocolRequest } from './pending.ts';
+import type { MfaAsk, ProtocolRequest } from './pending.ts';
 import type { FreshAuthentication } from './session.ts';
 
 export interface SignInContext {
@@ -14,6 +14,8 @@ export interface SignInContext {
   res: Response;
   rp: RelyingParty;
   request: ProtocolRequest;
+  /** A second factor the request asked for (wauth, RequestedAuthnContext). */
+  ask?: MfaAsk | undefined;
   /** The pending sign-in's handle, when the sign-in went through the sign-in page. */
   pendingId?: string | undefined;
   /** The signed-in account (from the primary step, or the live SSO session). */

@@ -50,7 +50,16 @@ export async function beginSignIn(
       (methods === undefined || methods.includes(methodOfSession(current.session.authMethod)))
     ) {
       await proceed(
-        { s, req, res, rp: r.rp, request: r.request, user: current.user, session: current.session },
+        {
+          s,
+          req,
+          res,
+          rp: r.rp,
+          request: r.request,
+          ask: r.mfaAsk,
+          user: current.user,
+          session: current.session,
+        },
         'additional',
       );
       return;
@@ -61,6 +70,20 @@ export async function beginSignIn(
     sendFormPost(s, res, passiveRefusal(s, res, r.request, r.rp));
     return;
   }
+  const { pendingId, pending } = await keepPending(s, req, res, r);
+  sendSignInPage(s, res, { pendingId, pending, rp: r.rp });
+}
+
+/**
+ * Keeps a request server-side as a pending sign-in bound to this browser (the sign-in cookie, login CSRF corpus
+ * C5.1): for the sign-in page, and for a step-up of a live session to a second factor (mfa.ts).
+ */
+export async function keepPending(
+  s: Services,
+  req: Request,
+  res: Response,
+  r: Pick<SignInRequest, 'request' | 'rp' | 'methods' | 'mfaAsk' | 'usernameHint'>,
+): Promise<{ pendingId: string; pending: PendingSignIn }> {
   const binding = readCookie(req, SIGNIN_COOKIE) ?? s.random.token();
   if (!HANDLE.test(binding))
     throw new FederationError('bad_request', 'The sign-in cookie is malformed.');
@@ -68,12 +91,13 @@ export async function beginSignIn(
   const pending: PendingSignIn = {
     ...r.request,
     rp: r.rp.identifier,
-    ...(methods === undefined ? {} : { methods }),
+    ...(r.methods === undefined ? {} : { methods: [...r.methods] }),
+    ...(r.mfaAsk === undefined ? {} : { mfaAsk: r.mfaAsk }),
     username: cleanHint(r.usernameHint),
     csrf: s.random.token(),
     binding,
     createdAt: s.clock.now().toISOString(),
   };
   const pendingId = await savePending(s, pending);
-  sendSignInPage(s, res, { pendingId, pending, rp: r.rp });
+  return { pendingId, pending };
 }

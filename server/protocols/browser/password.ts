@@ -13,7 +13,14 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { GENERIC_FAILURE, sendSignInPage } from './page.ts';
 import { offerPasswordChange } from './password-update.ts';
-import { allows, countAttempt, HANDLE, loadPending, safeEqual } from './pending.ts';
+import {
+  allows,
+  countAttempt,
+  HANDLE,
+  loadPending,
+  safeEqual,
+  type PendingSignIn,
+} from './pending.ts';
 import { proceed } from './steps.ts';
 import * as audit from '../../observability/audit.ts';
 
@@ -22,16 +29,18 @@ export function isCredentialsPost(body: unknown): boolean {
   return param(body, 'AuthState', 64) !== undefined;
 }
 
-export async function passwordPost(s: Services, req: Request, res: Response): Promise<void> {
-  const body: unknown = req.body;
-  const pendingId = param(body, 'AuthState', 64) ?? '';
-  if (!HANDLE.test(pendingId))
-    throw new FederationError('bad_request', 'The sign-in form is malformed.');
-  const { pending, rp } = await loadPending(s, pendingId);
-  // Login CSRF (corpus C5.1): the form token must match, the browser must hold the cookie the form was made for,
-  // and a browser-supplied Origin must be ours.
+/**
+ * Login CSRF (corpus C5.1) for every form of a pending sign-in (password, second factor): the form token must match,
+ * the browser must hold the cookie the form was made for, and a browser-supplied Origin must be ours.
+ */
+export function checkFormBinding(
+  s: Services,
+  req: Request,
+  res: Response,
+  pending: Pick<PendingSignIn, 'csrf' | 'binding'>,
+): void {
   const origin = req.headers.origin;
-  const csrf = param(body, 'csrf', 64) ?? '';
+  const csrf = param(req.body, 'csrf', 64) ?? '';
   // Stryker disable next-line StringLiteral: equivalent: any fallback that is not the random binding fails safeEqual.
   const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
   const originOk = origin === undefined || origin === new URL(s.config.publicUrl).origin;
@@ -42,6 +51,15 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
       'The sign-in form could not be verified. Go back to the application and sign in again.',
     );
   }
+}
+
+export async function passwordPost(s: Services, req: Request, res: Response): Promise<void> {
+  const body: unknown = req.body;
+  const pendingId = param(body, 'AuthState', 64) ?? '';
+  if (!HANDLE.test(pendingId))
+    throw new FederationError('bad_request', 'The sign-in form is malformed.');
+  const { pending, rp } = await loadPending(s, pendingId);
+  checkFormBinding(s, req, res, pending);
   if (!allows(pending, 'password')) {
     throw new FederationError(
       'bad_request',
@@ -89,6 +107,7 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
       res,
       rp,
       request: pending,
+      ask: pending.mfaAsk,
       pendingId,
       user: result.user,
       fresh: { authMethod: AuthMethods.password, authInstant: s.clock.now() },

@@ -6,6 +6,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
+import type { CertificateContext } from '../../authn/certificate/context.ts';
+import type { RequestedContext } from '../../authn/mfa/policy.ts';
 import type { SsoSession } from '../../authn/session.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { AuthMethods } from '../../claims/types.ts';
@@ -40,6 +42,38 @@ export type ProtocolRequest =
       relayState?: string | undefined;
     };
 
+/**
+ * What the request itself asked of the second factor (issue 16): WS-Fed wauth=…multipleauthn, or a SAML
+ * RequestedAuthnContext, judged against the primary method once it is known (policy.ts samlRequestReason).
+ */
+export type MfaAsk =
+  { protocol: 'wsfed'; wauth: string } | { protocol: 'saml2'; context: RequestedContext };
+
+/**
+ * The second-factor step of a pending sign-in (additional.ts, mfa.ts): who passed the primary step and how, and
+ * the open ceremony. Kept server-side in the pending record; the browser only holds the pending handle.
+ */
+export interface MfaState {
+  /** base64 objectGUID of the account that passed the primary step. */
+  user: string;
+  /** How the primary step was passed (or the live session's, for a step-up). */
+  primary: {
+    authMethod: string;
+    authInstant: string;
+    certificate?: CertificateContext | undefined;
+  };
+  /** Why MFA is required (audit). */
+  reasons: string[];
+  /** The WebAuthn challenge of the page shown (sign-in or enrolment). */
+  webauthnChallenge?: string | undefined;
+  /** An open RADIUS Access-Challenge: the server that issued it and its State (base64). */
+  radius?:
+    { serverIndex: number; state?: string | undefined; message?: string | undefined } | undefined;
+  /** First-factor enrolment in progress: how it was allowed, and a TOTP secret (sealed) waiting for its first code. */
+  enrol?:
+    { route: 'intranet' | 'code' | 'certificate'; totpSecret?: string | undefined } | undefined;
+}
+
 /** A request a protocol's parser validated, with how it wants the user to sign in. */
 export interface SignInRequest {
   request: ProtocolRequest;
@@ -51,6 +85,8 @@ export interface SignInRequest {
   usernameHint?: string | undefined;
   /** The only methods the request accepts (wauth=…tlsclient: certificate only); absent: any. */
   methods?: readonly SignInMethod[] | undefined;
+  /** A second factor the request asked for. */
+  mfaAsk?: MfaAsk | undefined;
 }
 
 /** A signed-in user about to be issued a token for `rp` in `session` (the issue step's input). */
@@ -73,6 +109,10 @@ export type PendingSignIn = ProtocolRequest & {
   /** The value of the browser's sign-in cookie this request belongs to (login CSRF, corpus C5.1). */
   binding: string;
   createdAt: string;
+  /** A second factor the request asked for. */
+  mfaAsk?: MfaAsk | undefined;
+  /** Set once the primary step passed and a second factor is required. */
+  mfa?: MfaState | undefined;
 };
 
 /** Handles the browser carries (pending sign-in, tickets, results): random tokens, nothing else. */
@@ -114,6 +154,15 @@ export async function savePending(s: Services, pending: PendingSignIn): Promise<
   const id = s.random.token();
   await s.store.put('pendingSignIn', id, pending);
   return id;
+}
+
+/** Replaces a pending sign-in's record (the MFA step's state); its time to live starts again. */
+export async function updatePending(
+  s: Services,
+  id: string,
+  pending: PendingSignIn,
+): Promise<void> {
+  await s.store.put('pendingSignIn', id, pending);
 }
 
 /** The pending sign-in behind a handle the browser sent, and its relying party; the page's error otherwise. */

@@ -18,6 +18,7 @@ import { parseWsFedSignIn } from '../wsfed/signin.ts';
 import { isWsFedSignOut } from '../wsfed/signout.ts';
 import { sendFormPost } from './form-post.ts';
 import { beginSignIn } from './identify.ts';
+import { mfaPost } from './mfa.ts';
 import { isCredentialsPost, passwordPost } from './password.ts';
 import { samlLogoutRequest, wsfedSignOut } from './signout.ts';
 import { ROUTES } from '../../http/routes.ts';
@@ -85,6 +86,17 @@ export function passiveRouter(s: Services): Router {
   );
   router.all('/', (_req, _res, next) => {
     next(new FederationError('method_not_allowed', 'This address accepts only GET and POST.'));
+  });
+
+  // The second-factor page's posts (mfa.ts).
+  router.post(
+    ROUTES.mfa.slice(ROUTES.passive.length),
+    noStore,
+    express.urlencoded({ extended: false, limit: '48kb', parameterLimit: 16 }),
+    route((req, res) => mfaPost(s, req, res)),
+  );
+  router.all(ROUTES.mfa.slice(ROUTES.passive.length), (_req, _res, next) => {
+    next(new FederationError('method_not_allowed', 'This address accepts only POST.'));
   });
 
   // IdP-initiated sign-on (AD FS: /adfs/ls/idpinitiatedsignon[.aspx]?LoginToRP=<entityID>&RelayState=<url>).

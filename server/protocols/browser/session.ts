@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import type { CertificateContext } from '../../authn/certificate/context.ts';
-import type { SsoSession } from '../../authn/session.ts';
+import type { MfaDone, SsoSession } from '../../authn/session.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { clearCookie, readCookie, setCookie, SSO_COOKIE } from '../../http/cookies.ts';
 import type { Services } from '../../services.ts';
@@ -44,6 +44,8 @@ export interface FreshAuthentication {
   authMethod: string;
   authInstant: Date;
   certificate?: CertificateContext | undefined;
+  /** A second factor verified in this sign-in (or a step-up of a live session). */
+  mfa?: MfaDone | undefined;
 }
 
 /** A fresh session at every sign-in; any earlier session of this browser ends (corpus A18). */
@@ -62,6 +64,7 @@ export async function startSession(
     authMethod: auth.authMethod,
     authInstant: auth.authInstant.toISOString(),
     ...(auth.certificate === undefined ? {} : { certificate: auth.certificate }),
+    ...(auth.mfa === undefined ? {} : { mfa: auth.mfa }),
   });
   setCookie(res, SSO_COOKIE, session.id, sessionCookieMaxAge(s, session));
   return session;

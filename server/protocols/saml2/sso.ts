@@ -27,6 +27,7 @@ import {
   type SignInRequest,
 } from '../browser/pending.ts';
 import { inBrowserSession, issueToken } from '../issuance/issue-token.ts';
+import { samlRequestReason } from '../../authn/mfa/policy.ts';
 import { freshness, samlTrust, verified, type Inbound } from './inbound.ts';
 import {
   readAuthnRequest,
@@ -196,7 +197,15 @@ export async function parseAuthnRequest(
   if (request.nameIdFormat !== undefined && pinned !== undefined && request.nameIdFormat !== pinned)
     return statusForm(s, res, request, STATUS.requester, STATUS.invalidNameIdPolicy, audit);
   // RequestedAuthnContext: the methods that satisfy it; none that fedgate offers → NoAuthnContext (§3.3.2.2.1).
-  const methods = methodsForContext(ar.requestedAuthnContext);
+  // A context only a second factor satisfies (multipleauthn, REFEDS MFA, …): any primary method, then the MFA step
+  // judges it against the primary (policy.ts samlRequestReason); the assertion then names multipleauthn.
+  const rac = ar.requestedAuthnContext;
+  const mfaAsk =
+    rac !== undefined && samlRequestReason(rac, 'certificate') !== undefined
+      ? { protocol: 'saml2' as const, context: rac }
+      : undefined;
+  let methods = methodsForContext(rac);
+  if (mfaAsk !== undefined && methods !== undefined && methods.length === 0) methods = undefined;
   if (
     methods !== undefined &&
     !methods.some((m) => m === 'password' || s.certificates !== undefined)
@@ -204,7 +213,7 @@ export async function parseAuthnRequest(
     return statusForm(s, res, request, STATUS.responder, STATUS.noAuthnContext, audit);
   // IsPassive (SAML Core §3.4.1): no user interaction; without a usable session the pipeline answers
   // noPassive() (B3.9).
-  return { request, rp, force: ar.forceAuthn, passive: ar.isPassive, methods };
+  return { request, rp, force: ar.forceAuthn, passive: ar.isPassive, methods, mfaAsk };
 }
 
 /** IsPassive and no usable session (none, ForceAuthn, or made by a method the request refuses): NoPassive. */

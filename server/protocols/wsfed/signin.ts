@@ -13,6 +13,7 @@ import { matchReplyUrl, type RelyingParty } from '../../trust/registry.ts';
 import type { FormPost } from '../browser/form-post.ts';
 import type { ProtocolRequest, SignedIn, SignInMethod, SignInRequest } from '../browser/pending.ts';
 import { inBrowserSession, issueToken } from '../issuance/issue-token.ts';
+import { wsfedRequestReason } from '../../authn/mfa/policy.ts';
 
 type WsFedRequest = Extract<ProtocolRequest, { protocol: 'wsfed' }>;
 
@@ -87,8 +88,13 @@ export function parseWsFedSignIn(s: Services, q: unknown): SignInRequest {
   const { rp, reply } = resolveTrust(s, param(q, 'wtrealm', 1024), param(q, 'wreply', 2048));
   const wctx = param(q, 'wctx', 6144);
   const wauth = param(q, 'wauth', 512);
-  const methods = wauth === undefined || wauth === '' ? undefined : methodsForWauth(wauth);
-  if (wauth !== undefined && wauth !== '' && methods === undefined) {
+  // wauth=…multipleauthn (Entra with enforceMfaByFederatedIdp): any primary method, then a second factor.
+  const mfaAsk = wsfedRequestReason(wauth) === undefined ? undefined : wauth;
+  const methods =
+    wauth === undefined || wauth === '' || mfaAsk !== undefined
+      ? undefined
+      : methodsForWauth(wauth);
+  if (wauth !== undefined && wauth !== '' && methods === undefined && mfaAsk === undefined) {
     throw new FederationError(
       'bad_request',
       'The application asked for a sign-in method this service does not offer.',
@@ -100,6 +106,7 @@ export function parseWsFedSignIn(s: Services, q: unknown): SignInRequest {
     rp,
     force: param(q, 'wfresh', 16) === '0' || param(q, 'prompt', 32) === 'login',
     methods,
+    mfaAsk: mfaAsk === undefined ? undefined : { protocol: 'wsfed', wauth: mfaAsk },
     usernameHint: param(q, 'username', 512),
   };
 }
