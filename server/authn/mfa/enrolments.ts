@@ -208,6 +208,20 @@ function aadFor(user: DirectoryUser): string {
   return `mfa-enrolments:v1:${user.objectGuid.toString('hex')}`;
 }
 
+/**
+ * The form Sealer.seal writes: a key id (compared as a string) and two canonical base64url parts. Node's decoder
+ * ignores stray trailing characters, so without this an edited value (`…x`) would still open; any change to the
+ * stored value must make it unreadable.
+ */
+function canonical(sealed: string): boolean {
+  const parts = sealed.split('.');
+  return (
+    parts.length === 3 &&
+    parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p)) &&
+    parts.slice(1).every((p) => Buffer.from(p, 'base64url').toString('base64url') === p)
+  );
+}
+
 function isEmpty(e: Enrolments): boolean {
   return e.factors.length === 0 && e.code === undefined;
 }
@@ -270,7 +284,8 @@ export class EnrolmentStore {
     const raw = await this.#backend.read(user);
     if (raw === undefined || raw === '') return { raw, enrolments: EMPTY_ENROLMENTS };
     // Longer than anything fedgate writes: not worth decrypting.
-    const plain = raw.length > max ? undefined : this.#sealer.open(raw, aadFor(user));
+    const plain =
+      raw.length > max || !canonical(raw) ? undefined : this.#sealer.open(raw, aadFor(user));
     if (plain === undefined)
       throw new EnrolmentError(
         'unreadable',
