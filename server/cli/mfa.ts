@@ -298,8 +298,12 @@ export async function mfaReset(
         ? [
             `The enrolment record of ${describe(t.user)} could not be read (${unreadable}); it was cleared. What it held is unknown.`,
           ]
-        : removed.length === 0 && !hadCode
-          ? [`${describe(t.user)} had no factors and no enrolment code: nothing to remove.`]
+        : removed.length === 0
+          ? [
+              hadCode
+                ? `Withdrew the pending enrolment code of ${describe(t.user)}; it had no factors.`
+                : `${describe(t.user)} had no factors and no enrolment code: nothing to remove.`,
+            ]
           : [
               `Removed ${String(removed.length)} factor${removed.length === 1 ? '' : 's'} from ${describe(t.user)}:`,
               ...removed.map(factorLine),
