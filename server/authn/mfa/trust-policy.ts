@@ -193,7 +193,7 @@ export class MfaPolicies {
         continue;
       }
       const g = c.group.trim();
-      const r = isSid(g) ? { groupSid: g } : this.#groups.get(this.#key(g));
+      const r = isSid(g) ? { groupSid: g.toUpperCase() } : this.#groups.get(this.#key(g));
       if (r !== undefined) {
         const preset: MfaPreset = { kind: 'group', ...r };
         out.push(compilePreset(preset));
