@@ -85,14 +85,16 @@ function assertMfaRefused(res: request.Response, rp: string): void {
   assert.equal(f.code, '{http://www.w3.org/2003/05/soap-envelope}Sender');
   assert.equal(f.subcode, `{${V13.ns}}RequestFailed`);
   assert.equal(f.reason, 'MSIS3127: The specified request failed.');
-  const ev = t.logs.events('mfa_required').filter((e) => e.activityId === f.activityId);
-  assert.equal(ev.length, 1);
-  assert.equal(ev[0]?.outcome, 'refused');
-  assert.equal(ev[0]?.protocol, 'wstrust');
-  assert.equal(ev[0]?.rp, rp);
-  assert.equal(ev[0]?.upn, ALICE.username);
-  assert.match(String(ev[0]?.account), /^guid:[A-Za-z0-9+/]{22}==$/);
-  assert.ok(Array.isArray(ev[0]?.reasons) && (ev[0].reasons as unknown[]).length > 0);
+  const evs = t.logs.events('mfa_required').filter((e) => e.activityId === f.activityId);
+  assert.equal(evs.length, 1);
+  const ev = evs[0];
+  assert.ok(ev);
+  assert.equal(ev.outcome, 'refused');
+  assert.equal(ev.protocol, 'wstrust');
+  assert.equal(ev.rp, rp);
+  assert.equal(ev.upn, ALICE.username);
+  assert.match(String(ev.account), /^guid:[A-Za-z0-9+/]{22}==$/);
+  assert.ok(Array.isArray(ev.reasons) && ev.reasons.length > 0);
   assert.equal(
     t.logs.events('token_issued').filter((e) => e.activityId === f.activityId).length,
     0,
