@@ -1,0 +1,341 @@
+// MFA enrolment records in Active Directory (issue 16 "Where enrolments live"), against the Samba AD DC: the sealed
+// record in msDS-cloudExtensionAttribute10, written and read through the service account svc-fedgate, which
+// tests/setup/samba.sh granted write property on that one attribute of user objects (the dsacls grant of
+// docs/mfa-directory.md). What the DC holds is read and changed independently with the OpenLDAP CLI as
+// Administrator (and as the user himself, who may write his own msDS-cloudExtensionAttributeN: it is in the
+// Personal Information property set), and the sealing is checked with an AES-256-GCM open written here.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createDecipheriv, hkdfSync } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import {
+  createEnrolmentStore,
+  EnrolmentError,
+  type EnrolmentStore,
+} from '../../server/authn/mfa/enrolments.ts';
+import {
+  EMPTY_ENROLMENTS,
+  type Enrolments,
+  type TotpFactor,
+} from '../../server/authn/mfa/factors.ts';
+import { resolveConfig } from '../../server/config/load.ts';
+import type { Config } from '../../server/config/schema.ts';
+import { LdapDirectory } from '../../server/directory/ldap.ts';
+import type {
+  DirectoryOperation,
+  DirectoryProvider,
+  DirectoryUser,
+} from '../../server/directory/types.ts';
+import { FixedClock } from '../../server/lib/clock.ts';
+import { FederationError } from '../../server/lib/errors.ts';
+import { instrumentDirectory } from '../../server/observability/directory-metrics.ts';
+import { Metrics } from '../../server/observability/metrics.ts';
+import { adminModify } from '../helpers/account-protection.ts';
+import {
+  ldapsearchAsAdmin,
+  readObjectGuidWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+  type SambaEnv,
+  type SambaUserName,
+} from '../helpers/samba.ts';
+
+const ATTRIBUTE = 'msDS-cloudExtensionAttribute10';
+const SECRET = 'samba-mfa-test-secret-0123456789abcdefghij';
+const logger = pino({ level: 'silent' });
+
+function totp(id: string, secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'): TotpFactor {
+  return { kind: 'totp', id, name: `Phone ${id}`, createdAt: '2026-12-06T01:00:00.000Z', secret };
+}
+
+/** The attribute's value as the DC holds it, read with ldapsearch as Administrator; undefined when not set. */
+function rawValue(env: SambaEnv, user: SambaUserName): string | undefined {
+  const out = ldapsearchAsAdmin(env, user, ATTRIBUTE);
+  const line = out
+    .split('\n')
+    .find((l) => l.toLowerCase().startsWith(`${ATTRIBUTE.toLowerCase()}:`));
+  if (line === undefined) return undefined;
+  const rest = line.slice(ATTRIBUTE.length + 1);
+  return rest.startsWith(': ')
+    ? Buffer.from(rest.slice(2), 'base64').toString('utf8')
+    : rest.trim();
+}
+
+/** Sets (or clears) the attribute as Administrator with ldapmodify, as an admin with ADSI Edit would. */
+function adminSet(env: SambaEnv, user: SambaUserName, value: string | undefined): void {
+  adminModify(
+    env,
+    value === undefined
+      ? `dn: ${env.users[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n-\n`
+      : `dn: ${env.users[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}:: ${Buffer.from(value).toString('base64')}\n-\n`,
+  );
+}
+
+/** ldapmodify bound as the user himself (not the service account, not an administrator). */
+function selfSet(env: SambaEnv, user: SambaUserName, target: SambaUserName, value: string): void {
+  execFileSync(
+    'ldapmodify',
+    ['-x', '-H', env.urls[0] ?? '', '-D', env.users[user].dn, '-w', env.users[user].password],
+    {
+      input: `dn: ${env.users[target].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}: ${value}\n-\n`,
+      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    },
+  );
+}
+
+/** AES-256-GCM open written from the documented construction (HKDF-SHA256 per purpose, AAD = objectGUID). */
+function independentOpen(sealed: string, objectGuid: Buffer): string {
+  const [, ivB, ctB] = sealed.split('.') as [string, string, string];
+  const key = Buffer.from(
+    hkdfSync('sha256', SECRET, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
+  );
+  const ct = Buffer.from(ctB, 'base64url');
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB, 'base64url'));
+  d.setAAD(Buffer.from(`mfa-enrolments:v1:${objectGuid.toString('hex')}`));
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  return Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8');
+}
+
+const unreadable = (e: unknown): boolean => e instanceof EnrolmentError && e.kind === 'unreadable';
+
+describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write property on that attribute only)', () => {
+  let env: SambaEnv;
+  let config: Config;
+  let directory: LdapDirectory;
+  let store: EnrolmentStore;
+  const ops: DirectoryOperation[] = [];
+  const users = {} as Record<'mfa1' | 'mfa2' | 'mfa3', DirectoryUser>;
+  const clock = new FixedClock('2026-12-06T01:00:00Z');
+
+  const makeDirectory = (sink?: DirectoryOperation[]): LdapDirectory =>
+    new LdapDirectory(sambaLdapConfig(env), {
+      logger,
+      clock,
+      baseDir: process.cwd(),
+      onOperation: sink === undefined ? undefined : (op) => sink.push(op),
+    });
+  const makeStore = (dir: DirectoryProvider, attribute = ATTRIBUTE): EnrolmentStore => {
+    const c = resolveConfig(
+      { directory: sambaLdapConfig(env), mfa: { enrolment: { attribute } } },
+      { baseDir: process.cwd(), source: 'test', embeddedDefaults: false },
+    );
+    const s = createEnrolmentStore(c, dir, { clock, secrets: [SECRET] });
+    assert.ok(s);
+    return s;
+  };
+
+  before(async () => {
+    env = sambaEnv();
+    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) adminSet(env, u, undefined);
+    directory = makeDirectory(ops);
+    config = resolveConfig(
+      { directory: sambaLdapConfig(env), mfa: { enrolment: { attribute: ATTRIBUTE } } },
+      { baseDir: process.cwd(), source: 'test', embeddedDefaults: false },
+    );
+    const s = createEnrolmentStore(config, directory, { clock, secrets: [SECRET] });
+    assert.ok(s);
+    store = s;
+    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) {
+      const found = await directory.findUser(u);
+      assert.ok(found, u);
+      users[u] = found;
+    }
+  });
+  after(async () => {
+    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) adminSet(env, u, undefined);
+    await directory.close();
+  });
+
+  test('written through the service account, read back; the DC holds a sealed value bound to the objectGUID', async () => {
+    assert.deepEqual(await store.read(users.mfa1), EMPTY_ENROLMENTS);
+    const record: Enrolments = { v: 1, factors: [totp('t1')] };
+    ops.length = 0;
+    await store.write(users.mfa1, record);
+    assert.ok(
+      ops.some((o) => o.op === 'modify'),
+      'the write is reported as a modify',
+    );
+    assert.deepEqual(await store.read(users.mfa1), record);
+    // Another node (its own connection) reads the same record: farm-wide.
+    const other = makeDirectory();
+    try {
+      assert.deepEqual(await makeStore(other).read(users.mfa1), record);
+    } finally {
+      await other.close();
+    }
+    const raw = rawValue(env, 'mfa1');
+    assert.ok(raw !== undefined);
+    assert.throws(() => JSON.parse(raw) as unknown, 'the stored value is not readable JSON');
+    for (const clear of ['GEZDGNBVGY3TQOJQ', 'Phone', 'totp'])
+      assert.ok(!raw.includes(clear), clear);
+    assert.match(raw, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    // Opened independently with the objectGUID ldapsearch reads: the binding is to the account's objectGUID.
+    const guid = readObjectGuidWithCli(env, 'mfa1');
+    const plain = independentOpen(raw, guid);
+    assert.ok(plain.includes('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'));
+    assert.throws(() => independentOpen(raw, readObjectGuidWithCli(env, 'mfa2')));
+    // A reset (empty record) removes the attribute.
+    await store.write(users.mfa1, EMPTY_ENROLMENTS);
+    assert.equal(rawValue(env, 'mfa1'), undefined);
+  });
+
+  test('a value changed by the Administrator is unreadable, and update does not write over it', async () => {
+    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
+    const raw = rawValue(env, 'mfa1');
+    assert.ok(raw !== undefined);
+    const i = raw.length - 10;
+    const tampered = raw.slice(0, i) + (raw[i] === 'A' ? 'B' : 'A') + raw.slice(i + 1);
+    adminSet(env, 'mfa1', tampered);
+    await assert.rejects(store.read(users.mfa1), unreadable);
+    await assert.rejects(
+      store.update(users.mfa1, (c) => c),
+      unreadable,
+    );
+    assert.equal(rawValue(env, 'mfa1'), tampered);
+    // A plain JSON record written by an admin (an authenticator of his choosing) is not taken either.
+    adminSet(env, 'mfa1', JSON.stringify({ v: 1, factors: [totp('planted')] }));
+    await assert.rejects(store.read(users.mfa1), unreadable);
+    adminSet(env, 'mfa1', undefined);
+  });
+
+  test('a value copied from mfa1 to mfa2 by the Administrator is unreadable for mfa2', async () => {
+    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
+    const raw = rawValue(env, 'mfa1');
+    assert.ok(raw !== undefined);
+    adminSet(env, 'mfa2', raw);
+    assert.equal(rawValue(env, 'mfa2'), raw);
+    await assert.rejects(store.read(users.mfa2), unreadable);
+    assert.equal((await store.read(users.mfa1)).factors.length, 1, 'the original still opens');
+    adminSet(env, 'mfa1', undefined);
+    adminSet(env, 'mfa2', undefined);
+  });
+
+  test('the user may write his own msDS-cloudExtensionAttribute10 (Personal Information), but what he plants does not open', async () => {
+    // Samba and AD grant SELF write on the Personal Information property set, which holds this attribute: the
+    // sealing, not the ACL, is what keeps a user (or whoever has his password) from planting an authenticator.
+    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
+    const fromMfa1 = rawValue(env, 'mfa1');
+    assert.ok(fromMfa1 !== undefined);
+    selfSet(env, 'mfa3', 'mfa3', fromMfa1);
+    assert.equal(rawValue(env, 'mfa3'), fromMfa1);
+    await assert.rejects(store.read(users.mfa3), unreadable);
+    selfSet(env, 'mfa3', 'mfa3', JSON.stringify({ v: 1, f: [] }));
+    await assert.rejects(store.read(users.mfa3), unreadable);
+    // …and not another user's.
+    assert.throws(() => {
+      selfSet(env, 'mfa3', 'mfa2', fromMfa1);
+    });
+    assert.equal(rawValue(env, 'mfa2'), undefined);
+    adminSet(env, 'mfa1', undefined);
+    adminSet(env, 'mfa3', undefined);
+  });
+
+  test('the grant is narrow: the service account cannot write description or another extension attribute', async () => {
+    const before = ldapsearchAsAdmin(env, 'mfa1', 'description');
+    await assert.rejects(
+      directory.writeAttribute(users.mfa1.dn, 'description', 'written by svc-fedgate'),
+      /may not write description/,
+    );
+    await assert.rejects(
+      directory.writeAttribute(users.mfa1.dn, 'msDS-cloudExtensionAttribute11', 'x'),
+      /may not write msDS-cloudExtensionAttribute11/,
+    );
+    // Nor the attribute on an object that is not a user (the grant's inherited object type is the user class).
+    await assert.rejects(
+      directory.writeAttribute(`CN=Users,${env.baseDn}`, ATTRIBUTE, 'x'),
+      /may not write/,
+    );
+    assert.equal(ldapsearchAsAdmin(env, 'mfa1', 'description'), before);
+    // The same call on the granted attribute succeeds (the refusals above are the ACL, not the method).
+    assert.equal(await directory.writeAttribute(users.mfa1.dn, ATTRIBUTE, 'x'), 'written');
+    assert.equal(rawValue(env, 'mfa1'), 'x');
+    adminSet(env, 'mfa1', undefined);
+  });
+
+  test('update is a compare-and-swap on the DC: a change by another node in between is kept', async () => {
+    await store.write(users.mfa2, { v: 1, factors: [totp('t1')] });
+    const nodeB = makeDirectory();
+    const storeB = makeStore(nodeB);
+    // Node A's directory is the real one; only the moment of its write is steered, so that node B's whole
+    // update lands between A's read and A's write.
+    let between: (() => Promise<unknown>) | undefined = () =>
+      storeB.update(users.mfa2, (c) => ({ ...c, factors: [...c.factors, totp('fromB')] }));
+    const steered = new Proxy(directory, {
+      get(target, prop, receiver) {
+        if (prop === 'writeAttribute')
+          return async (...args: Parameters<LdapDirectory['writeAttribute']>) => {
+            const run = between;
+            between = undefined;
+            if (run !== undefined) await run();
+            return target.writeAttribute(...args);
+          };
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    try {
+      let calls = 0;
+      const result = await makeStore(steered).update(users.mfa2, (c) => {
+        calls += 1;
+        return { ...c, factors: [...c.factors, totp('fromA')] };
+      });
+      assert.equal(calls, 2);
+      assert.deepEqual(
+        result.factors.map((f) => f.id),
+        ['t1', 'fromB', 'fromA'],
+      );
+      assert.deepEqual(
+        (await store.read(users.mfa2)).factors.map((f) => f.id),
+        ['t1', 'fromB', 'fromA'],
+      );
+    } finally {
+      await nodeB.close();
+      adminSet(env, 'mfa2', undefined);
+    }
+  });
+
+  test('an attribute the schema does not have, or a multi-valued one, is refused as not-configured', async () => {
+    const notConfigured = (e: unknown): boolean =>
+      e instanceof EnrolmentError && e.kind === 'not-configured';
+    await assert.rejects(
+      makeStore(directory, 'fedgateNoSuchAttribute').read(users.mfa1),
+      notConfigured,
+    );
+    await assert.rejects(makeStore(directory, 'description').read(users.mfa1), notConfigured);
+    await assert.rejects(
+      makeStore(directory, 'description').write(users.mfa1, { v: 1, factors: [totp('t1')] }),
+      notConfigured,
+    );
+  });
+
+  test('no DC answering is FederationError directory_unavailable; the metrics wrapper passes the methods through', async () => {
+    const down = new LdapDirectory(
+      sambaLdapConfig(env, { urls: ['ldaps://127.0.0.1:1'], connectTimeoutMs: 1000 }),
+      { logger, clock, baseDir: process.cwd() },
+    );
+    try {
+      const isUnavailable = (e: unknown): boolean =>
+        e instanceof FederationError && e.code === 'directory_unavailable';
+      await assert.rejects(makeStore(down).read(users.mfa1), isUnavailable);
+      await assert.rejects(down.readAttribute(users.mfa1.dn, ATTRIBUTE), isUnavailable);
+      await assert.rejects(down.writeAttribute(users.mfa1.dn, ATTRIBUTE, 'x'), isUnavailable);
+    } finally {
+      await down.close();
+    }
+    const metrics = new Metrics();
+    const instrumented = instrumentDirectory(directory, metrics);
+    const s = makeStore(instrumented);
+    await s.write(users.mfa3, { v: 1, factors: [totp('t1')] });
+    assert.equal((await s.read(users.mfa3)).factors.length, 1);
+    const text = await metrics.registry.metrics();
+    for (const op of ['readAttribute', 'writeAttribute', 'describeAttribute'])
+      assert.match(
+        text,
+        new RegExp(`fedgate_directory_operation_seconds_count\\{[^}]*operation="${op}"`),
+        op,
+      );
+    adminSet(env, 'mfa3', undefined);
+  });
+});
