@@ -85,6 +85,44 @@ function selfSet(env: SambaEnv, user: SambaUserName, target: SambaUserName, valu
   );
 }
 
+/** The attribute as `user` (bound with his own password) reads it on `target` with ldapsearch; undefined when not seen. */
+function readAs(
+  env: SambaEnv,
+  user: SambaUserName,
+  target: SambaUserName,
+  attribute: string,
+): string | undefined {
+  const out = execFileSync(
+    'ldapsearch',
+    [
+      '-LLL',
+      '-x',
+      '-o',
+      'ldif-wrap=no',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.users[user].dn,
+      '-w',
+      env.users[user].password,
+      '-b',
+      env.users[target].dn,
+      '-s',
+      'base',
+      '(objectClass=*)',
+      attribute,
+    ],
+    {
+      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+      encoding: 'utf8',
+    },
+  );
+  const line = out
+    .split('\n')
+    .find((l) => l.toLowerCase().startsWith(`${attribute.toLowerCase()}:`));
+  return line?.slice(attribute.length + 1).trim();
+}
+
 /** AES-256-GCM open written from the documented construction (HKDF-SHA256 per purpose, AAD = objectGUID). */
 function independentOpen(sealed: string, objectGuid: Buffer): string {
   const [, ivB, ctB] = sealed.split('.') as [string, string, string];
@@ -337,5 +375,91 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
         op,
       );
     adminSet(env, 'mfa3', undefined);
+  });
+
+  describe('the schema extension of docs/mfa-schema.ldif (loaded into the DC by tests/setup/samba.sh)', () => {
+    const EXT = 'fedgateMfaEnrolments';
+    const schemaEntry = (name: string, attrs: string[]): string =>
+      execFileSync(
+        'ldapsearch',
+        [
+          '-LLL',
+          '-x',
+          '-o',
+          'ldif-wrap=no',
+          '-H',
+          env.urls[0] ?? '',
+          '-D',
+          env.adminDn,
+          '-w',
+          env.adminPassword,
+          '-b',
+          `CN=Schema,CN=Configuration,${env.baseDn}`,
+          `(lDAPDisplayName=${name})`,
+          ...attrs,
+        ],
+        {
+          env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+          encoding: 'utf8',
+        },
+      );
+
+    test('the attribute is in the schema as the LDIF says: single-valued, Unicode string, confidential, on user through fedgateMfaUser', async () => {
+      const attr = schemaEntry(EXT, [
+        'isSingleValued',
+        'attributeSyntax',
+        'oMSyntax',
+        'searchFlags',
+        'rangeUpper',
+      ]);
+      assert.match(attr, /^isSingleValued: TRUE$/m);
+      assert.match(attr, /^attributeSyntax: 2\.5\.5\.12$/m);
+      assert.match(attr, /^oMSyntax: 64$/m);
+      assert.match(attr, /^searchFlags: 128$/m);
+      assert.match(attr, /^rangeUpper: 8192$/m);
+      assert.match(
+        schemaEntry('fedgateMfaUser', ['objectClassCategory', 'mayContain']),
+        /^mayContain: fedgateMfaEnrolments$/m,
+      );
+      assert.match(schemaEntry('user', ['auxiliaryClass']), /^auxiliaryClass: fedgateMfaUser$/m);
+      assert.deepEqual(await directory.describeAttribute(EXT), {
+        name: EXT,
+        syntax: '2.5.5.12',
+        singleValued: true,
+        rangeUpper: 8192,
+        confidential: true,
+      });
+    });
+
+    test('the store keeps records in it; other users, and the user himself, can neither read nor write it', async () => {
+      const ext = makeStore(directory, EXT);
+      const record: Enrolments = { v: 1, factors: [totp('t1')] };
+      await ext.write(users.mfa1, record);
+      assert.deepEqual(await ext.read(users.mfa1), record);
+      try {
+        // The Administrator sees the value (so its absence below is confidentiality, not a missing value).
+        assert.match(
+          ldapsearchAsAdmin(env, 'mfa1', EXT),
+          new RegExp(`^${EXT}: [A-Za-z0-9_-]+\\.`, 'mi'),
+        );
+        assert.equal(readAs(env, 'mfa3', 'mfa1', EXT), undefined, 'another user cannot read it');
+        assert.equal(readAs(env, 'mfa1', 'mfa1', EXT), undefined, 'the user cannot read his own');
+        // Unlike msDS-cloudExtensionAttribute10 (Personal Information), SELF may not write it.
+        assert.throws(() =>
+          execFileSync(
+            'ldapmodify',
+            ['-x', '-H', env.urls[0] ?? '', '-D', env.users.mfa1.dn, '-w', env.users.mfa1.password],
+            {
+              input: `dn: ${env.users.mfa1.dn}\nchangetype: modify\nreplace: ${EXT}\n${EXT}: planted\n-\n`,
+              env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+              stdio: ['pipe', 'ignore', 'pipe'],
+            },
+          ),
+        );
+        assert.deepEqual(await ext.read(users.mfa1), record);
+      } finally {
+        await ext.write(users.mfa1, EMPTY_ENROLMENTS);
+      }
+    });
   });
 });

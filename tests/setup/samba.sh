@@ -38,6 +38,10 @@ SECOND_UPN_SUFFIX=fabrikam.test
 MFA_ATTRIBUTE=msDS-cloudExtensionAttribute10
 # The schemaIDGUID of the user class ([MS-ADSC] §2.269), the inherited object type of the MFA grant.
 USER_CLASS_GUID=bf967aba-0de6-11d0-a285-00aa003049e2
+# The schema extension docs/mfa-schema.ldif documents (a confidential attribute on an auxiliary class of user),
+# loaded into the test DC to prove it loads and that confidentiality holds (tests/integration/mfa-enrolments-samba).
+MFA_SCHEMA_LDIF="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/docs/mfa-schema.ldif"
+MFA_SCHEMA_ATTRIBUTE=fedgateMfaEnrolments
 
 say() { echo "samba.sh: $*"; }
 die() {
@@ -190,19 +194,53 @@ upn_of() {
 
 # The grant docs/mfa-directory.md tells an AD admin to make (dsacls /I:S /G "CORP\svc-fedgate:WP;attr;user"): write
 # property on the MFA attribute only, inherited by user objects under CN=Users only (CIIO with the user class as
-# inherited object type). svc-fedgate is re-created with a new SID by create_users, so the grant is made there; the
+# inherited object type). Made on every run (svc-fedgate gets a new SID whenever create_users re-creates it); the
 # grant to an earlier svc-fedgate stays behind naming a deleted SID, which grants nothing (samba-tool 4.17 has no
 # dsacl delete).
+# The schemaIDGUID of an attribute as a GUID string, read from the schema.
+schema_guid_of() {
+  local guid
+  guid=$(as_admin ldapsearch -LLL -o ldif-wrap=no -b "CN=Schema,CN=Configuration,$BASE_DN" "(lDAPDisplayName=$1)" \
+    schemaIDGUID 2>>"$LOG" | sed -n 's/^schemaIDGUID:: //p' | base64 -d | od -An -tx1 | tr -d ' \n')
+  [[ ${#guid} == 32 ]] || die "schemaIDGUID of $1 not found in the schema"
+  # GUID bytes are little-endian in the first three fields ([MS-DTYP] §2.3.4.2).
+  echo "${guid:6:2}${guid:4:2}${guid:2:2}${guid:0:2}-${guid:10:2}${guid:8:2}-${guid:14:2}${guid:12:2}-${guid:16:4}-${guid:20:12}"
+}
+
 grant_mfa_attribute() {
-  local schema="CN=Schema,CN=Configuration,$BASE_DN" guid sid container="CN=Users,$BASE_DN"
-  guid=$(as_admin ldapsearch -LLL -o ldif-wrap=no -b "$schema" "(lDAPDisplayName=$MFA_ATTRIBUTE)" schemaIDGUID 2>>"$LOG" |
-    sed -n 's/^schemaIDGUID:: //p' | base64 -d | od -An -tx1 | tr -d ' \n')
-  [[ ${#guid} == 32 ]] || die "schemaIDGUID of $MFA_ATTRIBUTE not found in the schema"
-  # objectGUID bytes are little-endian in the first three fields ([MS-DTYP] §2.3.4.2).
-  guid="${guid:6:2}${guid:4:2}${guid:2:2}${guid:0:2}-${guid:10:2}${guid:8:2}-${guid:14:2}${guid:12:2}-${guid:16:4}-${guid:20:12}"
+  local sid container="CN=Users,$BASE_DN"
   sid=$(samba-tool user show svc-fedgate --attributes=objectSid -s "$CONF" 2>>"$LOG" | sed -n 's/^objectSid: //p')
   [[ $sid == S-1-5-21-* ]] || die "objectSid of svc-fedgate not found"
-  tool dsacl set --objectdn="$container" --sddl="(OA;CIIO;WP;$guid;$USER_CLASS_GUID;$sid)"
+  tool dsacl set --objectdn="$container" --sddl="(OA;CIIO;WP;$(schema_guid_of "$MFA_ATTRIBUTE");$USER_CLASS_GUID;$sid)"
+  # The confidential schema-extension attribute: reading it needs control access (CR) besides read property
+  # (dsacls CA; [MS-ADTS] §3.1.1.4.3), so the grant is RPWPCR.
+  tool dsacl set --objectdn="$container" \
+    --sddl="(OA;CIIO;RPWPCR;$(schema_guid_of "$MFA_SCHEMA_ATTRIBUTE");$USER_CLASS_GUID;$sid)"
+}
+
+# Loads docs/mfa-schema.ldif once (schema changes are permanent; later runs find the attribute and do nothing).
+# Samba takes schema changes only through sam.ldb with "dsdb:schema update allowed", and one ldbmodify run does
+# not reload the schema between entries (ldifde does, on schemaUpdateNow), so each entry is applied on its own;
+# the rootDSE schemaUpdateNow entries are left out and sent over LDAP afterwards so the running DC reloads.
+extend_schema() {
+  local schema="CN=Schema,CN=Configuration,$BASE_DN" part
+  if as_admin ldapsearch -LLL -b "$schema" "(lDAPDisplayName=$MFA_SCHEMA_ATTRIBUTE)" 1.1 2>>"$LOG" | grep -q '^dn:'; then
+    return 0
+  fi
+  say "loading the MFA schema extension (docs/mfa-schema.ldif)"
+  [[ -f $MFA_SCHEMA_LDIF ]] || die "$MFA_SCHEMA_LDIF is missing"
+  local parts
+  parts=$(mktemp -d)
+  sed -e 's/DC=X$/'"$BASE_DN"'/' -e '/^#/d' "$MFA_SCHEMA_LDIF" |
+    awk -v dir="$parts" 'BEGIN { RS = ""; n = 0 } /^dn: ./ { n++; printf "%s\n", $0 > (dir "/" sprintf("%02d", n) ".ldif") }'
+  for part in "$parts"/*.ldif; do
+    ldbmodify -H "$DC_DIR/private/sam.ldb" --option="dsdb:schema update allowed=true" "$part" >>"$LOG" 2>&1 ||
+      die "loading $(head -n1 "$part") from docs/mfa-schema.ldif failed"
+  done
+  rm -rf "$parts"
+  printf 'dn:\nchangetype: modify\nadd: schemaUpdateNow\nschemaUpdateNow: 1\n-\n' | as_admin ldapmodify >>"$LOG" 2>&1 ||
+    die "schemaUpdateNow failed"
+  schema_guid_of "$MFA_SCHEMA_ATTRIBUTE" >/dev/null
 }
 
 create_users() {
@@ -253,7 +291,6 @@ create_users() {
   tool user disable certoff1
   # MFA enrolment users (issue 16): the tests write and read their sealed enrolment record.
   for u in mfa1 mfa2 mfa3; do tool user create "$u" "${PW[$u]}"; done
-  grant_mfa_attribute
   samba-tool domain passwordsettings pso delete fedgate-account-protection -s "$CONF" >>"$LOG" 2>&1 || true
   tool domain passwordsettings pso create fedgate-account-protection 10 --account-lockout-threshold=10 \
     --reset-account-lockout-after=30 --account-lockout-duration=30 --min-pwd-age=0 --complexity=on \
@@ -364,10 +401,13 @@ else
   fi
 fi
 
+extend_schema
 if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS_VERSION" ]] || ! reset_lockouts; then
   create_users
   reset_lockouts || die "could not reset lockouts / lock out locked1 (UF_LOCKOUT missing)"
 fi
+# After create_users (svc-fedgate's SID changes when it is re-created); dsacl set skips an ACE already present.
+grant_mfa_attribute
 if ((reused)); then
   say "reusing running Samba AD DC at $URL (pid $pid, state $STATE_DIR)"
 else
