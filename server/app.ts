@@ -7,6 +7,7 @@ import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
 import { ROUTES } from './http/routes.ts';
 import { certificateLegRouter, certificateReturnRouter } from './protocols/browser/certificate.ts';
 import { updatePasswordRouter } from './protocols/browser/password-update.ts';
+import { portalAvailable, portalRouter } from './protocols/browser/portal.ts';
 import { passiveRouter } from './protocols/browser/router.ts';
 import { metadataRouter } from './protocols/metadata/routes.ts';
 import { testRelyingPartyRouter } from './protocols/wsfed/test-rp.ts';
@@ -67,6 +68,8 @@ export function createApp(s: Services): Express {
   }
   app.use(ROUTES.passive, passiveRouter(s));
   app.use(ROUTES.updatePassword, updatePasswordRouter(s));
+  // The self-service security-info page (issue 16): only where users can keep a factor of their own.
+  if (portalAvailable(s)) app.use(ROUTES.portal, portalRouter(s));
   app.use(wstrustRouter(s)); // ROUTES.wstrust2005, ROUTES.wstrust13, ROUTES.mex (each switchable in config)
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
 

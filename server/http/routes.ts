@@ -16,6 +16,8 @@ export const ROUTES = {
   /** SAML 2.0 IdP-initiated sign-on, both spellings AD FS answers to. */
   idpInitiated: '/adfs/ls/idpinitiatedsignon',
   idpInitiatedAspx: '/adfs/ls/idpinitiatedsignon.aspx',
+  /** The self-service security-info page: a user's own second factors (list, add, remove, rename). */
+  portal: '/adfs/portal',
   /** Password update page (expired or must-change passwords). */
   updatePassword: '/adfs/portal/updatepassword',
   /** Static theme files (a directory: every file below it is this route). */

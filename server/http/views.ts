@@ -15,7 +15,8 @@ export type ViewName =
   | 'update-password'
   | 'password-updated'
   | 'idp-initiated'
-  | 'mfa';
+  | 'mfa'
+  | 'portal';
 
 export class Views {
   readonly #layout: string;
@@ -36,6 +37,7 @@ export class Views {
       'password-updated': read('password-updated.html'),
       'idp-initiated': read('idp-initiated.html'),
       mfa: read('mfa.html'),
+      portal: read('portal.html'),
     };
     this.#formPost = read('form-post.html');
     this.#displayName = displayName;

@@ -21,6 +21,7 @@ import { requestContextOf } from '../issuance/request-context.ts';
 import type { SignInContext, Step } from './context.ts';
 import { startMfa } from './mfa.ts';
 import { methodOfSession, type MfaAsk } from './pending.ts';
+import { mfaIsFresh } from './portal-party.ts';
 import { ROUTES } from '../../http/routes.ts';
 
 /** What the request asked, judged against the primary method the user signed in with. */
@@ -69,7 +70,17 @@ export function primaryOf(ctx: SignInContext): {
 export const additional: Step = async (ctx) => {
   // Already done in this sign-in (the MFA page's success), or in the live session it reuses.
   if (ctx.fresh?.mfa !== undefined) return { next: 'establish' };
-  if (ctx.fresh === undefined && ctx.session?.mfa !== undefined) return { next: 'establish' };
+  if (ctx.fresh === undefined && ctx.session?.mfa !== undefined) {
+    // The security-info page demands a recent second factor for sensitive changes (mfa.freshMinutes): a stale one
+    // is verified again, and the new session records the new instant.
+    if (ctx.request.protocol !== 'portal' || ctx.request.fresh !== true)
+      return { next: 'establish' };
+    if (mfaIsFresh(ctx.s, ctx.session.mfa)) return { next: 'establish' };
+    await startMfa(ctx, [
+      `portal: second factor older than ${String(ctx.s.config.mfa.freshMinutes)} minutes`,
+    ]);
+    return { answered: true };
+  }
   const { s } = ctx;
   const primary = primaryOf(ctx);
   const requested = askReasons(ctx.ask, methodOfSession(primary.authMethod));

@@ -14,6 +14,7 @@ import { AuthMethods } from '../../claims/types.ts';
 import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
+import { PORTAL_PARTY, PORTAL_PARTY_ID } from './portal-party.ts';
 
 /** How a user may sign in; a request can ask for one (WS-Fed wauth, SAML RequestedAuthnContext). */
 export type SignInMethod = 'password' | 'certificate';
@@ -40,6 +41,15 @@ export type ProtocolRequest =
       protocol: 'saml2-idp';
       acs: string;
       relayState?: string | undefined;
+    }
+  | {
+      /**
+       * The self-service security-info page (portal.ts): no token, the browser goes back to /adfs/portal/. Its
+       * party is the built-in PORTAL_PARTY (portal-party.ts), never a trust.
+       */
+      protocol: 'portal';
+      /** A fresh second factor is demanded (mfa.freshMinutes): removing or adding a factor. */
+      fresh?: boolean | undefined;
     };
 
 /**
@@ -172,7 +182,13 @@ export async function loadPending(
 ): Promise<{ pending: PendingSignIn; rp: RelyingParty }> {
   const pending = await s.store.find<PendingSignIn>('pendingSignIn', id);
   if (pending === undefined) throw expired();
-  const rp = s.trusts.find(pending.rp);
+  // The portal's party is built in, not a trust: a trust that claimed its identifier would never be used for it.
+  const rp =
+    pending.protocol === 'portal'
+      ? pending.rp === PORTAL_PARTY_ID
+        ? PORTAL_PARTY
+        : undefined
+      : s.trusts.find(pending.rp);
   if (rp === undefined) throw expired();
   return { pending, rp };
 }

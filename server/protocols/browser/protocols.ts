@@ -4,6 +4,7 @@
  * checker refuses a member without a case.
  */
 import type { Response } from 'express';
+import { ROUTES } from '../../http/routes.ts';
 import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
@@ -19,6 +20,9 @@ export function issueFor(who: SignedIn, request: ProtocolRequest): Promise<FormP
     case 'saml2':
     case 'saml2-idp':
       return issueSaml2(who, request);
+    case 'portal':
+      // No token: back to the security-info page, which answers a post without an action with a redirect to itself.
+      return Promise.resolve({ action: `${who.s.config.publicUrl}${ROUTES.portal}/`, fields: [] });
     default:
       return request satisfies never;
   }
@@ -36,6 +40,7 @@ export function passiveRefusal(
       return noPassive(s, res, request, rp);
     case 'wsfed':
     case 'saml2-idp':
+    case 'portal':
       // Their parsers never ask for a passive sign-in.
       throw new FederationError('internal', `passive sign-in for ${request.protocol}`);
     default:
