@@ -9,6 +9,7 @@ import { SprayGuard } from './authn/spray.ts';
 import { buildMfaRuntime, type MfaRuntime } from './authn/mfa/runtime.ts';
 import { MfaPolicies } from './authn/mfa/trust-policy.ts';
 import { loadOrCreateMfaSecret } from './keys/mfa-secret.ts';
+import { webAuthnSettingsProblem } from './authn/mfa/webauthn.ts';
 import { ClaimsEngine } from './claims/engine.ts';
 import { acceptanceRules } from './claims/rule-sets.ts';
 import type { Config } from './config/schema.ts';
@@ -212,6 +213,16 @@ export async function buildServices(
   const mfaSecrets = config.mfa.secrets ?? [await loadOrCreateMfaSecret(config.keys.dir)];
   const mfa = buildMfaRuntime(config, { store, clock, random, directory, secrets: mfaSecrets });
   const mfaPolicies = await MfaPolicies.build(config, directory, { trusts, log });
+  const unusable = config.mfa.methods.filter((m) => !mfa.methods.includes(m));
+  if (unusable.length > 0)
+    log.warn(
+      { methods: unusable },
+      'MFA methods left out: totp and webauthn need mfa.enrolment.attribute with an ldap directory (docs/mfa-directory.md)',
+    );
+  if (mfa.methods.includes('webauthn')) {
+    const problem = webAuthnSettingsProblem(mfa.webauthn);
+    if (problem !== undefined) log.warn({ problem }, 'WebAuthn will not work in browsers');
+  }
   return {
     config,
     clock,

@@ -480,112 +480,134 @@ const radiusServerSchema = z.strictObject({
 });
 
 /** Multi-factor authentication (issue 16): when it is required, which methods, where enrolments live. */
-export const mfaSchema = z.strictObject({
-  /** The methods users may use; users pick among those they have enrolled (RADIUS needs no enrolment here). */
-  methods: z.array(z.enum(['totp', 'webauthn', 'radius'])).default(['totp', 'webauthn']),
-  /** Global AD FS AdditionalAuthenticationRules (Set-AdfsAdditionalAuthenticationRule), for every trust. */
-  additionalAuthenticationRulesFile: z.string().min(1).optional(),
-  /** Access-control-policy presets for every trust: everyone, extranet, unregistered-networks, group. */
-  accessControlPolicies: z.array(mfaPresetSchema).default([]),
-  /**
-   * Secrets sealing MFA enrolments (AES-256-GCM) before they are written to the directory, shared by the farm;
-   * the first seals, all open (rotation). Absent: keys.dir/mfa.secret, generated on first start.
-   */
-  secrets: z.array(z.string().min(32, 'must be at least 32 characters')).optional(),
-  /** Wrong second factors (any method) before the account is locked out of MFA, and for how long. */
-  lockout: z
-    .strictObject({
-      threshold: z.coerce.number().int().min(1).max(100).default(5),
-      durationMinutes: z.coerce.number().int().min(1).max(1440).default(15),
-    })
-    .default({ threshold: 5, durationMinutes: 15 }),
-  /** How long the MFA page waits for the user (and a pending step-up lives), seconds. */
-  pageTimeoutSeconds: z.coerce.number().int().min(60).max(1800).default(300),
-  /** Removing a factor needs a second factor done at most this many minutes ago. */
-  freshMinutes: z.coerce.number().int().min(1).max(60).default(10),
-  totp: z
-    .strictObject({
-      /** Time steps of clock drift accepted either side of now (RFC 6238 §6: at most 1 recommended). */
-      driftSteps: z.coerce.number().int().min(0).max(10).default(1),
-      /** The issuer label authenticator apps show; default the display name. */
-      issuer: z.string().min(1).max(64).optional(),
-    })
-    .default({ driftSteps: 1 }),
-  webauthn: z
-    .strictObject({
-      /** WebAuthn user verification (PIN / biometric on the authenticator). */
-      userVerification: z.enum(['required', 'preferred', 'discouraged']).default('preferred'),
-      /** Ask for attestation; with `direct`, only authenticators in allowedAaguids may enrol. */
-      attestation: z.enum(['none', 'direct']).default('none'),
-      /** Authenticator models (AAGUIDs) allowed to enrol; empty: any (only with attestation none). */
-      allowedAaguids: z
-        .array(
-          z
-            .string()
-            .regex(
-              /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-              'must be an AAGUID',
-            ),
-        )
-        .default([]),
-      /** How long the browser may take for one WebAuthn ceremony, seconds. */
-      timeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
-    })
-    .default({
-      userVerification: 'preferred',
-      attestation: 'none',
-      allowedAaguids: [],
-      timeoutSeconds: 120,
-    }),
-  radius: z
-    .strictObject({
-      /** Tried in order (failover). */
-      servers: z.array(radiusServerSchema).default([]),
-      /** NAS-Identifier sent in every request. */
-      nasIdentifier: z.string().min(1).max(64).default('fedgate'),
-      /** The User-Name sent: the user's UPN or sAMAccountName. */
-      userName: z.enum(['userPrincipalName', 'sAMAccountName']).default('userPrincipalName'),
-      /** Wait for one reply, milliseconds. */
-      attemptTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(3000),
-      /** Retransmissions to one server before the next one is asked. */
-      retries: z.coerce.number().int().min(0).max(5).default(1),
-      /** Bound on one verification across every server (push approval waits here), milliseconds. */
-      totalTimeoutMs: z.coerce.number().int().min(500).max(120_000).default(30_000),
-    })
-    .default({
-      servers: [],
-      nasIdentifier: 'fedgate',
-      userName: 'userPrincipalName',
-      attemptTimeoutMs: 3000,
-      retries: 1,
-      totalTimeoutMs: 30_000,
-    }),
-  enrolment: z
-    .strictObject({
-      /**
-       * The AD attribute (single-valued Unicode string) that holds each user's sealed enrolments, e.g. a free
-       * extensionAttributeN or msDS-cloudExtensionAttributeN, or a schema extension (docs/mfa.md). Required for an
-       * ldap directory when totp or webauthn is enabled. The service account needs write permission on it only.
-       */
-      attribute: z
-        .string()
-        .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must be an LDAP attribute name')
-        .optional(),
-      /** The embedded directory's enrolment file, relative to the config file (default keys.dir/mfa-enrolments.json). */
-      file: z.string().min(1).optional(),
-      /**
-       * How a user without any factor may enrol the first one (a password alone, from outside, never can):
-       * `intranet` from corporateNetworks addresses, `code` with a one-time code from `fedgate mfa enrol-code`,
-       * `certificate` right after a certificate sign-in. Empty: only the helpdesk (`fedgate mfa` on the server) can.
-       */
-      allow: z.array(z.enum(['intranet', 'code', 'certificate'])).default(['code']),
-      /** Lifetime of an enrolment code, hours. */
-      codeLifetimeHours: z.coerce.number().int().min(1).max(720).default(72),
-      /** Serve the self-service security-info page /adfs/portal/ (list, add, remove, rename factors). */
-      portal: z.boolean().default(true),
-    })
-    .default({ allow: ['code'], codeLifetimeHours: 72, portal: true }),
-});
+export const mfaSchema = z
+  .strictObject({
+    /** The methods users may use; users pick among those they have enrolled (RADIUS needs no enrolment here). */
+    methods: z.array(z.enum(['totp', 'webauthn', 'radius'])).default(['totp', 'webauthn']),
+    /** Global AD FS AdditionalAuthenticationRules (Set-AdfsAdditionalAuthenticationRule), for every trust. */
+    additionalAuthenticationRulesFile: z.string().min(1).optional(),
+    /** Access-control-policy presets for every trust: everyone, extranet, unregistered-networks, group. */
+    accessControlPolicies: z.array(mfaPresetSchema).default([]),
+    /**
+     * Secrets sealing MFA enrolments (AES-256-GCM) before they are written to the directory, shared by the farm;
+     * the first seals, all open (rotation). Absent: keys.dir/mfa.secret, generated on first start.
+     */
+    secrets: z.array(z.string().min(32, 'must be at least 32 characters')).optional(),
+    /** Wrong second factors (any method) before the account is locked out of MFA, and for how long. */
+    lockout: z
+      .strictObject({
+        threshold: z.coerce.number().int().min(1).max(100).default(5),
+        durationMinutes: z.coerce.number().int().min(1).max(1440).default(15),
+      })
+      .default({ threshold: 5, durationMinutes: 15 }),
+    /** Removing a factor needs a second factor done at most this many minutes ago. */
+    freshMinutes: z.coerce.number().int().min(1).max(60).default(10),
+    totp: z
+      .strictObject({
+        /** Time steps of clock drift accepted either side of now (RFC 6238 §6: at most 1 recommended). */
+        driftSteps: z.coerce.number().int().min(0).max(10).default(1),
+        /** The issuer label authenticator apps show; default the display name. */
+        issuer: z.string().min(1).max(64).optional(),
+      })
+      .default({ driftSteps: 1 }),
+    webauthn: z
+      .strictObject({
+        /** WebAuthn user verification (PIN / biometric on the authenticator). */
+        userVerification: z.enum(['required', 'preferred', 'discouraged']).default('preferred'),
+        /** Ask for attestation; with `direct`, only authenticators in allowedAaguids may enrol. */
+        attestation: z.enum(['none', 'direct']).default('none'),
+        /** Authenticator models (AAGUIDs) allowed to enrol; empty: any (only with attestation none). */
+        allowedAaguids: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+                'must be an AAGUID',
+              ),
+          )
+          .default([]),
+        /** How long the browser may take for one WebAuthn ceremony, seconds. */
+        timeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
+      })
+      .default({
+        userVerification: 'preferred',
+        attestation: 'none',
+        allowedAaguids: [],
+        timeoutSeconds: 120,
+      }),
+    radius: z
+      .strictObject({
+        /** Tried in order (failover). */
+        servers: z.array(radiusServerSchema).default([]),
+        /** NAS-Identifier sent in every request. */
+        nasIdentifier: z.string().min(1).max(64).default('fedgate'),
+        /** The User-Name sent: the user's UPN or sAMAccountName. */
+        userName: z.enum(['userPrincipalName', 'sAMAccountName']).default('userPrincipalName'),
+        /** Wait for one reply, milliseconds. */
+        attemptTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(3000),
+        /** Retransmissions to one server before the next one is asked. */
+        retries: z.coerce.number().int().min(0).max(5).default(1),
+        /** Bound on one verification across every server (push approval waits here), milliseconds. */
+        totalTimeoutMs: z.coerce.number().int().min(500).max(120_000).default(30_000),
+      })
+      .default({
+        servers: [],
+        nasIdentifier: 'fedgate',
+        userName: 'userPrincipalName',
+        attemptTimeoutMs: 3000,
+        retries: 1,
+        totalTimeoutMs: 30_000,
+      }),
+    enrolment: z
+      .strictObject({
+        /**
+         * The AD attribute (single-valued Unicode string) that holds each user's sealed enrolments, e.g. a free
+         * extensionAttributeN or msDS-cloudExtensionAttributeN, or a schema extension (docs/mfa.md). Required for an
+         * ldap directory when totp or webauthn is enabled. The service account needs write permission on it only.
+         */
+        attribute: z
+          .string()
+          .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must be an LDAP attribute name')
+          .optional(),
+        /** The embedded directory's enrolment file, relative to the config file (default keys.dir/mfa-enrolments.json). */
+        file: z.string().min(1).optional(),
+        /**
+         * How a user without any factor may enrol the first one (a password alone, from outside, never can):
+         * `intranet` from corporateNetworks addresses, `code` with a one-time code from `fedgate mfa enrol-code`,
+         * `certificate` right after a certificate sign-in. Empty: only the helpdesk (`fedgate mfa` on the server) can.
+         */
+        allow: z.array(z.enum(['intranet', 'code', 'certificate'])).default(['code']),
+        /** Lifetime of an enrolment code, hours. */
+        codeLifetimeHours: z.coerce.number().int().min(1).max(720).default(72),
+        /** Serve the self-service security-info page /adfs/portal/ (list, add, remove, rename factors). */
+        portal: z.boolean().default(true),
+      })
+      .default({ allow: ['code'], codeLifetimeHours: 72, portal: true }),
+  })
+  .superRefine((m, ctx) => {
+    if (m.methods.includes('radius') && m.radius.servers.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['radius', 'servers'],
+        message: 'list at least one RADIUS server when mfa.methods includes radius',
+      });
+    m.radius.servers.forEach((srv, i) => {
+      if ((srv.secret === undefined) === (srv.secretFile === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['radius', 'servers', i],
+          message: 'set exactly one of secret, secretFile',
+        });
+    });
+    if (m.webauthn.attestation === 'direct' && m.webauthn.allowedAaguids.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webauthn', 'allowedAaguids'],
+        message:
+          'list the authenticator models (AAGUIDs) allowed to enrol when attestation is direct',
+      });
+  });
 
 export const configSchema = z.strictObject({
   /** Public DNS name of the federation service (used in every published URL; never taken from Host). */
@@ -677,7 +699,6 @@ export const configSchema = z.strictObject({
     methods: ['totp', 'webauthn'],
     accessControlPolicies: [],
     lockout: { threshold: 5, durationMinutes: 15 },
-    pageTimeoutSeconds: 300,
     freshMinutes: 10,
     totp: { driftSteps: 1 },
     webauthn: {

@@ -272,7 +272,7 @@ describe('corpus B4.5: only the endpoints Entra ID needs are served', () => {
 
 // ---- B5.4 ------------------------------------------------------------------------------------------------
 
-describe('corpus B5.4: MFA claims only when MFA ran in this session (fedgate performs none)', () => {
+describe('corpus B5.4: MFA claims only when MFA ran in this session', () => {
   let t: Awaited<ReturnType<typeof samlApp>>;
   before(async () => {
     t = await samlApp([
@@ -311,15 +311,18 @@ describe('corpus B5.4: MFA claims only when MFA ran in this session (fedgate per
     assertNoMfa(wsfedToken(forged.res!, t.idpCert), 'client-supplied MFA markers');
   });
 
-  test('B5.4 wauth asking for MFA gets no token: not from the form, not from an existing SSO session', async () => {
-    const refused = (r: request.Response, label: string): void => {
-      assert.ok(r.status >= 400 && r.status < 500, `${label}: ${String(r.status)}`);
-      assert.doesNotMatch(r.text, /name="wresult"|name="AuthState"|multipleauthn/, label);
-    };
+  /** The second-factor page: no token, no SAML response, a form of the MFA step. */
+  function mfaPage(r: request.Response, label: string): void {
+    assert.equal(r.status, 200, `${label}: ${String(r.status)}`);
+    assert.doesNotMatch(r.text, /name="wresult"|name="SAMLResponse"|name="Password"/, label);
+    assert.match(r.text, /action="\/adfs\/ls\/mfa"/, label);
+  }
+
+  test('B5.4 wauth asking for MFA gets no token after a password: not from the form, not from an existing SSO session', async () => {
     const fresh = await wsfedSignIn(t.app, { ...ALICE, query: { wauth: MULTIPLE_AUTHN } });
-    assert.equal(fresh.res, undefined, 'a sign-in form was offered for an MFA request');
-    refused(fresh.page, 'fresh');
-    // A password session exists; asking again for MFA must not be answered from it.
+    assert.ok(fresh.res, 'the sign-in form is offered (the password is the first factor)');
+    mfaPage(fresh.res, 'fresh');
+    // A password session exists; asking again for MFA must not be answered from it: the second factor is asked.
     const first = await wsfedSignIn(t.app, ALICE);
     assertNoMfa(wsfedToken(first.res!, t.idpCert), 'session sign-in');
     const sso = await request(t.app)
@@ -327,7 +330,7 @@ describe('corpus B5.4: MFA claims only when MFA ran in this session (fedgate per
         `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: M365, wauth: MULTIPLE_AUTHN }).toString()}`,
       )
       .set('Cookie', first.jar.header());
-    refused(sso, 'SSO');
+    mfaPage(sso, 'SSO');
     // Control: the same session answers a password wauth with a token (SSO works).
     const control = await request(t.app)
       .get(
@@ -337,7 +340,59 @@ describe('corpus B5.4: MFA claims only when MFA ran in this session (fedgate per
     assertNoMfa(wsfedToken(control, t.idpCert), 'SSO control');
   });
 
-  test('B5.4 RequestedAuthnContext multipleauthn → NoAuthnContext; mixed with a password class → PasswordProtectedTransport, amr password', async () => {
+  test('B5.4 RequestedAuthnContext multipleauthn → the second-factor page, no assertion; mixed with a password class → PasswordProtectedTransport, amr password', async () => {
+    for (const comparison of ['exact', 'minimum']) {
+      const { res } = await postAndSignIn(t.app, {
+        SAMLRequest: b64(authnRequestXml({ rac: { comparison, classRefs: [MULTIPLE_AUTHN] } })),
+      });
+      mfaPage(res, comparison);
+    }
+    // MFA or password accepted: the password ran, so the assertion says password, never what was asked for first.
+    const { res } = await postAndSignIn(t.app, {
+      SAMLRequest: b64(
+        authnRequestXml({ rac: { comparison: 'exact', classRefs: [MULTIPLE_AUTHN, PPT] } }),
+      ),
+    });
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse ?? '', 'base64').toString('utf8');
+    const view = verifySaml2ResponseWithXmlCrypto(xml, t.idpCert);
+    assert.equal(view.assertion.authnContextClassRef, PPT);
+    assert.deepEqual(view.assertion.attributes.find((a) => a.name === CLAIM.amr)?.values, [
+      PASSWORD_METHOD,
+    ]);
+    assert.doesNotMatch(view.assertion.signedXml, /multipleauthn/);
+  });
+});
+
+describe('corpus B5.4 on a server with no usable second factor: an MFA request is refused, never answered without it', () => {
+  let t: Awaited<ReturnType<typeof samlApp>>;
+  before(async () => {
+    t = await samlApp(
+      [{ file: 'sp', metadataXml: spMetadata(standardSp()), trust: { nameIdFormat: EMAIL } }],
+      { mfa: { methods: [] } },
+    );
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('B5.4 wauth=multipleauthn gets no form and no token, not even from an SSO session', async () => {
+    const refused = (r: request.Response, label: string): void => {
+      assert.ok(r.status >= 400 && r.status < 500, `${label}: ${String(r.status)}`);
+      assert.doesNotMatch(r.text, /name="wresult"|name="AuthState"|multipleauthn/, label);
+    };
+    const fresh = await wsfedSignIn(t.app, { ...ALICE, query: { wauth: MULTIPLE_AUTHN } });
+    assert.equal(fresh.res, undefined, 'a sign-in form was offered for an MFA request');
+    refused(fresh.page, 'fresh');
+    const first = await wsfedSignIn(t.app, ALICE);
+    const sso = await request(t.app)
+      .get(
+        `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: M365, wauth: MULTIPLE_AUTHN }).toString()}`,
+      )
+      .set('Cookie', first.jar.header());
+    refused(sso, 'SSO');
+  });
+
+  test('B5.4 RequestedAuthnContext multipleauthn → NoAuthnContext, no assertion', async () => {
     const statusCodes = (text: string): string[] => {
       const doc = parseStrict(
         Buffer.from(postedSaml(text).SAMLResponse ?? '', 'base64').toString('utf8'),
@@ -359,19 +414,6 @@ describe('corpus B5.4: MFA claims only when MFA ran in this session (fedgate per
       const xml = Buffer.from(postedSaml(res.text).SAMLResponse ?? '', 'base64').toString('utf8');
       assert.doesNotMatch(xml, /<saml:Assertion/);
     }
-    // MFA or password accepted: the password ran, so the assertion says password, never what was asked for first.
-    const { res } = await postAndSignIn(t.app, {
-      SAMLRequest: b64(
-        authnRequestXml({ rac: { comparison: 'exact', classRefs: [MULTIPLE_AUTHN, PPT] } }),
-      ),
-    });
-    const xml = Buffer.from(postedSaml(res.text).SAMLResponse ?? '', 'base64').toString('utf8');
-    const view = verifySaml2ResponseWithXmlCrypto(xml, t.idpCert);
-    assert.equal(view.assertion.authnContextClassRef, PPT);
-    assert.deepEqual(view.assertion.attributes.find((a) => a.name === CLAIM.amr)?.values, [
-      PASSWORD_METHOD,
-    ]);
-    assert.doesNotMatch(view.assertion.signedXml, /multipleauthn/);
   });
 });
 

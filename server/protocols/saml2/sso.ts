@@ -198,10 +198,13 @@ export async function parseAuthnRequest(
     return statusForm(s, res, request, STATUS.requester, STATUS.invalidNameIdPolicy, audit);
   // RequestedAuthnContext: the methods that satisfy it; none that fedgate offers → NoAuthnContext (§3.3.2.2.1).
   // A context only a second factor satisfies (multipleauthn, REFEDS MFA, …): any primary method, then the MFA step
-  // judges it against the primary (policy.ts samlRequestReason); the assertion then names multipleauthn.
+  // judges it against the primary (policy.ts samlRequestReason); the assertion then names multipleauthn. A server
+  // with no usable second factor answers NoAuthnContext, as before MFA existed.
   const rac = ar.requestedAuthnContext;
   const mfaAsk =
-    rac !== undefined && samlRequestReason(rac, 'certificate') !== undefined
+    rac !== undefined &&
+    s.mfa.methods.length > 0 &&
+    samlRequestReason(rac, 'certificate') !== undefined
       ? { protocol: 'saml2' as const, context: rac }
       : undefined;
   let methods = methodsForContext(rac);

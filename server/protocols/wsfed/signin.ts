@@ -89,7 +89,9 @@ export function parseWsFedSignIn(s: Services, q: unknown): SignInRequest {
   const wctx = param(q, 'wctx', 6144);
   const wauth = param(q, 'wauth', 512);
   // wauth=…multipleauthn (Entra with enforceMfaByFederatedIdp): any primary method, then a second factor.
-  const mfaAsk = wsfedRequestReason(wauth) === undefined ? undefined : wauth;
+  // A server with no usable second factor refuses it as any method it does not offer.
+  const mfaAsk =
+    wsfedRequestReason(wauth) === undefined || s.mfa.methods.length === 0 ? undefined : wauth;
   const methods =
     wauth === undefined || wauth === '' || mfaAsk !== undefined
       ? undefined
