@@ -362,7 +362,7 @@ export class LdapDirectory implements DirectoryProvider {
           return 'conflict';
         if (err instanceof ConstraintViolationError)
           return expected !== undefined && expected.value === undefined ? 'conflict' : 'too-large';
-        // AD: the value is longer than the attribute's rangeUpper ([MS-ADTS] §3.1.1.5.3.1).
+        // Some DCs refuse a value longer than the attribute's rangeUpper this way.
         if (err instanceof AdminLimitExceededError) return 'too-large';
         if (err instanceof NoSuchObjectError) return { refused: `no directory entry ${dn}` };
         if (err instanceof InsufficientAccessError)

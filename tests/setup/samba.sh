@@ -212,8 +212,8 @@ grant_mfa_attribute() {
   sid=$(samba-tool user show svc-fedgate --attributes=objectSid -s "$CONF" 2>>"$LOG" | sed -n 's/^objectSid: //p')
   [[ $sid == S-1-5-21-* ]] || die "objectSid of svc-fedgate not found"
   tool dsacl set --objectdn="$container" --sddl="(OA;CIIO;WP;$(schema_guid_of "$MFA_ATTRIBUTE");$USER_CLASS_GUID;$sid)"
-  # The confidential schema-extension attribute: reading it needs control access (CR) besides read property
-  # (dsacls CA; [MS-ADTS] §3.1.1.4.3), so the grant is RPWPCR.
+  # The confidential schema-extension attribute: reading it needs control access (CR, dsacls CA) besides read
+  # property, so the grant is RPWPCR.
   tool dsacl set --objectdn="$container" \
     --sddl="(OA;CIIO;RPWPCR;$(schema_guid_of "$MFA_SCHEMA_ATTRIBUTE");$USER_CLASS_GUID;$sid)"
 }

@@ -358,7 +358,7 @@ function directoryBackend(directory: DirectoryProvider, attribute: string): Enro
   };
 }
 
-/** attributeSyntax of Unicode strings (String(Unicode), [MS-ADTS] §3.1.1.2.2.2). */
+/** attributeSyntax of Unicode strings (String(Unicode), oMSyntax 64). */
 const UNICODE_STRING_SYNTAX = '2.5.5.12';
 
 /**
