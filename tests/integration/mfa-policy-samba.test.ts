@@ -9,6 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { decideMfa, type MfaDecision, type MfaRuleSets } from '../../server/authn/mfa/policy.ts';
 import { compilePreset, resolveGroup } from '../../server/authn/mfa/presets.ts';
+import { checkMfaPolicy, MfaPolicies } from '../../server/authn/mfa/trust-policy.ts';
+import { resolveConfig } from '../../server/config/load.ts';
+import { TrustRegistry } from '../../server/trust/registry.ts';
 import { ClaimsEngine } from '../../server/claims/engine.ts';
 import { compileRules } from '../../server/claims/rule-sets.ts';
 import { AuthMethods } from '../../server/claims/types.ts';
@@ -156,6 +159,117 @@ describe('MFA policy against Active Directory (Samba)', () => {
         (await decideMfa({ engine: t.services.claims, sets, auth, request })).required,
         true,
       );
+    } finally {
+      await down.close();
+    }
+  });
+});
+
+describe('MFA policy from configuration against Active Directory (Samba): MfaPolicies, fedgate check', () => {
+  let env: SambaEnv;
+  let t: TestApp;
+  let jdoe: DirectoryUser;
+  let jsmith: DirectoryUser;
+  let financeSid: string;
+  let staffSid: string;
+  before(async () => {
+    env = sambaEnv();
+    t = await makeTestApp({ directory: sambaLdapConfig(env) });
+    const a = await t.services.directory.findUser('jdoe');
+    const b = await t.services.directory.findUser('jsmith');
+    assert.ok(a && b);
+    jdoe = a;
+    jsmith = b;
+    financeSid = sidWithCli(env, 'Finance');
+    staffSid = sidWithCli(env, 'Staff');
+  });
+  after(() => t.close());
+
+  const RP = 'urn:fedgate:test:samba-mfa';
+  const configWith = (groups: string[]) =>
+    resolveConfig(
+      {
+        hostname: 'sts.fedgate.test',
+        listen: { port: 0, tls: 'off' },
+        directory: sambaLdapConfig(env),
+        relyingParties: [
+          {
+            identifier: RP,
+            name: 'Samba MFA',
+            replyUrls: ['https://app.example/'],
+            mfa: {
+              accessControlPolicies: groups.map((group) => ({ kind: 'group' as const, group })),
+            },
+          },
+        ],
+      },
+      { env: {}, baseDir: '/', source: 'test', embeddedDefaults: false },
+    );
+  const decideFor = (sets: MfaRuleSets, user: DirectoryUser): Promise<MfaDecision> =>
+    decideMfa({
+      engine: t.services.claims,
+      sets,
+      auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
+      request: { clientIp: '203.0.113.9', endpointPath: '/adfs/ls/', insideCorporateNetwork: true },
+    });
+
+  test('group names (plain and DOMAIN\\name) resolve at build to the SIDs ldapsearch reads; jdoe required, jsmith not', async () => {
+    const config = configWith(['Finance', `${env.netbiosDomain}\\Staff`]);
+    const trusts = new TrustRegistry(config.relyingParties, { baseDir: '/' });
+    const policies = await MfaPolicies.build(config, t.services.directory, { trusts });
+    const rp = trusts.find(RP);
+    assert.ok(rp);
+    const sets = policies.setsFor(rp);
+    assert.deepEqual(
+      sets.presets?.map((p) => (p.preset.kind === 'group' ? p.preset.groupSid : '')),
+      [financeSid, staffSid],
+    );
+    assert.equal((await decideFor(sets, jdoe)).required, true);
+    assert.deepEqual(await decideFor(sets, jsmith), { required: false, reasons: [] });
+  });
+
+  test('an unknown group name stops the build; fedgate check names it by configuration key', async () => {
+    const config = configWith(['Finance', 'NoSuchGroup']);
+    const trusts = new TrustRegistry(config.relyingParties, { baseDir: '/' });
+    await assert.rejects(
+      MfaPolicies.build(config, t.services.directory, { trusts }),
+      /group "NoSuchGroup" not found/,
+    );
+    const report = await checkMfaPolicy(config, () =>
+      createDirectory(config.directory, {
+        logger: pino({ level: 'silent' }),
+        clock: new FixedClock(),
+        baseDir: '/',
+      }),
+    );
+    assert.equal(report.problems.length, 1, report.problems.join('\n'));
+    assert.match(
+      report.problems[0] ?? '',
+      /^relyingParties\[0\]\.mfa\.accessControlPolicies\[1\]: group "NoSuchGroup" not found/,
+    );
+    assert.deepEqual(report.warnings, []);
+  });
+
+  test('a directory outage at build is not a verdict: the group preset fails closed (MFA for jsmith too) until resolved', async () => {
+    const down = await createDirectory(sambaLdapConfig(env, { urls: ['ldaps://127.0.0.1:1'] }), {
+      logger: pino({ level: 'silent' }),
+      clock: new FixedClock(),
+      baseDir: '/',
+    });
+    try {
+      const config = configWith(['Finance']);
+      const trusts = new TrustRegistry(config.relyingParties, { baseDir: '/' });
+      const policies = await MfaPolicies.build(config, down, { trusts });
+      const rp = trusts.find(RP);
+      assert.ok(rp);
+      assert.equal((await decideFor(policies.setsFor(rp), jsmith)).required, true);
+      // Twin: built with the DC that answers, jsmith (not in Finance) needs no MFA.
+      const up = await MfaPolicies.build(config, t.services.directory, { trusts });
+      assert.equal((await decideFor(up.setsFor(rp), jsmith)).required, false);
+      // fedgate check with the DC down: a warning, not a problem.
+      const report = await checkMfaPolicy(config, () => Promise.resolve(down));
+      assert.deepEqual(report.problems, []);
+      assert.equal(report.warnings.length, 1);
     } finally {
       await down.close();
     }
