@@ -33,6 +33,8 @@ const HOST = 'login.fedgate.test';
 const PARENT = 'fedgate.test';
 /** Another site altogether. */
 const OTHER = 'mfa.othersite.test';
+/** A host below fedgate's: it may use fedgate's RP ID (§5.1.2), so only the origin tells its ceremonies apart. */
+const SUB = 'intranet.login.fedgate.test';
 /** The AAGUID Chromium's virtual authenticator attests (measured: it is in the attested credential data). */
 const VIRTUAL_AAGUID = '01020304-0506-0708-0102-030405060708';
 const ZERO_AAGUID = '00000000-0000-0000-0000-000000000000';
@@ -58,7 +60,7 @@ describe('WebAuthn in Chromium with a virtual authenticator', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fedgate-webauthn-'));
-    const tls = siteCertificate(dir, [HOST, PARENT, OTHER]);
+    const tls = siteCertificate(dir, [HOST, PARENT, OTHER, SUB]);
     // A display name that needs escaping in the data-options attribute.
     user = {
       id: Buffer.from('086ffe47984f4734bd0db90223cff0b0', 'hex'),
@@ -70,7 +72,7 @@ describe('WebAuthn in Chromium with a virtual authenticator', () => {
     await harness.start(tls);
     origin = `https://${HOST}:${harness.port}`;
     st = settings();
-    browser = await launchChromium([mapHostsToLoopback([HOST, PARENT, OTHER]), tls.spkiFlag]);
+    browser = await launchChromium([mapHostsToLoopback([HOST, PARENT, OTHER, SUB]), tls.spkiFlag]);
   });
   after(async () => {
     await browser.close();
@@ -271,6 +273,26 @@ describe('WebAuthn in Chromium with a virtual authenticator', () => {
       otherOrigin,
       (await harness.prepare('get', other)).ceremony,
     );
+    assert.ok(control.ok, JSON.stringify(control));
+  });
+
+  test('a ceremony run on a host below fedgate’s, with fedgate’s own RP ID, is refused for its origin', async () => {
+    const { page, cdp } = await fresh();
+    await addVirtualAuthenticator(cdp);
+    const subOrigin = `https://${SUB}:${harness.port}`;
+
+    // Enrolment: the page on the other host asks for fedgate's RP ID, which the browser allows.
+    const reg = await harness.prepare('create', st);
+    const r = await runCeremony(page, subOrigin, reg.ceremony);
+    assert.equal(!r.ok && r.reason, 'origin', JSON.stringify(r));
+    assert.equal(user.factors.length, 0);
+
+    // Control: on fedgate's origin the same authenticator enrols; its sign-in on the other host is refused, and on
+    // fedgate's accepted.
+    assert.ok((await runCeremony(page, origin, (await harness.prepare('create', st)).ceremony)).ok);
+    const g = await runCeremony(page, subOrigin, (await harness.prepare('get', st)).ceremony);
+    assert.equal(!g.ok && g.reason, 'origin', JSON.stringify(g));
+    const control = await runCeremony(page, origin, (await harness.prepare('get', st)).ceremony);
     assert.ok(control.ok, JSON.stringify(control));
   });
 
