@@ -32,26 +32,38 @@ import { FederationError } from '../../server/lib/errors.ts';
 import { instrumentDirectory } from '../../server/observability/directory-metrics.ts';
 import { Metrics } from '../../server/observability/metrics.ts';
 import { adminModify } from '../helpers/account-protection.ts';
+import { ensureAdUser, type AdUser } from '../helpers/mfa.ts';
 import {
   ldapsearchAsAdmin,
   readObjectGuidWithCli,
   sambaEnv,
   sambaLdapConfig,
   type SambaEnv,
-  type SambaUserName,
 } from '../helpers/samba.ts';
 
 const ATTRIBUTE = 'msDS-cloudExtensionAttribute10';
 const SECRET = 'samba-mfa-test-secret-0123456789abcdefghij';
 const logger = pino({ level: 'silent' });
 
+/**
+ * This file's own accounts, created as Administrator (tests/helpers/mfa.ts ensureAdUser): samba.sh's mfa1..mfa3 are
+ * used by other MFA test files that may run at the same time.
+ */
+type Key = 'u1' | 'u2' | 'u3';
+const ACCOUNT_NAMES: Record<Key, string> = {
+  u1: 'enrolstore1',
+  u2: 'enrolstore2',
+  u3: 'enrolstore3',
+};
+const accounts = {} as Record<Key, AdUser>;
+
 function totp(id: string, secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'): TotpFactor {
   return { kind: 'totp', id, name: `Phone ${id}`, createdAt: '2026-12-06T01:00:00.000Z', secret };
 }
 
 /** The attribute's value as the DC holds it, read with ldapsearch as Administrator; undefined when not set. */
-function rawValue(env: SambaEnv, user: SambaUserName): string | undefined {
-  const out = ldapsearchAsAdmin(env, user, ATTRIBUTE);
+function rawValue(env: SambaEnv, user: Key): string | undefined {
+  const out = ldapsearchAsAdmin(env, accounts[user].sAMAccountName, ATTRIBUTE);
   const line = out
     .split('\n')
     .find((l) => l.toLowerCase().startsWith(`${ATTRIBUTE.toLowerCase()}:`));
@@ -63,22 +75,22 @@ function rawValue(env: SambaEnv, user: SambaUserName): string | undefined {
 }
 
 /** Sets (or clears) the attribute as Administrator with ldapmodify, as an admin with ADSI Edit would. */
-function adminSet(env: SambaEnv, user: SambaUserName, value: string | undefined): void {
+function adminSet(env: SambaEnv, user: Key, value: string | undefined): void {
   adminModify(
     env,
     value === undefined
-      ? `dn: ${env.users[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n-\n`
-      : `dn: ${env.users[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}:: ${Buffer.from(value).toString('base64')}\n-\n`,
+      ? `dn: ${accounts[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n-\n`
+      : `dn: ${accounts[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}:: ${Buffer.from(value).toString('base64')}\n-\n`,
   );
 }
 
 /** ldapmodify bound as the user himself (not the service account, not an administrator). */
-function selfSet(env: SambaEnv, user: SambaUserName, target: SambaUserName, value: string): void {
+function selfSet(env: SambaEnv, user: Key, target: Key, value: string): void {
   execFileSync(
     'ldapmodify',
-    ['-x', '-H', env.urls[0] ?? '', '-D', env.users[user].dn, '-w', env.users[user].password],
+    ['-x', '-H', env.urls[0] ?? '', '-D', accounts[user].dn, '-w', accounts[user].password],
     {
-      input: `dn: ${env.users[target].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}: ${value}\n-\n`,
+      input: `dn: ${accounts[target].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}: ${value}\n-\n`,
       env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
       stdio: ['pipe', 'ignore', 'pipe'],
     },
@@ -86,12 +98,7 @@ function selfSet(env: SambaEnv, user: SambaUserName, target: SambaUserName, valu
 }
 
 /** The attribute as `user` (bound with his own password) reads it on `target` with ldapsearch; undefined when not seen. */
-function readAs(
-  env: SambaEnv,
-  user: SambaUserName,
-  target: SambaUserName,
-  attribute: string,
-): string | undefined {
+function readAs(env: SambaEnv, user: Key, target: Key, attribute: string): string | undefined {
   const out = execFileSync(
     'ldapsearch',
     [
@@ -102,11 +109,11 @@ function readAs(
       '-H',
       env.urls[0] ?? '',
       '-D',
-      env.users[user].dn,
+      accounts[user].dn,
       '-w',
-      env.users[user].password,
+      accounts[user].password,
       '-b',
-      env.users[target].dn,
+      accounts[target].dn,
       '-s',
       'base',
       '(objectClass=*)',
@@ -144,7 +151,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
   let directory: LdapDirectory;
   let store: EnrolmentStore;
   const ops: DirectoryOperation[] = [];
-  const users = {} as Record<'mfa1' | 'mfa2' | 'mfa3', DirectoryUser>;
+  const users = {} as Record<Key, DirectoryUser>;
   const clock = new FixedClock('2026-12-06T01:00:00Z');
 
   const makeDirectory = (sink?: DirectoryOperation[]): LdapDirectory =>
@@ -166,7 +173,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
 
   before(async () => {
     env = sambaEnv();
-    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) adminSet(env, u, undefined);
+    for (const u of ['u1', 'u2', 'u3'] as const) accounts[u] = ensureAdUser(env, ACCOUNT_NAMES[u]);
     directory = makeDirectory(ops);
     config = resolveConfig(
       { directory: sambaLdapConfig(env), mfa: { enrolment: { attribute: ATTRIBUTE } } },
@@ -175,109 +182,111 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     const s = createEnrolmentStore(config, directory, { clock, secrets: [SECRET] });
     assert.ok(s);
     store = s;
-    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) {
-      const found = await directory.findUser(u);
+    for (const u of ['u1', 'u2', 'u3'] as const) {
+      const found = await directory.findUser(accounts[u].sAMAccountName);
       assert.ok(found, u);
       users[u] = found;
     }
   });
   after(async () => {
-    for (const u of ['mfa1', 'mfa2', 'mfa3'] as const) adminSet(env, u, undefined);
+    for (const u of ['u1', 'u2', 'u3'] as const) adminSet(env, u, undefined);
     await directory.close();
   });
 
   test('written through the service account, read back; the DC holds a sealed value bound to the objectGUID', async () => {
-    assert.deepEqual(await store.read(users.mfa1), EMPTY_ENROLMENTS);
+    assert.deepEqual(await store.read(users.u1), EMPTY_ENROLMENTS);
     const record: Enrolments = { v: 1, factors: [totp('t1')] };
     ops.length = 0;
-    await store.write(users.mfa1, record);
+    await store.write(users.u1, record);
     assert.ok(
       ops.some((o) => o.op === 'modify'),
       'the write is reported as a modify',
     );
-    assert.deepEqual(await store.read(users.mfa1), record);
+    assert.deepEqual(await store.read(users.u1), record);
     // Another node (its own connection) reads the same record: farm-wide.
     const other = makeDirectory();
     try {
-      assert.deepEqual(await makeStore(other).read(users.mfa1), record);
+      assert.deepEqual(await makeStore(other).read(users.u1), record);
     } finally {
       await other.close();
     }
-    const raw = rawValue(env, 'mfa1');
+    const raw = rawValue(env, 'u1');
     assert.ok(raw !== undefined);
     assert.throws(() => JSON.parse(raw) as unknown, 'the stored value is not readable JSON');
     for (const clear of ['GEZDGNBVGY3TQOJQ', 'Phone', 'totp'])
       assert.ok(!raw.includes(clear), clear);
     assert.match(raw, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     // Opened independently with the objectGUID ldapsearch reads: the binding is to the account's objectGUID.
-    const guid = readObjectGuidWithCli(env, 'mfa1');
+    const guid = readObjectGuidWithCli(env, accounts.u1.sAMAccountName);
     const plain = independentOpen(raw, guid);
     assert.ok(plain.includes('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'));
-    assert.throws(() => independentOpen(raw, readObjectGuidWithCli(env, 'mfa2')));
+    assert.throws(() =>
+      independentOpen(raw, readObjectGuidWithCli(env, accounts.u2.sAMAccountName)),
+    );
     // A reset (empty record) removes the attribute.
-    await store.write(users.mfa1, EMPTY_ENROLMENTS);
-    assert.equal(rawValue(env, 'mfa1'), undefined);
+    await store.write(users.u1, EMPTY_ENROLMENTS);
+    assert.equal(rawValue(env, 'u1'), undefined);
   });
 
   test('a value changed by the Administrator is unreadable, and update does not write over it', async () => {
-    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
-    const raw = rawValue(env, 'mfa1');
+    await store.write(users.u1, { v: 1, factors: [totp('t1')] });
+    const raw = rawValue(env, 'u1');
     assert.ok(raw !== undefined);
     const i = raw.length - 10;
     const tampered = raw.slice(0, i) + (raw[i] === 'A' ? 'B' : 'A') + raw.slice(i + 1);
-    adminSet(env, 'mfa1', tampered);
-    await assert.rejects(store.read(users.mfa1), unreadable);
+    adminSet(env, 'u1', tampered);
+    await assert.rejects(store.read(users.u1), unreadable);
     await assert.rejects(
-      store.update(users.mfa1, (c) => c),
+      store.update(users.u1, (c) => c),
       unreadable,
     );
-    assert.equal(rawValue(env, 'mfa1'), tampered);
+    assert.equal(rawValue(env, 'u1'), tampered);
     // A plain JSON record written by an admin (an authenticator of his choosing) is not taken either.
-    adminSet(env, 'mfa1', JSON.stringify({ v: 1, factors: [totp('planted')] }));
-    await assert.rejects(store.read(users.mfa1), unreadable);
-    adminSet(env, 'mfa1', undefined);
+    adminSet(env, 'u1', JSON.stringify({ v: 1, factors: [totp('planted')] }));
+    await assert.rejects(store.read(users.u1), unreadable);
+    adminSet(env, 'u1', undefined);
   });
 
-  test('a value copied from mfa1 to mfa2 by the Administrator is unreadable for mfa2', async () => {
-    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
-    const raw = rawValue(env, 'mfa1');
+  test('a value copied from one user to another by the Administrator is unreadable for the second', async () => {
+    await store.write(users.u1, { v: 1, factors: [totp('t1')] });
+    const raw = rawValue(env, 'u1');
     assert.ok(raw !== undefined);
-    adminSet(env, 'mfa2', raw);
-    assert.equal(rawValue(env, 'mfa2'), raw);
-    await assert.rejects(store.read(users.mfa2), unreadable);
-    assert.equal((await store.read(users.mfa1)).factors.length, 1, 'the original still opens');
-    adminSet(env, 'mfa1', undefined);
-    adminSet(env, 'mfa2', undefined);
+    adminSet(env, 'u2', raw);
+    assert.equal(rawValue(env, 'u2'), raw);
+    await assert.rejects(store.read(users.u2), unreadable);
+    assert.equal((await store.read(users.u1)).factors.length, 1, 'the original still opens');
+    adminSet(env, 'u1', undefined);
+    adminSet(env, 'u2', undefined);
   });
 
   test('the user may write his own msDS-cloudExtensionAttribute10 (Personal Information), but what he plants does not open', async () => {
     // Samba and AD grant SELF write on the Personal Information property set, which holds this attribute: the
     // sealing, not the ACL, is what keeps a user (or whoever has his password) from planting an authenticator.
-    await store.write(users.mfa1, { v: 1, factors: [totp('t1')] });
-    const fromMfa1 = rawValue(env, 'mfa1');
-    assert.ok(fromMfa1 !== undefined);
-    selfSet(env, 'mfa3', 'mfa3', fromMfa1);
-    assert.equal(rawValue(env, 'mfa3'), fromMfa1);
-    await assert.rejects(store.read(users.mfa3), unreadable);
-    selfSet(env, 'mfa3', 'mfa3', JSON.stringify({ v: 1, f: [] }));
-    await assert.rejects(store.read(users.mfa3), unreadable);
+    await store.write(users.u1, { v: 1, factors: [totp('t1')] });
+    const fromU1 = rawValue(env, 'u1');
+    assert.ok(fromU1 !== undefined);
+    selfSet(env, 'u3', 'u3', fromU1);
+    assert.equal(rawValue(env, 'u3'), fromU1);
+    await assert.rejects(store.read(users.u3), unreadable);
+    selfSet(env, 'u3', 'u3', JSON.stringify({ v: 1, f: [] }));
+    await assert.rejects(store.read(users.u3), unreadable);
     // …and not another user's.
     assert.throws(() => {
-      selfSet(env, 'mfa3', 'mfa2', fromMfa1);
+      selfSet(env, 'u3', 'u2', fromU1);
     });
-    assert.equal(rawValue(env, 'mfa2'), undefined);
-    adminSet(env, 'mfa1', undefined);
-    adminSet(env, 'mfa3', undefined);
+    assert.equal(rawValue(env, 'u2'), undefined);
+    adminSet(env, 'u1', undefined);
+    adminSet(env, 'u3', undefined);
   });
 
   test('the grant is narrow: the service account cannot write description or another extension attribute', async () => {
-    const before = ldapsearchAsAdmin(env, 'mfa1', 'description');
+    const before = ldapsearchAsAdmin(env, accounts.u1.sAMAccountName, 'description');
     await assert.rejects(
-      directory.writeAttribute(users.mfa1.dn, 'description', 'written by svc-fedgate'),
+      directory.writeAttribute(users.u1.dn, 'description', 'written by svc-fedgate'),
       /may not write description/,
     );
     await assert.rejects(
-      directory.writeAttribute(users.mfa1.dn, 'msDS-cloudExtensionAttribute11', 'x'),
+      directory.writeAttribute(users.u1.dn, 'msDS-cloudExtensionAttribute11', 'x'),
       /may not write msDS-cloudExtensionAttribute11/,
     );
     // Nor the attribute on an object that is not a user (the grant's inherited object type is the user class).
@@ -285,21 +294,21 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
       directory.writeAttribute(`CN=Users,${env.baseDn}`, ATTRIBUTE, 'x'),
       /may not write/,
     );
-    assert.equal(ldapsearchAsAdmin(env, 'mfa1', 'description'), before);
+    assert.equal(ldapsearchAsAdmin(env, accounts.u1.sAMAccountName, 'description'), before);
     // The same call on the granted attribute succeeds (the refusals above are the ACL, not the method).
-    assert.equal(await directory.writeAttribute(users.mfa1.dn, ATTRIBUTE, 'x'), 'written');
-    assert.equal(rawValue(env, 'mfa1'), 'x');
-    adminSet(env, 'mfa1', undefined);
+    assert.equal(await directory.writeAttribute(users.u1.dn, ATTRIBUTE, 'x'), 'written');
+    assert.equal(rawValue(env, 'u1'), 'x');
+    adminSet(env, 'u1', undefined);
   });
 
   test('update is a compare-and-swap on the DC: a change by another node in between is kept', async () => {
-    await store.write(users.mfa2, { v: 1, factors: [totp('t1')] });
+    await store.write(users.u2, { v: 1, factors: [totp('t1')] });
     const nodeB = makeDirectory();
     const storeB = makeStore(nodeB);
     // Node A's directory is the real one; only the moment of its write is steered, so that node B's whole
     // update lands between A's read and A's write.
     let between: (() => Promise<unknown>) | undefined = () =>
-      storeB.update(users.mfa2, (c) => ({ ...c, factors: [...c.factors, totp('fromB')] }));
+      storeB.update(users.u2, (c) => ({ ...c, factors: [...c.factors, totp('fromB')] }));
     const steered = new Proxy(directory, {
       get(target, prop, receiver) {
         if (prop === 'writeAttribute')
@@ -315,7 +324,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     });
     try {
       let calls = 0;
-      const result = await makeStore(steered).update(users.mfa2, (c) => {
+      const result = await makeStore(steered).update(users.u2, (c) => {
         calls += 1;
         return { ...c, factors: [...c.factors, totp('fromA')] };
       });
@@ -325,12 +334,12 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
         ['t1', 'fromB', 'fromA'],
       );
       assert.deepEqual(
-        (await store.read(users.mfa2)).factors.map((f) => f.id),
+        (await store.read(users.u2)).factors.map((f) => f.id),
         ['t1', 'fromB', 'fromA'],
       );
     } finally {
       await nodeB.close();
-      adminSet(env, 'mfa2', undefined);
+      adminSet(env, 'u2', undefined);
     }
   });
 
@@ -338,12 +347,12 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     const notConfigured = (e: unknown): boolean =>
       e instanceof EnrolmentError && e.kind === 'not-configured';
     await assert.rejects(
-      makeStore(directory, 'fedgateNoSuchAttribute').read(users.mfa1),
+      makeStore(directory, 'fedgateNoSuchAttribute').read(users.u1),
       notConfigured,
     );
-    await assert.rejects(makeStore(directory, 'description').read(users.mfa1), notConfigured);
+    await assert.rejects(makeStore(directory, 'description').read(users.u1), notConfigured);
     await assert.rejects(
-      makeStore(directory, 'description').write(users.mfa1, { v: 1, factors: [totp('t1')] }),
+      makeStore(directory, 'description').write(users.u1, { v: 1, factors: [totp('t1')] }),
       notConfigured,
     );
   });
@@ -356,17 +365,17 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     try {
       const isUnavailable = (e: unknown): boolean =>
         e instanceof FederationError && e.code === 'directory_unavailable';
-      await assert.rejects(makeStore(down).read(users.mfa1), isUnavailable);
-      await assert.rejects(down.readAttribute(users.mfa1.dn, ATTRIBUTE), isUnavailable);
-      await assert.rejects(down.writeAttribute(users.mfa1.dn, ATTRIBUTE, 'x'), isUnavailable);
+      await assert.rejects(makeStore(down).read(users.u1), isUnavailable);
+      await assert.rejects(down.readAttribute(users.u1.dn, ATTRIBUTE), isUnavailable);
+      await assert.rejects(down.writeAttribute(users.u1.dn, ATTRIBUTE, 'x'), isUnavailable);
     } finally {
       await down.close();
     }
     const metrics = new Metrics();
     const instrumented = instrumentDirectory(directory, metrics);
     const s = makeStore(instrumented);
-    await s.write(users.mfa3, { v: 1, factors: [totp('t1')] });
-    assert.equal((await s.read(users.mfa3)).factors.length, 1);
+    await s.write(users.u3, { v: 1, factors: [totp('t1')] });
+    assert.equal((await s.read(users.u3)).factors.length, 1);
     const text = await metrics.registry.metrics();
     for (const op of ['readAttribute', 'writeAttribute', 'describeAttribute'])
       assert.match(
@@ -374,7 +383,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
         new RegExp(`fedgate_directory_operation_seconds_count\\{[^}]*operation="${op}"`),
         op,
       );
-    adminSet(env, 'mfa3', undefined);
+    adminSet(env, 'u3', undefined);
   });
 
   describe('the schema extension of docs/mfa-schema.ldif (loaded into the DC by tests/setup/samba.sh)', () => {
@@ -434,31 +443,31 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     test('the store keeps records in it; other users, and the user himself, can neither read nor write it', async () => {
       const ext = makeStore(directory, EXT);
       const record: Enrolments = { v: 1, factors: [totp('t1')] };
-      await ext.write(users.mfa1, record);
-      assert.deepEqual(await ext.read(users.mfa1), record);
+      await ext.write(users.u1, record);
+      assert.deepEqual(await ext.read(users.u1), record);
       try {
         // The Administrator sees the value (so its absence below is confidentiality, not a missing value).
         assert.match(
-          ldapsearchAsAdmin(env, 'mfa1', EXT),
+          ldapsearchAsAdmin(env, accounts.u1.sAMAccountName, EXT),
           new RegExp(`^${EXT}: [A-Za-z0-9_-]+\\.`, 'mi'),
         );
-        assert.equal(readAs(env, 'mfa3', 'mfa1', EXT), undefined, 'another user cannot read it');
-        assert.equal(readAs(env, 'mfa1', 'mfa1', EXT), undefined, 'the user cannot read his own');
+        assert.equal(readAs(env, 'u3', 'u1', EXT), undefined, 'another user cannot read it');
+        assert.equal(readAs(env, 'u1', 'u1', EXT), undefined, 'the user cannot read his own');
         // Unlike msDS-cloudExtensionAttribute10 (Personal Information), SELF may not write it.
         assert.throws(() =>
           execFileSync(
             'ldapmodify',
-            ['-x', '-H', env.urls[0] ?? '', '-D', env.users.mfa1.dn, '-w', env.users.mfa1.password],
+            ['-x', '-H', env.urls[0] ?? '', '-D', accounts.u1.dn, '-w', accounts.u1.password],
             {
-              input: `dn: ${env.users.mfa1.dn}\nchangetype: modify\nreplace: ${EXT}\n${EXT}: planted\n-\n`,
+              input: `dn: ${accounts.u1.dn}\nchangetype: modify\nreplace: ${EXT}\n${EXT}: planted\n-\n`,
               env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
               stdio: ['pipe', 'ignore', 'pipe'],
             },
           ),
         );
-        assert.deepEqual(await ext.read(users.mfa1), record);
+        assert.deepEqual(await ext.read(users.u1), record);
       } finally {
-        await ext.write(users.mfa1, EMPTY_ENROLMENTS);
+        await ext.write(users.u1, EMPTY_ENROLMENTS);
       }
     });
   });
