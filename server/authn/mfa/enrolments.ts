@@ -8,7 +8,6 @@ import type { Clock } from '../../lib/clock.ts';
 import type { Random } from '../../lib/random.ts';
 import { Sealer } from '../../lib/sealer.ts';
 import type { Enrolments, Factor } from './factors.ts';
-import { EMPTY_ENROLMENTS } from './factors.ts';
 
 /**
  * Where a user's MFA enrolments live (issue 16 "Where enrolments live"): durable and farm-wide without a new
@@ -245,7 +244,7 @@ export class EnrolmentStore {
     return this.#limit;
   }
 
-  /** The user's record; EMPTY_ENROLMENTS when nothing is stored. */
+  /** The user's record; an empty one (equal to EMPTY_ENROLMENTS) when nothing is stored. */
   async read(user: DirectoryUser): Promise<Enrolments> {
     return (await this.#readRaw(user)).enrolments;
   }
@@ -282,7 +281,9 @@ export class EnrolmentStore {
   ): Promise<{ raw: string | undefined; enrolments: Enrolments }> {
     const max = await this.#maxChars();
     const raw = await this.#backend.read(user);
-    if (raw === undefined || raw === '') return { raw, enrolments: EMPTY_ENROLMENTS };
+    // A fresh object, not EMPTY_ENROLMENTS: its factors array is not frozen, and a caller pushing to it would change
+    // the constant for everyone.
+    if (raw === undefined || raw === '') return { raw, enrolments: { v: 1, factors: [] } };
     // Longer than anything fedgate writes: not worth decrypting.
     const plain =
       raw.length > max || !canonical(raw) ? undefined : this.#sealer.open(raw, aadFor(user));

@@ -495,3 +495,27 @@ describe('createEnrolmentStore and keys.dir/mfa.secret', () => {
     await assert.rejects(loadOrCreateMfaSecret(dir), /chmod 600/);
   });
 });
+
+test('an empty read is a fresh record: changing it does not change EMPTY_ENROLMENTS', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'fedgate-enrol-empty-'));
+  try {
+    const clock = new FixedClock();
+    const config = resolveConfig(
+      { keys: { dir: work } },
+      { baseDir: work, source: 'test', embeddedDefaults: false },
+    );
+    const directory = new EmbeddedDirectory(
+      { kind: 'embedded', netbiosDomain: 'FEDGATE' },
+      { logger, clock, baseDir: work },
+    );
+    const user = await directory.findUser('dave');
+    const s = createEnrolmentStore(config, directory, { clock, secrets: [SECRET] });
+    assert.ok(s && user);
+    const e = await s.read(user);
+    e.factors.push(totp('t1'));
+    assert.deepEqual(EMPTY_ENROLMENTS, { v: 1, factors: [] });
+    assert.deepEqual(await s.read(user), { v: 1, factors: [] });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
