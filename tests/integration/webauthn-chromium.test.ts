@@ -326,7 +326,10 @@ describe('WebAuthn in Chromium with a virtual authenticator', () => {
 
   test('user verification required: an authenticator without it is refused; the browser refuses it up front', async () => {
     const { page, cdp } = await fresh();
-    await addVirtualAuthenticator(cdp, { hasUserVerification: false, isUserVerified: false });
+    const noUv = await addVirtualAuthenticator(cdp, {
+      hasUserVerification: false,
+      isUserVerified: false,
+    });
     const required = settings({ userVerification: 'required' });
 
     // A client that asks with `preferred` (the options are not signed): the response carries UV=0.
@@ -355,5 +358,12 @@ describe('WebAuthn in Chromium with a virtual authenticator', () => {
     assert.match(message, /not used/);
     assert.equal(honest.ceremony.posted, undefined);
     assert.equal(await page.locator('#webauthnButton').isEnabled(), true, 'the button works again');
+    // The user fetches a key that can verify them and presses the button again: same page, same challenge.
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noUv });
+    await addVirtualAuthenticator(cdp, { hasUserVerification: true, isUserVerified: true });
+    await page.click('#webauthnButton');
+    await page.waitForSelector('#result', { state: 'attached' });
+    assert.ok(honest.ceremony.result?.ok, JSON.stringify(honest.ceremony.result));
+    assert.equal(user.factors.at(-1)!.userVerified, true);
   });
 });
