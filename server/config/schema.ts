@@ -575,7 +575,7 @@ export const mfaSchema = z
         /**
          * How a user without any factor may enrol the first one (a password alone, from outside, never can):
          * `intranet` from corporateNetworks addresses, `code` with a one-time code from `fedgate mfa enrol-code`,
-         * `certificate` right after a certificate sign-in. Empty: only the helpdesk (`fedgate mfa` on the server) can.
+         * `certificate` right after a certificate sign-in. Empty: nobody can enrol a first factor.
          */
         allow: z.array(z.enum(['intranet', 'code', 'certificate'])).default(['code']),
         /** Lifetime of an enrolment code, hours. */
