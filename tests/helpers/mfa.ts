@@ -9,6 +9,7 @@
  * the MFA attribute is inherited by every user object under CN=Users, so a new account gets it too.
  */
 import { execFileSync } from 'node:child_process';
+import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { makeTestApp, type TestApp } from './app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.ts';
 import { freePort } from './net.ts';
 import { adminModify } from './account-protection.ts';
-import { sambaEnv, sambaLdapConfig, type SambaEnv } from './samba.ts';
+import { readObjectGuidWithCli, sambaEnv, sambaLdapConfig, type SambaEnv } from './samba.ts';
 import {
   SAML11_ID_ATTR,
   extractAssertionFromRstr,
@@ -147,6 +148,26 @@ export function readMfaAttribute(env: SambaEnv, sAMAccountName: string): string 
     : rest.trim();
 }
 
+/**
+ * Opens a sealed enrolment record read from the DC with AES-256-GCM written here from the documented construction
+ * (HKDF-SHA256 of the farm secret per purpose, AAD = the account's objectGUID as ldapsearch reads it), not with
+ * fedgate's sealer: what the MFA page stored, as an auditor holding the key would see it.
+ */
+export function openRecord(env: SambaEnv, sAMAccountName: string, sealed: string): unknown {
+  const [, ivB = '', ctB = ''] = sealed.split('.');
+  const key = Buffer.from(
+    hkdfSync('sha256', MFA_SECRET, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
+  );
+  const ct = Buffer.from(ctB, 'base64url');
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB, 'base64url'));
+  const guid = readObjectGuidWithCli(env, sAMAccountName);
+  d.setAAD(Buffer.from(`mfa-enrolments:v1:${guid.toString('hex')}`));
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  return JSON.parse(
+    Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8'),
+  ) as unknown;
+}
+
 export interface MfaSite {
   t: TestApp;
   env: SambaEnv;
@@ -177,8 +198,8 @@ export async function startMfaSite(
       hostname: host,
       publicUrl: base,
       directory: sambaLdapConfig(env),
-      microsoft365: { federatedDomains: [env.upnSuffix] },
       ...input,
+      microsoft365: { federatedDomains: [env.upnSuffix], ...(input.microsoft365 ?? {}) },
       mfa: {
         secrets: [MFA_SECRET],
         ...inMfa,
