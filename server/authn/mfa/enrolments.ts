@@ -29,7 +29,12 @@ export const MAX_FACTOR_NAME = 64;
  */
 export const MAX_VALUE_CHARS = 8192;
 
-/** `sealed` ≠ JSON of version 1, tampered, for another account, or sealed with a key this farm does not hold. */
+/**
+ * `unreadable`: the stored value does not open (edited, copied from another account, sealed with a key this farm does
+ * not hold) or is not a strict version 1 record; `too-large`: the record would not fit the attribute (or has more than
+ * MAX_FACTORS factors); `not-configured`: the attribute is unusable (not in the schema, multi-valued, not a string) or
+ * no secret was given. Directory outages are FederationError('directory_unavailable') instead.
+ */
 export class EnrolmentError extends Error {
   readonly kind: 'unreadable' | 'too-large' | 'not-configured';
   constructor(kind: EnrolmentError['kind'], message: string) {
@@ -56,10 +61,11 @@ export interface EnrolmentBackend {
 }
 
 // --- The stored form -------------------------------------------------------------------------------------------
-// The attribute holds 1024 characters and the sealed value is base64url (4/3 of the plaintext plus 40 characters
-// of key id, IV and tag), so the record is written with short keys and epoch milliseconds: about 730 bytes of JSON
-// fit, which is some 6 TOTP factors or 2–3 security keys (docs/mfa-directory.md). No compression: the plaintext
-// mixes names the user chooses with secrets, and compressed length would leak about the secrets (CRIME).
+// The sealed value is base64url (4/3 of the plaintext plus some 46 characters of key id, IV and tag), and Exchange's
+// extensionAttributeN holds only 1024 characters, so the record is written with short keys and epoch milliseconds
+// (docs/mfa-directory.md has measured sizes). No compression: the plaintext mixes names the user chooses with
+// secrets, and the compressed length, which anyone who can read the attribute sees, would leak about the secrets
+// (the CRIME attack).
 
 const b64u = (max: number): z.ZodString =>
   z
