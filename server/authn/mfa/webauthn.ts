@@ -504,7 +504,7 @@ function base64url(s: string): Uint8Array<ArrayBuffer> {
 }
 
 function clip(s: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the control characters are what it replaces (log safety)
   return s.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, DETAIL_CHARS);
 }
 
