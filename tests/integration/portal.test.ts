@@ -162,8 +162,7 @@ describe('security info page /adfs/portal/', () => {
     assert.doesNotMatch(page, new RegExp(BOB_FACTOR), 'only the user’s own factors');
     assert.ok(!page.includes(ALICE_SECRET) && !page.includes('JBSW Y3DP'), 'no secret shown');
     const required = t.logs.events('mfa_required').at(-1);
-    assert.equal(required?.protocol, 'portal');
-    assert.equal(required?.rp, 'urn:fedgate:portal');
+    assert.deepEqual([required?.protocol, required?.rp], ['portal', 'urn:fedgate:portal']);
   });
 
   it('a password-only session steps up to a second factor (no password again)', async () => {
@@ -194,10 +193,10 @@ describe('security info page /adfs/portal/', () => {
     assert.equal(decodeEntities(shownName), name);
     assert.equal((await record('alice')).factors[0]?.name, name);
     const ev = t.logs.events('mfa_enrolment').at(-1);
-    assert.equal(ev?.action, 'renamed');
-    assert.equal(ev?.by, 'self');
-    assert.equal(ev?.route, 'mfa');
-    assert.equal(ev?.factorId, ALICE_FACTOR);
+    assert.deepEqual(
+      [ev?.action, ev?.by, ev?.route, ev?.factorId],
+      ['renamed', 'self', 'mfa', ALICE_FACTOR],
+    );
     // A name over 64 characters is cut, not refused; an empty one is refused.
     const long = await portalPost(jar, res.text, {
       Action: 'rename',
