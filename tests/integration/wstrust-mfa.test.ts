@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { MfaPolicies } from '../../server/authn/mfa/trust-policy.ts';
+import type { ConfigInput } from '../../server/config/schema.ts';
 import { hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
 import {
   SAML11_ID_ATTR,
@@ -25,12 +25,13 @@ const EVERYONE = 'urn:fedgate:test:mfa-everyone';
 const EXTRANET = 'urn:fedgate:test:mfa-extranet';
 const PLAIN = 'urn:fedgate:test:no-mfa';
 const M365 = 'urn:federation:MicrosoftOnline';
+type TrustMfaConfigInput = NonNullable<NonNullable<ConfigInput['relyingParties']>[number]['mfa']>;
 const INSIDE = 'http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork';
 
 let t: TestApp;
 let cert: string;
 before(async () => {
-  const party = (identifier: string, mfa?: unknown) => ({
+  const party = (identifier: string, mfa?: TrustMfaConfigInput) => ({
     identifier,
     name: identifier,
     replyUrls: ['https://app.example/'],
@@ -45,12 +46,6 @@ before(async () => {
       party(PLAIN),
     ],
   });
-  // The MFA policy as Services holds it (server/services.ts builds the same object at start).
-  (t.services as { mfaPolicies?: MfaPolicies }).mfaPolicies = await MfaPolicies.build(
-    t.config,
-    t.services.directory,
-    { trusts: t.services.trusts },
-  );
   cert = certFromMetadata(
     (await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml')).text,
   )[0]!;

@@ -13,13 +13,15 @@
 import type { CertificateContext } from '../../authn/certificate/context.ts';
 import {
   decideMfa,
+  describeMfaReason,
+  hasRuleSources,
   samlRequestReason,
   wsfedRequestReason,
   type MfaReason,
 } from '../../authn/mfa/policy.ts';
 import { requestContextOf } from '../issuance/request-context.ts';
 import type { SignInContext, Step } from './context.ts';
-import { startMfa } from './mfa.ts';
+import { startMfa } from './mfa-page.ts';
 import { methodOfSession, type MfaAsk } from './pending.ts';
 import { mfaIsFresh } from './portal-party.ts';
 import { ROUTES } from '../../http/routes.ts';
@@ -32,18 +34,6 @@ function askReasons(ask: MfaAsk | undefined, primary: 'password' | 'certificate'
       ? wsfedRequestReason(ask.wauth)
       : samlRequestReason(ask.context, primary);
   return r === undefined ? [] : [r];
-}
-
-/** A reason as one readable line (audit `reasons`). */
-export function describeReason(r: MfaReason): string {
-  switch (r.kind) {
-    case 'rule':
-      return `${r.scope} rules ${r.source} ${r.rule}${r.failed === undefined ? '' : ` (failed: ${r.failed})`}`;
-    case 'preset':
-      return `policy ${r.preset} ${r.rule}${r.failed === undefined ? '' : ` (failed: ${r.failed})`}`;
-    case 'request':
-      return `${r.protocol} request ${r.requested}`;
-  }
 }
 
 /** The primary authentication of this sign-in: the fresh one, or the live session's. */
@@ -85,9 +75,7 @@ export const additional: Step = async (ctx) => {
   const primary = primaryOf(ctx);
   const requested = askReasons(ctx.ask, methodOfSession(primary.authMethod));
   const sets = s.mfaPolicies.setsFor(ctx.rp);
-  const anyRules =
-    sets.global !== undefined || sets.trust !== undefined || (sets.presets?.length ?? 0) > 0;
-  if (!anyRules && requested.length === 0) return { next: 'establish' };
+  if (!hasRuleSources(sets) && requested.length === 0) return { next: 'establish' };
   const decision = await decideMfa({
     engine: s.claims,
     sets,
@@ -103,6 +91,6 @@ export const additional: Step = async (ctx) => {
     requested,
   });
   if (!decision.required) return { next: 'establish' };
-  await startMfa(ctx, decision.reasons.map(describeReason));
+  await startMfa(ctx, decision.reasons.map(describeMfaReason));
   return { answered: true };
 };

@@ -5,21 +5,12 @@
  * sign-in page asks who the user is and for their credentials (the primary step).
  */
 import type { Request, Response } from 'express';
-import { readCookie, setCookie, SIGNIN_COOKIE } from '../../http/cookies.ts';
 import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { sendFormPost } from './form-post.ts';
 import { sendSignInPage } from './page.ts';
 import { passiveRefusal } from './protocols.ts';
-import {
-  cleanHint,
-  HANDLE,
-  methodOfSession,
-  savePending,
-  type PendingSignIn,
-  type SignInMethod,
-  type SignInRequest,
-} from './pending.ts';
+import { keepPending, methodOfSession, type SignInMethod, type SignInRequest } from './pending.ts';
 import { currentSession } from './session.ts';
 import { proceed } from './steps.ts';
 
@@ -72,32 +63,4 @@ export async function beginSignIn(
   }
   const { pendingId, pending } = await keepPending(s, req, res, r);
   sendSignInPage(s, res, { pendingId, pending, rp: r.rp });
-}
-
-/**
- * Keeps a request server-side as a pending sign-in bound to this browser (the sign-in cookie, login CSRF corpus
- * C5.1): for the sign-in page, and for a step-up of a live session to a second factor (mfa.ts).
- */
-export async function keepPending(
-  s: Services,
-  req: Request,
-  res: Response,
-  r: Pick<SignInRequest, 'request' | 'rp' | 'methods' | 'mfaAsk' | 'usernameHint'>,
-): Promise<{ pendingId: string; pending: PendingSignIn }> {
-  const binding = readCookie(req, SIGNIN_COOKIE) ?? s.random.token();
-  if (!HANDLE.test(binding))
-    throw new FederationError('bad_request', 'The sign-in cookie is malformed.');
-  setCookie(res, SIGNIN_COOKIE, binding);
-  const pending: PendingSignIn = {
-    ...r.request,
-    rp: r.rp.identifier,
-    ...(r.methods === undefined ? {} : { methods: [...r.methods] }),
-    ...(r.mfaAsk === undefined ? {} : { mfaAsk: r.mfaAsk }),
-    username: cleanHint(r.usernameHint),
-    csrf: s.random.token(),
-    binding,
-    createdAt: s.clock.now().toISOString(),
-  };
-  const pendingId = await savePending(s, pending);
-  return { pendingId, pending };
 }

@@ -7,50 +7,17 @@
 import type { Request, Response } from 'express';
 import { AuthMethods } from '../../claims/types.ts';
 import { authenticateWithPassword } from '../../authn/password.ts';
-import { readCookie, SIGNIN_COOKIE } from '../../http/cookies.ts';
 import { param } from '../../http/middleware.ts';
 import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { GENERIC_FAILURE, sendSignInPage } from './page.ts';
 import { offerPasswordChange } from './password-update.ts';
-import {
-  allows,
-  countAttempt,
-  HANDLE,
-  loadPending,
-  safeEqual,
-  type PendingSignIn,
-} from './pending.ts';
+import { allows, checkFormBinding, countAttempt, HANDLE, loadPending } from './pending.ts';
 import { proceed } from './steps.ts';
-import * as audit from '../../observability/audit.ts';
 
 /** Whether a form post is a credentials post (it carries the pending sign-in's handle). */
 export function isCredentialsPost(body: unknown): boolean {
   return param(body, 'AuthState', 64) !== undefined;
-}
-
-/**
- * Login CSRF (corpus C5.1) for every form of a pending sign-in (password, second factor): the form token must match,
- * the browser must hold the cookie the form was made for, and a browser-supplied Origin must be ours.
- */
-export function checkFormBinding(
-  s: Services,
-  req: Request,
-  res: Response,
-  pending: Pick<PendingSignIn, 'csrf' | 'binding'>,
-): void {
-  const origin = req.headers.origin;
-  const csrf = param(req.body, 'csrf', 64) ?? '';
-  // Stryker disable next-line StringLiteral: equivalent: any fallback that is not the random binding fails safeEqual.
-  const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
-  const originOk = origin === undefined || origin === new URL(s.config.publicUrl).origin;
-  if (!safeEqual(csrf, pending.csrf) || !safeEqual(binding, pending.binding) || !originOk) {
-    audit.csrfRejected(s.audit, { ip: req.ip, activityId: res.locals.activityId, originOk });
-    throw new FederationError(
-      'csrf_failed',
-      'The sign-in form could not be verified. Go back to the application and sign in again.',
-    );
-  }
 }
 
 export async function passwordPost(s: Services, req: Request, res: Response): Promise<void> {

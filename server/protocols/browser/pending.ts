@@ -11,7 +11,10 @@ import type { RequestedContext } from '../../authn/mfa/policy.ts';
 import type { SsoSession } from '../../authn/session.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { AuthMethods } from '../../claims/types.ts';
+import { readCookie, setCookie, SIGNIN_COOKIE } from '../../http/cookies.ts';
+import { param } from '../../http/middleware.ts';
 import { FederationError } from '../../lib/errors.ts';
+import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { PORTAL_PARTY, PORTAL_PARTY_ID } from './portal-party.ts';
@@ -208,4 +211,56 @@ export async function countAttempt(s: Services, id: string): Promise<void> {
 /** Uses a pending sign-in up: exactly one caller succeeds (a second concurrent success gets no token). */
 export async function consumePending(s: Services, id: string): Promise<void> {
   if ((await s.store.consume<PendingSignIn>('pendingSignIn', id)) === undefined) throw expired();
+}
+
+/**
+ * Keeps a request server-side as a pending sign-in bound to this browser (the sign-in cookie, login CSRF corpus
+ * C5.1): for the sign-in page, and for a step-up of a live session to a second factor (mfa.ts).
+ */
+export async function keepPending(
+  s: Services,
+  req: Request,
+  res: Response,
+  r: Pick<SignInRequest, 'request' | 'rp' | 'methods' | 'mfaAsk' | 'usernameHint'>,
+): Promise<{ pendingId: string; pending: PendingSignIn }> {
+  const binding = readCookie(req, SIGNIN_COOKIE) ?? s.random.token();
+  if (!HANDLE.test(binding))
+    throw new FederationError('bad_request', 'The sign-in cookie is malformed.');
+  setCookie(res, SIGNIN_COOKIE, binding);
+  const pending: PendingSignIn = {
+    ...r.request,
+    rp: r.rp.identifier,
+    ...(r.methods === undefined ? {} : { methods: [...r.methods] }),
+    ...(r.mfaAsk === undefined ? {} : { mfaAsk: r.mfaAsk }),
+    username: cleanHint(r.usernameHint),
+    csrf: s.random.token(),
+    binding,
+    createdAt: s.clock.now().toISOString(),
+  };
+  const pendingId = await savePending(s, pending);
+  return { pendingId, pending };
+}
+
+/**
+ * Login CSRF (corpus C5.1) for every form of a pending sign-in (password, second factor): the form token must match,
+ * the browser must hold the cookie the form was made for, and a browser-supplied Origin must be ours.
+ */
+export function checkFormBinding(
+  s: Services,
+  req: Request,
+  res: Response,
+  pending: Pick<PendingSignIn, 'csrf' | 'binding'>,
+): void {
+  const origin = req.headers.origin;
+  const csrf = param(req.body, 'csrf', 64) ?? '';
+  // Stryker disable next-line StringLiteral: equivalent: any fallback that is not the random binding fails safeEqual.
+  const binding = readCookie(req, SIGNIN_COOKIE) ?? '';
+  const originOk = origin === undefined || origin === new URL(s.config.publicUrl).origin;
+  if (!safeEqual(csrf, pending.csrf) || !safeEqual(binding, pending.binding) || !originOk) {
+    audit.csrfRejected(s.audit, { ip: req.ip, activityId: res.locals.activityId, originOk });
+    throw new FederationError(
+      'csrf_failed',
+      'The sign-in form could not be verified. Go back to the application and sign in again.',
+    );
+  }
 }

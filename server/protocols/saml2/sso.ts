@@ -260,6 +260,8 @@ export async function issueSaml2(who: SignedIn, request: AnySaml2Request): Promi
         inResponseTo: requestId,
         now,
         authMethod: session.authMethod,
+        // The multipleauthn class only when a second factor was verified in this session (corpus B5.4).
+        mfa: session.mfa !== undefined,
         authInstant,
         sessionIndex,
       });

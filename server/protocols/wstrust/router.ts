@@ -31,7 +31,6 @@ import {
   hasRuleSources,
   type MfaDecision,
 } from '../../authn/mfa/policy.ts';
-import type { MfaPolicies } from '../../authn/mfa/trust-policy.ts';
 import { authenticateWithPassword } from '../../authn/password.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import { FederationError } from '../../lib/errors.ts';
@@ -162,41 +161,27 @@ export function wstrustRouter(s: Services): Router {
     user: DirectoryUser,
     now: Date,
   ): Promise<void> {
-    // Services.mfaPolicies (built once at start, services.ts); read per request.
-    const policies = (s as { mfaPolicies?: MfaPolicies | undefined }).mfaPolicies;
-    let reasons: string[];
-    if (policies === undefined) {
-      // Without the compiled policy, a configured one cannot be judged: refuse rather than issue (fail closed).
-      const m = s.config.mfa;
-      const configured =
-        m.additionalAuthenticationRulesFile !== undefined ||
-        m.accessControlPolicies.length > 0 ||
-        rp.mfa !== undefined;
-      if (!configured) return;
-      reasons = ['MFA policy configured but not built'];
-    } else {
-      const sets = policies.setsFor(rp);
-      if (!hasRuleSources(sets)) return;
-      let decision: MfaDecision;
-      try {
-        decision = await decideMfa({
-          engine: s.claims,
-          sets,
-          auth: { user, method: AuthMethods.password, instant: now },
-          request: requestContextOf(req, version.path, {
-            active: true,
-            corporateNetworks: s.config.corporateNetworks,
-          }),
-        });
-      } catch (err) {
-        // No verdict without the directory (policy.ts): the node cannot serve now, as the credential step says.
-        if (err instanceof FederationError && err.code === 'directory_unavailable')
-          throw wstrustFault('unavailable', 'directory unavailable during the MFA policy');
-        throw err;
-      }
-      if (!decision.required) return;
-      reasons = decision.reasons.map(describeMfaReason);
+    const sets = s.mfaPolicies.setsFor(rp);
+    if (!hasRuleSources(sets)) return;
+    let decision: MfaDecision;
+    try {
+      decision = await decideMfa({
+        engine: s.claims,
+        sets,
+        auth: { user, method: AuthMethods.password, instant: now },
+        request: requestContextOf(req, version.path, {
+          active: true,
+          corporateNetworks: s.config.corporateNetworks,
+        }),
+      });
+    } catch (err) {
+      // No verdict without the directory (policy.ts): the node cannot serve now, as the credential step says.
+      if (err instanceof FederationError && err.code === 'directory_unavailable')
+        throw wstrustFault('unavailable', 'directory unavailable during the MFA policy');
+      throw err;
     }
+    if (!decision.required) return;
+    const reasons = decision.reasons.map(describeMfaReason);
     mfaRequired(s.audit, {
       activityId: res.locals.activityId,
       ip: req.ip,
