@@ -4,6 +4,7 @@
  * SAML 1.1 assertion that would be issued (unsigned). Like Shibboleth's resolvertest, and what AD FS lacks.
  * Reads the directory and rule files exactly as the server would; writes nothing (no keys are generated).
  */
+import { insideCorporateNetwork } from '../lib/ip.ts';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { ClaimsEngine, type ClaimsOutcome } from '../claims/engine.ts';
@@ -82,7 +83,7 @@ export async function claimsTest(config: Config, opts: ClaimsTestOptions): Promi
       clientIp: opts.ip ?? '127.0.0.1',
       userAgent: opts.userAgent ?? 'fedgate claims test',
       endpointPath: `${ROUTES.passive}/`,
-      insideCorporateNetwork: false,
+      insideCorporateNetwork: insideCorporateNetwork(config, opts.ip ?? '127.0.0.1'),
     };
     const acceptance = acceptanceRules(config);
     const engine = new ClaimsEngine({ directory, clock: systemClock, acceptance });

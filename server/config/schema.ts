@@ -563,7 +563,7 @@ export const mfaSchema = z
       .strictObject({
         /**
          * The AD attribute (single-valued Unicode string) that holds each user's sealed enrolments, e.g. a free
-         * extensionAttributeN or msDS-cloudExtensionAttributeN, or a schema extension (docs/mfa.md). Required for an
+         * extensionAttributeN or msDS-cloudExtensionAttributeN, or a schema extension (docs/mfa-directory.md). Required for an
          * ldap directory when totp or webauthn is enabled. The service account needs write permission on it only.
          */
         attribute: z

@@ -41,6 +41,9 @@ export class Sealer {
     if (k === undefined) return undefined;
     const iv = Buffer.from(ivB, 'base64url');
     const ct = Buffer.from(ctB, 'base64url');
+    // One spelling per sealed value: base64url that does not decode back to itself (a stray trailing character,
+    // padding) is refused, so a value cannot be varied without breaking it.
+    if (iv.toString('base64url') !== ivB || ct.toString('base64url') !== ctB) return undefined;
     if (iv.length !== 12 || ct.length < 16) return undefined;
     try {
       const d = createDecipheriv('aes-256-gcm', k.key, iv);

@@ -6,6 +6,7 @@ import type { Config } from '../../config/schema.ts';
 import type { DirectoryProvider, DirectoryUser } from '../../directory/types.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Random } from '../../lib/random.ts';
+import { FederationError } from '../../lib/errors.ts';
 import { Sealer } from '../../lib/sealer.ts';
 import type { Enrolments, Factor } from './factors.ts';
 
@@ -279,7 +280,10 @@ export class EnrolmentStore {
       if (result === 'written') return next;
       if (result === 'too-large') throw tooLarge(max);
     }
-    throw new Error('the enrolment record kept changing; try again');
+    // Another node kept writing this user's record: answered as a directory that cannot serve now (503, try again).
+    throw new FederationError('directory_unavailable', 'The sign-in service is busy. Try again.', {
+      detail: 'the enrolment record kept changing (5 compare-and-swap conflicts)',
+    });
   }
 
   async #readRaw(
@@ -388,13 +392,20 @@ export function fileBackend(path: string): EnrolmentBackend {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
       throw err;
     }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
     const doc = z
       .strictObject({
         v: z.literal(1),
         users: z.record(z.string().regex(/^[0-9a-f]{32}$/), z.string()),
       })
-      .safeParse(JSON.parse(text));
-    if (!doc.success) throw new Error(`${path} is not an enrolment file`);
+      .safeParse(json);
+    // A damaged file reads as unreadable records (the MFA page says so, audited), never a server error.
+    if (!doc.success) throw new EnrolmentError('unreadable', `${path} is not an enrolment file`);
     return doc.data.users;
   };
   const key = (user: DirectoryUser): string => user.objectGuid.toString('hex');

@@ -64,4 +64,7 @@ export interface Enrolments {
   code?: EnrolmentCode | undefined;
 }
 
-export const EMPTY_ENROLMENTS: Readonly<Enrolments> = Object.freeze({ v: 1, factors: [] });
+export const EMPTY_ENROLMENTS: Readonly<Enrolments> = Object.freeze({
+  v: 1,
+  factors: Object.freeze([]) as unknown as Factor[],
+});
