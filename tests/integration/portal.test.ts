@@ -263,7 +263,7 @@ describe('security info page /adfs/portal/', () => {
       { Action: 'remove', FactorId: BOB_FACTOR },
       { Action: 'remove', FactorId: 'x'.repeat(100) },
       { Action: 'remove', FactorId: '../../etc' },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await portalPost(jar, page, fields);
       assert.equal(res.status, 200, JSON.stringify(fields));
       assert.match(res.text, /That verification method was not found/);
