@@ -58,6 +58,14 @@ export async function startFuzzApp(): Promise<FuzzApp> {
       // WS-Trust needs TLS: the in-process client is "behind" a trusted TLS-terminating proxy (X-Forwarded-Proto).
       listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
       log: { level: 'info' },
+      // The second-factor page and /adfs/portal/ (issue 16; targets.ts "MFA"): TOTP and WebAuthn, first factors only
+      // with a helpdesk code. The MFA lockout threshold is the highest allowed so that wrong codes do not end the
+      // exploration at the fifth input (the MFA targets also clear it between inputs, unless the input keeps it).
+      mfa: {
+        methods: ['totp', 'webauthn'],
+        enrolment: { allow: ['code'] },
+        lockout: { threshold: 100, durationMinutes: 1 },
+      },
       // Certificate sign-in through a TLS-terminating proxy's header (corpus C6.1–C6.3), so the header parser is
       // reached over HTTP. The fixture SP certificate (a self-signed CA) stands in for the issuing CA: the fuzzer
       // exercises reading and refusing the header, not a successful smart-card sign-in.

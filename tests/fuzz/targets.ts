@@ -4,7 +4,13 @@
  * the real express app (harness.ts); metadata import, claim rules and the proxy certificate header are also called
  * directly, where the parser is reachable only from configuration.
  */
-import { createSign } from 'node:crypto';
+import {
+  createHash,
+  createSign,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +19,9 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import type { Request } from 'express';
 import fc from 'fast-check';
+import { Secret, TOTP } from 'otpauth';
+import { issueEnrolmentCode } from '../../server/authn/mfa/enrolments.ts';
+import type { DirectoryUser } from '../../server/directory/types.ts';
 import { checkRuleFiles } from '../../server/claims/check.ts';
 import { compileRules } from '../../server/claims/rule-sets.ts';
 import { RuleError } from '../../server/claims/rule-parser.ts';
@@ -38,7 +47,7 @@ import {
   standardSp,
 } from '../fixtures/saml2/harness.ts';
 import { V13, V2005, buildRst, rstHeaders, type Version } from '../fixtures/wstrust/rst.ts';
-import { hidden, M365 } from '../helpers/app.ts';
+import { decodeEntities, hidden, Jar, M365 } from '../helpers/app.ts';
 import { readFileSync } from 'node:fs';
 import {
   checkOutcome,
@@ -49,13 +58,16 @@ import {
   type Outcome,
 } from './harness.ts';
 import {
+  applyEdit,
   count,
+  edit,
   encode,
   encoding,
   flatShape,
   mutated,
   noise,
   SNIPPETS,
+  type Edit,
   type Encoding,
 } from './mutate.ts';
 
@@ -868,6 +880,801 @@ const certHeaderHttpTarget: Target<CertHeaderInput> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// MFA (issue 16): the second-factor page (POST /adfs/ls/mfa) and the security info page (/adfs/portal/)
+
+const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
+/** A form of the second-factor page (the template escapes '/' in attributes). */
+const MFA_FORM = 'action="&#x2F;adfs&#x2F;ls&#x2F;mfa"';
+const MFA_PASSWORD = 'Passw0rd!';
+const MFA_ORIGIN = 'https://sts.fedgate.test';
+const MFA_RP_ID = 'sts.fedgate.test';
+/** alice: a TOTP factor and a security key (a software one below); bob: no factor, a helpdesk code. */
+const ALICE_TOTP = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+const GRACE_TOTP = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+
+/** A software authenticator (P-256): signs WebAuthn assertions the way a security key does (WebAuthn §6.3.3). */
+interface SoftKey {
+  credentialId: string;
+  cose: string;
+  privateKey: KeyObject;
+  counter: number;
+}
+
+function softKey(): SoftKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const x = Buffer.from(jwk.x ?? '', 'base64url');
+  const y = Buffer.from(jwk.y ?? '', 'base64url');
+  // COSE_Key (RFC 9053 §7.1.1) in CBOR: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
+  const cose = Buffer.concat([
+    Buffer.from([0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20]),
+    x,
+    Buffer.from([0x22, 0x58, 0x20]),
+    y,
+  ]);
+  return {
+    credentialId: randomBytes(16).toString('base64url'),
+    cose: cose.toString('base64url'),
+    privateKey,
+    counter: 0,
+  };
+}
+
+/** An assertion for `challenge`, as navigator.credentials.get() returns it, JSON-encoded (simplewebauthn's shape). */
+function assertion(key: SoftKey, challenge: string, counter: number): Record<string, unknown> {
+  const clientData = Buffer.from(
+    JSON.stringify({ type: 'webauthn.get', challenge, origin: MFA_ORIGIN, crossOrigin: false }),
+  );
+  const authData = Buffer.alloc(37);
+  createHash('sha256').update(MFA_RP_ID).digest().copy(authData, 0);
+  authData[32] = 0x05; // UP | UV
+  authData.writeUInt32BE(counter >>> 0, 33);
+  const signature = createSign('SHA256')
+    .update(Buffer.concat([authData, createHash('sha256').update(clientData).digest()]))
+    .sign(key.privateKey);
+  return {
+    id: key.credentialId,
+    rawId: key.credentialId,
+    type: 'public-key',
+    response: {
+      clientDataJSON: clientData.toString('base64url'),
+      authenticatorData: authData.toString('base64url'),
+      signature: signature.toString('base64url'),
+    },
+    clientExtensionResults: {},
+  };
+}
+
+interface MfaFixture {
+  key: SoftKey;
+  /** Factor ids of alice's record. */
+  totpId: string;
+  keyId: string;
+  /** The portal target's signed-in browser (grace, TOTP done at setup; her record has no flags, unlike dave and erin). */
+  portal?: { jar: Jar; csrf: string; factorId: string; ceremony?: string | undefined } | undefined;
+}
+
+const mfaFixtures = new WeakMap<FuzzApp, MfaFixture>();
+
+async function userOf(app: FuzzApp, name: string): Promise<DirectoryUser> {
+  const u = await app.t.services.directory.findUser(name);
+  if (u === undefined) throw new Error(`fuzz setup: no demo user ${name}`);
+  return u;
+}
+
+const accountKey = (u: DirectoryUser): string => `guid:${u.objectGuid.toString('base64')}`;
+
+/** Writes the enrolments the MFA targets sign in with (once per app), through the real store (enrolments.ts). */
+async function mfaFixture(app: FuzzApp): Promise<MfaFixture> {
+  const have = mfaFixtures.get(app);
+  if (have !== undefined) return have;
+  const store = app.t.services.mfa.enrolments;
+  if (store === undefined) throw new Error('fuzz setup: the fuzz app has no MFA enrolment store');
+  const key = softKey();
+  const created = new Date().toISOString();
+  const f: MfaFixture = { key, totpId: 'fuzz-totp-1', keyId: 'fuzz-key-1' };
+  await store.write(await userOf(app, 'alice'), {
+    v: 1,
+    factors: [
+      { kind: 'totp', id: f.totpId, name: 'Phone', createdAt: created, secret: ALICE_TOTP },
+      {
+        kind: 'webauthn',
+        id: f.keyId,
+        name: 'Key',
+        createdAt: created,
+        credentialId: key.credentialId,
+        publicKey: key.cose,
+        counter: 0,
+      },
+    ],
+  });
+  await store.write(await userOf(app, 'grace'), {
+    v: 1,
+    factors: [
+      {
+        kind: 'totp',
+        id: 'fuzz-totp-grace',
+        name: 'Phone',
+        createdAt: created,
+        secret: GRACE_TOTP,
+      },
+    ],
+  });
+  await refreshBobCode(app);
+  mfaFixtures.set(app, f);
+  return f;
+}
+
+/** bob gets a fresh helpdesk code whenever his record has neither a factor nor a code (a redemption used it). */
+async function refreshBobCode(app: FuzzApp): Promise<void> {
+  const store = app.t.services.mfa.enrolments;
+  if (store === undefined) return;
+  const bob = await userOf(app, 'bob');
+  const e = await store.read(bob);
+  if (e.factors.length > 0 || e.code !== undefined) return;
+  await store.update(
+    bob,
+    (cur) =>
+      issueEnrolmentCode(cur, {
+        clock: app.t.services.clock,
+        random: app.t.services.random,
+        lifetimeHours: 1,
+      }).enrolments,
+  );
+}
+
+function totpNow(base32: string, offsetSteps = 0): string {
+  return new TOTP({ secret: Secret.fromBase32(base32), digits: 6, period: 30 }).generate({
+    timestamp: Date.now() + offsetSteps * 30_000,
+  });
+}
+
+/** A WS-Fed sign-in that asks for MFA (wauth=…multipleauthn), through the password: the MFA page, or undefined. */
+async function pendingMfa(
+  app: FuzzApp,
+  username: string,
+): Promise<{ jar: Jar; page: string } | string> {
+  const jar = new Jar();
+  const q = new URLSearchParams({
+    wa: 'wsignin1.0',
+    wtrealm: 'urn:fedgate:test',
+    wauth: MULTIPLE_AUTHN,
+  });
+  const start = await http(app).get(`/adfs/ls/?${q.toString()}`);
+  jar.take(start);
+  if (!start.text.includes('name="AuthState"')) return `sign-in page HTTP ${start.status}`;
+  const res = await http(app)
+    .post('/adfs/ls/')
+    .set('Cookie', jar.header())
+    .type('form')
+    .send({
+      AuthState: hidden(start.text, 'AuthState'),
+      csrf: hidden(start.text, 'csrf'),
+      UserName: username,
+      Password: MFA_PASSWORD,
+      AuthMethod: 'FormsAuthentication',
+    });
+  jar.take(res);
+  return res.text.includes(MFA_FORM)
+    ? { jar, page: res.text }
+    : `HTTP ${res.status} ${res.text.replace(/\s+/g, ' ').slice(0, 1500)}`;
+}
+
+function hiddenOr(page: string, name: string): string {
+  try {
+    return hidden(page, name);
+  } catch {
+    return '';
+  }
+}
+
+/** The WebAuthn challenge the page offers (data-options of #webauthnForm), if any. */
+function challengeOf(page: string): string | undefined {
+  const m = /data-options="([^"]*)"/.exec(page);
+  if (m?.[1] === undefined) return undefined;
+  try {
+    const o = JSON.parse(decodeEntities(m[1])) as { challenge?: unknown };
+    return typeof o.challenge === 'string' ? o.challenge : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A value of a fuzzed field: a symbolic one resolved at run time (the real code, id, token), or literal text. */
+type Sym =
+  | { s: 'totp'; offset: number; tweak: 'none' | 'spaces' | 'fullwidth' | 'plus1' | 'pad' }
+  | { s: 'factor' | 'key' | 'handle' | 'csrf' | 'bob-code' | 'ceremony' | 'factor-id' }
+  | { s: 'webauthn'; plan: WebAuthnPlan }
+  | { s: 'text'; v: string };
+
+interface WebAuthnPlan {
+  counter: 'next' | 'same' | 'zero' | 'max';
+  /** Structural damage to the JSON object before it is serialized. */
+  field:
+    | undefined
+    | {
+        path:
+          | 'id'
+          | 'rawId'
+          | 'type'
+          | 'response'
+          | 'clientDataJSON'
+          | 'authenticatorData'
+          | 'signature'
+          | 'userHandle';
+        to: unknown;
+      };
+  /** Text edits of the serialized JSON. */
+  edits: Edit[];
+}
+
+const JSON_VALUES: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom(null, true, 0, -1, 1e308, '', 'AA', [], {}, { a: [] }, '__proto__'),
+  noise(80),
+  count(40_000).map((n) => 'A'.repeat(n)),
+  fc.jsonValue({ maxDepth: 4 }),
+  // Nested values stay shallow enough for JSON.stringify (recursive) on the fuzzer's side; deeper nesting is sent
+  // as text (webauthnRaw).
+  count(1_000).map((n) => JSON.parse('['.repeat(n) + ']'.repeat(n)) as unknown),
+);
+
+const webauthnPlan: fc.Arbitrary<WebAuthnPlan> = fc.record({
+  counter: fc.constantFrom(
+    'next' as const,
+    'next' as const,
+    'same' as const,
+    'zero' as const,
+    'max' as const,
+  ),
+  field: fc.option(
+    fc.record({
+      path: fc.constantFrom(
+        'id' as const,
+        'rawId' as const,
+        'type' as const,
+        'response' as const,
+        'clientDataJSON' as const,
+        'authenticatorData' as const,
+        'signature' as const,
+        'userHandle' as const,
+      ),
+      to: JSON_VALUES,
+    }),
+    { nil: undefined },
+  ),
+  edits: fc.oneof(
+    { weight: 3, arbitrary: fc.constant<Edit[]>([]) },
+    { weight: 2, arbitrary: fc.array(edit(false), { minLength: 1, maxLength: 3 }) },
+  ),
+});
+
+/** WebAuthnResponse text that is not built from an assertion: deep nesting, oversize, malformed. */
+const webauthnRaw: fc.Arbitrary<string> = fc.oneof(
+  count(60_000).map((n) => '['.repeat(n) + ']'.repeat(n)),
+  count(30_000).map((n) => '{"a":'.repeat(n) + '1' + '}'.repeat(n)),
+  count(60_000).map((n) => '['.repeat(n)),
+  count(40_000).map((n) => `{"id":"${'A'.repeat(n)}"}`),
+  fc.constantFrom(
+    '',
+    'null',
+    '{}',
+    '[]',
+    '"x"',
+    '{"response":{}}',
+    '{"__proto__":{"x":1}}',
+    '1e999',
+  ),
+  noise(200),
+);
+
+const sym = (...alts: fc.Arbitrary<Sym>[]): fc.Arbitrary<Sym> => fc.oneof(...alts);
+const text = (arb: fc.Arbitrary<string>): fc.Arbitrary<Sym> =>
+  arb.map((v) => ({ s: 'text' as const, v }));
+
+const codeSym: fc.Arbitrary<Sym> = sym(
+  fc.record({
+    s: fc.constant('totp' as const),
+    offset: fc.constantFrom(0, 0, -1, 1, -2, 2, -20),
+    tweak: fc.constantFrom(
+      'none' as const,
+      'none' as const,
+      'spaces' as const,
+      'fullwidth' as const,
+      'plus1' as const,
+      'pad' as const,
+    ),
+  }),
+  text(
+    fc.constantFrom(
+      '000000',
+      '123456',
+      '999999',
+      '12345',
+      '1234567',
+      '-12345',
+      '１２３４５６',
+      '12 34 56',
+      '0x1234',
+      '',
+    ),
+  ),
+  text(fc.stringMatching(/^[0-9]{1,10}$/)),
+  text(noise(60)),
+  text(count(70_000).map((n) => '1'.repeat(n))),
+);
+
+const MFA_METHODS = ['totp', 'webauthn', 'radius', 'code', 'enrol-totp', 'enrol-webauthn'] as const;
+
+/** Form fields of one post: each key may appear more than once (a repeated parameter), in any order. */
+const mfaFields: fc.Arbitrary<[string, Sym][]> = fc
+  .record({
+    method: fc.oneof(
+      { weight: 8, arbitrary: text(fc.constantFrom('totp', 'webauthn')) },
+      { weight: 4, arbitrary: text(fc.constantFrom(...MFA_METHODS)) },
+      {
+        weight: 1,
+        arbitrary: text(
+          fc.constantFrom('TOTP', 'totp ', 'password', '__proto__', 'constructor', ''),
+        ),
+      },
+      { weight: 1, arbitrary: text(noise(40)) },
+    ),
+    code: codeSym,
+    factorId: fc.oneof(
+      { weight: 4, arbitrary: fc.constant<Sym>({ s: 'factor' }) },
+      { weight: 1, arbitrary: fc.constant<Sym>({ s: 'key' }) },
+      { weight: 1, arbitrary: text(fc.constantFrom('fuzz-totp-grace', 'x', '', '__proto__')) },
+      { weight: 1, arbitrary: text(noise(80)) },
+    ),
+    webauthn: sym(
+      fc.record({ s: fc.constant('webauthn' as const), plan: webauthnPlan }),
+      text(webauthnRaw),
+    ),
+    enrolmentCode: sym(
+      fc.constant({ s: 'bob-code' as const }),
+      text(fc.constantFrom('AAAA-BBBB-CCCC-DDDD', 'aaaabbbbccccdddd', '')),
+      text(noise(80)),
+      text(count(70_000).map((n) => 'A'.repeat(n))),
+    ),
+    factorName: text(
+      fc.oneof(
+        noise(80),
+        count(5_000).map((n) => '\u202e'.repeat(n)),
+      ),
+    ),
+    optional: fc.subarray(['Code', 'FactorId', 'WebAuthnResponse', 'EnrolmentCode', 'FactorName']),
+    repeats: fc.array(
+      fc.constantFrom('AuthState', 'csrf', 'Method', 'Code', 'WebAuthnResponse', 'FactorId'),
+      {
+        maxLength: 2,
+      },
+    ),
+  })
+  .chain((r) => {
+    const pick: Record<string, Sym> = {
+      Code: r.code,
+      FactorId: r.factorId,
+      WebAuthnResponse: r.webauthn,
+      EnrolmentCode: r.enrolmentCode,
+      FactorName: r.factorName,
+    };
+    const fields: [string, Sym][] = [
+      ['Method', r.method],
+      ...r.optional.map((k): [string, Sym] => [k, pick[k] ?? { s: 'text', v: '' }]),
+    ];
+    for (const k of r.repeats)
+      fields.push([k, pick[k] ?? (k === 'Method' ? r.method : { s: 'text', v: 'x' })]);
+    return fc.shuffledSubarray(fields, { minLength: fields.length });
+  });
+
+export interface MfaInput {
+  user: 'alice' | 'bob';
+  /** Keep the MFA lockout as the earlier inputs left it (else it is cleared first, outside the measured step). */
+  keepLockout: boolean;
+  handle: 'page' | 'other' | 'missing' | 'noise';
+  csrf: 'page' | 'other' | 'missing';
+  cookie: boolean;
+  fields: [string, Sym][];
+  /** Sometimes a second post on the same page (after a wrong or a good answer). */
+  again: [string, Sym][] | undefined;
+}
+
+const mfaInput: fc.Arbitrary<MfaInput> = fc.record({
+  user: fc.constantFrom('alice' as const, 'alice' as const, 'alice' as const, 'bob' as const),
+  keepLockout: fc.oneof(
+    { weight: 9, arbitrary: fc.constant(false) },
+    { weight: 1, arbitrary: fc.constant(true) },
+  ),
+  handle: fc.oneof(
+    { weight: 12, arbitrary: fc.constant('page' as const) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('other' as const, 'missing' as const, 'noise' as const),
+    },
+  ),
+  csrf: fc.oneof(
+    { weight: 12, arbitrary: fc.constant('page' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('other' as const, 'missing' as const) },
+  ),
+  cookie: fc.oneof(
+    { weight: 12, arbitrary: fc.constant(true) },
+    { weight: 1, arbitrary: fc.constant(false) },
+  ),
+  fields: mfaFields,
+  again: fc.option(mfaFields, { freq: 4, nil: undefined }),
+});
+
+/** Resolves one symbolic value against the live page and fixture. */
+function resolve(
+  v: Sym,
+  ctx: { page: string; f: MfaFixture; bobCode: string; user: string },
+): string {
+  switch (v.s) {
+    case 'text':
+      return v.v;
+    case 'totp': {
+      const code = totpNow(ctx.user === 'alice' ? ALICE_TOTP : GRACE_TOTP, v.offset);
+      switch (v.tweak) {
+        case 'none':
+          return code;
+        case 'spaces':
+          return `${code.slice(0, 3)} ${code.slice(3)}`;
+        case 'fullwidth':
+          return code.replace(/[0-9]/g, (c) => String.fromCharCode(0xff10 + Number(c)));
+        case 'plus1':
+          return String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+        case 'pad':
+          return `0${code}`;
+      }
+      break;
+    }
+    case 'factor':
+      return ctx.f.totpId;
+    case 'key':
+      return ctx.f.keyId;
+    case 'factor-id':
+      return ctx.f.portal?.factorId ?? '';
+    case 'handle':
+      return hiddenOr(ctx.page, 'AuthState');
+    case 'csrf':
+      return hiddenOr(ctx.page, 'csrf');
+    case 'bob-code':
+      return ctx.bobCode;
+    case 'ceremony':
+      return ctx.f.portal?.ceremony ?? '';
+    case 'webauthn': {
+      const key = ctx.f.key;
+      const challenge = challengeOf(ctx.page) ?? randomBytes(32).toString('base64url');
+      const plan = v.plan;
+      const counter =
+        plan.counter === 'next'
+          ? ++key.counter
+          : plan.counter === 'same'
+            ? key.counter
+            : plan.counter === 'zero'
+              ? 0
+              : 0xffffffff;
+      const obj = assertion(key, challenge, counter);
+      if (plan.field !== undefined) {
+        const r = obj.response as Record<string, unknown>;
+        const p = plan.field.path;
+        if (
+          p === 'clientDataJSON' ||
+          p === 'authenticatorData' ||
+          p === 'signature' ||
+          p === 'userHandle'
+        )
+          r[p] = plan.field.to;
+        else obj[p] = plan.field.to;
+      }
+      return plan.edits.reduce(applyEdit, JSON.stringify(obj));
+    }
+  }
+  return '';
+}
+
+/** x-www-form-urlencoded, keys in the given order and repeated as given. */
+const formOf = (pairs: [string, string][]): string =>
+  pairs.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
+
+async function postMfa(
+  app: FuzzApp,
+  i: MfaInput,
+  jar: Jar,
+  page: string,
+  fields: [string, Sym][],
+  ctx: { page: string; f: MfaFixture; bobCode: string; user: string },
+): Promise<Outcome> {
+  const handle =
+    i.handle === 'page'
+      ? hiddenOr(page, 'AuthState')
+      : i.handle === 'other'
+        ? randomBytes(24).toString('base64url')
+        : i.handle === 'noise'
+          ? '../../x%00'
+          : undefined;
+  const csrf =
+    i.csrf === 'page'
+      ? hiddenOr(page, 'csrf')
+      : i.csrf === 'other'
+        ? randomBytes(16).toString('base64url')
+        : undefined;
+  const pairs: [string, string][] = [];
+  if (handle !== undefined) pairs.push(['AuthState', handle]);
+  if (csrf !== undefined) pairs.push(['csrf', csrf]);
+  for (const [k, v] of fields)
+    pairs.push([
+      k,
+      k === 'AuthState'
+        ? (handle ?? '')
+        : k === 'csrf'
+          ? (csrf ?? '')
+          : resolve(v, { ...ctx, page }),
+    ]);
+  const body = formOf(pairs);
+  const from = app.t.logs.lines.length;
+  const req = http(app).post('/adfs/ls/mfa').type('form');
+  if (i.cookie) req.set('Cookie', jar.header());
+  const res = await timed(app, () => req.send(body));
+  jar.take(res);
+  checkOutcome(app, res, decodeAll(body), from);
+  return res;
+}
+
+export const mfaPageTarget: Target<MfaInput> = {
+  name: 'MFA page POST /adfs/ls/mfa',
+  arb: mfaInput,
+  async run(app, i) {
+    const f = await mfaFixture(app);
+    const user = await userOf(app, i.user);
+    if (!i.keepLockout) await app.t.services.mfa.lockout.succeed(accountKey(user));
+    await refreshBobCode(app);
+    const store = app.t.services.mfa.enrolments;
+    // The code is known only as its hash: the fuzzer re-issues bob's and keeps the plain one for `bob-code`.
+    let bobCode = '';
+    if (i.user === 'bob' && store !== undefined) {
+      const bob = await userOf(app, 'bob');
+      const e = await store.read(bob);
+      if (e.factors.length === 0)
+        await store.update(bob, (cur) => {
+          const r = issueEnrolmentCode(cur, {
+            clock: app.t.services.clock,
+            random: app.t.services.random,
+            lifetimeHours: 1,
+          });
+          bobCode = r.code;
+          return r.enrolments;
+        });
+    }
+    const pending = await pendingMfa(app, `${i.user}@fedgate.test`);
+    if (typeof pending === 'string')
+      throw new PropertyFailure(`no MFA page for a wauth=multipleauthn sign-in: ${pending}`);
+    const ctx = { page: pending.page, f, bobCode, user: i.user };
+    const res = await postMfa(app, i, pending.jar, pending.page, i.fields, ctx);
+    if (i.again !== undefined && res.status === 200 && res.text.includes(MFA_FORM))
+      await postMfa(app, i, pending.jar, res.text, i.again, { ...ctx, page: res.text });
+    // The factor a fuzzed enrolment may have added to bob is removed, so he keeps exploring enrolment.
+    if (i.user === 'bob' && store !== undefined) {
+      const bob = await userOf(app, 'bob');
+      await store.update(bob, () => ({ v: 1, factors: [] }));
+    }
+    return res.status;
+  },
+};
+
+export interface PortalInput {
+  session: 'mfa' | 'none' | 'password';
+  method: 'GET' | 'POST' | 'PUT';
+  origin: 'ours' | 'none' | 'evil' | 'null';
+  csrf: 'page' | 'missing' | 'other';
+  fields: [string, Sym][];
+}
+
+const PORTAL_ACTIONS = [
+  'rename',
+  'remove',
+  'add-totp',
+  'add-webauthn',
+  'confirm-totp',
+  'confirm-webauthn',
+] as const;
+
+const portalFields: fc.Arbitrary<[string, Sym][]> = fc
+  .record({
+    action: fc.oneof(
+      { weight: 8, arbitrary: text(fc.constantFrom(...PORTAL_ACTIONS)) },
+      { weight: 1, arbitrary: text(fc.constantFrom('', 'RENAME', 'delete', '__proto__')) },
+      { weight: 1, arbitrary: text(noise(40)) },
+    ),
+    factorId: sym(
+      fc.constant({ s: 'factor-id' as const }),
+      text(fc.constantFrom('fuzz-totp-1', 'fuzz-key-1', '', 'a'.repeat(65), '../x')),
+      text(noise(80)),
+    ),
+    name: text(
+      fc.oneof(
+        noise(100),
+        count(300).map((n) => '<b>'.repeat(n)),
+      ),
+    ),
+    code: codeSym,
+    ceremony: sym(
+      fc.constant({ s: 'ceremony' as const }),
+      text(noise(120)),
+      text(count(4_000).map((n) => 'A'.repeat(n))),
+    ),
+    webauthn: text(webauthnRaw),
+    optional: fc.subarray(['FactorId', 'FactorName', 'Code', 'Ceremony', 'WebAuthnResponse']),
+    repeat: fc.option(fc.constantFrom('Action', 'csrf', 'FactorId', 'Ceremony'), {
+      nil: undefined,
+    }),
+  })
+  .map((r) => {
+    const pick: Record<string, Sym> = {
+      FactorId: r.factorId,
+      FactorName: r.name,
+      Code: r.code,
+      Ceremony: r.ceremony,
+      WebAuthnResponse: r.webauthn,
+    };
+    const fields: [string, Sym][] = [
+      ['Action', r.action],
+      ...r.optional.map((k): [string, Sym] => [k, pick[k] ?? { s: 'text', v: '' }]),
+    ];
+    if (r.repeat !== undefined) fields.push([r.repeat, pick[r.repeat] ?? r.action]);
+    return fields;
+  });
+
+const portalInput: fc.Arbitrary<PortalInput> = fc.record({
+  session: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('mfa' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('none' as const, 'password' as const) },
+  ),
+  method: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('POST' as const) },
+    { weight: 2, arbitrary: fc.constant('GET' as const) },
+    { weight: 1, arbitrary: fc.constant('PUT' as const) },
+  ),
+  origin: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('ours' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('none' as const, 'evil' as const, 'null' as const) },
+  ),
+  csrf: fc.oneof(
+    { weight: 10, arbitrary: fc.constant('page' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('missing' as const, 'other' as const) },
+  ),
+  fields: portalFields,
+});
+
+/** grace signed in at the portal with her TOTP code (once per app); the page's token and her factor's id. */
+async function portalSession(
+  app: FuzzApp,
+  f: MfaFixture,
+): Promise<NonNullable<MfaFixture['portal']>> {
+  if (f.portal !== undefined) return f.portal;
+  const jar = new Jar();
+  const start = await http(app).get('/adfs/portal/');
+  jar.take(start);
+  const mfa = await http(app)
+    .post('/adfs/ls/')
+    .set('Cookie', jar.header())
+    .type('form')
+    .send({
+      AuthState: hidden(start.text, 'AuthState'),
+      csrf: hidden(start.text, 'csrf'),
+      UserName: 'grace@fedgate.test',
+      Password: MFA_PASSWORD,
+      AuthMethod: 'FormsAuthentication',
+    });
+  jar.take(mfa);
+  const done = await http(app)
+    .post('/adfs/ls/mfa')
+    .set('Cookie', jar.header())
+    .type('form')
+    .send({
+      AuthState: hidden(mfa.text, 'AuthState'),
+      csrf: hidden(mfa.text, 'csrf'),
+      Method: 'totp',
+      Code: totpNow(GRACE_TOTP),
+    });
+  jar.take(done);
+  const page = await http(app).get('/adfs/portal/').set('Cookie', jar.header());
+  jar.take(page);
+  const csrf = hiddenOr(page.text, 'csrf');
+  if (csrf === '') throw new Error(`fuzz setup: no portal page for grace (HTTP ${page.status})`);
+  f.portal = { jar, csrf, factorId: 'fuzz-totp-grace' };
+  return f.portal;
+}
+
+/** A password-only SSO session (bob signs in to the test party without MFA). */
+async function passwordSession(app: FuzzApp): Promise<Jar> {
+  const jar = new Jar();
+  const start = await http(app).get('/adfs/ls/?wa=wsignin1.0&wtrealm=urn:fedgate:test');
+  jar.take(start);
+  const res = await http(app)
+    .post('/adfs/ls/')
+    .set('Cookie', jar.header())
+    .type('form')
+    .send({
+      AuthState: hiddenOr(start.text, 'AuthState'),
+      csrf: hiddenOr(start.text, 'csrf'),
+      UserName: 'bob@fedgate.test',
+      Password: MFA_PASSWORD,
+      AuthMethod: 'FormsAuthentication',
+    });
+  jar.take(res);
+  return jar;
+}
+
+export const portalTarget: Target<PortalInput> = {
+  name: 'security info /adfs/portal/ GET/POST',
+  arb: portalInput,
+  async run(app, i) {
+    const f = await mfaFixture(app);
+    const live = await portalSession(app, f);
+    // grace keeps a factor to act on: a fuzzed remove is undone outside the measured step.
+    const store = app.t.services.mfa.enrolments;
+    const grace = await userOf(app, 'grace');
+    await app.t.services.mfa.lockout.succeed(accountKey(grace));
+    const jar =
+      i.session === 'mfa'
+        ? live.jar
+        : i.session === 'password'
+          ? await passwordSession(app)
+          : new Jar();
+    const ctx = { page: '', f, bobCode: '', user: 'grace' };
+    const pairs: [string, string][] = [];
+    if (i.csrf !== 'missing')
+      pairs.push(['csrf', i.csrf === 'page' ? live.csrf : randomBytes(16).toString('base64url')]);
+    for (const [k, v] of i.fields) pairs.push([k, k === 'csrf' ? live.csrf : resolve(v, ctx)]);
+    const body = formOf(pairs);
+    const origin = {
+      ours: MFA_ORIGIN,
+      none: undefined,
+      evil: 'https://evil.example',
+      null: 'null',
+    }[i.origin];
+    const from = app.t.logs.lines.length;
+    const res = await timed(app, () => {
+      const r =
+        i.method === 'GET'
+          ? http(app).get(`/adfs/portal/?${body}`)
+          : i.method === 'PUT'
+            ? http(app).put('/adfs/portal/').type('form')
+            : http(app).post('/adfs/portal/').type('form');
+      r.set('Cookie', jar.header());
+      if (origin !== undefined) r.set('Origin', origin);
+      return i.method === 'GET' ? r : r.send(body);
+    });
+    if (i.session === 'mfa') jar.take(res);
+    checkOutcome(app, res, decodeAll(body), from);
+    // The next input's ceremony: the one this page started (a sealed add in progress), if any.
+    const ceremony = /name="Ceremony" value="([^"]*)"/.exec(res.text)?.[1];
+    if (ceremony !== undefined) live.ceremony = decodeEntities(ceremony);
+    const token = /name="csrf" value="([^"]*)"/.exec(res.text)?.[1];
+    if (i.session === 'mfa' && token !== undefined) live.csrf = decodeEntities(token);
+    if (store !== undefined) {
+      const e = await store.read(grace);
+      if (!e.factors.some((x) => x.id === 'fuzz-totp-grace'))
+        await store.update(grace, (cur) => ({
+          ...cur,
+          factors: [
+            ...cur.factors.slice(0, 3),
+            {
+              kind: 'totp',
+              id: 'fuzz-totp-grace',
+              name: 'Phone',
+              createdAt: new Date().toISOString(),
+              secret: GRACE_TOTP,
+            },
+          ],
+        }));
+    }
+    return res.status;
+  },
+};
+
 export const TARGETS: Target<never>[] = [
   samlTarget('authn', 'redirect'),
   samlTarget('authn', 'post'),
@@ -882,4 +1689,6 @@ export const TARGETS: Target<never>[] = [
   rulesTarget,
   certHeaderTarget,
   certHeaderHttpTarget,
+  mfaPageTarget,
+  portalTarget,
 ] as unknown as Target<never>[];

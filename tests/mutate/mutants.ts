@@ -65,6 +65,30 @@ const NGINX = 'tests/integration/certificate-nginx.test.ts';
 const LISTEN = 'tests/integration/listen.test.ts';
 const LOCK_T = 'tests/unit/authn/lockout.test.ts';
 const SPRAY_T = 'tests/integration/lockout-spray-samba.test.ts';
+// MFA (issue 16)
+const TOTP = 'server/authn/mfa/totp.ts';
+const MFA_PAGE = 'server/protocols/browser/mfa.ts';
+const RUNTIME = 'server/authn/mfa/runtime.ts';
+const WEBAUTHN = 'server/authn/mfa/webauthn.ts';
+const ENROL = 'server/authn/mfa/enrolments.ts';
+const ADDITIONAL = 'server/protocols/browser/additional.ts';
+const ISSUE_TOKEN = 'server/protocols/issuance/issue-token.ts';
+const SAML_MODEL = 'server/tokens/saml2-model.ts';
+const PORTAL = 'server/protocols/browser/portal.ts';
+const RADIUS_PACKET = 'server/authn/mfa/radius-packet.ts';
+const TOTP_T = 'tests/unit/authn/mfa/totp.test.ts';
+const MFA_SIGNIN = 'tests/integration/mfa-signin.test.ts';
+const MFA_SEC = 'tests/security/mfa-defences.test.ts';
+const WEBAUTHN_T = 'tests/unit/authn/mfa/webauthn.test.ts';
+const WEBAUTHN_CHROMIUM = 'tests/integration/webauthn-chromium.test.ts';
+const ENROL_T = 'tests/unit/authn/mfa/enrolments.test.ts';
+const CORPUS_B = 'tests/security/corpus-b.test.ts';
+const MFA_CLAIMS = 'tests/integration/mfa-claims-token.test.ts';
+const SAML_MFA_CLASS = 'tests/unit/tokens/saml2-mfa-class.test.ts';
+const WSTRUST_MFA = 'tests/integration/wstrust-mfa.test.ts';
+const PORTAL_T = 'tests/integration/portal.test.ts';
+const RADIUS_PACKET_T = 'tests/unit/authn/mfa/radius-packet.test.ts';
+const RADIUS_FR = 'tests/integration/radius-freeradius.test.ts';
 
 /** One edit in one file. */
 const m = (
@@ -886,5 +910,256 @@ export const MUTANTS: Mutant[] = [
     'per-source failure budget',
     'C1.1',
     [SPRAY_T],
+  ),
+  // ---------------------------------------------------------------- MFA (issue 16)
+  m(
+    'mfa-totp-replay-last',
+    'mfa',
+    TOTP,
+    "if (last !== undefined && step <= last) return this.#fail(account, 'replayed');",
+    '',
+    'TOTP: a code of a step at or before the last accepted one is refused (RFC 6238 §5.2)',
+    'issue 16 (replayed TOTP)',
+    [TOTP_T],
+  ),
+  m(
+    'mfa-totp-replay-seen',
+    'mfa',
+    TOTP,
+    "if (!(await this.#store.markSeen('mfaReplay', `${account}:${String(step)}`, keep)))",
+    `if (${NEVER})`,
+    'TOTP: one use per code across the farm (set-if-absent on the step in the shared store)',
+    'issue 16 (replayed TOTP)',
+    [TOTP_T],
+  ),
+  m(
+    'mfa-totp-drift-window',
+    'mfa',
+    TOTP,
+    'window: p.driftSteps });',
+    'window: p.driftSteps + 20 });',
+    'TOTP: only codes within mfa.totp.driftSteps of now are accepted',
+    'issue 16 (wrong window)',
+    [TOTP_T, MFA_SIGNIN],
+  ),
+  m(
+    'mfa-totp-locked',
+    'mfa',
+    TOTP,
+    "if (failures >= p.maxFailures) return { ok: false, reason: 'locked', failures };",
+    '',
+    'TOTP verifier: nothing is checked once the account reached the MFA lockout',
+    'issue 16 (MFA lockout)',
+    [TOTP_T],
+  ),
+  m(
+    'mfa-page-locked',
+    'mfa',
+    MFA_PAGE,
+    'if (await s.mfa.lockout.locked(account)) {\n    audit.mfaLocked',
+    `if (${NEVER}) {\n    audit.mfaLocked`,
+    'MFA page: a locked-out account gets no answer checked, for any method (checked before answering)',
+    'issue 16 (MFA lockout)',
+    [MFA_SIGNIN, MFA_SEC],
+  ),
+  m(
+    'mfa-shared-failure-count',
+    'mfa',
+    RUNTIME,
+    "const failures = await this.#store.incr('mfaFailures', account, this.#seconds);",
+    "const failures = await this.#store.incr('mfaFailuresOwn', account, this.#seconds);",
+    'one MFA failure count per account for every method (a WebAuthn, RADIUS or enrolment-code failure counts with TOTP ones)',
+    'issue 16 (MFA lockout)',
+    [MFA_SIGNIN, MFA_SEC],
+  ),
+  m(
+    'mfa-webauthn-counter',
+    'mfa',
+    WEBAUTHN,
+    'if ((newCounter > 0 || factor.counter > 0) && newCounter <= factor.counter)',
+    `if (${NEVER})`,
+    'WebAuthn: a signature counter that does not increase is a cloned authenticator (§6.1.1)',
+    'issue 16 (cloned authenticator counter)',
+    [WEBAUTHN_T, WEBAUTHN_CHROMIUM],
+  ),
+  m(
+    'mfa-webauthn-rp-id',
+    'mfa',
+    WEBAUTHN,
+    "if (!expected.equals(authData.rpIdHash)) return { ok: false, reason: 'rp-id' };",
+    '',
+    'WebAuthn: the RP ID hash is that of hostname (§7.2 step 15)',
+    'issue 16 (wrong RP ID)',
+    [WEBAUTHN_T, WEBAUTHN_CHROMIUM],
+  ),
+  m(
+    'mfa-webauthn-origin',
+    'mfa',
+    WEBAUTHN,
+    "if (cd.origin !== st.origin) return { ok: false, reason: 'origin', detail: clip(cd.origin) };",
+    '',
+    'WebAuthn: clientDataJSON.origin is our public origin (§7.2 step 13)',
+    'issue 16 (wrong RP ID / phishing origin)',
+    [WEBAUTHN_T, WEBAUTHN_CHROMIUM],
+  ),
+  m(
+    'mfa-webauthn-aaguid',
+    'mfa',
+    WEBAUTHN,
+    '!st.allowedAaguids.includes(aaguid)',
+    NEVER,
+    'WebAuthn: with attestation direct, only authenticator models on mfa.webauthn.allowedAaguids enrol',
+    'issue 16 (unknown AAGUID with attestation)',
+    [WEBAUTHN_T, WEBAUTHN_CHROMIUM],
+  ),
+  m(
+    'mfa-enrolment-aad',
+    'mfa',
+    ENROL,
+    "return `mfa-enrolments:v1:${user.objectGuid.toString('hex')}`;",
+    "return 'mfa-enrolments:v1:';",
+    'the sealed enrolment record is bound to its account (AAD = objectGUID): a copy to another account does not open',
+    'issue 16 (tampered sealed record)',
+    [ENROL_T],
+  ),
+  m(
+    'mfa-enrolment-code-check',
+    'mfa',
+    ENROL,
+    "if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, reason: 'wrong' };",
+    '',
+    'a first factor with mfa.enrolment.allow code needs the helpdesk code itself',
+    'issue 16 (enrolment refused by policy)',
+    [ENROL_T, MFA_SIGNIN],
+  ),
+  m(
+    'mfa-enrolment-code-once',
+    'mfa',
+    ENROL,
+    'return { ok: true, enrolments: { v: 1, factors: [...e.factors] } };',
+    'return { ok: true, enrolments: { v: 1, factors: [...e.factors], code: pending } };',
+    'a helpdesk enrolment code is used up by its first redemption',
+    'issue 16 (enrolment refused by policy)',
+    [ENROL_T, MFA_SIGNIN],
+  ),
+  m(
+    'mfa-enrol-route-intranet',
+    'mfa',
+    MFA_PAGE,
+    "allow.includes('intranet') &&\n    insideCorporateNetwork({ corporateNetworks: s.config.corporateNetworks }, req.ip)",
+    "allow.includes('intranet')",
+    'enrolment policy intranet: self-service enrolment only from a corporateNetworks address',
+    'issue 16 (enrolment refused by policy)',
+    [MFA_SEC],
+  ),
+  m(
+    'mfa-enrol-route-certificate',
+    'mfa',
+    MFA_PAGE,
+    "if (allow.includes('certificate') && state.primary.authMethod === AuthMethods.tlsClient)",
+    "if (allow.includes('certificate'))",
+    'enrolment policy certificate: only right after a certificate sign-in, never after a password',
+    'issue 16 (enrolment refused by policy)',
+    [MFA_SEC],
+  ),
+  m(
+    'mfa-password-session-satisfies',
+    'mfa',
+    ADDITIONAL,
+    'export const additional: Step = async (ctx) => {',
+    "export const additional: Step = async (ctx) => {\n  if (ctx.fresh === undefined && ctx.session !== undefined && ctx.session.mfa === undefined)\n    return { next: 'establish' };",
+    'a password-only SSO session does not satisfy a sign-in that needs MFA (step-up)',
+    'B5.4, issue 16 (step-up)',
+    [MFA_SIGNIN, CORPUS_B],
+  ),
+  m(
+    'mfa-request-ask',
+    'mfa',
+    ADDITIONAL,
+    'const requested = askReasons(ctx.ask, methodOfSession(primary.authMethod));',
+    'const requested: MfaReason[] = [];',
+    "a relying party's request (wauth / RequestedAuthnContext multipleauthn) requires a second factor",
+    'B5.4, issue 16',
+    [MFA_SIGNIN, CORPUS_B],
+  ),
+  m(
+    'mfa-claims-only-with-mfa',
+    'mfa',
+    ISSUE_TOKEN,
+    'mfa: session.mfa,',
+    "mfa: session.mfa ?? { methods: ['totp'], instant: session.authInstant },",
+    'authnmethodsreferences multipleauthn and multifactorauthenticationinstant only when the session records a verified second factor',
+    'B5.4',
+    [MFA_CLAIMS, CORPUS_B],
+  ),
+  m(
+    'mfa-saml-class-only-with-mfa',
+    'mfa',
+    SAML_MODEL,
+    'i.mfa === true',
+    'i.mfa !== false',
+    'SAML 2.0 AuthnContextClassRef multipleauthn only with a verified second factor',
+    'B5.4',
+    [SAML_MFA_CLASS],
+  ),
+  m(
+    'mfa-wstrust-refusal',
+    'mfa',
+    WSTR,
+    'if (!decision.required) return;',
+    `if (!decision.required || !${NEVER}) return;`,
+    'WS-Trust usernamemixed: a request whose MFA policy requires a second factor is refused (MSIS3127), never issued',
+    'issue 16 (MFA on WS-Trust)',
+    [WSTRUST_MFA],
+  ),
+  m(
+    'mfa-portal-csrf-token',
+    'mfa',
+    PORTAL,
+    "if (opened === undefined || !safeEqual(opened, 'portal') || !originOk) {",
+    'if (!originOk) {',
+    "security info page: a change needs the session's own CSRF token",
+    'C5.1, issue 16',
+    [PORTAL_T],
+  ),
+  m(
+    'mfa-portal-csrf-origin',
+    'mfa',
+    PORTAL,
+    "if (opened === undefined || !safeEqual(opened, 'portal') || !originOk) {",
+    "if (opened === undefined || !safeEqual(opened, 'portal')) {",
+    'security info page: a browser-supplied Origin must be ours',
+    'C5.1, issue 16',
+    [PORTAL_T],
+  ),
+  m(
+    'mfa-portal-fresh-remove',
+    'mfa',
+    PORTAL,
+    'if (!mfaIsFresh(s, live.session.mfa)) return signInForPortal(s, req, res, true);\n  const id = factorIdOf(req.body);',
+    'const id = factorIdOf(req.body);',
+    'security info page: removing a factor needs a second factor at most mfa.freshMinutes old',
+    'issue 16',
+    [PORTAL_T],
+  ),
+  m(
+    'mfa-radius-message-authenticator',
+    'mfa',
+    RADIUS_PACKET,
+    "return 'missing-message-authenticator';\n}",
+    "return 'ok';\n}",
+    'RADIUS: a reply without Message-Authenticator is refused (RFC 3579 §3.2, Blast-RADIUS)',
+    'issue 16 (bad RADIUS Message-Authenticator)',
+    [RADIUS_PACKET_T, RADIUS_FR],
+  ),
+  m(
+    'mfa-radius-message-authenticator-value',
+    'mfa',
+    RADIUS_PACKET,
+    "return timingSafeEqual(mac, a.value) ? 'ok' : 'bad-message-authenticator';",
+    "return 'ok';",
+    'RADIUS: the reply Message-Authenticator is the HMAC-MD5 of the reply under the shared secret',
+    'issue 16 (bad RADIUS Message-Authenticator)',
+    [RADIUS_PACKET_T, RADIUS_FR],
   ),
 ];
