@@ -9,7 +9,6 @@ import type { MfaDone } from '../../authn/session.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
-import type { MfaAsk } from './pending.ts';
 
 export const PORTAL_PARTY_ID = 'urn:fedgate:portal';
 
@@ -32,10 +31,13 @@ export const PORTAL_PARTY: RelyingParty = Object.freeze({
  * (wauth=…multipleauthn), so a password-only session steps up, and a user without any factor meets the MFA page's
  * first-factor enrolment (mfa.enrolment.allow decides there, nowhere else).
  */
-export const PORTAL_MFA_ASK: MfaAsk = Object.freeze({
-  protocol: 'wsfed' as const,
-  wauth: 'http://schemas.microsoft.com/claims/multipleauthn',
-});
+// Typed here rather than as pending.ts MfaAsk: pending.ts imports this module (no import circle).
+export const PORTAL_MFA_ASK: { readonly protocol: 'wsfed'; readonly wauth: string } = Object.freeze(
+  {
+    protocol: 'wsfed' as const,
+    wauth: 'http://schemas.microsoft.com/claims/multipleauthn',
+  },
+);
 
 /**
  * Whether a session's second factor is recent enough for a sensitive change (removing or adding a factor):
