@@ -404,3 +404,30 @@ describe('security info page /adfs/portal/', () => {
     assert.equal(css.status, 200);
   });
 });
+
+describe('security info page: served only where it can work', () => {
+  it('mfa.enrolment.portal false, or no method a user can enrol: /adfs/portal/ is not served; the theme still is', async () => {
+    for (const mfa of [
+      { methods: ['totp' as const], enrolment: { portal: false } },
+      { methods: [] },
+    ]) {
+      const t = await makeTestApp({ mfa });
+      try {
+        const res = await request(t.app).get('/adfs/portal/');
+        assert.equal(res.status, 404, JSON.stringify(mfa));
+        assert.equal((await request(t.app).get('/adfs/portal/theme/fedgate.css')).status, 200);
+      } finally {
+        await t.close();
+      }
+    }
+    // Control: the same server with the portal on serves it (the sign-in page, no session yet).
+    const t = await makeTestApp({ mfa: { methods: ['totp'] } });
+    try {
+      const res = await request(t.app).get('/adfs/portal/');
+      assert.equal(res.status, 200);
+      assert.match(res.text, /name="Password"/);
+    } finally {
+      await t.close();
+    }
+  });
+});
