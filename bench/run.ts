@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e.ts';
 import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
+import { mfaBench } from './mfa.ts';
 import { fmt, table } from './lib.ts';
 import { parseCostBench, printParseCost } from './parse-cost.ts';
 import { underAttackBench } from './under-attack.ts';
@@ -110,6 +111,22 @@ try {
   console.log(
     `DC-limited ratio (Samba CPU per bare bind ÷ Samba CPU per sign-in): ${fmt(dcLimited ?? NaN)}\n`,
   );
+
+  // 2b. The MFA step's cost per sign-in (issue 16): with a TOTP step vs password only, same instance, interleaved.
+  const mfa = await mfaBench(env, { rounds: quick ? 2 : 5, seconds: quick ? 1 : 3 });
+  console.log(
+    'Sign-in with a TOTP MFA step vs password only (one fedgate in this process, Samba AD, one at a time, same run)',
+  );
+  console.log(
+    table(
+      ['what', 'per second', 'p50 ms', 'p99 ms', 'failed'],
+      mfa.rows.map((r) => [r.name, r.perSec, r.p50ms, r.p99ms, r.failed]),
+    ),
+  );
+  console.log(
+    `password-only ÷ with MFA: ${mfa.ratio.toFixed(2)} (the MFA step adds ${fmt(mfa.addedP50ms)} ms at p50)\n`,
+  );
+  results.mfa = mfa;
 
   // 3. Probe and metadata against a bare express route.
   const bare = await startBareExpress();
