@@ -68,6 +68,7 @@ const SPRAY_T = 'tests/integration/lockout-spray-samba.test.ts';
 // MFA (issue 16)
 const TOTP = 'server/authn/mfa/totp.ts';
 const MFA_PAGE = 'server/protocols/browser/mfa.ts';
+const MFA_VIEW = 'server/protocols/browser/mfa-page.ts';
 const RUNTIME = 'server/authn/mfa/runtime.ts';
 const WEBAUTHN = 'server/authn/mfa/webauthn.ts';
 const ENROL = 'server/authn/mfa/enrolments.ts';
@@ -929,7 +930,7 @@ export const MUTANTS: Mutant[] = [
     `if (${NEVER})`,
     'TOTP: one use per code across the farm (set-if-absent on the step in the shared store)',
     'issue 16 (replayed TOTP)',
-    [TOTP_T],
+    [TOTP_T, MFA_SEC],
   ),
   m(
     'mfa-totp-drift-window',
@@ -966,7 +967,7 @@ export const MUTANTS: Mutant[] = [
     'mfa',
     RUNTIME,
     "const failures = await this.#store.incr('mfaFailures', account, this.#seconds);",
-    "const failures = await this.#store.incr('mfaFailuresOwn', account, this.#seconds);",
+    'const failures = (await this.failures(account)) + 1;',
     'one MFA failure count per account for every method (a WebAuthn, RADIUS or enrolment-code failure counts with TOTP ones)',
     'issue 16 (MFA lockout)',
     [MFA_SIGNIN, MFA_SEC],
@@ -1044,7 +1045,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'mfa-enrol-route-intranet',
     'mfa',
-    MFA_PAGE,
+    MFA_VIEW,
     "allow.includes('intranet') &&\n    insideCorporateNetwork({ corporateNetworks: s.config.corporateNetworks }, req.ip)",
     "allow.includes('intranet')",
     'enrolment policy intranet: self-service enrolment only from a corporateNetworks address',
@@ -1054,7 +1055,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'mfa-enrol-route-certificate',
     'mfa',
-    MFA_PAGE,
+    MFA_VIEW,
     "if (allow.includes('certificate') && state.primary.authMethod === AuthMethods.tlsClient)",
     "if (allow.includes('certificate'))",
     'enrolment policy certificate: only right after a certificate sign-in, never after a password',
