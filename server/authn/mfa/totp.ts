@@ -9,13 +9,11 @@
  *   once its owner has signed in;
  * - a lockout for wrong codes, separate from the password lockout (§5.1 "throttling": six digits fall to guessing
  *   without one), counted in the shared store;
- * - the secret at rest: sealed (AES-256-GCM) with a farm key before it is written anywhere (the directory
- *   attribute that holds enrolments), bound to the account it belongs to, so a sealed secret copied to another
- *   account does not open.
+ * The secret at rest is sealed with the whole enrolment record (enrolments.ts), bound to its account.
  */
+import { createHash } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { Clock } from '../../lib/clock.ts';
-import type { Sealer } from '../../lib/sealer.ts';
 import type { ArtifactStore } from '../../stores/types.ts';
 
 export interface TotpPolicy {
@@ -56,23 +54,6 @@ export type TotpResult =
 export function newTotpSecret(): { bytes: Buffer; base32: string } {
   const secret = new Secret({ size: 20 });
   return { bytes: Buffer.from(secret.bytes), base32: secret.base32 };
-}
-
-const AAD = (account: string): string => `totp-secret:${account}`;
-
-/** The secret sealed for storage; it opens only for the same account. */
-export function sealTotpSecret(sealer: Sealer, account: string, secret: Buffer): string {
-  return sealer.seal(secret.toString('base64'), AAD(account));
-}
-
-/** The secret, or undefined when the value was tampered with, sealed for another account or by an unknown key. */
-export function openTotpSecret(
-  sealer: Sealer,
-  account: string,
-  sealed: string,
-): Buffer | undefined {
-  const b64 = sealer.open(sealed, AAD(account));
-  return b64 === undefined ? undefined : Buffer.from(b64, 'base64');
 }
 
 export class TotpVerifier {
@@ -128,11 +109,14 @@ export class TotpVerifier {
     // a code from an earlier step than one already used (a code read over a shoulder before the owner used a
     // newer one).
     const keep = (2 * p.driftSteps + 2) * p.periodSeconds;
-    const last = await this.#store.find<number>('mfaReplay', `${account}:last`);
+    // Replay is judged per secret (one authenticator app), the lockout per account: a user with two apps, or one
+    // confirming a new app just after using the old one, is not refused for a different secret's code of the step.
+    const replay = `${account}:${createHash('sha256').update(secret).digest('base64url').slice(0, 16)}`;
+    const last = await this.#store.find<number>('mfaReplay', `${replay}:last`);
     if (last !== undefined && step <= last) return this.#fail(account, 'replayed');
-    if (!(await this.#store.markSeen('mfaReplay', `${account}:${String(step)}`, keep)))
+    if (!(await this.#store.markSeen('mfaReplay', `${replay}:${String(step)}`, keep)))
       return this.#fail(account, 'replayed');
-    await this.#store.put('mfaReplay', `${account}:last`, step, keep);
+    await this.#store.put('mfaReplay', `${replay}:last`, step, keep);
     await this.#store.destroy('mfaFailures', account);
     return { ok: true, step };
   }

@@ -15,7 +15,7 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { sendSignInPage } from './page.ts';
-import { HANDLE, safeEqual, type PendingSignIn } from './pending.ts';
+import { HANDLE, partyOf, safeEqual, type PendingSignIn } from './pending.ts';
 import * as audit from '../../observability/audit.ts';
 
 interface ChangeTicket {
@@ -224,7 +224,7 @@ export function updatePasswordRouter(s: Services): Router {
     // Back to the pending sign-in: its form again, for the new password (which also proves it works).
     if (t.mode === 'signin' && t.pendingId !== undefined) {
       const pending = await s.store.find<PendingSignIn>('pendingSignIn', t.pendingId);
-      const rp = pending === undefined ? undefined : s.trusts.find(pending.rp);
+      const rp = pending === undefined ? undefined : partyOf(s, pending);
       if (pending !== undefined && rp !== undefined) {
         sendSignInPage(s, res, {
           pendingId: t.pendingId,

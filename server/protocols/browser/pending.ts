@@ -185,15 +185,20 @@ export async function loadPending(
 ): Promise<{ pending: PendingSignIn; rp: RelyingParty }> {
   const pending = await s.store.find<PendingSignIn>('pendingSignIn', id);
   if (pending === undefined) throw expired();
-  // The portal's party is built in, not a trust: a trust that claimed its identifier would never be used for it.
-  const rp =
-    pending.protocol === 'portal'
-      ? pending.rp === PORTAL_PARTY_ID
-        ? PORTAL_PARTY
-        : undefined
-      : s.trusts.find(pending.rp);
+  const rp = partyOf(s, pending);
   if (rp === undefined) throw expired();
   return { pending, rp };
+}
+
+/** The relying party of a pending sign-in, if it still exists. */
+export function partyOf(
+  s: Services,
+  pending: Pick<PendingSignIn, 'protocol' | 'rp'>,
+): RelyingParty | undefined {
+  // The portal's party is built in, not a trust: a trust that claimed its identifier would never be used for it.
+  if (pending.protocol === 'portal')
+    return pending.rp === PORTAL_PARTY_ID ? PORTAL_PARTY : undefined;
+  return s.trusts.find(pending.rp);
 }
 
 /** One more credential attempt against a pending sign-in (password or certificate); the 11th ends it. */
