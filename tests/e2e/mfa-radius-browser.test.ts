@@ -22,6 +22,7 @@ import {
   type AdUser,
   type MfaSite,
 } from '../helpers/mfa.ts';
+import { waitUntil } from '../helpers/net.ts';
 import { readObjectGuidWithCli, sambaEnv } from '../helpers/samba.ts';
 
 const REPLY_MESSAGE =
@@ -89,7 +90,10 @@ describe('MFA in Chromium: RADIUS against FreeRADIUS', () => {
     assert.equal(failed.account, account);
     assert.equal(failed.failures, 1);
     assert.equal(await site.t.services.mfa.lockout.failures(account), 1, 'counted');
-    assert.match(radius.log(), /Login incorrect.*mfae2eradius/);
+    // FreeRADIUS's own log (written by its thread; polled, bounded) says it refused this user.
+    await waitUntil('FreeRADIUS logged the Reject', () =>
+      /Login incorrect.*mfae2eradius/.test(radius.log()),
+    );
 
     await page.fill('#radiusCode', '314159');
     await page.click('#radiusSubmit');
@@ -97,7 +101,9 @@ describe('MFA in Chromium: RADIUS against FreeRADIUS', () => {
     assert.ok(saysMfa(verifyPosted(posted(), site.t.services.signing.certificatePem)));
     assert.equal(site.t.logs.events('mfa').at(-1)?.outcome, 'success');
     assert.equal(await site.t.services.mfa.lockout.failures(account), 0, 'reset on success');
-    assert.match(radius.log(), /Login OK.*mfae2eradius/);
+    await waitUntil('FreeRADIUS logged the Accept', () =>
+      /Login OK.*mfae2eradius/.test(radius.log()),
+    );
     await page.context().close();
   });
 
