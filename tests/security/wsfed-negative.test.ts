@@ -315,9 +315,10 @@ describe('WS-Fed passive endpoint: hostile and malformed input', () => {
     await stillUp();
   });
 
-  test('MS-MWBF wauth: a method fedgate cannot perform (MFA) is refused, not silently downgraded', async () => {
+  test('MS-MWBF wauth: a method fedgate cannot perform is refused, not silently downgraded', async () => {
+    // (multipleauthn is a method fedgate performs: corpus-b B5.4 covers it, and its refusal without MFA methods.)
     const res = await request(t.app).get(
-      `/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}&wauth=${encodeURIComponent('http://schemas.microsoft.com/claims/multipleauthn')}`,
+      `/adfs/ls/?wa=wsignin1.0&wtrealm=${realm}&wauth=${encodeURIComponent('urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos')}`,
     );
     assertCleanErrorPage(res, 400, 'bad_request');
     const pw = await request(t.app).get(
