@@ -211,7 +211,11 @@ export function checkOutcome(
       throw new PropertyFailure(`body carries "${m[0]}": ${res.text.slice(0, 300)}`);
   // An internal error is logged at level error (50) by the edge renderers (http/errors.ts, wstrust/router.ts).
   const lines = app.t.logs.lines.slice(logFrom);
-  const internal = lines.find((l) => typeof l.level === 'number' && l.level >= 50);
+  // Audit alerts are written at error level on purpose (password_spray_suspected once ten accounts fail from one
+  // source, which the WS-Trust targets' random user names reach): they are the defence working, not a fault.
+  const internal = lines.find(
+    (l) => typeof l.level === 'number' && l.level >= 50 && l.stream !== 'audit',
+  );
   if (internal !== undefined)
     throw new PropertyFailure(`internal error logged: ${JSON.stringify(internal).slice(0, 600)}`);
   const location = res.headers.location;
