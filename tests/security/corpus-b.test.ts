@@ -340,6 +340,28 @@ describe('corpus B5.4: MFA claims only when MFA ran in this session', () => {
     assertNoMfa(wsfedToken(control, t.idpCert), 'SSO control');
   });
 
+  test('B5.4 IsPassive asking for MFA with a password-only session: NoPassive, never the second-factor page or a token', async () => {
+    const first = await wsfedSignIn(t.app, ALICE);
+    assertNoMfa(wsfedToken(first.res!, t.idpCert), 'session sign-in');
+    const { res } = await postAndSignIn(
+      t.app,
+      {
+        SAMLRequest: b64(
+          authnRequestXml({
+            isPassive: true,
+            rac: { comparison: 'exact', classRefs: [MULTIPLE_AUTHN] },
+          }),
+        ),
+      },
+      first.jar,
+    );
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    assert.doesNotMatch(res.text, /\/adfs\/ls\/mfa|name="AuthState"/);
+    const xml = Buffer.from(postedSaml(res.text).SAMLResponse ?? '', 'base64').toString('utf8');
+    assert.match(xml, /urn:oasis:names:tc:SAML:2\.0:status:NoPassive/);
+    assert.doesNotMatch(xml, /<saml:Assertion/);
+  });
+
   test('B5.4 RequestedAuthnContext multipleauthn → the second-factor page, no assertion; mixed with a password class → PasswordProtectedTransport, amr password', async () => {
     for (const comparison of ['exact', 'minimum']) {
       const { res } = await postAndSignIn(t.app, {

@@ -21,7 +21,9 @@ import {
 } from '../../authn/mfa/policy.ts';
 import { requestContextOf } from '../issuance/request-context.ts';
 import type { SignInContext, Step } from './context.ts';
+import { sendFormPost } from './form-post.ts';
 import { startMfa } from './mfa-page.ts';
+import { passiveRefusal } from './protocols.ts';
 import { methodOfSession, type MfaAsk } from './pending.ts';
 import { mfaIsFresh } from './portal-party.ts';
 import { ROUTES } from '../../http/routes.ts';
@@ -91,6 +93,12 @@ export const additional: Step = async (ctx) => {
     requested,
   });
   if (!decision.required) return { next: 'establish' };
+  if (ctx.passive === true) {
+    // IsPassive (SAML Core §3.4.1): the second factor cannot be asked for, so the session does not satisfy the
+    // request; the protocol answers NoPassive.
+    sendFormPost(s, ctx.res, passiveRefusal(s, ctx.res, ctx.request, ctx.rp));
+    return { answered: true };
+  }
   await startMfa(ctx, decision.reasons.map(describeMfaReason));
   return { answered: true };
 };

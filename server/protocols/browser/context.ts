@@ -16,6 +16,8 @@ export interface SignInContext {
   request: ProtocolRequest;
   /** A second factor the request asked for (wauth, RequestedAuthnContext). */
   ask?: MfaAsk | undefined;
+  /** No user interaction allowed (SAML IsPassive): a second factor that is needed cannot be asked for. */
+  passive?: boolean | undefined;
   /** The pending sign-in's handle, when the sign-in went through the sign-in page. */
   pendingId?: string | undefined;
   /** The signed-in account (from the primary step, or the live SSO session). */

@@ -48,6 +48,7 @@ export async function beginSignIn(
           rp: r.rp,
           request: r.request,
           ask: r.mfaAsk,
+          passive: r.passive,
           user: current.user,
           session: current.session,
         },
