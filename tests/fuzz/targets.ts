@@ -884,8 +884,8 @@ const certHeaderHttpTarget: Target<CertHeaderInput> = {
 // MFA (issue 16): the second-factor page (POST /adfs/ls/mfa) and the security info page (/adfs/portal/)
 
 const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
-/** A form of the second-factor page (the template escapes '/' in attributes). */
-const MFA_FORM = 'action="&#x2F;adfs&#x2F;ls&#x2F;mfa"';
+/** A form of the second-factor page (whether or not the template escapes '/' in attributes). */
+const MFA_FORM = /action="(?:\/|&#x2F;)adfs(?:\/|&#x2F;)ls(?:\/|&#x2F;)mfa"/;
 const MFA_PASSWORD = 'Passw0rd!';
 const MFA_ORIGIN = 'https://sts.fedgate.test';
 const MFA_RP_ID = 'sts.fedgate.test';
@@ -1064,7 +1064,7 @@ async function pendingMfa(
       AuthMethod: 'FormsAuthentication',
     });
   jar.take(res);
-  return res.text.includes(MFA_FORM)
+  return MFA_FORM.test(res.text)
     ? { jar, page: res.text }
     : `HTTP ${res.status} ${res.text.replace(/\s+/g, ' ').slice(0, 1500)}`;
 }
@@ -1485,7 +1485,7 @@ export const mfaPageTarget: Target<MfaInput> = {
       throw new PropertyFailure(`no MFA page for a wauth=multipleauthn sign-in: ${pending}`);
     const ctx = { page: pending.page, f, bobCode, user: i.user };
     const res = await postMfa(app, i, pending.jar, pending.page, i.fields, ctx);
-    if (i.again !== undefined && res.status === 200 && res.text.includes(MFA_FORM))
+    if (i.again !== undefined && res.status === 200 && MFA_FORM.test(res.text))
       await postMfa(app, i, pending.jar, res.text, i.again, { ...ctx, page: res.text });
     // The factor a fuzzed enrolment may have added to bob is removed, so he keeps exploring enrolment.
     if (i.user === 'bob' && store !== undefined) {

@@ -926,7 +926,7 @@ export const MUTANTS: Mutant[] = [
     'mfa-totp-replay-seen',
     'mfa',
     TOTP,
-    "if (!(await this.#store.markSeen('mfaReplay', `${account}:${String(step)}`, keep)))",
+    "if (!(await this.#store.markSeen('mfaReplay', `${replay}:${String(step)}`, keep)))",
     `if (${NEVER})`,
     'TOTP: one use per code across the farm (set-if-absent on the step in the shared store)',
     'issue 16 (replayed TOTP)',
