@@ -23,6 +23,7 @@ import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import type { SignInContext } from './context.ts';
+import { MFA_PAGE_CSP, UNREADABLE } from './mfa-forms.ts';
 import {
   keepPending,
   loadPending,
@@ -31,15 +32,8 @@ import {
   type PendingSignIn,
 } from './pending.ts';
 
-/** The MFA page's own CSP: the base policy plus the self-hosted WebAuthn script (views/theme/webauthn.js). */
-const MFA_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-export const WRONG_CODE = 'That code did not work. Check the code and try again.';
 const LOCKED =
   'Too many wrong verification attempts. Wait a few minutes, then go back to the application and sign in again.';
-const UNREADABLE =
-  'Your sign-in methods cannot be read. Contact your helpdesk: they can reset your verification methods.';
 const NO_METHOD =
   'This application needs a second verification step, but no verification method is set up for your account. Contact your helpdesk.';
 
@@ -164,7 +158,7 @@ export async function showMfa(s: Services, req: Request, res: Response, p: Shown
     notice: p.notice,
   };
   const send = (data: Record<string, unknown>): void => {
-    res.setHeader('Content-Security-Policy', MFA_CSP);
+    res.setHeader('Content-Security-Policy', MFA_PAGE_CSP);
     res
       .status(200)
       .type('html')

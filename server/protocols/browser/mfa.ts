@@ -19,7 +19,6 @@ import type { CertificateContext } from '../../authn/certificate/context.ts';
 import {
   EnrolmentError,
   MAX_FACTORS,
-  MAX_FACTOR_NAME,
   newFactorId,
   redeemEnrolmentCode,
 } from '../../authn/mfa/enrolments.ts';
@@ -29,14 +28,7 @@ import { param } from '../../http/middleware.ts';
 import { FederationError } from '../../lib/errors.ts';
 import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
-import {
-  accountOf,
-  enrollable,
-  readEnrolments,
-  showMfa,
-  WRONG_CODE,
-  type Shown,
-} from './mfa-page.ts';
+import { accountOf, enrollable, readEnrolments, showMfa, type Shown } from './mfa-page.ts';
 import {
   checkFormBinding,
   countAttempt,
@@ -46,26 +38,7 @@ import {
   updatePending,
 } from './pending.ts';
 import { proceed } from './steps.ts';
-
-/** Largest WebAuthn response accepted in a post (a passkey assertion is a few kilobytes at most). */
-const MAX_WEBAUTHN_RESPONSE = 32 * 1024;
-
-function factorName(raw: string | undefined, fallback: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are refused in names shown back to the user
-  const v = (raw ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return v === '' ? fallback : v.slice(0, MAX_FACTOR_NAME);
-}
-
-/** The WebAuthn response field: JSON, bounded; undefined when absent or not JSON. */
-function webauthnResponse(body: unknown): unknown {
-  const raw = param(body, 'WebAuthnResponse', MAX_WEBAUTHN_RESPONSE);
-  if (raw === undefined || raw === '') return undefined;
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
-}
+import { cleanName, TOO_MANY, webauthnResponse, WRONG_CODE } from './mfa-forms.ts';
 
 type Outcome =
   | { done: true; method: MfaMethod; factorId?: string | undefined }
@@ -432,7 +405,7 @@ async function enrolAnswer(
   };
   if (e.factors.length >= MAX_FACTORS) {
     refuse('too_many');
-    return { done: false, error: 'No more verification methods can be added to this account.' };
+    return { done: false, error: TOO_MANY };
   }
   const now = s.clock.now().toISOString();
   let factor: Factor;
@@ -451,7 +424,7 @@ async function enrolAnswer(
     factor = {
       kind: 'totp',
       id: newFactorId(s.random),
-      name: factorName(param(body(req), 'FactorName', 256), 'Authenticator app'),
+      name: cleanName(param(body(req), 'FactorName', 256)) ?? 'Authenticator app',
       createdAt: now,
       secret: base32,
     };
@@ -482,7 +455,7 @@ async function enrolAnswer(
       ...r.credential,
       kind: 'webauthn',
       id: newFactorId(s.random),
-      name: factorName(param(body(req), 'FactorName', 256), 'Security key'),
+      name: cleanName(param(body(req), 'FactorName', 256)) ?? 'Security key',
       createdAt: now,
     };
   }
@@ -491,7 +464,7 @@ async function enrolAnswer(
   } catch (err) {
     if (err instanceof EnrolmentError && err.kind === 'too-large') {
       refuse('too_many');
-      return { done: false, error: 'No more verification methods can be added to this account.' };
+      return { done: false, error: TOO_MANY };
     }
     throw err;
   }

@@ -19,12 +19,7 @@
 import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { Secret } from 'otpauth';
-import {
-  EnrolmentError,
-  MAX_FACTORS,
-  MAX_FACTOR_NAME,
-  newFactorId,
-} from '../../authn/mfa/enrolments.ts';
+import { EnrolmentError, MAX_FACTORS, newFactorId } from '../../authn/mfa/enrolments.ts';
 import type { Enrolments, Factor, MfaMethod, WebAuthnFactor } from '../../authn/mfa/factors.ts';
 import { newTotpSecret } from '../../authn/mfa/totp.ts';
 import { registrationOptions, verifyRegistration } from '../../authn/mfa/webauthn.ts';
@@ -39,25 +34,23 @@ import { beginSignIn } from './identify.ts';
 import { safeEqual } from './pending.ts';
 import { mfaIsFresh, PORTAL_MFA_ASK, PORTAL_PARTY } from './portal-party.ts';
 import { currentSession } from './session.ts';
-
-/** The MFA page's policy (mfa.ts): the base one plus the self-hosted WebAuthn script. */
-const PORTAL_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+import {
+  cleanName,
+  MFA_PAGE_CSP,
+  TOO_MANY,
+  UNREADABLE,
+  webauthnResponse,
+  WRONG_CODE,
+} from './mfa-forms.ts';
 
 /** How long an add ceremony shown on the page stays usable. */
 const CEREMONY_SECONDS = 10 * 60;
-/** Largest WebAuthn response accepted (as mfa.ts). */
-const MAX_WEBAUTHN_RESPONSE = 32 * 1024;
 const MAX_CEREMONY = 2048;
 /** Factor ids are newFactorId's (22 base64url characters); anything else is no factor of anybody's. */
 const FACTOR_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const NOT_FOUND = 'That verification method was not found. Reload the page and try again.';
-const WRONG_CODE = 'That code did not work. Check the code and try again.';
-const TOO_MANY = 'No more verification methods can be added to this account.';
 const EXPIRED = 'The setup took too long. Start again.';
-const UNREADABLE =
-  'Your sign-in methods cannot be read. Contact your helpdesk: they can reset your verification methods.';
 
 /** The portal is served only where it can work: configured on, a method users can enrol, and a place to keep it. */
 export function portalAvailable(s: Services): boolean {
@@ -139,13 +132,6 @@ async function useCeremony(s: Services, c: Ceremony): Promise<boolean> {
   return s.store.markSeen('replay', `portal-ceremony:${c.n}`, CEREMONY_SECONDS + 60);
 }
 
-/** A user-chosen factor name: control characters dropped, trimmed, bounded; undefined when nothing is left. */
-function cleanName(raw: string | undefined): string | undefined {
-  // eslint-disable-next-line no-control-regex -- control characters are refused in names shown back to the user
-  const v = (raw ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return v === '' ? undefined : v.slice(0, MAX_FACTOR_NAME);
-}
-
 function shown(iso: string | undefined): string {
   if (iso === undefined) return 'Never';
   const t = Date.parse(iso);
@@ -168,7 +154,7 @@ interface View {
 }
 
 function send(s: Services, res: Response, data: Record<string, unknown>): void {
-  res.setHeader('Content-Security-Policy', PORTAL_CSP);
+  res.setHeader('Content-Security-Policy', MFA_PAGE_CSP);
   res
     .status(200)
     .type('html')
@@ -599,13 +585,7 @@ async function confirmWebauthn(
     await render(s, req, res, live, { error: EXPIRED });
     return;
   }
-  const raw = param(req.body, 'WebAuthnResponse', MAX_WEBAUTHN_RESPONSE) ?? '';
-  let response: unknown;
-  try {
-    response = raw === '' ? undefined : (JSON.parse(raw) as unknown);
-  } catch {
-    response = undefined;
-  }
+  const response = webauthnResponse(req.body);
   const e = await readOrReport(s, req, res, live.user);
   if (e === undefined) return render(s, req, res, live);
   const existing = e.factors.filter((f): f is WebAuthnFactor => f.kind === 'webauthn');
