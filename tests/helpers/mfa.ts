@@ -21,7 +21,14 @@ import { makeTestApp, type TestApp } from './app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.ts';
 import { freePort } from './net.ts';
 import { adminModify } from './account-protection.ts';
-import { readObjectGuidWithCli, sambaEnv, sambaLdapConfig, type SambaEnv } from './samba.ts';
+import {
+  ldapsearchAsAdmin,
+  ldifTextValue,
+  readObjectGuidWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+  type SambaEnv,
+} from './samba.ts';
 import {
   SAML11_ID_ATTR,
   extractAssertionFromRstr,
@@ -116,36 +123,24 @@ export function setMfaAttribute(env: SambaEnv, dn: string, value: string | undef
 
 /** The MFA attribute as the DC holds it, read with ldapsearch as Administrator; undefined when not set. */
 export function readMfaAttribute(env: SambaEnv, sAMAccountName: string): string | undefined {
-  const out = execFileSync(
-    'ldapsearch',
-    [
-      '-LLL',
-      '-x',
-      '-o',
-      'ldif-wrap=no',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      '-b',
-      env.baseDn,
-      `(sAMAccountName=${sAMAccountName})`,
-      MFA_ATTRIBUTE,
-    ],
-    {
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-      encoding: 'utf8',
-    },
+  return ldifTextValue(ldapsearchAsAdmin(env, sAMAccountName, MFA_ATTRIBUTE), MFA_ATTRIBUTE);
+}
+
+/**
+ * The plaintext of a sealed enrolment record, opened with AES-256-GCM written here from the documented construction
+ * (HKDF-SHA256 of the farm secret per purpose, AAD = the account's objectGUID as ldapsearch reads it), never with
+ * fedgate's sealer. Throws when the seal does not open with this secret and GUID.
+ */
+export function openSealedEnrolments(secret: string, objectGuid: Buffer, sealed: string): string {
+  const [, ivB = '', ctB = ''] = sealed.split('.');
+  const key = Buffer.from(
+    hkdfSync('sha256', secret, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
   );
-  const prefix = `${MFA_ATTRIBUTE.toLowerCase()}:`;
-  const line = out.split('\n').find((l) => l.toLowerCase().startsWith(prefix));
-  if (line === undefined) return undefined;
-  const rest = line.slice(prefix.length);
-  return rest.startsWith(': ')
-    ? Buffer.from(rest.slice(2), 'base64').toString('utf8')
-    : rest.trim();
+  const ct = Buffer.from(ctB, 'base64url');
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB, 'base64url'));
+  d.setAAD(Buffer.from(`mfa-enrolments:v1:${objectGuid.toString('hex')}`));
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  return Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8');
 }
 
 /**
@@ -154,18 +149,8 @@ export function readMfaAttribute(env: SambaEnv, sAMAccountName: string): string 
  * fedgate's sealer: what the MFA page stored, as an auditor holding the key would see it.
  */
 export function openRecord(env: SambaEnv, sAMAccountName: string, sealed: string): unknown {
-  const [, ivB = '', ctB = ''] = sealed.split('.');
-  const key = Buffer.from(
-    hkdfSync('sha256', MFA_SECRET, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
-  );
-  const ct = Buffer.from(ctB, 'base64url');
-  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB, 'base64url'));
   const guid = readObjectGuidWithCli(env, sAMAccountName);
-  d.setAAD(Buffer.from(`mfa-enrolments:v1:${guid.toString('hex')}`));
-  d.setAuthTag(ct.subarray(ct.length - 16));
-  return JSON.parse(
-    Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8'),
-  ) as unknown;
+  return JSON.parse(openSealedEnrolments(MFA_SECRET, guid, sealed)) as unknown;
 }
 
 export interface MfaSite {

@@ -104,15 +104,30 @@ export function sambaTlsFiles(env: SambaEnv): { cert: string; key: string } {
   return { cert: join(env.stateDir, 'tls', 'dc.pem'), key: join(env.stateDir, 'tls', 'dc.key') };
 }
 
+/** Who an ldapsearch binds as: Administrator (its password from the state folder) unless a DN and password are given. */
+export interface LdapsearchQuery {
+  bindDn?: string;
+  password?: string;
+  base?: string;
+  scope?: 'base' | 'one' | 'sub';
+  filter: string;
+  attributes: readonly string[];
+}
+
+/** The OpenLDAP CLIs' environment: LDAPS verified against the test CA, nothing else trusted. */
+export function ldapCliEnv(env: SambaEnv): NodeJS.ProcessEnv {
+  return { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' };
+}
+
 /**
- * The LDIF ldapsearch (the OpenLDAP CLI, not ldapts) prints for one account, read as Administrator over LDAPS
- * with the test CA: an independent read of what the DC holds. `attribute` '1.1' asks for the DN alone.
+ * The LDIF the ldapsearch CLI (OpenLDAP, not ldapts) prints over LDAPS with the test CA, lines unwrapped: an
+ * independent read of what the DC holds. Bound as Administrator unless `bindDn`/`password` say otherwise.
  */
-export function ldapsearchAsAdmin(
-  env: SambaEnv,
-  sAMAccountName: string,
-  attribute: string,
-): string {
+export function ldapsearchCli(env: SambaEnv, q: LdapsearchQuery): string {
+  const bind =
+    q.bindDn === undefined
+      ? ['-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')]
+      : ['-D', q.bindDn, '-w', q.password ?? ''];
   return execFileSync(
     'ldapsearch',
     [
@@ -122,20 +137,44 @@ export function ldapsearchAsAdmin(
       'ldif-wrap=no',
       '-H',
       env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
+      ...bind,
       '-b',
-      env.baseDn,
-      `(sAMAccountName=${sAMAccountName})`,
-      attribute,
+      q.base ?? env.baseDn,
+      ...(q.scope === undefined ? [] : ['-s', q.scope]),
+      q.filter,
+      ...q.attributes,
     ],
-    {
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-      encoding: 'utf8',
-    },
+    { env: ldapCliEnv(env), encoding: 'utf8' },
   );
+}
+
+/**
+ * The LDIF ldapsearch (the OpenLDAP CLI, not ldapts) prints for one account, read as Administrator over LDAPS
+ * with the test CA: an independent read of what the DC holds. `attribute` '1.1' asks for the DN alone.
+ */
+export function ldapsearchAsAdmin(
+  env: SambaEnv,
+  sAMAccountName: string,
+  attribute: string,
+): string {
+  return ldapsearchCli(env, {
+    filter: `(sAMAccountName=${sAMAccountName})`,
+    attributes: [attribute],
+  });
+}
+
+/**
+ * The first value of `attribute` in ldapsearch's LDIF as text, undefined when absent. RFC 2849: `attr:: base64`
+ * unless every byte is a SAFE-CHAR (`attr: value`).
+ */
+export function ldifTextValue(ldif: string, attribute: string): string | undefined {
+  const prefix = `${attribute.toLowerCase()}:`;
+  const line = ldif.split('\n').find((l) => l.toLowerCase().startsWith(prefix));
+  if (line === undefined) return undefined;
+  const rest = line.slice(prefix.length);
+  return rest.startsWith(': ')
+    ? Buffer.from(rest.slice(2), 'base64').toString('utf8')
+    : rest.trim();
 }
 
 /**
@@ -189,10 +228,6 @@ export function replaceAttributeWithCli(
   execFileSync(
     'ldapmodify',
     ['-x', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')],
-    {
-      input: ldif,
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-      encoding: 'utf8',
-    },
+    { input: ldif, env: ldapCliEnv(env), encoding: 'utf8' },
   );
 }

@@ -1,12 +1,10 @@
 // `fedgate lockout show|reset USER`, spawned as an operator runs it, against the Samba AD DC and a real Redis that a
 // running fedgate instance (makeTestApp, same Redis) writes its smart-lockout state to.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { isTokenPage, signInFrom } from '../helpers/account-protection.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
@@ -17,19 +15,7 @@ import {
   sambaLdapConfig,
   type SambaEnv,
 } from '../helpers/samba.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliTs = join(root, 'server/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-
-function runCli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, ['--import', tsxLoader, cliTs, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+import { runCli } from '../helpers/cli.ts';
 
 const THRESHOLD = 3;
 const FAMILIAR = '203.0.113.44';

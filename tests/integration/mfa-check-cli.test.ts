@@ -3,26 +3,12 @@
 // trust files) and unknown group names are each reported with their configuration key, exit 2, no stack trace; the
 // same configuration with the mistakes fixed passes.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliTs = join(root, 'server/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-
-function runCli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, ['--import', tsxLoader, cliTs, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+import { runCli } from '../helpers/cli.ts';
 
 const MFA = `=> issue(Type = "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod", Value = "http://schemas.microsoft.com/claims/multipleauthn");`;
 const GOOD = `@RuleName = "Everyone"\n${MFA}\n`;

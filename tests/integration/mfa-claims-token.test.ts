@@ -11,6 +11,7 @@ import type { MfaDone } from '../../server/authn/session.ts';
 import type { DirectoryUser } from '../../server/directory/types.ts';
 import { SSO_COOKIE } from '../../server/http/cookies.ts';
 import { formAction, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import { AMR, M365, MFA_INSTANT, MULTIPLE_AUTHN } from '../helpers/mfa.ts';
 import {
   SAML11_ID_ATTR,
   certFromMetadata,
@@ -20,11 +21,6 @@ import {
   type Saml11Claims,
 } from '../helpers/verify.ts';
 
-const M365 = 'urn:federation:MicrosoftOnline';
-const AMR = 'http://schemas.microsoft.com/claims/authnmethodsreferences';
-const MFA_INSTANT =
-  'http://schemas.microsoft.com/ws/2017/04/identity/claims/multifactorauthenticationinstant';
-const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 const PASSWORD = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password';
 const TLSCLIENT = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/tlsclient';
 const OTP = 'http://schemas.microsoft.com/ws/2012/12/authmethod/otp';

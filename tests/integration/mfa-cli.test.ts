@@ -4,13 +4,11 @@
 // what the command stored is read back independently: the file as JSON, the attribute with ldapsearch, the seal
 // opened with node:crypto from the documented construction (HKDF-SHA256, AES-256-GCM, AAD = objectGUID).
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createDecipheriv, createHash, hkdfSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { createEnrolmentStore, type EnrolmentStore } from '../../server/authn/mfa/enrolments.ts';
@@ -25,19 +23,13 @@ import {
   sambaEnv,
   type SambaEnv,
 } from '../helpers/samba.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliTs = join(root, 'server/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-
-function runCli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, ['--import', tsxLoader, cliTs, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+import { runCli } from '../helpers/cli.ts';
+import {
+  MFA_ATTRIBUTE,
+  openSealedEnrolments,
+  readMfaAttribute,
+  setMfaAttribute,
+} from '../helpers/mfa.ts';
 
 const SECRET = 'mfa-cli-test-secret-0123456789abcdefghijklmn';
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -68,16 +60,7 @@ const key: WebAuthnFactor = {
 
 /** Independent open of a sealed value `keyId.iv.ciphertext+tag` (lib/sealer.ts's documented construction). */
 function openSealed(sealed: string, objectGuid: Buffer): Record<string, unknown> {
-  const [, iv = '', body = ''] = sealed.split('.');
-  const k = Buffer.from(
-    hkdfSync('sha256', SECRET, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
-  );
-  const ct = Buffer.from(body, 'base64url');
-  const d = createDecipheriv('aes-256-gcm', k, Buffer.from(iv, 'base64url'));
-  d.setAAD(Buffer.from(`mfa-enrolments:v1:${objectGuid.toString('hex')}`));
-  d.setAuthTag(ct.subarray(ct.length - 16));
-  const plain = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-  return JSON.parse(plain.toString('utf8')) as Record<string, unknown>;
+  return JSON.parse(openSealedEnrolments(SECRET, objectGuid, sealed)) as Record<string, unknown>;
 }
 
 /** The hash a code is stored as: SHA-256 of the normalised code (no dashes), as authn/mfa/enrolments.ts documents. */
@@ -371,7 +354,7 @@ describe('fedgate mfa against the embedded directory', () => {
 });
 
 describe('fedgate mfa against Active Directory (Samba)', () => {
-  const ATTRIBUTE = 'msDS-cloudExtensionAttribute10';
+  const ATTRIBUTE = MFA_ATTRIBUTE;
   let env: SambaEnv;
   let dir: string;
   let guid: Buffer;
@@ -395,30 +378,12 @@ describe('fedgate mfa against Active Directory (Samba)', () => {
   });
 
   /** The attribute's value on a user, read as Administrator with ldapsearch (undefined when not set). */
-  const readAttribute = (sam: string): string | undefined => {
-    const out = ldapsearchAsAdmin(env, sam, ATTRIBUTE);
-    const line = out
-      .split('\n')
-      .find((l) => l.toLowerCase().startsWith(`${ATTRIBUTE.toLowerCase()}:`));
-    if (line === undefined) return undefined;
-    const rest = line.slice(ATTRIBUTE.length + 1);
-    return rest.startsWith(': ')
-      ? Buffer.from(rest.slice(2), 'base64').toString('utf8')
-      : rest.trim();
-  };
+  const readAttribute = (sam: string): string | undefined => readMfaAttribute(env, sam);
   /** Clears the attribute as Administrator with ldapmodify, so each run starts from no record. */
   const clearAttribute = (sam: string): void => {
     const dn = /^dn: (.+)$/m.exec(ldapsearchAsAdmin(env, sam, '1.1'))?.[1];
     assert.ok(dn !== undefined);
-    execFileSync(
-      'ldapmodify',
-      ['-x', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')],
-      {
-        input: `dn: ${dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n-\n`,
-        env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-        encoding: 'utf8',
-      },
-    );
+    setMfaAttribute(env, dn, undefined);
   };
 
   before(() => {

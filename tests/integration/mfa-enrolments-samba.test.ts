@@ -6,7 +6,6 @@
 // Personal Information property set), and the sealing is checked with an AES-256-GCM open written here.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import {
@@ -31,17 +30,26 @@ import { FixedClock } from '../../server/lib/clock.ts';
 import { FederationError } from '../../server/lib/errors.ts';
 import { instrumentDirectory } from '../../server/observability/directory-metrics.ts';
 import { Metrics } from '../../server/observability/metrics.ts';
-import { adminModify } from '../helpers/account-protection.ts';
-import { ensureAdUser, type AdUser } from '../helpers/mfa.ts';
 import {
+  ensureAdUser,
+  MFA_ATTRIBUTE,
+  openSealedEnrolments,
+  readMfaAttribute,
+  setMfaAttribute,
+  type AdUser,
+} from '../helpers/mfa.ts';
+import {
+  ldapCliEnv,
   ldapsearchAsAdmin,
+  ldapsearchCli,
+  ldifTextValue,
   readObjectGuidWithCli,
   sambaEnv,
   sambaLdapConfig,
   type SambaEnv,
 } from '../helpers/samba.ts';
 
-const ATTRIBUTE = 'msDS-cloudExtensionAttribute10';
+const ATTRIBUTE = MFA_ATTRIBUTE;
 const SECRET = 'samba-mfa-test-secret-0123456789abcdefghij';
 const logger = pino({ level: 'silent' });
 
@@ -61,37 +69,20 @@ function totp(id: string, secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'): TotpFact
   return { kind: 'totp', id, name: `Phone ${id}`, createdAt: '2026-12-06T01:00:00.000Z', secret };
 }
 
-/** The attribute's value as the DC holds it, read with ldapsearch as Administrator; undefined when not set. */
-function rawValue(env: SambaEnv, user: Key): string | undefined {
-  const out = ldapsearchAsAdmin(env, accounts[user].sAMAccountName, ATTRIBUTE);
-  const line = out
-    .split('\n')
-    .find((l) => l.toLowerCase().startsWith(`${ATTRIBUTE.toLowerCase()}:`));
-  if (line === undefined) return undefined;
-  const rest = line.slice(ATTRIBUTE.length + 1);
-  return rest.startsWith(': ')
-    ? Buffer.from(rest.slice(2), 'base64').toString('utf8')
-    : rest.trim();
-}
-
-/** Sets (or clears) the attribute as Administrator with ldapmodify, as an admin with ADSI Edit would. */
-function adminSet(env: SambaEnv, user: Key, value: string | undefined): void {
-  adminModify(
-    env,
-    value === undefined
-      ? `dn: ${accounts[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n-\n`
-      : `dn: ${accounts[user].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}:: ${Buffer.from(value).toString('base64')}\n-\n`,
-  );
-}
-
 /** ldapmodify bound as the user himself (not the service account, not an administrator). */
-function selfSet(env: SambaEnv, user: Key, target: Key, value: string): void {
+function selfSet(
+  env: SambaEnv,
+  user: Key,
+  target: Key,
+  value: string,
+  attribute = ATTRIBUTE,
+): void {
   execFileSync(
     'ldapmodify',
     ['-x', '-H', env.urls[0] ?? '', '-D', accounts[user].dn, '-w', accounts[user].password],
     {
-      input: `dn: ${accounts[target].dn}\nchangetype: modify\nreplace: ${ATTRIBUTE}\n${ATTRIBUTE}: ${value}\n-\n`,
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
+      input: `dn: ${accounts[target].dn}\nchangetype: modify\nreplace: ${attribute}\n${attribute}: ${value}\n-\n`,
+      env: ldapCliEnv(env),
       stdio: ['pipe', 'ignore', 'pipe'],
     },
   );
@@ -99,48 +90,15 @@ function selfSet(env: SambaEnv, user: Key, target: Key, value: string): void {
 
 /** The attribute as `user` (bound with his own password) reads it on `target` with ldapsearch; undefined when not seen. */
 function readAs(env: SambaEnv, user: Key, target: Key, attribute: string): string | undefined {
-  const out = execFileSync(
-    'ldapsearch',
-    [
-      '-LLL',
-      '-x',
-      '-o',
-      'ldif-wrap=no',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      accounts[user].dn,
-      '-w',
-      accounts[user].password,
-      '-b',
-      accounts[target].dn,
-      '-s',
-      'base',
-      '(objectClass=*)',
-      attribute,
-    ],
-    {
-      env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-      encoding: 'utf8',
-    },
-  );
-  const line = out
-    .split('\n')
-    .find((l) => l.toLowerCase().startsWith(`${attribute.toLowerCase()}:`));
-  return line?.slice(attribute.length + 1).trim();
-}
-
-/** AES-256-GCM open written from the documented construction (HKDF-SHA256 per purpose, AAD = objectGUID). */
-function independentOpen(sealed: string, objectGuid: Buffer): string {
-  const [, ivB, ctB] = sealed.split('.') as [string, string, string];
-  const key = Buffer.from(
-    hkdfSync('sha256', SECRET, 'fedgate-sealer-v1', 'fedgate mfa-enrolments', 32),
-  );
-  const ct = Buffer.from(ctB, 'base64url');
-  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB, 'base64url'));
-  d.setAAD(Buffer.from(`mfa-enrolments:v1:${objectGuid.toString('hex')}`));
-  d.setAuthTag(ct.subarray(ct.length - 16));
-  return Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8');
+  const out = ldapsearchCli(env, {
+    bindDn: accounts[user].dn,
+    password: accounts[user].password,
+    base: accounts[target].dn,
+    scope: 'base',
+    filter: '(objectClass=*)',
+    attributes: [attribute],
+  });
+  return ldifTextValue(out, attribute);
 }
 
 const unreadable = (e: unknown): boolean => e instanceof EnrolmentError && e.kind === 'unreadable';
@@ -189,7 +147,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     }
   });
   after(async () => {
-    for (const u of ['u1', 'u2', 'u3'] as const) adminSet(env, u, undefined);
+    for (const u of ['u1', 'u2', 'u3'] as const) setMfaAttribute(env, accounts[u].dn, undefined);
     await directory.close();
   });
 
@@ -210,7 +168,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     } finally {
       await other.close();
     }
-    const raw = rawValue(env, 'u1');
+    const raw = readMfaAttribute(env, accounts.u1.sAMAccountName);
     assert.ok(raw !== undefined);
     assert.throws(() => JSON.parse(raw) as unknown, 'the stored value is not readable JSON');
     for (const clear of ['GEZDGNBVGY3TQOJQ', 'Phone', 'totp'])
@@ -218,55 +176,55 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     assert.match(raw, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     // Opened independently with the objectGUID ldapsearch reads: the binding is to the account's objectGUID.
     const guid = readObjectGuidWithCli(env, accounts.u1.sAMAccountName);
-    const plain = independentOpen(raw, guid);
+    const plain = openSealedEnrolments(SECRET, guid, raw);
     assert.ok(plain.includes('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'));
     assert.throws(() =>
-      independentOpen(raw, readObjectGuidWithCli(env, accounts.u2.sAMAccountName)),
+      openSealedEnrolments(SECRET, readObjectGuidWithCli(env, accounts.u2.sAMAccountName), raw),
     );
     // A reset (empty record) removes the attribute.
     await store.write(users.u1, EMPTY_ENROLMENTS);
-    assert.equal(rawValue(env, 'u1'), undefined);
+    assert.equal(readMfaAttribute(env, accounts.u1.sAMAccountName), undefined);
   });
 
   test('a value changed by the Administrator is unreadable, and update does not write over it', async () => {
     await store.write(users.u1, { v: 1, factors: [totp('t1')] });
-    const raw = rawValue(env, 'u1');
+    const raw = readMfaAttribute(env, accounts.u1.sAMAccountName);
     assert.ok(raw !== undefined);
     const i = raw.length - 10;
     const tampered = raw.slice(0, i) + (raw[i] === 'A' ? 'B' : 'A') + raw.slice(i + 1);
-    adminSet(env, 'u1', tampered);
+    setMfaAttribute(env, accounts.u1.dn, tampered);
     await assert.rejects(store.read(users.u1), unreadable);
     await assert.rejects(
       store.update(users.u1, (c) => c),
       unreadable,
     );
-    assert.equal(rawValue(env, 'u1'), tampered);
+    assert.equal(readMfaAttribute(env, accounts.u1.sAMAccountName), tampered);
     // A plain JSON record written by an admin (an authenticator of his choosing) is not taken either.
-    adminSet(env, 'u1', JSON.stringify({ v: 1, factors: [totp('planted')] }));
+    setMfaAttribute(env, accounts.u1.dn, JSON.stringify({ v: 1, factors: [totp('planted')] }));
     await assert.rejects(store.read(users.u1), unreadable);
-    adminSet(env, 'u1', undefined);
+    setMfaAttribute(env, accounts.u1.dn, undefined);
   });
 
   test('a value copied from one user to another by the Administrator is unreadable for the second', async () => {
     await store.write(users.u1, { v: 1, factors: [totp('t1')] });
-    const raw = rawValue(env, 'u1');
+    const raw = readMfaAttribute(env, accounts.u1.sAMAccountName);
     assert.ok(raw !== undefined);
-    adminSet(env, 'u2', raw);
-    assert.equal(rawValue(env, 'u2'), raw);
+    setMfaAttribute(env, accounts.u2.dn, raw);
+    assert.equal(readMfaAttribute(env, accounts.u2.sAMAccountName), raw);
     await assert.rejects(store.read(users.u2), unreadable);
     assert.equal((await store.read(users.u1)).factors.length, 1, 'the original still opens');
-    adminSet(env, 'u1', undefined);
-    adminSet(env, 'u2', undefined);
+    setMfaAttribute(env, accounts.u1.dn, undefined);
+    setMfaAttribute(env, accounts.u2.dn, undefined);
   });
 
   test('the user may write his own msDS-cloudExtensionAttribute10 (Personal Information), but what he plants does not open', async () => {
     // Samba and AD grant SELF write on the Personal Information property set, which holds this attribute: the
     // sealing, not the ACL, is what keeps a user (or whoever has his password) from planting an authenticator.
     await store.write(users.u1, { v: 1, factors: [totp('t1')] });
-    const fromU1 = rawValue(env, 'u1');
+    const fromU1 = readMfaAttribute(env, accounts.u1.sAMAccountName);
     assert.ok(fromU1 !== undefined);
     selfSet(env, 'u3', 'u3', fromU1);
-    assert.equal(rawValue(env, 'u3'), fromU1);
+    assert.equal(readMfaAttribute(env, accounts.u3.sAMAccountName), fromU1);
     await assert.rejects(store.read(users.u3), unreadable);
     selfSet(env, 'u3', 'u3', JSON.stringify({ v: 1, f: [] }));
     await assert.rejects(store.read(users.u3), unreadable);
@@ -274,9 +232,9 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     assert.throws(() => {
       selfSet(env, 'u3', 'u2', fromU1);
     });
-    assert.equal(rawValue(env, 'u2'), undefined);
-    adminSet(env, 'u1', undefined);
-    adminSet(env, 'u3', undefined);
+    assert.equal(readMfaAttribute(env, accounts.u2.sAMAccountName), undefined);
+    setMfaAttribute(env, accounts.u1.dn, undefined);
+    setMfaAttribute(env, accounts.u3.dn, undefined);
   });
 
   test('the grant is narrow: the service account cannot write description or another extension attribute', async () => {
@@ -297,8 +255,8 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
     assert.equal(ldapsearchAsAdmin(env, accounts.u1.sAMAccountName, 'description'), before);
     // The same call on the granted attribute succeeds (the refusals above are the ACL, not the method).
     assert.equal(await directory.writeAttribute(users.u1.dn, ATTRIBUTE, 'x'), 'written');
-    assert.equal(rawValue(env, 'u1'), 'x');
-    adminSet(env, 'u1', undefined);
+    assert.equal(readMfaAttribute(env, accounts.u1.sAMAccountName), 'x');
+    setMfaAttribute(env, accounts.u1.dn, undefined);
   });
 
   test('update is a compare-and-swap on the DC: a change by another node in between is kept', async () => {
@@ -339,7 +297,7 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
       );
     } finally {
       await nodeB.close();
-      adminSet(env, 'u2', undefined);
+      setMfaAttribute(env, accounts.u2.dn, undefined);
     }
   });
 
@@ -383,35 +341,17 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
         new RegExp(`fedgate_directory_operation_seconds_count\\{[^}]*operation="${op}"`),
         op,
       );
-    adminSet(env, 'u3', undefined);
+    setMfaAttribute(env, accounts.u3.dn, undefined);
   });
 
   describe('the schema extension of docs/mfa-schema.ldif (loaded into the DC by tests/setup/samba.sh)', () => {
     const EXT = 'fedgateMfaEnrolments';
     const schemaEntry = (name: string, attrs: string[]): string =>
-      execFileSync(
-        'ldapsearch',
-        [
-          '-LLL',
-          '-x',
-          '-o',
-          'ldif-wrap=no',
-          '-H',
-          env.urls[0] ?? '',
-          '-D',
-          env.adminDn,
-          '-w',
-          env.adminPassword,
-          '-b',
-          `CN=Schema,CN=Configuration,${env.baseDn}`,
-          `(lDAPDisplayName=${name})`,
-          ...attrs,
-        ],
-        {
-          env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-          encoding: 'utf8',
-        },
-      );
+      ldapsearchCli(env, {
+        base: `CN=Schema,CN=Configuration,${env.baseDn}`,
+        filter: `(lDAPDisplayName=${name})`,
+        attributes: attrs,
+      });
 
     test('the attribute is in the schema as the LDIF says: single-valued, Unicode string, confidential, on user through fedgateMfaUser', async () => {
       const attr = schemaEntry(EXT, [
@@ -454,17 +394,9 @@ describe('MFA enrolments in an AD attribute (Samba, svc-fedgate with write prope
         assert.equal(readAs(env, 'u3', 'u1', EXT), undefined, 'another user cannot read it');
         assert.equal(readAs(env, 'u1', 'u1', EXT), undefined, 'the user cannot read his own');
         // Unlike msDS-cloudExtensionAttribute10 (Personal Information), SELF may not write it.
-        assert.throws(() =>
-          execFileSync(
-            'ldapmodify',
-            ['-x', '-H', env.urls[0] ?? '', '-D', accounts.u1.dn, '-w', accounts.u1.password],
-            {
-              input: `dn: ${accounts.u1.dn}\nchangetype: modify\nreplace: ${EXT}\n${EXT}: planted\n-\n`,
-              env: { ...process.env, LDAPTLS_CACERT: env.caFile, LDAPTLS_REQCERT: 'demand' },
-              stdio: ['pipe', 'ignore', 'pipe'],
-            },
-          ),
-        );
+        assert.throws(() => {
+          selfSet(env, 'u1', 'u1', 'planted', EXT);
+        });
         assert.deepEqual(await ext.read(users.u1), record);
       } finally {
         await ext.write(users.u1, EMPTY_ENROLMENTS);

@@ -5,7 +5,6 @@
  * session, replay, the MFA lockout, a request's own ask (wauth=…multipleauthn), and MFA never claimed without it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { issueEnrolmentCode } from '../../server/authn/mfa/enrolments.ts';
@@ -20,30 +19,10 @@ import {
   signIn,
   type TestApp,
 } from '../helpers/app.ts';
+import { AMR, MFA_INSTANT, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
 import { extractAssertionFromRstr, verifySaml11WithXmlCrypto } from '../helpers/verify.ts';
 
-const AMR = 'http://schemas.microsoft.com/claims/authnmethodsreferences';
-const MFA_INSTANT =
-  'http://schemas.microsoft.com/ws/2017/04/identity/claims/multifactorauthenticationinstant';
-const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 const PASSWORD = 'Passw0rd!';
-
-/** A TOTP code for `at` from oathtool (RFC 6238, SHA-1, 6 digits, 30 s). */
-function oathtool(base32: string, at: Date): string {
-  return execFileSync(
-    'oathtool',
-    [
-      '--totp',
-      '-b',
-      `--now=${at
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, ' UTC')}`,
-      base32,
-    ],
-    { encoding: 'utf8' },
-  ).trim();
-}
 
 async function post(t: TestApp, jar: Jar, page: string, fields: Record<string, string>) {
   const res = await request(t.app)

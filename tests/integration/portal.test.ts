@@ -6,7 +6,6 @@
  * it is stale, the session-bound CSRF token and Origin check, and another user's factor id.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import type { Enrolments } from '../../server/authn/mfa/factors.ts';
@@ -20,29 +19,13 @@ import {
   signIn,
   type TestApp,
 } from '../helpers/app.ts';
+import { oathtool } from '../helpers/mfa.ts';
 
 const PASSWORD = 'Passw0rd!';
 const ALICE_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const BOB_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const ALICE_FACTOR = 'aliceFactor0000000000A';
 const BOB_FACTOR = 'bobFactor0000000000000';
-
-/** A TOTP code for `at` from oathtool (RFC 6238, SHA-1, 6 digits, 30 s). */
-function oathtool(base32: string, at: Date): string {
-  return execFileSync(
-    'oathtool',
-    [
-      '--totp',
-      '-b',
-      `--now=${at
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, ' UTC')}`,
-      base32,
-    ],
-    { encoding: 'utf8' },
-  ).trim();
-}
 
 describe('security info page /adfs/portal/', () => {
   let t: TestApp;

@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import request from 'supertest';
 import { makeTestApp } from '../helpers/app.ts';
 import { parseStrict, childElements } from '../helpers/verify.ts';
+import { runCli } from '../helpers/cli.ts';
 
 // `fedgate tenant --protocol saml` (issue 5 §3): what a tenant admin runs so Microsoft Entra ID federates a domain
 // over SAML 2.0 (entra-protocol.md §2, §4): PreferredAuthenticationProtocol saml, IssuerUri, PassiveSignInUri =
 // fedgate's SAML SSO endpoint, SignOutUri = its SLO endpoint, the signing certificate; as the Graph PowerShell
 // command and as the internalDomainFederation JSON body. Run as a real process against a real config folder, and
 // checked against what the server itself publishes in its IDPSSODescriptor with the same keys.
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliTs = join(root, 'server/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-
-function runCli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, ['--import', tsxLoader, cliTs, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
 
 const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const DS_NS = 'http://www.w3.org/2000/09/xmldsig#';

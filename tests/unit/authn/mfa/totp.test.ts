@@ -3,26 +3,18 @@
 // replay cache and the MFA lockout run in the memory store here and in a real redis-server shared by two
 // verifiers (two nodes of a farm).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { TotpVerifier, newTotpSecret } from '../../../../server/authn/mfa/totp.ts';
 import { resolveConfig } from '../../../../server/config/load.ts';
 import { FixedClock } from '../../../../server/lib/clock.ts';
 import { MemoryStore } from '../../../../server/stores/memory.ts';
 import { RedisStore } from '../../../../server/stores/redis.ts';
+// oathtool: the code Debian's oathtool computes for an instant (RFC 6238, SHA-1, 6 digits, 30 s steps).
+import { oathtool } from '../../../helpers/mfa.ts';
 import { startRedis, type TestRedis } from '../../../helpers/redis.ts';
 
 const T0 = new Date('2026-12-06T01:00:10Z');
 const ACCOUNT = 'guid:3f2a';
-
-/** The code oathtool computes for `at` (RFC 6238, SHA-1, 30 s steps). */
-function oathtool(base32: string, at: Date, digits = 6): string {
-  return execFileSync(
-    'oathtool',
-    ['--totp', '-b', '-d', String(digits), '-s', '30s', '--now', at.toISOString(), base32],
-    { encoding: 'utf8' },
-  ).trim();
-}
 
 function setup(policy = {}) {
   const clock = new FixedClock(T0);
