@@ -8,6 +8,7 @@
  * samba.sh's mfa1..mfa3 are rewritten by other test files that may run at the same time, and the write grant on
  * the MFA attribute is inherited by every user object under CN=Users, so a new account gets it too.
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { ConfigInput } from '../../server/config/schema.ts';
+import type { DirectoryUser } from '../../server/directory/types.ts';
 import type { Clock } from '../../server/lib/clock.ts';
 import { makeTestApp, type TestApp } from './app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.ts';
@@ -55,6 +57,20 @@ export function oathtool(base32: string, at: Date): string {
   return execFileSync('oathtool', ['--totp', '-b', `--now=${now}`, base32], {
     encoding: 'utf8',
   }).trim();
+}
+
+/** The named users as the app's directory finds them; a missing one fails the setup (never a skip). */
+export async function findUsers<N extends string>(
+  t: TestApp,
+  ...names: N[]
+): Promise<Record<N, DirectoryUser>> {
+  const found = {} as Record<N, DirectoryUser>;
+  for (const name of names) {
+    const user = await t.services.directory.findUser(name);
+    assert.ok(user, `directory user ${name}`);
+    found[name] = user;
+  }
+  return found;
 }
 
 export interface AdUser {

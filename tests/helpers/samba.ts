@@ -99,6 +99,22 @@ export function sambaLdapConfig(
   };
 }
 
+/**
+ * The directory section an operator writes in fedgate.yaml for the test DC: only the keys that must be set, the
+ * rest left to the defaults (for configs the spawned CLI reads, unlike sambaLdapConfig's tuned test values).
+ */
+export function sambaOperatorDirectory(env: SambaEnv) {
+  return {
+    kind: 'ldap',
+    urls: env.urls,
+    baseDn: env.baseDn,
+    bindDn: env.bindDn,
+    bindPassword: env.bindPassword,
+    netbiosDomain: env.netbiosDomain,
+    tls: { ca: env.caFile },
+  };
+}
+
 /** The DC's own certificate and key, for test servers that must pass verification with the test CA. */
 export function sambaTlsFiles(env: SambaEnv): { cert: string; key: string } {
   return { cert: join(env.stateDir, 'tls', 'dc.pem'), key: join(env.stateDir, 'tls', 'dc.key') };

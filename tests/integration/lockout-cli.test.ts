@@ -13,6 +13,7 @@ import {
   readObjectGuidWithCli,
   sambaEnv,
   sambaLdapConfig,
+  sambaOperatorDirectory,
   type SambaEnv,
 } from '../helpers/samba.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -30,15 +31,7 @@ function configDir(env: SambaEnv, store: Record<string, unknown>): string {
     hostname: 'sts.corp.example.test',
     listen: { port: 0, tls: 'off' },
     keys: { dir: join(dir, 'keys') },
-    directory: {
-      kind: 'ldap',
-      urls: env.urls,
-      baseDn: env.baseDn,
-      bindDn: env.bindDn,
-      bindPassword: env.bindPassword,
-      netbiosDomain: env.netbiosDomain,
-      tls: { ca: env.caFile },
-    },
+    directory: sambaOperatorDirectory(env),
     store,
     lockout: { threshold: THRESHOLD, observationWindowMinutes: 30 },
     log: { level: 'silent' },

@@ -21,6 +21,7 @@ import {
   ldapsearchAsAdmin,
   readObjectGuidWithCli,
   sambaEnv,
+  sambaOperatorDirectory,
   type SambaEnv,
 } from '../helpers/samba.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -360,15 +361,7 @@ describe('fedgate mfa against Active Directory (Samba)', () => {
   let guid: Buffer;
 
   const ldapConfig = (attribute: string | undefined) => ({
-    directory: {
-      kind: 'ldap',
-      urls: env.urls,
-      baseDn: env.baseDn,
-      bindDn: env.bindDn,
-      bindPassword: env.bindPassword,
-      netbiosDomain: env.netbiosDomain,
-      tls: { ca: env.caFile },
-    },
+    directory: sambaOperatorDirectory(env),
     mfa: {
       enrolment: {
         codeLifetimeHours: LIFETIME_HOURS,

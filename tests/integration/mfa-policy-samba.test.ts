@@ -21,6 +21,7 @@ import type { DirectoryUser } from '../../server/directory/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { FederationError } from '../../server/lib/errors.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
+import { findUsers } from '../helpers/mfa.ts';
 import {
   readBinaryAttributeWithCli,
   sambaEnv,
@@ -47,11 +48,7 @@ describe('MFA policy against Active Directory (Samba)', () => {
   before(async () => {
     env = sambaEnv();
     t = await makeTestApp({ directory: sambaLdapConfig(env) });
-    const a = await t.services.directory.findUser('jdoe');
-    const b = await t.services.directory.findUser('jsmith');
-    assert.ok(a && b);
-    jdoe = a;
-    jsmith = b;
+    ({ jdoe, jsmith } = await findUsers(t, 'jdoe', 'jsmith'));
     financeSid = sidWithCli(env, 'Finance');
     staffSid = sidWithCli(env, 'Staff');
   });
@@ -175,11 +172,7 @@ describe('MFA policy from configuration against Active Directory (Samba): MfaPol
   before(async () => {
     env = sambaEnv();
     t = await makeTestApp({ directory: sambaLdapConfig(env) });
-    const a = await t.services.directory.findUser('jdoe');
-    const b = await t.services.directory.findUser('jsmith');
-    assert.ok(a && b);
-    jdoe = a;
-    jsmith = b;
+    ({ jdoe, jsmith } = await findUsers(t, 'jdoe', 'jsmith'));
     financeSid = sidWithCli(env, 'Finance');
     staffSid = sidWithCli(env, 'Staff');
   });

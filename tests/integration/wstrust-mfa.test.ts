@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import type { ConfigInput } from '../../server/config/schema.ts';
-import { hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import { hidden, Jar, makeTestApp, type TestApp } from '../helpers/app.ts';
 import {
   SAML11_ID_ATTR,
   certFromMetadata,
@@ -160,14 +160,12 @@ describe('insidecorporatenetwork in issued tokens (Microsoft 365 rules pass it t
     const signIn = async (ip: string): Promise<string[] | undefined> => {
       const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: M365 });
       const page = await request(t.app).get(`/adfs/ls/?${q.toString()}`).set('X-Forwarded-For', ip);
-      const cookie = ([] as string[])
-        .concat(page.headers['set-cookie'] ?? [])
-        .map((c) => c.split(';')[0])
-        .join('; ');
+      const jar = new Jar();
+      jar.take(page);
       const res = await request(t.app)
         .post('/adfs/ls/')
         .set('X-Forwarded-For', ip)
-        .set('Cookie', cookie)
+        .set('Cookie', jar.header())
         .type('form')
         .send({
           AuthState: hidden(page.text, 'AuthState'),

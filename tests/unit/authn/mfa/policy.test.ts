@@ -27,6 +27,7 @@ import {
 } from '../../../../server/authn/mfa/presets.ts';
 import { FixedClock } from '../../../../server/lib/clock.ts';
 import { makeTestApp, type TestApp } from '../../../helpers/app.ts';
+import { findUsers } from '../../../helpers/mfa.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/rules/mfa');
 const FINANCE_SID = 'S-1-5-21-3623811015-3361044348-30300820-1201';
@@ -41,11 +42,7 @@ let alice: DirectoryUser;
 let bob: DirectoryUser;
 before(async () => {
   t = await makeTestApp();
-  const a = await t.services.directory.findUser('alice');
-  const b = await t.services.directory.findUser('bob');
-  assert.ok(a && b);
-  alice = a;
-  bob = b;
+  ({ alice, bob } = await findUsers(t, 'alice', 'bob'));
 });
 after(() => t.close());
 

@@ -16,6 +16,7 @@ import type { ConfigInput } from '../../../../server/config/schema.ts';
 import type { DirectoryUser } from '../../../../server/directory/types.ts';
 import { TrustRegistry } from '../../../../server/trust/registry.ts';
 import { makeTestApp, type TestApp } from '../../../helpers/app.ts';
+import { findUsers } from '../../../helpers/mfa.ts';
 
 const FINANCE_SID = 'S-1-5-21-3623811015-3361044348-30300820-1201';
 const MFA = `=> issue(Type = "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod", Value = "http://schemas.microsoft.com/claims/multipleauthn");`;
@@ -47,11 +48,7 @@ let bob: DirectoryUser;
 let dir: string;
 before(async () => {
   t = await makeTestApp();
-  const a = await t.services.directory.findUser('alice');
-  const b = await t.services.directory.findUser('bob');
-  assert.ok(a && b);
-  alice = a;
-  bob = b;
+  ({ alice, bob } = await findUsers(t, 'alice', 'bob'));
   dir = mkdtempSync(join(tmpdir(), 'fedgate-mfa-policy-'));
   // A global rule that fires for a user agent only a test sends, so the global set is seen to run.
   writeFileSync(
