@@ -83,14 +83,8 @@ export function sambaLdapConfig(
   overrides: Partial<LdapDirectoryConfig> = {},
 ): LdapDirectoryConfig {
   return {
-    kind: 'ldap',
-    urls: env.urls,
-    baseDn: env.baseDn,
-    bindDn: env.bindDn,
-    bindPassword: env.bindPassword,
-    netbiosDomain: env.netbiosDomain,
+    ...sambaOperatorDirectory(env),
     upnSuffixes: [],
-    tls: { ca: env.caFile },
     connectTimeoutMs: 3000,
     timeoutMs: 5000,
     poolSize: 4,
@@ -105,7 +99,7 @@ export function sambaLdapConfig(
  */
 export function sambaOperatorDirectory(env: SambaEnv) {
   return {
-    kind: 'ldap',
+    kind: 'ldap' as const,
     urls: env.urls,
     baseDn: env.baseDn,
     bindDn: env.bindDn,

@@ -38,22 +38,23 @@ function sidWithCli(env: SambaEnv, sAMAccountName: string): string {
   return sid;
 }
 
-describe('MFA policy against Active Directory (Samba)', () => {
-  let env: SambaEnv;
-  let t: TestApp;
-  let jdoe: DirectoryUser;
-  let jsmith: DirectoryUser;
-  let financeSid: string;
-  let staffSid: string;
-  before(async () => {
-    env = sambaEnv();
-    t = await makeTestApp({ directory: sambaLdapConfig(env) });
-    ({ jdoe, jsmith } = await findUsers(t, 'jdoe', 'jsmith'));
-    financeSid = sidWithCli(env, 'Finance');
-    staffSid = sidWithCli(env, 'Staff');
-  });
-  after(() => t.close());
+// One app on the DC for both groups of tests: they only look users up and decide, never change its state.
+let env: SambaEnv;
+let t: TestApp;
+let jdoe: DirectoryUser;
+let jsmith: DirectoryUser;
+let financeSid: string;
+let staffSid: string;
+before(async () => {
+  env = sambaEnv();
+  t = await makeTestApp({ directory: sambaLdapConfig(env) });
+  ({ jdoe, jsmith } = await findUsers(t, 'jdoe', 'jsmith'));
+  financeSid = sidWithCli(env, 'Finance');
+  staffSid = sidWithCli(env, 'Staff');
+});
+after(() => t.close());
 
+describe('MFA policy against Active Directory (Samba)', () => {
   const decide = (sets: MfaRuleSets, user: DirectoryUser, inside: boolean): Promise<MfaDecision> =>
     decideMfa({
       engine: t.services.claims,
@@ -163,21 +164,6 @@ describe('MFA policy against Active Directory (Samba)', () => {
 });
 
 describe('MFA policy from configuration against Active Directory (Samba): MfaPolicies, fedgate check', () => {
-  let env: SambaEnv;
-  let t: TestApp;
-  let jdoe: DirectoryUser;
-  let jsmith: DirectoryUser;
-  let financeSid: string;
-  let staffSid: string;
-  before(async () => {
-    env = sambaEnv();
-    t = await makeTestApp({ directory: sambaLdapConfig(env) });
-    ({ jdoe, jsmith } = await findUsers(t, 'jdoe', 'jsmith'));
-    financeSid = sidWithCli(env, 'Finance');
-    staffSid = sidWithCli(env, 'Staff');
-  });
-  after(() => t.close());
-
   const RP = 'urn:fedgate:test:samba-mfa';
   const configWith = (groups: string[]) =>
     resolveConfig(
