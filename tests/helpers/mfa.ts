@@ -16,6 +16,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import {
+  decideMfa,
+  type MfaDecision,
+  type MfaReason,
+  type MfaRuleSets,
+} from '../../server/authn/mfa/policy.ts';
+import type { ClaimsEngine } from '../../server/claims/engine.ts';
+import type { RequestContext } from '../../server/claims/input-claims.ts';
+import { AuthMethods } from '../../server/claims/types.ts';
 import type { ConfigInput } from '../../server/config/schema.ts';
 import type { DirectoryUser } from '../../server/directory/types.ts';
 import type { Clock } from '../../server/lib/clock.ts';
@@ -71,6 +80,26 @@ export async function findUsers<N extends string>(
     found[name] = user;
   }
   return found;
+}
+
+/**
+ * The MFA decision for a password sign-in of `user` (at a fixed instant, from 203.0.113.9 to /adfs/ls/ unless
+ * `request` says otherwise), made by `engine`, the real claims engine of a built app.
+ */
+export function decidePasswordSignIn(
+  engine: ClaimsEngine,
+  sets: MfaRuleSets,
+  user: DirectoryUser,
+  request: Partial<RequestContext> & { insideCorporateNetwork: boolean },
+  requested?: readonly MfaReason[],
+): Promise<MfaDecision> {
+  return decideMfa({
+    engine,
+    sets,
+    auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
+    request: { clientIp: '203.0.113.9', endpointPath: '/adfs/ls/', ...request },
+    requested,
+  });
 }
 
 export interface AdUser {

@@ -21,7 +21,7 @@ import type { DirectoryUser } from '../../server/directory/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { FederationError } from '../../server/lib/errors.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
-import { findUsers } from '../helpers/mfa.ts';
+import { decidePasswordSignIn, findUsers } from '../helpers/mfa.ts';
 import {
   readBinaryAttributeWithCli,
   sambaEnv,
@@ -56,16 +56,7 @@ after(() => t.close());
 
 describe('MFA policy against Active Directory (Samba)', () => {
   const decide = (sets: MfaRuleSets, user: DirectoryUser, inside: boolean): Promise<MfaDecision> =>
-    decideMfa({
-      engine: t.services.claims,
-      sets,
-      auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
-      request: {
-        clientIp: '203.0.113.9',
-        endpointPath: '/adfs/ls/',
-        insideCorporateNetwork: inside,
-      },
-    });
+    decidePasswordSignIn(t.services.claims, sets, user, { insideCorporateNetwork: inside });
 
   test('group preset by name: the SID the directory resolves is the one ldapsearch reads', async () => {
     const finance = await resolveGroup(t.services.directory, env.netbiosDomain, 'Finance');
@@ -185,12 +176,7 @@ describe('MFA policy from configuration against Active Directory (Samba): MfaPol
       { env: {}, baseDir: '/', source: 'test', embeddedDefaults: false },
     );
   const decideFor = (sets: MfaRuleSets, user: DirectoryUser): Promise<MfaDecision> =>
-    decideMfa({
-      engine: t.services.claims,
-      sets,
-      auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
-      request: { clientIp: '203.0.113.9', endpointPath: '/adfs/ls/', insideCorporateNetwork: true },
-    });
+    decidePasswordSignIn(t.services.claims, sets, user, { insideCorporateNetwork: true });
 
   test('group names (plain and DOMAIN\\name) resolve at build to the SIDs ldapsearch reads; jdoe required, jsmith not', async () => {
     const config = configWith(['Finance', `${env.netbiosDomain}\\Staff`]);

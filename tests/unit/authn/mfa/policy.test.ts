@@ -10,10 +10,8 @@ import { ClaimsEngine } from '../../../../server/claims/engine.ts';
 import type { RequestContext } from '../../../../server/claims/input-claims.ts';
 import { compileRules } from '../../../../server/claims/rule-sets.ts';
 import type { RuleSet } from '../../../../server/claims/rule-ast.ts';
-import { AuthMethods } from '../../../../server/claims/types.ts';
 import type { DirectoryUser } from '../../../../server/directory/types.ts';
 import {
-  decideMfa,
   wsfedRequestReason,
   type MfaDecision,
   type MfaReason,
@@ -27,7 +25,7 @@ import {
 } from '../../../../server/authn/mfa/presets.ts';
 import { FixedClock } from '../../../../server/lib/clock.ts';
 import { makeTestApp, type TestApp } from '../../../helpers/app.ts';
-import { findUsers } from '../../../helpers/mfa.ts';
+import { decidePasswordSignIn, findUsers } from '../../../helpers/mfa.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/rules/mfa');
 const FINANCE_SID = 'S-1-5-21-3623811015-3361044348-30300820-1201';
@@ -58,13 +56,7 @@ async function decide(
   user: DirectoryUser,
   o: { inside: boolean; userAgent?: string; engine?: ClaimsEngine; requested?: MfaReason[] },
 ): Promise<MfaDecision> {
-  return decideMfa({
-    engine: o.engine ?? t.services.claims,
-    sets,
-    auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
-    request: requestOf(o),
-    requested: o.requested,
-  });
+  return decidePasswordSignIn(o.engine ?? t.services.claims, sets, user, requestOf(o), o.requested);
 }
 
 describe('AdditionalAuthenticationRules files, as AD FS writes them', () => {

@@ -8,15 +8,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { decideMfa, type MfaRuleSets } from '../../../../server/authn/mfa/policy.ts';
+import { type MfaRuleSets } from '../../../../server/authn/mfa/policy.ts';
 import { checkMfaPolicy, MfaPolicies } from '../../../../server/authn/mfa/trust-policy.ts';
-import { AuthMethods } from '../../../../server/claims/types.ts';
 import { resolveConfig } from '../../../../server/config/load.ts';
 import type { ConfigInput } from '../../../../server/config/schema.ts';
 import type { DirectoryUser } from '../../../../server/directory/types.ts';
 import { TrustRegistry } from '../../../../server/trust/registry.ts';
 import { makeTestApp, type TestApp } from '../../../helpers/app.ts';
-import { findUsers } from '../../../helpers/mfa.ts';
+import { decidePasswordSignIn, findUsers } from '../../../helpers/mfa.ts';
 
 const FINANCE_SID = 'S-1-5-21-3623811015-3361044348-30300820-1201';
 const MFA = `=> issue(Type = "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod", Value = "http://schemas.microsoft.com/claims/multipleauthn");`;
@@ -67,16 +66,9 @@ before(async () => {
 after(() => t.close());
 
 const decide = (sets: MfaRuleSets, user: DirectoryUser, userAgent = 'browser') =>
-  decideMfa({
-    engine: t.services.claims,
-    sets,
-    auth: { user, method: AuthMethods.password, instant: new Date('2026-01-02T03:04:05Z') },
-    request: {
-      clientIp: '203.0.113.9',
-      endpointPath: '/adfs/ls/',
-      userAgent,
-      insideCorporateNetwork: false,
-    },
+  decidePasswordSignIn(t.services.claims, sets, user, {
+    userAgent,
+    insideCorporateNetwork: false,
   });
 
 describe('MfaPolicies.setsFor', () => {
