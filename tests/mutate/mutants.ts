@@ -84,6 +84,7 @@ const WEBAUTHN_T = 'tests/unit/authn/mfa/webauthn.test.ts';
 const WEBAUTHN_CHROMIUM = 'tests/integration/webauthn-chromium.test.ts';
 const ENROL_T = 'tests/unit/authn/mfa/enrolments.test.ts';
 const MFA_CLAIMS = 'tests/integration/mfa-claims-token.test.ts';
+const CORPUS_B = 'tests/security/corpus-b.test.ts';
 const SAML_MFA_CLASS = 'tests/unit/tokens/saml2-mfa-class.test.ts';
 const WSTRUST_MFA = 'tests/integration/wstrust-mfa.test.ts';
 const PORTAL_T = 'tests/integration/portal.test.ts';
@@ -1070,7 +1071,7 @@ export const MUTANTS: Mutant[] = [
     "export const additional: Step = async (ctx) => {\n  if (ctx.fresh === undefined && ctx.session !== undefined && ctx.session.mfa === undefined)\n    return { next: 'establish' };",
     'a password-only SSO session does not satisfy a sign-in that needs MFA (step-up)',
     'B5.4, issue 16 (step-up)',
-    [MFA_SIGNIN],
+    [MFA_SIGNIN, CORPUS_B],
   ),
   m(
     'mfa-request-ask',
@@ -1080,7 +1081,7 @@ export const MUTANTS: Mutant[] = [
     'const requested: MfaReason[] = [];',
     "a relying party's request (wauth / RequestedAuthnContext multipleauthn) requires a second factor",
     'B5.4, issue 16',
-    [MFA_SIGNIN],
+    [MFA_SIGNIN, CORPUS_B],
   ),
   m(
     'mfa-claims-only-with-mfa',
@@ -1090,7 +1091,7 @@ export const MUTANTS: Mutant[] = [
     "mfa: session.mfa ?? { methods: ['totp'], instant: session.authInstant },",
     'authnmethodsreferences multipleauthn and multifactorauthenticationinstant only when the session records a verified second factor',
     'B5.4',
-    [MFA_CLAIMS],
+    [MFA_CLAIMS, CORPUS_B],
   ),
   m(
     'mfa-saml-class-only-with-mfa',
