@@ -28,7 +28,8 @@ import { AuthMethods } from '../../server/claims/types.ts';
 import type { ConfigInput } from '../../server/config/schema.ts';
 import type { DirectoryUser } from '../../server/directory/types.ts';
 import type { Clock } from '../../server/lib/clock.ts';
-import { makeTestApp, type TestApp } from './app.ts';
+import request from 'supertest';
+import { hidden, makeTestApp, type Jar, type TestApp } from './app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.ts';
 import { freePort } from './net.ts';
 import { adminModify } from './account-protection.ts';
@@ -100,6 +101,25 @@ export function decidePasswordSignIn(
     request: { clientIp: '203.0.113.9', endpointPath: '/adfs/ls/', ...request },
     requested,
   });
+}
+
+/**
+ * Posts the MFA page's form (/adfs/ls/mfa) over HTTP with the AuthState and CSRF token of the page the server last
+ * showed, the session cookies of `jar`, and `fields` (Method, Code, …); the jar takes the answer's cookies.
+ */
+export async function postMfaForm(
+  t: TestApp,
+  jar: Jar,
+  page: string,
+  fields: Record<string, string>,
+): Promise<request.Response> {
+  const res = await request(t.app)
+    .post('/adfs/ls/mfa')
+    .set('Cookie', jar.header())
+    .type('form')
+    .send({ AuthState: hidden(page, 'AuthState'), csrf: hidden(page, 'csrf'), ...fields });
+  jar.take(res);
+  return res;
 }
 
 export interface AdUser {

@@ -10,29 +10,11 @@ import request from 'supertest';
 import { issueEnrolmentCode } from '../../server/authn/mfa/enrolments.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { cryptoRandom } from '../../server/lib/random.ts';
-import {
-  decodeEntities,
-  hidden,
-  Jar,
-  M365,
-  makeTestApp,
-  signIn,
-  type TestApp,
-} from '../helpers/app.ts';
-import { AMR, MFA_INSTANT, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
+import { decodeEntities, hidden, M365, makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
+import { AMR, MFA_INSTANT, MULTIPLE_AUTHN, oathtool, postMfaForm } from '../helpers/mfa.ts';
 import { extractAssertionFromRstr, verifySaml11WithXmlCrypto } from '../helpers/verify.ts';
 
 const PASSWORD = 'Passw0rd!';
-
-async function post(t: TestApp, jar: Jar, page: string, fields: Record<string, string>) {
-  const res = await request(t.app)
-    .post('/adfs/ls/mfa')
-    .set('Cookie', jar.header())
-    .type('form')
-    .send({ AuthState: hidden(page, 'AuthState'), csrf: hidden(page, 'csrf'), ...fields });
-  jar.take(res);
-  return res;
-}
 
 function claimsOf(t: TestApp, html: string) {
   const assertion = extractAssertionFromRstr(hidden(html, 'wresult'));
@@ -79,13 +61,13 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
     assert.match(res.text, /id="enrolCodeForm"/);
     assert.equal(t.logs.events('mfa_required').length, 1);
     // A wrong code is refused and audited.
-    const wrong = await post(t, jar, res.text, {
+    const wrong = await postMfaForm(t, jar, res.text, {
       Method: 'code',
       EnrolmentCode: 'AAAA-BBBB-CCCC-DDDD',
     });
     assert.match(wrong.text, /did not work/);
     assert.equal(t.logs.events('mfa_enrolment_refused').at(-1)?.reason, 'code_wrong');
-    const enrolPage = await post(t, jar, wrong.text, {
+    const enrolPage = await postMfaForm(t, jar, wrong.text, {
       Method: 'code',
       EnrolmentCode: code.toLowerCase(),
     });
@@ -95,7 +77,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
       '',
     );
     assert.match(secret, /^[A-Z2-7]{32}$/);
-    const done = await post(t, jar, enrolPage.text, {
+    const done = await postMfaForm(t, jar, enrolPage.text, {
       Method: 'enrol-totp',
       Code: oathtool(secret, clock.now()),
       FactorName: 'Phone',
@@ -115,14 +97,17 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
     const first = await signIn(t.app, { username: 'alice@fedgate.test', password: PASSWORD });
     assert.match(first.res.text, /id="totpForm"/);
     const codeNow = oathtool(secret, clock.now());
-    const ok = await post(t, first.jar, first.res.text, { Method: 'totp', Code: codeNow });
+    const ok = await postMfaForm(t, first.jar, first.res.text, { Method: 'totp', Code: codeNow });
     assert.ok(claimsOf(t, ok.text).attributes[AMR]?.includes(MULTIPLE_AUTHN));
     const again = await signIn(t.app, {
       username: 'alice@fedgate.test',
       password: PASSWORD,
       query: { wfresh: '0' },
     });
-    const replay = await post(t, again.jar, again.res.text, { Method: 'totp', Code: codeNow });
+    const replay = await postMfaForm(t, again.jar, again.res.text, {
+      Method: 'totp',
+      Code: codeNow,
+    });
     assert.match(replay.text, /That code did not work/);
     assert.equal(t.logs.events('mfa').at(-1)?.reason, 'replayed');
   });
@@ -135,7 +120,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
       query: { wfresh: '0' },
     });
     const old = oathtool(secret, new Date(clock.now().getTime() - 5 * 60_000));
-    const r = await post(t, s.jar, s.res.text, { Method: 'totp', Code: old });
+    const r = await postMfaForm(t, s.jar, s.res.text, { Method: 'totp', Code: old });
     assert.match(r.text, /That code did not work/);
     assert.equal(t.logs.events('mfa').at(-1)?.reason, 'wrong');
   });
@@ -152,7 +137,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
       `guid:${(await t.services.directory.findUser('alice'))?.objectGuid.toString('base64') ?? ''}`,
     );
     for (let i = failures; i < 5; i++) {
-      const r = await post(t, s.jar, page, {
+      const r = await postMfaForm(t, s.jar, page, {
         Method: 'totp',
         Code: i % 2 === 0 ? '000000' : '999999',
       });
@@ -161,7 +146,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
     assert.equal(t.logs.events('mfa_locked_out').length, 1);
     assert.match(page, /Too many wrong verification attempts/);
     // The locked page has no form left; the pending sign-in's handle and token are those of the first page.
-    const right = await post(t, s.jar, s.res.text, {
+    const right = await postMfaForm(t, s.jar, s.res.text, {
       Method: 'totp',
       Code: oathtool(secret, clock.now()),
     });
@@ -220,7 +205,7 @@ describe('MFA step: only when asked (wauth=…multipleauthn), and step-up of a p
       /name="Password"/,
       'no password again: the session is stepped up',
     );
-    const done = await post(t, first.jar, ask.text, {
+    const done = await postMfaForm(t, first.jar, ask.text, {
       Method: 'totp',
       Code: oathtool(secret, clock.now()),
     });
