@@ -42,6 +42,10 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
     await t.close();
   });
 
+  /** alice signs in again with her password (wfresh=0: the SSO session does not stand in for it). */
+  const aliceAgain = () =>
+    signIn(t.app, { username: 'alice@fedgate.test', password: PASSWORD, query: { wfresh: '0' } });
+
   it('a user without a factor is asked for an enrolment code, then enrols TOTP, and the token says multipleauthn', async () => {
     const user = await t.services.directory.findUser('alice');
     assert.ok(user);
@@ -99,11 +103,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
     const codeNow = oathtool(secret, clock.now());
     const ok = await postMfaForm(t, first.jar, first.res.text, { Method: 'totp', Code: codeNow });
     assert.ok(claimsOf(t, ok.text).attributes[AMR]?.includes(MULTIPLE_AUTHN));
-    const again = await signIn(t.app, {
-      username: 'alice@fedgate.test',
-      password: PASSWORD,
-      query: { wfresh: '0' },
-    });
+    const again = await aliceAgain();
     const replay = await postMfaForm(t, again.jar, again.res.text, {
       Method: 'totp',
       Code: codeNow,
@@ -114,11 +114,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
 
   it('a code from outside the drift window is refused', async () => {
     clock.advance(60_000);
-    const s = await signIn(t.app, {
-      username: 'alice@fedgate.test',
-      password: PASSWORD,
-      query: { wfresh: '0' },
-    });
+    const s = await aliceAgain();
     const old = oathtool(secret, new Date(clock.now().getTime() - 5 * 60_000));
     const r = await postMfaForm(t, s.jar, s.res.text, { Method: 'totp', Code: old });
     assert.match(r.text, /That code did not work/);
@@ -127,11 +123,7 @@ describe('MFA step: policy everyone, TOTP enrolled with a helpdesk code', () => 
 
   it('wrong codes reach the MFA lockout; then even the right code is refused, and it is audited', async () => {
     clock.advance(60_000);
-    const s = await signIn(t.app, {
-      username: 'alice@fedgate.test',
-      password: PASSWORD,
-      query: { wfresh: '0' },
-    });
+    const s = await aliceAgain();
     let page = s.res.text;
     const failures = await t.services.mfa.lockout.failures(
       `guid:${(await t.services.directory.findUser('alice'))?.objectGuid.toString('base64') ?? ''}`,
