@@ -60,8 +60,10 @@ export interface MfaBenchRow {
 
 export interface MfaBenchResult {
   rows: [MfaBenchRow, MfaBenchRow];
-  /** Password-only sign-ins per second ÷ sign-ins with the TOTP step per second (the MFA step's cost factor). */
-  /** Median over rounds of (password-only rate ÷ the MFA rate of the round right after it). */
+  /**
+   * Password-only sign-ins per second ÷ sign-ins with the TOTP step per second (the MFA step's cost factor): the
+   * median over rounds of each MFA round against the password round just before it.
+   */
   ratio: number;
   /** Added latency of the MFA step at the median, milliseconds. */
   addedP50ms: number;
