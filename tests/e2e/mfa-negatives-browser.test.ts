@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import {
-  catchEntra,
   ensureAdUser,
+  newEntraPage,
   entraSignInUrl,
   MULTIPLE_AUTHN,
   readMfaAttribute,
@@ -69,8 +69,7 @@ describe('MFA in Chromium: enrolment refused by policy, tampered enrolment recor
   async function toMfaPage(
     user: AdUser,
   ): Promise<{ page: Page; posted: () => URLSearchParams | undefined }> {
-    const page = await (await site.browser.newContext()).newPage();
-    const posted = await catchEntra(page);
+    const { page, posted } = await newEntraPage(site);
     await page.goto(entraSignInUrl(site.base, user.upn, MULTIPLE_AUTHN));
     await submitPassword(page, user);
     await page.waitForURL('**/adfs/ls/**');

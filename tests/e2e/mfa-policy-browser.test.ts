@@ -12,8 +12,8 @@ import { issueEnrolmentCode } from '../../server/authn/mfa/enrolments.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { cryptoRandom } from '../../server/lib/random.ts';
 import {
-  catchEntra,
   ensureAdUser,
+  newEntraPage,
   entraSignInUrl,
   oathtool,
   saysMfa,
@@ -65,8 +65,7 @@ describe('MFA in Chromium: a policy requiring MFA from the extranet, not from a 
       code = r.code;
       return r.enrolments;
     });
-    const page = await (await outside.browser.newContext()).newPage();
-    const posted = await catchEntra(page);
+    const { page, posted } = await newEntraPage(outside);
     await page.goto(entraSignInUrl(outside.base, user.upn));
     await submitPassword(page, user);
     await page.waitForSelector('#enrolCodeForm');
@@ -87,8 +86,7 @@ describe('MFA in Chromium: a policy requiring MFA from the extranet, not from a 
   });
 
   test('from a corporate network: no MFA page, insidecorporatenetwork true, no second factor claimed', async () => {
-    const page = await (await inside.browser.newContext()).newPage();
-    const posted = await catchEntra(page);
+    const { page, posted } = await newEntraPage(inside);
     await page.goto(entraSignInUrl(inside.base, user.upn));
     await submitPassword(page, user);
     await page.waitForSelector('#entra');

@@ -11,8 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { startFreeRadius, type TestFreeRadius } from '../helpers/freeradius.ts';
 import {
-  catchEntra,
   ensureAdUser,
+  newEntraPage,
   entraSignInUrl,
   MULTIPLE_AUTHN,
   saysMfa,
@@ -62,13 +62,12 @@ describe('MFA in Chromium: RADIUS against FreeRADIUS', () => {
     posted: () => URLSearchParams | undefined;
     dialogs: string[];
   }> {
-    const page = await (await site.browser.newContext()).newPage();
+    const { page, posted } = await newEntraPage(site);
     const dialogs: string[] = [];
     page.on('dialog', (d) => {
       dialogs.push(d.message());
       void d.dismiss();
     });
-    const posted = await catchEntra(page);
     await page.goto(entraSignInUrl(site.base, user.upn, MULTIPLE_AUTHN));
     await submitPassword(page, user);
     await page.waitForSelector('#radiusForm');

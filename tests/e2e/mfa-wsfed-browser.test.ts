@@ -12,12 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Page } from 'playwright-core';
 import { FixedClock } from '../../server/lib/clock.ts';
 import {
   AMR,
-  catchEntra,
   ensureAdUser,
+  newEntraPage,
   entraSignInUrl,
   MFA_INSTANT,
   MULTIPLE_AUTHN,
@@ -54,11 +53,7 @@ describe('MFA in Chromium: WS-Fed to Microsoft 365 with wauth=multipleauthn, and
     await site.close();
   });
 
-  async function fresh(): Promise<{ page: Page; posted: () => URLSearchParams | undefined }> {
-    const ctx = await site.browser.newContext();
-    const page = await ctx.newPage();
-    return { page, posted: await catchEntra(page) };
-  }
+  const fresh = () => newEntraPage(site);
 
   test('without wauth and without a policy: no MFA page, and the token claims no second factor', async () => {
     const { page, posted } = await fresh();

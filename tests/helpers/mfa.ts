@@ -293,6 +293,14 @@ export async function catchEntra(page: Page): Promise<() => URLSearchParams | un
   return () => posted;
 }
 
+/** A page in a new browser context of `site` (no cookies yet), its posts to Entra caught (catchEntra). */
+export async function newEntraPage(site: {
+  browser: Browser;
+}): Promise<{ page: Page; posted: () => URLSearchParams | undefined }> {
+  const page = await (await site.browser.newContext()).newPage();
+  return { page, posted: await catchEntra(page) };
+}
+
 /** The WS-Fed sign-in URL for Microsoft 365 (login_hint as `username`), optionally asking for MFA with wauth. */
 export function entraSignInUrl(base: string, upn: string, wauth?: string): string {
   const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: M365, wctx: 'LoginOptions=3' });

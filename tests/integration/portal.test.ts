@@ -19,7 +19,7 @@ import {
   signIn,
   type TestApp,
 } from '../helpers/app.ts';
-import { oathtool } from '../helpers/mfa.ts';
+import { oathtool, postMfaForm } from '../helpers/mfa.ts';
 
 const PASSWORD = 'Passw0rd!';
 const ALICE_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -55,17 +55,10 @@ describe('security info page /adfs/portal/', () => {
   /** Answers the MFA page with a code from oathtool, follows the post back to the portal, returns the portal page. */
   async function passMfa(jar: Jar, mfaPage: string, secret: string): Promise<string> {
     assert.match(mfaPage, /id="totpForm"/, 'the second-factor page');
-    const done = await request(t.app)
-      .post('/adfs/ls/mfa')
-      .set('Cookie', jar.header())
-      .type('form')
-      .send({
-        AuthState: hidden(mfaPage, 'AuthState'),
-        csrf: hidden(mfaPage, 'csrf'),
-        Method: 'totp',
-        Code: oathtool(secret, clock.now()),
-      });
-    jar.take(done);
+    const done = await postMfaForm(t, jar, mfaPage, {
+      Method: 'totp',
+      Code: oathtool(secret, clock.now()),
+    });
     assert.equal(done.status, 200);
     // No token: a plain post back to the portal, with no fields at all.
     assert.equal(formAction(done.text), `${origin}/adfs/portal/`);
