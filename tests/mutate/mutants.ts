@@ -35,7 +35,8 @@ const WSTR = 'server/protocols/wstrust/router.ts';
 const REG = 'server/trust/registry.ts';
 const SESS = 'server/authn/session.ts';
 const SEAL = 'server/lib/sealer.ts';
-const SIGNIN = 'server/protocols/browser/password.ts';
+/** The sign-in forms' login-CSRF check (checkFormBinding, shared by the password and MFA posts). */
+const SIGNIN = 'server/protocols/browser/pending.ts';
 const CERT_RETURN = 'server/protocols/browser/certificate.ts';
 const CC = 'server/http/client-certificate.ts';
 const APP = 'server/app.ts';
