@@ -19,6 +19,7 @@ import {
   wsfedRequestReason,
   type MfaReason,
 } from '../../authn/mfa/policy.ts';
+import { FederationError } from '../../lib/errors.ts';
 import { requestContextOf } from '../issuance/request-context.ts';
 import type { SignInContext, Step } from './context.ts';
 import { sendFormPost } from './form-post.ts';
@@ -39,7 +40,7 @@ function askReasons(ask: MfaAsk | undefined, primary: 'password' | 'certificate'
 }
 
 /** The primary authentication of this sign-in: the fresh one, or the live session's. */
-export function primaryOf(ctx: SignInContext): {
+function primaryOf(ctx: SignInContext): {
   authMethod: string;
   authInstant: Date;
   certificate?: CertificateContext | undefined;
@@ -51,7 +52,8 @@ export function primaryOf(ctx: SignInContext): {
       certificate: ctx.fresh.certificate,
     };
   const session = ctx.session;
-  if (session === undefined) throw new Error('a sign-in reached additional with no authentication');
+  if (session === undefined)
+    throw new FederationError('internal', 'A sign-in reached additional with no authentication.');
   return {
     authMethod: session.authMethod,
     authInstant: new Date(session.authInstant),
