@@ -54,6 +54,28 @@ export class Participants {
       );
   }
 
+  /**
+   * Moves the parties of an ended session to the session that replaced it (same account, same browser: a step-up
+   * to a second factor or a forced re-authentication), so one sign-out still reaches every party of the browser.
+   */
+  async carryOver(from: SsoSession, to: SsoSession): Promise<void> {
+    const earlier = await this.take(from);
+    if (earlier.length === 0) return;
+    // The new session's own entry for a party (its newer token) wins over the ended session's.
+    const current = await this.of(to);
+    const list = [...earlier.filter((e) => !current.some((x) => x.rp === e.rp)), ...current];
+    const remaining = Math.ceil(
+      (new Date(to.expiresAt).getTime() - this.#clock.now().getTime()) / 1000,
+    );
+    if (remaining > 0)
+      await this.#store.put(
+        'participants',
+        sessionStoreKey(to.id),
+        list.slice(-MAX_PARTICIPANTS),
+        remaining,
+      );
+  }
+
   /** The session's parties, forgotten at once (sign-out reads them exactly once). */
   async take(session: SsoSession): Promise<Participant[]> {
     return (

@@ -216,4 +216,33 @@ describe('MFA step: only when asked (wauth=…multipleauthn), and step-up of a p
     assert.match(later.text, /name="wresult"/);
     assert.ok(claimsOf(t, later.text).attributes[AMR]?.includes(MULTIPLE_AUTHN));
   });
+  it("one sign-out after a step-up still cleans up the party that got a token before it (the ended session's parties carry over)", async () => {
+    clock.advance(90_000);
+    // Password only, to the built-in test party (urn:fedgate:test, reply /adfs/test/result).
+    const first = await signIn(t.app, {
+      username: 'bob@fedgate.test',
+      password: PASSWORD,
+      realm: 'urn:fedgate:test',
+    });
+    assert.match(first.res.text, /name="wresult"/);
+    // Then Microsoft 365 asks for MFA: the session steps up (a new session id).
+    const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: M365, wauth: MULTIPLE_AUTHN });
+    const ask = await request(t.app)
+      .get(`/adfs/ls/?${q.toString()}`)
+      .set('Cookie', first.jar.header());
+    first.jar.take(ask);
+    const done = await postMfaForm(t, first.jar, ask.text, {
+      Method: 'totp',
+      Code: oathtool(secret, clock.now()),
+    });
+    assert.match(done.text, /name="wresult"/);
+    // One sign-out: both parties are cleaned up, the one from before the step-up included.
+    const out = await request(t.app)
+      .get('/adfs/ls/?wa=wsignout1.0')
+      .set('Cookie', first.jar.header());
+    assert.equal(out.status, 200);
+    const page = decodeEntities(out.text);
+    assert.match(page, /https:\/\/login\.microsoftonline\.com\/login\.srf\?wa=wsignoutcleanup1\.0/);
+    assert.match(page, /https:\/\/sts\.fedgate\.test\/adfs\/test\/result\?wa=wsignoutcleanup1\.0/);
+  });
 });

@@ -56,7 +56,7 @@ export async function startSession(
   user: DirectoryUser,
   auth: FreshAuthentication,
 ): Promise<SsoSession> {
-  await s.sessions.destroy(readCookie(req, SSO_COOKIE));
+  const ended = await s.sessions.destroy(readCookie(req, SSO_COOKIE));
   const session = await s.sessions.create({
     objectGuid: user.objectGuid.toString('base64'),
     windowsAccountName: user.windowsAccountName,
@@ -66,6 +66,10 @@ export async function startSession(
     ...(auth.certificate === undefined ? {} : { certificate: auth.certificate }),
     ...(auth.mfa === undefined ? {} : { mfa: auth.mfa }),
   });
+  // The same account signing in again in this browser (a step-up, wfresh=0): the parties that got a token in the
+  // ended session stay known, so sign-out still reaches them. Another account's parties are not inherited.
+  if (ended !== undefined && ended.objectGuid === session.objectGuid)
+    await s.participants.carryOver(ended, session);
   setCookie(res, SSO_COOKIE, session.id, sessionCookieMaxAge(s, session));
   return session;
 }
