@@ -527,6 +527,13 @@ export const mfaSchema = z
               ),
           )
           .default([]),
+        /**
+         * PEM bundle of the authenticator vendors' attestation root certificates, relative to the config file
+         * (attestation direct only). Set: an enrolment is accepted only when its attestation certificate chain
+         * verifies to one of them. Absent: the chain is not checked, so allowedAaguids keeps out honest
+         * authenticators of other models but not a client that forges its own attestation.
+         */
+        attestationRootsFile: z.string().min(1).optional(),
         /** How long the browser may take for one WebAuthn ceremony, seconds. */
         timeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
       })
@@ -606,6 +613,12 @@ export const mfaSchema = z
         path: ['webauthn', 'allowedAaguids'],
         message:
           'list the authenticator models (AAGUIDs) allowed to enrol when attestation is direct',
+      });
+    if (m.webauthn.attestationRootsFile !== undefined && m.webauthn.attestation !== 'direct')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webauthn', 'attestationRootsFile'],
+        message: 'attestation roots are checked only with attestation direct',
       });
   });
 

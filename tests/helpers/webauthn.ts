@@ -1,8 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, KeyObject, randomBytes, sign, webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { isoCBOR } from '@simplewebauthn/server/helpers';
 import express from 'express';
 import type { CDPSession, Page } from 'playwright-core';
 import type { WebAuthnFactor } from '../../server/authn/mfa/factors.ts';
@@ -250,4 +252,177 @@ export function repoRoot(fromUrl: string): string {
 /** The script file itself, for checks on what the browser is served. */
 export function webauthnScript(repo: string): string {
   return readFileSync(join(repo, 'views', 'theme', 'webauthn.js'), 'utf8');
+}
+
+/**
+ * A software authenticator's "packed" attestation (WebAuthn §8.2), made from parts the test controls: a P-256
+ * credential key, an attestation certificate issued by a test CA (@peculiar/x509), and the CBOR attestation
+ * object (the library's CBOR encoder, which only serialises). For the attestation-root tests: what a client that
+ * mints its own attestation would send.
+ */
+export interface AttestationCa {
+  cert: x509.X509Certificate;
+  keys: CryptoKeyPair;
+  pem: string;
+}
+
+const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+x509.cryptoProvider.set(webcrypto as Crypto);
+
+function validity(): { notBefore: Date; notAfter: Date } {
+  // The library and the verifier compare validity with the real clock; a day either side keeps this off the edge.
+  const now = Date.now();
+  return { notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 365 * 86_400_000) };
+}
+
+/** A CA (self-signed when no issuer is given) that may issue attestation certificates or further CAs. */
+export async function attestationCa(name: string, issuer?: AttestationCa): Promise<AttestationCa> {
+  const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const extensions = [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  const cert =
+    issuer === undefined
+      ? await x509.X509CertificateGenerator.createSelfSigned({
+          serialNumber: randomBytes(8)
+            .toString('hex')
+            .replace(/^[89a-f]/, '1'),
+          name,
+          ...validity(),
+          signingAlgorithm: EC,
+          keys,
+          extensions,
+        })
+      : await x509.X509CertificateGenerator.create({
+          serialNumber: randomBytes(8)
+            .toString('hex')
+            .replace(/^[89a-f]/, '1'),
+          subject: name,
+          issuer: issuer.cert.subject,
+          ...validity(),
+          signingAlgorithm: EC,
+          publicKey: keys.publicKey,
+          signingKey: issuer.keys.privateKey,
+          extensions: [
+            ...extensions,
+            await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
+          ],
+        });
+  return { cert, keys, pem: cert.toString('pem') };
+}
+
+/** An attestation (batch) certificate as §8.2.1 requires, naming the model in id-fido-gen-ce-aaguid. */
+export async function attestationCertificate(
+  issuer: AttestationCa,
+  aaguid: string,
+): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
+  const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const aaguidBytes = Buffer.from(aaguid.replace(/-/g, ''), 'hex');
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomBytes(8)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
+    subject: 'C=SE, O=fedgate tests, OU=Authenticator Attestation, CN=Software Key',
+    issuer: issuer.cert.subject,
+    ...validity(),
+    signingAlgorithm: EC,
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
+      // §8.2.1: OCTET STRING wrapping the 16-byte AAGUID.
+      new x509.Extension(
+        '1.3.6.1.4.1.45724.1.1.4',
+        false,
+        Buffer.concat([Buffer.from([0x04, 0x10]), aaguidBytes]),
+      ),
+    ],
+  });
+  return { cert, privateKey: keys.privateKey };
+}
+
+/**
+ * A registration response with a packed attestation signed by `attestation`'s key, x5c = its certificate and
+ * then `intermediates`.
+ */
+export async function packedRegistration(o: {
+  rpId: string;
+  origin: string;
+  challenge: string;
+  aaguid: string;
+  attestation: { cert: x509.X509Certificate; privateKey: CryptoKey };
+  intermediates?: x509.X509Certificate[];
+}): Promise<unknown> {
+  const credential = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const jwk = await webcrypto.subtle.exportKey('jwk', credential.publicKey);
+  // COSE_Key (RFC 9053 §7.1.1): kty EC2, alg ES256, crv P-256, x, y.
+  const cose = isoCBOR.encode(
+    new Map<number, number | Uint8Array>([
+      [1, 2],
+      [3, -7],
+      [-1, 1],
+      [-2, new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'))],
+      [-3, new Uint8Array(Buffer.from(jwk.y ?? '', 'base64url'))],
+    ]),
+  );
+  const credentialId = randomBytes(32);
+  const counter = Buffer.alloc(4);
+  const idLength = Buffer.alloc(2);
+  idLength.writeUInt16BE(credentialId.length);
+  // §6.1: rpIdHash, flags UP|UV|AT, signCount, attested credential data.
+  const authData = Buffer.concat([
+    createHash('sha256').update(o.rpId).digest(),
+    Buffer.from([0x45]),
+    counter,
+    Buffer.from(o.aaguid.replace(/-/g, ''), 'hex'),
+    idLength,
+    credentialId,
+    Buffer.from(cose),
+  ]);
+  const clientDataJSON = Buffer.from(
+    JSON.stringify({
+      type: 'webauthn.create',
+      challenge: o.challenge,
+      origin: o.origin,
+      crossOrigin: false,
+    }),
+  );
+  // §8.2 step: sig over authenticatorData || clientDataHash, ECDSA in DER.
+  const sig = sign(
+    'sha256',
+    Buffer.concat([authData, createHash('sha256').update(clientDataJSON).digest()]),
+    { key: KeyObject.from(o.attestation.privateKey), dsaEncoding: 'der' },
+  );
+  const x5c = [o.attestation.cert, ...(o.intermediates ?? [])].map(
+    (c) => new Uint8Array(c.rawData),
+  );
+  const attestationObject = isoCBOR.encode(
+    new Map<string, unknown>([
+      ['fmt', 'packed'],
+      [
+        'attStmt',
+        new Map<string, unknown>([
+          ['alg', -7],
+          ['sig', new Uint8Array(sig)],
+          ['x5c', x5c],
+        ]),
+      ],
+      ['authData', new Uint8Array(authData)],
+    ]) as Parameters<typeof isoCBOR.encode>[0],
+  );
+  const id = credentialId.toString('base64url');
+  return {
+    id,
+    rawId: id,
+    type: 'public-key',
+    response: {
+      clientDataJSON: clientDataJSON.toString('base64url'),
+      attestationObject: Buffer.from(attestationObject).toString('base64url'),
+      transports: ['usb'],
+    },
+    clientExtensionResults: {},
+  };
 }

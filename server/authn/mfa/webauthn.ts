@@ -9,12 +9,15 @@
  *   ID is the configured `hostname`, the origin that of `publicUrl`;
  * - user presence always, user verification when the configuration requires it (§7.1 steps 14–15);
  * - the attestation policy: an allow-list of authenticator models (AAGUID); with `direct`, a real attestation
- *   statement (not `none`, not self attestation) naming an allowed model (§7.1 steps 19–21);
+ *   statement (not `none`, not self attestation) naming an allowed model (§7.1 steps 19–21) and, when vendor roots
+ *   are configured, an attestation certificate chain that verifies to one of them (§7.1 step 22);
  * - the signature counter (§6.1.1, §7.2 step 21): a counter that does not increase means a cloned authenticator.
  *   It is judged only after the signature verified, so a forged response can never raise a clone alarm.
  * Challenges are the library's (32 random bytes); the caller keeps them server-side, one per ceremony.
  */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -39,6 +42,11 @@ export interface WebAuthnSettings {
   attestation: 'none' | 'direct';
   /** Lower-case AAGUIDs. */
   allowedAaguids: readonly string[];
+  /**
+   * Trust anchors for attestation certificates (mfa.webauthn.attestationRootsFile); empty: the chain is not
+   * checked, so the AAGUID an attestation names is only the authenticator's word.
+   */
+  attestationRoots?: readonly X509Certificate[] | undefined;
   timeoutSeconds: number;
 }
 
@@ -52,7 +60,52 @@ export function webAuthnSettings(config: Config): WebAuthnSettings {
     attestation: w.attestation,
     allowedAaguids: Object.freeze(w.allowedAaguids.map((a) => a.toLowerCase())),
     timeoutSeconds: w.timeoutSeconds,
+    // Only when configured, so that settings without it stay as they were.
+    ...(w.attestationRootsFile === undefined
+      ? {}
+      : {
+          attestationRoots: Object.freeze(
+            readRoots(resolve(config.baseDir, w.attestationRootsFile)),
+          ),
+        }),
   });
+}
+
+const PEM_CERTIFICATE =
+  /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
+
+/**
+ * The vendor roots from a PEM bundle. Anything that is not a certificate stops start-up: a bundle that silently
+ * lost its roots would turn the check off (or refuse every authenticator) without anyone noticing.
+ */
+function readRoots(file: string): X509Certificate[] {
+  const key = 'mfa.webauthn.attestationRootsFile';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${key}: cannot read ${file}: ${describe(e)}`, { cause: e });
+  }
+  const roots: X509Certificate[] = [];
+  for (const m of text.matchAll(PEM_CERTIFICATE)) {
+    try {
+      roots.push(new X509Certificate(Buffer.from((m[1] ?? '').replace(/\s/g, ''), 'base64')));
+    } catch (e) {
+      throw new Error(
+        `${key}: certificate ${roots.length + 1} in ${file} does not parse: ${describe(e)}`,
+        { cause: e },
+      );
+    }
+  }
+  // What is left besides the certificates may only be blank lines or OpenSSL's "subject=/issuer=" comments.
+  const rest = text
+    .replace(PEM_CERTIFICATE, '')
+    .replace(/^(?:\s*|#.*|(?:subject|issuer)=.*)$/gm, '');
+  if (roots.length === 0 || rest.trim() !== '')
+    throw new Error(
+      `${key}: ${file} is not a PEM bundle of certificates (-----BEGIN CERTIFICATE----- blocks only)`,
+    );
+  return roots;
 }
 
 /**
@@ -90,6 +143,8 @@ const TRANSPORT = /^[a-z-]{1,32}$/;
 const KNOWN_TRANSPORTS: readonly string[] = ['ble', 'hybrid', 'internal', 'nfc', 'usb'];
 const DETAIL_CHARS = 200;
 const ZERO_AAGUID = '00000000-0000-0000-0000-000000000000';
+/** Attestation chains are a leaf and an intermediate or two; more is not a real authenticator's. */
+const MAX_CHAIN = 5;
 
 export async function registrationOptions(
   st: WebAuthnSettings,
@@ -166,7 +221,7 @@ async function register(
 
   let fmt: string;
   let authData: ReturnType<typeof parseAuthenticatorData>;
-  let certificate: boolean;
+  let x5c: Uint8Array[] = [];
   try {
     const att = decodeAttestationObject(base64url(response.response.attestationObject));
     const f: unknown = att.get('fmt');
@@ -176,8 +231,8 @@ async function register(
       throw new Error('no fmt, authData or attStmt');
     fmt = f;
     authData = parseAuthenticatorData(new Uint8Array(a));
-    const x5c: unknown = stmt.get('x5c');
-    certificate = Array.isArray(x5c) && x5c.length > 0;
+    const chain: unknown = stmt.get('x5c');
+    if (Array.isArray(chain) && chain.every((c) => c instanceof Uint8Array)) x5c = chain;
   } catch (e) {
     return { ok: false, reason: 'malformed', detail: `attestationObject: ${describe(e)}` };
   }
@@ -193,8 +248,18 @@ async function register(
     return { ok: false, reason: 'duplicate', detail: 'this authenticator is already enrolled' };
   // §7.1 step 21: a `direct` request is answered by an attestation statement, not `none`; self attestation (packed
   // without x5c) is the credential signing for itself and says nothing about the model.
-  if (st.attestation === 'direct' && (fmt === 'none' || !certificate))
+  if (st.attestation === 'direct' && (fmt === 'none' || x5c.length === 0))
     return { ok: false, reason: 'attestation', detail: `no attestation certificate (fmt ${fmt})` };
+  // §7.1 step 22: without a trust path to a vendor root, anyone can mint an attestation certificate naming any
+  // model, so the allow-list below would only be the client's word.
+  if (
+    st.attestation === 'direct' &&
+    st.attestationRoots !== undefined &&
+    st.attestationRoots.length > 0
+  ) {
+    const untrusted = trustPathProblem(x5c, st.attestationRoots, new Date());
+    if (untrusted !== undefined) return { ok: false, reason: 'attestation', detail: untrusted };
+  }
 
   let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
@@ -350,6 +415,44 @@ async function authenticate(
       detail: `signature counter ${newCounter} not above ${factor.counter}: cloned authenticator?`,
     });
   return { ok: true, factorId, newCounter };
+}
+
+/**
+ * Why the attestation chain (x5c: leaf first) does not verify to one of the roots, or undefined when it does.
+ * Offline on purpose: the library's validateCertificatePath would first fetch the CRL URLs of certificates the
+ * client sent — any URL, before anything is known to be a vendor's (SSRF) — and its SettingsService is one
+ * setting for the whole process. Each link: issuer name and key identifiers match, the signature verifies, the
+ * issuer is a CA, every certificate is within its validity.
+ */
+function trustPathProblem(
+  x5c: readonly Uint8Array[],
+  roots: readonly X509Certificate[],
+  now: Date,
+): string | undefined {
+  if (x5c.length > MAX_CHAIN) return 'attestation certificate chain too long';
+  let certs: X509Certificate[];
+  try {
+    certs = x5c.map((der) => new X509Certificate(der));
+  } catch (e) {
+    return `attestation certificate: ${describe(e)}`;
+  }
+  const valid = (c: X509Certificate): boolean =>
+    new Date(c.validFrom) <= now && now <= new Date(c.validTo);
+  const issued = (child: X509Certificate, parent: X509Certificate): boolean =>
+    parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
+  for (const [i, c] of certs.entries()) {
+    if (!valid(c)) return `attestation certificate ${i + 1} is outside its validity`;
+    const next = certs[i + 1];
+    if (next !== undefined && !issued(c, next))
+      return `attestation certificate ${i + 1} is not issued by certificate ${i + 2}`;
+  }
+  const last = certs[certs.length - 1];
+  if (last === undefined) return 'no attestation certificate';
+  // x5c should stop below the root (§8.2), but a root sent along is accepted when it is one of ours.
+  const anchored = roots.some((r) => valid(r) && (r.raw.equals(last.raw) || issued(last, r)));
+  return anchored
+    ? undefined
+    : 'the attestation certificate chain does not lead to a configured root';
 }
 
 /** Challenge, origin and type from clientDataJSON (§7.1 steps 5–10, §7.2 steps 10–13). */
