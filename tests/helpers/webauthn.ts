@@ -317,6 +317,8 @@ export async function attestationCa(name: string, issuer?: AttestationCa): Promi
 export async function attestationCertificate(
   issuer: AttestationCa,
   aaguid: string,
+  /** Leave out the authority key identifier, so only the issuer's name and signature link it to the issuer. */
+  o: { noAuthorityKeyId?: boolean } = {},
 ): Promise<{ cert: x509.X509Certificate; privateKey: CryptoKey }> {
   const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const aaguidBytes = Buffer.from(aaguid.replace(/-/g, ''), 'hex');
@@ -332,7 +334,9 @@ export async function attestationCertificate(
     signingKey: issuer.keys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
+      ...(o.noAuthorityKeyId === true
+        ? []
+        : [await x509.AuthorityKeyIdentifierExtension.create(issuer.cert)]),
       // §8.2.1: OCTET STRING wrapping the 16-byte AAGUID.
       new x509.Extension(
         '1.3.6.1.4.1.45724.1.1.4',

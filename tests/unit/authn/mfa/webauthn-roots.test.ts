@@ -19,6 +19,7 @@ import {
 } from '../../../../server/authn/mfa/webauthn.ts';
 import { ConfigError, resolveConfig } from '../../../../server/config/load.ts';
 import type { ConfigInput } from '../../../../server/config/schema.ts';
+import { makeTestApp } from '../../../helpers/app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from '../../../helpers/browser.ts';
 import {
   addVirtualAuthenticator,
@@ -78,9 +79,10 @@ async function enrol(
   st: WebAuthnSettings,
   signer: AttestationCa,
   intermediates: AttestationCa[] = [],
+  o: { noAuthorityKeyId?: boolean } = {},
 ): Promise<Awaited<ReturnType<typeof verifyRegistration>>> {
   const { challenge } = await registrationOptions(st, USER, []);
-  const attestation = await attestationCertificate(signer, AAGUID);
+  const attestation = await attestationCertificate(signer, AAGUID, o);
   const response = await packedRegistration({
     rpId: HOST,
     origin: ORIGIN,
@@ -112,6 +114,15 @@ describe('attestation roots: a chain to a configured root enrols, anything else 
     const st = direct(bundle('vendor-only.pem', vendor.pem));
     const r = await enrol(st, impostor);
     assert.equal(!r.ok && r.reason, 'attestation', JSON.stringify(r));
+  });
+
+  test('the look-alike’s certificate without an authority key identifier: only the signature tells, and it is refused', async () => {
+    const st = direct(bundle('vendor-only-2.pem', vendor.pem));
+    const r = await enrol(st, impostor, [], { noAuthorityKeyId: true });
+    assert.equal(!r.ok && r.reason, 'attestation', JSON.stringify(r));
+    // Control: the vendor's own certificate without the identifier enrols.
+    const control = await enrol(st, vendor, [], { noAuthorityKeyId: true });
+    assert.ok(control.ok, JSON.stringify(control));
   });
 
   test('without the key, today’s behaviour: the chain is not checked, so the forged attestation enrols', async () => {
@@ -160,6 +171,24 @@ describe('the roots file: what does not parse stops start-up, with the key named
           /mfa\.webauthn\.attestationRootsFile/.test(e.message),
         file,
       );
+  });
+
+  test('fedgate does not start with a roots file that does not parse, and starts with a good one', async () => {
+    const webauthn = (file: string) => ({
+      mfa: {
+        webauthn: {
+          attestation: 'direct' as const,
+          allowedAaguids: [AAGUID],
+          attestationRootsFile: join(dir, file),
+        },
+      },
+    });
+    await assert.rejects(
+      makeTestApp(webauthn(bundle('start-bad.pem', 'not a certificate\n'))),
+      /mfa\.webauthn\.attestationRootsFile: .*start-bad\.pem is not a PEM bundle/,
+    );
+    const ok = await makeTestApp(webauthn(bundle('start-good.pem', vendor.pem)));
+    await ok.close();
   });
 
   test('the key needs attestation direct (with none there is no chain to check)', () => {
