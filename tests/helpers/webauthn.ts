@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+// @peculiar/x509's tsyringe needs the Reflect metadata polyfill loaded first (server/keys/generate.ts does the same).
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { isoCBOR } from '@simplewebauthn/server/helpers';
 import express from 'express';
