@@ -12,7 +12,6 @@
  * WebAuthn §6.3.3 says (an independent authenticator; fedgate's verifier judges it).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import {
   createHash,
   createSign,
@@ -29,21 +28,11 @@ import { RedisStore } from '../../server/stores/redis.ts';
 import type { ArtifactStore } from '../../server/stores/types.ts';
 import { decodeEntities, hidden, Jar, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { MULTIPLE_AUTHN, oathtool, postMfaForm } from '../helpers/mfa.ts';
 
-const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 const PASSWORD = 'Passw0rd!';
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const T0 = Date.UTC(2026, 11, 6, 11, 0, 0);
-
-function oathtool(base32: string, at: Date): string {
-  const now = at
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, ' UTC');
-  return execFileSync('oathtool', ['--totp', '-b', `--now=${now}`, base32], {
-    encoding: 'utf8',
-  }).trim();
-}
 
 /** A WS-Fed sign-in asking for MFA (wauth=…multipleauthn) through the password; the page after it. */
 async function signInForMfa(
@@ -73,16 +62,6 @@ async function signInForMfa(
   jar.take(res);
   assert.equal(res.status, 200);
   return { jar, page: res.text };
-}
-
-async function answer(t: TestApp, jar: Jar, page: string, fields: Record<string, string>) {
-  const res = await request(t.app)
-    .post('/adfs/ls/mfa')
-    .set('Cookie', jar.header())
-    .type('form')
-    .send({ AuthState: hidden(page, 'AuthState'), csrf: hidden(page, 'csrf'), ...fields });
-  jar.take(res);
-  return res;
 }
 
 describe('TOTP one use per code across the farm (issue 16: replayed TOTP)', () => {
@@ -311,7 +290,7 @@ describe('one MFA lockout for every method (issue 16: MFA lockout)', () => {
 
   it('the software key signs in (the twin of the refusals below)', async () => {
     const s = await signInForMfa(t, 'alice@fedgate.test');
-    const ok = await answer(t, s.jar, s.page, {
+    const ok = await postMfaForm(t, s.jar, s.page, {
       Method: 'webauthn',
       WebAuthnResponse: signAssertion(key, challengeOf(s.page), ORIGIN, RP_ID, 1),
     });
@@ -325,14 +304,14 @@ describe('one MFA lockout for every method (issue 16: MFA lockout)', () => {
     const s = await signInForMfa(t, 'bob@fedgate.test');
     let page = s.page;
     for (let i = 0; i < 5; i++) {
-      const r = await answer(t, s.jar, page, { Method: 'webauthn', WebAuthnResponse: '{}' });
+      const r = await postMfaForm(t, s.jar, page, { Method: 'webauthn', WebAuthnResponse: '{}' });
       assert.doesNotMatch(r.text, /name="wresult"/);
       page = r.text.includes('id="webauthnForm"') ? r.text : page;
     }
     assert.equal(t.logs.events('mfa_locked_out').at(-1)?.method, 'webauthn');
     const again = await signInForMfa(t, 'bob@fedgate.test');
     assert.match(again.page, /Too many wrong verification attempts/);
-    const right = await answer(t, later.jar, later.page, {
+    const right = await postMfaForm(t, later.jar, later.page, {
       Method: 'totp',
       Code: oathtool(SECRET, clock.now()),
     });
@@ -347,7 +326,7 @@ describe('one MFA lockout for every method (issue 16: MFA lockout)', () => {
     const other = await signInForMfa(t, 'alice@fedgate.test');
     let page = other.page;
     for (let i = 0; i < 5; i++) {
-      const r = await answer(t, other.jar, page, {
+      const r = await postMfaForm(t, other.jar, page, {
         Method: 'totp',
         Code: i % 2 === 0 ? '000000' : '999999',
       });
@@ -359,7 +338,7 @@ describe('one MFA lockout for every method (issue 16: MFA lockout)', () => {
       ),
       true,
     );
-    const late = await answer(t, opened.jar, opened.page, {
+    const late = await postMfaForm(t, opened.jar, opened.page, {
       Method: 'webauthn',
       WebAuthnResponse: signAssertion(key, challenge, ORIGIN, RP_ID, 2),
     });
