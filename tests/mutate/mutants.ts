@@ -70,7 +70,7 @@ const SPRAY_T = 'tests/integration/lockout-spray-samba.test.ts';
 const TOTP = 'server/authn/mfa/totp.ts';
 const MFA_PAGE = 'server/protocols/browser/mfa.ts';
 const MFA_VIEW = 'server/protocols/browser/mfa-page.ts';
-const RUNTIME = 'server/authn/mfa/runtime.ts';
+const MFA_LOCKOUT = 'server/authn/mfa/lockout.ts';
 const WEBAUTHN = 'server/authn/mfa/webauthn.ts';
 const ENROL = 'server/authn/mfa/enrolments.ts';
 const ADDITIONAL = 'server/protocols/browser/additional.ts';
@@ -967,7 +967,7 @@ export const MUTANTS: Mutant[] = [
   m(
     'mfa-shared-failure-count',
     'mfa',
-    RUNTIME,
+    MFA_LOCKOUT,
     "const failures = await this.#store.incr('mfaFailures', account, this.#seconds);",
     'const failures = (await this.failures(account)) + 1;',
     'one MFA failure count per account for every method (a WebAuthn, RADIUS or enrolment-code failure counts with TOTP ones)',

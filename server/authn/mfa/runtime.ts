@@ -2,11 +2,7 @@
  * The second-factor machinery of one server (issue 16), built once from the configuration (services.ts): which
  * methods are usable here, the enrolment store, the TOTP verifier, the RADIUS client, the WebAuthn settings, the MFA
  * lockout, and a sealer for a TOTP secret that waits in a pending sign-in for its first code.
- *
- * The MFA lockout is one counter per account for every method (store namespace mfaFailures, shared with the TOTP
- * verifier's own count): a wrong TOTP code, a refused security-key assertion and a RADIUS Access-Reject all count,
- * so an attacker cannot spread guesses over methods. It is separate from the password lockout (a user who knows
- * their password is not locked out of it by someone guessing codes).
+ * One MFA lockout (lockout.ts) serves every method, the TOTP verifier's count included.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -19,6 +15,7 @@ import type { ArtifactStore } from '../../stores/types.ts';
 import { createEnrolmentStore, type EnrolmentStore } from './enrolments.ts';
 import type { MfaMethod } from './factors.ts';
 import { RadiusClient } from './radius.ts';
+import { MfaLockout } from './lockout.ts';
 import { TotpVerifier } from './totp.ts';
 import { webAuthnSettings, type WebAuthnSettings } from './webauthn.ts';
 
@@ -33,47 +30,6 @@ export interface MfaRuntime {
   /** Seals a TOTP secret kept in a pending sign-in during enrolment (AAD: the pending handle). */
   pendingSealer: Sealer;
   lockout: MfaLockout;
-}
-
-/** The MFA lockout shared by every method (see the file comment). */
-export class MfaLockout {
-  readonly #store: ArtifactStore;
-  readonly #threshold: number;
-  readonly #seconds: number;
-  readonly #clock: Clock;
-
-  constructor(deps: { store: ArtifactStore; clock: Clock; threshold: number; seconds: number }) {
-    this.#store = deps.store;
-    this.#clock = deps.clock;
-    this.#threshold = deps.threshold;
-    this.#seconds = deps.seconds;
-  }
-
-  get threshold(): number {
-    return this.#threshold;
-  }
-
-  async failures(account: string): Promise<number> {
-    const v = await this.#store.find<number | string>('mfaFailures', account);
-    return v === undefined ? 0 : Number(v);
-  }
-
-  async locked(account: string): Promise<boolean> {
-    return (await this.failures(account)) >= this.#threshold;
-  }
-
-  /** Counts one failure; `lockedNow` when this one reached the threshold (the lockout starts now). */
-  async fail(account: string): Promise<{ failures: number; lockedNow: boolean; until: string }> {
-    const failures = await this.#store.incr('mfaFailures', account, this.#seconds);
-    const lockedNow = failures === this.#threshold;
-    if (lockedNow) await this.#store.put('mfaFailures', account, failures, this.#seconds);
-    const until = new Date(this.#clock.now().getTime() + this.#seconds * 1000).toISOString();
-    return { failures, lockedNow, until };
-  }
-
-  async succeed(account: string): Promise<void> {
-    await this.#store.destroy('mfaFailures', account);
-  }
 }
 
 function radiusSecret(config: Config, s: Config['mfa']['radius']['servers'][number]): string {
@@ -118,27 +74,24 @@ export function buildMfaRuntime(
   const methods = m.methods.filter((x) =>
     x === 'radius' ? radius !== undefined : enrolments !== undefined,
   );
-  const seconds = m.lockout.durationMinutes * 60;
+  const lockout = new MfaLockout({
+    store: deps.store,
+    clock: deps.clock,
+    threshold: m.lockout.threshold,
+    seconds: m.lockout.durationMinutes * 60,
+  });
   return {
     methods,
     enrolments,
     totp: new TotpVerifier({
       store: deps.store,
       clock: deps.clock,
-      policy: {
-        driftSteps: m.totp.driftSteps,
-        maxFailures: m.lockout.threshold,
-        lockoutSeconds: seconds,
-      },
+      policy: { driftSteps: m.totp.driftSteps },
+      lockout,
     }),
     radius,
     webauthn: webAuthnSettings(config),
     pendingSealer: new Sealer(deps.secrets, 'mfa-pending-enrolment'),
-    lockout: new MfaLockout({
-      store: deps.store,
-      clock: deps.clock,
-      threshold: m.lockout.threshold,
-      seconds,
-    }),
+    lockout,
   };
 }

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { Clock } from '../../lib/clock.ts';
 import type { ArtifactStore } from '../../stores/types.ts';
+import { MfaLockout } from './lockout.ts';
 
 export interface TotpPolicy {
   /** Code length (authenticator apps: 6). */
@@ -60,27 +61,40 @@ export class TotpVerifier {
   readonly #store: ArtifactStore;
   readonly #clock: Clock;
   readonly #policy: TotpPolicy;
+  readonly #lockout: MfaLockout;
 
-  constructor(deps: { store: ArtifactStore; clock: Clock; policy?: Partial<TotpPolicy> }) {
+  /**
+   * `lockout`: the server's one MFA lockout (lockout.ts), so TOTP failures count with every other method's; absent
+   * (tests), one is made from `policy.maxFailures` and `policy.lockoutSeconds` on the same store.
+   */
+  constructor(deps: {
+    store: ArtifactStore;
+    clock: Clock;
+    policy?: Partial<TotpPolicy>;
+    lockout?: MfaLockout | undefined;
+  }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
-    this.#policy = { ...DEFAULT_TOTP_POLICY, ...deps.policy };
-  }
-
-  async #failures(account: string): Promise<number> {
-    const v = await this.#store.find<number | string>('mfaFailures', account);
-    return v === undefined ? 0 : Number(v);
+    this.#lockout =
+      deps.lockout ??
+      new MfaLockout({
+        store: deps.store,
+        clock: deps.clock,
+        threshold: deps.policy?.maxFailures ?? DEFAULT_TOTP_POLICY.maxFailures,
+        seconds: deps.policy?.lockoutSeconds ?? DEFAULT_TOTP_POLICY.lockoutSeconds,
+      });
+    this.#policy = {
+      ...DEFAULT_TOTP_POLICY,
+      ...deps.policy,
+      maxFailures: this.#lockout.threshold,
+    };
   }
 
   async #fail(
     account: string,
     reason: 'wrong' | 'replayed',
   ): Promise<Extract<TotpResult, { ok: false }>> {
-    const p = this.#policy;
-    const failures = await this.#store.incr('mfaFailures', account, p.lockoutSeconds);
-    // The lockout lasts lockoutSeconds from the failure that reached the limit, not from the first failure.
-    if (failures === p.maxFailures)
-      await this.#store.put('mfaFailures', account, failures, p.lockoutSeconds);
+    const { failures } = await this.#lockout.fail(account);
     return { ok: false, reason, failures };
   }
 
@@ -90,7 +104,7 @@ export class TotpVerifier {
    */
   async verify(account: string, secret: Buffer, code: string): Promise<TotpResult> {
     const p = this.#policy;
-    const failures = await this.#failures(account);
+    const failures = await this.#lockout.failures(account);
     if (failures >= p.maxFailures) return { ok: false, reason: 'locked', failures };
     if (code.length !== p.digits || !/^[0-9]+$/.test(code))
       return { ok: false, reason: 'malformed', failures };
@@ -117,7 +131,7 @@ export class TotpVerifier {
     if (!(await this.#store.markSeen('mfaReplay', `${replay}:${String(step)}`, keep)))
       return this.#fail(account, 'replayed');
     await this.#store.put('mfaReplay', `${replay}:last`, step, keep);
-    await this.#store.destroy('mfaFailures', account);
+    await this.#lockout.succeed(account);
     return { ok: true, step };
   }
 }

@@ -8,7 +8,7 @@
  * - A user without any factor may enrol the first one only where mfa.enrolment.allow says: from a corporate
  *   network address, right after a certificate sign-in, or with a helpdesk's one-time code. A password alone, from
  *   outside, never enrols a factor (the default allows only a code).
- * - Every wrong second factor counts toward the MFA lockout (authn/mfa/runtime.ts MfaLockout) and the pending
+ * - Every wrong second factor counts toward the MFA lockout (authn/mfa/lockout.ts MfaLockout) and the pending
  *   sign-in's own attempt limit, and is audited.
  * - On success the sign-in continues at establish with the factor recorded: a new SSO session that carries it, so
  *   the token says multipleauthn (and only then, corpus B5.4).
