@@ -327,69 +327,71 @@ async function portalPost(s: Services, req: Request, res: Response): Promise<voi
   }
 }
 
-async function rename(s: Services, req: Request, res: Response, live: Live): Promise<void> {
+/**
+ * Applies `change` to the signed-in user's factor named by the form's FactorId, in one compare-and-swap. Answers the
+ * page itself and gives undefined when the record does not open or holds no such factor (any more).
+ */
+async function changeFactor(
+  s: Services,
+  req: Request,
+  res: Response,
+  live: Live,
+  change: (cur: Enrolments, factor: Factor) => Enrolments,
+): Promise<{ factor: Factor; after: Enrolments } | undefined> {
   const store = s.mfa.enrolments;
   if (store === undefined) throw new FederationError('not_found', 'Not found.');
   const id = factorIdOf(req.body);
+  const e = await readOrReport(s, req, res, live.user);
+  if (e === undefined) {
+    await render(s, req, res, live);
+    return undefined;
+  }
+  const factor = id === undefined ? undefined : e.factors.find((f) => f.id === id);
+  // An object, not a let: the type checker does not see the callback's assignment to a local.
+  const seen = { found: false };
+  const after =
+    factor === undefined
+      ? undefined
+      : await store.update(live.user, (cur) => {
+          const now = cur.factors.find((f) => f.id === factor.id);
+          seen.found = now !== undefined;
+          return now === undefined ? cur : change(cur, now);
+        });
+  if (factor === undefined || after === undefined || !seen.found) {
+    refused(s, req, res, live, 'invalid');
+    await render(s, req, res, live, { error: NOT_FOUND });
+    return undefined;
+  }
+  return { factor, after };
+}
+
+async function rename(s: Services, req: Request, res: Response, live: Live): Promise<void> {
   const name = cleanName(param(req.body, 'FactorName', 256));
   if (name === undefined) {
     await render(s, req, res, live, { error: 'Enter a name.' });
     return;
   }
-  const e = await readOrReport(s, req, res, live.user);
-  if (e === undefined) return render(s, req, res, live);
-  const factor = id === undefined ? undefined : e.factors.find((f) => f.id === id);
-  if (factor === undefined) {
-    refused(s, req, res, live, 'invalid');
-    await render(s, req, res, live, { error: NOT_FOUND });
-    return;
-  }
-  const seen = { found: false };
-  const after = await store.update(live.user, (cur) => ({
+  const done = await changeFactor(s, req, res, live, (cur, factor) => ({
     ...cur,
-    factors: cur.factors.map((f) => {
-      if (f.id !== factor.id) return f;
-      seen.found = true;
-      return { ...f, name };
-    }),
+    factors: cur.factors.map((f) => (f.id === factor.id ? { ...f, name } : f)),
   }));
-  if (!seen.found) {
-    refused(s, req, res, live, 'invalid');
-    await render(s, req, res, live, { error: NOT_FOUND });
-    return;
-  }
-  changed(s, req, res, live, 'renamed', factor, after.factors.length);
+  if (done === undefined) return;
+  changed(s, req, res, live, 'renamed', done.factor, done.after.factors.length);
   await render(s, req, res, live, { notice: 'Renamed.' });
 }
 
 async function remove(s: Services, req: Request, res: Response, live: Live): Promise<void> {
-  const store = s.mfa.enrolments;
-  if (store === undefined) throw new FederationError('not_found', 'Not found.');
+  if (s.mfa.enrolments === undefined) throw new FederationError('not_found', 'Not found.');
   if (!mfaIsFresh(s, live.session.mfa)) return signInForPortal(s, req, res, true);
-  const id = factorIdOf(req.body);
-  const e = await readOrReport(s, req, res, live.user);
-  if (e === undefined) return render(s, req, res, live);
-  const factor = id === undefined ? undefined : e.factors.find((f) => f.id === id);
-  if (factor === undefined) {
-    refused(s, req, res, live, 'invalid');
-    await render(s, req, res, live, { error: NOT_FOUND });
-    return;
-  }
-  const seen = { found: false };
-  const after = await store.update(live.user, (cur) => {
-    const factors = cur.factors.filter((f) => f.id !== factor.id);
-    seen.found = factors.length !== cur.factors.length;
-    return { ...cur, factors };
-  });
-  if (!seen.found) {
-    refused(s, req, res, live, 'invalid');
-    await render(s, req, res, live, { error: NOT_FOUND });
-    return;
-  }
-  changed(s, req, res, live, 'removed', factor, after.factors.length);
+  const done = await changeFactor(s, req, res, live, (cur, factor) => ({
+    ...cur,
+    factors: cur.factors.filter((f) => f.id !== factor.id),
+  }));
+  if (done === undefined) return;
+  changed(s, req, res, live, 'removed', done.factor, done.after.factors.length);
   await render(s, req, res, live, {
     notice:
-      after.factors.length === 0
+      done.after.factors.length === 0
         ? 'Removed. You have no verification method left: you will be asked to set one up when you next sign in, where your organisation allows it.'
         : 'Removed.',
   });
