@@ -80,20 +80,24 @@ export const additional: Step = async (ctx) => {
   const requested = askReasons(ctx.ask, methodOfSession(primary.authMethod));
   const sets = s.mfaPolicies.setsFor(ctx.rp);
   if (!hasRuleSources(sets) && requested.length === 0) return { next: 'establish' };
-  const decision = await decideMfa({
-    engine: s.claims,
-    sets,
-    auth: {
-      user: ctx.user,
-      method: primary.authMethod,
-      instant: primary.authInstant,
-      certificate: primary.certificate,
-    },
-    request: requestContextOf(ctx.req, `${ROUTES.passive}/`, {
-      corporateNetworks: s.config.corporateNetworks,
-    }),
-    requested,
-  });
+  // Only the request asks (Entra's wauth, a SAML context, a step-up): no rule to run, so no claims engine and no
+  // directory read of the user's groups here (the issuance step reads them once).
+  const decision = hasRuleSources(sets)
+    ? await decideMfa({
+        engine: s.claims,
+        sets,
+        auth: {
+          user: ctx.user,
+          method: primary.authMethod,
+          instant: primary.authInstant,
+          certificate: primary.certificate,
+        },
+        request: requestContextOf(ctx.req, `${ROUTES.passive}/`, {
+          corporateNetworks: s.config.corporateNetworks,
+        }),
+        requested,
+      })
+    : { required: true, reasons: requested };
   if (!decision.required) return { next: 'establish' };
   if (ctx.passive === true) {
     // IsPassive (SAML Core §3.4.1): the second factor cannot be asked for, so the session does not satisfy the
