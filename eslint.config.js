@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Layering rule (architecture.md): core modules never import protocols/ or http/; lib/ imports nothing of ours. */
-const core = ['authn', 'claims', 'directory', 'tokens', 'trust', 'keys', 'stores'];
+const core = ['authn', 'claims', 'directory', 'tokens', 'trust', 'keys', 'stores', 'branding'];
 
 export default tseslint.config(
   {

@@ -50,6 +50,11 @@ export const NAMESPACES = {
   mfaFailures: { prefix: 'mfa-failures', ttlSeconds: 15 * 60 },
   // Kept from before namespaces too, for the same reason as lockoutCounter.
   sprayCounter: { prefix: 'counter:spray', ttlSeconds: 3600 },
+  /**
+   * The farm-wide active web theme's name (`fedgate theme use`, read by every node's ThemeRegistry.refresh()); key:
+   * `active`. Kept for ten years: it is a setting, not a session, and is rewritten by the next `theme use`.
+   */
+  activeTheme: { prefix: 'active-theme', ttlSeconds: 10 * 365 * 24 * 3600 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;
 
 /** One kind of state: a key of NAMESPACES. */
