@@ -26,6 +26,15 @@ import {
   tenantSamlInstructions,
 } from './tenant.ts';
 import { ROUTES } from '../http/routes.ts';
+import {
+  ThemeCliError,
+  themeCheck,
+  themeExport,
+  themeImport,
+  themeList,
+  themeUse,
+  type ThemeCliOutput,
+} from './theme.ts';
 
 const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAML/WS-Fed applications
 
@@ -62,6 +71,18 @@ Usage:
                                                     print a one-time enrolment code for USER (valid
                                                     mfa.enrolment.codeLifetimeHours); each mfa command is
                                                     audited (mfa_enrolment, on standard error)
+
+  fedgate theme export DIR [--force]                write the shipped theme to DIR, ready to edit
+  fedgate theme import [--adfs-theme DIR] [--web-content FILE] --out DIR [--force]
+                                                    an Export-AdfsWebTheme folder and/or the JSON of
+                                                    Get-AdfsGlobalWebContent | ConvertTo-Json into a theme
+                                                    folder and the branding.webContent YAML
+  fedgate theme list [--themes-dir DIR] [--config FILE]
+                                                    the themes found, their warnings, the active one
+  fedgate theme check DIR                           check a theme folder (files, types, sizes, contrast)
+  fedgate theme use NAME [--themes-dir DIR] [--config FILE]
+                                                    switch every node to theme NAME without a restart
+                                                    (needs the Redis store)
 
 The configuration file may also be given with FEDGATE_CONFIG; every key can be overridden with
 FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
@@ -195,6 +216,11 @@ async function main(argv: string[]): Promise<void> {
       metadata: { type: 'string' },
       name: { type: 'string' },
       'forget-locations': { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'adfs-theme': { type: 'string' },
+      'web-content': { type: 'string' },
+      'themes-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -326,6 +352,46 @@ async function main(argv: string[]): Promise<void> {
         if (err instanceof MfaCliError) throw new Error(err.message, { cause: err });
         throw err;
       }
+      return;
+    }
+    case 'theme': {
+      const sub = positionals[1];
+      const arg = positionals[2];
+      const themesDir = values['themes-dir'];
+      let out: ThemeCliOutput;
+      try {
+        if (sub === 'export') {
+          if (arg === undefined)
+            throw new UsageError('theme export needs a folder: theme export DIR');
+          out = themeExport(arg, { force: values.force });
+        } else if (sub === 'import') {
+          out = themeImport({
+            adfsTheme: values['adfs-theme'],
+            webContent: values['web-content'],
+            out: values.out,
+            force: values.force,
+          });
+        } else if (sub === 'check') {
+          if (arg === undefined)
+            throw new UsageError('theme check needs a folder: theme check DIR');
+          out = themeCheck(arg);
+        } else if (sub === 'list') {
+          out = await themeList(configFrom(values.config), { themesDir });
+        } else if (sub === 'use') {
+          if (arg === undefined)
+            throw new UsageError('theme use needs a theme name: theme use NAME');
+          out = await themeUse(configFrom(values.config), arg, { themesDir });
+        } else {
+          throw new UsageError('theme needs a subcommand: theme export|import|list|check|use');
+        }
+      } catch (err) {
+        if (!(err instanceof ThemeCliError)) throw err;
+        process.stderr.write(`fedgate: ${err.message}\n`);
+        process.exitCode = err.exitCode;
+        return;
+      }
+      process.stderr.write(out.stderr);
+      process.stdout.write(out.stdout);
       return;
     }
     default:
