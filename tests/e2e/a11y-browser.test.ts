@@ -1,0 +1,183 @@
+/**
+ * Issue 17 "Accessibility (WCAG 2.2 AA), tested in a real browser": axe-core (@axe-core/playwright, the WCAG 2.0,
+ * 2.1 and 2.2 A/AA rules) in headless Chromium on every page a person sees (tests/helpers/pages.ts), in English
+ * (left to right) and Arabic (right to left), in the light theme and in forced-colours mode (Windows contrast
+ * themes), at a 320 px wide viewport and at 200 % zoom: zero violations. The example theme in
+ * docs/examples/contoso-theme gets the same check.
+ *
+ * 200 % zoom is a 640 × 400 CSS px viewport at deviceScaleFactor 2: what Chromium lays out for a 1280 × 800 window
+ * zoomed to 200 % (browser zoom changes the CSS px per device px, which is what the device scale factor does), so
+ * media queries, reflow and text size behave as at real zoom. CSS `zoom` on the page would not change the
+ * viewport's CSS width, so the page's narrow-screen rules would never apply: not what a user at 200 % sees.
+ *
+ * Beyond axe: no horizontal scrolling at 320 px and at 200 % (WCAG 1.4.10 reflow, which axe does not check), and the
+ * page really is right to left in Arabic (lang="ar" dir="rtl"), so the RTL runs test what they say.
+ *
+ * One browser and one context per variant; each page starts from a browser without cookies (PagesSite.reach).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Browser, Page } from 'playwright-core';
+import {
+  contosoBranding,
+  launchPagesBrowser,
+  PAGE_NAMES,
+  pagesTls,
+  REPO_ROOT,
+  startPagesSite,
+  type PageName,
+  type PagesSite,
+  type VariantOptions,
+} from '../helpers/pages.ts';
+
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+interface Variant extends VariantOptions {
+  name: string;
+}
+
+const NARROW = { width: 320, height: 640 };
+const ZOOM_200 = { width: 640, height: 400 };
+
+function variants(lang: string): Variant[] {
+  return [
+    { name: `${lang} light 320px`, lang, viewport: NARROW },
+    { name: `${lang} light 200% zoom`, lang, viewport: ZOOM_200, deviceScaleFactor: 2 },
+    { name: `${lang} forced colours 320px`, lang, viewport: NARROW, forcedColors: true },
+    {
+      name: `${lang} forced colours 200% zoom`,
+      lang,
+      viewport: ZOOM_200,
+      deviceScaleFactor: 2,
+      forcedColors: true,
+    },
+  ];
+}
+
+/** What a violation looks like in a failure message: rule, impact, where, and axe's summary. */
+function describeViolations(
+  page: PageName,
+  results: Awaited<ReturnType<AxeBuilder['analyze']>>,
+): string[] {
+  return results.violations.map(
+    (v) =>
+      `${page}: ${v.id} (${v.impact ?? '?'}) ${v.help} — ${v.nodes
+        .slice(0, 4)
+        .map((n) => `${n.target.join(' ')}: ${n.failureSummary?.replace(/\s+/g, ' ') ?? ''}`)
+        .join(' | ')}`,
+  );
+}
+
+async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+}
+
+/** Runs axe (and the reflow and direction checks) on every page in one context; returns every problem found. */
+async function checkPages(
+  site: PagesSite,
+  v: Variant,
+  theme?: { accent: string; illustration: boolean },
+): Promise<string[]> {
+  const ctx = await site.newContext(v);
+  const page = await ctx.newPage();
+  const problems: string[] = [];
+  try {
+    for (const name of PAGE_NAMES) {
+      await site.reach(page, name);
+      const results = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+      problems.push(...describeViolations(name, results));
+      if (results.passes.length === 0) problems.push(`${name}: axe checked nothing`);
+      if (theme !== undefined) {
+        // The branded runs test the example theme only if it is the one on the page.
+        const shown = await page.evaluate(() => ({
+          accent: getComputedStyle(document.documentElement).getPropertyValue('--accent').trim(),
+          illustration: document.querySelector('#illustration')?.checkVisibility() === true,
+        }));
+        if (shown.accent !== theme.accent || shown.illustration !== theme.illustration)
+          problems.push(`${name}: theme not applied (${JSON.stringify(shown)})`);
+      }
+      const overflow = await horizontalOverflow(page);
+      if (overflow > 0)
+        problems.push(`${name}: scrolls horizontally by ${String(overflow)} px (1.4.10 reflow)`);
+      const { lang, dir } = await page.evaluate(() => ({
+        lang: document.documentElement.lang,
+        dir: document.documentElement.dir,
+      }));
+      const wantDir = v.lang === 'ar' ? 'rtl' : 'ltr';
+      if (lang.split('-')[0] !== v.lang || (dir || 'ltr') !== wantDir)
+        problems.push(`${name}: <html lang="${lang}" dir="${dir}">, expected ${v.lang} ${wantDir}`);
+    }
+  } finally {
+    await ctx.close();
+  }
+  return problems;
+}
+
+const hasArabic = existsSync(join(REPO_ROOT, 'views', 'locales', 'ar.json'));
+
+// Variants run concurrently (each in its own context; PagesSite.reach serialises what must not interleave).
+describe(
+  'accessibility: axe-core on every page in Chromium (WCAG 2.2 AA)',
+  { concurrency: 4 },
+  () => {
+    let browser: Browser;
+    let site: PagesSite;
+    let contoso: PagesSite;
+
+    before(async () => {
+      browser = await launchPagesBrowser(pagesTls().spkiFlag);
+      site = await startPagesSite({ browser });
+      contoso = await startPagesSite({ browser, config: contosoBranding() });
+    });
+    after(async () => {
+      await contoso.close();
+      await site.close();
+      await browser.close();
+    });
+
+    for (const v of variants('en')) {
+      test(`shipped theme, ${v.name}: no violations`, async () => {
+        assert.deepEqual(await checkPages(site, v), []);
+      });
+    }
+    for (const v of variants('ar')) {
+      // The Arabic catalogue is another part of issue 17; until it exists there is no right-to-left page to test,
+      // and the run says so (skipped, never passed).
+      test(
+        `shipped theme, ${v.name} (right to left): no violations`,
+        { skip: hasArabic ? false : 'views/locales/ar.json does not exist yet' },
+        async () => {
+          assert.deepEqual(await checkPages(site, v), []);
+        },
+      );
+    }
+
+    // The illustration is beside the card on wide screens only.
+    const branded: (Variant & { illustration: boolean })[] = [
+      { name: 'en light 1280px (illustration beside the card)', lang: 'en', illustration: true },
+      { name: 'en light 320px', lang: 'en', viewport: NARROW, illustration: false },
+      {
+        name: 'en forced colours 200% zoom',
+        lang: 'en',
+        viewport: ZOOM_200,
+        deviceScaleFactor: 2,
+        forcedColors: true,
+        illustration: false,
+      },
+    ];
+    if (hasArabic) branded.push({ name: 'ar light 1280px', lang: 'ar', illustration: true });
+    for (const v of branded) {
+      test(`example theme (docs/examples/contoso-theme), ${v.name}: no violations`, async () => {
+        assert.deepEqual(
+          await checkPages(contoso, v, { accent: '#00695c', illustration: v.illustration }),
+          [],
+        );
+      });
+    }
+  },
+);
