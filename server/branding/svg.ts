@@ -110,15 +110,13 @@ export function checkSvg(file: string, body: Buffer): void {
   const root = doc.documentElement;
   if (root.localName !== 'svg' || root.namespaceURI !== SVG_NS)
     throw new ThemeError(file, `the root element must be <svg> in the namespace ${SVG_NS}`);
+  // The element count is capped by parseXmlStrict's linear pass above (SVG_LIMITS), before any tree exists.
   const stack: Node[] = [root];
-  let elements = 0;
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     if (node.nodeType === 7)
       throw new ThemeError(file, 'processing instructions are not accepted in an SVG');
     if (node.nodeType !== 1) continue;
     const el = node as Element;
-    if (++elements > SVG_LIMITS.maxElements)
-      throw new ThemeError(file, `more than ${SVG_LIMITS.maxElements} elements`);
     const local = el.localName.toLowerCase();
     if (FORBIDDEN_ELEMENTS.has(local))
       throw new ThemeError(file, `<${el.tagName}> is not accepted in an SVG`);

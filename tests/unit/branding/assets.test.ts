@@ -129,6 +129,16 @@ describe('theme images', () => {
     });
   }
 
+  test('a PNG cut inside a chunk is refused (the chunk walk, not only the last bytes)', () => {
+    const body = fixture('images/logo.png');
+    // Signature (8) + IHDR (25) + the IDAT chunk's length and type, and 5 of its data bytes.
+    refused(
+      () => checkMedia('logo/logo.png', 'png', body.subarray(0, 8 + 25 + 8 + 5)),
+      'logo/logo.png',
+      /PNG is truncated/,
+    );
+  });
+
   test('an empty file is refused', () => {
     refused(() => checkMedia('logo/logo.png', 'png', Buffer.alloc(0)), 'logo/logo.png', /empty/);
   });

@@ -1,9 +1,11 @@
 // Theme folders (server/branding/theme.ts, css.ts): the Export-AdfsWebTheme layout, per-locale images, stylesheet
 // checks and url() rewriting to hashed names. Every refusal names the file and the reason.
 import assert from 'node:assert/strict';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hashedName, MAX_STYLESHEET_BYTES } from '../../../server/branding/assets.ts';
+import { checkCss } from '../../../server/branding/css.ts';
 import {
   loadTheme,
   ONLOAD_WARNING,
@@ -238,6 +240,31 @@ describe('theme stylesheet', () => {
     const fill = (n: number): string => `/*${'x'.repeat(n - 4)}*/`;
     bad(fill(MAX_STYLESHEET_BYTES + 1), /262145 bytes is larger than the 262144 bytes/);
     ok(fill(MAX_STYLESHEET_BYTES));
+  });
+  test('checkCss refuses an oversized stylesheet by itself (callers that did not stat a file)', () => {
+    const big = Buffer.alloc(MAX_STYLESHEET_BYTES + 1, 0x20);
+    assert.throws(
+      () => checkCss('style.css', big, () => 'x'),
+      new ThemeError(
+        'style.css',
+        '262145 bytes is larger than the 262144 bytes (256 KiB) allowed for a stylesheet',
+      ),
+    );
+  });
+  test('a huge file is refused from its size before it is read', () => {
+    // A sparse 3 GiB file: read whole, it would fail as too large for a buffer (or exhaust memory); the size is
+    // checked first and named.
+    const dir = themeDir({});
+    mkdirSync(join(dir, 'logo'));
+    writeFileSync(join(dir, 'logo/logo.png'), '');
+    truncateSync(join(dir, 'logo/logo.png'), 3 * 1024 ** 3);
+    assert.throws(
+      () => loadTheme(dir, 't'),
+      new ThemeError(
+        join(dir, 'logo/logo.png'),
+        '3221225472 bytes is larger than the 1048576 bytes (1024 KiB) allowed for an image',
+      ),
+    );
   });
   test('low contrast is a warning naming the pair and the ratio', () => {
     const t = ok(':root { --fg: #777; --bg: #fff; --card-bg: #fff; }');
