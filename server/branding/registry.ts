@@ -87,6 +87,54 @@ function fingerprintSync(dir: string): string {
   });
 }
 
+/**
+ * Every problem and warning of every theme, each theme loaded on its own so that one broken theme does not hide
+ * another's problems: for `fedgate check`, which reports all of them (startup, ThemeRegistry.load(), stops at the
+ * first). A configured active theme that does not exist is a problem too.
+ */
+export function checkThemes(o: {
+  shippedDir: string;
+  themesDir?: string | undefined;
+  active: string;
+}): { themes: string[]; problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const themes: string[] = [];
+  const folders: { name: string; dir: string }[] = [{ name: DEFAULT_THEME, dir: o.shippedDir }];
+  if (o.themesDir !== undefined) {
+    try {
+      for (const e of readdirSync(o.themesDir, { withFileTypes: true })) {
+        if (!e.isDirectory() || e.name.startsWith('.')) continue;
+        const dir = join(o.themesDir, e.name);
+        if (e.name === DEFAULT_THEME || !THEME_NAME.test(e.name))
+          problems.push(
+            `${dir}: not a usable theme folder name ("default" is the shipped theme's; 1 to 64 letters, digits, ".", "_", "-")`,
+          );
+        else folders.push({ name: e.name, dir });
+      }
+    } catch (err) {
+      problems.push(
+        `${o.themesDir}: the themes folder cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  }
+  for (const { name, dir } of folders.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    try {
+      const t = loadTheme(dir, name);
+      themes.push(name);
+      warnings.push(...t.warnings.map((w) => `theme ${name}: ${w}`));
+    } catch (err) {
+      if (!(err instanceof ThemeError)) throw err;
+      problems.push(`theme ${name}: ${err.message}`);
+    }
+  }
+  if (!folders.some((f) => f.name === o.active))
+    problems.push(
+      `branding.theme: the theme "${o.active}" does not exist (${o.themesDir === undefined ? 'branding.themesDir is not set' : `no folder ${join(o.themesDir, o.active)}`})`,
+    );
+  return { themes, problems, warnings };
+}
+
 export class ThemeRegistry {
   readonly #o: ThemeRegistryOptions;
   readonly #themes = new Map<string, Entry>();
@@ -215,9 +263,13 @@ export class ThemeRegistry {
       wanted = typeof stored === 'string' ? stored : this.#o.active;
     } catch (err) {
       // Store unreachable: keep showing what we show (reverting to the configured name would flip the farm).
-      log.warn({ event: 'theme_store_unreachable', err }, 'cannot read the active theme name');
+      // Logged once per outage: the store's own client logs the connection state.
+      if (!this.#reported.has('store'))
+        log.warn({ event: 'theme_store_unreachable', err }, 'cannot read the active theme name');
+      this.#reported.add('store');
       return;
     }
+    this.#reported.delete('store');
     if (wanted === this.#active) return;
     if (!this.#themes.has(wanted)) {
       if (!this.#reported.has(`unknown:${wanted}`))

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { hashedName } from '../../../server/branding/assets.ts';
-import { ACTIVE_THEME_KEY, ThemeRegistry } from '../../../server/branding/registry.ts';
+import { ACTIVE_THEME_KEY, checkThemes, ThemeRegistry } from '../../../server/branding/registry.ts';
 import { ThemeError } from '../../../server/branding/theme.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { MemoryStore } from '../../../server/stores/memory.ts';
@@ -165,6 +165,24 @@ describe('ThemeRegistry', () => {
     rmSync(join(themesDir, 'late'), { recursive: true });
     await registry.refresh();
     assert.equal(registry.current().name, 'late', 'a removed folder keeps its last good version');
+  });
+
+  test('checkThemes(): every broken theme and the missing active one reported, warnings kept', () => {
+    const { shippedDir, themesDir } = setup('default', {
+      bad1: { 'css/style.css': '@import "x.css";' },
+      bad2: { 'logo/logo.png': 'not a png' },
+      warned: { 'css/style.css': ':root { --fg: #777; --bg: #fff }', 'notes.txt': 'x' },
+    });
+    const r = checkThemes({ shippedDir, themesDir, active: 'green' });
+    assert.deepEqual(r.themes, ['blue', 'default', 'warned']);
+    assert.equal(r.problems.length, 3, r.problems.join('\n'));
+    assert.ok(
+      r.problems[0]!.startsWith(`theme bad1: ${join(themesDir, 'bad1/css/style.css')}: @import`),
+    );
+    assert.ok(r.problems[1]!.startsWith(`theme bad2: ${join(themesDir, 'bad2/logo/logo.png')}: `));
+    assert.match(r.problems[2]!, /^branding\.theme: the theme "green" does not exist/);
+    assert.equal(r.warnings.length, 2);
+    assert.ok(r.warnings.every((w) => w.startsWith('theme warned: ')));
   });
 
   test('start()/stop(): the timer does not keep the process alive', () => {
