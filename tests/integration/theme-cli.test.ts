@@ -300,6 +300,58 @@ describe('fedgate theme use / list', () => {
     assert.equal(a.current().name, 'default');
   });
 
+  test('on the Redis-backed registry: an in-place edit is served after refresh, a broken edit keeps the last good one', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const config = loadConfig({ file: join(dir, 'redis.yaml') });
+    const store = createStore(config.store, {
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      baseDir: dir,
+    });
+    stores.push(store);
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const r = new ThemeRegistry({
+      shippedDir: SHIPPED,
+      themesDir,
+      active: 'default',
+      store,
+      clock: systemClock,
+      log,
+    });
+    r.load();
+    const use = runCli(
+      ['theme', 'use', 'contoso', '--config', join(dir, 'redis.yaml'), '--themes-dir', themesDir],
+      root,
+    );
+    assert.equal(use.status, 0, use.stderr);
+    await r.refresh();
+    assert.equal(r.current().name, 'contoso');
+    const css = join(themesDir, 'contoso/css/style.css');
+    const original = readFileSync(css, 'utf8');
+    writeFileSync(css, `${original}\n.edited { color: #010203 }\n`);
+    await r.refresh();
+    assert.match(
+      r.asset(r.current().stylesheet!)!.body.toString('utf8'),
+      /\.edited \{ color: #010203 \}/,
+    );
+    const good = r.current();
+    writeFileSync(css, `${original}\n@import url("https://cdn.example/x.css");\n`);
+    await r.refresh();
+    assert.equal(r.current(), good);
+    const invalid = logged.find((l) => l.event === 'theme_invalid');
+    assert.ok(invalid !== undefined);
+    assert.equal(invalid.file, css);
+    assert.match(String(invalid.reason), /@import is not accepted/);
+    writeFileSync(css, original);
+    assert.equal(
+      runCli(['theme', 'use', 'default', '--config', join(dir, 'redis.yaml')], root).status,
+      0,
+    );
+  });
+
   test('theme use refuses an unknown or broken theme, and leaves the farm as it is', async () => {
     const a = node();
     const unknown = runCli(
