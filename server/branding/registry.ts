@@ -293,12 +293,20 @@ export class ThemeRegistry {
     try {
       entries = await readdir(root, { withFileTypes: true });
     } catch (err) {
-      this.#o.log.error(
-        { event: 'theme_folder_unreadable', dir: root, err },
-        'themes folder unreadable',
-      );
-      return out;
+      if (!this.#reported.has('themesDir'))
+        this.#o.log.error(
+          { event: 'theme_folder_unreadable', dir: root, err },
+          'themes folder unreadable; keeping the themes loaded so far',
+        );
+      this.#reported.add('themesDir');
+      return [
+        ...out,
+        ...[...this.#themes.entries()]
+          .filter(([n]) => n !== DEFAULT_THEME)
+          .map(([name, e]) => ({ name, dir: e.dir })),
+      ];
     }
+    this.#reported.delete('themesDir');
     for (const e of entries) {
       if (!e.isDirectory() || e.name.startsWith('.') || e.name === DEFAULT_THEME) continue;
       if (THEME_NAME.test(e.name)) out.push({ name: e.name, dir: join(root, e.name) });
