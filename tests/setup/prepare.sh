@@ -11,6 +11,10 @@ command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 # xmllint: the independent XML Schema validator for every message fedgate emits (tests/fixtures/xsd).
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
+# Fonts the screenshots (tests/screenshots, docs/screenshots) are rendered with: DejaVu for Latin and Arabic, IPA
+# Gothic for Japanese (Debian's smallest Japanese face); without them glyphs render as boxes and the comparison fails.
+fc-list :lang=ar 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+fc-list :lang=ja 2>/dev/null | grep -q . || need+=(fonts-ipafont-gothic)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v samba-tool >/dev/null 2>&1 || need+=(samba-ad-dc samba ldb-tools)
