@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import { errorRenderer, notFound } from './http/errors.ts';
 import { drainConnections, healthRouter } from './http/health.ts';
+import { languageRouter } from './http/language.ts';
+import { themeAssetsRouter } from './http/theme-assets.ts';
 import { requestLog } from './http/request-log.ts';
 import { requestTiming } from './observability/request-timing.ts';
 import { activityId, securityHeaders, urlGuard } from './http/middleware.ts';
@@ -49,15 +51,7 @@ export function createApp(s: Services): Express {
     }),
   );
   app.use(metadataRouter(s));
-  app.use(
-    ROUTES.theme,
-    express.static(s.views.themeDir, {
-      fallthrough: true,
-      index: false,
-      dotfiles: 'deny',
-      maxAge: '1h',
-    }),
-  );
+  app.use(ROUTES.theme, themeAssetsRouter(s.themes, s.views.themeDir));
   // The one browser sign-in pipeline (protocols/browser/): SAML 2.0 and WS-Fed on /adfs/ls/.
   if (s.certificates !== undefined) {
     // The browser's return from the certificate route; behind a TLS-terminating load balancer also the certificate
@@ -66,6 +60,7 @@ export function createApp(s: Services): Express {
     if (s.config.certificateAuth.proxy !== undefined)
       app.use(ROUTES.certificate, certificateLegRouter(s, 'proxy'));
   }
+  app.use(ROUTES.language, languageRouter(s.views));
   app.use(ROUTES.passive, passiveRouter(s));
   app.use(ROUTES.updatePassword, updatePasswordRouter(s));
   // The self-service security-info page (issue 16): only where users can keep a factor of their own.
@@ -85,15 +80,7 @@ export function createApp(s: Services): Express {
 export function createCertificateApp(s: Services): Express {
   const app = baseApp(s);
   app.use(drainConnections(s.lifecycle));
-  app.use(
-    ROUTES.theme,
-    express.static(s.views.themeDir, {
-      fallthrough: true,
-      index: false,
-      dotfiles: 'deny',
-      maxAge: '1h',
-    }),
-  );
+  app.use(ROUTES.theme, themeAssetsRouter(s.themes, s.views.themeDir));
   app.use(ROUTES.certificate, certificateLegRouter(s, 'tls'));
   app.use(notFound);
   app.use(errorRenderer({ views: s.views, log: s.log, clock: s.clock }));

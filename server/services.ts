@@ -16,6 +16,7 @@ import type { Config } from './config/schema.ts';
 import { createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
 import { Views } from './http/views.ts';
+import { ThemeRegistry } from './branding/registry.ts';
 import { loadOrCreateSigningCredential } from './keys/index.ts';
 import type { SigningCredential } from './keys/types.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -68,6 +69,8 @@ export interface Services {
   /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
   metadataXml: string;
   views: Views;
+  /** The web themes pages are drawn with (branding.themesDir, branding.theme). */
+  themes: ThemeRegistry;
   /** Prometheus metrics of this server (served on the management port). */
   metrics: Metrics;
   /** Draining state for graceful shutdown (probes answer 503 while draining). */
@@ -200,7 +203,33 @@ export async function buildServices(
         fetcher: overrides.certificateFetcher,
       })
     : undefined;
-  const views = new Views(join(packageRoot(), 'views'), config.displayName);
+  // Web themes (issue 17): the shipped one and branding.themesDir's; a theme that fails its checks stops startup
+  // naming the file and the reason. `fedgate theme use` switches the farm's active theme through the store.
+  const themes = new ThemeRegistry({
+    shippedDir: join(packageRoot(), 'views', 'themes', 'default'),
+    themesDir:
+      config.branding.themesDir === undefined
+        ? undefined
+        : resolve(config.baseDir, config.branding.themesDir),
+    active: config.branding.theme,
+    store,
+    clock,
+    log,
+  });
+  themes.load();
+  if (themes.byName(config.branding.theme) === undefined)
+    throw new Error(
+      `branding.theme: no theme named "${config.branding.theme}" (themes: ${themes.names().join(', ')})`,
+    );
+  themes.start();
+  const views = new Views(join(packageRoot(), 'views'), config.displayName, {
+    branding: config.branding,
+    themes,
+    catalogueDir:
+      config.branding.catalogueDir === undefined
+        ? undefined
+        : resolve(config.baseDir, config.branding.catalogueDir),
+  });
   const lockout = new SmartLockout({ store, clock, config: config.lockout });
   const spray = new SprayGuard({ store, clock, config: config.lockout });
   const sessions = new SessionManager({
@@ -252,8 +281,10 @@ export async function buildServices(
     views,
     metrics,
     lifecycle: new Lifecycle(),
+    themes,
     async close() {
       samlTrusts.stop();
+      themes.stop();
       await directory.close();
       await store.close();
     },

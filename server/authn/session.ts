@@ -47,6 +47,11 @@ export interface SsoSession {
   certificate?: CertificateContext | undefined;
   /** Set only when a second factor was verified in this session (corpus B5.4: MFA claims only then). */
   mfa?: MfaDone | undefined;
+  /**
+   * "Keep me signed in" (AD FS persistent SSO, issue 17): the session lasts branding.signIn.keepMeSignedInHours,
+   * its cookie outlives the browser, and tokens carry the psso claim.
+   */
+  persistent?: boolean | undefined;
   createdAt: string;
   expiresAt: string;
 }
@@ -102,15 +107,19 @@ export class SessionManager {
     return this.#lifetimeSeconds;
   }
 
-  async create(init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt'>): Promise<SsoSession> {
+  /** A new session; `lifetimeSeconds` replaces the configured lifetime (a kept, persistent sign-in). */
+  async create(
+    init: Omit<SsoSession, 'id' | 'createdAt' | 'expiresAt'>,
+    lifetimeSeconds = this.#lifetimeSeconds,
+  ): Promise<SsoSession> {
     const now = this.#clock.now();
     const session: SsoSession = {
       ...init,
       id: this.#sealer.seal(this.#random.token(), 'sso-handle'),
       createdAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + this.#lifetimeSeconds * 1000).toISOString(),
+      expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000).toISOString(),
     };
-    await this.#write(session, this.#lifetimeSeconds);
+    await this.#write(session, lifetimeSeconds);
     return session;
   }
 

@@ -28,6 +28,8 @@ export interface AuthenticationContext {
    * B5.4).
    */
   mfa?: { methods: readonly MfaMethod[]; instant: string } | undefined;
+  /** "Keep me signed in" was chosen (AD FS persistent SSO): the psso claim says so (issue 17). */
+  persistent?: boolean | undefined;
 }
 
 /** The authnmethodsreferences value that says more than one factor was used (adfs-reference.md §2 [MFAADFS]). */
@@ -115,6 +117,11 @@ export function inputClaims(
     ),
     from(LOCAL_AUTHORITY, ClaimTypes.authnMethodsReferences, auth.method),
     ...mfaClaims(auth, from),
+    // AD FS's persistent-SSO claim, which the Microsoft 365 rules pass through ("Pass Through Claim - Psso",
+    // entra-protocol.md): only for a kept sign-in.
+    ...(auth.persistent === true
+      ? [from(LOCAL_AUTHORITY, ClaimTypes.psso, 'true', ClaimValueTypes.boolean)]
+      : []),
     context(
       ClaimTypes.insideCorporateNetwork,
       request.insideCorporateNetwork ? 'true' : 'false',

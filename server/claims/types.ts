@@ -28,6 +28,8 @@ export const ClaimTypes = {
   authenticationInstant:
     'http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationinstant',
   authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
+  /** AD FS persistent SSO ("Keep me signed in"); the Microsoft 365 rules pass it through. */
+  psso: 'http://schemas.microsoft.com/2014/03/psso',
   /** UTC time of the last second factor verified (entra-protocol.md §1.6 [TRUST], [MFAIN]). */
   multifactorAuthenticationInstant:
     'http://schemas.microsoft.com/ws/2017/04/identity/claims/multifactorauthenticationinstant',

@@ -182,6 +182,98 @@ export const trustMfaSchema = z.strictObject({
   accessControlPolicies: z.array(mfaPresetSchema).default([]),
 });
 
+/** A link on the pages: https, http or mailto only (never javascript:, never a relative path). */
+const pageLink = z
+  .string()
+  .max(2048)
+  .refine(
+    (v) => /^(https?:\/\/[^\s]+|mailto:[^\s]+)$/i.test(v),
+    'must be an https://, http:// or mailto: link',
+  );
+const pageText = z.string().min(1).max(2000);
+
+/**
+ * AD FS's web content (Set-AdfsGlobalWebContent / Set-AdfsRelyingPartyWebContent), shown as plain text (never
+ * HTML). Names are AD FS's parameter names in camelCase, so `fedgate theme import` maps them one to one.
+ */
+const webContentFields = {
+  companyName: z.string().min(1).max(256).optional(),
+  helpDeskLink: pageLink.optional(),
+  helpDeskLinkText: pageText.optional(),
+  homeLink: pageLink.optional(),
+  homeLinkText: pageText.optional(),
+  privacyLink: pageLink.optional(),
+  privacyLinkText: pageText.optional(),
+  signInPageDescriptionText: pageText.optional(),
+  signOutPageDescriptionText: pageText.optional(),
+  errorPageDescriptionText: pageText.optional(),
+  errorPageGenericErrorMessage: pageText.optional(),
+  errorPageAuthorizationErrorMessage: pageText.optional(),
+  errorPageDeviceAuthenticationErrorMessage: pageText.optional(),
+  errorPageSupportEmail: z.email().max(320).optional(),
+  updatePasswordPageDescriptionText: pageText.optional(),
+  signInPageAdditionalAuthenticationDescriptionText: pageText.optional(),
+  certificatePageDescriptionText: pageText.optional(),
+  homeRealmDiscoveryPageDescriptionText: pageText.optional(),
+  homeRealmDiscoveryOtherOrganizationDescriptionText: pageText.optional(),
+  organizationalNameDescriptionText: pageText.optional(),
+};
+export const WEB_CONTENT_FIELDS = Object.keys(
+  webContentFields,
+) as (keyof typeof webContentFields)[];
+const localeKey = z
+  .string()
+  .regex(
+    /^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}$/,
+    'must be a language tag such as de or de-AT',
+  );
+const webContentTexts = z.strictObject(webContentFields);
+export const webContentSchema = z.strictObject({
+  ...webContentFields,
+  /** The same texts per language (a tag such as de or de-AT): they win over the invariant ones above. */
+  locales: z.record(localeKey, webContentTexts).default({}),
+});
+
+/**
+ * The organisation's look and words on every page a person sees (issue 17): AD FS's web theme and web content,
+ * the languages, and the sign-in flow's options.
+ */
+export const brandingSchema = z.strictObject({
+  /** The language of last resort (after the user's choice, the relying party's hint and Accept-Language). */
+  defaultLocale: localeKey.default('en'),
+  /** The languages offered in the page's language picker (default: every catalogue there is). Empty: no picker. */
+  languages: z.array(localeKey).optional(),
+  /** A folder of extra catalogues `<lang>.json`, relative to the config file: new languages, or replaced texts. */
+  catalogueDir: z.string().min(1).optional(),
+  /**
+   * A folder of web themes, one sub-folder each (the layout Export-AdfsWebTheme writes: css/style.css,
+   * css/style.rtl.css, logo/, illustration/), relative to the config file.
+   */
+  themesDir: z.string().min(1).optional(),
+  /** The active theme: `default` (shipped) or a sub-folder of themesDir. `fedgate theme use` switches a farm live. */
+  theme: z.string().min(1).max(64).default('default'),
+  /** AD FS global web content. */
+  webContent: webContentSchema.default({ locales: {} }),
+  signIn: z
+    .strictObject({
+      /** AD FS 2019 paginated sign-in: the user name first, then the methods that user can use. */
+      paginated: z.boolean().default(false),
+      /** AD FS "Keep me signed in" (persistent SSO, the psso claim): a box on the sign-in page. Off by default, as AD FS. */
+      keepMeSignedIn: z.boolean().default(false),
+      /** How long a kept sign-in lasts, hours (AD FS KmsiLifetimeMins default 1440 = 24 h). */
+      keepMeSignedInHours: z.coerce.number().int().min(1).max(2160).default(24),
+    })
+    .default({ paginated: false, keepMeSignedIn: false, keepMeSignedInHours: 24 }),
+});
+
+/** A trust's own web content and theme (Set-AdfsRelyingPartyWebContent / Set-AdfsRelyingPartyWebTheme). */
+export const trustBrandingFields = {
+  /** This party's texts (AD FS relying-party web content; sign-out and update-password texts stay global). */
+  webContent: webContentSchema.optional(),
+  /** This party's theme: a sub-folder of branding.themesDir. */
+  webTheme: z.string().min(1).max(64).optional(),
+};
+
 export const relyingPartySchema = z.strictObject({
   /** The realm / identifier the party sends as wtrealm (and the token Audience). */
   identifier: z.string().min(1),
@@ -199,6 +291,7 @@ export const relyingPartySchema = z.strictObject({
   authorizationRulesFile: z.string().min(1).optional(),
   /** When this party's users need a second factor (issue 16). */
   mfa: trustMfaSchema.optional(),
+  ...trustBrandingFields,
 });
 
 export const saml2Schema = z.strictObject({
@@ -240,6 +333,7 @@ export const microsoft365Schema = z.strictObject({
   authorizationRulesFile: z.string().min(1).optional(),
   /** When Microsoft 365 sign-ins need a second factor (besides Entra's own wauth=…multipleauthn requests). */
   mfa: trustMfaSchema.optional(),
+  ...trustBrandingFields,
 });
 
 /** Extranet smart lockout and password-spray defence (AD FS ESL semantics; security-corpus C1). */
@@ -707,6 +801,13 @@ export const configSchema = z.strictObject({
    * Web Application Proxy). Empty: every request is extranet.
    */
   corporateNetworks: z.array(proxyEntry).default([]),
+  /** The pages' brand, languages and sign-in options (issue 17). */
+  branding: brandingSchema.default({
+    defaultLocale: 'en',
+    theme: 'default',
+    webContent: { locales: {} },
+    signIn: { paginated: false, keepMeSignedIn: false, keepMeSignedInHours: 24 },
+  }),
   /** Multi-factor authentication (issue 16). */
   mfa: mfaSchema.default({
     methods: ['totp', 'webauthn'],
@@ -791,6 +892,8 @@ export type PasswordChangeConfig = z.output<typeof passwordChangeSchema>;
 export type RedisStoreConfig = z.output<typeof redisStoreSchema>;
 export type CertificateAuthConfig = z.output<typeof certificateAuthSchema>;
 export type MfaConfig = z.output<typeof mfaSchema>;
+export type BrandingConfig = z.output<typeof brandingSchema>;
+export type WebContentConfig = z.output<typeof webContentSchema>;
 export type MfaPresetConfig = z.output<typeof mfaPresetSchema>;
 export type TrustMfaConfig = z.output<typeof trustMfaSchema>;
 export type CertificateRevocationConfig = z.output<typeof certificateRevocationSchema>;

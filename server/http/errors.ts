@@ -2,18 +2,11 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
 import { FederationError } from '../lib/errors.ts';
+import { Msg, type PageText } from '../i18n/msg.ts';
 import type { Views } from './views.ts';
 
-const HEADINGS: Record<number, string> = {
-  400: 'The request could not be completed',
-  401: 'Sign-in failed',
-  403: 'Access denied',
-  404: 'Page not found',
-  405: 'Method not allowed',
-  413: 'The request is too large',
-  414: 'The request address is too long',
-  503: 'The service is temporarily unavailable',
-};
+/** Statuses with a heading of their own in the catalogue (error.heading.<status>); others get error.heading.other. */
+const HEADINGS = new Set([400, 401, 403, 404, 405, 413, 414, 415, 503]);
 
 /** Errors from body parsers and other middleware, by their `type`, mapped to our codes. */
 function fromMiddleware(err: unknown): FederationError | undefined {
@@ -65,15 +58,23 @@ export function errorRenderer(deps: {
     } else {
       deps.log.info({ activityId, path: req.path, code: fe.code, detail: fe.detail }, fe.message);
     }
-    const message =
-      fe?.expose === true
-        ? fe.message
-        : 'An error occurred. Contact your administrator for more information.';
+    // The admin's replacements (AD FS ErrorPageGenericErrorMessage / ErrorPageAuthorizationErrorMessage) win.
+    const admin = deps.views.errorTexts(res);
+    const message: PageText =
+      fe?.code === 'access_denied' && admin.authorization !== undefined
+        ? admin.authorization
+        : fe?.expose === true
+          ? fe.textKey !== undefined
+            ? new Msg(fe.textKey, fe.textArgs)
+            : fe.message
+          : (admin.generic ?? new Msg('error.generic'));
     res.status(status);
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(
-      deps.views.page('error', 'Error', {
-        heading: HEADINGS[status] ?? 'An error occurred',
+      deps.views.page(res, 'error', {
+        heading: new Msg(
+          HEADINGS.has(status) ? `error.heading.${String(status)}` : 'error.heading.other',
+        ),
         message,
         activityId,
         time: deps.clock.now().toISOString(),

@@ -91,9 +91,13 @@ export function param(source: unknown, name: string, maxLength = 4096): string |
     throw new FederationError(
       'bad_request',
       `The parameter ${name} was given more than once or in an unsupported form.`,
+      { textKey: 'msg.parameterRepeated', textArgs: { name } },
     );
   if (v.length > maxLength)
-    throw new FederationError('bad_request', `The parameter ${name} is too long.`);
+    throw new FederationError('bad_request', `The parameter ${name} is too long.`, {
+      textKey: 'msg.parameterTooLong',
+      textArgs: { name },
+    });
   return v;
 }
 

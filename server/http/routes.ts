@@ -20,6 +20,8 @@ export const ROUTES = {
   portal: '/adfs/portal',
   /** Password update page (expired or must-change passwords). */
   updatePassword: '/adfs/portal/updatepassword',
+  /** The language picker: remembers the reader's choice and returns to the page (issue 17). */
+  language: '/adfs/portal/language',
   /** Static theme files (a directory: every file below it is this route). */
   theme: '/adfs/portal/theme',
   /** Load-balancer probe, AD FS compatible. */

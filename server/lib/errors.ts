@@ -73,6 +73,12 @@ export interface FederationErrorOptions {
   expose?: boolean;
   /** The WS-Trust fault this error is answered with at the SOAP edge. */
   soapFault?: SoapFaultKind;
+  /**
+   * The message's catalogue key and ICU arguments (views/locales), for a message built from values; a fixed
+   * English message finds its key by its text.
+   */
+  textKey?: string;
+  textArgs?: Readonly<Record<string, string | number>>;
   /** Internal detail for logs and audit only; never rendered. */
   detail?: string;
   cause?: unknown;
@@ -84,6 +90,8 @@ export class FederationError extends Error {
   readonly expose: boolean;
   readonly soapFault: SoapFaultKind | undefined;
   readonly detail: string | undefined;
+  readonly textKey: string | undefined;
+  readonly textArgs: Readonly<Record<string, string | number>> | undefined;
 
   constructor(code: FederationErrorCode, message: string, opts: FederationErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -93,6 +101,8 @@ export class FederationError extends Error {
     this.expose = opts.expose ?? code !== 'internal';
     this.soapFault = opts.soapFault;
     this.detail = opts.detail;
+    this.textKey = opts.textKey;
+    this.textArgs = opts.textArgs;
   }
 }
 

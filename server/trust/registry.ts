@@ -6,7 +6,12 @@ import {
   type RelyingPartyRules,
 } from '../claims/rule-sets.ts';
 import type { RuleSet } from '../claims/rule-ast.ts';
-import type { MfaPresetConfig, RelyingPartyConfig, TrustMfaConfig } from '../config/schema.ts';
+import type {
+  MfaPresetConfig,
+  RelyingPartyConfig,
+  TrustMfaConfig,
+  WebContentConfig,
+} from '../config/schema.ts';
 import type { AssertionEncryption } from '../tokens/saml2-encryption.ts';
 import { BINDING_POST, BINDING_REDIRECT, type SamlSpMetadata } from './saml-metadata.ts';
 
@@ -35,6 +40,23 @@ export interface RelyingParty {
    * Group presets still name their group as configured; authn/mfa/trust-policy.ts resolves and compiles them.
    */
   mfa?: TrustMfa | undefined;
+  /** The trust's own texts and theme on the pages its users see (issue 17; AD FS relying-party web content/theme). */
+  branding?: TrustBranding | undefined;
+}
+
+/** Set-AdfsRelyingPartyWebContent / Set-AdfsRelyingPartyWebTheme, as configured. */
+export interface TrustBranding {
+  webContent?: WebContentConfig | undefined;
+  webTheme?: string | undefined;
+}
+
+/** The branding part of a trust's configuration; undefined when it sets none. */
+export function trustBrandingOf(c: {
+  webContent?: WebContentConfig | undefined;
+  webTheme?: string | undefined;
+}): TrustBranding | undefined {
+  if (c.webContent === undefined && c.webTheme === undefined) return undefined;
+  return Object.freeze({ webContent: c.webContent, webTheme: c.webTheme });
 }
 
 /** A trust's MFA policy as configured, its rule file compiled (a file that does not parse stops startup). */
@@ -130,6 +152,8 @@ export interface TrustRegistryOptions {
         issuanceRulesFile?: string | undefined;
         authorizationRulesFile?: string | undefined;
         mfa?: TrustMfaConfig | undefined;
+        webContent?: WebContentConfig | undefined;
+        webTheme?: string | undefined;
       }
     | undefined;
 }
@@ -180,6 +204,7 @@ export class TrustRegistry {
         rules: m365Rules,
         saml: MICROSOFT_365_SAML,
         mfa: trustMfaOf(baseDir, m365?.mfa),
+        branding: m365 === undefined ? undefined : trustBrandingOf(m365),
       },
     ];
     if (opts.testRelyingPartyReply !== undefined) {
@@ -207,6 +232,7 @@ export class TrustRegistry {
         claimsPreset: 'generic',
         rules,
         mfa: trustMfaOf(baseDir, rp.mfa),
+        branding: trustBrandingOf(rp),
       });
     }
     for (const rp of parties) {
@@ -234,6 +260,7 @@ export class TrustRegistry {
     saml: SamlTrust,
     fresh: Pick<RelyingParty, 'name' | 'tokenLifetimeMinutes' | 'rules'> & {
       mfa?: TrustMfa | undefined;
+      branding?: TrustBranding | undefined;
     },
   ): RelyingParty {
     const k = normaliseIdentifier(saml.metadata.entityId);
@@ -243,7 +270,7 @@ export class TrustRegistry {
     const next: RelyingParty =
       existing !== undefined
         ? samlOnly
-          ? { ...existing, ...fresh, mfa: fresh.mfa, saml }
+          ? { ...existing, ...fresh, mfa: fresh.mfa, branding: fresh.branding, saml }
           : { ...existing, saml }
         : {
             identifier: saml.metadata.entityId,
@@ -255,6 +282,7 @@ export class TrustRegistry {
             rules: fresh.rules,
             saml,
             mfa: fresh.mfa,
+            branding: fresh.branding,
           };
     this.#replace(existing, next);
     return next;

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configPath, genericRules, type RelyingPartyRules } from '../claims/rule-sets.ts';
-import { trustMfaSchema } from '../config/schema.ts';
+import { trustBrandingFields, trustMfaSchema } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import {
   MetadataError,
@@ -23,6 +23,7 @@ import {
   type SamlSpMetadata,
 } from './saml-metadata.ts';
 import {
+  trustBrandingOf,
   trustMfaOf,
   type SamlSpPolicy,
   type SamlTrust,
@@ -60,6 +61,8 @@ export const trustFileSchema = z.strictObject({
    * (path relative to the trust file) and access-control-policy presets.
    */
   mfa: trustMfaSchema.optional(),
+  /** This party's own texts and theme (issue 17), as relyingParties[].webContent / webTheme. */
+  ...trustBrandingFields,
 });
 export type TrustFile = z.output<typeof trustFileSchema>;
 
@@ -257,6 +260,7 @@ export class SamlTrustLoader {
       tokenLifetimeMinutes: t.tokenLifetimeMinutes,
       rules: this.#rulesFor(file, t),
       mfa: this.#mfaFor(file, t),
+      branding: trustBrandingOf(t),
     });
     const refreshMs = this.#o.refreshMinutes * 60_000;
     let due = now + refreshMs;

@@ -134,7 +134,7 @@ describe('security info page /adfs/portal/', () => {
     assert.match(page, new RegExp(`data-factor-id="${ALICE_FACTOR}"`));
     assert.match(page, /class="factor-name">Phone</);
     assert.match(page, /Authenticator app/);
-    assert.match(page, /Added 2026-12-06 09:00 UTC/);
+    assert.match(page, /Added Dec 6, 2026, 9:00\sAM UTC/);
     assert.doesNotMatch(page, new RegExp(BOB_FACTOR), 'only the user’s own factors');
     assert.ok(!page.includes(ALICE_SECRET) && !page.includes('JBSW Y3DP'), 'no secret shown');
     const required = t.logs.events('mfa_required').at(-1);

@@ -20,16 +20,23 @@
   var errorBox = document.getElementById('webauthnError');
   if (!form || !button) return;
 
+  // The page carries its texts in the reader's language (data-msg-* attributes from the catalogue, issue 17);
+  // the English ones below are only a fallback.
+  var d = form.dataset;
   var MESSAGES = {
     unsupported:
+      d.msgUnsupported ||
       'This browser cannot use security keys or passkeys. Try another browser, or another method.',
     NotAllowedError:
+      d.msgNotAllowed ||
       'The security key or passkey was not used: the request was cancelled, timed out, or no matching key was found. Try again.',
-    InvalidStateError: 'This security key or passkey is already registered to your account.',
-    NotSupportedError: 'This security key or passkey does not support what this sign-in needs.',
-    SecurityError: 'Security keys and passkeys cannot be used at this address.',
-    AbortError: 'The request was cancelled. Try again.',
-    other: 'The security key or passkey could not be used. Try again.',
+    InvalidStateError:
+      d.msgInvalidState || 'This security key or passkey is already registered to your account.',
+    NotSupportedError:
+      d.msgNotSupported || 'This security key or passkey does not support what this sign-in needs.',
+    SecurityError: d.msgSecurity || 'Security keys and passkeys cannot be used at this address.',
+    AbortError: d.msgAbort || 'The request was cancelled. Try again.',
+    other: d.msgOther || 'The security key or passkey could not be used. Try again.',
   };
 
   function showError(text) {

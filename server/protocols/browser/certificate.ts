@@ -266,6 +266,7 @@ async function completeCertificate(s: Services, req: Request, res: Response): Pr
         authMethod: AuthMethods.tlsClient,
         authInstant: new Date(result.authInstant),
         certificate: result.certificate,
+        persistent: pending.kmsi === true,
       },
     },
     'additional',

@@ -17,5 +17,5 @@ export function sendFormPost(s: Services, res: Response, post: FormPost): void {
   res
     .status(200)
     .type('html')
-    .send(s.views.formPost(post.action, post.fields, nonce));
+    .send(s.views.formPost(res, post.action, post.fields, nonce));
 }

@@ -20,6 +20,7 @@ import type { DirectoryUser } from '../../directory/types.ts';
 import { ROUTES } from '../../http/routes.ts';
 import { insideCorporateNetwork } from '../../lib/ip.ts';
 import * as audit from '../../observability/audit.ts';
+import type { PageText } from '../../i18n/msg.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import type { SignInContext } from './context.ts';
@@ -47,8 +48,8 @@ export interface Shown {
   pending: PendingSignIn & { mfa: MfaState };
   rp: RelyingParty;
   user: DirectoryUser;
-  error?: string | undefined;
-  notice?: string | undefined;
+  error?: PageText | undefined;
+  notice?: PageText | undefined;
 }
 
 /**
@@ -156,13 +157,15 @@ export async function showMfa(s: Services, req: Request, res: Response, p: Shown
     action: ROUTES.mfa,
     error: p.error,
     notice: p.notice,
+    returnTo: `${ROUTES.passive}/?${new URLSearchParams({ AuthState: p.pendingId }).toString()}`,
   };
+  res.locals.localeHints ??= p.pending.localeHints;
   const send = (data: Record<string, unknown>): void => {
     res.setHeader('Content-Security-Policy', MFA_PAGE_CSP);
     res
       .status(200)
       .type('html')
-      .send(s.views.page('mfa', 'Verify your identity', { ...base, ...data }));
+      .send(s.views.page(res, 'mfa', { ...base, ...data }, { rp: p.rp }));
   };
   if (await s.mfa.lockout.locked(account)) {
     send({ blocked: LOCKED, error: undefined });

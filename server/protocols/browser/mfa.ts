@@ -105,6 +105,7 @@ export async function mfaPost(s: Services, req: Request, res: Response): Promise
         authInstant: new Date(state.primary.authInstant),
         certificate,
         mfa: { methods: [outcome.method], instant: now.toISOString() },
+        persistent: pending.kmsi === true,
       },
     },
     'establish',

@@ -47,7 +47,7 @@ function render(
     .status(opts.status ?? 200)
     .type('html')
     .send(
-      s.views.page('update-password', 'Update password', {
+      s.views.page(res, 'update-password', {
         ticket: id,
         csrf: t.csrf,
         expired: t.mode === 'signin',
@@ -239,7 +239,7 @@ export function updatePasswordRouter(s: Services): Router {
     res
       .status(200)
       .type('html')
-      .send(s.views.page('password-updated', 'Password updated', {}));
+      .send(s.views.page(res, 'password-updated', {}));
   }
 
   router.get('/', noStore, route(show));

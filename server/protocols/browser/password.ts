@@ -12,12 +12,51 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { GENERIC_FAILURE, sendSignInPage } from './page.ts';
 import { offerPasswordChange } from './password-update.ts';
-import { allows, checkFormBinding, countAttempt, HANDLE, loadPending } from './pending.ts';
+import { Msg } from '../../i18n/msg.ts';
+import type { RelyingParty } from '../../trust/registry.ts';
+import {
+  allows,
+  checkFormBinding,
+  countAttempt,
+  HANDLE,
+  loadPending,
+  updatePending,
+  type PendingSignIn,
+} from './pending.ts';
 import { proceed } from './steps.ts';
 
 /** Whether a form post is a credentials post (it carries the pending sign-in's handle). */
 export function isCredentialsPost(body: unknown): boolean {
   return param(body, 'AuthState', 64) !== undefined;
+}
+
+/** Whether this sign-in is kept ("Keep me signed in"): the box on this form or on the user-name page, if offered. */
+function kmsi(s: Services, body: unknown, pending: PendingSignIn): boolean {
+  if (!s.config.branding.signIn.keepMeSignedIn) return false;
+  return param(body, 'Kmsi', 8) === 'true' || pending.kmsi === true;
+}
+
+/** The first page of a paginated sign-in: remember the user name (and the box), show that user's methods. */
+async function userNamePost(
+  s: Services,
+  res: Response,
+  body: unknown,
+  p: { pendingId: string; pending: PendingSignIn; rp: RelyingParty },
+): Promise<void> {
+  const username = (param(body, 'UserName', 1024) ?? '').trim();
+  // eslint-disable-next-line no-control-regex -- a user name never holds control characters
+  if (username === '' || username.length > 256 || /[\u0000-\u001f\u007f]/.test(username)) {
+    sendSignInPage(s, res, { ...p, error: new Msg('msg.enterUserName') });
+    return;
+  }
+  const pending: PendingSignIn = {
+    ...p.pending,
+    username,
+    identified: true,
+    ...(kmsi(s, body, p.pending) ? { kmsi: true } : {}),
+  };
+  await updatePending(s, p.pendingId, pending);
+  sendSignInPage(s, res, { ...p, pending });
 }
 
 export async function passwordPost(s: Services, req: Request, res: Response): Promise<void> {
@@ -33,6 +72,12 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
       'This application requires signing in with a certificate (smart card).',
       { detail: 'password post for a request that accepts only certificate sign-in' },
     );
+  }
+  // Paginated sign-in (branding.signIn.paginated): the first page only names the user; nothing is checked yet, so
+  // it tells nobody whether the account exists (corpus C2.1).
+  if (param(body, 'AuthMethod', 32) === 'Identify') {
+    await userNamePost(s, res, body, { pendingId, pending, rp });
+    return;
   }
   await countAttempt(s, pendingId);
 
@@ -77,7 +122,11 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
       ask: pending.mfaAsk,
       pendingId,
       user: result.user,
-      fresh: { authMethod: AuthMethods.password, authInstant: s.clock.now() },
+      fresh: {
+        authMethod: AuthMethods.password,
+        authInstant: s.clock.now(),
+        persistent: kmsi(s, body, pending),
+      },
     },
     'additional',
   );

@@ -100,6 +100,8 @@ export interface SignInRequest {
   methods?: readonly SignInMethod[] | undefined;
   /** A second factor the request asked for. */
   mfaAsk?: MfaAsk | undefined;
+  /** The party's language hints (WS-Fed ui_locales/mkt/lc, SAML Extensions), best first (issue 17). */
+  localeHints?: readonly string[] | undefined;
 }
 
 /** A signed-in user about to be issued a token for `rp` in `session` (the issue step's input). */
@@ -126,6 +128,12 @@ export type PendingSignIn = ProtocolRequest & {
   mfaAsk?: MfaAsk | undefined;
   /** Set once the primary step passed and a second factor is required. */
   mfa?: MfaState | undefined;
+  /** The party's language hints, kept for every page of this sign-in (issue 17). */
+  localeHints?: string[] | undefined;
+  /** Paginated sign-in (branding.signIn.paginated): the user name was given on the first page. */
+  identified?: boolean | undefined;
+  /** The user ticked "Keep me signed in" (branding.signIn.keepMeSignedIn). */
+  kmsi?: boolean | undefined;
 };
 
 /** Handles the browser carries (pending sign-in, tickets, results): random tokens, nothing else. */
@@ -226,7 +234,7 @@ export async function keepPending(
   s: Services,
   req: Request,
   res: Response,
-  r: Pick<SignInRequest, 'request' | 'rp' | 'methods' | 'mfaAsk' | 'usernameHint'>,
+  r: Pick<SignInRequest, 'request' | 'rp' | 'methods' | 'mfaAsk' | 'usernameHint' | 'localeHints'>,
 ): Promise<{ pendingId: string; pending: PendingSignIn }> {
   const binding = readCookie(req, SIGNIN_COOKIE) ?? s.random.token();
   if (!HANDLE.test(binding))
@@ -238,6 +246,9 @@ export async function keepPending(
     ...(r.methods === undefined ? {} : { methods: [...r.methods] }),
     ...(r.mfaAsk === undefined ? {} : { mfaAsk: r.mfaAsk }),
     username: cleanHint(r.usernameHint),
+    ...(r.localeHints === undefined || r.localeHints.length === 0
+      ? {}
+      : { localeHints: r.localeHints.slice(0, 8).map((h) => h.slice(0, 35)) }),
     csrf: s.random.token(),
     binding,
     createdAt: s.clock.now().toISOString(),

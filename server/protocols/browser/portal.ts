@@ -29,6 +29,7 @@ import { noStore, param, route } from '../../http/middleware.ts';
 import { ROUTES } from '../../http/routes.ts';
 import { FederationError } from '../../lib/errors.ts';
 import * as audit from '../../observability/audit.ts';
+import { Msg, type PageText } from '../../i18n/msg.ts';
 import type { Services } from '../../services.ts';
 import { beginSignIn } from './identify.ts';
 import { safeEqual } from './pending.ts';
@@ -132,12 +133,18 @@ async function useCeremony(s: Services, c: Ceremony): Promise<boolean> {
   return s.store.markSeen('replay', `portal-ceremony:${c.n}`, CEREMONY_SECONDS + 60);
 }
 
-function shown(iso: string | undefined): string {
-  if (iso === undefined) return 'Never';
+/** A factor's date in the reader's language and conventions, in UTC (the farm's nodes may sit in any zone). */
+function shown(s: Services, res: Response, iso: string | undefined): string {
+  if (iso === undefined) return s.views.text(res, new Msg('portal.neverUsed'));
   const t = Date.parse(iso);
-  return Number.isFinite(t)
-    ? `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`
-    : '';
+  if (!Number.isFinite(t)) return '';
+  const locale = s.views.localeOf(res);
+  const f = new Intl.DateTimeFormat(locale, {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+    timeZone: 'UTC',
+  });
+  return `${f.format(new Date(t))} UTC`;
 }
 
 interface Live {
@@ -146,9 +153,9 @@ interface Live {
 }
 
 interface View {
-  error?: string | undefined;
-  notice?: string | undefined;
-  blocked?: string | undefined;
+  error?: PageText | undefined;
+  notice?: PageText | undefined;
+  blocked?: PageText | undefined;
   addTotp?: { secret: string; uri: string; ceremony: string } | undefined;
   addWebauthn?: { options: string; ceremony: string } | undefined;
 }
@@ -158,7 +165,7 @@ function send(s: Services, res: Response, data: Record<string, unknown>): void {
   res
     .status(200)
     .type('html')
-    .send(s.views.page('portal', 'Security info', data));
+    .send(s.views.page(res, 'portal', data));
 }
 
 async function readOrReport(
@@ -208,9 +215,14 @@ async function render(
   const factors = e.factors.map((f) => ({
     id: f.id,
     name: f.name,
-    kind: f.kind === 'totp' ? 'Authenticator app' : 'Security key or passkey',
-    created: shown(f.createdAt),
-    lastUsed: shown(f.lastUsedAt),
+    kind: s.views.text(res, new Msg(`portal.kind.${f.kind}`)),
+    addedLine: s.views.text(
+      res,
+      new Msg('portal.added', {
+        created: shown(s, res, f.createdAt),
+        lastUsed: shown(s, res, f.lastUsedAt),
+      }),
+    ),
   }));
   const methods = s.mfa.methods;
   const room = e.factors.length < MAX_FACTORS;
@@ -490,7 +502,7 @@ async function save(
     throw err;
   }
   changed(s, req, res, live, 'added', factor, after.factors.length);
-  await render(s, req, res, live, { notice: `Added “${factor.name}”.` });
+  await render(s, req, res, live, { notice: new Msg('msg.factorAdded', { name: factor.name }) });
 }
 
 async function confirmTotp(s: Services, req: Request, res: Response, live: Live): Promise<void> {

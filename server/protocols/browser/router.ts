@@ -17,6 +17,7 @@ import { parseAuthnRequest } from '../saml2/sso.ts';
 import { parseWsFedSignIn } from '../wsfed/signin.ts';
 import { isWsFedSignOut } from '../wsfed/signout.ts';
 import { sendFormPost } from './form-post.ts';
+import { isResume, resumeSignIn } from './resume.ts';
 import { beginSignIn } from './identify.ts';
 import { mfaPost } from './mfa.ts';
 import { isCredentialsPost, passwordPost } from './password.ts';
@@ -68,7 +69,9 @@ export function passiveRouter(s: Services): Router {
   router.get(
     '/',
     noStore,
-    route((req, res) => dispatch(s, req, res, req.query)),
+    route((req, res) =>
+      isResume(req.query) ? resumeSignIn(s, req, res) : dispatch(s, req, res, req.query),
+    ),
   );
   // The sign-in form's credential post: its own route (AD FS posts the form to /adfs/ls/ too, with AuthState).
   router.post('/', noStore, bodyParser, (req, res, next) => {

@@ -46,6 +46,8 @@ export interface FreshAuthentication {
   certificate?: CertificateContext | undefined;
   /** A second factor verified in this sign-in (or a step-up of a live session). */
   mfa?: MfaDone | undefined;
+  /** The user ticked "Keep me signed in" (issue 17). */
+  persistent?: boolean | undefined;
 }
 
 /** A fresh session at every sign-in; any earlier session of this browser ends (corpus A18). */
@@ -57,19 +59,31 @@ export async function startSession(
   auth: FreshAuthentication,
 ): Promise<SsoSession> {
   const ended = await s.sessions.destroy(readCookie(req, SSO_COOKIE));
-  const session = await s.sessions.create({
-    objectGuid: user.objectGuid.toString('base64'),
-    windowsAccountName: user.windowsAccountName,
-    userPrincipalName: user.userPrincipalName,
-    authMethod: auth.authMethod,
-    authInstant: auth.authInstant.toISOString(),
-    ...(auth.certificate === undefined ? {} : { certificate: auth.certificate }),
-    ...(auth.mfa === undefined ? {} : { mfa: auth.mfa }),
-  });
+  // A kept sign-in stays kept when the same account signs in again in this browser (a step-up), and only where the
+  // admin offers it.
+  const persistent =
+    s.config.branding.signIn.keepMeSignedIn &&
+    (auth.persistent === true ||
+      (ended?.persistent === true && ended.objectGuid === user.objectGuid.toString('base64')));
+  const session = await s.sessions.create(
+    {
+      objectGuid: user.objectGuid.toString('base64'),
+      windowsAccountName: user.windowsAccountName,
+      userPrincipalName: user.userPrincipalName,
+      authMethod: auth.authMethod,
+      authInstant: auth.authInstant.toISOString(),
+      ...(auth.certificate === undefined ? {} : { certificate: auth.certificate }),
+      ...(auth.mfa === undefined ? {} : { mfa: auth.mfa }),
+      ...(persistent ? { persistent: true } : {}),
+    },
+    persistent ? s.config.branding.signIn.keepMeSignedInHours * 3600 : undefined,
+  );
   // The same account signing in again in this browser (a step-up, wfresh=0): the parties that got a token in the
   // ended session stay known, so sign-out still reaches them. Another account's parties are not inherited.
   if (ended !== undefined && ended.objectGuid === session.objectGuid)
     await s.participants.carryOver(ended, session);
-  setCookie(res, SSO_COOKIE, session.id, sessionCookieMaxAge(s, session));
+  // AD FS: without "Keep me signed in" the SSO cookie is a browser-session cookie (closing the browser ends it); a
+  // kept sign-in's cookie lives as long as its session.
+  setCookie(res, SSO_COOKIE, session.id, persistent ? sessionCookieMaxAge(s, session) : undefined);
   return session;
 }

@@ -66,7 +66,7 @@ export function sendSignedOut(
     .status(200)
     .type('html')
     .send(
-      s.views.page('signed-out', 'Signed out', {
+      s.views.page(res, 'signed-out', {
         cleanup: o.cleanup,
         nextPost: o.next?.kind === 'post' ? o.next : undefined,
         nextUrl: o.next?.kind === 'redirect' ? o.next.url : undefined,

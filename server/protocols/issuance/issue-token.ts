@@ -81,6 +81,7 @@ export function inBrowserSession(
       instant: new Date(session.authInstant),
       certificate: session.certificate,
       mfa: session.mfa,
+      persistent: session.persistent,
     },
     endpointPath: `${ROUTES.passive}/`,
     session,

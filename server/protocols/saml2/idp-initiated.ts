@@ -29,7 +29,7 @@ export async function parseIdpInitiated(
       .status(200)
       .type('html')
       .send(
-        s.views.page('idp-initiated', 'Sign in', {
+        s.views.page(res, 'idp-initiated', {
           sites: listed.map((p) => ({
             name: p.name,
             href: `?LoginToRP=${encodeURIComponent(p.identifier)}`,

@@ -116,6 +116,46 @@ export interface AuthnRequest {
   nameIdFormat?: string | undefined;
   /** RequestedAuthnContext with class references (SAML Core §3.3.2.2.1); declarations are not supported. */
   requestedAuthnContext?: RequestedAuthnContext | undefined;
+  /** The SP's language hints from `<samlp:Extensions>` (issue 17): see readLocaleHints. */
+  localeHints: string[];
+  /** `<saml:Subject><saml:NameID>`: who the SP expects to sign in (SAML Core §3.4.1), a login hint only. */
+  subjectHint?: string | undefined;
+}
+
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+/** Language-shaped values only; anything else in an extension is ignored, never shown. */
+const LANG_VALUE = /^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}$/;
+
+/**
+ * The language an SP asks the login page to be in. SAML 2.0 has no standard element for it, so fedgate reads the
+ * shapes SPs use in `<samlp:Extensions>` (SAML Core §3.2.1): a direct child named `UILocales`, `ui_locales`,
+ * `Language` or `Locale` (any namespace) whose text is a space-separated list of language tags (as OIDC's
+ * ui_locales), and the `xml:lang` of a direct child. At most 8 children and 8 tags are looked at.
+ */
+function readLocaleHints(root: Element): string[] {
+  const ext = read(() => optionalChild(root, SAMLP, 'Extensions'));
+  if (ext === undefined) return [];
+  const out: string[] = [];
+  for (const c of childElements(ext).slice(0, 8)) {
+    if (['UILocales', 'ui_locales', 'Language', 'Locale'].includes(c.localName)) {
+      for (const t of c.textContent.trim().split(/\s+/).slice(0, 8))
+        if (LANG_VALUE.test(t)) out.push(t);
+    }
+    const lang = c.getAttributeNS(XML_NS, 'lang');
+    if (lang !== null && LANG_VALUE.test(lang)) out.push(lang);
+  }
+  return out.slice(0, 8);
+}
+
+/** The AuthnRequest's Subject NameID as a login hint: short and printable, or nothing. */
+function readSubjectHint(root: Element): string | undefined {
+  const subject = read(() => optionalChild(root, SAML, 'Subject'));
+  if (subject === undefined) return undefined;
+  const nameId = read(() => optionalChild(subject, SAML, 'NameID'));
+  if (nameId === undefined) return undefined;
+  const v = nameId.textContent.trim();
+  // eslint-disable-next-line no-control-regex -- a hint with control characters is not a user name
+  return v === '' || v.length > 256 || /[\u0000-\u001f\u007f]/.test(v) ? undefined : v;
 }
 
 export interface RequestedAuthnContext {
@@ -172,6 +212,8 @@ export function readAuthnRequest(doc: Document): AuthnRequest {
     isPassive: bool(root, 'IsPassive'),
     nameIdFormat: policy === undefined ? undefined : optAttr(policy, 'Format'),
     requestedAuthnContext: readRequestedAuthnContext(root),
+    localeHints: readLocaleHints(root),
+    subjectHint: readSubjectHint(root),
   };
 }
 

@@ -216,7 +216,16 @@ export async function parseAuthnRequest(
     return statusForm(s, res, request, STATUS.responder, STATUS.noAuthnContext, audit);
   // IsPassive (SAML Core §3.4.1): no user interaction; without a usable session the pipeline answers
   // noPassive() (B3.9).
-  return { request, rp, force: ar.forceAuthn, passive: ar.isPassive, methods, mfaAsk };
+  return {
+    request,
+    rp,
+    force: ar.forceAuthn,
+    passive: ar.isPassive,
+    methods,
+    mfaAsk,
+    usernameHint: ar.subjectHint,
+    localeHints: ar.localeHints,
+  };
 }
 
 /** IsPassive and no usable session (none, ForceAuthn, or made by a method the request refuses): NoPassive. */

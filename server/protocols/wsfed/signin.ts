@@ -110,6 +110,7 @@ export function parseWsFedSignIn(s: Services, q: unknown): SignInRequest {
     methods,
     mfaAsk: mfaAsk === undefined ? undefined : { protocol: 'wsfed', wauth: mfaAsk },
     usernameHint: param(q, 'username', 512),
+    localeHints: wsfedLocaleHints(q),
   };
 }
 
@@ -147,4 +148,19 @@ export async function issueWsFed(who: SignedIn, request: WsFedRequest): Promise<
   ];
   if (request.wctx !== undefined) fields.push({ name: 'wctx', value: request.wctx });
   return { action: request.reply, fields };
+}
+
+/**
+ * The page language Entra ID (or another party) asks for: `ui_locales` (space-separated tags, as OIDC), `mkt`
+ * (a market such as de-DE) and `lc` (a Windows LCID such as 1031), in that order. Entra sends `mkt`/`lc` empty
+ * unless the user picked a language there (entra-protocol.md §1.2); empty values are ignored.
+ */
+function wsfedLocaleHints(q: unknown): string[] {
+  const out: string[] = [];
+  for (const name of ['ui_locales', 'mkt', 'lc']) {
+    const v = param(q, name, 64);
+    if (v === undefined) continue;
+    for (const t of v.trim().split(/\s+/).slice(0, 4)) if (t !== '') out.push(t);
+  }
+  return out;
 }

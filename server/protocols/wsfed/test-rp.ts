@@ -99,7 +99,7 @@ export function testRelyingPartyRouter(s: Services): Router {
       res
         .status(data.ok === true ? 200 : 400)
         .type('html')
-        .send(s.views.page('token-test', 'Token test', data));
+        .send(s.views.page(res, 'token-test', data));
     },
   );
   return router;

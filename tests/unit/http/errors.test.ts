@@ -7,6 +7,7 @@ import express from 'express';
 import pino from 'pino';
 import request from 'supertest';
 import { errorRenderer } from '../../../server/http/errors.ts';
+import { brandingSchema } from '../../../server/config/schema.ts';
 import { Views } from '../../../server/http/views.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { FederationError } from '../../../server/lib/errors.ts';
@@ -32,7 +33,10 @@ function app(): { app: express.Express; logs: LogCapture } {
   });
   a.use(
     errorRenderer({
-      views: new Views('views', 'fedgate'),
+      views: new Views('views', 'fedgate', {
+        branding: brandingSchema.parse({}),
+        themes: { current: () => ({ name: 'default' }), byName: () => undefined },
+      }),
       log: pino({ level: 'info' }, logs),
       clock: new FixedClock(),
     }),
