@@ -164,6 +164,8 @@ export function contosoBranding(): ConfigInput {
         signInPageDescriptionText: 'Use your Contoso account, the one you sign in to your PC with.',
         locales: {},
       },
+      // AD FS 2019's paginated sign-in (user name first) and "Keep me signed in", so their pages are covered too.
+      signIn: { paginated: true, keepMeSignedIn: true },
     },
   };
 }
@@ -313,8 +315,14 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
   const TEST_RP = 'urn:fedgate:test';
   const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 
+  /** Signs in on the sign-in page: both fields at once, or (paginated sign-in) the user name first, then Next. */
   async function submitPassword(page: Page, username: string, password: string): Promise<void> {
-    await page.fill('#userNameInput', username);
+    if ((await page.locator('#nextButton').count()) > 0) {
+      await page.fill('#userNameInput', username);
+      await Promise.all([page.waitForEvent('load'), page.click('#nextButton')]);
+    } else {
+      await page.fill('#userNameInput', username);
+    }
     await page.fill('#passwordInput', password);
     await Promise.all([page.waitForEvent('load'), page.click('#submitButton')]);
   }
