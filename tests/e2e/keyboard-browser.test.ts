@@ -92,7 +92,8 @@ describe('keyboard only, in Chromium: sign-in, wrong password, password update',
   let user: AdUser;
 
   before(async () => {
-    site = await startMfaSite({});
+    // "Keep me signed in" on, so its check box is in the tab order too.
+    site = await startMfaSite({ branding: { signIn: { keepMeSignedIn: true } } });
     user = ensureAdUser(site.env, 'kbde2e');
   });
   after(async () => {
@@ -116,6 +117,10 @@ describe('keyboard only, in Chromium: sign-in, wrong password, password update',
     await page.keyboard.type(user.upn);
     await press(page, 'Tab', 'passwordInput');
     await page.keyboard.type('not the password');
+    // The check box: Space ticks it.
+    await press(page, 'Tab', 'kmsiInput');
+    await page.keyboard.press('Space');
+    assert.equal(await page.isChecked('#kmsiInput'), true);
     await press(page, 'Tab', 'submitButton');
     await submitWith(page, 'Space');
 
