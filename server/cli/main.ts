@@ -8,6 +8,7 @@ import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { installSignalHandlers, startServer } from '../main.ts';
 import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
+import { checkBranding } from './branding-check.ts';
 import { checkMfaPolicy } from '../authn/mfa/trust-policy.ts';
 import { createDirectory } from '../directory/index.ts';
 import { systemClock } from '../lib/clock.ts';
@@ -250,19 +251,23 @@ async function main(argv: string[]): Promise<void> {
           baseDir: c.baseDir,
         }),
       );
+      // Catalogues, themes (files, contrast) and the languages and themes the configuration names (issue 17).
+      const branding = checkBranding(c);
       if (
         rules.problems.length > 0 ||
         saml.problems.length > 0 ||
         certs.length > 0 ||
-        mfa.problems.length > 0
+        mfa.problems.length > 0 ||
+        branding.problems.length > 0
       )
         throw new ConfigError(values.config ?? 'embedded defaults', [
           ...rules.problems,
           ...saml.problems,
           ...certs,
           ...mfa.problems,
+          ...branding.problems,
         ]);
-      for (const w of [...storeWarnings(c.store), ...mfa.warnings])
+      for (const w of [...storeWarnings(c.store), ...mfa.warnings, ...branding.warnings])
         process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
