@@ -439,6 +439,9 @@ const WSFED_KEYS = [
   'wsignoutcleanup',
   'username',
   'prompt',
+  'ui_locales',
+  'mkt',
+  'lc',
 ] as const;
 
 const wsfedValue = (key: string): fc.Arbitrary<string> => {
@@ -475,6 +478,10 @@ const wsfedValue = (key: string): fc.Arbitrary<string> => {
     wfresh: ['0', '1', '-1', '1e9', 'NaN'],
     wct: [new Date().toISOString(), '1999-01-01T00:00:00Z', 'x'],
     prompt: ['login', 'none'],
+    // Page language hints (issue 17): Entra's market and LCID, OIDC-style ui_locales.
+    ui_locales: ['de', 'ar ja', 'de-AT fr', 'x-klingon', '<script>', '{companyName}'],
+    mkt: ['de-DE', 'ja-JP', 'ar-SA', 'zz-ZZ', ''],
+    lc: ['1031', '1025', '0', '99999999', '-1', 'de'],
   };
   return fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...(specific[key] ?? ['x'])) },
@@ -503,6 +510,9 @@ const wsfedMessage: fc.Arbitrary<[string, string][]> = fc
       'wct',
       'username',
       'prompt',
+      'ui_locales',
+      'mkt',
+      'lc',
     ]),
   })
   .chain(({ wa, optional }) =>
@@ -1712,6 +1722,80 @@ export const portalTarget: Target<PortalInput> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// The page language (issue 17): the picker's GET, the Accept-Language header and the language cookie
+
+interface LanguageInput {
+  lang: string;
+  ret: string;
+  acceptLanguage: string;
+  cookie: string;
+}
+
+const languageInput: fc.Arbitrary<LanguageInput> = fc.record({
+  lang: fc.oneof(
+    fc.constantFrom('de', 'ar', 'ja', 'en-GB', 'DE', 'de_AT', 'xx', '', 'de;q=1', '../en'),
+    noise(40),
+  ),
+  ret: fc.oneof(
+    fc.constantFrom(
+      '/adfs/ls/?wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline',
+      '/adfs/portal/',
+      '//evil.example/',
+      '/\\evil.example',
+      'https://evil.example/',
+      '/adfs/../../evil',
+      '/adfs/%2F%2Fevil.example',
+      '/adfs/\u0000x',
+      'javascript:alert(1)',
+    ),
+    noise(200),
+    count(6000).map((n) => `/adfs/${'a'.repeat(n)}`),
+  ),
+  acceptLanguage: fc.oneof(
+    fc.constantFrom('de-DE,de;q=0.9,en;q=0.8', '*', 'ar;q=0.1, ja;q=0.9', 'q=;;,,', ''),
+    noise(300),
+    count(4000).map((n) => 'de;q=0.5,'.repeat(n)),
+  ),
+  cookie: fc.oneof(fc.constantFrom('de', 'ar', '', '%00', 'x'.repeat(300)), noise(60)),
+});
+
+const languageTarget: Target<LanguageInput> = {
+  name: 'page language (picker, Accept-Language, cookie)',
+  arb: languageInput,
+  async run(app, i) {
+    const from = app.t.logs.lines.length;
+    const q = `lang=${enc(i.lang)}&return=${enc(i.ret)}`;
+    // Header values must be legal for the HTTP client: control characters and non-Latin-1 are stripped here.
+    const header = (v: string): string => v.replace(/[^\x20-\x7e]/g, '');
+    const picker = await timed(app, () =>
+      http(app)
+        .get(`/adfs/portal/language?${q}`)
+        .set('Accept-Language', header(i.acceptLanguage))
+        .set('Cookie', `__Host-fedgate_lang=${header(i.cookie).replace(/[;,]/g, '')}`),
+    );
+    checkOutcome(app, picker, decodeAll(q), from);
+    const location = picker.headers.location;
+    if (
+      typeof location === 'string' &&
+      (!location.startsWith('/adfs/') || location.startsWith('//'))
+    )
+      throw new PropertyFailure(`the picker redirected off our pages: ${location}`);
+    // The same header and cookie on a sign-in page: the page renders in some language, never fails.
+    const page = await timed(app, () =>
+      http(app)
+        .get(`/adfs/ls/?wa=wsignin1.0&wtrealm=${enc(M365)}`)
+        .set('Accept-Language', header(i.acceptLanguage))
+        .set('Cookie', `__Host-fedgate_lang=${header(i.cookie).replace(/[;,]/g, '')}`),
+    );
+    checkOutcome(app, page, i.acceptLanguage + i.cookie, from);
+    // 431: Node's own refusal of an oversized header block, before fedgate sees the request.
+    if (page.status !== 200 && page.status !== 431)
+      throw new PropertyFailure(`sign-in page answered ${String(page.status)}`);
+    return picker.status;
+  },
+};
+
 export const TARGETS: Target<never>[] = [
   samlTarget('authn', 'redirect'),
   samlTarget('authn', 'post'),
@@ -1728,4 +1812,5 @@ export const TARGETS: Target<never>[] = [
   certHeaderHttpTarget,
   mfaPageTarget,
   portalTarget,
+  languageTarget,
 ] as unknown as Target<never>[];
