@@ -376,7 +376,7 @@ describe('security info page /adfs/portal/', () => {
     const put = await request(t.app).put('/adfs/portal/');
     assert.equal(put.status, 405);
     // The theme below the portal path is still served.
-    const css = await request(t.app).get('/adfs/portal/theme/fedgate.css');
+    const css = await request(t.app).get('/adfs/portal/theme/signin.js');
     assert.equal(css.status, 200);
   });
 });
@@ -391,7 +391,7 @@ describe('security info page: served only where it can work', () => {
       try {
         const res = await request(t.app).get('/adfs/portal/');
         assert.equal(res.status, 404, JSON.stringify(mfa));
-        assert.equal((await request(t.app).get('/adfs/portal/theme/fedgate.css')).status, 200);
+        assert.equal((await request(t.app).get('/adfs/portal/theme/signin.js')).status, 200);
       } finally {
         await t.close();
       }
