@@ -30,7 +30,7 @@ import { spMetadata, standardSp, writeTrusts } from '../fixtures/saml2/harness.t
 import { LogCapture } from './app.ts';
 import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.ts';
 import { oathtool } from './mfa.ts';
-import { freePort } from './net.ts';
+import { freePort, waitUntil } from './net.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -48,6 +48,7 @@ export const PAGE_NAMES = [
   'error',
   'signed-out',
   'idp-initiated',
+  'form-post',
   'token-test',
 ] as const;
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -66,6 +67,7 @@ export const PAGE_TITLES: Record<PageName, string> = {
   error: 'Error page (unknown application), with the activity id',
   'signed-out': 'Signed out',
   'idp-initiated': 'IdP-initiated sign-on: the list of applications',
+  'form-post': 'Signing in: the page that posts the token to the application',
   'token-test': 'Token test page',
 };
 
@@ -315,15 +317,16 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
   const TEST_RP = 'urn:fedgate:test';
   const MULTIPLE_AUTHN = 'http://schemas.microsoft.com/claims/multipleauthn';
 
-  /** Signs in on the sign-in page: both fields at once, or (paginated sign-in) the user name first, then Next. */
-  async function submitPassword(page: Page, username: string, password: string): Promise<void> {
-    if ((await page.locator('#nextButton').count()) > 0) {
-      await page.fill('#userNameInput', username);
+  /** Fills the sign-in page: both fields at once, or (paginated sign-in) the user name first, then Next. */
+  async function enterCredentials(page: Page, username: string, password: string): Promise<void> {
+    await page.fill('#userNameInput', username);
+    if ((await page.locator('#nextButton').count()) > 0)
       await Promise.all([page.waitForEvent('load'), page.click('#nextButton')]);
-    } else {
-      await page.fill('#userNameInput', username);
-    }
     await page.fill('#passwordInput', password);
+  }
+
+  async function submitPassword(page: Page, username: string, password: string): Promise<void> {
+    await enterCredentials(page, username, password);
     await Promise.all([page.waitForEvent('load'), page.click('#submitButton')]);
   }
 
@@ -436,6 +439,28 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
         await page.goto(`${base}/adfs/ls/idpinitiatedsignon`);
         await page.waitForSelector('#idpSites');
         break;
+      case 'form-post': {
+        // The page that carries the token to the application posts itself at once; the post is stopped here so the
+        // page stays as a person sees it while the browser posts (answered by the browser itself with 204 No Content,
+        // which leaves the current page in place).
+        const reply = '**/adfs/test/result';
+        let posted = false;
+        await page.route(reply, async (r) => {
+          await r.fulfill({ status: 204 });
+          posted = true;
+        });
+        try {
+          await page.goto(signInUrl(TEST_RP));
+          await enterCredentials(page, 'alice@fedgate.test', PASSWORD);
+          // The page's own post cancels its load event, so this waits for the post instead.
+          await page.click('#submitButton', { noWaitAfter: true });
+          await waitUntil('the token page posted', () => posted);
+          await page.waitForSelector('#working');
+        } finally {
+          await page.unroute(reply);
+        }
+        break;
+      }
       case 'token-test':
         await page.goto(signInUrl(TEST_RP));
         await submitPassword(page, 'alice@fedgate.test', PASSWORD);
