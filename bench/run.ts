@@ -11,6 +11,7 @@ import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
 import { mfaBench } from './mfa.ts';
 import { fmt, table } from './lib.ts';
+import { pagesBench } from './pages.ts';
 import { parseCostBench, printParseCost } from './parse-cost.ts';
 import { underAttackBench } from './under-attack.ts';
 
@@ -50,6 +51,23 @@ console.log('');
 // 1b. Worst-case XML parse cost per request at the admitted limits (issue 14 §1; budget checked there).
 const parseCost = parseCostBench({ quick });
 results.parseCost = { rows: parseCost, ...printParseCost(parseCost) };
+
+// 1c. A localised, branded page's render cost against mustache with pre-resolved English texts (issue 17).
+const pages = await pagesBench({ rounds: quick ? 2 : 5, ms: quick ? 300 : 1000 });
+console.log('Sign-in page render (in process; median of rounds)');
+console.log(
+  table(
+    ['render', 'pages/s', '× baseline', 'µs/page'],
+    pages.map((r) => [
+      r.name,
+      Math.round(r.opsPerSec),
+      (r.opsPerSec / pages[0]!.opsPerSec).toFixed(2),
+      fmt(1e6 / r.opsPerSec),
+    ]),
+  ),
+);
+results.pages = pages;
+console.log('');
 
 // 2. End-to-end sign-ins against the Samba AD DC (started by the test setup script when absent).
 const prep = spawnSync('bash', [new URL('../tests/setup/samba.sh', import.meta.url).pathname], {

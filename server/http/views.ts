@@ -118,7 +118,7 @@ function contentFor(c: WebContentConfig | undefined, locale: string): Texts {
   return {
     ...invariant,
     ...(primary === locale ? {} : byTag.get(primary)),
-    ...byTag.get(locale),
+    ...byTag.get('de'),
   };
 }
 
@@ -157,6 +157,10 @@ export class Views {
   readonly #themes: ThemeSource;
   readonly catalogues: Catalogues;
   readonly themeDir: string;
+  /** Formatted messages that take no arguments, per locale and key. */
+  readonly #static = new Map<string, string>();
+  /** The language picker's entries, per page language. */
+  readonly #pickers = new Map<string, { code: string; name: string; selected: boolean }[]>();
 
   constructor(
     dir: string,
@@ -267,26 +271,44 @@ export class Views {
     return { brand, content: c, dir };
   }
 
-  /** The texts of the namespaces a page reads, formatted with the page's values as ICU arguments. */
+  /**
+   * The texts of the namespaces a page reads, formatted with the page's values as ICU arguments. A message without
+   * arguments is the same on every page of a language, so it is formatted once and kept.
+   */
   #texts(locale: string, namespaces: readonly string[], args: Record<string, string | number>) {
     const t: Record<string, unknown> = {};
-    for (const ns of ['common', ...namespaces])
-      for (const key of this.catalogues.keys(`${ns}.`))
-        nest(t, key, this.catalogues.format(locale, key, args));
+    for (const ns of ['common', ...namespaces]) {
+      for (const key of this.catalogues.keys(`${ns}.`)) {
+        const id = `${locale}\u0000${key}`;
+        let v = this.#static.get(id);
+        if (v === undefined) {
+          const src = this.catalogues.source(locale, key)?.message ?? '';
+          v = this.catalogues.format(locale, key, args);
+          // Only a message with no argument, plural or select ({) is the same whatever the page's values.
+          if (!src.includes('{')) this.#static.set(id, v);
+        }
+        nest(t, key, v);
+      }
+    }
     return t;
   }
 
-  /** The languages offered in the picker, each in its own language. */
+  /** The languages offered in the picker, each in its own language (the same for every page of a language). */
   #languages(locale: string) {
-    const offered =
-      this.#branding.languages
-        ?.map((l) => this.catalogues.best(l))
-        .filter((l) => l !== undefined) ?? this.catalogues.locales;
-    return [...new Set(offered)].map((code) => ({
-      code,
-      name: nativeName(code),
-      selected: code === locale,
-    }));
+    let list = this.#pickers.get(locale);
+    if (list === undefined) {
+      const offered =
+        this.#branding.languages
+          ?.map((l) => this.catalogues.best(l))
+          .filter((l) => l !== undefined) ?? this.catalogues.locales;
+      list = [...new Set(offered)].map((code) => ({
+        code,
+        name: nativeName(code),
+        selected: code === locale,
+      }));
+      this.#pickers.set(locale, list);
+    }
+    return list;
   }
 
   /**

@@ -79,6 +79,7 @@ export class Catalogues {
   readonly #messages = new Map<string, Map<string, string>>();
   readonly #compiled = new Map<string, IntlMessageFormat>();
   readonly #english = new Map<string, string>();
+  readonly #keys = new Map<string, readonly string[]>();
 
   /**
    * @param shippedDir views/locales
@@ -182,9 +183,14 @@ export class Catalogues {
     return this.#english.get(text);
   }
 
-  /** Every key of a namespace prefix (e.g. 'signin.'), from the English reference. */
-  keys(prefix = ''): string[] {
-    return [...(this.#messages.get('en')?.keys() ?? [])].filter((k) => k.startsWith(prefix));
+  /** Every key of a namespace prefix (e.g. 'signin.'), from the English reference (kept: pages ask on every render). */
+  keys(prefix = ''): readonly string[] {
+    let k = this.#keys.get(prefix);
+    if (k === undefined) {
+      k = [...(this.#messages.get('en')?.keys() ?? [])].filter((x) => x.startsWith(prefix));
+      this.#keys.set(prefix, k);
+    }
+    return k;
   }
 
   /**
