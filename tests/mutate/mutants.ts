@@ -92,6 +92,20 @@ const PORTAL_T = 'tests/integration/portal.test.ts';
 const RADIUS_PACKET_T = 'tests/unit/authn/mfa/radius-packet.test.ts';
 const RADIUS_FR = 'tests/integration/radius-freeradius.test.ts';
 
+// Issue 17: the sign-in experience (language picker, resume, Keep me signed in, web content links, theme files, page
+// escaping).
+const LANGUAGE = 'server/http/language.ts';
+const RESUME = 'server/protocols/browser/resume.ts';
+const BRANDING_PAGES = 'tests/integration/branding-pages.test.ts';
+const FLOW_OPTIONS = 'tests/integration/signin-flow-options.test.ts';
+const SVG = 'server/branding/svg.ts';
+const SVG_T = 'tests/unit/branding/svg.test.ts';
+const CSS = 'server/branding/css.ts';
+const ASSETS = 'server/branding/assets.ts';
+const ASSETS_T = 'tests/unit/branding/assets.test.ts';
+const THEME_T = 'tests/unit/branding/theme.test.ts';
+const ESCAPING = 'tests/security/page-escaping.test.ts';
+
 /** One edit in one file. */
 const m = (
   id: string,
@@ -1163,5 +1177,95 @@ export const MUTANTS: Mutant[] = [
     'RADIUS: the reply Message-Authenticator is the HMAC-MD5 of the reply under the shared secret',
     'issue 16 (bad RADIUS Message-Authenticator)',
     [RADIUS_PACKET_T, RADIUS_FR],
+  ),
+  m(
+    'branding-language-return-local',
+    'branding',
+    LANGUAGE,
+    'if (!isLocalReturn(back)) {',
+    'if (back === "") {',
+    'the language picker returns only to a page of ours (never another site: an open redirect in our name)',
+    'issue 17 (open redirect), corpus B3.5',
+    [BRANDING_PAGES],
+  ),
+  m(
+    'branding-resume-binding',
+    'branding',
+    RESUME,
+    "if (!safeEqual(readCookie(req, SIGNIN_COOKIE) ?? '', pending.binding)) throw expired();",
+    '',
+    'a pending sign-in is shown again (GET ?AuthState=) only to the browser holding its sign-in cookie',
+    'issue 17, corpus C5.1',
+    [BRANDING_PAGES],
+  ),
+  {
+    id: 'branding-kmsi-offered-only',
+    module: 'branding',
+    edits: [
+      {
+        file: 'server/protocols/browser/session.ts',
+        find: 's.config.branding.signIn.keepMeSignedIn &&',
+        replace: 'true &&',
+      },
+      {
+        file: 'server/protocols/browser/password.ts',
+        find: 'if (!s.config.branding.signIn.keepMeSignedIn) return false;',
+        replace: '',
+      },
+    ],
+    defence:
+      'a forged Kmsi=true gives no persistent session or psso claim where the admin does not offer Keep me signed in',
+    corpus: 'issue 17',
+    tests: [FLOW_OPTIONS],
+  },
+  m(
+    'branding-web-content-link-scheme',
+    'branding',
+    'server/config/schema.ts',
+    '(v) => /^(https?:\\/\\/[^\\s]+|mailto:[^\\s]+)$/i.test(v),',
+    '(v) => v !== "",',
+    'web-content links are https, http or mailto only (never javascript:)',
+    'issue 17 (stored XSS through configuration)',
+    [BRANDING_PAGES],
+  ),
+  m(
+    'branding-svg-script',
+    'branding',
+    SVG,
+    'if (FORBIDDEN_ELEMENTS.has(local))',
+    'if (local === "never")',
+    'an SVG logo or illustration with <script> or <foreignObject> is refused',
+    'issue 17 (no SVG scripts)',
+    [SVG_T],
+  ),
+  m(
+    'branding-css-import',
+    'branding',
+    CSS,
+    "if (name.toLowerCase() === 'import')",
+    'if (name === "never")',
+    'a theme stylesheet may not @import (a fetch the theme check cannot see)',
+    'issue 17',
+    [THEME_T, ASSETS_T],
+  ),
+  m(
+    'branding-image-type',
+    'branding',
+    ASSETS,
+    'if (seen.kind !== claimed)',
+    'if (seen.kind === "never")',
+    "an image's type comes from its bytes and must match its extension",
+    'issue 17 (uploaded images are checked)',
+    [ASSETS_T],
+  ),
+  m(
+    'branding-escape-username',
+    'branding',
+    'views/signin.html',
+    '{{#knownUser}}<input type="hidden" name="UserName" value="{{username}}">{{/knownUser}}',
+    '{{#knownUser}}<input type="hidden" name="UserName" value="{{{username}}}">{{/knownUser}}',
+    'a hinted user name is escaped on the sign-in page',
+    'issue 17 (hostile values), corpus C5',
+    [ESCAPING],
   ),
 ];
