@@ -9,6 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { PAGE_NAMES, PAGE_TITLES, shippedLanguages } from '../helpers/pages.ts';
 import { fullMatrix, renderShots, shot, SHOTS_DIR } from './shots.ts';
 
@@ -53,7 +54,12 @@ const lines = [
   '![Sign-in, Contoso example theme](signin.contoso.en.png)',
   '',
 ];
-if (words.length === 0) writeFileSync(join(SHOTS_DIR, 'README.md'), lines.join('\n'));
+if (words.length === 0) {
+  // Formatted as the repository's prettier check wants it (npm test runs prettier --check .).
+  const readme = join(SHOTS_DIR, 'README.md');
+  const options = (await resolveConfig(readme)) ?? {};
+  writeFileSync(readme, await format(lines.join('\n'), { ...options, filepath: readme }));
+}
 console.log(
   `${String(chosen.length)} screenshots in ${String(Math.round((performance.now() - started) / 1000))} s`,
 );
