@@ -118,7 +118,7 @@ function contentFor(c: WebContentConfig | undefined, locale: string): Texts {
   return {
     ...invariant,
     ...(primary === locale ? {} : byTag.get(primary)),
-    ...byTag.get('de'),
+    ...byTag.get(locale),
   };
 }
 
