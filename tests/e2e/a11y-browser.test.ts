@@ -11,7 +11,9 @@
  * viewport's CSS width, so the page's narrow-screen rules would never apply: not what a user at 200 % sees.
  *
  * Beyond axe: no horizontal scrolling at 320 px and at 200 % (WCAG 1.4.10 reflow, which axe does not check), and the
- * page really is right to left in Arabic (lang="ar" dir="rtl"), so the RTL runs test what they say.
+ * page really is right to left in Arabic (lang="ar" dir="rtl"), so the RTL runs test what they say. Apart from
+ * axe's verdict, each context also reports anything of the page's own that its Content-Security-Policy refuses
+ * (the Caps Lock hint script, a style), since a refused part of a page is a part that silently does not work.
  *
  * One browser and one context per language and size; each page is reached once in it (from a browser without
  * cookies, PagesSite.reach) and checked in both colour modes.
