@@ -19,8 +19,10 @@ export function isLocalReturn(v: string): boolean {
   if (v.length > 4096 || /[\\\u0000-\u001f\u007f]/.test(v)) return false;
   if (!v.startsWith('/adfs/') || v.startsWith('//')) return false;
   try {
-    // Resolved against a fixed origin, the path must stay on it.
-    return new URL(v, 'https://fedgate.invalid').origin === 'https://fedgate.invalid';
+    // Resolved against a fixed origin, the address must stay on it and under /adfs/ (dot segments such as
+    // /adfs/../x leave it).
+    const u = new URL(v, 'https://fedgate.invalid');
+    return u.origin === 'https://fedgate.invalid' && u.pathname.startsWith('/adfs/');
   } catch {
     return false;
   }

@@ -20,8 +20,10 @@ export function activityId(random: Random): RequestHandler {
 }
 
 /** Default CSP for every page: no script at all, forms post only to ourselves, never framed (corpus C5.3/C5.4). */
+// script-src 'self': fedgate's own page scripts only (views/theme: the Caps Lock hint, WebAuthn); never inline script
+// and never an admin's (themes serve no scripts: AD FS's OnLoadScript is not offered, issue 17).
 export const BASE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const HSTS = 'max-age=31536000; includeSubDomains';
 

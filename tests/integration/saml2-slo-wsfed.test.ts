@@ -157,10 +157,10 @@ describe('single logout reaches the WS-Federation parties of the session', () =>
     assert.deepEqual(policy.get('default-src'), ["'none'"]);
     assert.deepEqual(policy.get('frame-ancestors'), ["'none'"]);
     assert.equal(policy.get('frame-src'), undefined, 'no frames (default-src none)');
-    const [nonceSource] = policy.get('script-src') ?? [];
+    // Our own page script file ('self', issue 17), and the continuation's nonce; never 'unsafe-inline'.
     const nonce = decodeEntities(/<script nonce="([^"]+)">/.exec(out.text)?.[1] ?? '');
     assert.ok(nonce !== '');
-    assert.equal(nonceSource, `'nonce-${nonce}'`);
+    assert.deepEqual(policy.get('script-src'), ["'self'", `'nonce-${nonce}'`]);
 
     // The page then continues to the SP with its LogoutResponse, which node-saml verifies.
     const next = /<a id="signout-next-link" href="([^"]+)">/.exec(out.text)?.[1];
@@ -245,8 +245,13 @@ describe('single logout reaches the WS-Federation parties of the session', () =>
       'https://app1.fedgate.test',
       'https://app2.example.org',
     ]);
-    assert.equal(policy.get('script-src'), undefined, 'nothing to continue to: no script');
-    assert.ok(!end.text.includes('<script'));
+    // Nothing to continue to: no inline script, only our own page script file (issue 17).
+    assert.deepEqual(policy.get('script-src'), ["'self'"]);
+    assert.ok(!end.text.includes('<script nonce'));
+    assert.deepEqual(
+      [...end.text.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]),
+      ['<script src="/adfs/portal/theme/signin.js" defer>'],
+    );
   });
 
   test('wsignout1.0 with only WS-Fed parties and a registered wreply: cleanup images first, then on to wreply', async () => {

@@ -59,7 +59,8 @@ export function sendSignedOut(
       'Content-Security-Policy',
       "default-src 'none'; style-src 'self'; " +
         `img-src 'self' data:${origins.map((x) => ` ${x}`).join('')}; ` +
-        (o.next === undefined ? '' : `script-src 'nonce-${nonce}'; `) +
+        // 'self': the page script every page loads (views/theme/signin.js); the nonce: the continuation below.
+        `script-src 'self'${o.next === undefined ? '' : ` 'nonce-${nonce}'`}; ` +
         `form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     );
   res

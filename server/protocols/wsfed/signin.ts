@@ -158,7 +158,10 @@ export async function issueWsFed(who: SignedIn, request: WsFedRequest): Promise<
 function wsfedLocaleHints(q: unknown): string[] {
   const out: string[] = [];
   for (const name of ['ui_locales', 'mkt', 'lc']) {
-    const v = param(q, name, 64);
+    // A hint only: one given twice, or too long to be a list of language tags, is ignored, never a refused sign-in.
+    const raw =
+      typeof q === 'object' && q !== null ? (q as Record<string, unknown>)[name] : undefined;
+    const v = typeof raw === 'string' && raw.length <= 256 ? raw : undefined;
     if (v === undefined) continue;
     for (const t of v.trim().split(/\s+/).slice(0, 4)) if (t !== '') out.push(t);
   }
