@@ -327,6 +327,14 @@ describe('issue 17: the language of a page', () => {
     assert.match(mfa.text, /id="totpForm"/, 'the MFA page');
     assert.equal(langOf(mfa), 'fr', 'the MFA page keeps the hint');
     assert.ok(mfa.text.includes(catalogue('fr')['mfa.heading'] ?? '\u0000'));
+    // The MFA page answered a POST: its picker returns to the pending sign-in, which shows the MFA step again.
+    const back = hidden(mfa.text, 'return');
+    assert.equal(back, `/adfs/ls/?AuthState=${hidden(first.text, 'AuthState')}`);
+    const again = await get(t, back, { jar, cookie: '__Host-fedgate_lang=de' });
+    assert.equal(again.status, 200);
+    assert.match(again.text, /id="totpForm"/);
+    assert.equal(langOf(again), 'de', 'the choice wins over the hint');
+    assert.equal(hidden(again.text, 'csrf'), hidden(mfa.text, 'csrf'));
   });
 });
 
