@@ -435,77 +435,65 @@ describe('issue 17: Keep me signed in with a second factor', () => {
     await t.close();
   });
 
-  test(
-    'the box ticked on the password page keeps the sign-in after the MFA step too',
-    {
-      todo: 'server/protocols/browser/password.ts: the ticked box is only in the password post; the MFA step reloads the pending sign-in (mfa-page.ts startMfa) and finishes with persistent: pending.kmsi, which only the paginated first page sets, so the choice is lost',
-    },
-    async () => {
+  test('the box ticked on the password page keeps the sign-in after the MFA step too', async () => {
+    const jar = new Jar();
+    const first = await get(t, wsfed(M365, { wauth: MULTIPLE_AUTHN }), jar);
+    const mfa = await post(t, jar, first.text, {
+      AuthMethod: 'FormsAuthentication',
+      UserName: ALICE.username,
+      Password: ALICE.password,
+      Kmsi: 'true',
+    });
+    assert.match(mfa.text, /id="totpForm"/);
+    const done = await request(t.app)
+      .post('/adfs/ls/mfa')
+      .set('Cookie', jar.header())
+      .type('form')
+      .send({
+        AuthState: hidden(mfa.text, 'AuthState'),
+        csrf: hidden(mfa.text, 'csrf'),
+        Method: 'totp',
+        Code: oathtool(ALICE_APP, clock.now()),
+      });
+    assert.equal(done.status, 200, done.text.slice(0, 300));
+    assert.match(done.text, /name="wresult"/);
+    const cookie = ssoCookie(done);
+    assert.ok(cookie);
+    assert.match(cookie, /Max-Age=28800(;|$)/, cookie);
+    const claims = verifySaml11WithXmlCrypto(
+      extractAssertionFromRstr(hidden(done.text, 'wresult')),
+      cert,
+    );
+    assert.deepEqual(claims.attributes[PSSO], ['true']);
+  });
+
+  test('ticked on the user-name page, then unticked on the password page: not kept', async () => {
+    const paged = await makeTestApp(
+      { branding: { signIn: { paginated: true, keepMeSignedIn: true } } },
+      { clock },
+    );
+    try {
       const jar = new Jar();
-      const first = await get(t, wsfed(M365, { wauth: MULTIPLE_AUTHN }), jar);
-      const mfa = await post(t, jar, first.text, {
+      const first = await get(paged, wsfed(M365), jar);
+      assert.match(first.text, /id="kmsiInput"/);
+      const second = await post(paged, jar, first.text, {
+        AuthMethod: 'Identify',
+        UserName: ALICE.username,
+        Kmsi: 'true',
+      });
+      assert.match(second.text, /id="kmsiInput"[^>]* checked/, 'the choice is shown again');
+      // The user unticks it: the form posts no Kmsi.
+      const done = await post(paged, jar, second.text, {
         AuthMethod: 'FormsAuthentication',
         UserName: ALICE.username,
         Password: ALICE.password,
-        Kmsi: 'true',
       });
-      assert.match(mfa.text, /id="totpForm"/);
-      const done = await request(t.app)
-        .post('/adfs/ls/mfa')
-        .set('Cookie', jar.header())
-        .type('form')
-        .send({
-          AuthState: hidden(mfa.text, 'AuthState'),
-          csrf: hidden(mfa.text, 'csrf'),
-          Method: 'totp',
-          Code: oathtool(ALICE_APP, clock.now()),
-        });
-      assert.equal(done.status, 200, done.text.slice(0, 300));
       assert.match(done.text, /name="wresult"/);
       const cookie = ssoCookie(done);
       assert.ok(cookie);
-      assert.match(cookie, /Max-Age=28800(;|$)/, cookie);
-      const claims = verifySaml11WithXmlCrypto(
-        extractAssertionFromRstr(hidden(done.text, 'wresult')),
-        cert,
-      );
-      assert.deepEqual(claims.attributes[PSSO], ['true']);
-    },
-  );
-
-  test(
-    'ticked on the user-name page, then unticked on the password page: not kept',
-    {
-      todo: "server/protocols/browser/password.ts kmsi(): `|| pending.kmsi === true` makes the first page's tick win over the password page's untick (that page shows the box with the remembered state, so its post carries the user's last choice)",
-    },
-    async () => {
-      const paged = await makeTestApp(
-        { branding: { signIn: { paginated: true, keepMeSignedIn: true } } },
-        { clock },
-      );
-      try {
-        const jar = new Jar();
-        const first = await get(paged, wsfed(M365), jar);
-        assert.match(first.text, /id="kmsiInput"/);
-        const second = await post(paged, jar, first.text, {
-          AuthMethod: 'Identify',
-          UserName: ALICE.username,
-          Kmsi: 'true',
-        });
-        assert.match(second.text, /id="kmsiInput"[^>]* checked/, 'the choice is shown again');
-        // The user unticks it: the form posts no Kmsi.
-        const done = await post(paged, jar, second.text, {
-          AuthMethod: 'FormsAuthentication',
-          UserName: ALICE.username,
-          Password: ALICE.password,
-        });
-        assert.match(done.text, /name="wresult"/);
-        const cookie = ssoCookie(done);
-        assert.ok(cookie);
-        assert.doesNotMatch(cookie, /Max-Age|Expires/i, 'the last choice counts');
-      } finally {
-        await paged.close();
-      }
-    },
-  );
+      assert.doesNotMatch(cookie, /Max-Age|Expires/i, 'the last choice counts');
+    } finally {
+      await paged.close();
+    }
+  });
 });

@@ -30,10 +30,19 @@ export function isCredentialsPost(body: unknown): boolean {
   return param(body, 'AuthState', 64) !== undefined;
 }
 
-/** Whether this sign-in is kept ("Keep me signed in"): the box on this form or on the user-name page, if offered. */
-function kmsi(s: Services, body: unknown, pending: PendingSignIn): boolean {
+/**
+ * Whether this form asks to keep the sign-in ("Keep me signed in"), where the admin offers it. The last form the
+ * user sent decides: a box ticked on the user-name page and unticked on the password page is not kept.
+ */
+function kmsi(s: Services, body: unknown): boolean {
   if (!s.config.branding.signIn.keepMeSignedIn) return false;
-  return param(body, 'Kmsi', 8) === 'true' || pending.kmsi === true;
+  return param(body, 'Kmsi', 8) === 'true';
+}
+
+/** The pending sign-in with the user's Keep me signed in choice recorded (later steps, such as MFA, read it). */
+function withKmsi(pending: PendingSignIn, kept: boolean): PendingSignIn {
+  const { kmsi: _previous, ...rest } = pending;
+  return kept ? { ...rest, kmsi: true } : rest;
 }
 
 /** The first page of a paginated sign-in: remember the user name (and the box), show that user's methods. */
@@ -50,10 +59,9 @@ async function userNamePost(
     return;
   }
   const pending: PendingSignIn = {
-    ...p.pending,
+    ...withKmsi(p.pending, kmsi(s, body)),
     username,
     identified: true,
-    ...(kmsi(s, body, p.pending) ? { kmsi: true } : {}),
   };
   await updatePending(s, p.pendingId, pending);
   sendSignInPage(s, res, { ...p, pending });
@@ -112,20 +120,24 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
     });
     return;
   }
+  // The choice on this form is the one that counts; recorded before the next step, which may reload the record.
+  const kept = kmsi(s, body);
+  const current = withKmsi(pending, kept);
+  if (kept !== (pending.kmsi === true)) await updatePending(s, pendingId, current);
   await proceed(
     {
       s,
       req,
       res,
       rp,
-      request: pending,
+      request: current,
       ask: pending.mfaAsk,
       pendingId,
       user: result.user,
       fresh: {
         authMethod: AuthMethods.password,
         authInstant: s.clock.now(),
-        persistent: kmsi(s, body, pending),
+        persistent: kept,
       },
     },
     'additional',
