@@ -1253,7 +1253,7 @@ export const MUTANTS: Mutant[] = [
     'branding',
     ASSETS,
     'if (seen.kind !== claimed)',
-    'if (seen.kind === "never")',
+    "if ((seen.kind as string) === 'never')",
     "an image's type comes from its bytes and must match its extension",
     'issue 17 (uploaded images are checked)',
     [ASSETS_T],

@@ -202,6 +202,8 @@ async function render(
 ): Promise<void> {
   const base = {
     action: `${ROUTES.portal}/`,
+    // The language picker comes back here (this page also answers POSTs).
+    returnTo: `${ROUTES.portal}/`,
     csrf: csrfToken(s, live.session),
     user: live.user.userPrincipalName ?? live.user.windowsAccountName,
     error: v.error,
