@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import Mustache from 'mustache';
 import type { BrandingConfig, WebContentConfig } from '../config/schema.ts';
 import { Catalogues, directionOf, nativeName } from '../i18n/catalogue.ts';
@@ -137,14 +137,6 @@ function nest(into: Record<string, unknown>, key: string, value: string): void {
     }
   }
   o[parts[parts.length - 1] ?? ''] = value;
-}
-
-/** Where the language picker may send the browser back to: a path of ours, never another site. */
-function safeReturn(req: Request): string | undefined {
-  if (req.method !== 'GET') return undefined;
-  const u = req.originalUrl;
-  if (u.length > 4096 || !u.startsWith('/adfs/') || u.startsWith('//')) return undefined;
-  return u;
 }
 
 export class Views {
@@ -334,8 +326,10 @@ export class Views {
     const pageView = { ...values, t, brand, lang: locale, dir };
     const body = Mustache.render(this.#pages[name], pageView, this.#partials);
     const languages = this.#languages(locale);
-    const returnTo =
-      safeReturn(res.req) ?? (typeof data.returnTo === 'string' ? data.returnTo : undefined);
+    // The picker is offered where the page names an address of ours to come back to (the pending sign-in, the
+    // portal): never the request's own URL, which would echo whatever a link carried (a hostile wreply, a SAML
+    // message that cannot be replayed) into the page.
+    const returnTo = typeof data.returnTo === 'string' ? data.returnTo : undefined;
     return Mustache.render(this.#layout, {
       title: this.catalogues.format(locale, TITLES[name], args),
       t,
@@ -343,7 +337,6 @@ export class Views {
       lang: locale,
       dir,
       content: body,
-      // The picker needs a page to come back to: GET pages return to themselves, others say where (returnTo).
       languages: returnTo === undefined || languages.length < 2 ? [] : languages,
       returnTo,
     });

@@ -221,7 +221,13 @@ describe('sign-in in a real browser', () => {
       await page.goto(
         `${base}/adfs/ls/?wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=${encodeURIComponent(wctx)}&username=bob%40fedgate.test`,
       );
-      assert.equal(await page.inputValue('#userNameInput'), 'bob@fedgate.test');
+      // Entra's username= hint: the page names the user instead of asking (issue 17), with another-account link.
+      assert.equal(
+        await page.inputValue('input[type="hidden"][name="UserName"]'),
+        'bob@fedgate.test',
+      );
+      assert.match((await page.textContent('#signingInAs')) ?? '', /bob@fedgate\.test/);
+      assert.equal(await page.locator('#differentAccount').count(), 1);
       await page.fill('#passwordInput', 'Passw0rd!');
       await page.click('#submitButton');
       if (!javaScriptEnabled) {
@@ -276,7 +282,9 @@ describe('sign-in in a real browser', () => {
     );
     assert.deepEqual(dialogs, []);
     assert.equal(await page.locator('img').count(), 0);
-    assert.equal(await page.inputValue('#userNameInput'), injected, 'shown as text');
+    // The hinted name is shown as who is signing in, and kept in the form: as text, never as markup.
+    assert.equal(await page.inputValue('input[name="UserName"]'), injected, 'kept as text');
+    assert.ok(((await page.textContent('#signingInAs')) ?? '').includes(injected), 'shown as text');
 
     // A page on another site tries to frame the sign-in page: the frame must stay empty (X-Frame-Options/CSP).
     // Beside it, a control frame from the same test server, which allows framing, renders its form. The attacker

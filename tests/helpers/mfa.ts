@@ -328,9 +328,17 @@ export function saysMfa(c: Saml11Claims): boolean {
   return c.attributes[AMR]?.includes(MULTIPLE_AUTHN) ?? false;
 }
 
-/** The password page of the sign-in: fills it and submits. */
+/**
+ * The password page of the sign-in: fills it and submits. With Entra's `username=` hint the page already names the
+ * user ("Signing in as", issue 17) and has no user-name field; it must be the user this test signs in.
+ */
 export async function submitPassword(page: Page, user: AdUser): Promise<void> {
-  if ((await page.inputValue('#userNameInput')) === '') await page.fill('#userNameInput', user.upn);
+  if ((await page.locator('#userNameInput').count()) === 0) {
+    const named = await page.inputValue('input[type="hidden"][name="UserName"]');
+    if (named.toLowerCase() !== user.upn.toLowerCase())
+      throw new Error(`the page signs in ${named}, not ${user.upn}`);
+  } else if ((await page.inputValue('#userNameInput')) === '')
+    await page.fill('#userNameInput', user.upn);
   await page.fill('#passwordInput', user.password);
   await page.click('#submitButton');
 }

@@ -23,7 +23,7 @@ import {
 // (532), pwchg3 is normal (the portal page). Each is reset as Administrator first, so the file can run again.
 
 function errorText(html: string): string | undefined {
-  const m = /id="errorText">([^<]*)</.exec(html);
+  const m = /id="errorText"[^>]*>([^<]*)</.exec(html);
   return m?.[1] === undefined ? undefined : decodeEntities(m[1]);
 }
 

@@ -51,10 +51,11 @@ describe('WS-Federation passive sign-in (embedded directory)', () => {
     assert.match(res.text, /value="alice@fedgate.test"/, 'username hint prefills the form');
     assert.equal(res.headers['x-frame-options'], 'DENY');
     assert.match(res.headers['content-security-policy'] ?? '', /frame-ancestors 'none'/);
-    assert.doesNotMatch(
-      res.headers['content-security-policy'] ?? '',
-      /script-src/,
-      'the sign-in page runs no script',
+    // No inline script and nobody else's: only fedgate's own page script file (the Caps Lock hint, issue 17).
+    assert.match(res.headers['content-security-policy'] ?? '', /(^|; )script-src 'self'(;|$)/);
+    assert.deepEqual(
+      [...res.text.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]),
+      ['<script src="/adfs/portal/theme/signin.js" defer>'],
     );
     // Plain HTTP, no trusted proxy: no HSTS (RFC 6797 §7.2); over https see tests/security/browser-hardening.
     assert.equal(res.headers['strict-transport-security'], undefined);

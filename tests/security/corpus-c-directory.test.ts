@@ -131,6 +131,8 @@ function shape(res: request.Response, username: string): Shape {
   const body = res.text
     .replace(SUFFIX_RE, 'ACTIVITY')
     .replace(/name="(AuthState|csrf|Ticket)" value="[^"]*"/g, 'name="$1" value="…"')
+    // The resume address (the language picker's way back, "different account") carries the handle too.
+    .replace(/AuthState(=|&#x3D;)[A-Za-z0-9_-]+/g, 'AuthState$1…')
     .split(username)
     .join('USER');
   return { status: res.status, headers, body };

@@ -240,16 +240,20 @@ describe('issue 17: hostile values on the pages are escaped', () => {
         const decoded = assertEscaped(res.text, p, `${name} ${p}`);
         assert.equal(htmlLang(res.text).lang, 'en', 'a hostile hint or cookie is no language');
         assert.equal(res.headers['content-language'], 'en');
-        // The picker's return address holds the request's own address, escaped.
-        assert.equal(hidden(res.text, 'return'), wsfed(M365, { [name]: p }));
+        // The picker's return address is the pending sign-in's own resume address, never the request's (which
+        // would reflect whatever a link carried).
+        assert.equal(
+          hidden(res.text, 'return'),
+          `/adfs/ls/?AuthState=${hidden(res.text, 'AuthState')}`,
+        );
         assert.ok(decoded.includes('name="return"'));
       }
     }
   });
 
-  test('a raw (not percent-encoded) hostile query, as a browser-less client sends it, is escaped in the picker return', async () => {
-    // supertest percent-encodes the path; node:http sends it as written, as an attacker's client would, and the
-    // server reflects the request's own address in the language picker's return field.
+  test('a raw (not percent-encoded) hostile query, as a browser-less client sends it, is not reflected by the picker', async () => {
+    // supertest percent-encodes the path; node:http sends it as written, as an attacker's client would. The
+    // language picker's return field is the pending sign-in's resume address, not the request's own.
     const server = createServer(t.app);
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const port = (server.address() as AddressInfo).port;
@@ -260,7 +264,12 @@ describe('issue 17: hostile values on the pages are escaped', () => {
         assert.ok(res.status < 500, `raw ${p}: ${String(res.status)}`);
         if (res.status !== 200) continue; // refused by the HTTP parser or the URL guard: nothing rendered
         const back = /name="return" value="([^"]*)"/.exec(res.body)?.[1];
-        assert.equal(decode(back ?? ''), path, `raw ${p}: the return field holds the address`);
+        const state = /name="AuthState" value="([^"]*)"/.exec(res.body)?.[1];
+        assert.equal(
+          decode(back ?? ''),
+          `/adfs/ls/?AuthState=${decode(state ?? '')}`,
+          `raw ${p}: the return field is the resume address`,
+        );
         assertEscaped(res.body, p, `raw ui_locales ${p}`);
       }
     } finally {

@@ -83,7 +83,13 @@ export async function passwordPost(s: Services, req: Request, res: Response): Pr
   }
   // Paginated sign-in (branding.signIn.paginated): the first page only names the user; nothing is checked yet, so
   // it tells nobody whether the account exists (corpus C2.1).
-  if (param(body, 'AuthMethod', 32) === 'Identify') {
+  // AuthMethod is otherwise informational (AD FS's form sends FormsAuthentication): only this exact value counts.
+  if (
+    typeof body === 'object' &&
+    body !== null &&
+    'AuthMethod' in body &&
+    body.AuthMethod === 'Identify'
+  ) {
     await userNamePost(s, res, body, { pendingId, pending, rp });
     return;
   }

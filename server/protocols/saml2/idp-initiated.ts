@@ -7,6 +7,7 @@
 import type { Request, Response } from 'express';
 import { param } from '../../http/middleware.ts';
 import { FederationError } from '../../lib/errors.ts';
+import { ROUTES } from '../../http/routes.ts';
 import type { Services } from '../../services.ts';
 import { matchReplyUrl } from '../../trust/registry.ts';
 import type { SignInRequest } from '../browser/pending.ts';
@@ -30,6 +31,7 @@ export async function parseIdpInitiated(
       .type('html')
       .send(
         s.views.page(res, 'idp-initiated', {
+          returnTo: ROUTES.idpInitiated,
           sites: listed.map((p) => ({
             name: p.name,
             href: `?LoginToRP=${encodeURIComponent(p.identifier)}`,
