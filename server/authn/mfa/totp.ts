@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { Clock } from '../../lib/clock.ts';
+import { cryptoRandom, type Random } from '../../lib/random.ts';
 import type { ArtifactStore } from '../../stores/types.ts';
 import { MfaLockout } from './lockout.ts';
 
@@ -52,8 +53,13 @@ export type TotpResult =
     };
 
 /** A new random secret (RFC 4226 §4: at least 128 bits; 160 as authenticator apps expect), base32 for enrolment. */
-export function newTotpSecret(): { bytes: Buffer; base32: string } {
-  const secret = new Secret({ size: 20 });
+export function newTotpSecret(random: Random = cryptoRandom): { bytes: Buffer; base32: string } {
+  // From the injected randomness (lib/random.ts), so tests and screenshots are reproducible; production's is
+  // crypto.randomBytes. 20 bytes = 160 bits, RFC 4226 §4's recommended length.
+  const bytes = random.bytes(20);
+  const secret = new Secret({
+    buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
+  });
   return { bytes: Buffer.from(secret.bytes), base32: secret.base32 };
 }
 

@@ -219,7 +219,7 @@ export async function showMfa(s: Services, req: Request, res: Response, p: Shown
       let sealed = state.enrol.totpSecret;
       let base32 = sealed === undefined ? undefined : s.mfa.pendingSealer.open(sealed, p.pendingId);
       if (base32 === undefined) {
-        base32 = newTotpSecret().base32;
+        base32 = newTotpSecret(s.random).base32;
         sealed = s.mfa.pendingSealer.seal(base32, p.pendingId);
         state.enrol.totpSecret = sealed;
       }

@@ -441,7 +441,7 @@ async function startAdd(
   const exp = s.clock.now().getTime() + CEREMONY_SECONDS * 1000;
   const n = s.random.token();
   if (kind === 'totp') {
-    const c = { k: 'totp' as const, secret: newTotpSecret().base32, exp, n };
+    const c = { k: 'totp' as const, secret: newTotpSecret(s.random).base32, exp, n };
     await render(s, req, res, live, { addTotp: totpView(s, live, c) });
     return;
   }
