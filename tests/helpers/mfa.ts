@@ -8,6 +8,7 @@
  * samba.sh's mfa1..mfa3 are rewritten by other test files that may run at the same time, and the write grant on
  * the MFA attribute is inherited by every user object under CN=Users, so a new account gets it too.
  */
+import type { Services } from '../../server/services.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createDecipheriv, hkdfSync } from 'node:crypto';
@@ -341,4 +342,27 @@ export async function submitPassword(page: Page, user: AdUser): Promise<void> {
     await page.fill('#userNameInput', user.upn);
   await page.fill('#passwordInput', user.password);
   await page.click('#submitButton');
+}
+
+/**
+ * Gives a user of a test app's directory one authenticator-app factor, written through the app's own enrolment
+ * store as an enrolment on the MFA page would (set-up for tests of what comes after; the enrolment itself is tested
+ * in tests/integration/mfa-signin.test.ts).
+ */
+export async function enrolAppFactor(
+  t: { services: Services },
+  user: string,
+  id: string,
+  base32: string,
+): Promise<void> {
+  const store = t.services.mfa.enrolments;
+  if (store === undefined) throw new Error('the test app keeps no enrolments (mfa.methods)');
+  const found = await t.services.directory.findUser(user);
+  if (found === undefined) throw new Error(`no user ${user} in the test directory`);
+  await store.write(found, {
+    v: 1,
+    factors: [
+      { kind: 'totp', id, name: 'Phone', createdAt: '2026-01-01T00:00:00.000Z', secret: base32 },
+    ],
+  });
 }

@@ -19,7 +19,7 @@ import { resolveConfig } from '../../server/config/load.ts';
 import { buildServices } from '../../server/services.ts';
 import { createApp } from '../../server/app.ts';
 import { LogCapture, Jar, M365, hidden, formAction, signIn, type TestApp } from '../helpers/app.ts';
-import { oathtool, MULTIPLE_AUTHN } from '../helpers/mfa.ts';
+import { enrolAppFactor, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { runCli } from '../helpers/cli.ts';
 import {
@@ -853,22 +853,7 @@ describe('issue 17: every page’s words come from the catalogue', () => {
         lockout: { enabled: false },
       },
     );
-    const enrolments = t.services.mfa.enrolments;
-    assert.ok(enrolments);
-    const alice = await t.services.directory.findUser('alice');
-    assert.ok(alice);
-    await enrolments.write(alice, {
-      v: 1,
-      factors: [
-        {
-          kind: 'totp',
-          id: 'brandingAlicePhone001',
-          name: 'Phone',
-          createdAt: '2026-01-01T00:00:00.000Z',
-          secret: ALICE_APP,
-        },
-      ],
-    });
+    await enrolAppFactor(t, 'alice', 'brandingAlicePhone001', ALICE_APP);
   });
   after(async () => {
     await t.close();

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
-import { MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
+import { enrolAppFactor, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
 import {
   certFromMetadata,
   extractAssertionFromRstr,
@@ -203,22 +203,7 @@ describe('issue 17: a user name the party hints, and "Sign in with a different a
       [{ file: 'sp', metadataXml: spMetadata(standardSp()), trust: { nameIdFormat: EMAIL } }],
       { mfa: { methods: ['totp'], secrets: [MFA_SECRET] }, lockout: { enabled: false } },
     );
-    const store = t.services.mfa.enrolments;
-    assert.ok(store);
-    const alice = await t.services.directory.findUser('alice');
-    assert.ok(alice);
-    await store.write(alice, {
-      v: 1,
-      factors: [
-        {
-          kind: 'totp',
-          id: 'flowAlicePhone0000001',
-          name: 'Phone',
-          createdAt: '2026-01-01T00:00:00.000Z',
-          secret: ALICE_APP,
-        },
-      ],
-    });
+    await enrolAppFactor(t, 'alice', 'flowAlicePhone0000001', ALICE_APP);
   });
   after(async () => {
     await t.close();
@@ -410,22 +395,7 @@ describe('issue 17: Keep me signed in with a second factor', () => {
       },
       { clock },
     );
-    const store = t.services.mfa.enrolments;
-    assert.ok(store);
-    const alice = await t.services.directory.findUser('alice');
-    assert.ok(alice);
-    await store.write(alice, {
-      v: 1,
-      factors: [
-        {
-          kind: 'totp',
-          id: 'flowAlicePhone0000002',
-          name: 'Phone',
-          createdAt: '2026-01-01T00:00:00.000Z',
-          secret: ALICE_APP,
-        },
-      ],
-    });
+    await enrolAppFactor(t, 'alice', 'flowAlicePhone0000002', ALICE_APP);
     const md = await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml');
     const [c] = certFromMetadata(md.text);
     assert.ok(c);
