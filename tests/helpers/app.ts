@@ -99,8 +99,10 @@ export function decodeEntities(s: string): string {
     .replace(/&#x([0-9a-f]+);/gi, (_, h: string) => String.fromCodePoint(parseInt(h, 16)))
     .replace(/&#(\d+);/g, (_, d: string) => String.fromCodePoint(parseInt(d, 10)))
     .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
+    .replace(/&nbsp;/g, '\u00a0')
     .replace(/&amp;/g, '&');
 }
 
@@ -111,6 +113,32 @@ export function formAction(html: string): string {
 }
 
 export const M365 = 'urn:federation:MicrosoftOnline';
+
+/** The address of a WS-Fed sign-in request (wa=wsignin1.0) for a realm, with extra parameters. */
+export const wsfedSignInUrl = (realm: string, extra: Record<string, string> = {}): string =>
+  `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: realm, ...extra }).toString()}`;
+
+/**
+ * Posts the form of a sign-in page (its AuthState and csrf) with these fields, with the jar's cookies and any
+ * headers; the jar takes the answer's cookies.
+ */
+export async function postSignInForm(
+  app: Express,
+  jar: Jar,
+  page: string,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<request.Response> {
+  const r = request(app).post('/adfs/ls/').set('Cookie', jar.header()).type('form');
+  for (const [k, v] of Object.entries(headers)) void r.set(k, v);
+  const res = await r.send({
+    AuthState: hidden(page, 'AuthState'),
+    csrf: hidden(page, 'csrf'),
+    ...fields,
+  });
+  jar.take(res);
+  return res;
+}
 
 /** Starts a WS-Fed sign-in and submits credentials; returns the final response and the jar. */
 export async function signIn(
@@ -129,17 +157,10 @@ export async function signIn(
   jar.take(page);
   if (page.status !== 200 || !page.text.includes('name="AuthState"'))
     return { res: page, jar, signinPage: page.text };
-  const res = await request(app)
-    .post('/adfs/ls/')
-    .set('Cookie', jar.header())
-    .type('form')
-    .send({
-      AuthState: hidden(page.text, 'AuthState'),
-      csrf: hidden(page.text, 'csrf'),
-      UserName: opts.username,
-      Password: opts.password,
-      AuthMethod: 'FormsAuthentication',
-    });
-  jar.take(res);
+  const res = await postSignInForm(app, jar, page.text, {
+    UserName: opts.username,
+    Password: opts.password,
+    AuthMethod: 'FormsAuthentication',
+  });
   return { res, jar, signinPage: page.text };
 }

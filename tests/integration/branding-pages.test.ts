@@ -18,7 +18,17 @@ import { stringify } from 'yaml';
 import { resolveConfig } from '../../server/config/load.ts';
 import { buildServices } from '../../server/services.ts';
 import { createApp } from '../../server/app.ts';
-import { LogCapture, Jar, M365, hidden, formAction, signIn, type TestApp } from '../helpers/app.ts';
+import {
+  LogCapture,
+  Jar,
+  M365,
+  hidden,
+  formAction,
+  postSignInForm,
+  signIn,
+  wsfedSignInUrl,
+  type TestApp,
+} from '../helpers/app.ts';
 import { enrolAppFactor, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -151,8 +161,7 @@ async function brandedApp(): Promise<App> {
   return t;
 }
 
-const wsfed = (realm: string, extra: Record<string, string> = {}): string =>
-  `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: realm, ...extra }).toString()}`;
+const wsfed = wsfedSignInUrl;
 
 async function get(
   t: TestApp,
@@ -176,16 +185,13 @@ async function postForm(
   fields: Record<string, string>,
   lang?: string,
 ): Promise<request.Response> {
-  const r = request(t.app).post('/adfs/ls/').set('Cookie', jar.header()).type('form');
-  if (lang !== undefined) void r.set('Accept-Language', lang);
-  const res = await r.send({
-    AuthState: hidden(page, 'AuthState'),
-    csrf: hidden(page, 'csrf'),
-    AuthMethod: 'FormsAuthentication',
-    ...fields,
-  });
-  jar.take(res);
-  return res;
+  return postSignInForm(
+    t.app,
+    jar,
+    page,
+    { AuthMethod: 'FormsAuthentication', ...fields },
+    lang === undefined ? {} : { 'Accept-Language': lang },
+  );
 }
 
 const langOf = (res: request.Response): string | undefined => htmlLang(res.text).lang;

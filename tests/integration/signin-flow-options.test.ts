@@ -11,7 +11,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../server/lib/clock.ts';
-import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  Jar,
+  M365,
+  hidden,
+  makeTestApp,
+  postSignInForm,
+  wsfedSignInUrl,
+  type TestApp,
+} from '../helpers/app.ts';
 import { enrolAppFactor, MULTIPLE_AUTHN, oathtool } from '../helpers/mfa.ts';
 import {
   certFromMetadata,
@@ -35,8 +43,7 @@ const SSO = '__Host-fedgate_sso';
 const ALICE_APP = 'KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TF';
 const MFA_SECRET = 'fedgate-flow-options-mfa-secret-0123456789ab';
 
-const wsfed = (realm: string, extra: Record<string, string> = {}): string =>
-  `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: realm, ...extra }).toString()}`;
+const wsfed = wsfedSignInUrl;
 
 async function get(t: TestApp, path: string, jar: Jar): Promise<request.Response> {
   const res = await request(t.app)
@@ -53,14 +60,7 @@ async function post(
   page: string,
   fields: Record<string, string>,
 ): Promise<request.Response> {
-  const res = await request(t.app)
-    .post('/adfs/ls/')
-    .set('Cookie', jar.header())
-    .set('Accept-Language', 'en')
-    .type('form')
-    .send({ AuthState: hidden(page, 'AuthState'), csrf: hidden(page, 'csrf'), ...fields });
-  jar.take(res);
-  return res;
+  return postSignInForm(t.app, jar, page, fields, { 'Accept-Language': 'en' });
 }
 
 const hasPasswordField = (html: string): boolean => /type="password"/.test(html);

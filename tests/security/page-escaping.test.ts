@@ -21,7 +21,15 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { Jar, M365, hidden, makeTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  Jar,
+  M365,
+  hidden,
+  makeTestApp,
+  postSignInForm,
+  wsfedSignInUrl,
+  type TestApp,
+} from '../helpers/app.ts';
 import {
   EMAIL,
   SP_ACS,
@@ -70,8 +78,7 @@ function assertEscaped(html: string, payload: string, what: string): string {
   return decode(html);
 }
 
-const wsfed = (realm: string, extra: Record<string, string> = {}): string =>
-  `/adfs/ls/?${new URLSearchParams({ wa: 'wsignin1.0', wtrealm: realm, ...extra }).toString()}`;
+const wsfed = wsfedSignInUrl;
 
 /** A GET with the path exactly as written (no client-side encoding). */
 function rawGet(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -139,17 +146,11 @@ describe('issue 17: hostile values on the pages are escaped', () => {
       const jar = new Jar();
       const first = await request(t.app).get(wsfed(M365));
       jar.take(first);
-      const res = await request(t.app)
-        .post('/adfs/ls/')
-        .set('Cookie', jar.header())
-        .type('form')
-        .send({
-          AuthState: hidden(first.text, 'AuthState'),
-          csrf: hidden(first.text, 'csrf'),
-          AuthMethod: 'FormsAuthentication',
-          UserName: p,
-          Password: 'wrong',
-        });
+      const res = await postSignInForm(t.app, jar, first.text, {
+        AuthMethod: 'FormsAuthentication',
+        UserName: p,
+        Password: 'wrong',
+      });
       noServerError(res, p);
       assert.equal(res.status, 200);
       assertEscaped(res.text, p, `posted user name ${p}`);
@@ -413,16 +414,10 @@ describe('issue 17: the paginated first page escapes the name given', () => {
       const jar = new Jar();
       const first = await request(t.app).get(wsfed(M365));
       jar.take(first);
-      const res = await request(t.app)
-        .post('/adfs/ls/')
-        .set('Cookie', jar.header())
-        .type('form')
-        .send({
-          AuthState: hidden(first.text, 'AuthState'),
-          csrf: hidden(first.text, 'csrf'),
-          AuthMethod: 'Identify',
-          UserName: p,
-        });
+      const res = await postSignInForm(t.app, jar, first.text, {
+        AuthMethod: 'Identify',
+        UserName: p,
+      });
       noServerError(res, p);
       assertEscaped(res.text, p, `identify ${p}`);
       assert.equal(textOf(res.text, 'signingInAs'), `Signing in as ${p.trim()}`);
