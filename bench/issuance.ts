@@ -13,7 +13,7 @@ import {
   oneYearValidity,
   privateKeyToPem,
 } from '../server/keys/index.ts';
-import type { SigningCredential } from '../server/keys/types.ts';
+import { fileSigningCredential, type FileSigningCredential } from '../server/keys/credential.ts';
 import { toSaml11Model } from '../server/tokens/saml11-model.ts';
 import {
   ClaimTypes,
@@ -41,7 +41,7 @@ export interface IssuanceResult {
   rates: Rate[];
 }
 
-async function credential(): Promise<SigningCredential & { keyPem: string }> {
+async function credential(): Promise<FileSigningCredential & { keyPem: string }> {
   const privateKey = await generateRsaKey();
   const certificatePem = await createSelfSignedCertificate({
     privateKey,
@@ -51,8 +51,7 @@ async function credential(): Promise<SigningCredential & { keyPem: string }> {
     serial: Buffer.alloc(16, 7),
   });
   return {
-    ...describeCertificate(certificatePem),
-    privateKey,
+    ...fileSigningCredential(privateKey, describeCertificate(certificatePem)),
     keyPem: privateKeyToPem(privateKey),
   };
 }

@@ -47,7 +47,7 @@ export function createApp(s: Services): Express {
       lifecycle: s.lifecycle,
       store: s.store,
       directory: s.directory,
-      keysLoaded: () => s.signing.privateKey.asymmetricKeyType !== undefined,
+      keysLoaded: () => s.keys.ready(),
     }),
   );
   app.use(metadataRouter(s));

@@ -212,7 +212,7 @@ export async function startServer(
         lifecycle: services.lifecycle,
         store: services.store,
         directory: services.directory,
-        keysLoaded: () => services.signing.privateKey.asymmetricKeyType !== undefined,
+        keysLoaded: () => services.keys.ready(),
         metrics: services.metrics,
       }),
     );

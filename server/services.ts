@@ -17,12 +17,17 @@ import { createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
 import { Views } from './http/views.ts';
 import { ThemeRegistry } from './branding/registry.ts';
-import { loadOrCreateSigningCredential } from './keys/index.ts';
 import type { SigningCredential } from './keys/types.ts';
+import { KeyRing } from './keys/ring.ts';
+import type { HsmAdapter } from './keys/ring.ts';
+import { KeyLifecycle } from './keys/lifecycle.ts';
+import { pkcs11Adapter } from './keys/hsm.ts';
+import { readSecretValue } from './keys/secret-file.ts';
+import { nextSigningCertificateCommand } from './keys/tenant-command.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
 import { cryptoRandom, type Random } from './lib/random.ts';
-import { keyGenerated } from './observability/audit.ts';
+import { keyChanged, keyGenerated } from './observability/audit.ts';
 import { createLoggers } from './observability/logger.ts';
 import { instrumentDirectory } from './observability/directory-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -65,9 +70,13 @@ export interface Services {
   mfaPolicies: MfaPolicies;
   /** Certificate sign-in (certificateAuth.enabled): validation, revocation, mapping. */
   certificates?: CertificateAuthenticator | undefined;
-  signing: SigningCredential;
-  /** Signed federation metadata, built once at start (it changes only with keys or configuration). */
-  metadataXml: string;
+  /** The primary token-signing key (read from the ring at each use: it changes with a rollover). */
+  readonly signing: SigningCredential;
+  /** The token-signing ring and its rollover (issue 18). */
+  keys: KeyRing;
+  keyLifecycle: KeyLifecycle;
+  /** Signed federation metadata, rebuilt when the ring changes (else it changes only with configuration). */
+  readonly metadataXml: string;
   views: Views;
   /** The web themes pages are drawn with (branding.themesDir, branding.theme). */
   themes: ThemeRegistry;
@@ -113,6 +122,34 @@ function wsTrustMetadata(
 ): { address: string; mex?: string | undefined } | undefined {
   const { active, mex } = activeEndpoints(config);
   return active === undefined ? undefined : { address: active, mex };
+}
+
+/** keys.passphrase(File) and keys.pkcs11 (its PIN from pin or pinFile), resolved once. */
+async function keyMaterialOptions(
+  config: Config,
+): Promise<{ passphrase?: string; hsm?: HsmAdapter }> {
+  const k = config.keys;
+  const passphrase =
+    k.passphraseFile !== undefined
+      ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
+      : k.passphrase;
+  const p = k.pkcs11;
+  const hsm =
+    p === undefined
+      ? undefined
+      : pkcs11Adapter({
+          module: p.module,
+          tokenLabel: p.tokenLabel,
+          slot: p.slot,
+          pin:
+            p.pinFile !== undefined
+              ? await readSecretValue(resolve(config.baseDir, p.pinFile))
+              : (p.pin ?? ''),
+        });
+  return {
+    ...(passphrase === undefined ? {} : { passphrase }),
+    ...(hsm === undefined ? {} : { hsm }),
+  };
 }
 
 /** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */
@@ -161,10 +198,13 @@ export async function buildServices(
       })),
     metrics,
   );
-  const signingResult = await loadOrCreateSigningCredential({
+  const keyOptions = await keyMaterialOptions(config);
+  const ring = new KeyRing({
     dir: config.keys.dir,
     hostname: config.hostname,
     clock,
+    log,
+    ...keyOptions,
     ...(config.keys.signing === undefined
       ? {}
       : {
@@ -174,25 +214,57 @@ export async function buildServices(
           },
         }),
   });
-  if (signingResult.generated) {
+  await ring.load();
+  if (ring.generated) {
     keyGenerated(audit, {
       use: 'signing',
-      thumbprint: signingResult.thumbprintSha1,
+      thumbprint: ring.primary.thumbprintSha1,
       dir: config.keys.dir,
     });
   }
-  if (signingResult.warning !== undefined)
-    log.warn({ thumbprint: signingResult.thumbprintSha1 }, signingResult.warning);
-  const signing: SigningCredential = signingResult;
-  const metadataXml = buildFederationMetadata({
-    issuerUri: config.issuerUri,
-    publicUrl: config.publicUrl,
-    displayName: config.displayName,
-    signing: [signing],
-    id: `_${random.uuid()}`,
-    wantAuthnRequestsSigned: config.saml2.requireSignedRequests,
-    securityTokenService: wsTrustMetadata(config),
+  const domain = config.microsoft365.federatedDomains[0];
+  const keyLifecycle = new KeyLifecycle({
+    ring,
+    hostname: config.hostname,
+    clock,
+    store,
+    settings: config.keys.rollover,
+    ...keyOptions,
+    log,
+    onChange: ({ certificateBase64, ...e }) => {
+      keyChanged(audit, {
+        ...e,
+        // A new next certificate: the line that gives it to Entra ID now, for tenants that do not read metadata.
+        ...(e.role === 'next' && certificateBase64 !== undefined
+          ? { tenantCommand: nextSigningCertificateCommand(certificateBase64, domain) }
+          : {}),
+      });
+    },
   });
+  await keyLifecycle.start(config.keys.reloadIntervalSeconds * 1000);
+  // The metadata document names every published certificate and is signed by the primary: rebuilt (and re-signed)
+  // only when the ring changes, and the previous keys' grace ends.
+  let metadataCache: { key: string; xml: string } | undefined;
+  const metadataXml = (): string => {
+    const published = ring.published();
+    const key = published.map((c) => c.thumbprintSha1).join();
+    if (metadataCache?.key !== key) {
+      metadataCache = {
+        key,
+        xml: buildFederationMetadata({
+          issuerUri: config.issuerUri,
+          publicUrl: config.publicUrl,
+          displayName: config.displayName,
+          signing: published,
+          id: `_${random.uuid()}`,
+          wantAuthnRequestsSigned: config.saml2.requireSignedRequests,
+          securityTokenService: wsTrustMetadata(config),
+        }),
+      };
+    }
+    return metadataCache.xml;
+  };
+  metadataXml();
   const certificates = config.certificateAuth.enabled
     ? await CertificateAuthenticator.load(config.certificateAuth, {
         directory,
@@ -232,12 +304,15 @@ export async function buildServices(
   });
   const lockout = new SmartLockout({ store, clock, config: config.lockout });
   const spray = new SprayGuard({ store, clock, config: config.lockout });
+  const sessionSecrets = config.session.secrets ?? [
+    await loadOrCreateSessionSecret(config.keys.dir),
+  ];
   const sessions = new SessionManager({
     store,
     clock,
     random,
     lifetimeMinutes: config.session.lifetimeMinutes,
-    secrets: config.session.secrets ?? [await loadOrCreateSessionSecret(config.keys.dir)],
+    secrets: sessionSecrets,
   });
   const mfaSecrets = config.mfa.secrets ?? [await loadOrCreateMfaSecret(config.keys.dir)];
   const mfa = buildMfaRuntime(config, { store, clock, random, directory, secrets: mfaSecrets });
@@ -266,7 +341,7 @@ export async function buildServices(
     participants: new Participants({ store, clock }),
     lockout,
     spray,
-    verifierKey: verifierKeyFrom(signing.privateKey),
+    verifierKey: verifierKeyFrom(sessionSecrets[0] ?? ''),
     trusts,
     samlTrusts,
     certificates,
@@ -276,13 +351,20 @@ export async function buildServices(
       acceptance,
       passwordChangeUrl: passwordChangeUrl(config, directory),
     }),
-    signing,
-    metadataXml,
+    get signing() {
+      return ring.primary;
+    },
+    keys: ring,
+    keyLifecycle,
+    get metadataXml() {
+      return metadataXml();
+    },
     views,
     metrics,
     lifecycle: new Lifecycle(),
     themes,
     async close() {
+      keyLifecycle.stop();
       samlTrusts.stop();
       themes.stop();
       await directory.close();

@@ -1,10 +1,4 @@
-import {
-  createHmac,
-  randomInt,
-  scrypt as scryptCb,
-  timingSafeEqual,
-  type KeyObject,
-} from 'node:crypto';
+import { createHmac, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
@@ -83,10 +77,13 @@ export function withExpiryNotice(
   return left > 0 && left <= noticeDays * DAY_MS ? { ...user, passwordExpiryNotice: at } : user;
 }
 
-/** Derives the 515 verifier pepper from the token-signing key every node of a farm shares. */
-export function verifierKeyFrom(privateKey: KeyObject): Buffer {
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  return createHmac('sha256', der).update('fedgate lockout verifier v1').digest();
+/**
+ * Derives the 515 verifier pepper from the session secret every node of a farm shares. (It came from the
+ * token-signing key before issue 18; that key now rolls over every year and may live in an HSM, where it cannot be
+ * read. A changed pepper only forgets the verifiers, which are rewritten at the next correct password.)
+ */
+export function verifierKeyFrom(farmSecret: string): Buffer {
+  return createHmac('sha256', farmSecret).update('fedgate lockout verifier v2').digest();
 }
 
 /** scrypt cost for the 515 verifier: a few ms, only on success and on attempts refused while locked. */

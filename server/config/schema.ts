@@ -51,11 +51,56 @@ export const listenSchema = z.strictObject({
   trustedProxies: z.array(proxyEntry).default([]),
 });
 
+const days = (d: number) => z.coerce.number().min(0).max(3650).default(d);
+export const rolloverSchema = z.strictObject({
+  /** Automatic rollover in the server (AD FS AutoCertificateRollover); needs a writable keys.dir. */
+  auto: z.boolean().default(true),
+  /** Days before the primary expires that the next key is generated and published (AD FS 20). */
+  generationThresholdDays: days(20),
+  /** Days after the next key was added that it becomes the primary (AD FS 5). */
+  promotionThresholdDays: days(5),
+  /** Validity of a generated certificate, days (AD FS 365). */
+  durationDays: z.coerce.number().min(30).max(3650).default(365),
+  /** Days before expiry at which a next key is generated and promoted at once (AD FS 2). */
+  criticalThresholdDays: days(2),
+  /** Days a replaced primary stays in the federation metadata (or until it expires). */
+  gracePeriodDays: days(7),
+  /** How often the server checks whether a step is due, minutes (AD FS 720). */
+  checkIntervalMinutes: z.coerce.number().int().min(1).max(10080).default(720),
+});
+
+export const pkcs11Schema = z
+  .strictObject({
+    /** Path of the PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so; a Luna or nShield module). */
+    module: z.string().min(1),
+    /** Token label (preferred), or the slot index. */
+    tokenLabel: z.string().min(1).optional(),
+    slot: z.coerce.number().int().min(0).optional(),
+    /** The user PIN, or a file holding it (a mounted secret). */
+    pin: z.string().min(1).optional(),
+    pinFile: z.string().min(1).optional(),
+  })
+  .refine((p) => (p.tokenLabel === undefined) !== (p.slot === undefined), {
+    message: 'give tokenLabel or slot (one of them)',
+  })
+  .refine((p) => (p.pin === undefined) !== (p.pinFile === undefined), {
+    message: 'give pin or pinFile (one of them)',
+  });
+
 export const keysSchema = z.strictObject({
-  /** Directory for generated key material (token-signing key, self-signed TLS). Mode 0700. */
+  /** Directory for key material (token-signing ring, self-signed TLS, farm secrets). Mode 0700. */
   dir: z.string().default('./keys'),
-  /** Use an existing token-signing key pair instead of generating one. */
+  /** Use an existing token-signing key pair (admin-managed: fedgate reloads it but never rolls it over). */
   signing: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** Passphrase of encrypted PKCS#8 key files; generated keys are then written encrypted. Or passphraseFile. */
+  passphrase: z.string().min(12, 'must be at least 12 characters').optional(),
+  passphraseFile: z.string().min(1).optional(),
+  /** Token-signing keys in a PKCS#11 HSM: generated and used inside it, never read out. */
+  pkcs11: pkcs11Schema.optional(),
+  /** Token-signing certificate rollover (AD FS's thresholds). */
+  rollover: rolloverSchema.default(rolloverSchema.parse({})),
+  /** How often each node looks for changed key files (a rollover on another node, an import), seconds. */
+  reloadIntervalSeconds: z.coerce.number().int().min(1).max(3600).default(30),
 });
 
 export const ldapDirectorySchema = z.strictObject({
@@ -734,7 +779,7 @@ export const configSchema = z.strictObject({
     tls: 'generate',
     trustedProxies: [],
   }),
-  keys: keysSchema.default({ dir: './keys' }),
+  keys: keysSchema.default(keysSchema.parse({})),
   directory: directorySchema.default({ kind: 'embedded', netbiosDomain: 'FEDGATE' }),
   store: storeSchema.default({ kind: 'memory' }),
   session: z

@@ -34,9 +34,18 @@ export async function generateRsaKey(bits = MIN_RSA_BITS): Promise<KeyObject> {
   return privateKey;
 }
 
-/** PKCS#8 PEM, the form `loadOrCreate*` writes and reads. */
-export function privateKeyToPem(key: KeyObject): string {
-  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+/**
+ * PKCS#8 PEM, the form `loadOrCreate*` writes and reads; with a passphrase an `ENCRYPTED PRIVATE KEY` (PBES2:
+ * PBKDF2 and AES-256-CBC, OpenSSL's choice for this cipher name).
+ */
+export function privateKeyToPem(key: KeyObject, passphrase?: string): string {
+  return key
+    .export(
+      passphrase === undefined
+        ? { type: 'pkcs8', format: 'pem' }
+        : { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase },
+    )
+    .toString();
 }
 
 /**

@@ -30,3 +30,19 @@ export async function loadOrCreateSecretFile(dir: string, name: string): Promise
   if (secret.length < 32) throw new Error(`${file} holds less than 32 characters`);
   return secret;
 }
+
+/**
+ * A secret an admin mounts as a file (a passphrase, an HSM PIN): the whole file without its trailing newline. The
+ * file must not be readable by group or others, like a key file.
+ */
+export async function readSecretValue(file: string): Promise<string> {
+  const st = await stat(file).catch((err: unknown) => {
+    throw new Error(`${file} cannot be read (${String((err as NodeJS.ErrnoException).code)})`);
+  });
+  if (!st.isFile()) throw new Error(`${file} is not a regular file`);
+  if ((st.mode & 0o077) !== 0)
+    throw new Error(`${file} is accessible by group or others; chmod 600 it`);
+  const value = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  if (value === '') throw new Error(`${file} is empty`);
+  return value;
+}

@@ -29,7 +29,9 @@ import {
   signingSubjectCn,
 } from './generate.ts';
 import type { CertificateFacts } from './generate.ts';
-import type { SigningCredential, TlsCredential } from './types.ts';
+import { fileSigningCredential } from './credential.ts';
+import type { FileSigningCredential } from './credential.ts';
+import type { TlsCredential } from './types.ts';
 
 export const SIGNING_KEY_FILE = 'token-signing.key.pem';
 export const SIGNING_CERT_FILE = 'token-signing.crt.pem';
@@ -62,9 +64,11 @@ export interface LoadCredentialOptions {
   clock: Clock;
   /** Admin-supplied PEM files; when given, nothing is generated. */
   configured?: CredentialFiles | undefined;
+  /** Passphrase of encrypted PKCS#8 key files (keys.passphrase): generated keys are then written encrypted too. */
+  passphrase?: string | undefined;
 }
 
-export type LoadedSigningCredential = SigningCredential & {
+export type LoadedSigningCredential = FileSigningCredential & {
   /** True when this call created the key or the certificate. */
   generated: boolean;
   /** Set when the credential is usable but needs attention (other host name, near expiry). */
@@ -98,7 +102,7 @@ export async function loadOrCreateSigningCredential(
       });
     },
   );
-  const { key, facts } = await loadPair(files, 'signing');
+  const { key, facts } = await loadPair(files, 'signing', opts.passphrase);
 
   const warnings: string[] = [];
   if (opts.configured === undefined && !hasCommonName(facts, expectedCn)) {
@@ -111,13 +115,7 @@ export async function loadOrCreateSigningCredential(
   warnings.push(...expiryWarnings(facts, opts.clock, files.certFile));
 
   return {
-    privateKey: key,
-    certificatePem: facts.certificatePem,
-    certificateBase64: facts.certificateBase64,
-    thumbprintSha1: facts.thumbprintSha1,
-    subject: facts.subject,
-    notBefore: facts.notBefore,
-    notAfter: facts.notAfter,
+    ...fileSigningCredential(key, facts),
     generated,
     ...(warnings.length > 0 ? { warning: warnings.join(' ') } : {}),
     ...files,
@@ -202,32 +200,49 @@ async function resolveFiles(
   if (!keyExists) {
     await ensurePrivateDir(opts.dir);
     const key = await generateRsaKey();
-    generated = await publishNoClobber(files.keyFile, privateKeyToPem(key), 0o600);
+    generated = await publishNoClobber(files.keyFile, privateKeyToPem(key, opts.passphrase), 0o600);
   }
   if (!certExists) {
     // Either we just created the key, or a previous start stopped between writing the key and the
     // certificate (they are written in that order): issue a certificate for whatever key is on disk.
-    const key = await readPrivateKey(files.keyFile);
+    const key = await readPrivateKey(files.keyFile, opts.passphrase);
     if (await publishNoClobber(files.certFile, await makeCert(key), 0o644)) generated = true;
   }
   return { files, generated };
 }
 
-async function loadPair(
+export async function loadPair(
   files: CredentialFiles,
   purpose: 'signing' | 'tls',
+  passphrase?: string,
 ): Promise<{ key: KeyObject; facts: CertificateFacts; pem: string }> {
-  const key = await readPrivateKey(files.keyFile);
-  const certPem = await readFileChecked(files.certFile, false);
-  let facts: CertificateFacts;
+  const key = await readPrivateKey(files.keyFile, passphrase);
+  const { facts, pem: certPem } = await readCertificateFile(files.certFile);
+  checkKeyForCertificate(key, facts, files, purpose);
+  return { key, facts, pem: certPem };
+}
+
+/** Reads and parses a PEM certificate file (the first certificate; the PEM text is returned whole). */
+export async function readCertificateFile(
+  file: string,
+): Promise<{ facts: CertificateFacts; pem: string }> {
+  const pem = await readFileChecked(file, false);
   try {
-    facts = describeCertificate(certPem);
+    return { facts: describeCertificate(pem), pem };
   } catch (err) {
-    throw new KeyMaterialError(`${files.certFile} is not a PEM X.509 certificate`, files.certFile, {
+    throw new KeyMaterialError(`${file} is not a PEM X.509 certificate`, file, {
       cause: err,
     });
   }
+}
 
+/** A token-signing key must be RSA of at least MIN_RSA_BITS and the key of its certificate. */
+export function checkKeyForCertificate(
+  key: KeyObject,
+  facts: CertificateFacts,
+  files: CredentialFiles,
+  purpose: 'signing' | 'tls',
+): void {
   const type = key.asymmetricKeyType;
   if (purpose === 'signing' || type === 'rsa') {
     // Token signing is rsa-sha256 (RSASSA-PKCS1-v1_5): entra-protocol §1.5. RSA-PSS keys cannot do it.
@@ -251,16 +266,32 @@ async function loadPair(
       files.keyFile,
     );
   }
-  return { key, facts, pem: certPem };
 }
 
-async function readPrivateKey(file: string): Promise<KeyObject> {
+/**
+ * Reads a PEM private key file (PKCS#8 or PKCS#1; an `ENCRYPTED PRIVATE KEY` needs `passphrase`). The file must be
+ * private to the fedgate user.
+ */
+export async function readPrivateKey(file: string, passphrase?: string): Promise<KeyObject> {
   const pem = await readFileChecked(file, true);
+  const encrypted = pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+  if (encrypted && passphrase === undefined) {
+    throw new KeyMaterialError(
+      `${file} is an encrypted private key; set keys.passphrase (or FEDGATE_KEYS__PASSPHRASE, or keys.passphraseFile)`,
+      file,
+    );
+  }
   try {
-    return createPrivateKey({ key: pem, format: 'pem' });
+    return createPrivateKey({
+      key: pem,
+      format: 'pem',
+      ...(encrypted ? { passphrase: passphrase ?? '' } : {}),
+    });
   } catch (err) {
     throw new KeyMaterialError(
-      `${file} is not an unencrypted PEM private key (PKCS#8 or PKCS#1)`,
+      encrypted
+        ? `${file} cannot be decrypted with keys.passphrase (wrong passphrase, or not PKCS#8)`
+        : `${file} is not a PEM private key (PKCS#8 or PKCS#1)`,
       file,
       { cause: err },
     );
@@ -271,7 +302,7 @@ async function readPrivateKey(file: string): Promise<KeyObject> {
  * Reads a file through one descriptor, so the permission check and the read see the same inode.
  * For private keys, any group/other permission bit is refused (security-corpus C7.1).
  */
-async function readFileChecked(file: string, isPrivate: boolean): Promise<string> {
+export async function readFileChecked(file: string, isPrivate: boolean): Promise<string> {
   let fh;
   try {
     // Symbolic links are followed (Kubernetes mounts secrets that way); fstat below checks the target.
@@ -298,7 +329,7 @@ async function readFileChecked(file: string, isPrivate: boolean): Promise<string
   }
 }
 
-async function ensurePrivateDir(dir: string): Promise<void> {
+export async function ensurePrivateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await stat(dir);
   // The directory is about to hold a private key: nobody else needs to list or traverse it.
@@ -344,7 +375,7 @@ function hasCommonName(facts: CertificateFacts, cn: string): boolean {
   return facts.subject.split('\n').some((rdn) => rdn === `CN=${cn}`);
 }
 
-function expiryWarnings(facts: CertificateFacts, clock: Clock, file: string): string[] {
+export function expiryWarnings(facts: CertificateFacts, clock: Clock, file: string): string[] {
   const now = clock.now().getTime();
   if (now >= facts.notAfter.getTime()) {
     return [

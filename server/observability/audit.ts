@@ -566,6 +566,37 @@ export function keyGenerated(audit: AuditSink, e: KeyGeneratedEvent): void {
   audit.info({ event: 'key_generated', ...e }, 'generated a token-signing key');
 }
 
+export interface KeyChangeAuditEvent {
+  action: 'generated' | 'promoted' | 'retired' | 'imported';
+  thumbprint: string;
+  /** The key's role after the change; `removed` for a retired key. */
+  role: 'primary' | 'next' | 'previous' | 'removed';
+  notBefore: string;
+  notAfter: string;
+  reason: string;
+  /** `auto`: the server's own rollover check; `cli`: `fedgate keys …`. */
+  by: 'auto' | 'cli';
+  custody: 'file' | 'pkcs11';
+  /** The OS user who ran the command (CLI only). */
+  operator?: string | undefined;
+  /**
+   * For a new next certificate: the Microsoft Graph PowerShell line that hands it to Entra ID at once, for tenants
+   * that do not pick it up from the federation metadata.
+   */
+  tenantCommand?: string | undefined;
+}
+
+/** A change to the token-signing ring (AD FS: AutoCertificateRollover, Update-AdfsCertificate). */
+export function keyChanged(audit: AuditSink, e: KeyChangeAuditEvent): void {
+  const what = {
+    generated: 'generated the next token-signing key',
+    promoted: 'promoted the next token-signing key to primary',
+    retired: 'removed a token-signing key from the ring',
+    imported: 'imported a token-signing key',
+  }[e.action];
+  audit.info({ event: 'key_rollover', ...e }, what);
+}
+
 export interface LockoutResetEvent {
   method: 'cli';
   account: string;
@@ -1092,6 +1123,23 @@ export const AUDIT_EVENTS: readonly AuditEventSpec[] = [
     ids: [],
     levels: ['info'],
     fields: fieldsOf<KeyGeneratedEvent>()('use', 'thumbprint', 'dir'),
+  },
+  {
+    name: 'key_rollover',
+    ids: [],
+    levels: ['info'],
+    fields: fieldsOf<KeyChangeAuditEvent>()(
+      'action',
+      'thumbprint',
+      'role',
+      'notBefore',
+      'notAfter',
+      'reason',
+      'by',
+      'custody',
+      'operator',
+      'tenantCommand',
+    ),
   },
   {
     name: 'lockout_reset',

@@ -55,6 +55,11 @@ export const NAMESPACES = {
    * `active`. Kept for ten years: it is a setting, not a session, and is rewritten by the next `theme use`.
    */
   activeTheme: { prefix: 'active-theme', ttlSeconds: 10 * 365 * 24 * 3600 },
+  /**
+   * The farm-wide token-signing rollover lock (keys/rollover.ts): set-if-absent, released when the step ends, and
+   * gone after five minutes if its holder died. Key: `token-signing`. Holds no key material (corpus C7.2).
+   */
+  keyRolloverLock: { prefix: 'key-rollover-lock', ttlSeconds: 300 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;
 
 /** One kind of state: a key of NAMESPACES. */

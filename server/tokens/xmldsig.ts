@@ -8,8 +8,7 @@
  * element *without* its Signature, which is precisely what the enveloped-signature + exc-c14n transforms
  * yield on the verifier's side when the Signature is spliced in without surrounding whitespace.
  */
-import { createHash, sign } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { SigningCredential } from '../keys/types.ts';
 
 export const XMLDSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -77,12 +76,8 @@ export interface EnvelopedSigner {
 }
 
 export function createEnvelopedSigner(
-  cred: Pick<SigningCredential, 'privateKey' | 'certificateBase64'>,
+  cred: Pick<SigningCredential, 'signSha256' | 'certificateBase64'>,
 ): EnvelopedSigner {
-  const key: KeyObject = cred.privateKey;
-  if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') {
-    throw new TypeError('the token-signing key must be an RSA private key');
-  }
   if (!/^[A-Za-z0-9+/]+=*$/.test(cred.certificateBase64)) {
     throw new TypeError('certificateBase64 must be plain base64 without line breaks');
   }
@@ -100,9 +95,10 @@ export function createEnvelopedSigner(
       const digest = createHash('sha256').update(canonical, 'utf8').digest('base64');
       const body = SI_BODY_1 + referenceId + SI_BODY_2 + digest + SI_BODY_3;
       // XMLDSig §3.1.2: the SignatureValue is computed over the canonical form of SignedInfo.
-      const value = sign('sha256', Buffer.from(SI_OPEN_CANONICAL + body, 'utf8'), key).toString(
-        'base64',
-      );
+      // The key may be in an HSM: only its signing operation is used, never the key itself.
+      const value = cred
+        .signSha256(Buffer.from(SI_OPEN_CANONICAL + body, 'utf8'))
+        .toString('base64');
       return head + body + '<ds:SignatureValue>' + value + tail;
     },
   };

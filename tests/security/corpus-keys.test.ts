@@ -245,7 +245,9 @@ describe('corpus C7.1/C7.2: the signing key and the shared store after a full si
       log: { level: 'debug' },
       listen: { port: 0, tls: 'off', trustedProxies: ['loopback'] },
     });
-    key = t.services.signing.privateKey;
+    const signingKey = t.services.signing.privateKey;
+    assert.ok(signingKey !== undefined, 'a file key (not an HSM)');
+    key = signingKey;
     certB64 = t.services.signing.certificateBase64;
     sessionSecret = readFileSync(join(t.config.keys.dir, 'session.secret'), 'utf8').trim();
 

@@ -5,7 +5,7 @@
  * algorithm allow-list and only keys from the partner's metadata; SigAlg without Signature, or the reverse, is
  * refused (B2.12).
  */
-import { createSign, createVerify, X509Certificate } from 'node:crypto';
+import { createVerify, X509Certificate } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { SigningCredential } from '../../keys/types.ts';
 import { FederationError } from '../../lib/errors.ts';
@@ -179,7 +179,7 @@ export function redirectUrl(
   let octets = `${kind}=${msg}`;
   if (relayState !== undefined) octets += `&RelayState=${encodeURIComponent(relayState)}`;
   octets += `&SigAlg=${encodeURIComponent(RSA_SHA256)}`;
-  const sig = createSign('sha256').update(octets, 'utf8').sign(cred.privateKey).toString('base64');
+  const sig = cred.signSha256(Buffer.from(octets, 'utf8')).toString('base64');
   const sep = location.includes('?') ? '&' : '?';
   return `${location}${sep}${octets}&Signature=${encodeURIComponent(sig)}`;
 }

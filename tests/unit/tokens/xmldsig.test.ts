@@ -15,6 +15,7 @@ import {
   protectXml11LineEnds,
 } from '../../../server/tokens/xmldsig.ts';
 import { fixtureCredential } from '../../fixtures/tokens/credentials.ts';
+import { fileSigningCredential } from '../../../server/keys/credential.ts';
 import { childElements, excC14n, parseStrict } from '../../helpers/verify.ts';
 
 const cred = fixtureCredential('signing');
@@ -54,26 +55,13 @@ describe('enveloped signer', () => {
   });
 
   it('refuses keys that cannot do rsa-sha256 and IDs that are not NCNames', () => {
+    // The key check moved to fileSigningCredential (an HSM key has no KeyObject): it refuses EC and public keys.
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    assert.throws(
-      () =>
-        createEnvelopedSigner({
-          privateKey: ec.privateKey,
-          certificateBase64: cred.certificateBase64,
-        }),
-      TypeError,
-    );
+    assert.throws(() => fileSigningCredential(ec.privateKey, cred), TypeError);
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    assert.throws(() => fileSigningCredential(rsa.publicKey, cred), TypeError);
     assert.throws(
-      () =>
-        createEnvelopedSigner({
-          privateKey: rsa.publicKey,
-          certificateBase64: cred.certificateBase64,
-        }),
-      TypeError,
-    );
-    assert.throws(
-      () => createEnvelopedSigner({ privateKey: cred.privateKey, certificateBase64: 'MIIB\nAA==' }),
+      () => createEnvelopedSigner({ signSha256: cred.signSha256, certificateBase64: 'MIIB\nAA==' }),
       TypeError,
     );
     const signer = createEnvelopedSigner(cred);
