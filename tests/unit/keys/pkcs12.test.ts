@@ -102,15 +102,15 @@ before(() => {
     openssl(
       'req', '-x509', '-nodes', '-newkey', ...keyArgs, '-keyout', `${name}.key`, '-out', `${name}.crt`,
       '-subj', subject, '-days', '365', '-sha256',
-    ); // prettier-ignore
+    );
   };
   selfSigned('signing', '/CN=ADFS Signing - fs.contoso.test', 'rsa:2048');
   selfSigned('other', '/CN=Someone Else', 'rsa:2048');
   selfSigned('weak', '/CN=ADFS Signing - weak', 'rsa:1024');
   selfSigned('ec', '/CN=ADFS Signing - ec', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256');
   selfSigned('ca', '/CN=Contoso Issuing CA', 'rsa:2048');
-  openssl('req', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=ADFS Signing - chained'); // prettier-ignore
-  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '365', '-sha256'); // prettier-ignore
+  openssl('req', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=ADFS Signing - chained');
+  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '365', '-sha256');
 });
 
 describe('readPkcs12 reads what AD FS admins bring', () => {
@@ -158,7 +158,7 @@ describe('readPkcs12 reads what AD FS admins bring', () => {
       [
         '-in', 'signing.crt', '-inkey', 'signing.key', '-name', 'ADFS Signing - fs.contoso.test',
         '-keypbe', 'AES-256-CBC', '-certpbe', 'AES-256-CBC', '-macalg', 'SHA256', '-iter', '2000',
-      ], // prettier-ignore
+      ],
       [/MAC: sha256, Iteration 2000/, /PBES2, PBKDF2, AES-256-CBC, Iteration 2000, PRF hmacWithSHA256/],
     );
     assert.equal(c.friendlyName, 'ADFS Signing - fs.contoso.test');
@@ -171,7 +171,7 @@ describe('readPkcs12 reads what AD FS admins bring', () => {
       [
         '-in', 'signing.crt', '-inkey', 'signing.key',
         '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'SHA1', '-iter', '2000',
-      ], // prettier-ignore
+      ],
       [/MAC: sha1, Iteration 2000/, /Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC/],
     );
   });
@@ -211,7 +211,7 @@ describe('readPkcs12 reads what AD FS admins bring', () => {
 
 describe('readPkcs12 refuses, each with its reason and what to do', () => {
   it('a wrong password (legacy and AES): the MAC does not verify', () => {
-    const legacy = exportPfx('wrong-legacy.pfx', PASSWORD, '-legacy', '-in', 'signing.crt', '-inkey', 'signing.key'); // prettier-ignore
+    const legacy = exportPfx('wrong-legacy.pfx', PASSWORD, '-legacy', '-in', 'signing.crt', '-inkey', 'signing.key');
     const aes = exportPfx('wrong-aes.pfx', PASSWORD, '-in', 'signing.crt', '-inkey', 'signing.key');
     for (const { der } of [legacy, aes]) {
       refusal(() => readPkcs12(der, `${PASSWORD}x`), 'bad-password', /password is wrong/);
@@ -231,7 +231,7 @@ describe('readPkcs12 refuses, each with its reason and what to do', () => {
 
   it("a key with someone else's certificate", () => {
     // openssl -in/-inkey refuses a pair that does not match; -certfile adds the certificate unchecked.
-    const { der, info } = exportPfx('mismatch.pfx', PASSWORD, '-nocerts', '-inkey', 'signing.key', '-certfile', 'other.crt'); // prettier-ignore
+    const { der, info } = exportPfx('mismatch.pfx', PASSWORD, '-nocerts', '-inkey', 'signing.key', '-certfile', 'other.crt');
     assert.match(info, /Certificate bag[\s\S]*Shrouded Keybag/);
     refusal(() => readPkcs12(der, PASSWORD), 'mismatch', /CN=Someone Else.*own key/s);
   });
@@ -260,18 +260,18 @@ describe('readPkcs12 refuses, each with its reason and what to do', () => {
   });
 
   it('a PFX without a MAC: a wrong password could not be told from a damaged file', () => {
-    const { der } = exportPfx('no-mac.pfx', PASSWORD, '-nomac', '-in', 'signing.crt', '-inkey', 'signing.key'); // prettier-ignore
+    const { der } = exportPfx('no-mac.pfx', PASSWORD, '-nomac', '-in', 'signing.crt', '-inkey', 'signing.key');
     refusal(() => readPkcs12(der, PASSWORD), 'unsupported', /no integrity MAC/);
   });
 
   it('a MAC iteration count above the bound is refused before forge derives the key', () => {
-    const { der, info } = exportPfx('many-iterations.pfx', PASSWORD, '-in', 'signing.crt', '-inkey', 'signing.key', '-iter', String(MAX_MAC_ITERATIONS + 1)); // prettier-ignore
+    const { der, info } = exportPfx('many-iterations.pfx', PASSWORD, '-in', 'signing.crt', '-inkey', 'signing.key', '-iter', String(MAX_MAC_ITERATIONS + 1));
     assert.match(info, new RegExp(`MAC: sha256, Iteration ${String(MAX_MAC_ITERATIONS + 1)}`));
     refusal(() => readPkcs12(der, PASSWORD), 'unsupported', /iterations/);
   });
 
   it('bent or random bytes never throw anything but Pkcs12Error (seeded)', () => {
-    const { der } = exportPfx('fuzz-seed.pfx', PASSWORD, '-legacy', '-in', 'signing.crt', '-inkey', 'signing.key'); // prettier-ignore
+    const { der } = exportPfx('fuzz-seed.pfx', PASSWORD, '-legacy', '-in', 'signing.crt', '-inkey', 'signing.key');
     const bent = fc
       .array(fc.tuple(fc.nat({ max: der.length - 1 }), fc.integer({ min: 0, max: 255 })), {
         minLength: 1,
@@ -364,7 +364,7 @@ describe('encrypted PKCS#8 at rest', () => {
   });
 
   it('decrypts what openssl pkcs8 -topk8 -v2 aes-256-cbc wrote', () => {
-    const pem = openssl('pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', 'signing.key', '-passout', `pass:${passphrase}`); // prettier-ignore
+    const pem = openssl('pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', 'signing.key', '-passout', `pass:${passphrase}`);
     const key = decryptPrivateKeyPkcs8(pem, passphrase);
     assertSignsFor(key, 'signing.crt');
   });
