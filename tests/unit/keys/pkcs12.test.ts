@@ -219,6 +219,19 @@ describe('readPkcs12 refuses, each with its reason and what to do', () => {
     }
   });
 
+  it('a wrong password on a PFX whose bags are not encrypted: only the MAC can notice it', () => {
+    const { der, info } = exportPfx(
+      'unencrypted-bags.pfx',
+      PASSWORD,
+      ...['-in', 'signing.crt', '-inkey', 'signing.key', '-keypbe', 'NONE', '-certpbe', 'NONE'],
+    );
+    assert.doesNotMatch(info, /Shrouded|Encrypted data/, info);
+    assertSignsFor(readPkcs12(der, PASSWORD).privateKey, 'signing.crt');
+    refusal(() => readPkcs12(der, 'not the password'), 'bad-password', /password is wrong/);
+    // Nor may the UTF-8 second reading of bags (for PBES2) ever run without the MAC having verified.
+    refusal(() => readPkcs12(der, 'nicht das Passwort, ä'), 'bad-password', /password is wrong/);
+  });
+
   it('a PFX without a private key', () => {
     const { der } = exportPfx('no-key.pfx', PASSWORD, '-in', 'signing.crt', '-nokeys');
     refusal(() => readPkcs12(der, PASSWORD), 'no-key', /no private key.*Export it again with its private key/s);
