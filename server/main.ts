@@ -1,3 +1,4 @@
+import { X509Certificate, createHash } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
@@ -125,6 +126,7 @@ export async function startServer(
         ? {}
         : { configured: { certFile: abs(tls.cert), keyFile: abs(tls.key) } }),
     });
+    watchTls(services, mainCred.certPem, 'listener');
     httpsMain = createHttpsServer(
       { cert: mainCred.certPem, key: mainCred.keyPem, minVersion: 'TLSv1.2' },
       app,
@@ -160,6 +162,7 @@ export async function startServer(
         : hostname === config.hostname && mainCred !== undefined
           ? mainCred
           : await loadOrCreateTlsCredential({ dir, hostname, clock: services.clock });
+    if (cred !== mainCred) watchTls(services, cred.certPem, 'certificate-auth');
     const srv = createHttpsServer(
       {
         cert: cred.certPem,
@@ -253,4 +256,17 @@ export async function startServer(
       return stopping;
     },
   };
+}
+
+/** The TLS certificate (the leaf of the PEM chain) on the expiry gauges. */
+function watchTls(services: Services, pem: string, role: string): void {
+  const leaf = new X509Certificate(pem);
+  const entry = {
+    use: 'tls' as const,
+    role,
+    thumbprint: createHash('sha1').update(leaf.raw).digest('hex').toUpperCase(),
+    subject: leaf.subject.replace(/\n/g, ', '),
+    notAfter: new Date(leaf.validTo),
+  };
+  services.watchCertificates(() => [entry]);
 }

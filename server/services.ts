@@ -31,6 +31,10 @@ import { keyChanged, keyGenerated } from './observability/audit.ts';
 import { createLoggers } from './observability/logger.ts';
 import { instrumentDirectory } from './observability/directory-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
+import {
+  registerCertificateMetrics,
+  type CertificateExpiryEntry,
+} from './observability/certificate-metrics.ts';
 import { Lifecycle } from './http/health.ts';
 import { createStore } from './stores/index.ts';
 import { loadOrCreateSessionSecret } from './keys/session-secret.ts';
@@ -80,6 +84,11 @@ export interface Services {
   views: Views;
   /** The web themes pages are drawn with (branding.themesDir, branding.theme). */
   themes: ThemeRegistry;
+  /**
+   * Adds certificates to the expiry gauges (main.ts: the TLS listeners'); the ring, the certificate-auth CAs and
+   * CRLs are there already.
+   */
+  watchCertificates(source: () => CertificateExpiryEntry[]): void;
   /** Prometheus metrics of this server (served on the management port). */
   metrics: Metrics;
   /** Draining state for graceful shutdown (probes answer 503 while draining). */
@@ -277,6 +286,49 @@ export async function buildServices(
     : undefined;
   // Web themes (issue 17): the shipped one and branding.themesDir's; a theme that fails its checks stops startup
   // naming the file and the reason. `fedgate theme use` switches the farm's active theme through the store.
+  const watched: (() => CertificateExpiryEntry[])[] = [
+    () =>
+      ring.entries().map((e) => ({
+        use: 'signing' as const,
+        role: e.role,
+        thumbprint: e.credential.thumbprintSha1,
+        subject: e.credential.subject,
+        notAfter: e.credential.notAfter,
+      })),
+  ];
+  if (certificates !== undefined) {
+    watched.push(
+      () =>
+        certificates.caCertificates.map((c) => ({
+          use: 'client-ca' as const,
+          role: 'trust-anchor',
+          thumbprint: c.thumbprintSha1,
+          subject: c.subject.rdns
+            .flat()
+            .map((a) => a.value)
+            .join(', '),
+          notAfter: c.notAfter,
+        })),
+      () =>
+        certificates.revocation.loadedCrls().map((c) => ({
+          use: 'crl' as const,
+          role: 'crl',
+          thumbprint: c.id,
+          subject: '',
+          notAfter: c.nextUpdate,
+        })),
+    );
+  }
+  registerCertificateMetrics(metrics.registry, {
+    entries: () => watched.flatMap((w) => w()),
+    rollover: () => ({
+      auto: keyLifecycle.autoActive,
+      generationThresholdDays: config.keys.rollover.generationThresholdDays,
+      promotionThresholdDays: config.keys.rollover.promotionThresholdDays,
+      criticalThresholdDays: config.keys.rollover.criticalThresholdDays,
+    }),
+    clock,
+  });
   const themes = new ThemeRegistry({
     shippedDir: join(packageRoot(), 'views', 'themes', 'default'),
     themesDir:
@@ -356,6 +408,9 @@ export async function buildServices(
     },
     keys: ring,
     keyLifecycle,
+    watchCertificates(source) {
+      watched.push(source);
+    },
     get metadataXml() {
       return metadataXml();
     },

@@ -30,6 +30,8 @@ export class KeyLifecycle {
   readonly ring: KeyRing;
   readonly #o: KeyLifecycleOptions;
   #timer: NodeJS.Timeout | undefined;
+  /** Set by start(): whether this node runs the rollover checks itself (the metrics' rollover_auto gauge). */
+  autoActive = false;
 
   constructor(opts: KeyLifecycleOptions) {
     this.#o = opts;
@@ -116,6 +118,7 @@ export class KeyLifecycle {
           );
         },
       );
+    this.autoActive = true;
     // The first check is awaited, as AD FS checks when its service starts: a node started close to expiry
     // publishes (or, within the critical threshold, signs with) the next key before it serves anything.
     await check();

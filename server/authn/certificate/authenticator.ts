@@ -171,6 +171,11 @@ export class CertificateAuthenticator {
     return auth;
   }
 
+  /** Every CA certificate of the trust store (issuing CAs and their issuers), for the expiry gauges. */
+  get caCertificates(): readonly ParsedCertificate[] {
+    return this.#trust.all;
+  }
+
   /** The issuing CAs, for the TLS CertificateRequest's list of acceptable issuers. */
   get issuingCertificates(): readonly ParsedCertificate[] {
     return this.#trust.issuing;

@@ -13,7 +13,7 @@
  * only for the certificateRevocationList attribute with base scope, and only under the forest's Public Key
  * Services container: a certificate cannot make fedgate connect anywhere else or read any other entry.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,20 @@ export class RevocationChecker {
   readonly #ocsp = new Map<string, { status: OcspStatus; until: number }>();
 
   readonly #ldapCrl: ((dn: string) => Promise<Buffer | undefined>) | undefined;
+
+  /**
+   * The CRLs held now, for the expiry gauges: an id (SHA-1 of the issuer name's DER, then the CRL number) and the
+   * nextUpdate after which each must not be relied on.
+   */
+  loadedCrls(): { id: string; nextUpdate: Date }[] {
+    const out: { id: string; nextUpdate: Date }[] = [];
+    for (const { crl } of this.#crls.values()) {
+      if (crl.nextUpdate === undefined) continue;
+      const issuer = createHash('sha1').update(crl.issuer.der).digest('hex').toUpperCase();
+      out.push({ id: `${issuer}#${crl.crlNumber ?? '-'}`, nextUpdate: crl.nextUpdate });
+    }
+    return out;
+  }
 
   constructor(
     cfg: CertificateRevocationConfig,

@@ -96,6 +96,9 @@ export function issuedBy(cert: ParsedCertificate, issuer: ParsedCertificate): bo
 export class TrustStore {
   readonly issuing: readonly ParsedCertificate[];
   readonly #pool: readonly ParsedCertificate[];
+  get all(): readonly ParsedCertificate[] {
+    return this.#pool;
+  }
   /** The path from each issuing CA (by sha256) up to its root, the issuing CA first. */
   readonly #paths = new Map<string, ParsedCertificate[]>();
 
