@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e.ts';
+import { hsmSection } from './hsm.ts';
 import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
 import { mfaBench } from './mfa.ts';
@@ -47,6 +48,9 @@ console.log(
 );
 results.issuance = iss;
 console.log('');
+
+// 1a. HSM issuance against SoftHSM2's raw signing rate (issue 18, Custody).
+results.hsm = await hsmSection({ quick });
 
 // 1b. Worst-case XML parse cost per request at the admitted limits (issue 14 §1; budget checked there).
 const parseCost = parseCostBench({ quick });

@@ -197,6 +197,15 @@ export class DirectToken {
     return this.lib.C_GetSlotList(true).findIndex((s) => s.equals(this.slot));
   }
 
+  /** Raw CKM_SHA256_RSA_PKCS signing with the private key labelled `label`, on this helper's own session. */
+  signer(label: string): (data: Buffer) => Buffer {
+    const key = this.one(p.CKO_PRIVATE_KEY, label);
+    return (data) => {
+      this.lib.C_SignInit(this.session, { mechanism: p.CKM_SHA256_RSA_PKCS }, key);
+      return this.lib.C_Sign(this.session, data, Buffer.alloc(512));
+    };
+  }
+
   destroy(cls: number, label: string): void {
     for (const h of this.find(cls, label)) this.lib.C_DestroyObject(this.session, h);
   }
