@@ -209,6 +209,18 @@ describe('readPkcs12 reads what AD FS admins bring', () => {
   });
 });
 
+describe('a PFX written by Windows (tests/fixtures/keys/README.md)', () => {
+  const windowsPfx = readFileSync(
+    new URL('../../fixtures/keys/windows-3des-sha1.rsa1024.dotnet-runtime.pfx', import.meta.url),
+  );
+
+  it('is read through its MAC, 3DES bags and CSP attributes, and then refused for its 1024-bit key', () => {
+    // weak-key is decided on the decrypted key: the MAC verified and both bags decrypted to get there.
+    refusal(() => readPkcs12(windowsPfx, '12345'), 'weak-key', /1024 bits/);
+    refusal(() => readPkcs12(windowsPfx, '1234'), 'bad-password');
+  });
+});
+
 describe('readPkcs12 refuses, each with its reason and what to do', () => {
   it('a wrong password (legacy and AES): the MAC does not verify', () => {
     const legacy = exportPfx('wrong-legacy.pfx', PASSWORD, '-legacy', '-in', 'signing.crt', '-inkey', 'signing.key');
