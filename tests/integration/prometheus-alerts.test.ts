@@ -6,7 +6,7 @@
 // labels a real scrape adds). A missing promtool or prometheus fails these tests: it never skips them.
 import assert, { AssertionError } from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
+import { parse as parseYaml } from 'yaml';
 import { freePort, waitUntil } from '../helpers/net.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import {
@@ -25,6 +26,7 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RULES = join(ROOT, 'docker/prometheus/alerts.yml');
 const RULE_TESTS = join(ROOT, 'docker/prometheus/alerts.test.yml');
+const DOC = join(ROOT, 'docs/alerts.md');
 const DAY = 86_400;
 const NOW = '2026-06-01T00:00:00Z';
 const at = (seconds: number): Date => new Date(Date.parse(NOW) + seconds * 1000);
@@ -118,6 +120,24 @@ describe('Prometheus tooling accepts the shipped alert rules', () => {
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /SUCCESS/);
     assert.doesNotMatch(r.out, /FAILED/);
+  });
+
+  test('docs/alerts.md has a section for every alert in alerts.yml, and none for an alert it lacks', () => {
+    const rules = parseYaml(readFileSync(RULES, 'utf8')) as {
+      groups: { name: string; rules: { alert?: string }[] }[];
+    };
+    const alerts = rules.groups
+      .flatMap((g) => g.rules.map((r) => r.alert))
+      .filter((a) => a !== undefined)
+      .sort();
+    const sections = [...readFileSync(DOC, 'utf8').matchAll(/^## (Fedgate\w+)$/gm)]
+      .map((m) => m[1])
+      .sort();
+    assert.deepEqual(sections, alerts);
+    assert.deepEqual(
+      rules.groups.map((g) => g.name),
+      ['fedgate-certificates'],
+    );
   });
 
   test('promtool check metrics: a scrape of the certificate gauges has no lint problems', async () => {
