@@ -47,4 +47,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   export FEDGATE_APT_UPDATED=1
 fi
 
+# promtool and prometheus (the alert rules' tests) and SoftHSM2 (PKCS#11 signing tests): their own scripts install
+# them when missing.
+bash tests/setup/prometheus.sh
+bash tests/setup/softhsm.sh install
 bash tests/setup/samba.sh

@@ -547,6 +547,25 @@ const CASES: Case[] = [
     msg: 'generated a token-signing key',
   },
   {
+    fn: 'keyChanged',
+    call: (a) => {
+      audit.keyChanged(a, {
+        action: 'promoted',
+        thumbprint: 'AB',
+        role: 'primary',
+        notBefore: '2026-01-01T00:00:00.000Z',
+        notAfter: '2027-01-01T00:00:00.000Z',
+        reason: 'requested',
+        by: 'cli',
+        custody: 'file',
+      });
+    },
+    event: 'key_rollover',
+    eventId: undefined,
+    level: 'info',
+    msg: 'promoted the next token-signing key to primary',
+  },
+  {
     fn: 'lockoutReset',
     call: (a) => {
       audit.lockoutReset(a, {

@@ -56,6 +56,9 @@ test('runtime dependencies are at or above the corpus floors (corpus D)', () => 
     '@xmldom/xmldom': '0.8.15',
     ldapts: '8.2.0',
     express: '5.0.0',
+    // PKCS#12 import (issue 18) parses admin-supplied files: 1.3.2 fixed the ASN.1 validator desynchronisation
+    // (CVE-2025-12816) and unbounded ASN.1 recursion (CVE-2025-66031).
+    'node-forge': '1.3.2',
   };
   for (const [name, floor] of Object.entries(floors)) {
     const found = runtime(name);
