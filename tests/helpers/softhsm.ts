@@ -206,6 +206,10 @@ export class DirectToken {
     };
   }
 
+  relabel(obj: Buffer, label: string): void {
+    this.lib.C_SetAttributeValue(this.session, obj, [{ type: p.CKA_LABEL, value: label }]);
+  }
+
   destroy(cls: number, label: string): void {
     for (const h of this.find(cls, label)) this.lib.C_DestroyObject(this.session, h);
   }

@@ -415,6 +415,54 @@ describe('PKCS#11 errors are clear and never show the PIN', () => {
     assertPkcs11Error(() => generatePkcs11RsaKey(opts('small'), 1024), /at least 2048 bits/);
   });
 
+  it('a public key object of another key under the label is refused (a test signature does not verify)', () => {
+    const d = direct();
+    d.generate('mixed', { rsaBits: 2048 });
+    d.generate('mixed-other', { rsaBits: 2048 });
+    d.destroy(d.p.CKO_PUBLIC_KEY, 'mixed');
+    d.relabel(d.one(d.p.CKO_PUBLIC_KEY, 'mixed-other'), 'mixed');
+    assertPkcs11Error(
+      () => openPkcs11Key(opts('mixed')),
+      /the public key labelled "mixed" on token "fedgate-test" does not belong to the private key/,
+    );
+  });
+
+  it('without the pkcs11js module the key code still loads, and opening an HSM key says what is missing', () => {
+    // A child process in which resolving 'pkcs11js' fails the way it does when the optional dependency did
+    // not install (npm drops an optional package whose native build failed).
+    const preload = join(hsm.dir, 'hide-pkcs11js.cjs');
+    writeFileSync(
+      preload,
+      "const M = require('node:module');\n" +
+        'const load = M._load;\n' +
+        'M._load = function (request, ...rest) {\n' +
+        "  if (request === 'pkcs11js') {\n" +
+        "    throw Object.assign(new Error(\"Cannot find module 'pkcs11js'\"), { code: 'MODULE_NOT_FOUND' });\n" +
+        '  }\n' +
+        '  return load.call(this, request, ...rest);\n' +
+        '};\n',
+    );
+    const moduleUrl = new URL('../../server/keys/pkcs11.ts', import.meta.url).href;
+    const script =
+      `const m = await import(${JSON.stringify(moduleUrl)});\n` +
+      'try {\n' +
+      `  m.openPkcs11Key(${JSON.stringify(opts('signing-2026'))});\n` +
+      "  console.log('opened');\n" +
+      '} catch (e) {\n' +
+      '  console.log(JSON.stringify({ pkcs11Error: e instanceof m.Pkcs11Error, message: e.message }));\n' +
+      '}\n';
+    const r = spawnSync(
+      process.execPath,
+      ['--require', preload, '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as { pkcs11Error: boolean; message: string };
+    assert.equal(out.pkcs11Error, true);
+    assert.match(out.message, /^the pkcs11js module is not installed/);
+    assert.ok(!r.stdout.includes(PIN) && !r.stderr.includes(PIN));
+  });
+
   it('generating under a label that is taken is refused (no second key with the same label)', () => {
     assertPkcs11Error(
       () => generatePkcs11RsaKey(opts('signing-2026')),
