@@ -209,9 +209,10 @@ function macIterationCount(pfx: forge.asn1.Asn1): number | 'absent' {
   if (!Array.isArray(macData.value)) return 0;
   const iterations = macData.value[2];
   if (iterations === undefined || typeof iterations.value !== 'string') return 1;
-  // More than 4 octets is beyond any bound; forge's derToInteger reads at most 32 bits.
-  if (iterations.value.length > 4) return Number.POSITIVE_INFINITY;
-  return forge.asn1.derToInteger(iterations.value);
+  // Read as forge will (lib/pkcs12.js: parseInt of the hex, unsigned), so that no encoding, e.g. a "negative"
+  // 0x80000000, reads small here and huge there.
+  const count = parseInt(forge.util.bytesToHex(iterations.value), 16);
+  return Number.isNaN(count) ? 0 : count;
 }
 
 type ForgeFailure = 'bad-mac' | 'decrypt' | 'unsupported' | 'malformed';

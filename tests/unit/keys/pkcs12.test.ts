@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import forge from 'node-forge';
 import {
   MAX_MAC_ITERATIONS,
   MAX_PKCS12_BYTES,
@@ -293,6 +294,19 @@ describe('readPkcs12 refuses, each with its reason and what to do', () => {
     const { der, info } = exportPfx('many-iterations.pfx', PASSWORD, '-in', 'signing.crt', '-inkey', 'signing.key', '-iter', String(MAX_MAC_ITERATIONS + 1));
     assert.match(info, new RegExp(`MAC: sha256, Iteration ${String(MAX_MAC_ITERATIONS + 1)}`));
     refusal(() => readPkcs12(der, PASSWORD), 'unsupported', /iterations/);
+  });
+
+  it('so is one whose INTEGER reads negative when signed (0x80000000): forge reads it as 2^31', () => {
+    const { der } = exportPfx('iterations-signed.pfx', PASSWORD, '-in', 'signing.crt', '-inkey', 'signing.key');
+    // Re-encoded with forge's own ASN.1 codec: only the MacData iterations (RFC 7292 §4) change.
+    const pfx = forge.asn1.fromDer(der.toString('binary'));
+    const macData = (pfx.value as forge.asn1.Asn1[])[2];
+    const iterations = (macData?.value as forge.asn1.Asn1[] | undefined)?.[2];
+    assert.ok(iterations, 'openssl wrote a MAC iteration count');
+    assert.equal(forge.util.bytesToHex(iterations.value as string), '0800');
+    iterations.value = '\x80\x00\x00\x00';
+    const bent = Buffer.from(forge.asn1.toDer(pfx).getBytes(), 'binary');
+    refusal(() => readPkcs12(bent, PASSWORD), 'unsupported', /2147483648 iterations/);
   });
 
   it('bent or random bytes never throw anything but Pkcs12Error (seeded)', () => {
