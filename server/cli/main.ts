@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { loadOrCreateSigningCredential } from '../keys/index.ts';
 import { installSignalHandlers, startServer } from '../main.ts';
 import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
@@ -19,7 +17,22 @@ import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { MfaCliError, mfaEnrolCode, mfaReset, mfaShow } from './mfa.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
 import {
+  KeysCliError,
+  keysExportPublic,
+  keysImport,
+  keysList,
+  keysPromote,
+  keysRollover,
+  tenantKeys,
+  type KeysCliOutput,
+} from './keys.ts';
+import { rolloverWarnings } from '../keys/rollover-plan.ts';
+import {
   DEFAULT_TENANT_MFA,
+  TenantJsonError,
+  compareTenant,
+  readTenantJson,
+  renderTenantComparison,
   tenantFederation,
   tenantInstructions,
   tenantMfaMode,
@@ -42,11 +55,17 @@ const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAM
 Usage:
   fedgate serve  [--config FILE]                    run the server (no file: embedded defaults)
   fedgate tenant --domain DOMAIN [--protocol wsfed|saml] [--mfa accept|enforce|reject]
-                 [--config FILE] [--json]
+                 [--current-tenant-json FILE] [--config FILE] [--json]
                                                     print what the tenant admin runs to federate DOMAIN
                                                     (WS-Federation, or SAML 2.0 with --protocol saml);
                                                     --mfa sets federatedIdpMfaBehavior (default accept,
-                                                    see docs/mfa.md)
+                                                    see docs/mfa.md); with a next signing key, its
+                                                    nextSigningCertificate and the lines for now and
+                                                    after promotion; --current-tenant-json FILE (saved
+                                                    from Get-MgDomainFederationConfiguration -DomainId
+                                                    DOMAIN | ConvertTo-Json) says whether the tenant
+                                                    already has the current and next certificates and
+                                                    whether its other settings match
   fedgate check  [--config FILE]                    validate the configuration and exit
   fedgate claims test --rp ID --user NAME [--ip ADDR] [--method password|windows|tlsclient|x509|URI]
                  [--user-agent TEXT] [--config FILE]
@@ -73,6 +92,27 @@ Usage:
                                                     mfa.enrolment.codeLifetimeHours); each mfa command is
                                                     audited (mfa_enrolment, on standard error)
 
+  fedgate keys list [--config FILE] [--json]        the token-signing keys (primary, next, previous):
+                                                    thumbprint, validity, custody, dates; the rollover
+                                                    schedule, what is due now, whether the servers roll
+                                                    over themselves (never generates anything)
+  fedgate keys rollover --if-due|--now [--config FILE] [--json]
+                                                    --if-due: apply what the schedule says is due (safe
+                                                    from cron on every node: one change farm-wide);
+                                                    --now: generate a next key at once. Exit 3 when
+                                                    another node holds the rollover lock (busy)
+  fedgate keys promote [--config FILE] [--json]     the next key becomes the primary now
+  fedgate keys import --pfx FILE (--password-env NAME | --password-file FILE) [--as next|primary]
+  fedgate keys import --cert FILE --key FILE [--password-env NAME | --password-file FILE] [--as next|primary]
+  fedgate keys import --pkcs11-label LABEL --cert FILE [--as next|primary]
+                                                    add a key (AD FS's PFX from Export-PfxCertificate, a
+                                                    PEM pair, or a key already in the HSM); the password
+                                                    never as an argument; on any error nothing is written
+  fedgate keys export-public [--which primary|next|all] [--format pem|base64] [--out FILE [--force]]
+                                                    the public certificates (never a key)
+                                                    Every keys change is audited (key_rollover, on
+                                                    standard error)
+
   fedgate theme export DIR [--force]                write the shipped theme to DIR, ready to edit
   fedgate theme import [--adfs-theme DIR] [--web-content FILE] --out DIR [--force]
                                                     an Export-AdfsWebTheme folder and/or the JSON of
@@ -90,22 +130,6 @@ FEDGATE_<PATH> environment variables (see docs/configuration.md).`;
 
 function configFrom(file: string | undefined): Config {
   return loadConfig({ file });
-}
-
-function signingOptions(config: Config) {
-  return {
-    dir: config.keys.dir,
-    hostname: config.hostname,
-    clock: { now: () => new Date() },
-    ...(config.keys.signing === undefined
-      ? {}
-      : {
-          configured: {
-            certFile: resolve(config.baseDir, config.keys.signing.cert),
-            keyFile: resolve(config.baseDir, config.keys.signing.key),
-          },
-        }),
-  };
 }
 
 async function serve(file: string | undefined): Promise<void> {
@@ -164,6 +188,7 @@ async function tenant(
   json: boolean,
   protocol = 'wsfed',
   mfaFlag?: string,
+  currentTenantJson?: string,
 ): Promise<void> {
   if (domain === undefined || domain === '')
     throw new UsageError('tenant needs --domain DOMAIN (the custom domain to federate)');
@@ -174,17 +199,29 @@ async function tenant(
   if (mfa === undefined)
     throw new UsageError(`tenant --mfa is accept, enforce or reject, not "${mfaFlag ?? ''}"`);
   const config = configFrom(file);
-  const signing = await loadOrCreateSigningCredential(signingOptions(config));
+  // The tenant file is read (and refused when it is not one) before any key is read or generated.
+  const current =
+    currentTenantJson === undefined ? undefined : await readTenantJson(currentTenantJson);
+  const { primary, next } = await tenantKeys(config);
   const body =
     p === 'saml'
-      ? tenantSamlFederation(config, signing, domain, mfa)
-      : tenantFederation(config, signing, domain, mfa);
+      ? tenantSamlFederation(config, primary, domain, mfa, next?.certificate)
+      : tenantFederation(config, primary, domain, mfa, next?.certificate);
+  if (current !== undefined && currentTenantJson !== undefined) {
+    const c = compareTenant(current, body, primary, next?.certificate);
+    process.stdout.write(
+      json
+        ? `${JSON.stringify(c, null, 2)}\n`
+        : renderTenantComparison(c, domain, currentTenantJson, primary, next),
+    );
+    return;
+  }
   process.stdout.write(
     json
       ? `${JSON.stringify(body, null, 2)}\n`
       : p === 'saml'
-        ? tenantSamlInstructions(domain, config, signing, mfa)
-        : tenantInstructions(domain, config, signing, mfa),
+        ? tenantSamlInstructions(domain, config, primary, mfa, next)
+        : tenantInstructions(domain, config, primary, mfa, next),
   );
 }
 
@@ -222,6 +259,18 @@ async function main(argv: string[]): Promise<void> {
       'adfs-theme': { type: 'string' },
       'web-content': { type: 'string' },
       'themes-dir': { type: 'string' },
+      'current-tenant-json': { type: 'string' },
+      'if-due': { type: 'boolean', default: false },
+      now: { type: 'boolean', default: false },
+      pfx: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      'pkcs11-label': { type: 'string' },
+      'password-env': { type: 'string' },
+      'password-file': { type: 'string' },
+      as: { type: 'string' },
+      which: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -235,7 +284,20 @@ async function main(argv: string[]): Promise<void> {
       await serve(values.config);
       return;
     case 'tenant':
-      await tenant(values.config, values.domain, values.json, values.protocol, values.mfa);
+      try {
+        await tenant(
+          values.config,
+          values.domain,
+          values.json,
+          values.protocol,
+          values.mfa,
+          values['current-tenant-json'],
+        );
+      } catch (err) {
+        if (!(err instanceof KeysCliError) && !(err instanceof TenantJsonError)) throw err;
+        process.stderr.write(`fedgate: ${err.message}\n`);
+        process.exitCode = 2;
+      }
       return;
     case 'check': {
       const c = configFrom(values.config);
@@ -267,7 +329,12 @@ async function main(argv: string[]): Promise<void> {
           ...mfa.problems,
           ...branding.problems,
         ]);
-      for (const w of [...storeWarnings(c.store), ...mfa.warnings, ...branding.warnings])
+      for (const w of [
+        ...storeWarnings(c.store),
+        ...mfa.warnings,
+        ...branding.warnings,
+        ...rolloverWarnings(c.keys.rollover),
+      ])
         process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
         `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
@@ -357,6 +424,50 @@ async function main(argv: string[]): Promise<void> {
         if (err instanceof MfaCliError) throw new Error(err.message, { cause: err });
         throw err;
       }
+      return;
+    }
+    case 'keys': {
+      const sub = positionals[1];
+      const ctx = () => ({
+        config: configFrom(values.config),
+        json: values.json,
+        operator: operatorName(),
+      });
+      let out: KeysCliOutput;
+      try {
+        if (sub === 'list') out = await keysList(ctx());
+        else if (sub === 'rollover')
+          out = await keysRollover(ctx(), { ifDue: values['if-due'], now: values.now });
+        else if (sub === 'promote') out = await keysPromote(ctx());
+        else if (sub === 'import')
+          out = await keysImport(ctx(), {
+            pfx: values.pfx,
+            cert: values.cert,
+            key: values.key,
+            pkcs11Label: values['pkcs11-label'],
+            passwordEnv: values['password-env'],
+            passwordFile: values['password-file'],
+            as: values.as,
+          });
+        else if (sub === 'export-public')
+          out = await keysExportPublic(ctx(), {
+            which: values.which,
+            format: values.format,
+            out: values.out,
+            force: values.force,
+          });
+        else
+          throw new UsageError(
+            'keys needs a subcommand: keys list|rollover|promote|import|export-public',
+          );
+      } catch (err) {
+        if (!(err instanceof KeysCliError)) throw err;
+        process.stderr.write(`fedgate: ${err.message}\n`);
+        process.exitCode = err.exitCode;
+        return;
+      }
+      process.stderr.write(out.stderr);
+      process.stdout.write(out.stdout);
       return;
     }
     case 'theme': {

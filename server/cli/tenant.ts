@@ -1,7 +1,14 @@
+import { X509Certificate, createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { federatedIssuer } from '../claims/rule-sets.ts';
 import type { Config } from '../config/schema.ts';
 import { ROUTES } from '../http/routes.ts';
-import type { SigningCredential } from '../keys/types.ts';
+import type { SigningCertificate, SigningCredential } from '../keys/types.ts';
+import {
+  nextSigningCertificateCommand,
+  signingCertificateCommand,
+} from '../keys/tenant-command.ts';
 import { activeEndpoints } from '../protocols/wstrust/endpoints.ts';
 
 /**
@@ -39,6 +46,8 @@ export interface TenantFederation {
   metadataExchangeUri?: string;
   signOutUri: string;
   signingCertificate: string;
+  /** The next key's certificate while the ring has one (issue 18): Entra accepts tokens signed by either. */
+  nextSigningCertificate?: string;
   preferredAuthenticationProtocol: 'wsFed';
   federatedIdpMfaBehavior: FederatedIdpMfaBehavior;
   promptLoginBehavior: 'translateToFreshPasswordAuthentication';
@@ -66,6 +75,7 @@ export function tenantFederation(
   signing: SigningCredential,
   domain?: string,
   mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
+  next?: SigningCertificate,
 ): TenantFederation {
   const base = config.publicUrl;
   const wsTrust = activeEndpoints(config);
@@ -79,6 +89,7 @@ export function tenantFederation(
     ...(wsTrust.mex === undefined ? {} : { metadataExchangeUri: wsTrust.mex }),
     signOutUri: `${base}${ROUTES.passive}/?wa=wsignout1.0`,
     signingCertificate: signing.certificateBase64,
+    ...(next === undefined ? {} : { nextSigningCertificate: next.certificateBase64 }),
     preferredAuthenticationProtocol: 'wsFed',
     federatedIdpMfaBehavior: MFA_BEHAVIORS[mfa],
     promptLoginBehavior: 'translateToFreshPasswordAuthentication',
@@ -141,13 +152,50 @@ function certificateLine(signing: SigningCredential): string {
   return `# Token-signing certificate: ${signing.subject}, thumbprint ${signing.thumbprintSha1}, expires ${signing.notAfter.toISOString()} (${days} days).`;
 }
 
+/** The ring's next key as `fedgate tenant` shows it: its certificate and when it is due to sign. */
+export interface TenantNextKey {
+  certificate: SigningCertificate;
+  /** When the schedule promotes it (keys.rollover); absent when not known. */
+  promotionAt?: Date | undefined;
+}
+
+/**
+ * The one-line Graph PowerShell updates of an already federated domain (entra-protocol §4.2): the next certificate
+ * now, and the signing certificate after the promotion, for tenants that do not follow the federation metadata.
+ */
+function nextKeyLines(
+  domain: string,
+  signing: SigningCertificate,
+  next: TenantNextKey | undefined,
+): string[] {
+  if (next === undefined)
+    return [
+      '# A domain already federated with another certificate takes this one with:',
+      `#   ${signingCertificateCommand(signing.certificateBase64, domain)}`,
+    ];
+  const c = next.certificate;
+  const when =
+    next.promotionAt === undefined
+      ? 'at its promotion'
+      : `on ${next.promotionAt.toISOString()} (keys.rollover), or at \`fedgate keys promote\``;
+  return [
+    `# Next token-signing certificate: ${c.subject.replace(/\n/g, ', ')}, thumbprint ${c.thumbprintSha1}, valid ${c.notBefore.toISOString()} to ${c.notAfter.toISOString()};`,
+    `# it starts signing ${when}. It is in the federation metadata and in nextSigningCertificate below.`,
+    '# A domain that is already federated takes it now with:',
+    `#   ${nextSigningCertificateCommand(c.certificateBase64, domain)}`,
+    '# After the promotion, if the tenant did not pick it up (Get-MgDomainFederationConfiguration shows the old signingCertificate):',
+    `#   ${signingCertificateCommand(c.certificateBase64, domain)}`,
+  ];
+}
+
 export function tenantInstructions(
   domain: string,
   config: Config,
   signing: SigningCredential,
   mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
+  next?: TenantNextKey,
 ): string {
-  const f = tenantFederation(config, signing, domain, mfa);
+  const f = tenantFederation(config, signing, domain, mfa, next?.certificate);
   const warnings = tenantWarnings(domain, config);
   const lines = [
     `# Federate ${domain} with fedgate (Microsoft Graph PowerShell).`,
@@ -157,6 +205,7 @@ export function tenantInstructions(
       : '# The WS-Trust endpoints (ActiveSignInUri, MEX) keep AD FS paths.',
     ...mfaLines(mfa, config),
     certificateLine(signing),
+    ...nextKeyLines(domain, signing, next),
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
     `$signingCertificate = ${psQuote(f.signingCertificate)}`,
@@ -172,6 +221,9 @@ export function tenantInstructions(
       : [`  -MetadataExchangeUri ${psQuote(f.metadataExchangeUri)} \``]),
     `  -SignOutUri ${psQuote(f.signOutUri)} \``,
     `  -SigningCertificate $signingCertificate \``,
+    ...(f.nextSigningCertificate === undefined
+      ? []
+      : [`  -NextSigningCertificate ${psQuote(f.nextSigningCertificate)} \``]),
     `  -PreferredAuthenticationProtocol ${psQuote(f.preferredAuthenticationProtocol)} \``,
     `  -FederatedIdpMfaBehavior ${psQuote(f.federatedIdpMfaBehavior)} \``,
     `  -PromptLoginBehavior ${psQuote(f.promptLoginBehavior)}`,
@@ -193,6 +245,7 @@ export interface TenantSamlFederation {
   /** fedgate's SAML 2.0 single logout endpoint (the same /adfs/ls/): Entra sends its LogoutRequest here. */
   signOutUri: string;
   signingCertificate: string;
+  nextSigningCertificate?: string;
   preferredAuthenticationProtocol: 'saml';
   federatedIdpMfaBehavior: FederatedIdpMfaBehavior;
   promptLoginBehavior: 'translateToFreshPasswordAuthentication';
@@ -209,6 +262,7 @@ export function tenantSamlFederation(
   signing: SigningCredential,
   domain?: string,
   mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
+  next?: SigningCertificate,
 ): TenantSamlFederation {
   const base = config.publicUrl;
   return {
@@ -218,6 +272,7 @@ export function tenantSamlFederation(
     passiveSignInUri: `${base}${ROUTES.passive}/`,
     signOutUri: `${base}${ROUTES.passive}/`,
     signingCertificate: signing.certificateBase64,
+    ...(next === undefined ? {} : { nextSigningCertificate: next.certificateBase64 }),
     preferredAuthenticationProtocol: 'saml',
     federatedIdpMfaBehavior: MFA_BEHAVIORS[mfa],
     promptLoginBehavior: 'translateToFreshPasswordAuthentication',
@@ -233,8 +288,9 @@ export function tenantSamlInstructions(
   config: Config,
   signing: SigningCredential,
   mfa: TenantMfaMode = DEFAULT_TENANT_MFA,
+  next?: TenantNextKey,
 ): string {
-  const f = tenantSamlFederation(config, signing, domain, mfa);
+  const f = tenantSamlFederation(config, signing, domain, mfa, next?.certificate);
   const lines = [
     `# Federate ${domain} with fedgate over SAML 2.0 (SAML-P; Microsoft Graph PowerShell).`,
     ...tenantWarnings(domain, config).map((w) => `# WARNING: ${w}`),
@@ -245,6 +301,7 @@ export function tenantSamlInstructions(
     `# certificate from Entra's SAML metadata: fedgate rp add --metadata ${ENTRA_SAML_METADATA_URL}`,
     ...mfaLines(mfa, config),
     certificateLine(signing),
+    ...nextKeyLines(domain, signing, next),
     '',
     'Connect-MgGraph -Scopes "Domain-InternalFederation.ReadWrite.All", "Domain.Read.All"',
     `$signingCertificate = ${psQuote(f.signingCertificate)}`,
@@ -254,6 +311,9 @@ export function tenantSamlInstructions(
     `  -PassiveSignInUri ${psQuote(f.passiveSignInUri)} \``,
     `  -SignOutUri ${psQuote(f.signOutUri)} \``,
     `  -SigningCertificate $signingCertificate \``,
+    ...(f.nextSigningCertificate === undefined
+      ? []
+      : [`  -NextSigningCertificate ${psQuote(f.nextSigningCertificate)} \``]),
     `  -PreferredAuthenticationProtocol ${psQuote(f.preferredAuthenticationProtocol)} \``,
     `  -FederatedIdpMfaBehavior ${psQuote(f.federatedIdpMfaBehavior)} \``,
     `  -PromptLoginBehavior ${psQuote(f.promptLoginBehavior)}`,
@@ -265,4 +325,257 @@ export function tenantSamlInstructions(
     '',
   ];
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// `fedgate tenant --current-tenant-json FILE`: what the tenant has now, compared with fedgate (issue 18).
+
+/** A federation configuration is a few KB (two certificates, some URIs); anything bigger is refused unread. */
+export const MAX_TENANT_JSON_BYTES = 1024 * 1024;
+
+/** The file is not the JSON of one federation configuration (exit 2, nothing else happens). */
+export class TenantJsonError extends Error {
+  override readonly name = 'TenantJsonError';
+}
+
+/**
+ * The text of `Get-MgDomainFederationConfiguration -DomainId X | ConvertTo-Json` as the admin saved it. Windows
+ * PowerShell 5.1 writes UTF-16LE with a byte order mark (`>` and Out-File), PowerShell 7 UTF-8 without one; a
+ * UTF-8 BOM (Set-Content -Encoding UTF8 on 5.1) and UTF-16BE are read too.
+ */
+export function decodeTenantJsonText(buf: Buffer): string {
+  if (buf.length >= 2 && buf[0] === 0xff && buf[1] === 0xfe)
+    return buf.subarray(2).toString('utf16le');
+  if (buf.length >= 2 && buf[0] === 0xfe && buf[1] === 0xff) {
+    const le = Buffer.from(buf.subarray(2));
+    le.swap16();
+    return le.toString('utf16le');
+  }
+  if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
+    return buf.subarray(3).toString('utf8');
+  // UTF-16LE without a BOM: JSON starts with an ASCII character, so its second byte is zero.
+  if (buf.length >= 2 && buf.length % 2 === 0 && buf[0] !== 0 && buf[1] === 0)
+    return buf.toString('utf16le');
+  return buf.toString('utf8');
+}
+
+/** Reads the file (at most MAX_TENANT_JSON_BYTES) and returns its one federation configuration object. */
+export async function readTenantJson(file: string): Promise<Record<string, unknown>> {
+  let fh;
+  try {
+    fh = await open(file, fsConstants.O_RDONLY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TenantJsonError(
+      `${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${String(code)})`}`,
+    );
+  }
+  let buf: Buffer;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new TenantJsonError(`${file} is not a regular file`);
+    if (st.size > MAX_TENANT_JSON_BYTES)
+      throw new TenantJsonError(
+        `${file} is ${String(st.size)} bytes; a federation configuration is a few KB (at most ${String(MAX_TENANT_JSON_BYTES)} are read)`,
+      );
+    buf = await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+  return parseTenantJson(buf, file);
+}
+
+export function parseTenantJson(buf: Buffer, file = 'the tenant JSON'): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(decodeTenantJsonText(buf));
+  } catch {
+    throw new TenantJsonError(
+      `${file} is not JSON: save the output of Get-MgDomainFederationConfiguration -DomainId DOMAIN | ConvertTo-Json`,
+    );
+  }
+  // ConvertTo-Json writes an array when the cmdlet returned several objects (or was wrapped in @()).
+  if (Array.isArray(json)) {
+    if (json.length !== 1)
+      throw new TenantJsonError(
+        `${file} holds ${String(json.length)} federation configurations; save the one of the domain (Get-MgDomainFederationConfiguration -DomainId DOMAIN)`,
+      );
+    json = json[0];
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new TenantJsonError(`${file} is not a federation configuration object`);
+  // Graph's JSON is camelCase (signingCertificate), the PowerShell object's properties PascalCase
+  // (SigningCertificate): both are read, case-insensitively.
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json as Record<string, unknown>)) out[k.toLowerCase()] = v;
+  if (!('signingcertificate' in out) && !('issueruri' in out))
+    throw new TenantJsonError(
+      `${file} has neither signingCertificate nor issuerUri: it is not the output of Get-MgDomainFederationConfiguration`,
+    );
+  return out;
+}
+
+/** Where the tenant has one of fedgate's certificates. */
+export type TenantCertificatePlace = 'signingCertificate' | 'nextSigningCertificate' | undefined;
+
+export interface TenantFieldCheck {
+  field: string;
+  tenant: string | undefined;
+  fedgate: string | undefined;
+  matches: boolean;
+}
+
+export interface TenantComparison {
+  tenantSigning: { thumbprint: string; notAfter: string } | undefined;
+  tenantNext: { thumbprint: string; notAfter: string } | undefined;
+  primary: { thumbprint: string; inTenant: TenantCertificatePlace };
+  next: { thumbprint: string; inTenant: TenantCertificatePlace } | undefined;
+  fields: TenantFieldCheck[];
+  /** True when nothing needs doing: the tenant has the primary (and the next, if any) and every field matches. */
+  upToDate: boolean;
+}
+
+/** The DER of a base64 certificate from the tenant (whitespace ignored), or undefined when it is not one. */
+function tenantCertificate(
+  v: unknown,
+): { der: Buffer; thumbprint: string; notAfter: string } | undefined {
+  if (typeof v !== 'string' || v.trim() === '') return undefined;
+  const b64 = v.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+=*$/.test(b64)) return undefined;
+  const der = Buffer.from(b64, 'base64');
+  try {
+    const x = new X509Certificate(der);
+    return {
+      der,
+      thumbprint: createHash('sha1').update(x.raw).digest('hex').toUpperCase(),
+      notAfter: new Date(x.validTo).toISOString(),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+const URI_FIELDS = [
+  'issuerUri',
+  'passiveSignInUri',
+  'activeSignInUri',
+  'metadataExchangeUri',
+  'signOutUri',
+] as const;
+/** Enumerations: Graph and PowerShell agree on the spelling, but case is not significant to Entra. */
+const ENUM_FIELDS = [
+  'preferredAuthenticationProtocol',
+  'federatedIdpMfaBehavior',
+  'promptLoginBehavior',
+] as const;
+
+/** What the tenant has (parseTenantJson) against what fedgate would set (tenantFederation / tenantSamlFederation). */
+export function compareTenant(
+  current: Record<string, unknown>,
+  expected: TenantFederation | TenantSamlFederation,
+  primary: SigningCertificate,
+  next: SigningCertificate | undefined,
+): TenantComparison {
+  const ts = tenantCertificate(current.signingcertificate);
+  const tn = tenantCertificate(current.nextsigningcertificate);
+  const place = (c: SigningCertificate): TenantCertificatePlace => {
+    const der = Buffer.from(c.certificateBase64, 'base64');
+    if (ts?.der.equals(der) === true) return 'signingCertificate';
+    if (tn?.der.equals(der) === true) return 'nextSigningCertificate';
+    return undefined;
+  };
+  const str = (v: unknown): string | undefined =>
+    typeof v === 'string' && v !== '' ? v : undefined;
+  const e = expected as unknown as Record<string, string | undefined>;
+  const fields: TenantFieldCheck[] = [
+    ...URI_FIELDS.map((f) => {
+      const t = str(current[f.toLowerCase()]);
+      return { field: f, tenant: t, fedgate: e[f], matches: t === e[f] };
+    }),
+    ...ENUM_FIELDS.map((f) => {
+      const t = str(current[f.toLowerCase()]);
+      return {
+        field: f,
+        tenant: t,
+        fedgate: e[f],
+        matches: t?.toLowerCase() === e[f]?.toLowerCase(),
+      };
+    }),
+  ];
+  const p = { thumbprint: primary.thumbprintSha1, inTenant: place(primary) };
+  const n =
+    next === undefined ? undefined : { thumbprint: next.thumbprintSha1, inTenant: place(next) };
+  return {
+    tenantSigning:
+      ts === undefined ? undefined : { thumbprint: ts.thumbprint, notAfter: ts.notAfter },
+    tenantNext: tn === undefined ? undefined : { thumbprint: tn.thumbprint, notAfter: tn.notAfter },
+    primary: p,
+    next: n,
+    fields,
+    upToDate:
+      p.inTenant !== undefined &&
+      (n === undefined || n.inTenant !== undefined) &&
+      fields.every((f) => f.matches),
+  };
+}
+
+/** The comparison in plain words, with the one line that fixes each certificate problem. */
+export function renderTenantComparison(
+  c: TenantComparison,
+  domain: string,
+  file: string,
+  primary: SigningCertificate,
+  next: TenantNextKey | undefined,
+): string {
+  const lines = [
+    `# ${domain}: the tenant's federation configuration (${file}) compared with this fedgate.`,
+  ];
+  const has = (t: { thumbprint: string; notAfter: string } | undefined): string =>
+    t === undefined ? 'none' : `${t.thumbprint} (expires ${t.notAfter})`;
+  lines.push(
+    `# The tenant has signingCertificate ${has(c.tenantSigning)}, nextSigningCertificate ${has(c.tenantNext)}.`,
+  );
+  if (c.primary.inTenant !== undefined) {
+    lines.push(
+      `OK: the tenant already has the current token-signing certificate ${c.primary.thumbprint} (as ${c.primary.inTenant}).`,
+    );
+  } else {
+    lines.push(
+      `NOT OK: the tenant does not have the current token-signing certificate ${c.primary.thumbprint}: Entra ID rejects the tokens fedgate signs for ${domain}. Run:`,
+      `  ${signingCertificateCommand(primary.certificateBase64, domain)}`,
+    );
+  }
+  if (c.next !== undefined && next !== undefined) {
+    const when =
+      next.promotionAt === undefined
+        ? ''
+        : ` (it starts signing on ${next.promotionAt.toISOString()})`;
+    if (c.next.inTenant !== undefined) {
+      lines.push(
+        `OK: the tenant already has the next certificate ${c.next.thumbprint} (as ${c.next.inTenant})${when}.`,
+      );
+    } else {
+      lines.push(
+        `NOT YET: the tenant does not have the next certificate ${c.next.thumbprint}${when}. Entra ID may read it from the federation metadata; to be sure, run:`,
+        `  ${nextSigningCertificateCommand(next.certificate.certificateBase64, domain)}`,
+      );
+    }
+  } else {
+    lines.push('fedgate has no next key now (`fedgate keys list` shows when one is generated).');
+  }
+  const wrong = c.fields.filter((f) => !f.matches);
+  if (wrong.length === 0) {
+    lines.push(`OK: ${c.fields.map((f) => f.field).join(', ')} match fedgate's configuration.`);
+  } else {
+    lines.push('DIFFERENT: these settings do not match what fedgate would set:');
+    for (const f of wrong)
+      lines.push(
+        `  ${f.field}: the tenant has ${f.tenant === undefined ? 'none' : `"${f.tenant}"`}, fedgate ${f.fedgate === undefined ? 'has none' : `"${f.fedgate}"`}`,
+      );
+    lines.push(
+      '  (Update-MgDomainFederationConfiguration with the parameters `fedgate tenant --domain` prints, plus -InternalDomainFederationId, sets them.)',
+    );
+  }
+  lines.push(c.upToDate ? 'Nothing to do.' : 'Action needed: see above.');
+  return `${lines.join('\n')}\n`;
 }
