@@ -91,7 +91,7 @@ export function loadPkcs11Binding(): Binding {
 // ---------------------------------------------------------------------------------------------------------
 // Modules: C_Initialize once per library per process, reference-counted
 
-interface LoadedModule {
+export interface Pkcs11Module {
   readonly p: Binding;
   readonly lib: Lib;
   readonly path: string;
@@ -103,13 +103,13 @@ interface LoadedModule {
   readonly logins: Map<string, TokenLogin>;
 }
 
-const modules = new Map<string, LoadedModule>();
+const modules = new Map<string, Pkcs11Module>();
 
 /**
  * Takes a reference on the PKCS#11 library at `path`, loading and initialising it on first use. Release it
  * with `releasePkcs11Module`. Keys opened with `openPkcs11Key` do this themselves.
  */
-export function loadPkcs11Module(path: string): LoadedModule {
+export function loadPkcs11Module(path: string): Pkcs11Module {
   if (path === '') throw new Pkcs11Error('keys.signing.pkcs11.module is empty');
   if (!existsSync(path)) throw new Pkcs11Error(`the PKCS#11 module "${path}" does not exist`);
   // A symlink and its target are one library (dlopen gives the same handle): one C_Initialize for both.
@@ -146,12 +146,12 @@ export function loadPkcs11Module(path: string): LoadedModule {
       );
     }
   }
-  const m: LoadedModule = { p, lib, path, realPath, refs: 1, ownsInit, logins: new Map() };
+  const m: Pkcs11Module = { p, lib, path, realPath, refs: 1, ownsInit, logins: new Map() };
   modules.set(realPath, m);
   return m;
 }
 
-export function releasePkcs11Module(m: LoadedModule): void {
+export function releasePkcs11Module(m: Pkcs11Module): void {
   if (m.refs <= 0) return;
   m.refs--;
   if (m.refs > 0) return;
@@ -178,7 +178,7 @@ function closeQuietly(lib: Lib): void {
 // Tokens, sessions, login
 
 interface Context {
-  readonly m: LoadedModule;
+  readonly m: Pkcs11Module;
   readonly opts: Pkcs11Options;
 }
 
@@ -256,7 +256,7 @@ function openSession(ctx: Context, slot: Handle, rw: boolean): Handle {
   }
 }
 
-function closeSession(m: LoadedModule, session: Handle): void {
+function closeSession(m: Pkcs11Module, session: Handle): void {
   try {
     m.lib.C_CloseSession(session);
   } catch {
@@ -328,7 +328,7 @@ function acquireLogin(ctx: Context, slot: Handle, session: Handle, pin: string):
 }
 
 /** Logs out only when this was the token's last user in the process: C_Logout ends every session's login. */
-function releaseLogin(m: LoadedModule, slot: Handle, session: Handle): void {
+function releaseLogin(m: Pkcs11Module, slot: Handle, session: Handle): void {
   if (releaseLoginCount(m, slot) > 0) return;
   try {
     m.lib.C_Logout(session);
@@ -338,7 +338,7 @@ function releaseLogin(m: LoadedModule, slot: Handle, session: Handle): void {
 }
 
 /** Drops one user of the token's login; returns how many are left. */
-function releaseLoginCount(m: LoadedModule, slot: Handle): number {
+function releaseLoginCount(m: Pkcs11Module, slot: Handle): number {
   const k = slotKey(slot);
   const entry = m.logins.get(k);
   const users = (entry?.users ?? 1) - 1;
@@ -475,7 +475,7 @@ const RECOVERABLE = new Set([
 export function openPkcs11Key(opts: Pkcs11Options): Pkcs11Key {
   checkOptions(opts);
   const pin = opts.pin;
-  const m = loadPkcs11Module(opts.module);
+  const m = loadModuleFor(opts);
   const ctx: Context = { m, opts };
   let located: Located;
   try {
@@ -560,7 +560,7 @@ export function openPkcs11Key(opts: Pkcs11Options): Pkcs11Key {
 }
 
 /** The token came back in another slot: move this key's use of the login there. */
-function moveLoginCount(m: LoadedModule, from: Handle, to: Handle): void {
+function moveLoginCount(m: Pkcs11Module, from: Handle, to: Handle): void {
   if (slotKey(from) === slotKey(to)) return;
   releaseLoginCount(m, from);
   const entry = m.logins.get(slotKey(to));
@@ -602,6 +602,16 @@ function openLocated(ctx: Context, pin: string): Located {
   }
 }
 
+/** loadPkcs11Module knows no PIN: scrub its messages here (they quote the configured module path). */
+function loadModuleFor(opts: Pkcs11Options): Pkcs11Module {
+  try {
+    return loadPkcs11Module(opts.module);
+  } catch (e) {
+    if (e instanceof Pkcs11Error) throw new Pkcs11Error(scrub(e.message, opts.pin), e.code);
+    throw e;
+  }
+}
+
 function checkOptions(opts: Pkcs11Options): void {
   const scrubbed = (msg: string) => new Pkcs11Error(scrub(msg, opts.pin));
   if (typeof opts.pin !== 'string' || opts.pin === '') throw scrubbed('keys.signing.pkcs11: the PIN is empty');
@@ -623,7 +633,7 @@ export function generatePkcs11RsaKey(opts: Pkcs11Options, bits: number = MIN_RSA
     throw new Pkcs11Error(`RSA keys for token signing have at least ${MIN_RSA_BITS} bits (asked: ${bits})`);
   }
   const pin = opts.pin;
-  const m = loadPkcs11Module(opts.module);
+  const m = loadModuleFor(opts);
   const ctx: Context = { m, opts };
   const { lib, p } = m;
   try {

@@ -481,6 +481,10 @@ describe('PKCS#11 errors are clear and never show the PIN', () => {
       () => openPkcs11Key(opts('signing-2026', { tokenLabel: `x${PIN}` })),
       /no token labelled "x\[PIN\]"/,
     );
+    assertPkcs11Error(
+      () => openPkcs11Key(opts('signing-2026', { module: join(hsm.dir, PIN) })),
+      /the PKCS#11 module ".*\/\[PIN\]" does not exist/,
+    );
   });
 
   it('the key object and its credential show no PIN when logged or serialised', async () => {
