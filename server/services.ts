@@ -223,14 +223,6 @@ export async function buildServices(
           },
         }),
   });
-  await ring.load();
-  if (ring.generated) {
-    keyGenerated(audit, {
-      use: 'signing',
-      thumbprint: ring.primary.thumbprintSha1,
-      dir: config.keys.dir,
-    });
-  }
   const domain = config.microsoft365.federatedDomains[0];
   const keyLifecycle = new KeyLifecycle({
     ring,
@@ -250,6 +242,15 @@ export async function buildServices(
       });
     },
   });
+  await keyLifecycle.bootstrap();
+  await ring.load();
+  if (ring.generated) {
+    keyGenerated(audit, {
+      use: 'signing',
+      thumbprint: ring.primary.thumbprintSha1,
+      dir: config.keys.dir,
+    });
+  }
   await keyLifecycle.start(config.keys.reloadIntervalSeconds * 1000);
   // The metadata document names every published certificate and is signed by the primary: rebuilt (and re-signed)
   // only when the ring changes, and the previous keys' grace ends.

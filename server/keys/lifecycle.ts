@@ -9,7 +9,13 @@ import { access } from 'node:fs/promises';
 import type { Clock } from '../lib/clock.ts';
 import type { ArtifactStore } from '../stores/types.ts';
 import type { KeyRing } from './ring.ts';
-import { generateNextNow, importKey, promoteNow, rolloverIfDue } from './rollover.ts';
+import {
+  bootstrapHsmPrimary,
+  generateNextNow,
+  importKey,
+  promoteNow,
+  rolloverIfDue,
+} from './rollover.ts';
 import type { ImportRequest, KeyChangeEvent, RolloverResult } from './rollover.ts';
 import type { RolloverSettings } from './rollover-plan.ts';
 import type { HsmAdapter } from './ring.ts';
@@ -66,6 +72,19 @@ export class KeyLifecycle {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * With keys.pkcs11 and an empty keys.dir, generates the first primary inside the HSM (before the ring loads).
+   * Another node starting at the same moment waits for the first one's manifest.
+   */
+  async bootstrap(): Promise<void> {
+    if (this.#o.hsm === undefined || this.ring.managedByAdmin) return;
+    for (let i = 0; i < 50; i++) {
+      const r = await bootstrapHsmPrimary(this.#ctx('auto'));
+      if (r.status === 'done') return;
+      await new Promise((res) => setTimeout(res, 200));
     }
   }
 

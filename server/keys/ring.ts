@@ -401,7 +401,10 @@ async function synthesisedEntry(
 }
 
 export function samePublicKey(pub: KeyObject, facts: CertificateFacts): boolean {
-  const a = createPublicKey(pub).export({ type: 'spki', format: 'der' });
+  const a = (pub.type === 'public' ? pub : createPublicKey(pub)).export({
+    type: 'spki',
+    format: 'der',
+  });
   const b = facts.x509.publicKey.export({ type: 'spki', format: 'der' });
   return a.equals(b);
 }

@@ -107,6 +107,48 @@ export function promoteNow(ctx: RolloverContext): Promise<RolloverResult> {
   });
 }
 
+/**
+ * First start with keys.pkcs11 and an empty keys.dir: the first primary is generated inside the HSM (with file keys
+ * the single-pair layout is made instead, store.ts). Under the farm lock; a node that finds a ring already there
+ * (another node was first) does nothing.
+ */
+export async function bootstrapHsmPrimary(ctx: RolloverContext): Promise<RolloverResult> {
+  await ensurePrivateDir(ctx.dir);
+  if ((await readManifest(ctx.dir)) !== undefined) return { status: 'done', changes: [] };
+  if (!(await ctx.store.markSeen('keyRolloverLock', LOCK_KEY, LOCK_TTL_SECONDS)))
+    return { status: 'busy' };
+  try {
+    const lockFile = join(ctx.dir, LOCK_FILE);
+    if (!(await takeFileLock(lockFile, ctx.clock))) return { status: 'busy' };
+    try {
+      if ((await readManifest(ctx.dir)) !== undefined) return { status: 'done', changes: [] };
+      const legacy = await stat(join(ctx.dir, SIGNING_CERT_FILE)).catch(() => undefined);
+      if (legacy !== undefined) return { status: 'done', changes: [] };
+      const now = ctx.clock.now();
+      const { entry, facts } = await generate(ctx, now);
+      const primary: ManifestEntry = { ...entry, role: 'primary', promoted: now.toISOString() };
+      await writeManifest(ctx.dir, { keys: [primary] });
+      const e: KeyChangeEvent = {
+        action: 'generated',
+        thumbprint: entry.thumbprint,
+        role: 'primary',
+        notBefore: facts.notBefore.toISOString(),
+        notAfter: facts.notAfter.toISOString(),
+        reason: 'first start: no token-signing key yet',
+        by: ctx.by,
+        custody: 'pkcs11',
+        certificateBase64: facts.certificateBase64,
+      };
+      ctx.onChange(e);
+      return { status: 'done', changes: [e] };
+    } finally {
+      await unlink(lockFile).catch(() => undefined);
+    }
+  } finally {
+    await ctx.store.destroy('keyRolloverLock', LOCK_KEY);
+  }
+}
+
 export interface ImportRequest {
   /** A key file's key (PFX or PEM import), or an existing key in the configured HSM. */
   privateKey?: KeyObject;

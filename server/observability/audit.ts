@@ -589,7 +589,10 @@ export interface KeyChangeAuditEvent {
 /** A change to the token-signing ring (AD FS: AutoCertificateRollover, Update-AdfsCertificate). */
 export function keyChanged(audit: AuditSink, e: KeyChangeAuditEvent): void {
   const what = {
-    generated: 'generated the next token-signing key',
+    generated:
+      e.role === 'primary'
+        ? 'generated the first token-signing key'
+        : 'generated the next token-signing key',
     promoted: 'promoted the next token-signing key to primary',
     retired: 'removed a token-signing key from the ring',
     imported: 'imported a token-signing key',
