@@ -296,10 +296,12 @@ test('rollover --if-due applies what is due once (then nothing), promote switche
   assert.ok(first.stdout.includes(`$d = "${DOMAIN}"`));
   const events = auditEvents(first.stderr);
   assert.equal(events.length, 1, first.stderr);
-  assert.equal(events[0]?.action, 'generated');
-  assert.equal(events[0]?.by, 'cli');
-  assert.equal(typeof events[0]?.operator, 'string');
-  assert.match(String(events[0]?.tenantCommand), /-NextSigningCertificate/);
+  const [generatedEvent] = events;
+  assert.ok(generatedEvent !== undefined);
+  assert.equal(generatedEvent.action, 'generated');
+  assert.equal(generatedEvent.by, 'cli');
+  assert.equal(typeof generatedEvent.operator, 'string');
+  assert.match(String(generatedEvent.tenantCommand), /-NextSigningCertificate/);
   assert.equal(statSync(join(ws, 'keys', next.key ?? '')).mode & 0o777, 0o600);
 
   const afterFirst = snapshot(ws);
@@ -375,15 +377,16 @@ describe('keys import', () => {
     assert.match(r.stdout, new RegExp(`^thumbprint ${tp}$`, 'm'));
     assert.ok(r.stdout.includes(`-NextSigningCertificate "${derBase64(legacyPair.cert)}"`));
     const next = roleOf(ws, 'next');
-    assert.equal(next?.thumbprint, tp);
-    assert.equal(next?.source, 'imported');
+    assert.ok(next?.key !== undefined);
+    assert.equal(next.thumbprint, tp);
+    assert.equal(next.source, 'imported');
     // The written key is the PFX's key: openssl says the written certificate and key are one pair.
     const modulus = (args: string[]): string => openssl(args, ws).trim();
     assert.equal(
-      modulus(['rsa', '-in', join(ws, 'keys', next?.key ?? ''), '-noout', '-modulus']),
+      modulus(['rsa', '-in', join(ws, 'keys', next.key), '-noout', '-modulus']),
       modulus(['x509', '-in', legacyPair.cert, '-noout', '-modulus']),
     );
-    assert.equal(statSync(join(ws, 'keys', next?.key ?? '')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(ws, 'keys', next.key)).mode & 0o777, 0o600);
     assert.deepEqual(
       auditEvents(r.stderr).map((e) => [e.action, e.role, e.thumbprint, e.by]),
       [['imported', 'next', tp, 'cli']],
