@@ -25,7 +25,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as X509Lib from '@peculiar/x509';
-import type * as Pkcs11js from 'pkcs11js';
+import type * as Pkcs11js from './pkcs11-binding.ts';
 import { MIN_RSA_BITS, describeCertificate } from './generate.ts';
 import type { SigningCredential } from './types.ts';
 
