@@ -549,14 +549,14 @@ export function renderTenantComparison(
     const when =
       next.promotionAt === undefined
         ? ''
-        : ` (it starts signing on ${next.promotionAt.toISOString()})`;
+        : `it starts signing on ${next.promotionAt.toISOString()}`;
     if (c.next.inTenant !== undefined) {
       lines.push(
-        `OK: the tenant already has the next certificate ${c.next.thumbprint} (as ${c.next.inTenant})${when}.`,
+        `OK: the tenant already has the next certificate ${c.next.thumbprint} (as ${c.next.inTenant}${when === '' ? '' : `; ${when}`}).`,
       );
     } else {
       lines.push(
-        `NOT YET: the tenant does not have the next certificate ${c.next.thumbprint}${when}. Entra ID may read it from the federation metadata; to be sure, run:`,
+        `NOT YET: the tenant does not have the next certificate ${c.next.thumbprint}${when === '' ? '' : ` (${when})`}. Entra ID may read it from the federation metadata; to be sure, run:`,
         `  ${nextSigningCertificateCommand(next.certificate.certificateBase64, domain)}`,
       );
     }

@@ -634,3 +634,236 @@ describe('concurrent rollover --if-due across a farm (one Redis, one keys.dir)',
     assert.equal(manifest(ws).keys.filter((k) => k.role === 'next').length, 1);
   });
 });
+
+describe('fedgate tenant with a next key, and --current-tenant-json', () => {
+  let ws: string;
+  let primaryB64: string;
+  let nextB64: string;
+  let primaryTp: string;
+  let nextTp: string;
+
+  before(() => {
+    ws = workspace();
+    assert.equal(cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml'], ws).status, 0);
+    assert.equal(cli(['keys', 'rollover', '--now', '--config', 'fedgate.yaml'], ws).status, 0);
+    const m = manifest(ws);
+    const p = m.keys.find((k) => k.role === 'primary');
+    const n = m.keys.find((k) => k.role === 'next');
+    assert.ok(p !== undefined && n !== undefined);
+    primaryB64 = derBase64(join(ws, 'keys', p.cert));
+    nextB64 = derBase64(join(ws, 'keys', n.cert));
+    primaryTp = thumbprint(join(ws, 'keys', p.cert));
+    nextTp = thumbprint(join(ws, 'keys', n.cert));
+  });
+
+  test('the Graph body carries nextSigningCertificate (WS-Fed and SAML); the text has both update lines', () => {
+    for (const protocol of ['wsfed', 'saml']) {
+      const r = cli(
+        [
+          'tenant',
+          '--domain',
+          DOMAIN,
+          '--protocol',
+          protocol,
+          '--config',
+          'fedgate.yaml',
+          '--json',
+        ],
+        ws,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const body = JSON.parse(r.stdout) as Record<string, string>;
+      assert.equal(body.signingCertificate, primaryB64, protocol);
+      assert.equal(body.nextSigningCertificate, nextB64, protocol);
+    }
+    const t = cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml'], ws);
+    assert.equal(t.status, 0, t.stderr);
+    assert.ok(
+      t.stdout.includes(`  -NextSigningCertificate '${nextB64}' \``),
+      'in the New- command',
+    );
+    assert.match(t.stdout, new RegExp(`# Next token-signing certificate: .*thumbprint ${nextTp}`));
+    assert.ok(t.stdout.includes(`-NextSigningCertificate "${nextB64}"`), 'the one line for now');
+    assert.ok(
+      t.stdout.includes(
+        `#   $d = "${DOMAIN}"; Update-MgDomainFederationConfiguration -DomainId $d -InternalDomainFederationId (Get-MgDomainFederationConfiguration -DomainId $d).Id -SigningCertificate "${nextB64}"`,
+      ),
+      'the one line for after promotion',
+    );
+  });
+
+  /** What `Get-MgDomainFederationConfiguration -DomainId X | ConvertTo-Json` prints (PowerShell property names). */
+  function powershellJson(o: {
+    signing: string | null;
+    next: string | null;
+    issuerUri?: string;
+  }): Record<string, unknown> {
+    const body = JSON.parse(
+      cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml', '--json'], ws).stdout,
+    ) as Record<string, string>;
+    return {
+      ActiveSignInUri: body.activeSignInUri,
+      DisplayName: body.displayName,
+      FederatedIdpMfaBehavior: body.federatedIdpMfaBehavior,
+      Id: '6f0a3b2e-1c1d-4e0b-9a55-2b1f0c9d8e7a',
+      IsSignedAuthenticationRequestRequired: null,
+      IssuerUri: o.issuerUri ?? body.issuerUri,
+      MetadataExchangeUri: body.metadataExchangeUri,
+      NextSigningCertificate: o.next,
+      PassiveSignInUri: body.passiveSignInUri,
+      PreferredAuthenticationProtocol: body.preferredAuthenticationProtocol,
+      PromptLoginBehavior: body.promptLoginBehavior,
+      SignOutUri: body.signOutUri,
+      SigningCertificate: o.signing,
+      SigningCertificateUpdateStatus: { CertificateUpdateResult: 'Success', LastRunDateTime: null },
+      AdditionalProperties: {},
+    };
+  }
+
+  test('a tenant that has both certificates (Windows PowerShell UTF-16LE file, an array of one): nothing to do', () => {
+    const file = join(ws, 'tenant-utf16.json');
+    const text = JSON.stringify(
+      [
+        powershellJson({
+          signing: primaryB64,
+          next: nextB64,
+        }),
+      ],
+      null,
+      4,
+    ).replace(/\n/g, '\r\n');
+    writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+    const r = cli(
+      ['tenant', '--domain', DOMAIN, '--current-tenant-json', file, '--config', 'fedgate.yaml'],
+      ws,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `OK: the tenant already has the current token-signing certificate ${primaryTp} \\(as signingCertificate\\)`,
+      ),
+    );
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `OK: the tenant already has the next certificate ${nextTp} \\(as nextSigningCertificate; it starts signing on \\d{4}-`,
+      ),
+    );
+    assert.match(r.stdout, /OK: issuerUri, passiveSignInUri, .* match/);
+    assert.match(r.stdout, /Nothing to do\./);
+    const j = cli(
+      [
+        'tenant',
+        '--domain',
+        DOMAIN,
+        '--current-tenant-json',
+        file,
+        '--config',
+        'fedgate.yaml',
+        '--json',
+      ],
+      ws,
+    );
+    assert.equal((JSON.parse(j.stdout) as { upToDate: boolean }).upToDate, true);
+  });
+
+  test('a stale tenant (old AD FS certificate, another issuer, no next): what is missing and the lines that fix it', () => {
+    const old = opensslPair(ws, 'old-adfs', 30);
+    const file = join(ws, 'tenant-stale.json');
+    writeFileSync(
+      file,
+      JSON.stringify(
+        powershellJson({
+          signing: derBase64(old.cert),
+          next: null,
+          issuerUri: 'http://adfs.corp.example.test/adfs/services/trust',
+        }),
+      ),
+    );
+    const r = cli(
+      ['tenant', '--domain', DOMAIN, '--current-tenant-json', file, '--config', 'fedgate.yaml'],
+      ws,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`signingCertificate ${thumbprint(old.cert)} \\(expires`));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `NOT OK: the tenant does not have the current token-signing certificate ${primaryTp}`,
+      ),
+    );
+    assert.ok(r.stdout.includes(`-SigningCertificate "${primaryB64}"`));
+    assert.match(
+      r.stdout,
+      new RegExp(`NOT YET: the tenant does not have the next certificate ${nextTp}`),
+    );
+    assert.ok(r.stdout.includes(`-NextSigningCertificate "${nextB64}"`));
+    assert.match(
+      r.stdout,
+      /issuerUri: the tenant has "http:\/\/adfs\.corp\.example\.test\/adfs\/services\/trust", fedgate "http:\/\/corp\.example\.test\/adfs\/services\/trust\/"/,
+    );
+    assert.doesNotMatch(r.stdout, /passiveSignInUri: the tenant has/);
+    assert.match(r.stdout, /Action needed/);
+
+    // The current primary as the tenant's next certificate is accepted by Entra: said as such.
+    const asNext = join(ws, 'tenant-as-next.json');
+    writeFileSync(
+      asNext,
+      JSON.stringify(
+        powershellJson({
+          signing: derBase64(old.cert),
+          next: primaryB64,
+        }),
+      ),
+    );
+    const n = cli(
+      ['tenant', '--domain', DOMAIN, '--current-tenant-json', asNext, '--config', 'fedgate.yaml'],
+      ws,
+    );
+    assert.match(
+      n.stdout,
+      /OK: the tenant already has the current token-signing certificate .* \(as nextSigningCertificate\)/,
+    );
+  });
+
+  test('a file that is not one federation configuration is refused (exit 2), nothing read beyond 1 MiB', () => {
+    const cases: [string, Buffer, RegExp][] = [
+      ['big.json', Buffer.alloc(1024 * 1024 + 1, 0x20), /bytes; .*at most 1048576 are read/],
+      [
+        'two.json',
+        Buffer.from(JSON.stringify([{ issuerUri: 'a' }, { issuerUri: 'b' }])),
+        /holds 2 federation configurations/,
+      ],
+      ['text.json', Buffer.from('Id : 6f0a3b2e\r\nIssuerUri : http://x\r\n'), /is not JSON/],
+      [
+        'other.json',
+        Buffer.from(JSON.stringify({ name: 'x' })),
+        /neither signingCertificate nor issuerUri/,
+      ],
+    ];
+    for (const [name, data, message] of cases) {
+      const f = join(ws, name);
+      writeFileSync(f, data);
+      const r = cli(
+        ['tenant', '--domain', DOMAIN, '--current-tenant-json', f, '--config', 'fedgate.yaml'],
+        ws,
+      );
+      assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, message, name);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `${name}: no stack trace`);
+    }
+  });
+});
+
+test('fedgate check warns when the rollover thresholds leave too little overlap', () => {
+  const ws = workspace({ keys: { dir: 'keys', rollover: { promotionThresholdDays: 1 } } });
+  const r = cli(['check', '--config', 'fedgate.yaml'], ws);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /warning: keys\.rollover\.promotionThresholdDays is 1: the next certificate is in the metadata for fewer than two of Entra ID's daily polls/,
+  );
+  const fine = cli(['check', '--config', 'fedgate.yaml'], workspace());
+  assert.doesNotMatch(fine.stderr, /keys\.rollover/);
+});
