@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -581,6 +582,40 @@ describe('concurrent rollover --if-due across a farm (one Redis, one keys.dir)',
   });
   after(async () => {
     await redis.stop();
+  });
+
+  test('a lock held elsewhere (in Redis, or the lock file in keys.dir) is busy: exit 3, nothing written', () => {
+    const ws = workspace({ store: { kind: 'redis', url: redis.url } });
+    ringWithPrimary(ws, opensslPair(ws, 'adfs', 10));
+    const before = snapshot(ws);
+    // Another node's lock, set with redis-cli (the key the store's markSeen uses: prefix, namespace, name).
+    const lockKey = 'fedgate:key-rollover-lock:token-signing';
+    const redisCli = (...args: string[]): string =>
+      spawnSync('redis-cli', ['-p', String(redis.port), ...args], {
+        encoding: 'utf8',
+      }).stdout.trim();
+    assert.equal(redisCli('SET', lockKey, '1', 'EX', '60', 'NX'), 'OK');
+    const busy = cli(['keys', 'rollover', '--if-due', '--config', 'fedgate.yaml'], ws);
+    assert.equal(busy.status, 3, busy.stderr);
+    assert.match(
+      busy.stderr,
+      /busy: another node or process holds the token-signing rollover lock/,
+    );
+    assert.deepEqual(snapshot(ws), before);
+    assert.equal(redisCli('GET', lockKey), '1', 'the other holder keeps its lock');
+    redisCli('DEL', lockKey);
+
+    // A node that shares the directory but not the store: the lock file.
+    writeFileSync(join(ws, 'keys', '.rollover.lock'), `99999 ${new Date().toISOString()}\n`);
+    const before2 = snapshot(ws);
+    const fileBusy = cli(['keys', 'rollover', '--if-due', '--config', 'fedgate.yaml'], ws);
+    assert.equal(fileBusy.status, 3, fileBusy.stderr);
+    assert.deepEqual(snapshot(ws), before2);
+    rmSync(join(ws, 'keys', '.rollover.lock'));
+
+    const free = cli(['keys', 'rollover', '--if-due', '--config', 'fedgate.yaml'], ws);
+    assert.equal(free.status, 0, free.stderr);
+    assert.match(free.stdout, /generated the next token-signing key/);
   });
 
   test('four processes at once when generation is due produce exactly one new key', async () => {
