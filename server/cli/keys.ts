@@ -27,7 +27,7 @@ import { StoreUnavailableError } from '../stores/redis.ts';
 import { describeCertificate } from '../keys/generate.ts';
 import type { CertificateFacts } from '../keys/generate.ts';
 import { pkcs11Adapter } from '../keys/hsm.ts';
-import { MANIFEST_FILE, ManifestError, readManifest } from '../keys/manifest.ts';
+import { MANIFEST_FILE, ManifestError } from '../keys/manifest.ts';
 import type { KeyRole } from '../keys/manifest.ts';
 import {
   Pkcs12Error,
@@ -150,6 +150,9 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+const NO_RING = (config: Config): string =>
+  `${config.keys.dir} holds no token-signing key yet: fedgate generates the first one when it starts (fedgate serve, or fedgate tenant)`;
+
 /** Whether keys.dir already holds a ring (a manifest or the single pair): then nothing may be generated. */
 export async function ringExists(config: Config): Promise<boolean> {
   if (config.keys.signing !== undefined) return true;
@@ -189,6 +192,7 @@ export async function openRing(
     await ring.load();
   } catch (err) {
     ring.close();
+    if (!opts.create && !(await ringExists(config))) throw new KeysCliError(NO_RING(config));
     throw cliError(err, warnings);
   }
   return { ring, warnings };
@@ -462,6 +466,8 @@ async function withRolloverContext(
       'keys.signing is set: the token-signing key is the admin-managed pair it names, and fedgate does not change it. ' +
         'Replace those files yourself (every node reloads them), or remove keys.signing to let fedgate manage a ring in keys.dir.',
     );
+  // Checked before the lock (which creates keys.dir): a command that cannot run writes nothing.
+  if (!(await ringExists(config))) throw new KeysCliError(NO_RING(config));
   const clock = ctx.clock ?? systemClock;
   const material = await keyMaterialOptions(config).catch((err: unknown) => {
     throw new KeysCliError(err instanceof Error ? err.message : String(err));
@@ -739,8 +745,7 @@ async function publicCertificates(
   try {
     if (configured !== undefined)
       return [{ role: 'primary', facts: (await readCertificateFile(configured.certFile)).facts }];
-    if ((await readManifest(config.keys.dir)) === undefined && !(await ringExists(config)))
-      throw new KeysCliError(`${config.keys.dir} holds no token-signing key`);
+    if (!(await ringExists(config))) throw new KeysCliError(NO_RING(config));
     const m = await currentManifest(config.keys.dir);
     const order: KeyRole[] = ['primary', 'next', 'previous'];
     const out: { role: KeyRole; facts: CertificateFacts }[] = [];

@@ -220,7 +220,17 @@ test('keys list never generates; after the first key it shows the primary, the s
   const ws = workspace();
   const empty = cli(['keys', 'list', '--config', 'fedgate.yaml'], ws);
   assert.equal(empty.status, 2, empty.stderr);
-  assert.match(empty.stderr, /no usable primary token-signing key/);
+  assert.match(empty.stderr, /keys holds no token-signing key yet/);
+  for (const args of [
+    ['rollover', '--if-due'],
+    ['rollover', '--now'],
+    ['promote'],
+    ['export-public'],
+  ]) {
+    const r = cli(['keys', ...args, '--config', 'fedgate.yaml'], ws);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /holds no token-signing key yet/);
+  }
   assert.doesNotMatch(empty.stderr, /\n\s+at /, 'no stack trace');
   assert.throws(
     () => statSync(join(ws, 'keys', 'token-signing.crt.pem')),
