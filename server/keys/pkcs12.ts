@@ -115,13 +115,9 @@ export function readPkcs12(der: Buffer, password: string): Pkcs12Contents {
         'with another certificate; export the token-signing certificate together with its own key.',
     );
   }
-  // Several certificates may share one key (a renewal that kept the key): the one the key bag names by
-  // localKeyId (PKCS#9) is the pair the exporter meant; else the first.
-  const keyId = firstString(keyBag.attributes.localKeyId);
-  const leaf =
-    (keyId === undefined
-      ? undefined
-      : matching.find((c) => firstString(c.bag.attributes.localKeyId) === keyId)) ?? matching[0];
+  // Several certificates may share one key (a renewal that kept it): the first is the one the exporter paired
+  // with the key (OpenSSL and Windows write the key's own certificate first); the others go to chainPem.
+  const leaf = matching[0];
   if (leaf === undefined) throw new Error('unreachable: matching is not empty');
 
   const friendlyName =

@@ -198,6 +198,24 @@ describe('readPkcs12 reads what AD FS admins bring', () => {
     sameCertificate(c.chainPem[0] ?? '', 'ca.crt');
   });
 
+  it('two certificates of one key (a renewal that kept it): the one exported with the key, the other in the chain', () => {
+    openssl('req', '-x509', '-new', '-key', 'signing.key', '-subj', '/CN=ADFS Signing - renewed', '-days', '30', '-out', 'renewed.crt');
+    const c = reads(
+      'renewed-in-chain.pfx',
+      PASSWORD,
+      ['-in', 'signing.crt', '-inkey', 'signing.key', '-certfile', 'renewed.crt'],
+      [/Certificate bag[\s\S]*Certificate bag/],
+    );
+    assert.equal(c.chainPem.length, 1);
+    sameCertificate(c.chainPem[0] ?? '', 'renewed.crt');
+    const d = readPkcs12(
+      exportPfx('renewed-first.pfx', PASSWORD, '-in', 'renewed.crt', '-inkey', 'signing.key', '-certfile', 'signing.crt').der,
+      PASSWORD,
+    );
+    sameCertificate(d.certificatePem, 'renewed.crt');
+    sameCertificate(d.chainPem[0] ?? '', 'signing.crt');
+  });
+
   it('a non-ASCII password, with AES (PBES2 takes UTF-8) and legacy bags (PKCS#12 KDF takes BMPString)', () => {
     reads('unicode-aes.pfx', UNICODE_PASSWORD, ['-in', 'signing.crt', '-inkey', 'signing.key'], [/PBES2/]);
     reads(
