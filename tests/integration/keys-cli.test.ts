@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { cliTs, tsxLoader } from '../helpers/cli.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { startSoftHsm } from '../helpers/softhsm.ts';
 
 const DOMAIN = 'corp.example.test';
 
@@ -911,4 +912,104 @@ test('fedgate check warns when the rollover thresholds leave too little overlap'
   );
   const fine = cli(['check', '--config', 'fedgate.yaml'], workspace());
   assert.doesNotMatch(fine.stderr, /keys\.rollover/);
+});
+
+test('keys import --pkcs11-label: a key already in the HSM (SoftHSM2) joins the ring by its certificate; no key file', () => {
+  const hsm = startSoftHsm([{ label: 'adfs', pin: '24681357' }]);
+  try {
+    const env = { SOFTHSM2_CONF: join(hsm.dir, 'softhsm2.conf') };
+    const ws = workspace();
+    assert.equal(cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml'], ws).status, 0);
+    // The AD FS key pair, put into the token by softhsm2-util (not by fedgate), as a PKCS#8 file.
+    const adfs = opensslPair(ws, 'hsm-adfs', 200);
+    const pkcs8 = join(ws, 'hsm-adfs.p8');
+    openssl(['pkcs8', '-topk8', '-nocrypt', '-in', adfs.key, '-out', pkcs8], ws);
+    const imported = spawnSync(
+      'softhsm2-util',
+      [
+        '--import',
+        pkcs8,
+        '--token',
+        'adfs',
+        '--label',
+        'adfs-signing',
+        '--id',
+        '01',
+        '--pin',
+        '24681357',
+      ],
+      { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' },
+    );
+    assert.equal(imported.status, 0, imported.stderr);
+    const pinFile = join(ws, 'hsm.pin');
+    writeFileSync(pinFile, '24681357\n', { mode: 0o600 });
+    writeFileSync(
+      join(ws, 'fedgate.yaml'),
+      stringify({
+        hostname: 'sts.corp.example.test',
+        listen: { port: 443, tls: 'off' },
+        log: { level: 'silent' },
+        keys: { dir: 'keys', pkcs11: { module: hsm.module, tokenLabel: 'adfs', pinFile } },
+      }),
+    );
+    const before = snapshot(ws);
+    const other = opensslPair(ws, 'not-in-hsm', 200);
+    for (const [args, message] of [
+      [['--pkcs11-label', 'adfs-signing', '--cert', other.cert], /does not match the certificate/],
+      [['--pkcs11-label', 'no-such-label', '--cert', adfs.cert], /no-such-label/],
+    ] as const) {
+      const r = cli(
+        ['keys', 'import', ...args, '--as', 'primary', '--config', 'fedgate.yaml'],
+        ws,
+        env,
+      );
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.deepEqual(snapshot(ws), before, 'nothing written');
+    }
+    const ok = cli(
+      [
+        'keys',
+        'import',
+        '--pkcs11-label',
+        'adfs-signing',
+        '--cert',
+        adfs.cert,
+        '--as',
+        'primary',
+        '--config',
+        'fedgate.yaml',
+      ],
+      ws,
+      env,
+    );
+    assert.equal(ok.status, 0, ok.stderr);
+    const primary = roleOf(ws, 'primary');
+    assert.equal(primary?.thumbprint, thumbprint(adfs.cert));
+    assert.equal(primary.key, undefined, 'no key file for an HSM key');
+    assert.equal((primary as { pkcs11Label?: string }).pkcs11Label, 'adfs-signing');
+    assert.deepEqual(
+      readdirSync(join(ws, 'keys')).filter((f) => f.endsWith('.key.pem')),
+      ['token-signing.key.pem'],
+      'only the first (file) key, now previous, has a key file',
+    );
+    const list = cli(['keys', 'list', '--json', '--config', 'fedgate.yaml'], ws, env);
+    assert.equal(list.status, 0, list.stderr);
+    const keys = (JSON.parse(list.stdout) as { keys: { role: string; custody: string }[] }).keys;
+    assert.deepEqual(
+      keys.map((k) => [k.role, k.custody]),
+      [
+        ['primary', 'pkcs11'],
+        ['previous', 'file'],
+      ],
+    );
+    const t = cli(['tenant', '--domain', DOMAIN, '--json', '--config', 'fedgate.yaml'], ws, env);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(
+      (JSON.parse(t.stdout) as { signingCertificate: string }).signingCertificate,
+      derBase64(adfs.cert),
+    );
+  } finally {
+    hsm.remove();
+  }
 });
