@@ -42,7 +42,7 @@ export interface Pkcs12Contents {
   certificatePem: string;
   /** Every other certificate in the file (intermediate and root CAs), in file order; may be empty. */
   chainPem: string[];
-  /** The friendlyName attribute (PKCS#9) of the key's bag, or else of the certificate's. */
+  /** The friendlyName attribute (PKCS#9) of the certificate's bag, or else of the key's. */
   friendlyName?: string;
 }
 
@@ -116,12 +116,13 @@ export function readPkcs12(der: Buffer, password: string): Pkcs12Contents {
     );
   }
   // Several certificates may share one key (a renewal that kept it): the first is the one the exporter paired
-  // with the key (OpenSSL and Windows write the key's own certificate first); the others go to chainPem.
+  // with the key (OpenSSL writes the key's own certificate first); the others go to chainPem.
   const leaf = matching[0];
   if (leaf === undefined) throw new Error('unreachable: matching is not empty');
 
+  // The certificate's name first: Windows names the key bag after its key container (a GUID).
   const friendlyName =
-    firstString(keyBag.attributes.friendlyName) ?? firstString(leaf.bag.attributes.friendlyName);
+    firstString(leaf.bag.attributes.friendlyName) ?? firstString(keyBag.attributes.friendlyName);
   return {
     privateKey,
     certificatePem: leaf.x509.toString(),
