@@ -328,3 +328,41 @@ describe('key rollover: a controlled clock walks two years of one node', () => {
       assert.equal(e.tenantCommand, undefined, 'only a new next key carries the push line');
   });
 });
+
+describe('key rollover: a node that was down past the critical threshold', () => {
+  test('started after its primary expired, it signs with a fresh certificate before serving anything', async () => {
+    const first = await makeTestApp({}, { clock: new FixedClock(T0) });
+    const keysDir = first.config.keys.dir;
+    const [k1 = ''] = entraSigningCertificates((await request(first.app).get(METADATA)).text);
+    await first.close();
+    // 400 days later: K1 expired 35 days ago. The first check runs inside buildServices (AD FS checks at service
+    // start): generate and promote at once (CertificateCriticalThreshold).
+    const later = new Date(T0.getTime() + 400 * DAY);
+    const t = await makeTestApp({ keys: { dir: keysDir } }, { clock: new FixedClock(later) });
+    try {
+      const md = await request(t.app).get(METADATA);
+      const certs = entraSigningCertificates(md.text);
+      assert.equal(certs.length, 1, 'the expired certificate is not published');
+      const [k2 = ''] = certs;
+      assert.notEqual(sha1(k2), sha1(k1));
+      const x = new X509Certificate(Buffer.from(k2, 'base64'));
+      assert.ok(new Date(x.validFrom).getTime() <= later.getTime());
+      assert.ok(later.getTime() < new Date(x.validTo).getTime());
+      assert.ok(verifyWithXmlsec1(md.text, pemOf(k2), METADATA_ID_ATTR).ok);
+      const { res } = await signIn(t.app, ALICE);
+      const token = extractAssertionFromRstr(hidden(res.text, 'wresult'));
+      const v = verifyWithXmlsec1(token, pemOf(k2), SAML11_ID_ATTR);
+      assert.ok(v.ok, v.output);
+      assert.deepEqual(
+        t.logs.events('key_rollover').map((e) => [e.action, e.role]),
+        [
+          ['generated', 'next'],
+          ['promoted', 'primary'],
+        ],
+      );
+      assert.match(String(t.logs.events('key_rollover')[1]?.reason), /critical threshold/);
+    } finally {
+      await t.close();
+    }
+  });
+});
