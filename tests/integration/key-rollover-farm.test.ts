@@ -11,6 +11,7 @@
  *   made from the disk inside the lock, not from what the node loaded earlier.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -256,6 +257,40 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
       );
     });
   }
+
+  test('with keys.passphrase the next key is written as encrypted PKCS#8 and the other node loads it', async () => {
+    const keysDir = join(mkdtempSync(join(tmpdir(), 'fedgate-farm-pass-')), 'keys');
+    const passphrase = 'farm-wide key passphrase';
+    const keys = { dir: keysDir, reloadIntervalSeconds: 1, passphrase };
+    const a = await node(keysDir, new FixedClock(T0), { keys });
+    const b = await node(keysDir, new FixedClock(T0), { keys });
+    const gen = await a.services.keyLifecycle.generateNow();
+    assert.ok(gen.status === 'done');
+    const m = JSON.parse(readFileSync(join(keysDir, 'token-signing.json'), 'utf8')) as {
+      keys: { role: string; key: string; thumbprint: string }[];
+    };
+    const next = m.keys.find((k) => k.role === 'next');
+    assert.ok(next !== undefined);
+    const keyFile = join(keysDir, next.key);
+    assert.match(readFileSync(keyFile, 'utf8'), /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    // openssl opens it with the passphrase, and not without it.
+    execFileSync('openssl', ['pkey', '-in', keyFile, '-passin', `pass:${passphrase}`, '-noout']);
+    assert.throws(() =>
+      execFileSync(
+        'openssl',
+        ['pkey', '-in', keyFile, '-passin', 'pass:wrong passphrase', '-noout'],
+        {
+          stdio: 'pipe',
+        },
+      ),
+    );
+    await until('B to publish the encrypted next key', async () => {
+      return signingCerts(await metadataOf(b))
+        .map(sha1)
+        .includes(next.thumbprint);
+    });
+    assert.deepEqual(b.logs.events('key_reload_failed'), []);
+  });
 
   test("a node that has not yet reloaded another node's generation does not make a second key", async () => {
     const keysDir = join(mkdtempSync(join(tmpdir(), 'fedgate-farm-stale-')), 'keys');
