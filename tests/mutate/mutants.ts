@@ -105,6 +105,14 @@ const ASSETS = 'server/branding/assets.ts';
 const ASSETS_T = 'tests/unit/branding/assets.test.ts';
 const THEME_T = 'tests/unit/branding/theme.test.ts';
 const ESCAPING = 'tests/security/page-escaping.test.ts';
+const ROLLOVER = 'server/keys/rollover.ts';
+const PLAN = 'server/keys/rollover-plan.ts';
+const RING = 'server/keys/ring.ts';
+const PLAN_T = 'tests/unit/keys/rollover-plan.test.ts';
+const RING_T = 'tests/unit/keys/ring.test.ts';
+const KEY_ROLLOVER = 'tests/integration/key-rollover.test.ts';
+const KEY_FARM = 'tests/integration/key-rollover-farm.test.ts';
+const KEYS_CLI = 'tests/integration/keys-cli.test.ts';
 
 /** One edit in one file. */
 const m = (
@@ -1267,5 +1275,117 @@ export const MUTANTS: Mutant[] = [
     'a hinted user name is escaped on the sign-in page',
     'issue 17 (hostile values), corpus C5',
     [ESCAPING],
+  ),
+  // ---------------------------------------------------------------- token-signing key lifecycle (issue 18)
+  {
+    id: 'keys-rollover-lock',
+    module: 'keys',
+    edits: [
+      {
+        file: ROLLOVER,
+        find: "  await ensurePrivateDir(ctx.dir);\n  if (!(await ctx.store.markSeen('keyRolloverLock', LOCK_KEY, LOCK_TTL_SECONDS)))\n    return { status: 'busy' };\n  try {\n    const lockFile",
+        replace: '  await ensurePrivateDir(ctx.dir);\n  try {\n    const lockFile',
+      },
+      {
+        file: ROLLOVER,
+        find: 'async function takeFileLock(file: string, clock: Clock): Promise<boolean> {',
+        replace:
+          "async function takeFileLock(file: string, clock: Clock): Promise<boolean> {\n  if (file !== '') return true;",
+      },
+    ],
+    defence:
+      'rollover steps run under the farm lock (store and lock file): concurrent checks on any nodes make one new key',
+    corpus: 'issue 18 (farm), E4',
+    tests: [KEY_FARM, KEYS_CLI],
+  },
+  m(
+    'keys-promotion-threshold',
+    'keys',
+    PLAN,
+    'if (nextUsable && t - next.added.getTime() >= s.promotionThresholdDays * DAY_MS) {',
+    'if (nextUsable) {',
+    "the next key signs only after promotionThresholdDays in the metadata (several of Entra ID's daily polls)",
+    'issue 18, E4',
+    [PLAN_T, KEY_ROLLOVER],
+  ),
+  m(
+    'keys-generation-threshold',
+    'keys',
+    PLAN,
+    '    if (left <= s.generationThresholdDays * DAY_MS)\n',
+    '    if (left < 0 && left <= s.generationThresholdDays * DAY_MS)\n',
+    'the next certificate is generated and published generationThresholdDays before the primary expires',
+    'issue 18, E4',
+    [PLAN_T, KEY_ROLLOVER, 'tests/security/corpus-keys.test.ts'],
+  ),
+  m(
+    'keys-grace-retire',
+    'keys',
+    PLAN,
+    'else if (t - since.getTime() >= s.gracePeriodDays * DAY_MS)',
+    'else if (since.getTime() < 0)',
+    'a replaced primary leaves the metadata (and its key file is deleted) after the grace period',
+    'issue 18, E4 (old key removed)',
+    [PLAN_T, KEY_ROLLOVER],
+  ),
+  m(
+    'keys-metadata-publishes-next',
+    'keys',
+    RING,
+    '      ...(s.next === undefined ? [] : [s.next.credential]),',
+    '',
+    'the federation metadata publishes the next certificate beside the primary',
+    'issue 18, E4',
+    [KEY_ROLLOVER, 'tests/security/corpus-keys.test.ts'],
+  ),
+  m(
+    'keys-keep-last-good',
+    'keys',
+    RING,
+    'if (kept !== undefined) loaded.push({ ...kept, role: e.role, entry: e });',
+    '',
+    'a key file that stops loading keeps its last good version serving',
+    'issue 18 (hot reload)',
+    [RING_T],
+  ),
+  m(
+    'keys-manifest-plain-names',
+    'keys',
+    'server/keys/manifest.ts',
+    '.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, ',
+    '.regex(/^.+$/, ',
+    'the key manifest names files inside keys.dir only (no ../ or absolute paths)',
+    'issue 18 (hot reload)',
+    [RING_T],
+  ),
+  m(
+    'keys-key-matches-certificate',
+    'keys',
+    'server/keys/store.ts',
+    '  if (!facts.x509.checkPrivateKey(key)) {',
+    '  if (facts.x509.subject === "never") {',
+    'a key file is used only with the certificate of its own key pair',
+    'corpus C7, issue 18',
+    [RING_T, KEYS_CLI, 'tests/unit/keys/store.test.ts'],
+  ),
+  m(
+    'keys-pkcs12-mismatch',
+    'keys',
+    'server/keys/pkcs12.ts',
+    'const matching = certificates.filter((c) => c.x509.checkPrivateKey(privateKey));',
+    'const matching = certificates;',
+    'a PFX whose certificate is not for its key is refused (nothing imported)',
+    'issue 18 (PFX import)',
+    ['tests/unit/keys/pkcs12.test.ts', KEYS_CLI],
+  ),
+  m(
+    'keys-hsm-sensitive',
+    'keys',
+    'server/keys/pkcs11.ts',
+    '{ type: p.CKA_SENSITIVE, value: true },',
+    '{ type: p.CKA_SENSITIVE, value: false },',
+    'a key generated in the HSM is sensitive: its secret parts can never be read out',
+    'corpus C7.1 (HSM), issue 18',
+    ['tests/integration/hsm-signing.test.ts'],
   ),
 ];
