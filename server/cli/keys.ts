@@ -41,6 +41,7 @@ import { KeyRing } from '../keys/ring.ts';
 import type { HsmAdapter, RingEntry } from '../keys/ring.ts';
 import {
   RolloverError,
+  bootstrapHsmPrimary,
   currentManifest,
   generateNextNow,
   importKey,
@@ -204,9 +205,21 @@ export async function openRing(
  */
 export async function tenantKeys(
   config: Config,
-  clock: Clock = systemClock,
+  opts: { clock?: Clock | undefined; operator?: string | undefined } = {},
 ): Promise<{ primary: SigningCredential; next: TenantNextKey | undefined }> {
-  const { ring } = await openRing(config, { create: !(await ringExists(config)), clock });
+  const clock = opts.clock ?? systemClock;
+  const exists = await ringExists(config);
+  // With keys.pkcs11 the first key is made inside the HSM, as a server's first start makes it (farm lock, audited).
+  if (!exists && config.keys.pkcs11 !== undefined)
+    await withRolloverContext(
+      { config, clock, operator: opts.operator },
+      bootstrapHsmPrimary,
+      false,
+    );
+  const { ring } = await openRing(config, {
+    create: !exists && config.keys.pkcs11 === undefined,
+    clock,
+  });
   try {
     const s = ring.snapshot();
     if (s.next === undefined) return { primary: ring.primary, next: undefined };
@@ -459,6 +472,7 @@ export async function keysList(ctx: KeysCliContext): Promise<KeysCliOutput> {
 async function withRolloverContext(
   ctx: KeysCliContext,
   run: (rc: RolloverContext) => Promise<RolloverResult>,
+  needsRing = true,
 ): Promise<KeyChangeEvent[]> {
   const config = ctx.config;
   if (config.keys.signing !== undefined)
@@ -467,7 +481,7 @@ async function withRolloverContext(
         'Replace those files yourself (every node reloads them), or remove keys.signing to let fedgate manage a ring in keys.dir.',
     );
   // Checked before the lock (which creates keys.dir): a command that cannot run writes nothing.
-  if (!(await ringExists(config))) throw new KeysCliError(NO_RING(config));
+  if (needsRing && !(await ringExists(config))) throw new KeysCliError(NO_RING(config));
   const clock = ctx.clock ?? systemClock;
   const material = await keyMaterialOptions(config).catch((err: unknown) => {
     throw new KeysCliError(err instanceof Error ? err.message : String(err));

@@ -202,7 +202,7 @@ async function tenant(
   // The tenant file is read (and refused when it is not one) before any key is read or generated.
   const current =
     currentTenantJson === undefined ? undefined : await readTenantJson(currentTenantJson);
-  const { primary, next } = await tenantKeys(config);
+  const { primary, next } = await tenantKeys(config, { operator: operatorName() });
   const body =
     p === 'saml'
       ? tenantSamlFederation(config, primary, domain, mfa, next?.certificate)

@@ -914,10 +914,49 @@ test('fedgate check warns when the rollover thresholds leave too little overlap'
   assert.doesNotMatch(fine.stderr, /keys\.rollover/);
 });
 
-test('keys import --pkcs11-label: a key already in the HSM (SoftHSM2) joins the ring by its certificate; no key file', () => {
+test('keys.pkcs11 (SoftHSM2): tenant on an empty keys.dir makes the first key in the HSM; import --pkcs11-label adds a key already there, no key file', () => {
   const hsm = startSoftHsm([{ label: 'adfs', pin: '24681357' }]);
   try {
     const env = { SOFTHSM2_CONF: join(hsm.dir, 'softhsm2.conf') };
+    // An empty keys.dir with keys.pkcs11: `fedgate tenant` makes the first key inside the HSM, as a first start does.
+    const fresh = workspace();
+    const freshPin = join(fresh, 'hsm.pin');
+    writeFileSync(freshPin, '24681357\n', { mode: 0o600 });
+    writeFileSync(
+      join(fresh, 'fedgate.yaml'),
+      stringify({
+        hostname: 'sts.corp.example.test',
+        listen: { port: 443, tls: 'off' },
+        log: { level: 'silent' },
+        keys: {
+          dir: 'keys',
+          pkcs11: { module: hsm.module, tokenLabel: 'adfs', pinFile: freshPin },
+        },
+      }),
+    );
+    const first = cli(
+      ['tenant', '--domain', DOMAIN, '--json', '--config', 'fedgate.yaml'],
+      fresh,
+      env,
+    );
+    assert.equal(first.status, 0, first.stderr);
+    const made = roleOf(fresh, 'primary');
+    assert.ok(
+      made !== undefined && made.key === undefined,
+      'the first key is in the HSM, not in a file',
+    );
+    assert.equal(
+      (JSON.parse(first.stdout) as { signingCertificate: string }).signingCertificate,
+      derBase64(join(fresh, 'keys', made.cert)),
+    );
+    assert.deepEqual(
+      readdirSync(join(fresh, 'keys')).filter((f) => f.includes('key.pem')),
+      [],
+    );
+    assert.deepEqual(
+      auditEvents(first.stderr).map((e) => [e.action, e.role, e.custody, e.by]),
+      [['generated', 'primary', 'pkcs11', 'cli']],
+    );
     const ws = workspace();
     assert.equal(cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml'], ws).status, 0);
     // The AD FS key pair, put into the token by softhsm2-util (not by fedgate), as a PKCS#8 file.
