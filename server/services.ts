@@ -19,10 +19,8 @@ import { Views } from './http/views.ts';
 import { ThemeRegistry } from './branding/registry.ts';
 import type { SigningCredential } from './keys/types.ts';
 import { KeyRing } from './keys/ring.ts';
-import type { HsmAdapter } from './keys/ring.ts';
 import { KeyLifecycle } from './keys/lifecycle.ts';
-import { pkcs11Adapter } from './keys/hsm.ts';
-import { readSecretValue } from './keys/secret-file.ts';
+import { keyMaterialOptions } from './keys/material.ts';
 import { nextSigningCertificateCommand } from './keys/tenant-command.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
@@ -131,34 +129,6 @@ function wsTrustMetadata(
 ): { address: string; mex?: string | undefined } | undefined {
   const { active, mex } = activeEndpoints(config);
   return active === undefined ? undefined : { address: active, mex };
-}
-
-/** keys.passphrase(File) and keys.pkcs11 (its PIN from pin or pinFile), resolved once. */
-async function keyMaterialOptions(
-  config: Config,
-): Promise<{ passphrase?: string; hsm?: HsmAdapter }> {
-  const k = config.keys;
-  const passphrase =
-    k.passphraseFile !== undefined
-      ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
-      : k.passphrase;
-  const p = k.pkcs11;
-  const hsm =
-    p === undefined
-      ? undefined
-      : pkcs11Adapter({
-          module: p.module,
-          tokenLabel: p.tokenLabel,
-          slot: p.slot,
-          pin:
-            p.pinFile !== undefined
-              ? await readSecretValue(resolve(config.baseDir, p.pinFile))
-              : (p.pin ?? ''),
-        });
-  return {
-    ...(passphrase === undefined ? {} : { passphrase }),
-    ...(hsm === undefined ? {} : { hsm }),
-  };
 }
 
 /** The ONLY place that picks implementations: memory|redis store, embedded|ldap directory, file|generated keys. */

@@ -26,7 +26,7 @@ import { createStore } from '../stores/index.ts';
 import { StoreUnavailableError } from '../stores/redis.ts';
 import { describeCertificate } from '../keys/generate.ts';
 import type { CertificateFacts } from '../keys/generate.ts';
-import { pkcs11Adapter } from '../keys/hsm.ts';
+import { keyMaterialOptions } from '../keys/material.ts';
 import { MANIFEST_FILE, ManifestError } from '../keys/manifest.ts';
 import type { KeyRole } from '../keys/manifest.ts';
 import {
@@ -38,7 +38,7 @@ import {
 } from '../keys/pkcs12.ts';
 import { Pkcs11Error } from '../keys/pkcs11.ts';
 import { KeyRing } from '../keys/ring.ts';
-import type { HsmAdapter, RingEntry } from '../keys/ring.ts';
+import type { RingEntry } from '../keys/ring.ts';
 import {
   RolloverError,
   bootstrapHsmPrimary,
@@ -56,7 +56,6 @@ import type {
 } from '../keys/rollover.ts';
 import { planRollover } from '../keys/rollover-plan.ts';
 import type { PlanKey, RolloverSettings } from '../keys/rollover-plan.ts';
-import { readSecretValue } from '../keys/secret-file.ts';
 import {
   KeyMaterialError,
   SIGNING_CERT_FILE,
@@ -104,34 +103,6 @@ export interface KeysCliContext {
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the ring
-
-/** keys.passphrase(File) and keys.pkcs11 (its PIN from pin or pinFile), as the server resolves them. */
-export async function keyMaterialOptions(
-  config: Config,
-): Promise<{ passphrase?: string; hsm?: HsmAdapter }> {
-  const k = config.keys;
-  const passphrase =
-    k.passphraseFile !== undefined
-      ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
-      : k.passphrase;
-  const p = k.pkcs11;
-  const hsm =
-    p === undefined
-      ? undefined
-      : pkcs11Adapter({
-          module: p.module,
-          tokenLabel: p.tokenLabel,
-          slot: p.slot,
-          pin:
-            p.pinFile !== undefined
-              ? await readSecretValue(resolve(config.baseDir, p.pinFile))
-              : (p.pin ?? ''),
-        });
-  return {
-    ...(passphrase === undefined ? {} : { passphrase }),
-    ...(hsm === undefined ? {} : { hsm }),
-  };
-}
 
 function configuredFiles(config: Config): { certFile: string; keyFile: string } | undefined {
   return config.keys.signing === undefined
@@ -740,7 +711,9 @@ export async function keysImport(
       req = { pkcs11Label: o.pkcs11Label ?? '', certificatePem: facts.certificatePem, as };
     }
   }
-  const changes = await withRolloverContext(ctx, (rc) => importKey(rc, req));
+  // As the primary, an import may start the ring in an empty keys.dir (a new installation keeping AD FS's
+  // certificate); as next it needs a primary to stand behind.
+  const changes = await withRolloverContext(ctx, (rc) => importKey(rc, req), as !== 'primary');
   const out = await report(ctx, changes, 'Nothing was imported.');
   const imported = changes.find((c) => c.action === 'imported');
   return imported === undefined || ctx.json === true

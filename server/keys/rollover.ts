@@ -164,6 +164,7 @@ export interface ImportRequest {
  * no change).
  */
 export function importKey(ctx: RolloverContext, req: ImportRequest): Promise<RolloverResult> {
+  // As the primary it may start a ring in an empty keys.dir (a new installation keeping AD FS's certificate).
   return withRolloverLock(ctx, async (m, keys) => {
     const facts = describeCertificate(req.certificatePem);
     const now = ctx.clock.now();
@@ -240,14 +241,18 @@ export function importKey(ctx: RolloverContext, req: ImportRequest): Promise<Rol
     changes.push(e);
     for (const c of changes) ctx.onChange(c);
     return changes;
-  });
+  }, req.as === 'primary');
 }
 
 // ---------------------------------------------------------------------------------------------------------
 
 type LockedStep = (m: Manifest, keys: PlanKey[]) => Promise<KeyChangeEvent[]>;
 
-async function withRolloverLock(ctx: RolloverContext, step: LockedStep): Promise<RolloverResult> {
+async function withRolloverLock(
+  ctx: RolloverContext,
+  step: LockedStep,
+  emptyRingAllowed = false,
+): Promise<RolloverResult> {
   await ensurePrivateDir(ctx.dir);
   if (!(await ctx.store.markSeen('keyRolloverLock', LOCK_KEY, LOCK_TTL_SECONDS)))
     return { status: 'busy' };
@@ -256,7 +261,12 @@ async function withRolloverLock(ctx: RolloverContext, step: LockedStep): Promise
     if (!(await takeFileLock(lockFile, ctx.clock))) return { status: 'busy' };
     try {
       // Inside the lock: what is on disk now, not what this process loaded earlier.
-      const m = await currentManifest(ctx.dir);
+      const m = await currentManifest(ctx.dir).catch(async (err: unknown) => {
+        // Only a truly empty keys.dir (no manifest, no single pair); a broken file is never papered over.
+        const empty = (await stat(join(ctx.dir, SIGNING_CERT_FILE)).catch(() => undefined)) === undefined;
+        if (emptyRingAllowed && empty && err instanceof KeyMaterialError) return { keys: [] };
+        throw err;
+      });
       const keys = await planKeys(ctx.dir, m);
       return { status: 'done', changes: await step(m, keys) };
     } finally {

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  existsSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -443,6 +444,38 @@ describe('keys import', () => {
         ['retired', 'removed'],
         ['imported', 'primary'],
       ],
+    );
+  });
+
+  test("a new installation keeps AD FS's certificate: import --as primary starts the ring in an empty keys.dir (as next it is refused)", () => {
+    const ws = workspace();
+    const pair = opensslPair(ws, 'adfs', 365);
+    const file = pfx(ws, 'adfs.pfx', pair, []);
+    const args = ['keys', 'import', '--pfx', file, '--password-env', 'PFX_PASSWORD'];
+    const listing = (): string[] => (existsSync(join(ws, 'keys')) ? snapshot(ws) : []);
+    const before = listing();
+    const asNext = cli([...args, '--config', 'fedgate.yaml'], ws, PW);
+    assert.equal(asNext.status, 2, asNext.stderr);
+    assert.match(asNext.stderr, /holds no token-signing key yet/);
+    assert.deepEqual(listing(), before, 'nothing written');
+
+    const r = cli([...args, '--as', 'primary', '--config', 'fedgate.yaml'], ws, PW);
+    assert.equal(r.status, 0, r.stderr);
+    const m = manifest(ws);
+    assert.equal(m.keys.length, 1, 'the imported key is the whole ring');
+    assert.equal(m.keys[0]?.role, 'primary');
+    assert.equal(m.keys[0].thumbprint, thumbprint(pair.cert));
+    // And the ring it started is what the server and `fedgate tenant` use: the tenant gets AD FS's certificate.
+    const t = cli(['tenant', '--domain', DOMAIN, '--config', 'fedgate.yaml', '--json'], ws);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(
+      (JSON.parse(t.stdout) as { signingCertificate: string }).signingCertificate,
+      derBase64(pair.cert),
+    );
+    assert.throws(
+      () => statSync(join(ws, 'keys', 'token-signing.crt.pem')),
+      /ENOENT/,
+      'no generated key beside it',
     );
   });
 

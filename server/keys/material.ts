@@ -1,0 +1,33 @@
+import { resolve } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { pkcs11Adapter } from './hsm.ts';
+import type { HsmAdapter } from './ring.ts';
+import { readSecretValue } from './secret-file.ts';
+
+/** keys.passphrase(File) and keys.pkcs11 (its PIN from pin or pinFile), resolved once (the server and `fedgate keys` alike). */
+export async function keyMaterialOptions(
+  config: Config,
+): Promise<{ passphrase?: string; hsm?: HsmAdapter }> {
+  const k = config.keys;
+  const passphrase =
+    k.passphraseFile !== undefined
+      ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
+      : k.passphrase;
+  const p = k.pkcs11;
+  const hsm =
+    p === undefined
+      ? undefined
+      : pkcs11Adapter({
+          module: p.module,
+          tokenLabel: p.tokenLabel,
+          slot: p.slot,
+          pin:
+            p.pinFile !== undefined
+              ? await readSecretValue(resolve(config.baseDir, p.pinFile))
+              : (p.pin ?? ''),
+        });
+  return {
+    ...(passphrase === undefined ? {} : { passphrase }),
+    ...(hsm === undefined ? {} : { hsm }),
+  };
+}
