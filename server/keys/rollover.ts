@@ -302,7 +302,7 @@ export async function currentManifest(dir: string): Promise<Manifest> {
   const { facts } = await readCertificateFile(join(dir, SIGNING_CERT_FILE)).catch(
     (err: unknown) => {
       throw new KeyMaterialError(
-        `${dir} holds no token-signing key yet (start fedgate once, or import one with fedgate keys import)`,
+        `${dir} holds no token-signing key yet (start fedgate once, or import one with fedgate keys import --as primary)`,
         dir,
         { cause: err },
       );
