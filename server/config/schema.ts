@@ -87,21 +87,25 @@ export const pkcs11Schema = z
     message: 'give pin or pinFile (one of them)',
   });
 
-export const keysSchema = z.strictObject({
-  /** Directory for key material (token-signing ring, self-signed TLS, farm secrets). Mode 0700. */
-  dir: z.string().default('./keys'),
-  /** Use an existing token-signing key pair (admin-managed: fedgate reloads it but never rolls it over). */
-  signing: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  /** Passphrase of encrypted PKCS#8 key files; generated keys are then written encrypted. Or passphraseFile. */
-  passphrase: z.string().min(12, 'must be at least 12 characters').optional(),
-  passphraseFile: z.string().min(1).optional(),
-  /** Token-signing keys in a PKCS#11 HSM: generated and used inside it, never read out. */
-  pkcs11: pkcs11Schema.optional(),
-  /** Token-signing certificate rollover (AD FS's thresholds). */
-  rollover: rolloverSchema.default(rolloverSchema.parse({})),
-  /** How often each node looks for changed key files (a rollover on another node, an import), seconds. */
-  reloadIntervalSeconds: z.coerce.number().int().min(1).max(3600).default(30),
-});
+export const keysSchema = z
+  .strictObject({
+    /** Directory for key material (token-signing ring, self-signed TLS, farm secrets). Mode 0700. */
+    dir: z.string().default('./keys'),
+    /** Use an existing token-signing key pair (admin-managed: fedgate reloads it but never rolls it over). */
+    signing: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Passphrase of encrypted PKCS#8 key files; generated keys are then written encrypted. Or passphraseFile. */
+    passphrase: z.string().min(16, 'must be at least 16 characters').optional(),
+    passphraseFile: z.string().min(1).optional(),
+    /** Token-signing keys in a PKCS#11 HSM: generated and used inside it, never read out. */
+    pkcs11: pkcs11Schema.optional(),
+    /** Token-signing certificate rollover (AD FS's thresholds). */
+    rollover: rolloverSchema.default(rolloverSchema.parse({})),
+    /** How often each node looks for changed key files (a rollover on another node, an import), seconds. */
+    reloadIntervalSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  })
+  .refine((k) => k.passphrase === undefined || k.passphraseFile === undefined, {
+    message: 'give passphrase or passphraseFile, not both',
+  });
 
 export const ldapDirectorySchema = z.strictObject({
   kind: z.literal('ldap'),

@@ -13,6 +13,10 @@ export async function keyMaterialOptions(
     k.passphraseFile !== undefined
       ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
       : k.passphrase;
+  if (passphrase !== undefined && passphrase.length < 16)
+    throw new Error(
+      `keys.passphraseFile (${String(k.passphraseFile)}): the passphrase must be at least 16 characters`,
+    );
   const p = k.pkcs11;
   const hsm =
     p === undefined
