@@ -12,6 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
+import { FederationError } from '../lib/errors.ts';
 import { certificateFacts, fileSigningCredential } from './credential.ts';
 import type { CertificateFacts } from './generate.ts';
 import type { KeyRole, Manifest, ManifestEntry } from './manifest.ts';
@@ -374,7 +375,19 @@ export class KeyRing {
       credential: {
         ...certificateFacts(facts),
         custody: 'pkcs11',
-        signSha256: (data) => h.signSha256(data),
+        signSha256: (data) => {
+          try {
+            return h.signSha256(data);
+          } catch (err) {
+            // The device failed (after the module's own one reconnect): the request ends in a 503 page or SOAP
+            // fault with its activity id, as when the store is down; nothing is signed another way.
+            throw new FederationError(
+              'signing_unavailable',
+              'The sign-in service is temporarily unavailable. Try again in a few minutes.',
+              { detail: `HSM signing failed (${label}): ${errText(err)}`, cause: err },
+            );
+          }
+        },
       },
       entry: e,
       certFile,

@@ -18,6 +18,7 @@ export type FederationErrorCode =
   | 'certificate_check_unavailable'
   | 'directory_unavailable'
   | 'store_unavailable'
+  | 'signing_unavailable'
   | 'access_denied'
   | 'issuance_failed'
   | 'not_found'
@@ -38,6 +39,8 @@ const STATUS: Record<FederationErrorCode, number> = {
   certificate_check_unavailable: 503,
   directory_unavailable: 503,
   store_unavailable: 503,
+  // The token-signing key's HSM did not answer (issue 18): a deliberate 503, never a token signed otherwise.
+  signing_unavailable: 503,
   access_denied: 403,
   // The claim rules produced something no token can carry (an admin's rule set, not a server fault): an audited
   // error page with the activity id, never a 500 (issue 14 §8).

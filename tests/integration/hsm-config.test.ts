@@ -106,6 +106,19 @@ test('keys.pkcs11: the first key is made in the HSM, tokens are signed there and
       [],
       'still no private key file',
     );
+
+    // The HSM stops answering (here: its sessions are closed under the node): a sign-in ends in a deliberate 503
+    // page with the activity id, never a 500, a stack trace or a token signed some other way.
+    t.services.keys.close();
+    const { res } = await signIn(t.app, {
+      username: 'alice@fedgate.test',
+      password: 'Passw0rd!',
+      realm: 'urn:fedgate:test',
+    });
+    assert.equal(res.status, 503, res.text.slice(0, 300));
+    assert.doesNotMatch(res.text, /wresult/);
+    assert.doesNotMatch(res.text, /\n\s+at /);
+    assert.match(res.text, /temporarily unavailable/);
   } finally {
     await t.close();
   }

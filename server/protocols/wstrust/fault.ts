@@ -271,11 +271,16 @@ export function faultEdge(log: Logger, version: TrustVersionInfo): ErrorRequestH
       // failed for a reason of the rule set, not the server's; AD FS answers MSIS3127 RequestFailed.
       kind = 'access_denied';
       detail = `token not issued: ${fe.detail ?? fe.message}`;
-    } else if (fe?.code === 'store_unavailable') {
-      // Fail closed: the replay caches cannot be consulted, so nothing is issued (corpus E3).
-      log.warn({ err, activityId, path: req.path }, 'WS-Trust request refused: store unavailable');
+    } else if (fe?.code === 'store_unavailable' || fe?.code === 'signing_unavailable') {
+      // Fail closed: the replay caches cannot be consulted (corpus E3), or the HSM holding the signing key did not
+      // answer, so nothing is issued.
+      const what = fe.code === 'store_unavailable' ? 'store' : 'signing key (HSM)';
+      log.warn(
+        { err, activityId, path: req.path },
+        `WS-Trust request refused: ${what} unavailable`,
+      );
       kind = 'unavailable';
-      detail = 'store unavailable';
+      detail = `${what} unavailable`;
     } else {
       log.error({ err, activityId, path: req.path }, 'WS-Trust request failed');
       sendFault(res, version, 'request_failed');
