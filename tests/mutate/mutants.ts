@@ -1388,4 +1388,14 @@ export const MUTANTS: Mutant[] = [
     'corpus C7.1 (HSM), issue 18',
     ['tests/integration/hsm-signing.test.ts'],
   ),
+  m(
+    'keys-hsm-unavailable-503',
+    'keys',
+    RING,
+    "throw new FederationError(\n              'signing_unavailable',",
+    "throw new Error(\n              'signing_unavailable',",
+    'an HSM that stops answering gives a deliberate 503, never a 500',
+    'issue 18 (HSM), non-negotiable 3',
+    ['tests/integration/hsm-config.test.ts'],
+  ),
 ];
