@@ -122,7 +122,10 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
 
     // Generation on A (fedgate keys rollover --now, in-process).
     const gen = await a.services.keyLifecycle.generateNow();
-    assert.ok(gen.status === 'done' && gen.changes.length === 1);
+    assert.ok(
+      gen.status === 'done' && gen.changes.length === 1,
+      "gen.status === 'done' && gen.changes.length === 1",
+    );
     const [, k2 = ''] = signingCerts(await metadataOf(a));
     assert.notEqual(k2, '');
     await until('B to publish the next certificate', async () => {
@@ -140,13 +143,19 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
     );
     const tokenB1 = await tokenFrom(b);
     assert.ok(verifyWithXmlsec1(tokenB1, pemOf(k1), SAML11_ID_ATTR).ok, 'B still signs with K1');
-    assert.ok(!verifyWithXmlsec1(tokenB1, pemOf(k2), SAML11_ID_ATTR).ok);
+    assert.ok(
+      !verifyWithXmlsec1(tokenB1, pemOf(k2), SAML11_ID_ATTR).ok,
+      '!verifyWithXmlsec1(tokenB1, pemOf(k2), SAML11_ID_ATTR).ok',
+    );
 
     // Promotion on A, five days later.
     clockA.advance(5 * DAY);
     clockB.advance(5 * DAY);
     const prom = await a.services.keyLifecycle.promoteNow();
-    assert.ok(prom.status === 'done' && prom.changes[0]?.action === 'promoted');
+    assert.ok(
+      prom.status === 'done' && prom.changes[0]?.action === 'promoted',
+      "prom.status === 'done' && prom.changes[0]?.action === 'promoted'",
+    );
     await until('B to sign with the new primary', async () => {
       return sha1(signingCerts(await metadataOf(b))[0] ?? '') === sha1(k2);
     });
@@ -164,7 +173,10 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
       x2.ok,
       `B's token verifies with the certificate its metadata names first: ${x2.output}`,
     );
-    assert.ok(!verifyWithXmlsec1(tokenB2, pemOf(k1), SAML11_ID_ATTR).ok);
+    assert.ok(
+      !verifyWithXmlsec1(tokenB2, pemOf(k1), SAML11_ID_ATTR).ok,
+      '!verifyWithXmlsec1(tokenB2, pemOf(k1), SAML11_ID_ATTR).ok',
+    );
     assert.equal(b.services, servicesB, 'the same node, not restarted');
     assert.equal(b.services.signing.thumbprintSha1, sha1(k2));
     assert.ok(b.logs.events('keys_reloaded').length >= 2, 'B logged both reloads');
@@ -200,7 +212,7 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
         shared ? await node(keysDir, c) : await node(keysDir, c, { store: { kind: 'memory' } }),
       );
     const notAfter = farm[0]?.services.signing.notAfter;
-    assert.ok(notAfter !== undefined);
+    assert.ok(notAfter !== undefined, 'notAfter !== undefined');
     return { keysDir, farm, clocks, notAfter };
   }
 
@@ -208,7 +220,7 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
     const calls: Promise<RolloverResult>[] = [];
     for (let i = 0; i < 6; i++) {
       const t = farm[i % farm.length];
-      assert.ok(t !== undefined);
+      assert.ok(t !== undefined, 't !== undefined');
       calls.push(t.services.keyLifecycle.runIfDue());
     }
     const results = await Promise.all(calls);
@@ -265,12 +277,12 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
     const a = await node(keysDir, new FixedClock(T0), { keys });
     const b = await node(keysDir, new FixedClock(T0), { keys });
     const gen = await a.services.keyLifecycle.generateNow();
-    assert.ok(gen.status === 'done');
+    assert.ok(gen.status === 'done', "gen.status === 'done'");
     const m = JSON.parse(readFileSync(join(keysDir, 'token-signing.json'), 'utf8')) as {
       keys: { role: string; key: string; thumbprint: string }[];
     };
     const next = m.keys.find((k) => k.role === 'next');
-    assert.ok(next !== undefined);
+    assert.ok(next !== undefined, 'next !== undefined');
     const keyFile = join(keysDir, next.key);
     assert.match(readFileSync(keyFile, 'utf8'), /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     // openssl opens it with the passphrase, and not without it.
@@ -303,7 +315,10 @@ describe('key rollover across a farm (shared keys.dir, real Redis)', () => {
     clockA.set(due);
     clockB.set(due);
     const ra = await a.services.keyLifecycle.runIfDue();
-    assert.ok(ra.status === 'done' && ra.changes.length === 1);
+    assert.ok(
+      ra.status === 'done' && ra.changes.length === 1,
+      "ra.status === 'done' && ra.changes.length === 1",
+    );
     assert.equal(b.services.keys.published().length, 1, 'B has not seen the next key yet');
     const rb = await b.services.keyLifecycle.runIfDue();
     assert.deepEqual(rb, { status: 'done', changes: [] }, 'B plans from the disk: nothing is due');

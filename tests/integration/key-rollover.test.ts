@@ -202,7 +202,7 @@ describe('key rollover: a controlled clock walks two years of one node', () => {
 
   const onDay = (d: number): Poll => {
     const p = polls[d];
-    assert.ok(p?.day === d);
+    assert.ok(p?.day === d, 'p?.day === d');
     return p;
   };
   const K1 = (): string => onDay(0).certs[0] ?? '';
@@ -253,7 +253,10 @@ describe('key rollover: a controlled clock walks two years of one node', () => {
     assert.equal(k2Files.length, 2);
     const beforeRetire = dirState[R1 - 1];
     const atRetire = dirState[R1];
-    assert.ok(beforeRetire !== undefined && atRetire !== undefined);
+    assert.ok(
+      beforeRetire !== undefined && atRetire !== undefined,
+      'beforeRetire !== undefined && atRetire !== undefined',
+    );
     for (const f of k1Files) assert.ok(beforeRetire.pem.includes(f), `${f} there before`);
     assert.deepEqual(atRetire.pem, [...k2Files].sort(), 'only K2 is left on disk');
   });
@@ -276,7 +279,7 @@ describe('key rollover: a controlled clock walks two years of one node', () => {
   test('every next certificate was in the metadata for at least 5 daily polls before it signed', () => {
     for (const k of [K2(), K3()]) {
       const firstSigned = polls.find((p) => sha1(p.signer) === sha1(k));
-      assert.ok(firstSigned !== undefined);
+      assert.ok(firstSigned !== undefined, 'firstSigned !== undefined');
       const pollsBefore = polls.filter(
         (p) => p.day < firstSigned.day && p.certs.some((c) => sha1(c) === sha1(k)),
       ).length;
@@ -346,9 +349,18 @@ describe('key rollover: a node that was down past the critical threshold', () =>
       const [k2 = ''] = certs;
       assert.notEqual(sha1(k2), sha1(k1));
       const x = new X509Certificate(Buffer.from(k2, 'base64'));
-      assert.ok(new Date(x.validFrom).getTime() <= later.getTime());
-      assert.ok(later.getTime() < new Date(x.validTo).getTime());
-      assert.ok(verifyWithXmlsec1(md.text, pemOf(k2), METADATA_ID_ATTR).ok);
+      assert.ok(
+        new Date(x.validFrom).getTime() <= later.getTime(),
+        'new Date(x.validFrom).getTime() <= later.getTime()',
+      );
+      assert.ok(
+        later.getTime() < new Date(x.validTo).getTime(),
+        'later.getTime() < new Date(x.validTo).getTime()',
+      );
+      assert.ok(
+        verifyWithXmlsec1(md.text, pemOf(k2), METADATA_ID_ATTR).ok,
+        'verifyWithXmlsec1(md.text, pemOf(k2), METADATA_ID_ATTR).ok',
+      );
       const { res } = await signIn(t.app, ALICE);
       const token = extractAssertionFromRstr(hidden(res.text, 'wresult'));
       const v = verifyWithXmlsec1(token, pemOf(k2), SAML11_ID_ATTR);

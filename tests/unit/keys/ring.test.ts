@@ -182,8 +182,8 @@ describe('ring: loading a manifest', () => {
     const { ring, log } = ringOn(dir);
     await ring.load();
     assert.deepEqual(thumbs(ring), [A.thumbprint, B.thumbprint, C.thumbprint]);
-    assert.ok(ring.ready());
-    assert.ok(signsAs(ring, A));
+    assert.ok(ring.ready(), "ring.ready()");
+    assert.ok(signsAs(ring, A), "signsAs(ring, A)");
     assert.deepEqual(log.failures(), []);
     ring.close();
   });
@@ -230,7 +230,7 @@ describe('ring: a half-written file is never loaded', () => {
     const f = log.first();
     assert.equal(f.role, 'next');
     assert.match(String(f.reason), /not a PEM X\.509 certificate/);
-    assert.ok(ring.ready());
+    assert.ok(ring.ready(), "ring.ready()");
     ring.close();
   });
 
@@ -266,7 +266,7 @@ describe('ring: a half-written file is never loaded', () => {
       assert.equal((await promoteNow(ctx)).status, 'done');
       now.advance(8 * DAY);
       const r = await rolloverIfDue(ctx);
-      assert.ok(r.status === 'done' && r.changes.some((c) => c.action === 'retired'));
+      assert.ok(r.status === 'done' && r.changes.some((c) => c.action === 'retired'), "r.status === 'done' && r.changes.some((c) => c.action === 'retired')");
       // inotify delivers in order: once the sentinel is seen, every event of the rollover has been.
       writeFileSync(join(dir, 'zz-sentinel'), 'x');
       const deadline = Date.now() + 10_000;
@@ -318,14 +318,14 @@ describe('ring: a bad file keeps the last good key serving', () => {
     // Retried at the next poll even though nothing changed on disk; still the last good key.
     await ring.refresh();
     assert.equal(log.failures().length, 2, 'the broken file is retried, and logged again');
-    assert.ok(signsAs(ring, A));
+    assert.ok(signsAs(ring, A), "signsAs(ring, A)");
 
     // Repaired: loads again, no more failures.
     writeFileSync(join(dir, A.key), readFileSync(join(pairsDir, A.key)), { mode: 0o600 });
     await ring.refresh();
     await ring.refresh();
     assert.equal(log.failures().length, 2);
-    assert.ok(signsAs(ring, A));
+    assert.ok(signsAs(ring, A), "signsAs(ring, A)");
     ring.close();
   });
 
@@ -351,7 +351,7 @@ describe('ring: a bad file keeps the last good key serving', () => {
     chmodSync(join(dir, A.key), 0o644);
     // A mode change alone does not change the file's inode, size or mtime (what the poll compares): forced here.
     await ring.refresh(true);
-    assert.ok(ring.ready());
+    assert.ok(ring.ready(), "ring.ready()");
     assert.match(String(log.failures()[0]?.reason), /accessible by group or others/);
     ring.close();
   });
@@ -378,7 +378,7 @@ describe('ring: an entry whose files do not belong together is refused', () => {
     writeManifest(dir, [entry('primary', A, { key: B.key })]);
     const { ring, log } = ringOn(dir);
     await assert.rejects(ring.load(), /no usable primary token-signing key/);
-    assert.ok(!ring.ready());
+    assert.ok(!ring.ready(), "!ring.ready()");
     assert.match(String(log.failures()[0]?.reason), /different key pair/);
   });
 
@@ -392,7 +392,7 @@ describe('ring: an entry whose files do not belong together is refused', () => {
     // relying party can verify.
     writeFileSync(join(dir, A.key), readFileSync(join(pairsDir, B.key)), { mode: 0o600 });
     await ring.refresh();
-    assert.ok(signsAs(ring, A));
+    assert.ok(signsAs(ring, A), "signsAs(ring, A)");
     assert.match(String(log.failures()[0]?.reason), /different key pair/);
     ring.close();
   });
@@ -487,7 +487,7 @@ describe('ring: encrypted PKCS#8 keys (keys.passphrase)', () => {
     writeManifest(dir, [entry('primary', E)]);
     const { ring, log } = ringOn(dir, PASSPHRASE);
     await ring.load();
-    assert.ok(signsAs(ring, E));
+    assert.ok(signsAs(ring, E), "signsAs(ring, E)");
     assert.deepEqual(log.failures(), []);
     ring.close();
   });
@@ -527,8 +527,8 @@ describe('ring: encrypted PKCS#8 keys (keys.passphrase)', () => {
     chmodSync(other, 0o600);
     renameSync(other, join(dir, E.key));
     await ring.refresh();
-    assert.ok(ring.ready());
-    assert.ok(signsAs(ring, E));
+    assert.ok(ring.ready(), "ring.ready()");
+    assert.ok(signsAs(ring, E), "signsAs(ring, E)");
     assert.match(String(log.failures()[0]?.reason), /cannot be decrypted/);
     ring.close();
   });
