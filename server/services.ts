@@ -226,8 +226,10 @@ export async function buildServices(
   // only when the ring changes, and the previous keys' grace ends.
   let metadataCache: { key: string; xml: string } | undefined;
   const metadataXml = (): string => {
+    // No primary: reading it throws the deliberate 503 (the metadata must be signed by it).
+    const primary = ring.primary;
     const published = ring.published();
-    const key = published.map((c) => c.thumbprintSha1).join();
+    const key = `${primary.thumbprintSha1}|${published.map((c) => c.thumbprintSha1).join()}`;
     if (metadataCache?.key !== key) {
       metadataCache = {
         key,

@@ -142,10 +142,18 @@ export class KeyRing {
     return this.#snap;
   }
 
-  /** The key that signs tokens. */
+  /**
+   * The key that signs tokens. Without one (every key file removed or broken since start) a request gets a
+   * deliberate 503, and /healthz/ready fails so the load balancer stops sending any.
+   */
   get primary(): SigningCredential {
     const p = this.#snap.primary;
-    if (p === undefined) throw new KeyMaterialError('no primary token-signing key', this.#o.dir);
+    if (p === undefined)
+      throw new FederationError(
+        'signing_unavailable',
+        'The sign-in service is temporarily unavailable. Try again in a few minutes.',
+        { detail: `no usable primary token-signing key in ${this.#o.dir}` },
+      );
     return p.credential;
   }
 
@@ -207,10 +215,18 @@ export class KeyRing {
    * whether the ring changed. Concurrent calls share one reload.
    */
   refresh(force = false): Promise<boolean> {
-    this.#refreshing ??= this.#reload(force).finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
+    const inFlight = this.#refreshing;
+    if (inFlight !== undefined && !force) return inFlight;
+    // A forced reload (after this node changed the ring) must read the disk after the change, so it runs after any
+    // reload already in flight rather than joining it (that one may have read the old manifest).
+    const run: Promise<boolean> = (inFlight ?? Promise.resolve(false))
+      .catch(() => false)
+      .then(() => this.#reload(force))
+      .finally(() => {
+        if (this.#refreshing === run) this.#refreshing = undefined;
+      });
+    this.#refreshing = run;
+    return run;
   }
 
   async #reload(force: boolean): Promise<boolean> {
@@ -314,7 +330,8 @@ export class KeyRing {
     for (const f of files) {
       try {
         const st = await stat(f);
-        parts.push(`${f}:${st.ino}:${st.size}:${st.mtimeMs}`);
+        // The mode too: a key file made group-readable is refused at the next poll, not at its next edit.
+        parts.push(`${f}:${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`);
       } catch {
         parts.push(`${f}:-`);
       }

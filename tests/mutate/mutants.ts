@@ -1398,4 +1398,36 @@ export const MUTANTS: Mutant[] = [
     'issue 18 (HSM), non-negotiable 3',
     ['tests/integration/hsm-config.test.ts'],
   ),
+  {
+    id: 'keys-atomic-publish',
+    module: 'keys',
+    edits: [
+      {
+        file: 'server/keys/manifest.ts',
+        find: "const fh = await open(tmp, 'wx', mode);",
+        replace: "const fh = await open(path, replace ? 'w' : 'wx', mode);",
+      },
+      { file: 'server/keys/manifest.ts', find: 'await rename(tmp, path);', replace: '' },
+      { file: 'server/keys/manifest.ts', find: 'await link(tmp, path);', replace: '' },
+      {
+        file: 'server/keys/manifest.ts',
+        find: 'await unlink(tmp);',
+        replace: 'await unlink(tmp).catch(() => undefined);',
+      },
+    ],
+    defence:
+      'key files and the manifest are published whole (temporary name, then rename or link): a reader never sees half',
+    corpus: 'issue 18 (hot reload)',
+    tests: [RING_T],
+  },
+  m(
+    'keys-no-primary-503',
+    'keys',
+    RING,
+    "    if (p === undefined)\n      throw new FederationError(\n        'signing_unavailable',",
+    "    if (p === undefined)\n      throw new (Error as unknown as typeof FederationError)(\n        'signing_unavailable',",
+    'with no usable primary left, requests get a deliberate 503 (and readiness fails), never a 500',
+    'issue 18, non-negotiable 3',
+    [RING_T],
+  ),
 ];

@@ -31,7 +31,7 @@ import { KeyRing } from '../../../server/keys/ring.ts';
 import { generateNextNow, promoteNow, rolloverIfDue } from '../../../server/keys/rollover.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { MemoryStore } from '../../../server/stores/memory.ts';
-import { makeTestApp } from '../../helpers/app.ts';
+import { makeTestApp, signIn } from '../../helpers/app.ts';
 
 const DAY = 24 * 3600 * 1000;
 const root = mkdtempSync(join(tmpdir(), 'fedgate-ring-test-'));
@@ -421,7 +421,14 @@ describe('ring: no primary left on disk', () => {
     assert.equal(ring.ready(), false);
     assert.deepEqual(thumbs(ring), []);
     assert.ok(log.failures().some((f) => f.dir === dir), 'not-ready is logged');
-    assert.throws(() => ring.primary, /no primary token-signing key/);
+    // Anything that needs the primary now gets the deliberate 503 error, never a 500.
+    assert.throws(
+      () => ring.primary,
+      (e: unknown) =>
+        e instanceof Error &&
+        (e as { code?: unknown }).code === 'signing_unavailable' &&
+        (e as { status?: unknown }).status === 503,
+    );
     ring.close();
   });
 
@@ -440,6 +447,16 @@ describe('ring: no primary left on disk', () => {
       unlinkSync(join(dir, 'token-signing.crt.pem'));
       await t.services.keys.refresh();
       assert.deepEqual(await ready(), { status: 503, keys: false });
+      // Meanwhile the metadata and a sign-in answer a deliberate 503 page, never a 500 or a stack trace.
+      const meta = await request(t.app).get('/FederationMetadata/2007-06/FederationMetadata.xml');
+      assert.equal(meta.status, 503, meta.text.slice(0, 200));
+      const { res } = await signIn(t.app, {
+        username: 'alice@fedgate.test',
+        password: 'Passw0rd!',
+        realm: 'urn:fedgate:test',
+      });
+      assert.equal(res.status, 503, res.text.slice(0, 200));
+      assert.doesNotMatch(res.text, /\n\s+at /, 'no stack trace');
       writeFileSync(join(dir, 'token-signing.key.pem'), key, { mode: 0o600 });
       writeFileSync(join(dir, 'token-signing.crt.pem'), cert);
       await t.services.keys.refresh();
