@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { pkcs11Adapter } from './hsm.ts';
 import type { HsmAdapter } from './ring.ts';
-import { readSecretValue } from './secret-file.ts';
+import { readSecretFile } from './secret-file.ts';
 
 /** keys.passphrase(File) and keys.pkcs11 (its PIN from pin or pinFile), resolved once (the server and `fedgate keys` alike). */
 export async function keyMaterialOptions(
@@ -11,7 +11,7 @@ export async function keyMaterialOptions(
   const k = config.keys;
   const passphrase =
     k.passphraseFile !== undefined
-      ? await readSecretValue(resolve(config.baseDir, k.passphraseFile))
+      ? await readSecretFile(resolve(config.baseDir, k.passphraseFile), 'passphrase')
       : k.passphrase;
   if (passphrase !== undefined && passphrase.length < 16)
     throw new Error(
@@ -27,7 +27,7 @@ export async function keyMaterialOptions(
           slot: p.slot,
           pin:
             p.pinFile !== undefined
-              ? await readSecretValue(resolve(config.baseDir, p.pinFile))
+              ? await readSecretFile(resolve(config.baseDir, p.pinFile), 'PIN')
               : (p.pin ?? ''),
         });
   return {

@@ -12,10 +12,9 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import forge from 'node-forge';
 import { MIN_RSA_BITS } from './generate.ts';
+import { SecretFileError, readSecretFile } from './secret-file.ts';
 
 export type Pkcs12FailureReason =
   | 'bad-password'
@@ -333,9 +332,6 @@ export class PasswordSourceError extends Error {
   override readonly name = 'PasswordSourceError';
 }
 
-/** A password file is one line; anything longer is not one. */
-const MAX_PASSWORD_FILE_BYTES = 64 * 1024;
-
 /**
  * The password of a PFX (or the passphrase of an encrypted key) from an environment variable NAME or a file,
  * never a command-line argument (those show in `ps` and shell history). One trailing newline of the file is
@@ -366,33 +362,11 @@ export async function readPasswordFrom(
 }
 
 async function readPasswordFile(file: string): Promise<string> {
-  let fh;
   try {
-    fh = await open(file, fsConstants.O_RDONLY);
+    return await readSecretFile(file, 'password');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${String(code)})`;
-    throw new PasswordSourceError(`The password file ${file} ${why}.`, { cause: err });
-  }
-  try {
-    // One descriptor for the check and the read: both see the same file.
-    const st = await fh.stat();
-    if (!st.isFile()) throw new PasswordSourceError(`The password file ${file} is not a regular file.`);
-    if ((st.mode & 0o077) !== 0) {
-      throw new PasswordSourceError(
-        `The password file ${file} is accessible by group or others (mode ` +
-          `${(st.mode & 0o777).toString(8).padStart(3, '0')}); it guards a signing key and must be private to ` +
-          `its owner. Run: chmod 600 ${file}`,
-      );
-    }
-    if (st.size > MAX_PASSWORD_FILE_BYTES) {
-      throw new PasswordSourceError(`The password file ${file} is too large to hold a password.`);
-    }
-    const text = (await fh.readFile('utf8')).replace(/\r?\n$/, '');
-    if (text === '') throw new PasswordSourceError(`The password file ${file} is empty.`);
-    return text;
-  } finally {
-    await fh.close();
+    if (err instanceof SecretFileError) throw new PasswordSourceError(err.message, { cause: err });
+    throw err;
   }
 }
 

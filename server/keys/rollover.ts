@@ -41,14 +41,21 @@ const LOCK_TTL_SECONDS = 300;
 const LOCK_KEY = 'token-signing';
 const LOCK_FILE = '.rollover.lock';
 
+/** One change to the ring, as the audit event key_rollover records it (docs/events.md). */
 export interface KeyChangeEvent {
   action: 'generated' | 'promoted' | 'retired' | 'imported';
+  /** SHA-1 thumbprint of the key's certificate. */
   thumbprint: string;
+  /** The key's role after the change; `removed` for a retired key. */
   role: 'primary' | 'next' | 'previous' | 'removed';
+  /** The certificate's validity, ISO 8601. */
   notBefore: string;
   notAfter: string;
+  /** Why: the threshold that made it due, `requested`, `grace period over`, `expired`. */
   reason: string;
+  /** `auto`: the server's own check; `cli`: `fedgate keys`. */
   by: 'auto' | 'cli';
+  /** Where the private key is kept. */
   custody: 'file' | 'pkcs11';
   /** For a new next key: the certificate, base64 DER, for Update-MgDomainFederationConfiguration. */
   certificateBase64?: string;
@@ -113,21 +120,17 @@ export function promoteNow(ctx: RolloverContext): Promise<RolloverResult> {
  * (another node was first) does nothing.
  */
 export async function bootstrapHsmPrimary(ctx: RolloverContext): Promise<RolloverResult> {
-  await ensurePrivateDir(ctx.dir);
   if ((await readManifest(ctx.dir)) !== undefined) return { status: 'done', changes: [] };
-  if (!(await ctx.store.markSeen('keyRolloverLock', LOCK_KEY, LOCK_TTL_SECONDS)))
-    return { status: 'busy' };
-  try {
-    const lockFile = join(ctx.dir, LOCK_FILE);
-    if (!(await takeFileLock(lockFile, ctx.clock))) return { status: 'busy' };
-    try {
-      if ((await readManifest(ctx.dir)) !== undefined) return { status: 'done', changes: [] };
-      const legacy = await stat(join(ctx.dir, SIGNING_CERT_FILE)).catch(() => undefined);
-      if (legacy !== undefined) return { status: 'done', changes: [] };
+  return withRolloverLock(
+    ctx,
+    async (m) => {
+      // Re-read inside the lock: another node (or the single-pair layout) was first.
+      if (m.keys.length > 0) return [];
       const now = ctx.clock.now();
       const { entry, facts } = await generate(ctx, now);
-      const primary: ManifestEntry = { ...entry, role: 'primary', promoted: now.toISOString() };
-      await writeManifest(ctx.dir, { keys: [primary] });
+      await writeManifest(ctx.dir, {
+        keys: [{ ...entry, role: 'primary', promoted: now.toISOString() }],
+      });
       const e: KeyChangeEvent = {
         action: 'generated',
         thumbprint: entry.thumbprint,
@@ -136,17 +139,14 @@ export async function bootstrapHsmPrimary(ctx: RolloverContext): Promise<Rollove
         notAfter: facts.notAfter.toISOString(),
         reason: 'first start: no token-signing key yet',
         by: ctx.by,
-        custody: 'pkcs11',
+        custody: entry.key === undefined ? 'pkcs11' : 'file',
         certificateBase64: facts.certificateBase64,
       };
       ctx.onChange(e);
-      return { status: 'done', changes: [e] };
-    } finally {
-      await unlink(lockFile).catch(() => undefined);
-    }
-  } finally {
-    await ctx.store.destroy('keyRolloverLock', LOCK_KEY);
-  }
+      return [e];
+    },
+    true,
+  );
 }
 
 export interface ImportRequest {

@@ -14,7 +14,7 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, link, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
@@ -30,6 +30,7 @@ import {
 } from './generate.ts';
 import type { CertificateFacts } from './generate.ts';
 import { fileSigningCredential } from './credential.ts';
+import { writeFileAtomic } from './manifest.ts';
 import type { FileSigningCredential } from './credential.ts';
 import type { TlsCredential } from './types.ts';
 
@@ -336,29 +337,9 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
 }
 
-/**
- * Writes `data` to a temporary file with `mode`, flushes it, then hard-links it to `path`. link(2) fails
- * when `path` exists, so an existing key is never replaced; the result says whether our file was published.
- */
-async function publishNoClobber(path: string, data: string, mode: number): Promise<boolean> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.chmod(mode); // open(2) applies the umask; the mode must not depend on it.
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await link(tmp, path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await unlink(tmp);
-  }
+/** Publishes `data` at `path` only if nothing is there (manifest.ts writeFileAtomic with link(2)): never replaces. */
+function publishNoClobber(path: string, data: string, mode: number): Promise<boolean> {
+  return writeFileAtomic(path, data, mode, false);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@
  * `eventId` is the AD FS event id where one applies, so SIEM rules written for AD FS keep working.
  */
 import type { Logger } from 'pino';
+import type { KeyChangeEvent } from '../keys/rollover.ts';
 import type { ClaimsAudit } from '../claims/audit.ts';
 
 /** What the functions need of the audit logger (services.audit, a pino child with `stream: 'audit'`). */
@@ -566,17 +567,8 @@ export function keyGenerated(audit: AuditSink, e: KeyGeneratedEvent): void {
   audit.info({ event: 'key_generated', ...e }, 'generated a token-signing key');
 }
 
-export interface KeyChangeAuditEvent {
-  action: 'generated' | 'promoted' | 'retired' | 'imported';
-  thumbprint: string;
-  /** The key's role after the change; `removed` for a retired key. */
-  role: 'primary' | 'next' | 'previous' | 'removed';
-  notBefore: string;
-  notAfter: string;
-  reason: string;
-  /** `auto`: the server's own rollover check; `cli`: `fedgate keys …`. */
-  by: 'auto' | 'cli';
-  custody: 'file' | 'pkcs11';
+/** A change to the token-signing ring as keys/rollover.ts reports it (without the certificate itself). */
+export type KeyChangeAuditEvent = Omit<KeyChangeEvent, 'certificateBase64'> & {
   /** The OS user who ran the command (CLI only). */
   operator?: string | undefined;
   /**
@@ -584,7 +576,7 @@ export interface KeyChangeAuditEvent {
    * that do not pick it up from the federation metadata.
    */
   tenantCommand?: string | undefined;
-}
+};
 
 /** A change to the token-signing ring (AD FS: AutoCertificateRollover, Update-AdfsCertificate). */
 export function keyChanged(audit: AuditSink, e: KeyChangeAuditEvent): void {
