@@ -278,6 +278,12 @@ export function upcomingSteps(keys: PlanKey[], s: RolloverSettings): ScheduledSt
         at: iso(Math.min(gen, critical)),
         text: `next key generated and published (${s.generationThresholdDays} days before the primary expires)`,
       });
+      // And, once generated, its promotion (no thumbprint yet: the key does not exist).
+      out.push({
+        step: 'promote',
+        at: iso(Math.min(gen + s.promotionThresholdDays * DAY_MS, critical)),
+        text: `that key becomes the primary (${s.promotionThresholdDays} days after it is published)`,
+      });
     } else {
       const promote = Math.max(
         next.notBefore.getTime(),

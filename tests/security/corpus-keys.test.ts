@@ -716,25 +716,22 @@ describe('corpus E4: key rollover without downtime', () => {
     assert.deepEqual(certFromMetadata(metaAfter).map(der64), [der64(nextCert)]);
   });
 
-  test(
-    'E4 the next signing certificate is published in metadata before it signs',
-    async () => {
-      const keysDir = join(mkdtempSync(join(tmpdir(), 'fedgate-e4-next-')), 'keys');
-      const first = await nodeAt(keysDir, T0);
-      const current = first.services.signing.certificatePem;
-      const notAfter = first.services.signing.notAfter;
-      await first.close();
-      // 17 days before expiry: past AD FS's default generation threshold (20 days), before its promotion (+5).
-      const t = await nodeAt(keysDir, new Date(notAfter.getTime() - 17 * DAY));
-      try {
-        const meta = await metadataOf(t);
-        const certs = certFromMetadata(meta).map(der64);
-        assert.equal(certs.length, 2, 'current and next certificate in metadata');
-        assert.equal(certs[0], der64(current), 'the current one first');
-        assert.ok(verifies(await tokenFrom(t), current), 'the current key still signs');
-      } finally {
-        await t.close();
-      }
-    },
-  );
+  test('E4 the next signing certificate is published in metadata before it signs', async () => {
+    const keysDir = join(mkdtempSync(join(tmpdir(), 'fedgate-e4-next-')), 'keys');
+    const first = await nodeAt(keysDir, T0);
+    const current = first.services.signing.certificatePem;
+    const notAfter = first.services.signing.notAfter;
+    await first.close();
+    // 17 days before expiry: past AD FS's default generation threshold (20 days), before its promotion (+5).
+    const t = await nodeAt(keysDir, new Date(notAfter.getTime() - 17 * DAY));
+    try {
+      const meta = await metadataOf(t);
+      const certs = certFromMetadata(meta).map(der64);
+      assert.equal(certs.length, 2, 'current and next certificate in metadata');
+      assert.equal(certs[0], der64(current), 'the current one first');
+      assert.ok(verifies(await tokenFrom(t), current), 'the current key still signs');
+    } finally {
+      await t.close();
+    }
+  });
 });

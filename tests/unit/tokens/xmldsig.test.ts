@@ -61,7 +61,11 @@ describe('enveloped signer', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     assert.throws(() => fileSigningCredential(rsa.publicKey, cred), TypeError);
     assert.throws(
-      () => createEnvelopedSigner({ signSha256: cred.signSha256, certificateBase64: 'MIIB\nAA==' }),
+      () =>
+        createEnvelopedSigner({
+          signSha256: (d) => cred.signSha256(d),
+          certificateBase64: 'MIIB\nAA==',
+        }),
       TypeError,
     );
     const signer = createEnvelopedSigner(cred);
