@@ -295,7 +295,10 @@ export async function buildServices(
   registerCertificateMetrics(metrics.registry, {
     entries: () => watched.flatMap((w) => w()),
     rollover: () => ({
-      auto: keyLifecycle.autoActive,
+      // Whether rollover is automatic at all (this node's checks, or a CronJob for a read-only keys.dir), not
+      // whether this node runs it: the next-certificate alert then waits for the generation threshold either way, and
+      // fires when neither made the key in time.
+      auto: config.keys.rollover.auto && !ring.managedByAdmin,
       generationThresholdDays: config.keys.rollover.generationThresholdDays,
       promotionThresholdDays: config.keys.rollover.promotionThresholdDays,
       criticalThresholdDays: config.keys.rollover.criticalThresholdDays,

@@ -36,7 +36,7 @@ export class KeyLifecycle {
   readonly ring: KeyRing;
   readonly #o: KeyLifecycleOptions;
   #timer: NodeJS.Timeout | undefined;
-  /** Set by start(): whether this node runs the rollover checks itself (the metrics' rollover_auto gauge). */
+  /** Set by start(): whether this node runs the rollover checks itself. */
   autoActive = false;
 
   constructor(opts: KeyLifecycleOptions) {
