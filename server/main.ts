@@ -1,4 +1,3 @@
-import { X509Certificate, createHash } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
@@ -6,7 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createApp, createCertificateApp } from './app.ts';
 import type { Config } from './config/schema.ts';
-import { loadOrCreateTlsCredential } from './keys/index.ts';
+import { describeCertificate, loadOrCreateTlsCredential } from './keys/index.ts';
 import { managementApp } from './http/health.ts';
 import { sniDemultiplexer } from './http/sni.ts';
 import { buildServices, type ServiceOverrides, type Services } from './services.ts';
@@ -260,13 +259,13 @@ export async function startServer(
 
 /** The TLS certificate (the leaf of the PEM chain) on the expiry gauges. */
 function watchTls(services: Services, pem: string, role: string): void {
-  const leaf = new X509Certificate(pem);
+  const leaf = describeCertificate(pem);
   const entry = {
     use: 'tls' as const,
     role,
-    thumbprint: createHash('sha1').update(leaf.raw).digest('hex').toUpperCase(),
+    thumbprint: leaf.thumbprintSha1,
     subject: leaf.subject.replace(/\n/g, ', '),
-    notAfter: new Date(leaf.validTo),
+    notAfter: leaf.notAfter,
   };
   services.watchCertificates(() => [entry]);
 }

@@ -20,7 +20,7 @@ import { ThemeRegistry } from './branding/registry.ts';
 import type { SigningCredential } from './keys/types.ts';
 import { KeyRing } from './keys/ring.ts';
 import { KeyLifecycle } from './keys/lifecycle.ts';
-import { keyMaterialOptions } from './keys/material.ts';
+import { configuredSigningFiles, keyMaterialOptions } from './keys/material.ts';
 import { nextSigningCertificateCommand } from './keys/tenant-command.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
@@ -184,14 +184,7 @@ export async function buildServices(
     clock,
     log,
     ...keyOptions,
-    ...(config.keys.signing === undefined
-      ? {}
-      : {
-          configured: {
-            certFile: resolve(config.baseDir, config.keys.signing.cert),
-            keyFile: resolve(config.baseDir, config.keys.signing.key),
-          },
-        }),
+    configured: configuredSigningFiles(config),
   });
   const domain = config.microsoft365.federatedDomains[0];
   const keyLifecycle = new KeyLifecycle({

@@ -16,7 +16,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { access, open, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pino, type DestinationStream } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -26,7 +26,7 @@ import { createStore } from '../stores/index.ts';
 import { StoreUnavailableError } from '../stores/redis.ts';
 import { describeCertificate } from '../keys/generate.ts';
 import type { CertificateFacts } from '../keys/generate.ts';
-import { keyMaterialOptions } from '../keys/material.ts';
+import { configuredSigningFiles, keyMaterialOptions } from '../keys/material.ts';
 import { MANIFEST_FILE, ManifestError } from '../keys/manifest.ts';
 import type { KeyRole } from '../keys/manifest.ts';
 import {
@@ -104,15 +104,6 @@ export interface KeysCliContext {
 // ---------------------------------------------------------------------------------------------------------
 // Reading the ring
 
-function configuredFiles(config: Config): { certFile: string; keyFile: string } | undefined {
-  return config.keys.signing === undefined
-    ? undefined
-    : {
-        certFile: resolve(config.baseDir, config.keys.signing.cert),
-        keyFile: resolve(config.baseDir, config.keys.signing.key),
-      };
-}
-
 async function exists(file: string): Promise<boolean> {
   try {
     await access(file);
@@ -148,7 +139,7 @@ export async function openRing(
     const why = typeof o.reason === 'string' ? `: ${o.reason}` : '';
     warnings.push(`${msg}${why}`);
   };
-  const configured = configuredFiles(config);
+  const configured = configuredSigningFiles(config);
   const ring = new KeyRing({
     dir: config.keys.dir,
     hostname: config.hostname,
@@ -734,7 +725,7 @@ export async function keysImport(
 async function publicCertificates(
   config: Config,
 ): Promise<{ role: KeyRole; facts: CertificateFacts }[]> {
-  const configured = configuredFiles(config);
+  const configured = configuredSigningFiles(config);
   try {
     if (configured !== undefined)
       return [{ role: 'primary', facts: (await readCertificateFile(configured.certFile)).facts }];

@@ -36,8 +36,6 @@ export class KeyLifecycle {
   readonly ring: KeyRing;
   readonly #o: KeyLifecycleOptions;
   #timer: NodeJS.Timeout | undefined;
-  /** Set by start(): whether this node runs the rollover checks itself. */
-  autoActive = false;
 
   constructor(opts: KeyLifecycleOptions) {
     this.#o = opts;
@@ -137,7 +135,6 @@ export class KeyLifecycle {
           );
         },
       );
-    this.autoActive = true;
     // The first check is awaited, as AD FS checks when its service starts: a node started close to expiry
     // publishes (or, within the critical threshold, signs with) the next key before it serves anything.
     await check();

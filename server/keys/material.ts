@@ -35,3 +35,15 @@ export async function keyMaterialOptions(
     ...(hsm === undefined ? {} : { hsm }),
   };
 }
+
+/** keys.signing's admin-managed pair as absolute paths, or undefined when fedgate manages the ring in keys.dir. */
+export function configuredSigningFiles(
+  config: Config,
+): { certFile: string; keyFile: string } | undefined {
+  return config.keys.signing === undefined
+    ? undefined
+    : {
+        certFile: resolve(config.baseDir, config.keys.signing.cert),
+        keyFile: resolve(config.baseDir, config.keys.signing.key),
+      };
+}

@@ -26,6 +26,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as X509Lib from '@peculiar/x509';
 import type * as Pkcs11js from './pkcs11-binding.ts';
+import { deviceSigningCredential, samePublicKey } from './credential.ts';
 import { MIN_RSA_BITS, describeCertificate } from './generate.ts';
 import type { SigningCredential } from './types.ts';
 
@@ -796,21 +797,10 @@ export async function createPkcs11Certificate(
  */
 export function pkcs11SigningCredential(key: Pkcs11Key, certificatePem: string): SigningCredential {
   const facts = describeCertificate(certificatePem);
-  const certKey = facts.x509.publicKey.export({ format: 'jwk' });
-  const ours = key.publicKey.export({ format: 'jwk' });
-  if (certKey.n !== ours.n || certKey.e !== ours.e) {
+  if (!samePublicKey(key.publicKey, facts)) {
     throw new Pkcs11Error(`the certificate "${facts.subject}" is not for the HSM key (${key.description})`);
   }
-  return {
-    certificatePem: facts.certificatePem,
-    certificateBase64: facts.certificateBase64,
-    thumbprintSha1: facts.thumbprintSha1,
-    subject: facts.subject,
-    notBefore: facts.notBefore,
-    notAfter: facts.notAfter,
-    signSha256: (data) => key.signSha256(data),
-    custody: 'pkcs11',
-  };
+  return deviceSigningCredential(key, facts, key.description);
 }
 
 // ---------------------------------------------------------------------------------------------------------

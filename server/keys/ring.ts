@@ -7,14 +7,12 @@
  * passphrase, key and certificate of different pairs, loose permissions) is logged, and the last good version of
  * that entry keeps serving. The ring is ready only while it has a primary that can sign.
  */
-import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.ts';
 import { FederationError } from '../lib/errors.ts';
-import { certificateFacts, fileSigningCredential } from './credential.ts';
-import type { CertificateFacts } from './generate.ts';
+import { deviceSigningCredential, fileSigningCredential, samePublicKey } from './credential.ts';
 import type { KeyRole, Manifest, ManifestEntry } from './manifest.ts';
 import { MANIFEST_FILE, readManifest } from './manifest.ts';
 import {
@@ -386,26 +384,9 @@ export class KeyRing {
         certFile,
       );
     }
-    const h = handle;
     return {
       role: e.role,
-      credential: {
-        ...certificateFacts(facts),
-        custody: 'pkcs11',
-        signSha256: (data) => {
-          try {
-            return h.signSha256(data);
-          } catch (err) {
-            // The device failed (after the module's own one reconnect): the request ends in a 503 page or SOAP
-            // fault with its activity id, as when the store is down; nothing is signed another way.
-            throw new FederationError(
-              'signing_unavailable',
-              'The sign-in service is temporarily unavailable. Try again in a few minutes.',
-              { detail: `HSM signing failed (${label}): ${errText(err)}`, cause: err },
-            );
-          }
-        },
-      },
+      credential: deviceSigningCredential(handle, facts, `PKCS#11 key "${label}"`),
       entry: e,
       certFile,
       keyFile: undefined,
@@ -430,14 +411,6 @@ async function synthesisedEntry(
   };
 }
 
-export function samePublicKey(pub: KeyObject, facts: CertificateFacts): boolean {
-  const a = (pub.type === 'public' ? pub : createPublicKey(pub)).export({
-    type: 'spki',
-    format: 'der',
-  });
-  const b = facts.x509.publicKey.export({ type: 'spki', format: 'der' });
-  return a.equals(b);
-}
 
 async function missing(file: string): Promise<boolean> {
   try {

@@ -23,7 +23,7 @@ import {
 import type { Manifest, ManifestEntry } from './manifest.ts';
 import { readManifest, writeFileAtomic, writeManifest } from './manifest.ts';
 import type { HsmAdapter } from './ring.ts';
-import { samePublicKey } from './ring.ts';
+import { samePublicKey } from './credential.ts';
 import { planRollover } from './rollover-plan.ts';
 import type { PlanKey, RolloverAction, RolloverSettings } from './rollover-plan.ts';
 import {

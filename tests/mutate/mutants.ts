@@ -1391,9 +1391,9 @@ export const MUTANTS: Mutant[] = [
   m(
     'keys-hsm-unavailable-503',
     'keys',
-    RING,
-    "throw new FederationError(\n              'signing_unavailable',",
-    "throw new (Error as unknown as typeof FederationError)(\n              'signing_unavailable',",
+    'server/keys/credential.ts',
+    "throw new FederationError(\n          'signing_unavailable',",
+    "throw new (Error as unknown as typeof FederationError)(\n          'signing_unavailable',",
     'an HSM that stops answering gives a deliberate 503, never a 500',
     'issue 18 (HSM), non-negotiable 3',
     ['tests/integration/hsm-config.test.ts'],
