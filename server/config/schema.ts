@@ -765,6 +765,160 @@ export const mfaSchema = z
       });
   });
 
+/**
+ * A redirect URI a client may be sent back to (RFC 9700 §2.1: exact string match, no wildcards). https, a loopback
+ * http address (RFC 8252 §7.3, native apps), or a private-use scheme (RFC 8252 §7.1, `ms-app://`, `com.contoso.app:`).
+ * No fragment (RFC 6749 §3.1.2).
+ */
+const redirectUri = z
+  .string()
+  .min(1)
+  .max(2048)
+  .refine((v) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      return false;
+    }
+    if (u.hash !== '' || v.includes('#')) return false;
+    if (u.protocol === 'https:') return true;
+    if (u.protocol === 'http:')
+      return ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname.toLowerCase());
+    // A private-use scheme names the app (reverse domain name or AD FS's ms-app://); never javascript:, data: or file:.
+    return !/^(javascript|data|file|vbscript|blob|about|http|https):$/i.test(u.protocol);
+  }, 'must be an https:// URI, an http://localhost or http://127.0.0.1 URI, or an app scheme, without a #fragment');
+
+/** A client identifier (AD FS: usually a GUID; any printable string without spaces). */
+const clientId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** A stored client secret: its SHA-256 (the secret itself is shown once by `fedgate app add`, never kept). */
+const clientSecretHash = z
+  .string()
+  .regex(/^sha256:[A-Za-z0-9_-]{43}$/, 'must be sha256:<base64url of 32 bytes> (fedgate app add writes it)');
+
+/** A scope name a Web API grants (AD FS scope descriptions: openid, profile, email, allatclaims, user_impersonation, ...). */
+const scopeName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token (RFC 6749 §3.3)');
+
+/** Add-AdfsNativeClientApplication: a public client (desktop, mobile, SPA); it has no secret. */
+export const nativeClientSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  /** -Identifier: the client_id. */
+  clientId,
+  /** -RedirectUri: where the authorization response may go (exact match). */
+  redirectUris: z.array(redirectUri).max(100).default([]),
+  /** -LogoutUri: called in a hidden frame at sign-out (front-channel logout, with iss and sid). */
+  logoutUri: z.url({ protocol: /^https?$/ }).optional(),
+  /** Where /adfs/oauth2/logout may return the browser (post_logout_redirect_uri); default: the redirect URIs. */
+  postLogoutRedirectUris: z.array(redirectUri).max(100).optional(),
+  /**
+   * The resource-owner password grant for this client (scripts). RFC 9700 §2.4: must not be used; off unless set
+   * (AD FS allows it for every client).
+   */
+  allowPasswordGrant: z.boolean().default(false),
+  description: z.string().max(1000).optional(),
+});
+
+/** Add-AdfsServerApplication: a confidential client (web app, daemon, middle-tier API). */
+export const serverApplicationSchema = nativeClientSchema.extend({
+  /** -GenerateClientSecret: the secrets' hashes (several during a change-over). */
+  clientSecrets: z.array(clientSecretHash).max(10).default([]),
+  /** -JWTSigningCertificate: certificates (PEM files, relative to the file) whose keys sign private_key_jwt assertions. */
+  jwtSigningCertificateFiles: z.array(z.string().min(1)).max(10).default([]),
+  /** -JWKSUri: where the client publishes its keys for private_key_jwt (https). */
+  jwksUri: z.url({ protocol: /^https$/ }).optional(),
+});
+
+/** Grant-AdfsApplicationPermission: which client may ask this Web API for which scopes. */
+export const applicationPermissionSchema = z.strictObject({
+  /** -ClientRoleIdentifier (a client_id of this or another group), or `*` for -AllowAllRegisteredClients. */
+  client: z.union([clientId, z.literal('*')]),
+  /** -ScopeNames. */
+  scopes: z.array(scopeName).min(1).max(100),
+});
+
+/** Add-AdfsWebApiApplication: a resource; its identifiers are the access token's audience. */
+export const webApiSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  /** -Identifier: the `resource` value clients send, and the token's `aud`. The first is the audience written. */
+  identifiers: z.array(z.string().min(1).max(2048)).min(1).max(20),
+  /** -IssuanceTransformRules as text (pasted from Get-AdfsWebApiApplication), or a file relative to this file. */
+  issuanceRules: z.string().max(1_000_000).optional(),
+  issuanceRulesFile: z.string().min(1).optional(),
+  /** -IssuanceAuthorizationRules; default: permit everyone. */
+  authorizationRules: z.string().max(1_000_000).optional(),
+  authorizationRulesFile: z.string().min(1).optional(),
+  /** -AdditionalAuthenticationRules / -AccessControlPolicyName (as trust `mfa`). */
+  mfa: trustMfaSchema.optional(),
+  /** -TokenLifetime, minutes (access and ID token). */
+  tokenLifetimeMinutes: z.coerce.number().int().min(5).max(1440).default(60),
+  /** -AllowedClientTypes. */
+  allowedClientTypes: z.array(z.enum(['public', 'confidential'])).default(['public', 'confidential']),
+  /** -IssueOAuthRefreshTokensTo: NoDevice = false. */
+  issueRefreshTokens: z.boolean().default(true),
+  /** Grant-AdfsApplicationPermission entries for this Web API. */
+  permissions: z.array(applicationPermissionSchema).max(1000).default([]),
+  description: z.string().max(1000).optional(),
+});
+
+/** New-AdfsApplicationGroup with its applications: one file in oauth.applicationsDir, or inline in oauth.applicationGroups. */
+export const applicationGroupSchema = z.strictObject({
+  /** -Name. */
+  name: z.string().min(1).max(200),
+  /** -ApplicationGroupIdentifier (default: the name). */
+  identifier: z.string().min(1).max(200).optional(),
+  description: z.string().max(1000).optional(),
+  /** Off: every client and Web API of the group refuses (AD FS -Disabled). */
+  enabled: z.boolean().default(true),
+  nativeClients: z.array(nativeClientSchema).max(1000).default([]),
+  serverApplications: z.array(serverApplicationSchema).max(1000).default([]),
+  webApis: z.array(webApiSchema).max(1000).default([]),
+});
+
+/**
+ * OpenID Connect and OAuth 2.0 on AD FS's paths (issue 19). Where AD FS is weaker than RFC 9700 the default is the
+ * stronger behaviour, and a key here restores AD FS's.
+ */
+export const oauthSchema = z.strictObject({
+  /** Serve /adfs/.well-known/openid-configuration, /adfs/oauth2/*, /adfs/userinfo and /adfs/discovery/keys. */
+  enabled: z.boolean().default(true),
+  /** Application group files (`fedgate app add` writes them), relative to the config file. */
+  applicationsDir: z.string().min(1).default('metadata/applications'),
+  /** Application groups written in this file (besides applicationsDir). */
+  applicationGroups: z.array(applicationGroupSchema).default([]),
+  /**
+   * PKCE (RFC 7636) on the authorization code grant: `all` (RFC 9700 §2.1.1, default), `public` (public clients
+   * only), `optional` (AD FS: never required). Only S256 is accepted (RFC 9700 §2.1.1; AD FS also takes plain).
+   */
+  pkceRequired: z.enum(['all', 'public', 'optional']).default('all'),
+  /**
+   * Refresh-token rotation (RFC 9700 §4.14.2): `public` (default: a public client's refresh token is replaced at
+   * each use, and reuse of a replaced one revokes the grant), `all`, or `none` (AD FS).
+   */
+  rotateRefreshTokens: z.enum(['public', 'all', 'none']).default('public'),
+  /** The implicit flow (response_type id_token / token) for public clients, as AD FS. RFC 9700 §2.1.2: off. */
+  allowImplicit: z.boolean().default(false),
+  /** Authorization code lifetime, seconds (AD FS: about 10 minutes; RFC 9700 suggests less). */
+  codeLifetimeSeconds: z.coerce.number().int().min(10).max(600).default(60),
+  /** Refresh token lifetime, hours (AD FS: 8 h; 24 h after "Keep me signed in"). */
+  refreshTokenLifetimeHours: z.coerce.number().int().min(1).max(2160).default(8),
+  /** Refresh token lifetime after "Keep me signed in", hours. */
+  refreshTokenKmsiLifetimeHours: z.coerce.number().int().min(1).max(2160).default(24),
+  /** Device code lifetime, minutes (AD FS: 15). */
+  deviceCodeLifetimeMinutes: z.coerce.number().int().min(1).max(60).default(15),
+  /** Minimum seconds between device-code polls (RFC 8628 §3.5 interval). */
+  deviceCodePollIntervalSeconds: z.coerce.number().int().min(1).max(60).default(5),
+});
+
+
 export const configSchema = z.strictObject({
   /** Public DNS name of the federation service (used in every published URL; never taken from Host). */
   hostname: z
@@ -895,6 +1049,8 @@ export const configSchema = z.strictObject({
     maxAttemptsPerSource: 10,
     expiryNoticeDays: 14,
   }),
+  /** OpenID Connect and OAuth 2.0 (issue 19). */
+  oauth: oauthSchema.default(oauthSchema.parse({})),
   wstrust: wstrustSchema.default({
     endpoints: { usernamemixed2005: true, usernamemixed13: true, mex: true },
     clockSkewSeconds: 300,
@@ -945,6 +1101,11 @@ export type BrandingConfig = z.output<typeof brandingSchema>;
 export type WebContentConfig = z.output<typeof webContentSchema>;
 export type MfaPresetConfig = z.output<typeof mfaPresetSchema>;
 export type TrustMfaConfig = z.output<typeof trustMfaSchema>;
+export type OAuthConfig = z.output<typeof oauthSchema>;
+export type ApplicationGroupConfig = z.output<typeof applicationGroupSchema>;
+export type NativeClientConfig = z.output<typeof nativeClientSchema>;
+export type ServerApplicationConfig = z.output<typeof serverApplicationSchema>;
+export type WebApiConfig = z.output<typeof webApiSchema>;
 export type CertificateRevocationConfig = z.output<typeof certificateRevocationSchema>;
 
 /** The resolved, frozen configuration the rest of the server sees. */
