@@ -36,6 +36,19 @@ export const ROUTES = {
   wstrust2005: '/adfs/services/trust/2005/usernamemixed',
   wstrust13: '/adfs/services/trust/13/usernamemixed',
   mex: '/adfs/services/trust/mex',
+  /** OpenID Connect and OAuth 2.0 (issue 19), AD FS's paths; oidc-provider serves them (protocols/oidc/). */
+  oidcDiscovery: '/adfs/.well-known/openid-configuration',
+  oidcKeys: '/adfs/discovery/keys',
+  oauthAuthorize: '/adfs/oauth2/authorize',
+  oauthToken: '/adfs/oauth2/token',
+  oauthDeviceCode: '/adfs/oauth2/devicecode',
+  oauthDeviceAuth: '/adfs/oauth2/deviceauth',
+  oauthUserinfo: '/adfs/userinfo',
+  oauthLogout: '/adfs/oauth2/logout',
+  oauthRevoke: '/adfs/oauth2/revoke',
+  oauthIntrospect: '/adfs/oauth2/introspect',
+  /** The OAuth authorize request's hand-over to the browser sign-in (a tree: one path per interaction). */
+  oauthInteraction: '/adfs/oauth2/interaction',
   /** Reply address of the built-in test relying party (urn:fedgate:test), only when enabled in config. */
   testRpResult: '/adfs/test/result',
 } as const;
@@ -43,7 +56,7 @@ export const ROUTES = {
 export type RouteName = keyof typeof ROUTES;
 
 /** Routes that are directories: a path below them is still the route (theme files). */
-const TREES: ReadonlySet<RouteName> = new Set<RouteName>(['theme']);
+const TREES: ReadonlySet<RouteName> = new Set<RouteName>(['theme', 'oauthInteraction', 'oauthAuthorize', 'oauthDeviceAuth', 'oauthLogout']);
 
 const ENTRIES = (Object.entries(ROUTES) as [RouteName, string][])
   .map(([name, path]) => ({ name, path: path.toLowerCase(), tree: TREES.has(name) }))

@@ -60,6 +60,12 @@ export const NAMESPACES = {
    * gone after five minutes if its holder died. Key: `token-signing`. Holds no key material (corpus C7.2).
    */
   keyRolloverLock: { prefix: 'key-rollover-lock', ttlSeconds: 300 },
+  /**
+   * The claims an OAuth grant's Web API rules issued at sign-in (protocols/oidc/grant-claims.ts), read when its access
+   * tokens are made (code exchange, refresh); key: `<grantId>:<hash of the resource>`. Lives as long as the grant's
+   * refresh token (the caller passes it).
+   */
+  oidcClaims: { prefix: 'oidc-claims', ttlSeconds: 24 * 3600 },
 } as const satisfies Record<string, { prefix: string; ttlSeconds: number }>;
 
 /** One kind of state: a key of NAMESPACES. */
