@@ -61,6 +61,14 @@ export const NAMESPACES = {
    */
   keyRolloverLock: { prefix: 'key-rollover-lock', ttlSeconds: 300 },
   /**
+   * oidc-provider's state (protocols/oidc/adapter.ts): codes, tokens, grants, sessions, interactions, device codes,
+   * and the adapter's own markers (`consumed:…` one-use winners, `grant-revoked:…` per-grant revocations, `uid:…` and
+   * `usercode:…` indexes, `replay-claim:…`). Keys are `<model>:<SHA-256 of the id>`: never the token or cookie value
+   * (corpus C7.2). Each entry lives as long as the provider says (its expiresIn); ttlSeconds is the fallback when it
+   * says nothing and the lifetime of a revocation marker, so it must be at least the longest token lifetime.
+   */
+  oidc: { prefix: 'oidc', ttlSeconds: 90 * 24 * 3600 },
+  /**
    * The claims an OAuth grant's Web API rules issued at sign-in (protocols/oidc/grant-claims.ts), read when its access
    * tokens are made (code exchange, refresh); key: `<grantId>:<hash of the resource>`. Lives as long as the grant's
    * refresh token (the caller passes it).
