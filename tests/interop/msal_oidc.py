@@ -26,7 +26,8 @@ again (reuse after rotation).
 
 Each MSAL answer is reported as {"call", "result" (MSAL's dict, or {"exception"}), "verified": {"id_token",
 "access_token"}} where each verified entry is {"header", "claims"} or {"error"}. "http" lists every request MSAL
-sent (method, url, status, the OAuth error of a 4xx), from a recording requests.Session handed to MSAL.
+sent (method, url, status, the OAuth error of a 4xx), from a recording requests.Session handed to MSAL; each is
+also printed as it happens ({"http": entry}).
 Exits non-zero on an unexpected exception in the driver itself, so the calling test fails with the traceback.
 """
 import base64
@@ -86,6 +87,7 @@ class RecordingSession(requests.Session):
             except ValueError:
                 entry["error"] = resp.text[:200]
         self.log.append(entry)
+        out({"http": entry})  # live, so the test can act between MSAL's polls
         return resp
 
 
