@@ -16,6 +16,7 @@ import { claimsTest, ClaimsTestError } from './claims.ts';
 import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { MfaCliError, mfaEnrolCode, mfaReset, mfaShow } from './mfa.ts';
 import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
+import { APP_USAGE, isAppCommand, runAppCli } from './app.ts';
 import {
   KeysCliError,
   keysExportPublic,
@@ -76,6 +77,9 @@ Usage:
                                                     add a SAML 2.0 service provider from its metadata
   fedgate rp list [--config FILE]                   list SAML 2.0 trusts
   fedgate rp remove ENTITYID [--config FILE]        remove a SAML 2.0 trust
+
+  Application groups (OpenID Connect / OAuth clients and Web APIs, docs/applications.md):
+${APP_USAGE}
 
   fedgate lockout show USER [--config FILE] [--json]
                                                     smart-lockout state of a user (any name form: sam,
@@ -237,6 +241,13 @@ function operatorName(): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (isAppCommand(argv)) {
+    const r = runAppCli(argv);
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    process.exitCode = r.code;
+    return;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
