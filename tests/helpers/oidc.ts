@@ -291,7 +291,12 @@ export async function submitSignInPage(
   page: Page,
   user: { upn: string; password: string },
 ): Promise<void> {
-  await page.waitForSelector('#passwordInput');
+  await page.waitForSelector('#passwordInput', { timeout: 15_000 }).catch(async (e: unknown) => {
+    throw new Error(
+      `no sign-in page; the browser is at ${page.url()}: ${(await page.textContent('body'))?.slice(0, 500) ?? ''}`,
+      { cause: e },
+    );
+  });
   if ((await page.locator('#userNameInput').count()) > 0)
     await page.fill('#userNameInput', user.upn);
   await page.fill('#passwordInput', user.password);

@@ -131,7 +131,7 @@ class MsalRun {
     this.#child.stdin.end();
     const done = await this.next((l) => 'done' in l, 'the end');
     return {
-      header: this.lines[0] ?? {},
+      header: this.lines.find((l) => 'msal_version' in l) ?? {},
       calls: this.lines.filter((l) => 'call' in l) as unknown as CallReport[],
       http: done.http as HttpEntry[],
     };
@@ -312,7 +312,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
   }
 
   const noteVersion = (t: TestContext, run: MsalRun): void => {
-    const h = run.lines[0] ?? {};
+    const h = run.lines.find((l) => 'msal_version' in l) ?? {};
     t.diagnostic(`MSAL for Python ${String(h.msal_version)}, PyJWT ${String(h.pyjwt_version)}`);
   };
 
