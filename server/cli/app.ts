@@ -885,6 +885,11 @@ function has(o: Json, name: string): boolean {
 
 class ImportProblem extends Error {}
 
+/** Rule text as AD FS prints it (CRLF line ends) stored with LF: same rules, same line numbers, readable YAML. */
+function lf(s: string): string {
+  return s.replace(/\r\n?/g, '\n');
+}
+
 function text(o: Json, name: string, where: string): string | undefined {
   const v = prop(o, name);
   if (v === undefined || v === null) return undefined;
@@ -1004,13 +1009,13 @@ function importWebApi(
   const api: Record<string, unknown> = { name, identifiers, permissions: [] };
   const description = text(a, 'Description', w);
   if (description !== undefined && description !== '') api.description = description;
-  const transform = text(a, 'IssuanceTransformRules', w);
-  if (transform !== undefined && transform.trim() !== '') {
+  const transform = lf(text(a, 'IssuanceTransformRules', w) ?? '');
+  if (transform.trim() !== '') {
     checkRules(transform, `${w} IssuanceTransformRules`);
     api.issuanceRules = transform;
   }
   const policy = text(a, 'AccessControlPolicyName', w);
-  const authz = text(a, 'IssuanceAuthorizationRules', w);
+  const authz = lf(text(a, 'IssuanceAuthorizationRules', w) ?? '');
   const mfa: Record<string, unknown> = {};
   if (policy !== undefined && policy !== '') {
     const key = policy.trim().toLowerCase();
@@ -1021,7 +1026,7 @@ function importWebApi(
     const preset = POLICIES[key];
     if (preset !== null && preset !== undefined) mfa.accessControlPolicies = [preset];
   }
-  if (authz !== undefined && authz.trim() !== '') {
+  if (authz.trim() !== '') {
     checkRules(authz, `${w} IssuanceAuthorizationRules`);
     api.authorizationRules = authz;
   } else if (policy === undefined || policy === '') {
@@ -1033,8 +1038,8 @@ function importWebApi(
       `${w}: no access control policy and no authorization rules (AD FS refuses every user): imported with a deny-all authorization rule`,
     );
   }
-  const additional = text(a, 'AdditionalAuthenticationRules', w);
-  if (additional !== undefined && additional.trim() !== '') {
+  const additional = lf(text(a, 'AdditionalAuthenticationRules', w) ?? '');
+  if (additional.trim() !== '') {
     checkRules(additional, `${w} AdditionalAuthenticationRules`);
     const file = join(ic.dir, `${slugPart(groupId)}.${slugPart(identifiers[0] ?? name)}.mfa.rules`);
     extra.push({ path: file, data: additional });
@@ -1090,6 +1095,7 @@ function importClient(
   a: Json,
   where: string,
   kind: 'native' | 'server',
+  groupId: string,
   ic: ImportContext,
 ): NativeClientConfig | ServerApplicationConfig {
   const name = text(a, 'Name', where) ?? '';
@@ -1122,7 +1128,7 @@ function importClient(
       );
     if (jwks === undefined)
       ic.notes.push(
-        `${w}: AD FS client secrets cannot be exported: run fedgate app reset-secret --group … --client-id ${clientId} and put the new secret in the application`,
+        `${w}: AD FS client secrets cannot be exported: run fedgate app reset-secret --group '${groupId}' --client-id '${clientId}' and put the new secret in the application`,
       );
   }
   return client as unknown as NativeClientConfig;
@@ -1150,8 +1156,8 @@ function importApplications(
       );
     if (kind === 'webapi') out.webApis.push(importWebApi(a, w, groupId, ic, extra));
     else if (kind === 'server')
-      out.server.push(importClient(a, w, 'server', ic) as ServerApplicationConfig);
-    else out.native.push(importClient(a, w, 'native', ic));
+      out.server.push(importClient(a, w, 'server', groupId, ic) as ServerApplicationConfig);
+    else out.native.push(importClient(a, w, 'native', groupId, ic));
   });
   return out;
 }
