@@ -14,6 +14,7 @@ import { passiveRouter } from './protocols/browser/router.ts';
 import { metadataRouter } from './protocols/metadata/routes.ts';
 import { testRelyingPartyRouter } from './protocols/wsfed/test-rp.ts';
 import { wstrustRouter } from './protocols/wstrust/router.ts';
+import { oidcRouter } from './protocols/oidc/mount.ts';
 import type { Services } from './services.ts';
 
 /** What every listener's app starts with: proxy trust, timing, activity id, security headers, URL guard. */
@@ -67,6 +68,8 @@ export function createApp(s: Services): Express {
   if (portalAvailable(s)) app.use(ROUTES.portal, portalRouter(s));
   app.use(wstrustRouter(s)); // ROUTES.wstrust2005, ROUTES.wstrust13, ROUTES.mex (each switchable in config)
   if (s.config.testRelyingParty) app.use(testRelyingPartyRouter(s));
+  // OpenID Connect and OAuth 2.0 on AD FS's paths (issue 19): oidc-provider, its sign-in through the pipeline.
+  if (s.config.oauth.enabled) app.use(oidcRouter(s));
 
   app.use(notFound);
   app.use(errorRenderer({ views: s.views, log: s.log, clock: s.clock }));

@@ -40,6 +40,8 @@ import { buildFederationMetadata } from './protocols/metadata/federation-metadat
 import { activeEndpoints } from './protocols/wstrust/endpoints.ts';
 import type { ArtifactStore } from './stores/types.ts';
 import { TrustRegistry } from './trust/registry.ts';
+import { ApplicationRegistry, applicationSources } from './trust/applications.ts';
+import { readApplicationGroupFiles } from './trust/application-files.ts';
 import { SamlTrustLoader } from './trust/saml-trusts.ts';
 import { join, resolve } from 'node:path';
 import { ROUTES } from './http/routes.ts';
@@ -62,6 +64,8 @@ export interface Services {
   /** Pepper for the "correct password while locked" verifier (AD FS 515), derived from the signing key. */
   verifierKey: Buffer;
   trusts: TrustRegistry;
+  /** OAuth application groups (issue 19): clients and Web APIs, from oauth.applicationGroups and applicationsDir. */
+  applications: ApplicationRegistry;
   /** SAML 2.0 trust files and their metadata (refreshed on a schedule into `trusts`). */
   samlTrusts: SamlTrustLoader;
   /** Runs a relying party's claim rules (authorization, then issuance). */
@@ -115,6 +119,25 @@ export function trustRegistryFor(config: Config): TrustRegistry {
   });
 }
 
+/**
+ * The application groups of a configuration (inline, then the files of oauth.applicationsDir), every Web API's rules
+ * compiled; throws naming the file when one does not parse or an identifier is used twice.
+ */
+export function applicationRegistryFor(
+  config: Config,
+  trusts?: TrustRegistry,
+): ApplicationRegistry {
+  const files = readApplicationGroupFiles(resolve(config.baseDir, config.oauth.applicationsDir));
+  return new ApplicationRegistry(
+    applicationSources(
+      config.baseDir,
+      config.oauth.applicationGroups,
+      files.map((f) => ({ path: f.file, group: f.group })),
+    ),
+    (id) => trusts?.find(id) !== undefined,
+  );
+}
+
 /** The passwordchangeurl claim: the configured URL, else fedgate's own change page when it is served. */
 function passwordChangeUrl(config: Config, directory: DirectoryProvider): string | undefined {
   if (config.passwordChange.changeUrl !== undefined) return config.passwordChange.changeUrl;
@@ -141,6 +164,7 @@ export async function buildServices(
   // Rule sets compile first: a rule file that does not parse stops startup (file:line:column) before anything
   // else is built.
   const trusts = trustRegistryFor(config);
+  const applications = applicationRegistryFor(config, trusts);
   const acceptance = acceptanceRules(config);
   const metrics = new Metrics({ defaultMetrics: true });
   const { log, audit } = createLoggers(config.log.level, overrides.logDestination, (ev) => {
@@ -364,6 +388,7 @@ export async function buildServices(
     spray,
     verifierKey: verifierKeyFrom(sessionSecrets[0] ?? ''),
     trusts,
+    applications,
     samlTrusts,
     certificates,
     claims: new ClaimsEngine({

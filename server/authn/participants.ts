@@ -17,6 +17,12 @@ export type Participant =
       nameId?: string | undefined;
       nameIdFormat?: string | undefined;
       sessionIndex: string;
+    }
+  | {
+      /** An OAuth client (client_id) that got tokens in this session: its LogoutUri is called at sign-out. */
+      protocol: 'oidc';
+      rp: string;
+      sid?: string | undefined;
     };
 
 /** A session rarely holds more than a handful of parties; the oldest go first past this bound. */

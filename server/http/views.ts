@@ -29,7 +29,8 @@ export type ViewName =
   | 'password-updated'
   | 'idp-initiated'
   | 'mfa'
-  | 'portal';
+  | 'portal'
+  | 'device';
 
 /** The catalogue namespaces each page reads (besides `common`). */
 const NAMESPACES: Record<ViewName, readonly string[]> = {
@@ -42,6 +43,7 @@ const NAMESPACES: Record<ViewName, readonly string[]> = {
   'idp-initiated': ['idpInitiated'],
   mfa: ['mfa', 'signin', 'webauthn'],
   portal: ['portal', 'mfa', 'webauthn'],
+  device: ['device'],
 };
 
 /** The page title's catalogue key. */
@@ -55,6 +57,7 @@ const TITLES: Record<ViewName, string> = {
   'idp-initiated': 'idpInitiated.title',
   mfa: 'mfa.title',
   portal: 'portal.title',
+  device: 'device.title',
 };
 
 /** Page values that are messages: translated before rendering. */
@@ -176,6 +179,7 @@ export class Views {
       'idp-initiated': read('idp-initiated.html'),
       mfa: read('mfa.html'),
       portal: read('portal.html'),
+      device: read('device.html'),
     };
     this.#partials = { webauthnMessages: read('webauthn-messages.partial.html').trim() };
     this.#formPost = read('form-post.html');

@@ -206,7 +206,7 @@ export function signinCertificateMissing(audit: AuditSink, e: SigninCertificateM
 
 /** Fields of an issuance decision about one user for one party. */
 export interface IssuanceFields extends RequestFields {
-  protocol: 'wsfed' | 'saml2' | 'wstrust';
+  protocol: 'wsfed' | 'saml2' | 'wstrust' | 'oidc';
   rp: string;
   upn: string | undefined;
   objectGuid: string;
@@ -615,7 +615,7 @@ export function lockoutReset(audit: AuditSink, e: LockoutResetEvent): void {
 // Multi-factor authentication (issue 16)
 
 /** Where a second factor is asked for: the browser protocols, WS-Trust (which refuses) and /adfs/portal/. */
-export type MfaProtocol = 'wsfed' | 'saml2' | 'saml2-idp' | 'wstrust' | 'portal';
+export type MfaProtocol = 'wsfed' | 'saml2' | 'saml2-idp' | 'wstrust' | 'portal' | 'oidc';
 /** mfa.methods (server/authn/mfa/factors.ts MfaMethod). */
 export type MfaAuditMethod = 'totp' | 'webauthn' | 'radius';
 

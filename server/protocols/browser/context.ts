@@ -4,7 +4,7 @@ import type { SsoSession } from '../../authn/session.ts';
 import type { DirectoryUser } from '../../directory/types.ts';
 import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
-import type { FormPost } from './form-post.ts';
+import type { Delivery } from './form-post.ts';
 import type { MfaAsk, ProtocolRequest } from './pending.ts';
 import type { FreshAuthentication } from './session.ts';
 
@@ -27,7 +27,7 @@ export interface SignInContext {
   /** The SSO session the token is issued in (the live one, or the one establish made). */
   session?: SsoSession | undefined;
   /** What the issue step produced for the deliver step. */
-  delivery?: FormPost | undefined;
+  delivery?: Delivery | undefined;
 }
 
 export type StepName = 'additional' | 'establish' | 'issue' | 'deliver';

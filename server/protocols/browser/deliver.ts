@@ -6,6 +6,7 @@ import type { Step } from './context.ts';
 export const deliver: Step = (ctx) => {
   if (ctx.delivery === undefined)
     throw new FederationError('internal', 'A sign-in reached deliver with nothing to deliver.');
-  sendFormPost(ctx.s, ctx.res, ctx.delivery);
+  if ('redirect' in ctx.delivery) ctx.res.redirect(303, ctx.delivery.redirect);
+  else sendFormPost(ctx.s, ctx.res, ctx.delivery);
   return Promise.resolve({ answered: true });
 };

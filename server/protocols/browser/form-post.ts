@@ -12,6 +12,12 @@ export interface FormPost {
   fields: { name: string; value: string }[];
 }
 
+/**
+ * What the deliver step sends: a form post to the party, or (OAuth) a redirect back to oidc-provider's own resume
+ * address, which answers the client at its registered redirect URI.
+ */
+export type Delivery = FormPost | { redirect: string };
+
 export function sendFormPost(s: Services, res: Response, post: FormPost): void {
   const nonce = formPostCsp(res, post.action);
   res

@@ -53,6 +53,22 @@ export type ProtocolRequest =
       protocol: 'portal';
       /** A fresh second factor is demanded (mfa.freshMinutes): removing or adding a factor. */
       fresh?: boolean | undefined;
+    }
+  | {
+      /**
+       * An OAuth 2.0 / OpenID Connect authorization (protocols/oidc/interaction.ts): oidc-provider validated the
+       * request (client, redirect URI, PKCE, scopes, resource) and waits on its interaction `uid`. The party is the
+       * Web API (`resource`) the request is for, or AD FS's userinfo resource.
+       */
+      protocol: 'oidc';
+      uid: string;
+      clientId: string;
+      /** The resource as the client named it (the grant and its kept claims are keyed by it). */
+      resource: string;
+      /** The scopes the request asked for (OIDC scopes and the Web API's). */
+      scopes: string[];
+      /** Device authorization (RFC 8628): the user approved a code shown on another device. */
+      device?: boolean | undefined;
     };
 
 /**
@@ -206,6 +222,8 @@ export function partyOf(
   // The portal's party is built in, not a trust: a trust that claimed its identifier would never be used for it.
   if (pending.protocol === 'portal')
     return pending.rp === PORTAL_PARTY_ID ? PORTAL_PARTY : undefined;
+  // An OAuth sign-in's party is a Web API of an application group (trust/applications.ts), never a trust.
+  if (pending.protocol === 'oidc') return s.applications.webApi(pending.rp)?.rp;
   return s.trusts.find(pending.rp);
 }
 

@@ -10,10 +10,11 @@ import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { issueSaml2, noPassive } from '../saml2/sso.ts';
 import { issueWsFed } from '../wsfed/signin.ts';
-import type { FormPost } from './form-post.ts';
+import { issueOidc } from '../oidc/interaction.ts';
+import type { Delivery, FormPost } from './form-post.ts';
 import type { ProtocolRequest, SignedIn } from './pending.ts';
 
-export function issueFor(who: SignedIn, request: ProtocolRequest): Promise<FormPost> {
+export function issueFor(who: SignedIn, request: ProtocolRequest): Promise<Delivery> {
   switch (request.protocol) {
     case 'wsfed':
       return issueWsFed(who, request);
@@ -23,6 +24,8 @@ export function issueFor(who: SignedIn, request: ProtocolRequest): Promise<FormP
     case 'portal':
       // No token: back to the security-info page, which answers a post without an action with a redirect to itself.
       return Promise.resolve({ action: `${who.s.config.publicUrl}${ROUTES.portal}/`, fields: [] });
+    case 'oidc':
+      return issueOidc(who, request);
     default:
       return request satisfies never;
   }
@@ -41,6 +44,7 @@ export function passiveRefusal(
     case 'wsfed':
     case 'saml2-idp':
     case 'portal':
+    case 'oidc':
       // Their parsers never ask for a passive sign-in.
       throw new FederationError('internal', `passive sign-in for ${request.protocol}`);
     default:

@@ -23,7 +23,7 @@ import type { RelyingParty } from '../../trust/registry.ts';
 import { issuanceClaims, issueAudited } from './request-context.ts';
 import * as audit from '../../observability/audit.ts';
 
-export type IssuingProtocol = 'wsfed' | 'saml2' | 'wstrust';
+export type IssuingProtocol = 'wsfed' | 'saml2' | 'wstrust' | 'oidc';
 
 /** What a token model must tell the issuance step (every model fedgate writes has both). */
 export interface TokenModel {

@@ -61,7 +61,7 @@ export async function issuanceClaims(
   req: Request,
   res: Response,
   o: {
-    protocol: 'wsfed' | 'saml2' | 'wstrust';
+    protocol: 'wsfed' | 'saml2' | 'wstrust' | 'oidc';
     rp: RelyingParty;
     auth: AuthenticationContext;
     endpointPath: string;
@@ -123,7 +123,11 @@ export function issueAudited<T>(
   s: Services,
   req: Request,
   res: Response,
-  o: { protocol: 'wsfed' | 'saml2' | 'wstrust'; rp: RelyingParty; auth: AuthenticationContext },
+  o: {
+    protocol: 'wsfed' | 'saml2' | 'wstrust' | 'oidc';
+    rp: RelyingParty;
+    auth: AuthenticationContext;
+  },
   write: () => T,
 ): T {
   try {
@@ -140,7 +144,11 @@ function auditIssuanceFailed(
   s: Services,
   req: Request,
   res: Response,
-  o: { protocol: 'wsfed' | 'saml2' | 'wstrust'; rp: RelyingParty; auth: AuthenticationContext },
+  o: {
+    protocol: 'wsfed' | 'saml2' | 'wstrust' | 'oidc';
+    rp: RelyingParty;
+    auth: AuthenticationContext;
+  },
   reason: string | undefined,
   at: 'domain' | 'rules' | 'token',
 ): void {

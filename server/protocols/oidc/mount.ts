@@ -1,0 +1,148 @@
+/**
+ * Where oidc-provider meets express (issue 19). The provider is built for the current primary signing key and
+ * rebuilt when a rollover promotes another (its state is in the store, so nothing is lost). Only the OAuth paths
+ * reach it; /adfs/discovery/keys is answered here with every published key (primary, next, previous), as AD FS
+ * publishes its token-signing certificates, while oidc-provider holds only the one that signs.
+ *
+ * AD FS 2019 accepts a Web API's scopes written `<resource>/<scope>` (one resource per request) and ADAL's
+ * `resource` parameter; oidc-provider speaks RFC 8707 (`resource` plus plain scope names), so such scopes are
+ * rewritten before the provider reads the request. `<resource>/.default` asks for every scope the client was
+ * granted there (the Microsoft identity platform's convention, which MSAL sends for client credentials).
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import { ROUTES } from '../../http/routes.ts';
+import { route } from '../../http/middleware.ts';
+import { FederationError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import type { ApplicationRegistry } from '../../trust/applications.ts';
+import { interactionStart } from './interaction.ts';
+import { buildProvider, OIDC_MOUNT, publicJwk } from './provider.ts';
+
+const built = new WeakMap<Services, { thumbprint: string; provider: Provider }>();
+
+/** The provider for the current primary key (503 signing_unavailable when no key can sign). */
+export function oidcProvider(s: Services): Provider {
+  const signing = s.signing;
+  const had = built.get(s);
+  if (had?.thumbprint === signing.thumbprintSha1) return had.provider;
+  const provider = buildProvider(s, signing);
+  built.set(s, { thumbprint: signing.thumbprintSha1, provider });
+  return provider;
+}
+
+/** Paths under /adfs that oidc-provider serves (lower case, without the mount). */
+const PROVIDER_PATHS = [
+  /^\/\.well-known\/openid-configuration$/,
+  /^\/oauth2\/(authorize|token|devicecode|deviceauth|logout|revoke|introspect)(\/.*)?$/,
+  /^\/userinfo$/,
+];
+
+function servedByProvider(path: string): boolean {
+  const p = path.toLowerCase().replace(/(.)\/$/, '$1');
+  return PROVIDER_PATHS.some((r) => r.test(p));
+}
+
+/**
+ * `<resource>/<scope>` scope tokens → `resource` + `<scope>` (AD FS 2019 / MSAL style). Returns the new parameters,
+ * or undefined when nothing needed rewriting. Only a Web API's own identifier counts as a prefix, longest first;
+ * a request that names two resources is left as it is and oidc-provider refuses it.
+ */
+export function rewriteScopes(
+  apps: ApplicationRegistry,
+  params: URLSearchParams,
+): URLSearchParams | undefined {
+  const scope = params.get('scope');
+  if (scope === null || !scope.includes('/') || scope.length > 4096) return undefined;
+  const ids = apps.webApis.flatMap((a) => a.identifiers).sort((a, b) => b.length - a.length);
+  let resource = params.get('resource') ?? undefined;
+  const out: string[] = [];
+  for (const token of scope.split(' ')) {
+    const id = ids.find((i) =>
+      token.toLowerCase().startsWith(`${i.toLowerCase().replace(/\/$/, '')}/`),
+    );
+    if (id === undefined) {
+      out.push(token);
+      continue;
+    }
+    if (
+      resource !== undefined &&
+      resource.toLowerCase().replace(/\/$/, '') !== id.toLowerCase().replace(/\/$/, '')
+    )
+      return undefined;
+    resource = id;
+    out.push(token.slice(id.replace(/\/$/, '').length + 1));
+  }
+  if (resource === undefined) return undefined;
+  const next = new URLSearchParams(params);
+  next.set('scope', out.filter((x) => x !== '').join(' '));
+  next.set('resource', resource);
+  return next;
+}
+
+const formBody = express.urlencoded({ extended: false, limit: '56kb', parameterLimit: 100 });
+
+export function oidcRouter(s: Services): Router {
+  const r = express.Router();
+  // AD FS's JWKS: every published token-signing certificate, kid = x5t = its thumbprint.
+  r.get(ROUTES.oidcKeys, (_req, res) => {
+    const keys = s.keys.published().map(publicJwk);
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.json({ keys });
+  });
+  r.get(
+    `${ROUTES.oauthInteraction}/:uid`,
+    route((req, res) => interactionStart(s, req, res)),
+  );
+  r.use(OIDC_MOUNT, (req: Request, res: Response, next: NextFunction) => {
+    if (!servedByProvider(req.path)) {
+      next();
+      return;
+    }
+    handle(s, req, res).catch(next);
+  });
+  return r;
+}
+
+async function handle(s: Services, req: Request, res: Response): Promise<void> {
+  let provider: Provider;
+  try {
+    provider = oidcProvider(s);
+  } catch (err) {
+    if (err instanceof FederationError) throw err;
+    throw new FederationError('signing_unavailable', 'This service cannot sign tokens right now.', {
+      detail: String(err),
+    });
+  }
+  // oidc-provider (Koa) reads the client's scheme and host from X-Forwarded-*; they are set here from express's own
+  // decision (trusted proxies only, app.ts), never passed through from the client.
+  req.headers['x-forwarded-proto'] = req.protocol;
+  req.headers['x-forwarded-host'] = new URL(s.config.publicUrl).host;
+  req.headers['x-forwarded-for'] = req.ip ?? '';
+  const q = req.url.indexOf('?');
+  if (q !== -1) {
+    const params = new URLSearchParams(req.url.slice(q + 1));
+    const next = rewriteScopes(s.applications, params);
+    if (next !== undefined) req.url = `${req.url.slice(0, q)}?${next.toString()}`;
+  }
+  if (
+    req.method === 'POST' &&
+    req.is('application/x-www-form-urlencoded') === 'application/x-www-form-urlencoded'
+  ) {
+    await new Promise<void>((ok, fail) => {
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- express's own req
+      formBody(req, res, (err?: unknown) => {
+        if (err === undefined) ok();
+        else fail(err instanceof Error ? err : new Error('the form body could not be read'));
+      });
+    });
+    const body = req.body as Record<string, unknown> | undefined;
+    if (body !== undefined && typeof body['scope'] === 'string') {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(body)) if (typeof v === 'string') params.set(k, v);
+      const next = rewriteScopes(s.applications, params);
+      if (next !== undefined) req.body = Object.fromEntries(next.entries());
+    }
+  }
+  await (provider.callback() as (req: Request, res: Response) => Promise<void>)(req, res);
+}

@@ -1,0 +1,150 @@
+/**
+ * The pages oidc-provider asks its host for, drawn with fedgate's views: the device-code entry and confirmation
+ * (RFC 8628 §3.3), and sign-out (/adfs/oauth2/logout), which is the one session's sign-out that WS-Fed and SAML
+ * share: fedgate's SSO session ends and its parties are cleaned up on the signed-out page, which then confirms
+ * oidc-provider's own logout (its xsrf form) and so returns to the registered post_logout_redirect_uri.
+ */
+import type { Request, Response } from 'express';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Participant } from '../../authn/participants.ts';
+import { clearCookie, readCookie, SSO_COOKIE } from '../../http/cookies.ts';
+import { Msg } from '../../i18n/msg.ts';
+import * as audit from '../../observability/audit.ts';
+import type { Services } from '../../services.ts';
+import { sendSignedOut, wsfedCleanupUrls } from '../browser/signed-out-page.ts';
+
+/** Express's own request and response objects: oidc-provider runs on the same node objects (mount.ts). */
+function expressOf(ctx: KoaContextWithOIDC): { req: Request; res: Response } {
+  return { req: ctx.req as unknown as Request, res: ctx.res as unknown as Response };
+}
+
+/** The action and hidden fields of a form oidc-provider wrote (its own markup: one form, hidden inputs). */
+export function formFields(form: string): {
+  action: string;
+  fields: { name: string; value: string }[];
+} {
+  const action = /action="([^"]*)"/.exec(form)?.[1] ?? '';
+  const fields: { name: string; value: string }[] = [];
+  for (const m of form.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g))
+    fields.push({ name: m[1] ?? '', value: m[2] ?? '' });
+  return {
+    action: decodeHtml(action),
+    fields: fields.map((f) => ({ ...f, value: decodeHtml(f.value) })),
+  };
+}
+
+function decodeHtml(v: string): string {
+  return v
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+/** Front-channel logout of the session's OAuth clients (AD FS calls each client's LogoutUri with the session id). */
+export function oidcCleanupUrls(
+  s: Services,
+  issuer: string,
+  parts: readonly Participant[],
+): string[] {
+  const out: string[] = [];
+  for (const p of parts) {
+    if (p.protocol !== 'oidc') continue;
+    const c = s.applications.client(p.rp);
+    if (c?.logoutUri === undefined) continue;
+    const u = new URL(c.logoutUri);
+    u.searchParams.set('iss', issuer);
+    if (p.sid !== undefined) u.searchParams.set('sid', p.sid);
+    out.push(u.href);
+  }
+  return out;
+}
+
+/** Ends fedgate's SSO session of this browser; the cleanup URLs of its parties (WS-Fed and OAuth clients). */
+export async function endBrowserSession(
+  s: Services,
+  req: Request,
+  res: Response,
+  issuer: string,
+): Promise<string[]> {
+  const ended = await s.sessions.destroy(readCookie(req, SSO_COOKIE));
+  clearCookie(res, SSO_COOKIE);
+  if (ended === undefined) return [];
+  const parts = await s.participants.take(ended);
+  audit.signedOut(s.audit, {
+    objectGuid: ended.objectGuid,
+    rps: parts.map((p) => p.rp),
+    activityId: res.locals.activityId,
+  });
+  return [...wsfedCleanupUrls(s, parts), ...oidcCleanupUrls(s, issuer, parts)];
+}
+
+export function logoutPage(s: Services): {
+  logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
+  postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => void;
+} {
+  return {
+    logoutSource: async (ctx, form) => {
+      const { req, res } = expressOf(ctx);
+      const cleanup = await endBrowserSession(s, req, res, ctx.oidc.issuer);
+      const { action, fields } = formFields(form);
+      ctx.respond = false;
+      sendSignedOut(s, res, {
+        cleanup,
+        next: { kind: 'post', action, fields: [...fields, { name: 'logout', value: 'yes' }] },
+      });
+    },
+    postLogoutSuccessSource: (ctx) => {
+      const { res } = expressOf(ctx);
+      ctx.respond = false;
+      sendSignedOut(s, res, { cleanup: [] });
+    },
+  };
+}
+
+function sendDevicePage(s: Services, ctx: KoaContextWithOIDC, data: Record<string, unknown>): void {
+  const { res } = expressOf(ctx);
+  ctx.respond = false;
+  res
+    .status(ctx.status === 404 ? 200 : ctx.status)
+    .type('html')
+    .send(s.views.page(res, 'device', data));
+}
+
+export function devicePages(s: Services): {
+  userCodeInputSource: (
+    ctx: KoaContextWithOIDC,
+    form: string,
+    out?: { error?: string; error_description?: string },
+    err?: unknown,
+  ) => void;
+  userCodeConfirmSource: (
+    ctx: KoaContextWithOIDC,
+    form: string,
+    client: { clientId: string; clientName?: string | undefined },
+    deviceInfo: unknown,
+    userCode: string,
+  ) => void;
+  successSource: (ctx: KoaContextWithOIDC) => void;
+} {
+  return {
+    userCodeInputSource: (ctx, form, out) => {
+      const { action, fields } = formFields(form);
+      sendDevicePage(s, ctx, {
+        input: { action, fields },
+        error: out?.error === undefined ? undefined : new Msg('msg.deviceCodeInvalid'),
+      });
+    },
+    userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) => {
+      const { action, fields } = formFields(form);
+      const app = s.applications.client(client.clientId);
+      sendDevicePage(s, ctx, {
+        confirm: { action, fields, userCode, application: app?.name ?? client.clientId },
+      });
+    },
+    successSource: (ctx) => {
+      sendDevicePage(s, ctx, { done: true });
+    },
+  };
+}

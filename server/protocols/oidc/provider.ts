@@ -1,0 +1,392 @@
+/**
+ * OpenID Connect and OAuth 2.0 on AD FS's paths (issue 19), served by panva's oidc-provider (a certified OpenID
+ * Provider): fedgate gives it its clients and Web APIs (trust/applications.ts), its storage (the farm's store,
+ * adapter.ts), the token-signing key, the accounts (the directory), the claims (the Web API's AD FS rules, run in
+ * the browser sign-in: grant-claims.ts) and the sign-in itself (interaction.ts hands it to the browser pipeline).
+ *
+ * Where AD FS is weaker than RFC 9700 (OAuth 2.0 Security Best Current Practice) the default is the stronger
+ * behaviour and an `oauth.*` key restores AD FS's (docs/configuration.md): PKCE for every client, S256 only,
+ * refresh-token rotation for public clients, no implicit flow, no password grant unless a client allows it.
+ */
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import Provider, {
+  errors,
+  interactionPolicy,
+  type Account,
+  type ClientMetadata,
+  type Configuration,
+} from 'oidc-provider';
+import type { SsoSession } from '../../authn/session.ts';
+import { FederationError } from '../../lib/errors.ts';
+import { Msg } from '../../i18n/msg.ts';
+import type { Services } from '../../services.ts';
+import type { SigningCredential } from '../../keys/types.ts';
+import { USERINFO_RESOURCE, type OAuthClient } from '../../trust/applications.ts';
+import { storeAdapter } from './adapter.ts';
+import { pairwiseSubject } from './claims.ts';
+import { grantClaims, keepTokenAccount } from './grant-claims.ts';
+import { devicePages, logoutPage } from './pages.ts';
+import { registerGrants } from './grants.ts';
+
+export const OIDC_MOUNT = '/adfs';
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** AD FS's key id: the certificate's SHA-1 thumbprint, base64url (the same value as x5t). */
+export function keyIdOf(cred: Pick<SigningCredential, 'thumbprintSha1'>): string {
+  return Buffer.from(cred.thumbprintSha1, 'hex').toString('base64url');
+}
+
+/** The public JWK AD FS publishes for a token-signing certificate: kid = x5t = thumbprint, with x5c. */
+export function publicJwk(cred: SigningCredential): Record<string, unknown> {
+  const jwk = new X509Certificate(cred.certificatePem).publicKey.export({ format: 'jwk' });
+  const kid = keyIdOf(cred);
+  return {
+    kty: jwk.kty,
+    use: 'sig',
+    alg: 'RS256',
+    kid,
+    x5t: kid,
+    n: jwk.n,
+    e: jwk.e,
+    x5c: [cred.certificateBase64],
+  };
+}
+
+function privateJwk(cred: SigningCredential, key: KeyObject): Record<string, unknown> {
+  return { ...key.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: keyIdOf(cred) };
+}
+
+/** The issuer: AD FS's `https://<host>/adfs`. */
+export function oidcIssuer(s: Services): string {
+  return `${s.config.publicUrl}${OIDC_MOUNT}`;
+}
+
+/** The account id oidc-provider carries for a user: the objectGUID, base64url (a bare identifier, no PII). */
+export function accountIdOf(objectGuid: Buffer | string): string {
+  return (typeof objectGuid === 'string' ? Buffer.from(objectGuid, 'base64') : objectGuid).toString(
+    'base64url',
+  );
+}
+
+function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
+  const grants = ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT];
+  const responseTypes = ['code'];
+  if (c.kind === 'server') grants.push('client_credentials', JWT_BEARER_GRANT);
+  if (c.allowPasswordGrant) grants.push('password');
+  if (s.config.oauth.allowImplicit && c.kind === 'native') {
+    grants.push('implicit');
+    responseTypes.push('id_token', 'id_token token');
+  }
+  const certificates = c.jwtSigningCertificates;
+  const keyAuth = certificates.length > 0 || c.jwksUri !== undefined;
+  const auth = c.kind === 'native' ? 'none' : keyAuth ? 'private_key_jwt' : 'client_secret_post';
+  return {
+    client_id: c.clientId,
+    client_name: c.name,
+    application_type: c.kind === 'native' ? 'native' : 'web',
+    redirect_uris: [...c.redirectUris],
+    post_logout_redirect_uris: [...c.postLogoutRedirectUris],
+    grant_types: grants,
+    response_types: responseTypes,
+    token_endpoint_auth_method: auth,
+    ...(auth === 'client_secret_post' ? { client_secret: c.clientSecrets[0] ?? 'none' } : {}),
+    ...(c.jwksUri !== undefined ? { jwks_uri: c.jwksUri } : {}),
+    ...(certificates.length > 0 && c.jwksUri === undefined
+      ? {
+          jwks: {
+            keys: certificates.map((x) => {
+              const jwk = x.publicKey.export({ format: 'jwk' });
+              const x5t = Buffer.from(x.fingerprint.replace(/:/g, ''), 'hex').toString('base64url');
+              return { ...jwk, kid: x5t, x5t, x5c: [x.raw.toString('base64')] };
+            }),
+          },
+        }
+      : {}),
+  } as ClientMetadata;
+}
+
+/** A presented client secret against the stored hashes (fedgate keeps only SHA-256 of a secret, never the secret). */
+export function secretMatches(hashes: readonly string[], presented: string): boolean {
+  if (presented.length === 0 || presented.length > 512) return false;
+  const h = `sha256:${createHash('sha256').update(presented, 'utf8').digest('base64url')}`;
+  let ok = false;
+  for (const stored of hashes) {
+    const a = Buffer.from(stored);
+    const b = Buffer.from(h);
+    if (a.length === b.length && a.equals(b)) ok = true;
+  }
+  return ok;
+}
+
+/** The fedgate SSO session behind an OAuth session (written by the interaction: `fedgate_sid` in the login result). */
+export function sessionOfLogin(extra: unknown): string | undefined {
+  return typeof extra === 'string' ? extra : undefined;
+}
+
+function ttlSeconds(minutes: number): number {
+  return Math.max(1, Math.round(minutes * 60));
+}
+
+export function buildProvider(s: Services, signing: SigningCredential): Provider {
+  const issuer = oidcIssuer(s);
+  const o = s.config.oauth;
+  const apps = () => s.applications;
+  if (signing.privateKey === undefined)
+    throw new FederationError(
+      'signing_unavailable',
+      'This service cannot sign tokens right now. Try again later.',
+      {
+        detail:
+          'OpenID Connect needs a token-signing key in a file (keys.pkcs11 keys sign XML only)',
+      },
+    );
+  const policy = interactionPolicy.base();
+  // Every authorization goes through fedgate's browser sign-in (interaction.ts): its SSO session, MFA policy and
+  // the Web API's rules decide, not oidc-provider's own session. The check asks for the sign-in unless this very
+  // request has just come back from it.
+  policy
+    .get('login')
+    ?.checks.add(
+      new interactionPolicy.Check(
+        'fedgate_sign_in',
+        'the sign-in runs through fedgate',
+        'login_required',
+        (ctx) => ctx.oidc.result?.login === undefined,
+      ),
+      0,
+    );
+
+  const findAccount: Configuration['findAccount'] = async (ctx, id, token) => {
+    if (id.length > 64) return undefined;
+    const user = await s.directory.findByObjectGuid(Buffer.from(id, 'base64url'));
+    // A user disabled or deleted since signing in gets no more tokens (code exchange, refresh, userinfo).
+    if (user?.enabled !== true) return undefined;
+    const clientId = ctx.oidc.client?.clientId ?? '';
+    const resource =
+      token !== undefined && 'resource' in token && typeof token.resource === 'string'
+        ? token.resource
+        : undefined;
+    const kept =
+      resource === undefined
+        ? undefined
+        : await grantClaims(s, (token as { grantId?: string }).grantId, resource);
+    const account: Account = {
+      accountId: id,
+      claims: () => ({
+        sub: pairwiseSubject(issuer, clientId, id),
+        upn: user.userPrincipalName,
+        unique_name: user.windowsAccountName,
+        name: user.displayName,
+        given_name: user.givenName,
+        family_name: user.surname,
+        email: user.mail,
+        // allatclaims (AD FS): the Web API's access-token claims in the ID token as well.
+        ...(kept?.claims ?? {}),
+      }),
+    };
+    return account;
+  };
+
+  const configuration: Configuration = {
+    adapter: storeAdapter(s.store, {
+      clients: (id) => {
+        const c = apps().client(id);
+        return c === undefined ? undefined : clientMetadata(s, c);
+      },
+    }),
+    jwks: { keys: [privateJwk(signing, signing.privateKey)] },
+    findAccount,
+    claims: {
+      openid: ['sub', 'upn', 'unique_name', 'sid', 'auth_time', 'amr'],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email'],
+      allatclaims: ['group', 'role', 'groupsid', 'primarysid', 'winaccountname', 'email', 'upn'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'allatclaims'],
+    conformIdTokenClaims: false,
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256'],
+      idTokenSigningAlgValues: ['RS256'],
+      userinfoSigningAlgValues: ['RS256'],
+    },
+    responseTypes: o.allowImplicit ? ['code', 'id_token', 'id_token token'] : ['code'],
+    pkce: {
+      required: (_ctx, client) =>
+        o.pkceRequired === 'all' ||
+        (o.pkceRequired === 'public' && client.clientAuthMethod === 'none'),
+    },
+    routes: {
+      authorization: '/oauth2/authorize',
+      token: '/oauth2/token',
+      device_authorization: '/oauth2/devicecode',
+      code_verification: '/oauth2/deviceauth',
+      userinfo: '/userinfo',
+      jwks: '/discovery/keys',
+      end_session: '/oauth2/logout',
+      revocation: '/oauth2/revoke',
+      introspection: '/oauth2/introspect',
+    },
+    discovery: {
+      // AD FS publishes the access tokens' issuer (its federation service identifier) beside the OIDC issuer.
+      access_token_issuer: s.config.issuerUri,
+    },
+    interactions: {
+      policy,
+      url: (_ctx, interaction) => `${OIDC_MOUNT}/oauth2/interaction/${interaction.uid}`,
+    },
+    cookies: {
+      keys: [
+        createHash('sha256').update('fedgate oidc cookies').update(s.verifierKey).digest('base64'),
+      ],
+      names: {
+        session: 'fedgate_oidc_session',
+        interaction: 'fedgate_oidc_interaction',
+        resume: 'fedgate_oidc_resume',
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        ...devicePages(s),
+      },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true, ...logoutPage(s) },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => (oneOf !== undefined ? oneOf[0] : undefined),
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource, client) => {
+          const api = apps().webApi(resource);
+          const c = apps().client(client.clientId);
+          if (api === undefined || c === undefined || api === apps().userinfo)
+            throw new errors.InvalidTarget();
+          const scopes = apps().grantedScopes(c, api);
+          if (scopes === undefined)
+            throw new errors.InvalidTarget(
+              `the client has no permission for the resource ${api.identifiers[0] ?? ''}`,
+            );
+          return {
+            scope: scopes.join(' '),
+            audience: api.identifiers[0] ?? resource,
+            accessTokenTTL: ttlSeconds(api.rp.tokenLifetimeMinutes),
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    extraTokenClaims: async (ctx, token) => {
+      const client = ctx.oidc.client ?? undefined;
+      const c = client === undefined ? undefined : apps().client(client.clientId);
+      const base = {
+        appid: client?.clientId,
+        apptype: c?.kind === 'native' ? 'Public' : 'Confidential',
+        ver: '1.0',
+        ...(token.scope === undefined ? {} : { scp: token.scope }),
+      };
+      if (token.kind !== 'AccessToken') return base;
+      const aud = token.aud;
+      const resource = typeof aud === 'string' ? aud : Array.isArray(aud) ? aud[0] : undefined;
+      const kept =
+        resource === undefined ? undefined : await grantClaims(s, token.grantId, resource);
+      // On-behalf-of (grants.ts) finds the user of an access token it is shown by the token's jti.
+      if (kept !== undefined)
+        await keepTokenAccount(
+          s,
+          token.jti,
+          {
+            accountId: token.accountId,
+            grantId: token.grantId,
+            authMethod: kept.authMethod,
+            authInstant: kept.authInstant,
+          },
+          Math.max(60, token.expiration),
+        );
+      return {
+        ...(kept?.claims ?? {}),
+        ...base,
+        ...(kept === undefined ? {} : { authmethod: kept.authMethod, auth_time: kept.authInstant }),
+      };
+    },
+    formats: {
+      customizers: {
+        jwt: (ctx, token, jwt) => {
+          // AD FS: access tokens are issued by the federation service identifier (discovery access_token_issuer),
+          // and their sub is the client's own value for the user, as in the ID token.
+          jwt.payload.iss = s.config.issuerUri;
+          const accountId = 'accountId' in token ? token.accountId : undefined;
+          if (typeof accountId === 'string')
+            jwt.payload.sub = pairwiseSubject(issuer, ctx.oidc.client?.clientId ?? '', accountId);
+        },
+      },
+    },
+    issueRefreshToken: (_ctx, client, code) => {
+      if (!client.grantTypeAllowed('refresh_token')) return false;
+      const resource =
+        'resource' in code && typeof code.resource === 'string' ? code.resource : undefined;
+      const api = resource === undefined ? undefined : apps().webApi(resource);
+      return api === undefined || api.issueRefreshTokens;
+    },
+    rotateRefreshToken: (ctx) => {
+      const client = ctx.oidc.client;
+      if (client === undefined) return false;
+      return (
+        o.rotateRefreshTokens === 'all' ||
+        (o.rotateRefreshTokens === 'public' && client.clientAuthMethod === 'none')
+      );
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
+      AuthorizationCode: o.codeLifetimeSeconds,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
+      DeviceCode: o.deviceCodeLifetimeMinutes * 60,
+      IdToken: 3600,
+      Interaction: 15 * 60,
+      Grant: o.refreshTokenKmsiLifetimeHours * 3600,
+      Session: s.config.session.lifetimeMinutes * 60,
+      RefreshToken: (ctx) =>
+        (ctx.oidc.session?.transient === false
+          ? o.refreshTokenKmsiLifetimeHours
+          : o.refreshTokenLifetimeHours) * 3600,
+    },
+    renderError: (ctx, out) => {
+      // Never a stack trace: the OAuth error and its description only (oidc-provider's own text, no internals).
+      const res = ctx.res as unknown as import('express').Response;
+      ctx.type = 'html';
+      ctx.body = s.views.page(res, 'error', {
+        heading: new Msg('error.heading.400'),
+        message: typeof out.error_description === 'string' ? out.error_description : out.error,
+        activityId: res.locals.activityId,
+        time: s.clock.now().toISOString(),
+        code: out.error,
+      });
+    },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clockTolerance: 60,
+  };
+  const provider = new Provider(issuer, configuration);
+  // The proxy headers are the ones app.ts writes from express's own trusted-proxy decision (mount.ts).
+  provider.proxy = true;
+  // Stored secrets are SHA-256 hashes (fedgate app add shows the secret once); every stored hash is tried, so a
+  // client can change secrets without a gap.
+  provider.Client.prototype.compareClientSecret = function compare(
+    this: { clientId: string },
+    actual: string,
+  ) {
+    const c = apps().client(this.clientId);
+    return Promise.resolve(c !== undefined && secretMatches(c.clientSecrets, actual));
+  };
+  registerGrants(s, provider);
+  return provider;
+}
+
+export type { SsoSession };
+export { USERINFO_RESOURCE };
