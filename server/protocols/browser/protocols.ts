@@ -10,7 +10,7 @@ import type { Services } from '../../services.ts';
 import type { RelyingParty } from '../../trust/registry.ts';
 import { issueSaml2, noPassive } from '../saml2/sso.ts';
 import { issueWsFed } from '../wsfed/signin.ts';
-import { issueOidc } from '../oidc/interaction.ts';
+import { issueOidc } from '../oidc/issue.ts';
 import type { Delivery, FormPost } from './form-post.ts';
 import type { ProtocolRequest, SignedIn } from './pending.ts';
 

@@ -22,7 +22,7 @@ import { OIDC_SCOPES, USERINFO_RESOURCE, type WebApi } from '../../trust/applica
 import { issuanceClaims, requestContextOf } from '../issuance/request-context.ts';
 import { jwtClaims, pairwiseSubject } from './claims.ts';
 import { keepGrantClaims, tokenAccount } from './grant-claims.ts';
-import { accountIdOf, JWT_BEARER_GRANT, oidcIssuer, publicJwk } from './provider.ts';
+import { accountIdOf, JWT_BEARER_GRANT, oidcIssuer, publicJwk } from './common.ts';
 
 const TOKEN_PATH = '/adfs/oauth2/token/';
 

@@ -17,19 +17,8 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { ApplicationRegistry } from '../../trust/applications.ts';
 import { interactionStart } from './interaction.ts';
-import { buildProvider, OIDC_MOUNT, publicJwk } from './provider.ts';
-
-const built = new WeakMap<Services, { thumbprint: string; provider: Provider }>();
-
-/** The provider for the current primary key (503 signing_unavailable when no key can sign). */
-export function oidcProvider(s: Services): Provider {
-  const signing = s.signing;
-  const had = built.get(s);
-  if (had?.thumbprint === signing.thumbprintSha1) return had.provider;
-  const provider = buildProvider(s, signing);
-  built.set(s, { thumbprint: signing.thumbprintSha1, provider });
-  return provider;
-}
+import { OIDC_MOUNT, publicJwk } from './common.ts';
+import { oidcCallback } from './instance.ts';
 
 /** Paths under /adfs that oidc-provider serves (lower case, without the mount). */
 const PROVIDER_PATHS = [
@@ -105,9 +94,9 @@ export function oidcRouter(s: Services): Router {
 }
 
 async function handle(s: Services, req: Request, res: Response): Promise<void> {
-  let provider: Provider;
+  let callback: ReturnType<Provider['callback']>;
   try {
-    provider = oidcProvider(s);
+    callback = oidcCallback(s);
   } catch (err) {
     if (err instanceof FederationError) throw err;
     throw new FederationError('signing_unavailable', 'This service cannot sign tokens right now.', {
@@ -144,5 +133,5 @@ async function handle(s: Services, req: Request, res: Response): Promise<void> {
       if (next !== undefined) req.body = Object.fromEntries(next.entries());
     }
   }
-  await (provider.callback() as (req: Request, res: Response) => Promise<void>)(req, res);
+  await (callback as unknown as (req: Request, res: Response) => Promise<void>)(req, res);
 }

@@ -8,7 +8,7 @@
  * behaviour and an `oauth.*` key restores AD FS's (docs/configuration.md): PKCE for every client, S256 only,
  * refresh-token rotation for public clients, no implicit flow, no password grant unless a client allows it.
  */
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import Provider, {
   errors,
   interactionPolicy,
@@ -27,46 +27,19 @@ import { pairwiseSubject } from './claims.ts';
 import { grantClaims, keepTokenAccount } from './grant-claims.ts';
 import { devicePages, logoutPage } from './pages.ts';
 import { registerGrants } from './grants.ts';
+import {
+  accountIdOf,
+  DEVICE_CODE_GRANT,
+  JWT_BEARER_GRANT,
+  keyIdOf,
+  oidcIssuer,
+  OIDC_MOUNT,
+} from './common.ts';
 
-export const OIDC_MOUNT = '/adfs';
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-
-/** AD FS's key id: the certificate's SHA-1 thumbprint, base64url (the same value as x5t). */
-export function keyIdOf(cred: Pick<SigningCredential, 'thumbprintSha1'>): string {
-  return Buffer.from(cred.thumbprintSha1, 'hex').toString('base64url');
-}
-
-/** The public JWK AD FS publishes for a token-signing certificate: kid = x5t = thumbprint, with x5c. */
-export function publicJwk(cred: SigningCredential): Record<string, unknown> {
-  const jwk = new X509Certificate(cred.certificatePem).publicKey.export({ format: 'jwk' });
-  const kid = keyIdOf(cred);
-  return {
-    kty: jwk.kty,
-    use: 'sig',
-    alg: 'RS256',
-    kid,
-    x5t: kid,
-    n: jwk.n,
-    e: jwk.e,
-    x5c: [cred.certificateBase64],
-  };
-}
+export { accountIdOf, oidcIssuer, OIDC_MOUNT };
 
 function privateJwk(cred: SigningCredential, key: KeyObject): Record<string, unknown> {
   return { ...key.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: keyIdOf(cred) };
-}
-
-/** The issuer: AD FS's `https://<host>/adfs`. */
-export function oidcIssuer(s: Services): string {
-  return `${s.config.publicUrl}${OIDC_MOUNT}`;
-}
-
-/** The account id oidc-provider carries for a user: the objectGUID, base64url (a bare identifier, no PII). */
-export function accountIdOf(objectGuid: Buffer | string): string {
-  return (typeof objectGuid === 'string' ? Buffer.from(objectGuid, 'base64') : objectGuid).toString(
-    'base64url',
-  );
 }
 
 function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
