@@ -187,7 +187,14 @@ function commit(
     }
   }
   try {
-    indexRegistrations([...[...after].map(([file, group]) => ({ file, group })), ...state.inline]);
+    // Unchanged registrations first, so a duplicate is blamed on the file being written.
+    const changed = new Set(changes.map((c) => c.file));
+    const entries = [...after].map(([file, group]) => ({ file, group }));
+    indexRegistrations([
+      ...state.inline,
+      ...entries.filter((e) => !changed.has(e.file)),
+      ...entries.filter((e) => changed.has(e.file)),
+    ]);
   } catch (err) {
     if (err instanceof ApplicationFileError) throw new AppCliError(err.message);
     throw err;
