@@ -21,7 +21,7 @@
  */
 import { X509Certificate, createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { readFileSync, rmSync, statSync } from 'node:fs';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileRules } from '../claims/rule-sets.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
@@ -333,6 +333,18 @@ function ownedFiles(dir: string, clients: readonly ServerApplicationConfig[]): s
   for (const c of clients)
     for (const f of c.jwtSigningCertificateFiles)
       if (!isAbsolute(f) && basename(f) === f && f.endsWith('.crt.pem')) out.push(join(dir, f));
+  return out;
+}
+
+/** AdditionalAuthenticationRules files `app import` wrote into the applications folder, for removal. */
+function ownedRuleFiles(state: State, apis: readonly WebApiConfig[]): string[] {
+  const out: string[] = [];
+  for (const a of apis) {
+    const f = a.mfa?.additionalAuthenticationRulesFile;
+    if (f === undefined) continue;
+    const abs = resolve(state.baseDir, f);
+    if (dirname(abs) === state.dir && abs.endsWith('.mfa.rules')) out.push(abs);
+  }
   return out;
 }
 
@@ -771,7 +783,7 @@ export function appRemove(
       state,
       [{ file: f.file, group: null }, ...other.changes],
       [],
-      ownedFiles(state.dir, group.serverApplications),
+      [...ownedFiles(state.dir, group.serverApplications), ...ownedRuleFiles(state, group.webApis)],
     );
     return {
       stdout: `removed application group "${id}" (${f.file})\n${other.lines.map((l) => `${l}\n`).join('')}`,
@@ -811,7 +823,7 @@ export function appRemove(
   if (api === undefined)
     throw new AppCliError(`group "${id}" has no Web API with identifier ${o.webapi ?? ''}`);
   group.webApis = group.webApis.filter((a) => a !== api);
-  commit(state, [{ file: f.file, group }]);
+  commit(state, [{ file: f.file, group }], [], ownedRuleFiles(state, [api]));
   return {
     stdout: `removed Web API ${api.identifiers.join(', ')} from "${id}" (${f.file})\n`,
     stderr: '',

@@ -829,6 +829,9 @@ test('import: Get-AdfsApplicationGroup | ConvertTo-Json and Get-AdfsApplicationP
   assert.deepEqual(groupFile(ws, 'payroll.yaml').serverApplications[0]?.clientSecrets, [
     `sha256:${sha256b64url(s)}`,
   ]);
+  // Removing the group removes the rule file the import wrote for it.
+  ok(ws.run('remove', '--group', 'Expenses'));
+  assert.deepEqual(readdirSync(ws.apps), ['payroll.yaml']);
 });
 
 test('import reads Windows PowerShell 5.1 output (UTF-16LE with BOM; UTF-8 with BOM)', () => {
