@@ -11,6 +11,7 @@ import { hsmSection } from './hsm.ts';
 import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
 import { mfaBench } from './mfa.ts';
+import { oidcSection } from './oidc.ts';
 import { fmt, table } from './lib.ts';
 import { pagesBench } from './pages.ts';
 import { parseCostBench, printParseCost } from './parse-cost.ts';
@@ -48,6 +49,9 @@ console.log(
 );
 results.issuance = iss;
 console.log('');
+
+// 1'. OIDC code-flow and client-credentials issuance (RS256 JWTs) against raw RSA signing, same run (issue 19).
+results.oidc = await oidcSection({ quick });
 
 // 1a. HSM issuance against SoftHSM2's raw signing rate (issue 18, Custody).
 results.hsm = await hsmSection({ quick });
