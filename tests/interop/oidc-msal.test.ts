@@ -31,8 +31,13 @@ const DRIVER = new URL('./msal_oidc.py', import.meta.url).pathname;
 // AD FS application group identifiers are GUIDs; fixed ones keep failures readable.
 const NATIVE = '6731de76-14a6-49ae-97bc-6eba6914391e';
 const NO_ROPC = 'c5ad4a0b-7fa4-4d67-9ad2-2b0b57f1d9a1';
-const DAEMON = '0f4c3bdf-8a1e-4a0f-9b3c-0d8e1b0c7e21';
+// Server applications: a web app with a secret, one with a certificate (each with the redirect URI AD FS's wizard
+// asks for), and a daemon as Add-AdfsServerApplication also allows it: no redirect URI, a secret and a certificate.
+const WEBAPP = '0f4c3bdf-8a1e-4a0f-9b3c-0d8e1b0c7e21';
+const CERTAPP = '9b1d2e7a-3c4f-4e5a-8b6c-7d8e9f0a1b2c';
+const DAEMON = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 const DAEMON_SECRET = 'Jt4x-daemon-secret-9Qk2m7Wc1vLp8sZr';
+const APP_REDIRECT = 'https://expenses.contoso.test/signin-oidc';
 const API = 'https://api.contoso.test';
 const SCOPE = `${API}/user_impersonation`;
 
@@ -172,6 +177,18 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
               ],
               serverApplications: [
                 {
+                  name: 'Expenses web app',
+                  clientId: WEBAPP,
+                  redirectUris: [APP_REDIRECT],
+                  clientSecrets: [clientSecretHash(DAEMON_SECRET)],
+                },
+                {
+                  name: 'Expenses reports',
+                  clientId: CERTAPP,
+                  redirectUris: [APP_REDIRECT],
+                  jwtSigningCertificateFiles: ['daemon.crt'],
+                },
+                {
                   name: 'Expenses daemon',
                   clientId: DAEMON,
                   clientSecrets: [clientSecretHash(DAEMON_SECRET)],
@@ -189,6 +206,8 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
                       scopes: ['openid', 'profile', 'email', 'user_impersonation'],
                     },
                     { client: NO_ROPC, scopes: ['openid', 'profile', 'user_impersonation'] },
+                    { client: WEBAPP, scopes: ['user_impersonation'] },
+                    { client: CERTAPP, scopes: ['user_impersonation'] },
                     { client: DAEMON, scopes: ['user_impersonation'] },
                   ],
                 },
@@ -327,7 +346,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     assert.equal(d.access_token_issuer, `http://${site.host}/adfs/services/trust`);
     // The driver's own check of the JWKS: kid = x5t = SHA-1 thumbprint of x5c[0], which holds the key.
     const run = msal('client', {
-      client_id: DAEMON,
+      client_id: WEBAPP,
       credential: DAEMON_SECRET,
       scopes: [`${API}/.default`],
     });
@@ -416,7 +435,11 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     const flow = step.flow as Json;
     assert.equal(typeof flow.user_code, 'string', JSON.stringify(flow));
     assert.equal(flow.verification_uri, `${site.authority}/oauth2/deviceauth`);
-    assert.equal(flow.interval, 1);
+    // MSAL waits flow.interval seconds between polls (5 when the server names none, RFC 8628 §3.2).
+    assert.ok(
+      Number(flow.interval) >= 1 && Number(flow.interval) <= 5,
+      `interval ${String(flow.interval)}`,
+    );
     // MSAL polls before the user has done anything: the first poll is answered authorization_pending. Waiting for it
     // makes the order certain (no sleeps).
     const pending = await run.next(
@@ -500,34 +523,50 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     assert.equal(denied.result.access_token, undefined);
   });
 
-  test('4. client credentials: ConfidentialClientApplication with a secret, and with a certificate (private_key_jwt)', async (t) => {
-    for (const [how, credential] of [
-      ['secret', DAEMON_SECRET],
-      ['certificate', { private_key: daemonKeyPem, thumbprint: daemonThumbprint }],
-    ] as const) {
-      const run = msal('client', {
-        client_id: DAEMON,
-        credential,
-        scopes: [`${API}/.default`],
-      });
-      const { calls, http } = await run.finish();
-      noteVersion(t, run);
-      const c = call(calls, 'acquire_token_for_client');
-      const got = await tokensOf(c, DAEMON);
-      assert.equal(got.id, undefined, `${how}: no ID token for an application`);
-      assert.equal(got.result.refresh_token, undefined, `${how}: no refresh token`);
-      assert.equal(got.at.aud, API);
-      assert.equal(got.at.appid, DAEMON);
-      assert.equal(got.at.apptype, 'Confidential');
-      assert.equal(got.at.upn, undefined, `${how}: no user`);
-      assert.ok(String(got.at.scp).split(' ').includes('user_impersonation'), String(got.at.scp));
-      const sent = http.find((h) => h.grant_type === 'client_credentials')?.sent ?? [];
-      if (how === 'secret') assert.ok(sent.includes('client_secret'), sent.join(','));
-      else {
-        assert.ok(sent.includes('client_assertion'), sent.join(','));
-        assert.ok(!sent.includes('client_secret'));
-      }
+  /** acquire_token_for_client for `<API>/.default`: an application's access token, checked as the API would. */
+  async function clientCredentials(
+    t: TestContext,
+    clientId: string,
+    how: 'secret' | 'certificate',
+  ): Promise<void> {
+    const credential =
+      how === 'secret'
+        ? DAEMON_SECRET
+        : { private_key: daemonKeyPem, thumbprint: daemonThumbprint };
+    const run = msal('client', { client_id: clientId, credential, scopes: [`${API}/.default`] });
+    const { calls, http } = await run.finish();
+    noteVersion(t, run);
+    const got = await tokensOf(call(calls, 'acquire_token_for_client'), clientId);
+    assert.equal(got.id, undefined, `${how}: no ID token for an application`);
+    assert.equal(got.result.refresh_token, undefined, `${how}: no refresh token`);
+    assert.equal(got.at.aud, API);
+    assert.equal(got.at.appid, clientId);
+    assert.equal(got.at.apptype, 'Confidential');
+    assert.equal(got.at.upn, undefined, `${how}: no user`);
+    // .default = every scope the application was granted at the API.
+    assert.ok(
+      String(got.at.scp).split(' ').includes('user_impersonation'),
+      `scp: ${String(got.at.scp)}`,
+    );
+    const sent = http.find((h) => h.grant_type === 'client_credentials')?.sent ?? [];
+    if (how === 'secret') assert.ok(sent.includes('client_secret'), sent.join(','));
+    else {
+      assert.ok(sent.includes('client_assertion'), sent.join(','));
+      assert.ok(!sent.includes('client_secret'));
     }
+  }
+
+  test('4. client credentials: ConfidentialClientApplication with a secret', async (t) => {
+    await clientCredentials(t, WEBAPP, 'secret');
+  });
+
+  test('4. client credentials: ConfidentialClientApplication with a certificate (private_key_jwt, x5t = thumbprint)', async (t) => {
+    await clientCredentials(t, CERTAPP, 'certificate');
+  });
+
+  test('4. client credentials: a daemon without redirect URI, holding a secret and a certificate, may use either', async (t) => {
+    await clientCredentials(t, DAEMON, 'secret');
+    await clientCredentials(t, DAEMON, 'certificate');
   });
 
   test('4b. client credentials refused: a wrong secret, a certificate fedgate does not hold (invalid_client)', async () => {
@@ -536,12 +575,12 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
       ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
       { encoding: 'utf8', stdio: 'pipe' },
     );
-    for (const [how, credential] of [
-      ['wrong secret', `${DAEMON_SECRET}x`],
+    for (const [how, clientId, credential] of [
+      ['wrong secret', WEBAPP, `${DAEMON_SECRET}x`],
       // A key fedgate does not hold, presented under the registered certificate's thumbprint.
-      ['unknown key', { private_key: otherKey, thumbprint: daemonThumbprint }],
+      ['unknown key', CERTAPP, { private_key: otherKey, thumbprint: daemonThumbprint }],
     ] as const) {
-      const run = msal('client', { client_id: DAEMON, credential, scopes: [`${API}/.default`] });
+      const run = msal('client', { client_id: clientId, credential, scopes: [`${API}/.default`] });
       const { calls } = await run.finish();
       const c = call(calls, 'acquire_token_for_client');
       assert.equal(c?.result.error, 'invalid_client', `${how}: ${JSON.stringify(c?.result)}`);
@@ -553,7 +592,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     // A control for the verifiers above: jose refuses an access token where an ID token is expected (iss and aud
     // differ), so their acceptance means the claims were checked.
     const run = msal('client', {
-      client_id: DAEMON,
+      client_id: WEBAPP,
       credential: DAEMON_SECRET,
       scopes: [`${API}/.default`],
     });
@@ -564,7 +603,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     await assert.rejects(
       verifyJwt(jwks, token, {
         issuer: `http://${site.host}/adfs/services/trust`,
-        audience: DAEMON,
+        audience: WEBAPP,
       }),
       /aud/,
     );
