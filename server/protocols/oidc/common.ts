@@ -3,6 +3,7 @@
  * type URIs, AD FS's key ids and public keys, the issuer, and how a user becomes an oidc-provider account id.
  */
 import { X509Certificate } from 'node:crypto';
+import { errors, type ResourceServer } from 'oidc-provider';
 import type { SigningCredential } from '../../keys/types.ts';
 import type { Services } from '../../services.ts';
 
@@ -41,4 +42,33 @@ export function accountIdOf(objectGuid: Buffer | string): string {
   return (typeof objectGuid === 'string' ? Buffer.from(objectGuid, 'base64') : objectGuid).toString(
     'base64url',
   );
+}
+
+/**
+ * What a Web API is to oidc-provider (RFC 8707 resource server): the scopes this client was granted there, the
+ * audience, the lifetime, a JWT access token. `invalid_target` for an unknown resource, for the userinfo resource
+ * (no JWT access token for it), and for a client without a permission there.
+ */
+export function resourceServerInfo(
+  s: Services,
+  resource: string,
+  clientId: string,
+): ResourceServer {
+  const apps = s.applications;
+  const api = apps.webApi(resource);
+  const c = apps.client(clientId);
+  if (api === undefined || c === undefined || api === apps.userinfo)
+    throw new errors.InvalidTarget();
+  const scopes = apps.grantedScopes(c, api);
+  if (scopes === undefined)
+    throw new errors.InvalidTarget(
+      `the client has no permission for the resource ${api.identifiers[0] ?? ''}`,
+    );
+  return {
+    scope: scopes.join(' '),
+    audience: api.identifiers[0] ?? resource,
+    accessTokenTTL: Math.max(60, Math.round(api.rp.tokenLifetimeMinutes * 60)),
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  };
 }

@@ -22,7 +22,13 @@ import { OIDC_SCOPES, USERINFO_RESOURCE, type WebApi } from '../../trust/applica
 import { issuanceClaims, requestContextOf } from '../issuance/request-context.ts';
 import { jwtClaims, pairwiseSubject } from './claims.ts';
 import { keepGrantClaims, tokenAccount } from './grant-claims.ts';
-import { accountIdOf, JWT_BEARER_GRANT, oidcIssuer, publicJwk } from './common.ts';
+import {
+  accountIdOf,
+  JWT_BEARER_GRANT,
+  oidcIssuer,
+  publicJwk,
+  resourceServerInfo,
+} from './common.ts';
 
 const TOKEN_PATH = '/adfs/oauth2/token/';
 
@@ -119,8 +125,10 @@ async function issueFor(
     gty: o.gty,
   });
   if (isApi) {
-    const rs = ctx.oidc.resourceServers?.[o.resource];
-    if (rs === undefined) throw new errors.InvalidTarget();
+    // oidc-provider resolves resources for its own grants only; a registered grant resolves its own.
+    const rs =
+      ctx.oidc.resourceServers?.[o.resource] ??
+      new provider.ResourceServer(o.resource, resourceServerInfo(s, o.resource, client.clientId));
     at.resourceServer = rs;
     at.aud = rs.audience ?? o.resource;
     at.scope = apiScopes.filter((x) => rs.scopes.has(x)).join(' ');

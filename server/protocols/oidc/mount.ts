@@ -9,6 +9,7 @@
  * rewritten before the provider reads the request. `<resource>/.default` asks for every scope the client was
  * granted there (the Microsoft identity platform's convention, which MSAL sends for client credentials).
  */
+import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import { ROUTES } from '../../http/routes.ts';
@@ -17,7 +18,7 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { ApplicationRegistry } from '../../trust/applications.ts';
 import { interactionStart } from './interaction.ts';
-import { OIDC_MOUNT, publicJwk } from './common.ts';
+import { DEVICE_CODE_GRANT, OIDC_MOUNT, publicJwk } from './common.ts';
 import { oidcCallback } from './instance.ts';
 
 /** Paths under /adfs that oidc-provider serves (lower case, without the mount). */
@@ -70,6 +71,23 @@ export function rewriteScopes(
 }
 
 const formBody = express.urlencoded({ extended: false, limit: '56kb', parameterLimit: 100 });
+
+/**
+ * RFC 8628 §3.5: a device that polls the token endpoint faster than the interval it was given gets `slow_down`
+ * (oidc-provider leaves this to its host). One second of tolerance, so a client that waits exactly the interval is
+ * never refused for the network's jitter. Keyed by a hash of the device code, farm-wide through the store.
+ */
+async function pollingTooFast(
+  s: Services,
+  body: Record<string, unknown> | undefined,
+): Promise<boolean> {
+  if (body?.['grant_type'] !== DEVICE_CODE_GRANT) return false;
+  const code = body['device_code'];
+  if (typeof code !== 'string' || code === '' || code.length > 512) return false;
+  const window = Math.max(1, s.config.oauth.deviceCodePollIntervalSeconds - 1);
+  const key = `poll:${createHash('sha256').update(code).digest('base64url')}`;
+  return !(await s.store.markSeen('oidcClaims', key, window));
+}
 
 export function oidcRouter(s: Services): Router {
   const r = express.Router();
@@ -126,6 +144,14 @@ async function handle(s: Services, req: Request, res: Response): Promise<void> {
       });
     });
     const body = req.body as Record<string, unknown> | undefined;
+    if (await pollingTooFast(s, body)) {
+      res.status(400).setHeader('Cache-Control', 'no-store');
+      res.json({
+        error: 'slow_down',
+        error_description: `poll at most every ${String(s.config.oauth.deviceCodePollIntervalSeconds)} seconds`,
+      });
+      return;
+    }
     if (body !== undefined && typeof body['scope'] === 'string') {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(body)) if (typeof v === 'string') params.set(k, v);

@@ -10,7 +10,6 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import Provider, {
-  errors,
   interactionPolicy,
   type Account,
   type ClientMetadata,
@@ -32,6 +31,7 @@ import {
   DEVICE_CODE_GRANT,
   JWT_BEARER_GRANT,
   keyIdOf,
+  resourceServerInfo,
   oidcIssuer,
   OIDC_MOUNT,
 } from './common.ts';
@@ -95,10 +95,6 @@ export function secretMatches(hashes: readonly string[], presented: string): boo
 /** The fedgate SSO session behind an OAuth session (written by the interaction: `fedgate_sid` in the login result). */
 export function sessionOfLogin(extra: unknown): string | undefined {
   return typeof extra === 'string' ? extra : undefined;
-}
-
-function ttlSeconds(minutes: number): number {
-  return Math.max(1, Math.round(minutes * 60));
 }
 
 export function buildProvider(s: Services, signing: SigningCredential): Provider {
@@ -236,24 +232,8 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
         enabled: true,
         defaultResource: (_ctx, _client, oneOf) => (oneOf !== undefined ? oneOf[0] : undefined),
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, resource, client) => {
-          const api = apps().webApi(resource);
-          const c = apps().client(client.clientId);
-          if (api === undefined || c === undefined || api === apps().userinfo)
-            throw new errors.InvalidTarget();
-          const scopes = apps().grantedScopes(c, api);
-          if (scopes === undefined)
-            throw new errors.InvalidTarget(
-              `the client has no permission for the resource ${api.identifiers[0] ?? ''}`,
-            );
-          return {
-            scope: scopes.join(' '),
-            audience: api.identifiers[0] ?? resource,
-            accessTokenTTL: ttlSeconds(api.rp.tokenLifetimeMinutes),
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256' } },
-          };
-        },
+        getResourceServerInfo: (_ctx, resource, client) =>
+          resourceServerInfo(s, resource, client.clientId),
       },
     },
     extraTokenClaims: async (ctx, token) => {
@@ -358,6 +338,18 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
     return Promise.resolve(c !== undefined && secretMatches(c.clientSecrets, actual));
   };
   registerGrants(s, provider);
+  // RFC 8628 §3.2: the device authorization response says how often to poll (mount.ts enforces it with slow_down).
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
+    if (
+      route === 'device_authorization' &&
+      ctx.status === 200 &&
+      typeof ctx.body === 'object' &&
+      ctx.body !== null
+    )
+      (ctx.body as Record<string, unknown>)['interval'] = o.deviceCodePollIntervalSeconds;
+  });
   return provider;
 }
 
