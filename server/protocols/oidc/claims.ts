@@ -3,7 +3,6 @@
  * (the outbound map of .NET's JwtSecurityTokenHandler, which AD FS uses: upn, unique_name, group, role, ...), other
  * types keep their URI, and a type issued more than once becomes an array.
  */
-import { createHash } from 'node:crypto';
 import type { ClaimSet } from '../../claims/types.ts';
 
 const SHORT_NAMES: Readonly<Record<string, string>> = Object.freeze({
@@ -81,15 +80,4 @@ export function jwtClaims(claims: ClaimSet): Record<string, string | string[]> {
     else out[name] = [had, c.value];
   }
   return out;
-}
-
-/**
- * The `sub` a client sees: AD FS gives each client its own value for a user (a hash of the client id and the anchor),
- * so two applications cannot link their users by it. Here: SHA-256 over the issuer, the client id and the account's
- * objectGUID, base64url. No secret goes in, so every node of a farm and every restart agrees.
- */
-export function pairwiseSubject(issuer: string, clientId: string, accountId: string): string {
-  return createHash('sha256')
-    .update(`${issuer}\u0000${clientId}\u0000${accountId}`)
-    .digest('base64url');
 }

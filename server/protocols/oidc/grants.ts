@@ -20,15 +20,9 @@ import { FederationError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { OIDC_SCOPES, USERINFO_RESOURCE, type WebApi } from '../../trust/applications.ts';
 import { issuanceClaims, requestContextOf } from '../issuance/request-context.ts';
-import { jwtClaims, pairwiseSubject } from './claims.ts';
+import { jwtClaims } from './claims.ts';
 import { keepGrantClaims, tokenAccount } from './grant-claims.ts';
-import {
-  accountIdOf,
-  JWT_BEARER_GRANT,
-  oidcIssuer,
-  publicJwk,
-  resourceServerInfo,
-} from './common.ts';
+import { accountIdOf, JWT_BEARER_GRANT, publicJwk, resourceServerInfo } from './common.ts';
 
 const TOKEN_PATH = '/adfs/oauth2/token/';
 
@@ -160,10 +154,9 @@ async function issueFor(
   }
   let idToken: string | undefined;
   if (oidcScopes.includes('openid')) {
-    const issuer = oidcIssuer(s);
     const token = new provider.IdToken(
       {
-        sub: pairwiseSubject(issuer, client.clientId, accountId),
+        sub: accountId,
         upn: o.user.userPrincipalName,
         unique_name: o.user.windowsAccountName,
         auth_time: Math.floor(o.instant.getTime() / 1000),

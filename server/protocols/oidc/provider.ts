@@ -22,7 +22,6 @@ import type { Services } from '../../services.ts';
 import type { SigningCredential } from '../../keys/types.ts';
 import { USERINFO_RESOURCE, type OAuthClient } from '../../trust/applications.ts';
 import { storeAdapter } from './adapter.ts';
-import { pairwiseSubject } from './claims.ts';
 import { grantClaims, keepTokenAccount } from './grant-claims.ts';
 import { devicePages, logoutPage } from './pages.ts';
 import { registerGrants } from './grants.ts';
@@ -126,12 +125,11 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
       0,
     );
 
-  const findAccount: Configuration['findAccount'] = async (ctx, id, token) => {
+  const findAccount: Configuration['findAccount'] = async (_ctx, id, token) => {
     if (id.length > 64) return undefined;
     const user = await s.directory.findByObjectGuid(Buffer.from(id, 'base64url'));
     // A user disabled or deleted since signing in gets no more tokens (code exchange, refresh, userinfo).
     if (user?.enabled !== true) return undefined;
-    const clientId = ctx.oidc.client?.clientId ?? '';
     const resource =
       token !== undefined && 'resource' in token && typeof token.resource === 'string'
         ? token.resource
@@ -142,8 +140,11 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
         : await grantClaims(s, (token as { grantId?: string }).grantId, resource);
     const account: Account = {
       accountId: id,
+      // sub: the account id (objectGUID, base64url), the same for every client. AD FS gives each client its own
+      // hash, which no other server can reproduce: an application keyed on AD FS's sub re-links its users by upn or
+      // objectGUID when it moves (docs/applications.md).
       claims: () => ({
-        sub: pairwiseSubject(issuer, clientId, id),
+        sub: id,
         upn: user.userPrincipalName,
         unique_name: user.windowsAccountName,
         name: user.displayName,
@@ -271,13 +272,9 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
     },
     formats: {
       customizers: {
-        jwt: (ctx, token, jwt) => {
-          // AD FS: access tokens are issued by the federation service identifier (discovery access_token_issuer),
-          // and their sub is the client's own value for the user, as in the ID token.
+        jwt: (_ctx, _token, jwt) => {
+          // AD FS: access tokens are issued by the federation service identifier (discovery access_token_issuer).
           jwt.payload.iss = s.config.issuerUri;
-          const accountId = 'accountId' in token ? token.accountId : undefined;
-          if (typeof accountId === 'string')
-            jwt.payload.sub = pairwiseSubject(issuer, ctx.oidc.client?.clientId ?? '', accountId);
         },
       },
     },
