@@ -20,8 +20,8 @@ Commands:
   password    acquire_token_by_username_password(username, password, scopes); "refresh" as for auth-code.
   client      ConfidentialClientApplication(client_credential = "secret" or {"private_key", "thumbprint"})
               .acquire_token_for_client(scopes).
-Refresh round: acquire_token_silent (from MSAL's cache), acquire_token_silent(force_refresh=True) (MSAL redeems the
-refresh token it holds), acquire_token_by_refresh_token(the newest refresh token), then the first refresh token
+Refresh round: acquire_token_silent_with_error (MSAL's cache, or its refresh token when no cached access token fits
+the scopes), acquire_token_silent_with_error(force_refresh=True) (MSAL redeems the refresh token it holds), acquire_token_by_refresh_token(the newest refresh token), then the first refresh token
 again (reuse after rotation).
 
 Each MSAL answer is reported as {"call", "result" (MSAL's dict, or {"exception"}), "verified": {"id_token",
@@ -159,9 +159,12 @@ def refresh_round(app, req, verifier, first, report_to):
     if not accounts:
         return
     account = accounts[0]
-    report_to("acquire_token_silent", attempt(lambda: app.acquire_token_silent(scopes, account=account)))
+    # The _with_error form: same lookup and refresh as acquire_token_silent, but a refused refresh comes back as
+    # MSAL's error dict instead of None.
+    report_to("acquire_token_silent", attempt(
+        lambda: app.acquire_token_silent_with_error(scopes, account=account)))
     forced = report_to("acquire_token_silent(force_refresh)", attempt(
-        lambda: app.acquire_token_silent(scopes, account=account, force_refresh=True)))
+        lambda: app.acquire_token_silent_with_error(scopes, account=account, force_refresh=True)))
     newest = (forced or {}).get("refresh_token") or first.get("refresh_token")
     by_rt = report_to("acquire_token_by_refresh_token", attempt(
         lambda: app.acquire_token_by_refresh_token(newest, scopes)))

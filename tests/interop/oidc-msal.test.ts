@@ -315,7 +315,11 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     assert.equal(at.apptype, 'Public');
     assert.equal(at.ver, '1.0');
     assert.ok(String(at.scp).split(' ').includes('user_impersonation'), `scp: ${String(at.scp)}`);
-    assert.equal(typeof at.auth_time, 'number');
+    // AD FS writes an access token's auth_time as an ISO 8601 instant (an ID token's as seconds, OIDC Core §2).
+    assert.ok(
+      typeof at.auth_time === 'number' || !Number.isNaN(Date.parse(String(at.auth_time))),
+      `auth_time: ${String(at.auth_time)}`,
+    );
     assert.match(String(at.authmethod), /password/i);
   }
 
@@ -404,13 +408,15 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     const redeem = http.find((h) => h.grant_type === 'authorization_code');
     assert.ok(redeem?.sent?.includes('code_verifier'), JSON.stringify(redeem));
 
-    // 5. refresh: MSAL's cache answers acquire_token_silent; force_refresh redeems the refresh token it holds;
-    // acquire_token_by_refresh_token with the newest one; each new access token verifies and carries the claims.
+    // 5. refresh: acquire_token_silent answers from MSAL's cache, or redeems the refresh token MSAL holds when no
+    // cached access token's scope matches (MSAL compares the response's scope with the requested one); force_refresh
+    // redeems it in any case; acquire_token_by_refresh_token with the newest one. Each access token verifies and
+    // carries the Web API's claims.
     const accounts = call(calls, 'get_accounts')?.result as unknown as Json[];
     assert.equal(accounts.length, 1);
     assert.equal(accounts[0]?.username, jdoe.upn);
     const silent = await tokensOf(call(calls, 'acquire_token_silent'), NATIVE);
-    assert.equal(silent.result.access_token, first.result.access_token, 'from the cache');
+    assertUserAccessToken(silent.at, NATIVE, jdoe);
     const forced = await tokensOf(call(calls, 'acquire_token_silent(force_refresh)'), NATIVE);
     assert.notEqual(forced.result.access_token, first.result.access_token);
     assertUserAccessToken(forced.at, NATIVE, jdoe);
@@ -453,10 +459,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
     const ctx = await (await site.browser()).newContext();
     const page = await ctx.newPage();
     await page.goto(flow.verification_uri);
-    await enterUserCode(page, String(flow.user_code));
-    await submitSignInPage(page, jdoe);
-    await page.waitForLoadState();
-    const shown = (await page.textContent('body')) ?? '';
+    const shown = await deviceUserStep(page, String(flow.user_code));
     const { calls, http } = await run.finish();
     await ctx.close();
 
@@ -471,15 +474,41 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
       polls.slice(0, -1).every((p) => p.error === 'authorization_pending'),
       JSON.stringify(polls),
     );
-    assert.ok(shown.length > 0);
+    // Before anything was issued the user saw which application and which code they were approving (RFC 8628
+    // §5.4, remote phishing).
+    assert.deepEqual(shown.confirmed, { application: 'Expenses desktop', code: flow.user_code });
   });
 
-  /** The user step on /adfs/oauth2/deviceauth: the code field, then continue. */
-  async function enterUserCode(page: Page, code: string): Promise<void> {
-    const field = page.locator('input[name="user_code"]');
-    await field.waitFor();
-    await field.fill(code);
-    await page.locator('form:has(input[name="user_code"]) [type="submit"]').first().click();
+  /**
+   * The user's side on /adfs/oauth2/deviceauth: the code, then whatever fedgate asks next (the confirmation of
+   * application and code, the sign-in) until it says the device is signed in. Returns what the confirmation showed.
+   */
+  async function deviceUserStep(
+    page: Page,
+    code: string,
+  ): Promise<{ confirmed?: { application: string; code: string } }> {
+    await page.fill('#userCodeInput', code);
+    await page.click('#nextButton');
+    const out: { confirmed?: { application: string; code: string } } = {};
+    for (let step = 0; step < 4; step++) {
+      const at = page.locator('#deviceAllow, #passwordInput, #deviceDone').first();
+      await at.waitFor({ timeout: 15_000 }).catch(async (e: unknown) => {
+        throw new Error(
+          `device step ${step}: the browser is at ${page.url()}: ${(await page.textContent('main'))?.replace(/\s+/g, ' ').slice(0, 500) ?? ''}`,
+          { cause: e },
+        );
+      });
+      const id = await at.getAttribute('id');
+      if (id === 'deviceDone') return out;
+      if (id === 'deviceAllow') {
+        out.confirmed = {
+          application: ((await page.textContent('#deviceApplication')) ?? '').trim(),
+          code: ((await page.textContent('#deviceUserCode')) ?? '').trim(),
+        };
+        await page.click('#deviceAllow');
+      } else await submitSignInPage(page, jdoe);
+    }
+    throw new Error(`the device sign-in did not finish; the browser is at ${page.url()}`);
   }
 
   test('3. username/password: acquire_token_by_username_password; a wrong password (invalid_grant); a client without allowPasswordGrant (unauthorized_client)', async (t) => {
