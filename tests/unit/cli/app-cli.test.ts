@@ -328,6 +328,15 @@ test('private_key_jwt certificates: RSA 2048 and EC P-256 are copied next to the
   refused(ws, add(two), /exactly one PEM certificate .*found 2/);
   refused(ws, add(junk), /not a readable certificate/);
   refused(ws, add(join(ws.dir, 'missing.pem')), /missing\.pem: cannot read: ENOENT/);
+  // A good certificate for a client_id that is taken: refused, and the certificate is not copied either.
+  refused(
+    ws,
+    [
+      ...['add', 'server', '--group', 'Payroll', '--name', 'Dup', '--client-id', 'payroll-web'],
+      ...['--jwt-signing-certificate', rsa.cert, '--generate-client-secret'],
+    ],
+    /client_id "payroll-web" is already used by group "Payroll"/,
+  );
 });
 
 test('claim rules are parsed before anything is written; a parse error names line:column', () => {
