@@ -49,9 +49,9 @@ export interface OidcBenchResult {
   signingInputBytes: number;
   raw: { name: string; rounds: number[]; perSec: number };
   rows: OidcRow[];
-  /** Code-flow exchanges/s × 2 ÷ raw RSA signatures/s (target ≥ 0.90). */
+  /** Code-flow exchanges/s × 2 ÷ raw RSA signatures/s, median of per-round ratios (target ≥ 0.90). */
   codeFlowRatio: number;
-  /** Client-credentials requests/s ÷ raw RSA signatures/s. */
+  /** Client-credentials requests/s ÷ raw RSA signatures/s, median of per-round ratios. */
   clientCredentialsRatio: number;
 }
 
@@ -309,8 +309,10 @@ export async function oidcBench(opts: {
       signingInputBytes,
       raw: { ...raw, perSec: rawPerSec },
       rows,
-      codeFlowRatio: (rows[0]!.perSec * 2) / rawPerSec,
-      clientCredentialsRatio: rows[1]!.perSec / rawPerSec,
+      // Each round against the raw round just before it, then the median: a busy moment on a shared machine
+      // moves both sides of one round alike.
+      codeFlowRatio: median(code.rounds.map((x, i) => (x * 2) / raw.rounds[i]!)),
+      clientCredentialsRatio: median(cc.rounds.map((x, i) => x / raw.rounds[i]!)),
     };
   } finally {
     agent.destroy();
@@ -350,7 +352,7 @@ export async function oidcSection(opts: { quick: boolean }): Promise<OidcBenchRe
     ),
   );
   console.log(
-    `code-flow issuance ÷ RSA limit (2 signatures per exchange): ${fmt(r.codeFlowRatio)} (target ≥ 0.90); client credentials: ${fmt(r.clientCredentialsRatio)}\n`,
+    `code-flow issuance ÷ RSA limit (2 signatures per exchange, median of per-round ratios): ${fmt(r.codeFlowRatio)} (target ≥ 0.90); client credentials: ${fmt(r.clientCredentialsRatio)}\n`,
   );
   return r;
 }
