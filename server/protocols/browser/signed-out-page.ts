@@ -50,28 +50,37 @@ export function sendSignedOut(
   res: Response,
   o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
 ): void {
+  const page = signedOutPage(s, res, o);
+  if (page.csp !== undefined) res.setHeader('Content-Security-Policy', page.csp);
+  res.status(200).type('html').send(page.html);
+}
+
+/**
+ * The signed-out page and its Content-Security-Policy (undefined: the default page policy stands), for a caller that
+ * sends the response itself (oidc-provider's logout page, protocols/oidc/pages.ts).
+ */
+export function signedOutPage(
+  s: Services,
+  res: Response,
+  o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
+): { html: string; csp?: string | undefined } {
   const origins = [...new Set(o.cleanup.map((u) => new URL(u).origin))];
   const nonce = randomBytes(16).toString('base64');
   const formAction = o.next?.kind === 'post' ? new URL(o.next.action).origin : "'self'";
   // Nothing to load and nowhere to go: the default page policy (middleware.ts BASE_CSP) stands.
-  if (origins.length > 0 || o.next !== undefined)
-    res.setHeader(
-      'Content-Security-Policy',
-      "default-src 'none'; style-src 'self'; " +
+  const csp =
+    origins.length > 0 || o.next !== undefined
+      ? "default-src 'none'; style-src 'self'; " +
         `img-src 'self' data:${origins.map((x) => ` ${x}`).join('')}; ` +
         // 'self': the page script every page loads (views/theme/signin.js); the nonce: the continuation below.
         `script-src 'self'${o.next === undefined ? '' : ` 'nonce-${nonce}'`}; ` +
-        `form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-    );
-  res
-    .status(200)
-    .type('html')
-    .send(
-      s.views.page(res, 'signed-out', {
-        cleanup: o.cleanup,
-        nextPost: o.next?.kind === 'post' ? o.next : undefined,
-        nextUrl: o.next?.kind === 'redirect' ? o.next.url : undefined,
-        nonce: o.next === undefined ? undefined : nonce,
-      }),
-    );
+        `form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`
+      : undefined;
+  const html = s.views.page(res, 'signed-out', {
+    cleanup: o.cleanup,
+    nextPost: o.next?.kind === 'post' ? o.next : undefined,
+    nextUrl: o.next?.kind === 'redirect' ? o.next.url : undefined,
+    nonce: o.next === undefined ? undefined : nonce,
+  });
+  return { html, csp };
 }

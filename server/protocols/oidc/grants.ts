@@ -21,6 +21,7 @@ import type { Services } from '../../services.ts';
 import { OIDC_SCOPES, USERINFO_RESOURCE, type WebApi } from '../../trust/applications.ts';
 import { issuanceClaims, requestContextOf } from '../issuance/request-context.ts';
 import { jwtClaims } from './claims.ts';
+import { noteUser } from './events.ts';
 import { keepGrantClaims, tokenAccount } from './grant-claims.ts';
 import { accountIdOf, JWT_BEARER_GRANT, publicJwk, resourceServerInfo } from './common.ts';
 
@@ -94,6 +95,8 @@ async function issueFor(
   const c = s.applications.client(client.clientId);
   if (c === undefined) throw new errors.InvalidClient();
   const accountId = accountIdOf(o.user.objectGuid);
+  ctx.oidc.entity('Account', { accountId, claims: () => ({ sub: accountId }) });
+  noteUser(ctx, o.user.userPrincipalName);
   const grant = new provider.Grant({ accountId, clientId: client.clientId });
   const oidcScopes = o.scopes.filter((x) => OIDC_SCOPES.includes(x));
   if (oidcScopes.length > 0) grant.addOIDCScope(oidcScopes.join(' '));
@@ -129,6 +132,7 @@ async function issueFor(
   } else {
     at.scope = oidcScopes.join(' ');
   }
+  ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
   const scope = [...oidcScopes, ...(isApi ? [at.scope ?? ''] : [])]
     .filter((x) => x !== '')

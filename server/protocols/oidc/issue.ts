@@ -3,9 +3,7 @@
  * rules (authorization, then issuance), the claims kept for the grant's tokens, the grant and the login recorded on
  * oidc-provider's interaction, and the way back to oidc-provider, which answers the client at its redirect URI.
  */
-import { claimsAudit } from '../../claims/audit.ts';
 import { FederationError } from '../../lib/errors.ts';
-import * as audit from '../../observability/audit.ts';
 import { OIDC_SCOPES } from '../../trust/applications.ts';
 import { expired, type ProtocolRequest, type SignedIn } from '../browser/pending.ts';
 import type { Delivery } from '../browser/form-post.ts';
@@ -100,19 +98,6 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
   };
   await interaction.save(remaining);
   await s.participants.remember(session, { protocol: 'oidc', rp: client.clientId });
-  audit.tokenIssued(s.audit, {
-    protocol: 'oidc',
-    assertionId: grantId,
-    rp: api.rp.identifier,
-    upn: user.userPrincipalName,
-    objectGuid: user.objectGuid.toString('base64'),
-    method: session.authMethod,
-    claims: claimsAudit(outcome),
-    ip: req.ip,
-    activityId: res.locals.activityId,
-    notOnOrAfter: new Date(s.clock.now().getTime() + remaining * 1000).toISOString(),
-    clientApplication: client.clientId,
-  });
   if (typeof interaction.returnTo !== 'string')
     throw new FederationError('internal', 'An OAuth interaction has no return address.');
   return { redirect: interaction.returnTo };

@@ -11,7 +11,7 @@ import { clearCookie, readCookie, SSO_COOKIE } from '../../http/cookies.ts';
 import { Msg } from '../../i18n/msg.ts';
 import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
-import { sendSignedOut, wsfedCleanupUrls } from '../browser/signed-out-page.ts';
+import { signedOutPage, wsfedCleanupUrls, type SignOutNext } from '../browser/signed-out-page.ts';
 
 /** Express's own request and response objects: oidc-provider runs on the same node objects (mount.ts). */
 function expressOf(ctx: KoaContextWithOIDC): { req: Request; res: Response } {
@@ -80,6 +80,26 @@ export async function endBrowserSession(
   return [...wsfedCleanupUrls(s, parts), ...oidcCleanupUrls(s, issuer, parts)];
 }
 
+/**
+ * Answers through Koa (never express's res.send): oidc-provider still writes its session cookie after the page is
+ * drawn, which it cannot do once the response has gone.
+ */
+function answer(ctx: KoaContextWithOIDC, html: string, csp?: string): void {
+  if (csp !== undefined) ctx.set('Content-Security-Policy', csp);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'html';
+  ctx.body = html;
+}
+
+function signedOut(
+  s: Services,
+  ctx: KoaContextWithOIDC,
+  o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
+): void {
+  const page = signedOutPage(s, expressOf(ctx).res, o);
+  answer(ctx, page.html, page.csp);
+}
+
 export function logoutPage(s: Services): {
   logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
   postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => void;
@@ -89,27 +109,19 @@ export function logoutPage(s: Services): {
       const { req, res } = expressOf(ctx);
       const cleanup = await endBrowserSession(s, req, res, ctx.oidc.issuer);
       const { action, fields } = formFields(form);
-      ctx.respond = false;
-      sendSignedOut(s, res, {
+      signedOut(s, ctx, {
         cleanup,
         next: { kind: 'post', action, fields: [...fields, { name: 'logout', value: 'yes' }] },
       });
     },
     postLogoutSuccessSource: (ctx) => {
-      const { res } = expressOf(ctx);
-      ctx.respond = false;
-      sendSignedOut(s, res, { cleanup: [] });
+      signedOut(s, ctx, { cleanup: [] });
     },
   };
 }
 
 function sendDevicePage(s: Services, ctx: KoaContextWithOIDC, data: Record<string, unknown>): void {
-  const { res } = expressOf(ctx);
-  ctx.respond = false;
-  res
-    .status(ctx.status === 404 ? 200 : ctx.status)
-    .type('html')
-    .send(s.views.page(res, 'device', data));
+  answer(ctx, s.views.page(expressOf(ctx).res, 'device', data));
 }
 
 export function devicePages(s: Services): {

@@ -24,6 +24,7 @@ import { USERINFO_RESOURCE, type OAuthClient } from '../../trust/applications.ts
 import { storeAdapter } from './adapter.ts';
 import { grantClaims, keepTokenAccount } from './grant-claims.ts';
 import { devicePages, logoutPage } from './pages.ts';
+import { noteUser, watchProvider } from './events.ts';
 import { registerGrants } from './grants.ts';
 import {
   accountIdOf,
@@ -125,11 +126,12 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
       0,
     );
 
-  const findAccount: Configuration['findAccount'] = async (_ctx, id, token) => {
+  const findAccount: Configuration['findAccount'] = async (ctx, id, token) => {
     if (id.length > 64) return undefined;
     const user = await s.directory.findByObjectGuid(Buffer.from(id, 'base64url'));
     // A user disabled or deleted since signing in gets no more tokens (code exchange, refresh, userinfo).
     if (user?.enabled !== true) return undefined;
+    noteUser(ctx, user.userPrincipalName);
     const resource =
       token !== undefined && 'resource' in token && typeof token.resource === 'string'
         ? token.resource
@@ -334,6 +336,7 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
     const c = apps().client(this.clientId);
     return Promise.resolve(c !== undefined && secretMatches(c.clientSecrets, actual));
   };
+  watchProvider(s, provider);
   registerGrants(s, provider);
   // RFC 8628 §3.2: the device authorization response says how often to poll (mount.ts enforces it with slow_down).
   provider.use(async (ctx, next) => {
