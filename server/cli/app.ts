@@ -19,7 +19,7 @@
  *   file never holds anything that authenticates a client. `list` never prints a hash.
  * - Exit 0 done, 1 refused (one line on standard error), 2 usage error.
  */
-import { X509Certificate, createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,9 +40,11 @@ import {
   groupSlug,
   indexRegistrations,
   readApplicationGroupFiles,
+  readClientCertificateFile,
   renderApplicationGroup,
   writeFileAtomic,
   type ApplicationGroupFile,
+  type ClientCertificate,
 } from '../trust/application-files.ts';
 
 /** A refusal (exit 1) or a usage error (exit 2), printed as one line. */
@@ -69,8 +71,6 @@ export interface AppContext {
 
 /** An AD FS export (ConvertTo-Json output) is a few hundred KB at most; a bigger file is refused before parsing. */
 export const MAX_IMPORT_BYTES = 1024 * 1024;
-/** A PEM certificate is a few KB. */
-const MAX_CERT_BYTES = 64 * 1024;
 /** Rule files as AD FS's -IssuanceTransformRulesFile: read once, stored as text in the group file. */
 const MAX_RULES_BYTES = 1024 * 1024;
 
@@ -238,66 +238,17 @@ function secretLines(clientId: string, secret: string): string {
   );
 }
 
-interface CheckedCertificate {
-  pem: string;
-  fingerprint: string;
-  describe: string;
-}
-
 /**
- * A -JWTSigningCertificate file: exactly one PEM certificate whose key is RSA ≥ 2048 bits or EC P-256 (the keys
- * RS256 / ES256 client assertions use, RFC 7523 §3; RFC 9700 §2.4 discourages weaker keys). A file holding a private
- * key is refused: the client's key never belongs on the federation server.
+ * A -JWTSigningCertificate file, checked as the server will read it (server/trust/application-files.ts: one PEM
+ * certificate, RSA ≥ 2048 or EC P-256, never a private key).
  */
-export function checkClientCertificate(path: string): CheckedCertificate {
-  let text: string;
+export function checkClientCertificate(path: string): ClientCertificate {
   try {
-    if (statSync(path).size > MAX_CERT_BYTES)
-      throw new AppCliError(`${path}: larger than ${MAX_CERT_BYTES} bytes: not a PEM certificate`);
-    text = readFileSync(path, 'utf8');
+    return readClientCertificateFile(path);
   } catch (err) {
-    if (err instanceof AppCliError) throw err;
-    throw new AppCliError(
-      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    if (err instanceof ApplicationFileError) throw new AppCliError(err.message);
+    throw err;
   }
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
-    throw new AppCliError(
-      `${path}: holds a private key: give the certificate only (the client keeps its key)`,
-    );
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length !== 1)
-    throw new AppCliError(
-      `${path}: must hold exactly one PEM certificate (-----BEGIN CERTIFICATE-----), found ${blocks.length}`,
-    );
-  const pem = `${blocks.join('')}\n`;
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(pem);
-  } catch (err) {
-    throw new AppCliError(`${path}: not a readable certificate: ${(err as Error).message}`);
-  }
-  const key = cert.publicKey;
-  const details = key.asymmetricKeyDetails ?? {};
-  let describe: string;
-  if (key.asymmetricKeyType === 'rsa') {
-    const bits = details.modulusLength ?? 0;
-    if (bits < 2048)
-      throw new AppCliError(`${path}: RSA key of ${bits} bits: at least 2048 are needed`);
-    describe = `RSA ${bits}`;
-  } else if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') {
-    describe = 'EC P-256';
-  } else {
-    throw new AppCliError(
-      `${path}: the key is ${key.asymmetricKeyType ?? 'unknown'}${details.namedCurve === undefined ? '' : ` ${details.namedCurve}`}: only RSA (2048 bits or more) and EC P-256 sign client assertions`,
-    );
-  }
-  const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
-  return {
-    pem,
-    fingerprint,
-    describe: `${describe}, subject ${cert.subject.replace(/\n/g, ', ')}, expires ${cert.validTo}`,
-  };
 }
 
 function slugPart(s: string): string {
@@ -322,7 +273,7 @@ function certificateFiles(
     const name = `${slugPart(groupIdentifier(group))}.${slugPart(clientId)}.${c.fingerprint.slice(0, 16)}.crt.pem`;
     refs.push(name);
     extra.push({ path: join(dir, name), data: c.pem });
-    lines.push(`  certificate ${name}: ${c.describe}`);
+    lines.push(`  certificate ${name}: ${c.description}`);
   }
   return { refs, extra, lines };
 }

@@ -10,7 +10,7 @@
  * - Writes are atomic (temporary file in the same folder, then rename): a reader (a server reloading, another node on
  *   a shared folder) sees the old file or the new one, never half of one.
  */
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes, type KeyObject } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -24,9 +24,10 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { z } from 'zod';
+import { compileRules, loadRulesFile } from '../claims/rule-sets.ts';
 import { applicationGroupSchema, type ApplicationGroupConfig } from '../config/schema.ts';
 
 /** A group file is a few KB; even 1000 clients with rules inline stay far below this. */
@@ -214,4 +215,142 @@ export function renderApplicationGroup(group: unknown, header?: string): string 
 /** Writes a group to `file` atomically, after checking it with the schema. */
 export function writeApplicationGroupFile(file: string, group: unknown, header?: string): void {
   writeFileAtomic(file, renderApplicationGroup(group, header));
+}
+
+/** A PEM certificate is a few KB. */
+export const MAX_CERT_BYTES = 64 * 1024;
+
+/** A client's private_key_jwt certificate (serverApplicationSchema.jwtSigningCertificateFiles). */
+export interface ClientCertificate {
+  /** The certificate alone, as PEM. */
+  pem: string;
+  /** SHA-256 of the DER, lower-case hex. */
+  fingerprint: string;
+  publicKey: KeyObject;
+  /** `RSA 2048, subject CN=…, expires …`, for the admin's eyes. */
+  description: string;
+}
+
+/**
+ * Checks a -JWTSigningCertificate PEM: exactly one certificate whose key is RSA ≥ 2048 bits or EC P-256 (the keys RS256
+ * and ES256 client assertions use, RFC 7523 §3; RFC 9700 §2.4 asks for no weaker ones). Text holding a private key is
+ * refused: the client's key never belongs on the federation server. Validity dates are not checked here.
+ */
+export function parseClientCertificate(text: string, source: string): ClientCertificate {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+    throw new ApplicationFileError(
+      `${source}: holds a private key: give the certificate only (the client keeps its key)`,
+    );
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length !== 1)
+    throw new ApplicationFileError(
+      `${source}: must hold exactly one PEM certificate (-----BEGIN CERTIFICATE-----), found ${blocks.length}`,
+    );
+  const pem = `${blocks.join('')}\n`;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch (err) {
+    throw new ApplicationFileError(
+      `${source}: not a readable certificate: ${(err as Error).message}`,
+    );
+  }
+  const key = cert.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  let kind: string;
+  if (key.asymmetricKeyType === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (bits < 2048)
+      throw new ApplicationFileError(
+        `${source}: RSA key of ${bits} bits: at least 2048 are needed`,
+      );
+    kind = `RSA ${bits}`;
+  } else if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') {
+    kind = 'EC P-256';
+  } else {
+    throw new ApplicationFileError(
+      `${source}: the key is ${key.asymmetricKeyType ?? 'unknown'}${details.namedCurve === undefined ? '' : ` ${details.namedCurve}`}: only RSA (2048 bits or more) and EC P-256 sign client assertions`,
+    );
+  }
+  return {
+    pem,
+    fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
+    publicKey: key,
+    description: `${kind}, subject ${cert.subject.replace(/\n/g, ', ')}, expires ${cert.validTo}`,
+  };
+}
+
+/** Reads and checks a client certificate file (at most MAX_CERT_BYTES). */
+export function readClientCertificateFile(path: string): ClientCertificate {
+  let text: string;
+  try {
+    if (statSync(path).size > MAX_CERT_BYTES)
+      throw new ApplicationFileError(
+        `${path}: larger than ${MAX_CERT_BYTES} bytes: not a PEM certificate`,
+      );
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof ApplicationFileError) throw err;
+    throw new ApplicationFileError(
+      `${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { cause: err },
+    );
+  }
+  return parseClientCertificate(text, path);
+}
+
+/**
+ * Everything the server will load from the applications folder, checked the way it loads it, for `fedgate check`:
+ * every group file (schema, uniqueness), every Web API's claim rules (text, or files relative to the group file;
+ * AdditionalAuthenticationRules files relative to the configuration folder, as trustMfaSchema says) compiled with the
+ * server's parser, and every client certificate file (relative to the group file). All problems are reported, each
+ * naming its file.
+ */
+export function checkApplicationGroups(
+  dir: string,
+  baseDir: string,
+): { groups: number; problems: string[] } {
+  let files: ApplicationGroupFile[];
+  try {
+    files = readApplicationGroupFiles(dir);
+  } catch (err) {
+    return { groups: 0, problems: [(err as Error).message] };
+  }
+  const problems: string[] = [];
+  const attempt = (f: () => unknown): void => {
+    try {
+      f();
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  };
+  for (const { file, group } of files) {
+    const here = dirname(file);
+    group.webApis.forEach((api, i) => {
+      const at = `${file}: webApis.${i}`;
+      if (api.issuanceRules !== undefined)
+        attempt(() => compileRules(api.issuanceRules ?? '', `${at}.issuanceRules`));
+      if (api.issuanceRulesFile !== undefined)
+        attempt(() => loadRulesFile(resolve(here, api.issuanceRulesFile ?? '')));
+      if (api.authorizationRules !== undefined)
+        attempt(() => compileRules(api.authorizationRules ?? '', `${at}.authorizationRules`));
+      if (api.authorizationRulesFile !== undefined)
+        attempt(() => loadRulesFile(resolve(here, api.authorizationRulesFile ?? '')));
+      const mfa = api.mfa?.additionalAuthenticationRulesFile;
+      if (mfa !== undefined) attempt(() => loadRulesFile(resolve(baseDir, mfa)));
+    });
+    group.serverApplications.forEach((c, i) => {
+      for (const f of c.jwtSigningCertificateFiles)
+        attempt(() => {
+          try {
+            readClientCertificateFile(resolve(here, f));
+          } catch (err) {
+            throw new ApplicationFileError(
+              `${file}: serverApplications.${i}.jwtSigningCertificateFiles: ${(err as Error).message}`,
+            );
+          }
+        });
+    });
+  }
+  return { groups: files.length, problems };
 }

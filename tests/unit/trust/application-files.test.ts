@@ -1,7 +1,8 @@
 // Application group files (issue 19): reading, refusing, uniqueness across files, atomic writing. What is written is
 // read back with the `yaml` package and the zod schema, never with the reader under test alone.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +10,7 @@ import { parse } from 'yaml';
 import { applicationGroupSchema } from '../../../server/config/schema.ts';
 import {
   ApplicationFileError,
+  checkApplicationGroups,
   groupFilePath,
   groupSlug,
   readApplicationGroups,
@@ -142,4 +144,71 @@ test('group slugs are file-name safe and never empty', () => {
   assert.equal(groupSlug('../../etc/passwd'), 'etc-passwd');
   assert.equal(groupSlug('…'), 'group');
   assert.ok(groupSlug('x'.repeat(300)).length <= 80);
+});
+
+test('checkApplicationGroups compiles every rule and reads every certificate the server will load, naming each file', () => {
+  const base = dir();
+  const d = join(base, 'metadata/applications');
+  mkdirSync(d, { recursive: true });
+  const r = spawnSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(base, 'k.pem')],
+      ...['-out', join(d, 'good.crt.pem'), '-days', '30', '-subj', '/CN=client'],
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  writeFileSync(join(d, 'with-key.crt.pem'), readFileSync(join(base, 'k.pem')));
+  writeFileSync(join(d, 'ok.rules'), '=> issue(Type = "a", Value = "b");\n');
+  writeFileSync(join(d, 'bad.rules'), '=> issue(Type = "a", Value = "b")\n');
+  const good = `name: Good
+serverApplications:
+  - name: s
+    clientId: good-client
+    jwtSigningCertificateFiles: [good.crt.pem]
+webApis:
+  - name: api
+    identifiers: [urn:good]
+    issuanceRules: '=> issue(Type = "a", Value = "b");'
+    issuanceRulesFile: ok.rules
+    mfa: { additionalAuthenticationRulesFile: metadata/applications/ok.rules }
+`;
+  writeFileSync(join(d, 'good.yaml'), good);
+  assert.deepEqual(checkApplicationGroups(d, base), { groups: 1, problems: [] });
+
+  writeFileSync(
+    join(d, 'bad.yaml'),
+    `name: Bad
+serverApplications:
+  - name: s
+    clientId: bad-client
+    jwtSigningCertificateFiles: [with-key.crt.pem, missing.crt.pem]
+webApis:
+  - name: api
+    identifiers: [urn:bad]
+    authorizationRules: 'c:[Type == "x"] => issue(claim = c)'
+    issuanceRulesFile: bad.rules
+    mfa: { additionalAuthenticationRulesFile: nowhere.rules }
+`,
+  );
+  const { groups, problems } = checkApplicationGroups(d, base);
+  assert.equal(groups, 2);
+  const expected = [
+    /bad\.rules:2:1: rule 1: expected ";"/,
+    /bad\.yaml: webApis\.0\.authorizationRules:1:\d+: rule 1: expected ";"/,
+    /nowhere\.rules: cannot read the rule file \(ENOENT\)/,
+    /bad\.yaml: serverApplications\.0\.jwtSigningCertificateFiles: .*with-key\.crt\.pem: holds a private key/,
+    /bad\.yaml: serverApplications\.0\.jwtSigningCertificateFiles: .*missing\.crt\.pem: cannot read: ENOENT/,
+  ];
+  assert.equal(problems.length, expected.length, problems.join('\n'));
+  expected.forEach((re, i) => {
+    assert.match(problems[i] ?? '', re);
+  });
+
+  // A broken file is one problem naming it (the rest cannot be checked without it).
+  writeFileSync(join(d, 'bad.yaml'), 'name: [');
+  const broken = checkApplicationGroups(d, base);
+  assert.equal(broken.problems.length, 1);
+  assert.match(broken.problems[0] ?? '', /bad\.yaml: \(yaml\)/);
 });
