@@ -51,4 +51,5 @@ fi
 # them when missing.
 bash tests/setup/prometheus.sh
 bash tests/setup/softhsm.sh install
+bash tests/setup/msal.sh
 bash tests/setup/samba.sh
