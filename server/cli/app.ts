@@ -125,7 +125,17 @@ function sameGroup(g: ApplicationGroupConfig, which: string): boolean {
 
 /** The group file `which` (identifier, case-insensitive, or name); a group inline in the configuration is refused. */
 function findGroup(state: State, which: string): ApplicationGroupFile {
-  const hit = state.files.find((f) => sameGroup(f.group, which));
+  // The identifier first (unique); a name only when it names one group (names need not be unique).
+  const byId = state.files.find(
+    (f) => groupIdentifier(f.group).toLowerCase() === which.toLowerCase(),
+  );
+  if (byId !== undefined) return byId;
+  const byName = state.files.filter((f) => f.group.name === which);
+  if (byName.length > 1)
+    throw new AppCliError(
+      `${byName.length} application groups are named "${which}": give the identifier (fedgate app list)`,
+    );
+  const hit = byName[0];
   if (hit !== undefined) return hit;
   if (state.inline.some((f) => sameGroup(f.group, which)))
     throw new AppCliError(
@@ -1449,12 +1459,9 @@ export function runAppCli(
     });
     const rest = positionals.slice(positionals.indexOf('app') + 1);
     const sub = rest[0];
-    if (values.help === true || sub === undefined || sub === 'help')
-      return {
-        code: sub === undefined && values.help !== true ? 2 : 0,
-        stdout: `Usage:\n${APP_USAGE}\n`,
-        stderr: '',
-      };
+    if (values.help === true || sub === 'help')
+      return { code: 0, stdout: `Usage:\n${APP_USAGE}\n`, stderr: '' };
+    if (sub === undefined) usage('app needs a subcommand');
     const key = sub === 'add' ? `add ${rest[1] ?? ''}` : sub;
     const allowed = ALLOWED[key];
     if (allowed === undefined)

@@ -672,6 +672,18 @@ test('refusals and usage errors write nothing', () => {
     [['list', '--bogus'], /Unknown option '--bogus'/, 2],
   ];
   for (const [args, re, code] of cases) refused(ws, args, re, code);
+  refused(ws, [], /app needs a subcommand/, 2);
+  // Names need not be unique; identifiers are: a name shared by two groups is refused as ambiguous.
+  ok(ws.run('add-group', '--name', 'Twin', '--identifier', 'twin-a'));
+  ok(ws.run('add-group', '--name', 'Twin', '--identifier', 'twin-b'));
+  refused(
+    ws,
+    ['remove', '--group', 'Twin'],
+    /2 application groups are named "Twin": give the identifier/,
+  );
+  ok(ws.run('remove', '--group', 'TWIN-B'));
+  assert.ok(existsSync(join(ws.apps, 'twin-a.yaml')));
+  assert.ok(!existsSync(join(ws.apps, 'twin-b.yaml')));
 });
 
 test('a broken group file stops every command with file: path: message', () => {
