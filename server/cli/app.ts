@@ -20,7 +20,7 @@
  * - Exit 0 done, 1 refused (one line on standard error), 2 usage error.
  */
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileRules } from '../claims/rule-sets.ts';
@@ -208,6 +208,13 @@ function commit(
   } catch (err) {
     if (err instanceof ApplicationFileError) throw new AppCliError(err.message);
     throw err;
+  }
+  // Files written beside the groups (certificates, rule files) never replace one that is there already.
+  const seen = new Set<string>();
+  for (const e of extra) {
+    if (seen.has(e.path) || existsSync(e.path))
+      throw new AppCliError(`${e.path} already exists: nothing was written`);
+    seen.add(e.path);
   }
   if (dryRun) return;
   const written: string[] = [];
