@@ -924,6 +924,28 @@ test('import refuses what it cannot carry over faithfully, and writes nothing', 
     ['import', mixed],
     /group "Bad": nativeClients\.0\.redirectUris\.0: must be an https/,
   );
+  // Two Web APIs whose MFA rule files would share a name: refused rather than one overwriting the other.
+  const mfa =
+    '=> issue(Type = "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod", Value = "http://schemas.microsoft.com/claims/multipleauthn");';
+  const clash = join(ws.dir, 'clash.json');
+  writeFileSync(
+    clash,
+    JSON.stringify({
+      Name: 'Clash',
+      ApplicationGroupIdentifier: 'Clash',
+      Enabled: true,
+      Applications: ['urn:a:b', 'urn-a-b'].map((id) => ({
+        Name: id,
+        Identifier: [id],
+        AccessControlPolicyName: 'Permit everyone',
+        AdditionalAuthenticationRules: mfa,
+        IssuanceTransformRules: '',
+        AllowedClientTypes: 'Public',
+        IssueOAuthRefreshTokensTo: 'AllDevices',
+      })),
+    }),
+  );
+  refused(ws, ['import', clash], /clash\.urn-a-b\.mfa\.rules already exists: nothing was written/);
 });
 
 test('import: a Web API with neither an access control policy nor authorization rules stays closed', () => {
