@@ -316,12 +316,16 @@ export async function browserAuthorize(
 ): Promise<{ redirect: URL; page: Page }> {
   const ctx = await (await site.browser()).newContext();
   const page = await ctx.newPage();
+  // What the browser refused and why (a CSP violation, a blocked navigation) is only in its console.
+  const logged: string[] = [];
+  page.on('console', (m) => logged.push(m.text()));
   const caught = await catchRedirect(page, redirectOrigin);
   await page.goto(authorizeUrl);
   await submitSignInPage(page, user);
   await page.waitForSelector('#client-redirect', { timeout: 15_000 }).catch(async (e: unknown) => {
+    const text = ((await page.textContent('main')) ?? '').replace(/\s+/g, ' ').trim();
     throw new Error(
-      `no redirect to ${redirectOrigin}; the browser is at ${page.url()}: ${(await page.textContent('body'))?.slice(0, 500) ?? ''}`,
+      `no redirect to ${redirectOrigin}; the browser is at ${page.url()}: ${text.slice(0, 400)}; console: ${logged.join(' | ').slice(0, 1000)}`,
       { cause: e },
     );
   });
