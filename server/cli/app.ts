@@ -1342,7 +1342,7 @@ export const APP_USAGE = `  fedgate app add-group --name N [--identifier ID] [--
   fedgate app add server --group G --name N --client-id ID [--redirect-uri U ...] [--generate-client-secret]
                  [--jwt-signing-certificate FILE.pem ...] [--jwks-uri U] [--logout-uri U] [--allow-password-grant]
   fedgate app add webapi --group G --name N --identifier URI [--identifier URI2 ...]
-                 [--issuance-rules-file F | --issuance-rules TEXT] [--authorization-rules-file F]
+                 [--issuance-rules-file F | --issuance-rules TEXT] [--authorization-rules-file F | --authorization-rules TEXT]
                  [--token-lifetime MIN] [--allowed-client-types public,confidential] [--no-refresh-tokens]
   fedgate app grant --group G --webapi IDENTIFIER --client CLIENT_ID|'*' --scope S [--scope S2 ...]
   fedgate app reset-secret --group G --client-id ID [--keep-old]
