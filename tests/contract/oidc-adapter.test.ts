@@ -165,322 +165,363 @@ for (const [backend, make] of Object.entries(backends)) {
 
   test(`${name}: upsert/find round trip; unknown ids are undefined`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const at = m('AccessToken');
-    const id = rid();
-    const payload = tokenPayload(h.clock, 'AccessToken', id, { grantId: rid(), scope: 'openid' });
-    await at.upsert(id, payload, 600);
-    assert.deepEqual(
-      await at.find(id),
-      payload,
-      'the payload as the provider wrote it, jti included',
-    );
-    assert.equal(await at.find(rid()), undefined, 'unknown id');
-    assert.equal(await m('RefreshToken').find(id), undefined, 'models are separate');
-    const session = m('Session');
-    const sid = rid();
-    const sPayload = { iat: 1, exp: 2, kind: 'Session', jti: sid, uid: rid(), accountId: 'alice' };
-    await session.upsert(sid, sPayload, 600);
-    assert.deepEqual(await session.find(sid), sPayload);
-    await h.close();
+    try {
+      const m = adapters(h.store(), h);
+      const at = m('AccessToken');
+      const id = rid();
+      const payload = tokenPayload(h.clock, 'AccessToken', id, { grantId: rid(), scope: 'openid' });
+      await at.upsert(id, payload, 600);
+      assert.deepEqual(
+        await at.find(id),
+        payload,
+        'the payload as the provider wrote it, jti included',
+      );
+      assert.equal(await at.find(rid()), undefined, 'unknown id');
+      assert.equal(await m('RefreshToken').find(id), undefined, 'models are separate');
+      const session = m('Session');
+      const sid = rid();
+      const sPayload = {
+        iat: 1,
+        exp: 2,
+        kind: 'Session',
+        jti: sid,
+        uid: rid(),
+        accountId: 'alice',
+      };
+      await session.upsert(sid, sPayload, 600);
+      assert.deepEqual(await session.find(sid), sPayload);
+    } finally {
+      await h.close();
+    }
   });
 
   test(`${name}: records expire with the expiresIn the provider gave, indexes too`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const code = rid();
-    const sid = rid();
-    const uid = rid();
-    const dc = rid();
-    await m('AuthorizationCode').upsert(code, tokenPayload(h.clock, 'AuthorizationCode', code), 2);
-    await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid }, 2);
-    await m('DeviceCode').upsert(
-      dc,
-      tokenPayload(h.clock, 'DeviceCode', dc, { userCode: 'BCDF-GHJK' }),
-      2,
-    );
-    await h.advance(1000);
-    assert.notEqual(await m('AuthorizationCode').find(code), undefined, 'alive after 1 s');
-    assert.notEqual(await m('Session').findByUid(uid), undefined, 'uid index alive after 1 s');
-    assert.notEqual(
-      await m('DeviceCode').findByUserCode('BCDF-GHJK'),
-      undefined,
-      'user code alive',
-    );
-    await h.advance(1500);
-    assert.equal(await m('AuthorizationCode').find(code), undefined, 'gone after 2.5 s');
-    assert.equal(await m('Session').find(sid), undefined, 'session gone');
-    assert.equal(await m('Session').findByUid(uid), undefined, 'uid index gone');
-    assert.equal(await m('DeviceCode').findByUserCode('BCDF-GHJK'), undefined, 'user code gone');
-    await h.close();
+    try {
+      const m = adapters(h.store(), h);
+      const code = rid();
+      const sid = rid();
+      const uid = rid();
+      const dc = rid();
+      await m('AuthorizationCode').upsert(
+        code,
+        tokenPayload(h.clock, 'AuthorizationCode', code),
+        2,
+      );
+      await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid }, 2);
+      await m('DeviceCode').upsert(
+        dc,
+        tokenPayload(h.clock, 'DeviceCode', dc, { userCode: 'BCDF-GHJK' }),
+        2,
+      );
+      await h.advance(1000);
+      assert.notEqual(await m('AuthorizationCode').find(code), undefined, 'alive after 1 s');
+      assert.notEqual(await m('Session').findByUid(uid), undefined, 'uid index alive after 1 s');
+      assert.notEqual(
+        await m('DeviceCode').findByUserCode('BCDF-GHJK'),
+        undefined,
+        'user code alive',
+      );
+      await h.advance(1500);
+      assert.equal(await m('AuthorizationCode').find(code), undefined, 'gone after 2.5 s');
+      assert.equal(await m('Session').find(sid), undefined, 'session gone');
+      assert.equal(await m('Session').findByUid(uid), undefined, 'uid index gone');
+      assert.equal(await m('DeviceCode').findByUserCode('BCDF-GHJK'), undefined, 'user code gone');
+    } finally {
+      await h.close();
+    }
   });
 
   test(`${name}: consume stamps consumed (epoch seconds); a second consume is refused`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const code = rid();
-    const grantId = rid();
-    await m('AuthorizationCode').upsert(
-      code,
-      tokenPayload(h.clock, 'AuthorizationCode', code, { grantId }),
-      60,
-    );
-    assert.equal((await m('AuthorizationCode').find(code))?.consumed, undefined, 'fresh code');
-    h.clock.advance(5000);
-    await m('AuthorizationCode').consume(code);
-    const after = await m('AuthorizationCode').find(code);
-    assert.equal(after?.consumed, Math.floor(h.clock.now().getTime() / 1000), 'consumed = now');
-    await assert.rejects(m('AuthorizationCode').consume(code), (e) => {
-      assertInvalidGrant(e);
-      return true;
-    });
-    // Unknown or hostile ids: a refusal the provider renders as 400, never a crash.
-    for (const odd of [rid(), '', 'x'.repeat(600)]) {
-      await assert.rejects(m('RefreshToken').consume(odd), (e) => {
+    try {
+      const m = adapters(h.store(), h);
+      const code = rid();
+      const grantId = rid();
+      await m('AuthorizationCode').upsert(
+        code,
+        tokenPayload(h.clock, 'AuthorizationCode', code, { grantId }),
+        60,
+      );
+      assert.equal((await m('AuthorizationCode').find(code))?.consumed, undefined, 'fresh code');
+      h.clock.advance(5000);
+      await m('AuthorizationCode').consume(code);
+      const after = await m('AuthorizationCode').find(code);
+      assert.equal(after?.consumed, Math.floor(h.clock.now().getTime() / 1000), 'consumed = now');
+      await assert.rejects(m('AuthorizationCode').consume(code), (e) => {
         assertInvalidGrant(e);
         return true;
       });
+      // Unknown or hostile ids: a refusal the provider renders as 400, never a crash.
+      for (const odd of [rid(), '', 'x'.repeat(600)]) {
+        await assert.rejects(m('RefreshToken').consume(odd), (e) => {
+          assertInvalidGrant(e);
+          return true;
+        });
+      }
+    } finally {
+      await h.close();
     }
-    await h.close();
   });
 
   test(`${name}: N concurrent consumes of one code or refresh token, on N nodes: exactly one wins, the grant dies`, async () => {
     const h = make();
-    for (const model of ['AuthorizationCode', 'RefreshToken']) {
-      const grantId = rid();
-      const id = rid();
-      const otherAt = rid();
-      // Each racer is its own adapter over its own store client: on Redis, separate connections (farm nodes).
-      const nodes = Array.from({ length: 12 }, () => adapters(h.store(), h));
-      const first = nodes[0];
-      assert.ok(first);
-      await first(model).upsert(id, tokenPayload(h.clock, model, id, { grantId }), 600);
-      await first('AccessToken').upsert(
-        otherAt,
-        tokenPayload(h.clock, 'AccessToken', otherAt, { grantId }),
-        600,
-      );
-      await first('Grant').upsert(
-        grantId,
-        { kind: 'Grant', jti: grantId, accountId: 'alice' },
-        600,
-      );
-      const r = await race(nodes.map((n) => n(model).consume(id)));
-      assert.equal(r.won, 1, `${model}: exactly one consume succeeds`);
-      assert.equal(r.errors.length, nodes.length - 1);
-      for (const e of r.errors) assertInvalidGrant(e);
-      // A reuse kills the grant: its tokens and the Grant record are gone for the provider.
-      assert.equal(
-        await first('AccessToken').find(otherAt),
-        undefined,
-        `${model}: grant's AT dead`,
-      );
-      assert.equal(await first(model).find(id), undefined, `${model}: the raced credential dead`);
-      assert.equal(await first('Grant').find(grantId), undefined, `${model}: Grant destroyed`);
-      const later = rid();
-      await first('AccessToken').upsert(
-        later,
-        tokenPayload(h.clock, 'AccessToken', later, { grantId }),
-        600,
-      );
-      assert.equal(
-        await first('AccessToken').find(later),
-        undefined,
-        'and stays dead for new tokens',
-      );
+    try {
+      for (const model of ['AuthorizationCode', 'RefreshToken']) {
+        const grantId = rid();
+        const id = rid();
+        const otherAt = rid();
+        // Each racer is its own adapter over its own store client: on Redis, separate connections (farm nodes).
+        const nodes = Array.from({ length: 12 }, () => adapters(h.store(), h));
+        const first = nodes[0];
+        assert.ok(first);
+        await first(model).upsert(id, tokenPayload(h.clock, model, id, { grantId }), 600);
+        await first('AccessToken').upsert(
+          otherAt,
+          tokenPayload(h.clock, 'AccessToken', otherAt, { grantId }),
+          600,
+        );
+        await first('Grant').upsert(
+          grantId,
+          { kind: 'Grant', jti: grantId, accountId: 'alice' },
+          600,
+        );
+        const r = await race(nodes.map((n) => n(model).consume(id)));
+        assert.equal(r.won, 1, `${model}: exactly one consume succeeds`);
+        assert.equal(r.errors.length, nodes.length - 1);
+        for (const e of r.errors) assertInvalidGrant(e);
+        // A reuse kills the grant: its tokens and the Grant record are gone for the provider.
+        assert.equal(
+          await first('AccessToken').find(otherAt),
+          undefined,
+          `${model}: grant's AT dead`,
+        );
+        assert.equal(await first(model).find(id), undefined, `${model}: the raced credential dead`);
+        assert.equal(await first('Grant').find(grantId), undefined, `${model}: Grant destroyed`);
+        const later = rid();
+        await first('AccessToken').upsert(
+          later,
+          tokenPayload(h.clock, 'AccessToken', later, { grantId }),
+          600,
+        );
+        assert.equal(
+          await first('AccessToken').find(later),
+          undefined,
+          'and stays dead for new tokens',
+        );
+      }
+    } finally {
+      await h.close();
     }
-    await h.close();
   });
 
   test(`${name}: revokeByGrantId makes every token of the grant unfindable, not another grant's`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const [gA, gB] = [rid(), rid()];
-    const models = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'];
-    const ids = new Map<string, { a: string; b: string }>();
-    for (const model of models) {
-      const a = rid();
-      const b = rid();
-      ids.set(model, { a, b });
-      await m(model).upsert(a, tokenPayload(h.clock, model, a, { grantId: gA }), 600);
-      await m(model).upsert(b, tokenPayload(h.clock, model, b, { grantId: gB }), 600);
+    try {
+      const m = adapters(h.store(), h);
+      const [gA, gB] = [rid(), rid()];
+      const models = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'];
+      const ids = new Map<string, { a: string; b: string }>();
+      for (const model of models) {
+        const a = rid();
+        const b = rid();
+        ids.set(model, { a, b });
+        await m(model).upsert(a, tokenPayload(h.clock, model, a, { grantId: gA }), 600);
+        await m(model).upsert(b, tokenPayload(h.clock, model, b, { grantId: gB }), 600);
+      }
+      await m('Grant').upsert(gA, { kind: 'Grant', jti: gA, accountId: 'alice' }, 600);
+      // As oidc-provider's revoke helper does: each token model's adapter, concurrently.
+      await Promise.all(models.map((model) => m(model).revokeByGrantId(gA)));
+      for (const model of models) {
+        const { a, b } = ids.get(model) ?? assert.fail();
+        assert.equal(await m(model).find(a), undefined, `${model} of the revoked grant`);
+        assert.notEqual(await m(model).find(b), undefined, `${model} of the other grant`);
+      }
+      // The Grant record is the provider's to destroy (revokeGrantPolicy): kept, and a token issued on it after
+      // the revocation (e.g. the revocation of one access token, then a new authorization) works.
+      assert.notEqual(await m('Grant').find(gA), undefined, 'Grant record kept');
+      const fresh = rid();
+      await m('AccessToken').upsert(
+        fresh,
+        tokenPayload(h.clock, 'AccessToken', fresh, { grantId: gA }),
+        600,
+      );
+      assert.notEqual(
+        await m('AccessToken').find(fresh),
+        undefined,
+        'token issued after the revocation',
+      );
+      await m('RefreshToken').revokeByGrantId(gA);
+      assert.equal(await m('AccessToken').find(fresh), undefined, 'a second revocation covers it');
+    } finally {
+      await h.close();
     }
-    await m('Grant').upsert(gA, { kind: 'Grant', jti: gA, accountId: 'alice' }, 600);
-    // As oidc-provider's revoke helper does: each token model's adapter, concurrently.
-    await Promise.all(models.map((model) => m(model).revokeByGrantId(gA)));
-    for (const model of models) {
-      const { a, b } = ids.get(model) ?? assert.fail();
-      assert.equal(await m(model).find(a), undefined, `${model} of the revoked grant`);
-      assert.notEqual(await m(model).find(b), undefined, `${model} of the other grant`);
-    }
-    // The Grant record is the provider's to destroy (revokeGrantPolicy): kept, and a token issued on it after
-    // the revocation (e.g. the revocation of one access token, then a new authorization) works.
-    assert.notEqual(await m('Grant').find(gA), undefined, 'Grant record kept');
-    const fresh = rid();
-    await m('AccessToken').upsert(
-      fresh,
-      tokenPayload(h.clock, 'AccessToken', fresh, { grantId: gA }),
-      600,
-    );
-    assert.notEqual(
-      await m('AccessToken').find(fresh),
-      undefined,
-      'token issued after the revocation',
-    );
-    await m('RefreshToken').revokeByGrantId(gA);
-    assert.equal(await m('AccessToken').find(fresh), undefined, 'a second revocation covers it');
-    await h.close();
   });
 
   test(`${name}: findByUid and findByUserCode; destroy drops record and index`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const sid = rid();
-    const uid = rid();
-    await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid, accountId: 'alice' }, 600);
-    assert.equal((await m('Session').findByUid(uid))?.jti, sid);
-    assert.equal(await m('Session').findByUid(rid()), undefined);
-    // A renewed session id keeps its uid (Session.resetIdentifier): the old id's destroy leaves the index alone.
-    const sid2 = rid();
-    await m('Session').upsert(sid2, { kind: 'Session', jti: sid2, uid, accountId: 'alice' }, 600);
-    await m('Session').destroy(sid);
-    assert.equal((await m('Session').findByUid(uid))?.jti, sid2);
-    await m('Session').destroy(sid2);
-    assert.equal(await m('Session').findByUid(uid), undefined);
+    try {
+      const m = adapters(h.store(), h);
+      const sid = rid();
+      const uid = rid();
+      await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid, accountId: 'alice' }, 600);
+      assert.equal((await m('Session').findByUid(uid))?.jti, sid);
+      assert.equal(await m('Session').findByUid(rid()), undefined);
+      // A renewed session id keeps its uid (Session.resetIdentifier): the old id's destroy leaves the index alone.
+      const sid2 = rid();
+      await m('Session').upsert(sid2, { kind: 'Session', jti: sid2, uid, accountId: 'alice' }, 600);
+      await m('Session').destroy(sid);
+      assert.equal((await m('Session').findByUid(uid))?.jti, sid2);
+      await m('Session').destroy(sid2);
+      assert.equal(await m('Session').findByUid(uid), undefined);
 
-    const dc = rid();
-    await m('DeviceCode').upsert(
-      dc,
-      tokenPayload(h.clock, 'DeviceCode', dc, { userCode: 'WXYZ-BCDF' }),
-      600,
-    );
-    const found = await m('DeviceCode').findByUserCode('WXYZ-BCDF');
-    assert.equal(
-      found?.jti,
-      dc,
-      'the device code id comes back (the provider saves the approval on it)',
-    );
-    assert.equal(await m('DeviceCode').findByUserCode('WXYZ-BCDG'), undefined);
-    await m('DeviceCode').destroy(dc);
-    assert.equal(await m('DeviceCode').findByUserCode('WXYZ-BCDF'), undefined);
-    await h.close();
+      const dc = rid();
+      await m('DeviceCode').upsert(
+        dc,
+        tokenPayload(h.clock, 'DeviceCode', dc, { userCode: 'WXYZ-BCDF' }),
+        600,
+      );
+      const found = await m('DeviceCode').findByUserCode('WXYZ-BCDF');
+      assert.equal(
+        found?.jti,
+        dc,
+        'the device code id comes back (the provider saves the approval on it)',
+      );
+      assert.equal(await m('DeviceCode').findByUserCode('WXYZ-BCDG'), undefined);
+      await m('DeviceCode').destroy(dc);
+      assert.equal(await m('DeviceCode').findByUserCode('WXYZ-BCDF'), undefined);
+    } finally {
+      await h.close();
+    }
   });
 
   test(`${name}: Client is read from the configuration, never written`, async () => {
     const h = make();
-    const apps: Record<string, Record<string, unknown>> = {
-      app: { client_id: 'app', redirect_uris: ['https://app.example/cb'] },
-      // A lookup answering for another id must not hand that client out.
-      alias: { client_id: 'app' },
-    };
-    const lookups: string[] = [];
-    const m = adapters(h.store(), h, {
-      clients: (id) => {
-        lookups.push(id);
-        return apps[id];
-      },
-    });
-    const client = m('Client');
-    assert.deepEqual(await client.find('app'), apps.app);
-    assert.equal(await client.find('nobody'), undefined);
-    assert.equal(await client.find('alias'), undefined);
-    // A plain-object lookup answers for inherited names: refused.
-    assert.equal(await client.find('constructor'), undefined);
-    assert.equal(await client.find('__proto__'), undefined);
-    assert.equal(await client.find('x'.repeat(600)), undefined, 'over-long id: no lookup');
-    assert.ok(!lookups.includes('x'.repeat(600)));
-    await client.upsert(
-      'evil',
-      { client_id: 'evil', redirect_uris: ['https://evil.example'] },
-      600,
-    );
-    await client.consume('app');
-    await client.destroy('app');
-    await client.revokeByGrantId('app');
-    assert.equal(await client.find('evil'), undefined, 'upsert wrote nothing');
-    assert.deepEqual(await client.find('app'), apps.app, 'destroy removed nothing');
-    if (h.dump) assert.equal((await h.dump()).size, 0, 'nothing in Redis');
-    await h.close();
+    try {
+      const apps: Record<string, Record<string, unknown>> = {
+        app: { client_id: 'app', redirect_uris: ['https://app.example/cb'] },
+        // A lookup answering for another id must not hand that client out.
+        alias: { client_id: 'app' },
+      };
+      const lookups: string[] = [];
+      const m = adapters(h.store(), h, {
+        clients: (id) => {
+          lookups.push(id);
+          return apps[id];
+        },
+      });
+      const client = m('Client');
+      assert.deepEqual(await client.find('app'), apps.app);
+      assert.equal(await client.find('nobody'), undefined);
+      assert.equal(await client.find('alias'), undefined);
+      // A plain-object lookup answers for inherited names: refused.
+      assert.equal(await client.find('constructor'), undefined);
+      assert.equal(await client.find('__proto__'), undefined);
+      assert.equal(await client.find('x'.repeat(600)), undefined, 'over-long id: no lookup');
+      assert.ok(!lookups.includes('x'.repeat(600)));
+      await client.upsert(
+        'evil',
+        { client_id: 'evil', redirect_uris: ['https://evil.example'] },
+        600,
+      );
+      await client.consume('app');
+      await client.destroy('app');
+      await client.revokeByGrantId('app');
+      assert.equal(await client.find('evil'), undefined, 'upsert wrote nothing');
+      assert.deepEqual(await client.find('app'), apps.app, 'destroy removed nothing');
+      if (h.dump) assert.equal((await h.dump()).size, 0, 'nothing in Redis');
+    } finally {
+      await h.close();
+    }
   });
 
   test(`${name}: hostile ids never throw from find and never reach a key`, async () => {
     const h = make();
-    const m = adapters(h.store(), h);
-    const odd = [
-      '',
-      'x'.repeat(513),
-      '__proto__',
-      'constructor',
-      '*',
-      'a:b:c',
-      '\u0000\r\n',
-      '💥'.repeat(100),
-      'grant-revoked:x',
-    ];
-    for (const model of ['AccessToken', 'Session', 'Grant', 'DeviceCode', 'ReplayDetection']) {
-      for (const id of odd) {
-        if (model !== 'ReplayDetection')
-          assert.equal(await m(model).find(id), undefined, `${model} ${id}`);
-        assert.equal(await m(model).findByUid(id), undefined);
-        assert.equal(await m(model).findByUserCode(id), undefined);
-        await m(model).destroy(id);
-        await m(model).revokeByGrantId(id);
+    try {
+      const m = adapters(h.store(), h);
+      const odd = [
+        '',
+        'x'.repeat(513),
+        '__proto__',
+        'constructor',
+        '*',
+        'a:b:c',
+        '\u0000\r\n',
+        '💥'.repeat(100),
+        'grant-revoked:x',
+      ];
+      for (const model of ['AccessToken', 'Session', 'Grant', 'DeviceCode', 'ReplayDetection']) {
+        for (const id of odd) {
+          if (model !== 'ReplayDetection')
+            assert.equal(await m(model).find(id), undefined, `${model} ${id}`);
+          assert.equal(await m(model).findByUid(id), undefined);
+          assert.equal(await m(model).findByUserCode(id), undefined);
+          await m(model).destroy(id);
+          await m(model).revokeByGrantId(id);
+        }
+        for (const id of [1, null, undefined, {}, ['a']] as unknown[]) {
+          assert.equal(await m(model).find(id as string), undefined, `${model} non-string`);
+        }
       }
-      for (const id of [1, null, undefined, {}, ['a']] as unknown[]) {
-        assert.equal(await m(model).find(id as string), undefined, `${model} non-string`);
-      }
+      // A 512-character id is accepted; 513 is refused by find (and by upsert, loudly: ids come from the provider).
+      const long = 'y'.repeat(512);
+      await m('Interaction').upsert(long, { kind: 'Interaction', jti: long }, 60);
+      assert.equal((await m('Interaction').find(long))?.jti, long);
+      await assert.rejects(
+        m('Interaction').upsert('y'.repeat(513), { kind: 'Interaction' }, 60),
+        TypeError,
+      );
+    } finally {
+      await h.close();
     }
-    // A 512-character id is accepted; 513 is refused by find (and by upsert, loudly: ids come from the provider).
-    const long = 'y'.repeat(512);
-    await m('Interaction').upsert(long, { kind: 'Interaction', jti: long }, 60);
-    assert.equal((await m('Interaction').find(long))?.jti, long);
-    await assert.rejects(
-      m('Interaction').upsert('y'.repeat(513), { kind: 'Interaction' }, 60),
-      TypeError,
-    );
-    await h.close();
   });
 
   test(`${name}: ReplayDetection is atomic: N concurrent checks of one jti, exactly one "not seen"`, async () => {
     const h = make();
-    const nodes = Array.from({ length: 12 }, () => adapters(h.store(), h)('ReplayDetection'));
-    const id = rid();
-    const found = await Promise.all(nodes.map((n) => n.find(id)));
-    assert.equal(found.filter((f) => f === undefined).length, 1, 'exactly one first use');
-    assert.equal(await nodes[0]?.find(id).then((f) => f === undefined), false, 'and later: seen');
-    await h.close();
+    try {
+      const nodes = Array.from({ length: 12 }, () => adapters(h.store(), h)('ReplayDetection'));
+      const id = rid();
+      const found = await Promise.all(nodes.map((n) => n.find(id)));
+      assert.equal(found.filter((f) => f === undefined).length, 1, 'exactly one first use');
+      assert.equal(await nodes[0]?.find(id).then((f) => f === undefined), false, 'and later: seen');
+    } finally {
+      await h.close();
+    }
   });
 
   if (backend === 'redis') {
     test(`${name}: Redis holds no token, code or session key in clear (corpus C7.2), every key has a TTL`, async () => {
       const h = make();
-      const m = adapters(h.store(), h);
-      const secrets: string[] = [];
-      for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode']) {
-        const id = rid();
-        secrets.push(id);
-        await m(model).upsert(id, tokenPayload(h.clock, model, id, { grantId: rid() }), 600);
-      }
-      const rt = secrets[1] ?? assert.fail();
-      await m('RefreshToken').consume(rt);
-      await m('AccessToken').revokeByGrantId(rid());
-      const sid = rid();
-      await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid: rid() }, 600);
-      const dump = await h.dump?.();
-      assert.ok(dump && dump.size >= 8, `keys written: ${dump?.size}`);
-      for (const [key, value] of dump) {
-        for (const s of secrets) {
-          assert.ok(!key.includes(s), `key ${key} holds a credential`);
-          assert.ok(!value.includes(s), `value of ${key} holds a credential`);
+      try {
+        const m = adapters(h.store(), h);
+        const secrets: string[] = [];
+        for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode']) {
+          const id = rid();
+          secrets.push(id);
+          await m(model).upsert(id, tokenPayload(h.clock, model, id, { grantId: rid() }), 600);
         }
-        assert.ok(!key.includes(sid), `key ${key} holds the session id`);
+        const rt = secrets[1] ?? assert.fail();
+        await m('RefreshToken').consume(rt);
+        await m('AccessToken').revokeByGrantId(rid());
+        const sid = rid();
+        await m('Session').upsert(sid, { kind: 'Session', jti: sid, uid: rid() }, 600);
+        const dump = await h.dump?.();
+        assert.ok(dump && dump.size >= 8, `keys written: ${dump?.size}`);
+        for (const [key, value] of dump) {
+          for (const s of secrets) {
+            assert.ok(!key.includes(s), `key ${key} holds a credential`);
+            assert.ok(!value.includes(s), `value of ${key} holds a credential`);
+          }
+          assert.ok(!key.includes(sid), `key ${key} holds the session id`);
+        }
+        await withAdmin(async (admin) => {
+          for (const key of dump.keys()) assert.ok((await admin.ttl(key)) > 0, `${key} has a TTL`);
+        });
+        // And the provider still gets its ids back.
+        assert.equal((await m('RefreshToken').find(rt))?.jti, rt);
+      } finally {
+        await h.close();
       }
-      await withAdmin(async (admin) => {
-        for (const key of dump.keys()) assert.ok((await admin.ttl(key)) > 0, `${key} has a TTL`);
-      });
-      // And the provider still gets its ids back.
-      assert.equal((await m('RefreshToken').find(rt))?.jti, rt);
-      await h.close();
     });
   }
 }
