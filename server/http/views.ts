@@ -147,6 +147,7 @@ export class Views {
   readonly #pages: Record<ViewName, string>;
   readonly #partials: Record<string, string>;
   readonly #formPost: string;
+  readonly #redirect: string;
   readonly #displayName: string;
   readonly #branding: BrandingConfig;
   readonly #themes: ThemeSource;
@@ -183,6 +184,7 @@ export class Views {
     };
     this.#partials = { webauthnMessages: read('webauthn-messages.partial.html').trim() };
     this.#formPost = read('form-post.html');
+    this.#redirect = read('redirect.html');
     this.#displayName = displayName;
     this.#branding = o.branding;
     this.#themes = o.themes;
@@ -192,7 +194,7 @@ export class Views {
       defaultLocale: o.branding.defaultLocale,
     });
     this.themeDir = join(dir, 'theme');
-    for (const t of [this.#layout, this.#formPost, ...Object.values(this.#pages)])
+    for (const t of [this.#layout, this.#formPost, this.#redirect, ...Object.values(this.#pages)])
       Mustache.parse(t);
   }
 
@@ -356,6 +358,23 @@ export class Views {
   }
 
   /** The auto-submitting form that delivers a token (MS-MWBF §2.2.4); works without script via <noscript>. */
+  /**
+   * A same-origin continuation by plain navigation (meta refresh, and a link): after a form post, a redirect chain
+   * that leaves for another origin would be checked against the posting page's CSP form-action (OAuth: fedgate's
+   * resume address answers with a redirect to the client), so the chain starts from a navigation instead.
+   */
+  redirectPage(res: Response, url: string): string {
+    const locale = this.localeOf(res);
+    const { brand, dir } = this.#brand(locale, undefined);
+    return Mustache.render(this.#redirect, {
+      url,
+      lang: locale,
+      dir,
+      stylesheets: brand.stylesheets,
+      t: this.#texts(locale, ['formPost'], { companyName: brand.companyName }),
+    });
+  }
+
   formPost(
     res: Response,
     action: string,

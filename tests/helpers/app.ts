@@ -164,3 +164,17 @@ export async function signIn(
   });
   return { res, jar, signinPage: page.text };
 }
+
+/**
+ * Where an answer sends the browser on: its Location header, or the continuation page's link (OAuth sign-ins end
+ * with a same-origin navigation page rather than a redirect of the form post: views/redirect.html).
+ */
+export function nextHop(res: {
+  headers: Record<string, unknown>;
+  text: string;
+}): string | undefined {
+  const loc = res.headers['location'];
+  if (typeof loc === 'string') return loc;
+  const m = /<a id="continue" href="([^"]*)"/.exec(res.text);
+  return m?.[1] === undefined ? undefined : decodeEntities(m[1]);
+}

@@ -21,7 +21,7 @@ import {
   type OidcSite,
 } from '../helpers/oidc.ts';
 import type { SambaUser } from '../helpers/samba.ts';
-import { decodeEntities, hidden, Jar } from '../helpers/app.ts';
+import { decodeEntities, hidden, Jar, nextHop } from '../helpers/app.ts';
 
 const WEBAPP = '3d0c5f7e-2b1a-4c8e-9f6d-7a1b2c3d4e5f';
 const SECRET = 'Wq8-webapp-secret-4x9Qk2m7Wc1vLp8sZr';
@@ -97,7 +97,7 @@ describe('openid-client v6 as a confidential web app (issue 19)', () => {
       ...(form === undefined ? {} : { body: new URLSearchParams(form).toString() }),
     });
     jar.take(r);
-    const loc = r.headers['location'];
+    const loc = nextHop(r);
     return {
       status: r.status,
       ...(typeof loc === 'string' ? { location: new URL(loc, url).href } : {}),

@@ -21,7 +21,7 @@ import {
 import request from 'supertest';
 import type { ConfigInput } from '../../server/config/schema.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
-import { hidden, Jar, makeTestApp, type TestApp } from '../helpers/app.ts';
+import { hidden, Jar, makeTestApp, type TestApp, nextHop } from '../helpers/app.ts';
 
 const NATIVE = 'native-1';
 const NATIVE_REDIRECT = 'http://localhost:5000/cb';
@@ -193,7 +193,7 @@ async function authorize(
       AuthMethod: 'FormsAuthentication',
     });
   jar.take(r);
-  const resume = r.headers.location;
+  const resume = nextHop(r);
   assert.ok(resume !== undefined, `sign-in answer: ${r.status} ${r.text.slice(0, 300)}`);
   r = await request(app).get(path(resume)).set('Cookie', jar.header());
   const out = r.headers.location;

@@ -6,7 +6,10 @@ import type { Step } from './context.ts';
 export const deliver: Step = (ctx) => {
   if (ctx.delivery === undefined)
     throw new FederationError('internal', 'A sign-in reached deliver with nothing to deliver.');
-  if ('redirect' in ctx.delivery) ctx.res.redirect(303, ctx.delivery.redirect);
+  // OAuth: back to oidc-provider's resume address (ours), by navigation rather than a redirect of the form post
+  // (views.redirectPage says why).
+  if ('redirect' in ctx.delivery)
+    ctx.res.status(200).type('html').send(ctx.s.views.redirectPage(ctx.res, ctx.delivery.redirect));
   else sendFormPost(ctx.s, ctx.res, ctx.delivery);
   return Promise.resolve({ answered: true });
 };

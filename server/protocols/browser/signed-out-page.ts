@@ -62,11 +62,24 @@ export function sendSignedOut(
 export function signedOutPage(
   s: Services,
   res: Response,
-  o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
+  o: {
+    cleanup: readonly string[];
+    next?: SignOutNext | undefined;
+    /**
+     * Where the posted `next` may redirect on to (OAuth: the registered post_logout_redirect_uri): form-action also
+     * governs the redirects that follow a form submission.
+     */
+    then?: string | undefined;
+  },
 ): { html: string; csp?: string | undefined } {
   const origins = [...new Set(o.cleanup.map((u) => new URL(u).origin))];
   const nonce = randomBytes(16).toString('base64');
-  const formAction = o.next?.kind === 'post' ? new URL(o.next.action).origin : "'self'";
+  const formAction =
+    o.next?.kind === 'post'
+      ? [new URL(o.next.action).origin, ...(o.then === undefined ? [] : [cspSource(o.then)])].join(
+          ' ',
+        )
+      : "'self'";
   // Nothing to load and nowhere to go: the default page policy (middleware.ts BASE_CSP) stands.
   const csp =
     origins.length > 0 || o.next !== undefined
@@ -83,4 +96,13 @@ export function signedOutPage(
     nonce: o.next === undefined ? undefined : nonce,
   });
   return { html, csp };
+}
+
+/**
+ * A URI as a CSP source expression: its origin for http(s), its scheme for an app's private-use scheme
+ * (`com.contoso.app:`, `ms-app:`), whose URLs have no origin.
+ */
+export function cspSource(uri: string): string {
+  const u = new URL(uri);
+  return u.protocol === 'https:' || u.protocol === 'http:' ? u.origin : u.protocol;
 }

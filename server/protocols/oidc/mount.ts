@@ -72,6 +72,68 @@ export function rewriteScopes(
 
 const formBody = express.urlencoded({ extended: false, limit: '56kb', parameterLimit: 100 });
 
+/** The client a token request names: client_id in the body, HTTP Basic, or a client assertion's issuer. */
+function requestingClient(req: Request, params: URLSearchParams): string | undefined {
+  const id = params.get('client_id');
+  if (id !== null) return id;
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && /^basic /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i > 0) {
+      try {
+        return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  const assertion = params.get('client_assertion');
+  if (assertion !== null && assertion.length < 16_384) {
+    try {
+      const payload = JSON.parse(
+        Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8'),
+      ) as { iss?: unknown };
+      return typeof payload.iss === 'string' ? payload.iss : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `<resource>/.default` (after rewriting, `.default` with `resource`): every scope the client was granted at that
+ * Web API. Only widens to what the permissions already allow; oidc-provider still authenticates the client and
+ * checks the resource. An unknown client or resource leaves the request as it is (and it fails there).
+ */
+function expandDefault(s: Services, req: Request, params: URLSearchParams): void {
+  const scope = params.get('scope');
+  if (scope === null || !scope.split(' ').includes('.default')) return;
+  const clientId = requestingClient(req, params);
+  const client = clientId === undefined ? undefined : s.applications.client(clientId);
+  const api = s.applications.webApi(params.get('resource') ?? '');
+  const granted =
+    client === undefined || api === undefined
+      ? undefined
+      : s.applications.grantedScopes(client, api);
+  if (granted === undefined) return;
+  const out = scope.split(' ').flatMap((x) => (x === '.default' ? [...granted] : [x]));
+  params.set('scope', [...new Set(out)].join(' '));
+}
+
+function dropScope(params: URLSearchParams, name: string): void {
+  const scope = params.get('scope');
+  if (scope === null) return;
+  params.set(
+    'scope',
+    scope
+      .split(' ')
+      .filter((x) => x !== name && x !== '')
+      .join(' '),
+  );
+}
+
 /**
  * RFC 8628 §3.5: a device that polls the token endpoint faster than the interval it was given gets `slow_down`
  * (oidc-provider leaves this to its host). One second of tolerance, so a client that waits exactly the interval is
@@ -130,7 +192,10 @@ async function handle(s: Services, req: Request, res: Response): Promise<void> {
   if (q !== -1) {
     const params = new URLSearchParams(req.url.slice(q + 1));
     const next = rewriteScopes(s.applications, params);
-    if (next !== undefined) req.url = `${req.url.slice(0, q)}?${next.toString()}`;
+    if (next !== undefined) {
+      expandDefault(s, req, next);
+      req.url = `${req.url.slice(0, q)}?${next.toString()}`;
+    }
   }
   if (
     req.method === 'POST' &&
@@ -155,8 +220,12 @@ async function handle(s: Services, req: Request, res: Response): Promise<void> {
     if (body !== undefined && typeof body['scope'] === 'string') {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(body)) if (typeof v === 'string') params.set(k, v);
-      const next = rewriteScopes(s.applications, params);
-      if (next !== undefined) req.body = Object.fromEntries(next.entries());
+      const next = rewriteScopes(s.applications, params) ?? params;
+      expandDefault(s, req, next);
+      // A refresh asks for the grant's scopes again; MSAL adds offline_access, which is not a scope of the access
+      // token (OIDC Core §11: it asked for the refresh token itself) and would make oidc-provider refuse the refresh.
+      if (next.get('grant_type') === 'refresh_token') dropScope(next, 'offline_access');
+      req.body = Object.fromEntries(next.entries());
     }
   }
   await (callback as unknown as (req: Request, res: Response) => Promise<void>)(req, res);

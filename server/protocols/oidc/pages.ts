@@ -94,7 +94,7 @@ function answer(ctx: KoaContextWithOIDC, html: string, csp?: string): void {
 function signedOut(
   s: Services,
   ctx: KoaContextWithOIDC,
-  o: { cleanup: readonly string[]; next?: SignOutNext | undefined },
+  o: { cleanup: readonly string[]; next?: SignOutNext | undefined; then?: string | undefined },
 ): void {
   const page = signedOutPage(s, expressOf(ctx).res, o);
   answer(ctx, page.html, page.csp);
@@ -109,9 +109,12 @@ export function logoutPage(s: Services): {
       const { req, res } = expressOf(ctx);
       const cleanup = await endBrowserSession(s, req, res, ctx.oidc.issuer);
       const { action, fields } = formFields(form);
+      // oidc-provider has matched post_logout_redirect_uri against the client's registered ones before this page.
+      const then = ctx.oidc.params?.['post_logout_redirect_uri'];
       signedOut(s, ctx, {
         cleanup,
         next: { kind: 'post', action, fields: [...fields, { name: 'logout', value: 'yes' }] },
+        then: typeof then === 'string' && then !== '' ? then : undefined,
       });
     },
     postLogoutSuccessSource: (ctx) => {

@@ -43,17 +43,33 @@ function privateJwk(cred: SigningCredential, key: KeyObject): Record<string, unk
 }
 
 function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
-  const grants = ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT];
-  const responseTypes = ['code'];
+  const browser = c.redirectUris.length > 0;
+  // The password grant is registered for every client so that grants.ts answers a client that may not use it with
+  // unauthorized_client (RFC 6749 §5.2), not oidc-provider's generic "grant type not allowed".
+  const grants = [DEVICE_CODE_GRANT, 'refresh_token', 'password'];
+  const responseTypes: string[] = [];
+  // A client without redirect URIs (a daemon, a script) has no authorization endpoint flows at all.
+  if (browser) {
+    grants.push('authorization_code');
+    responseTypes.push('code');
+  }
   if (c.kind === 'server') grants.push('client_credentials', JWT_BEARER_GRANT);
-  if (c.allowPasswordGrant) grants.push('password');
-  if (s.config.oauth.allowImplicit && c.kind === 'native') {
+  if (browser && s.config.oauth.allowImplicit && c.kind === 'native') {
     grants.push('implicit');
     responseTypes.push('id_token', 'id_token token');
   }
   const certificates = c.jwtSigningCertificates;
   const keyAuth = certificates.length > 0 || c.jwksUri !== undefined;
-  const auth = c.kind === 'native' ? 'none' : keyAuth ? 'private_key_jwt' : 'client_secret_post';
+  // oidc-provider holds one authentication method per client; AD FS accepts any credential a server application
+  // has. With both a secret and keys, the method is the one this request presents (a client_assertion or not).
+  const both = keyAuth && c.clientSecrets.length > 0;
+  const asserted = both && presentsAssertion();
+  const auth =
+    c.kind === 'native'
+      ? 'none'
+      : keyAuth && (!both || asserted)
+        ? 'private_key_jwt'
+        : 'client_secret_post';
   return {
     client_id: c.clientId,
     client_name: c.name,
@@ -63,7 +79,9 @@ function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
     grant_types: grants,
     response_types: responseTypes,
     token_endpoint_auth_method: auth,
-    ...(auth === 'client_secret_post' ? { client_secret: c.clientSecrets[0] ?? 'none' } : {}),
+    ...(auth === 'client_secret_post' || c.clientSecrets.length > 0
+      ? { client_secret: c.clientSecrets[0] ?? 'none' }
+      : {}),
     ...(c.jwksUri !== undefined ? { jwks_uri: c.jwksUri } : {}),
     ...(certificates.length > 0 && c.jwksUri === undefined
       ? {
@@ -77,6 +95,13 @@ function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
         }
       : {}),
   } as ClientMetadata;
+}
+
+/** Whether the token request in progress authenticates with a client assertion (private_key_jwt). */
+function presentsAssertion(): boolean {
+  const body = (Provider.ctx as { oidc?: { body?: Record<string, unknown> } } | undefined)?.oidc
+    ?.body;
+  return typeof body?.['client_assertion'] === 'string';
 }
 
 /** A presented client secret against the stored hashes (fedgate keeps only SHA-256 of a secret, never the secret). */
@@ -329,6 +354,8 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
   provider.proxy = true;
   // Stored secrets are SHA-256 hashes (fedgate app add shows the secret once); every stored hash is tried, so a
   // client can change secrets without a gap.
+  // AD FS puts the session id in every ID token (sid); oidc-provider does so only for back-channel logout clients.
+  provider.Client.prototype.includeSid = () => true;
   provider.Client.prototype.compareClientSecret = function compare(
     this: { clientId: string },
     actual: string,
