@@ -226,6 +226,9 @@ for (const [backend, make] of Object.entries(backends)) {
       assert.equal(await m('AuthorizationCode').find(code), undefined, 'gone after 2.5 s');
       assert.equal(await m('Session').find(sid), undefined, 'session gone');
       assert.equal(await m('Session').findByUid(uid), undefined, 'uid index gone');
+      // A device code may be kept a grace period past its expiry (expired_token for a late poll): within an hour.
+      await h.advance(3600_000);
+      assert.equal(await m('DeviceCode').find(dc), undefined, 'device code gone');
       assert.equal(await m('DeviceCode').findByUserCode('BCDF-GHJK'), undefined, 'user code gone');
     } finally {
       await h.close();
