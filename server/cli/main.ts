@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { checkApplications } from './app-check.ts';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
@@ -326,12 +327,16 @@ async function main(argv: string[]): Promise<void> {
       );
       // Catalogues, themes (files, contrast) and the languages and themes the configuration names (issue 17).
       const branding = checkBranding(c);
+      // OAuth application groups (issue 19): every group file's rules and certificates, then the whole registry as
+      // the server builds it (inline groups, identifiers used twice, also against relying-party trusts).
+      const apps = checkApplications(c);
       if (
         rules.problems.length > 0 ||
         saml.problems.length > 0 ||
         certs.length > 0 ||
         mfa.problems.length > 0 ||
-        branding.problems.length > 0
+        branding.problems.length > 0 ||
+        apps.problems.length > 0
       )
         throw new ConfigError(values.config ?? 'embedded defaults', [
           ...rules.problems,
@@ -339,12 +344,14 @@ async function main(argv: string[]): Promise<void> {
           ...certs,
           ...mfa.problems,
           ...branding.problems,
+          ...apps.problems,
         ]);
       for (const w of [
         ...storeWarnings(c.store),
         ...mfa.warnings,
         ...branding.warnings,
         ...rolloverWarnings(c.keys.rollover),
+        ...apps.warnings,
       ])
         process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(

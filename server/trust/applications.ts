@@ -10,15 +10,15 @@
  * and SAML.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { compileRules, configPath, genericRules, loadRulesFile } from '../claims/rule-sets.ts';
+import { compileRules, genericRules, loadRulesFile } from '../claims/rule-sets.ts';
 import type {
   ApplicationGroupConfig,
   NativeClientConfig,
   ServerApplicationConfig,
   WebApiConfig,
 } from '../config/schema.ts';
+import { readClientCertificateFile } from './application-files.ts';
 import { trustMfaOf, type RelyingParty } from './registry.ts';
 
 export type ClientKind = 'native' | 'server';
@@ -81,20 +81,11 @@ function readCertificates(
   where: string,
 ): X509Certificate[] {
   return files.map((f) => {
-    const path = resolve(baseDir, f);
-    let pem: string;
     try {
-      pem = readFileSync(path, 'utf8');
+      // The same check `fedgate app add` makes: one certificate, RSA >= 2048 or EC P-256, no private key.
+      return new X509Certificate(readClientCertificateFile(resolve(baseDir, f)).pem);
     } catch (err) {
-      throw new Error(
-        `${where}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
-        { cause: err },
-      );
-    }
-    try {
-      return new X509Certificate(pem);
-    } catch (err) {
-      throw new Error(`${where}: ${path} is not a PEM certificate`, { cause: err });
+      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
     }
   });
 }
@@ -127,7 +118,7 @@ function clientOf(
   });
 }
 
-function webApiOf(w: WebApiConfig, group: string, baseDir: string): WebApi {
+function webApiOf(w: WebApiConfig, group: string, baseDir: string, configDir: string): WebApi {
   const source = `application group ${group}, Web API ${w.identifiers[0] ?? w.name}`;
   const fromText = (text: string | undefined, file: string | undefined, what: string) =>
     text !== undefined
@@ -159,7 +150,8 @@ function webApiOf(w: WebApiConfig, group: string, baseDir: string): WebApi {
       issuance: issuance ?? compileRules('', `${source} issuance rules`),
       authorization: authorization ?? defaults.authorization,
     },
-    mfa: trustMfaOf(baseDir, w.mfa),
+    // The MFA rule file is relative to the configuration file, as for every trust (trustMfaSchema).
+    mfa: trustMfaOf(configDir, w.mfa),
   });
   return Object.freeze({
     rp,
@@ -196,6 +188,8 @@ export interface ApplicationGroupSource {
   group: ApplicationGroupConfig;
   /** Where rule and certificate paths resolve (the config file's or the group file's folder). */
   baseDir: string;
+  /** The config file's folder (MFA rule files resolve against it). */
+  configDir: string;
   /** For messages: the config file or the group file. */
   source: string;
 }
@@ -215,7 +209,7 @@ export class ApplicationRegistry {
     taken: (id: string) => boolean = () => false,
   ) {
     this.#apis.set(normaliseResource(USERINFO_RESOURCE), this.userinfo);
-    for (const { group, baseDir, source } of sources) {
+    for (const { group, baseDir, configDir, source } of sources) {
       if (!group.enabled) continue;
       const gid = groupId(group);
       const clients = [
@@ -228,7 +222,7 @@ export class ApplicationRegistry {
         this.#clients.set(c.clientId, c);
       }
       for (const w of group.webApis) {
-        const api = webApiOf(w, gid, baseDir);
+        const api = webApiOf(w, gid, baseDir, configDir);
         for (const id of api.identifiers) {
           const k = normaliseResource(id);
           if (this.#apis.has(k) || taken(id))
@@ -285,9 +279,17 @@ export function applicationSources(
   files: readonly { path: string; group: ApplicationGroupConfig }[],
 ): ApplicationGroupSource[] {
   return [
-    ...inline.map((group) => ({ group, baseDir, source: 'oauth.applicationGroups' })),
-    ...files.map((f) => ({ group: f.group, baseDir: dirname(f.path), source: f.path })),
+    ...inline.map((group) => ({
+      group,
+      baseDir,
+      configDir: baseDir,
+      source: 'oauth.applicationGroups',
+    })),
+    ...files.map((f) => ({
+      group: f.group,
+      baseDir: dirname(f.path),
+      configDir: baseDir,
+      source: f.path,
+    })),
   ];
 }
-
-export { configPath };

@@ -8,7 +8,7 @@
  * behaviour and an `oauth.*` key restores AD FS's (docs/configuration.md): PKCE for every client, S256 only,
  * refresh-token rotation for public clients, no implicit flow, no password grant unless a client allows it.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import Provider, {
   interactionPolicy,
   type Account,
@@ -112,7 +112,7 @@ export function secretMatches(hashes: readonly string[], presented: string): boo
   for (const stored of hashes) {
     const a = Buffer.from(stored);
     const b = Buffer.from(h);
-    if (a.length === b.length && a.equals(b)) ok = true;
+    if (a.length === b.length && timingSafeEqual(a, b)) ok = true;
   }
   return ok;
 }
