@@ -39,6 +39,9 @@ const NS = 'oidc' as const;
 /** Longer ids are refused (find → undefined): oidc-provider's own ids are 43 characters, client ids short. */
 export const MAX_ID_LENGTH = 512;
 
+/** How long an expired device code is still known (and answered expired_token). */
+const DEVICE_CODE_GRACE_SECONDS = 600;
+
 /** Models whose records carry `grantId` and die with their grant (oidc-provider's revoke helper lists them). */
 const GRANTABLE = new Set([
   'AccessToken',
@@ -160,9 +163,12 @@ export function storeAdapter(
       // Clients are configuration (application groups), never written by the provider.
       if (this.#model === 'Client') return;
       if (!validId(id)) throw new TypeError(`oidc adapter: ${this.#model} id is not a valid id`);
+      // A device code outlives its expiry by a grace period, so a device polling late learns expired_token
+      // (RFC 8628 §3.5: oidc-provider checks the expiry itself) instead of invalid_grant for a code it never knew.
+      const grace = this.#model === 'DeviceCode' ? DEVICE_CODE_GRACE_SECONDS : 0;
       const ttl =
         typeof expiresIn === 'number' && Number.isFinite(expiresIn)
-          ? Math.max(1, Math.ceil(expiresIn))
+          ? Math.max(1, Math.ceil(expiresIn)) + grace
           : NAMESPACES.oidc.ttlSeconds;
       const p: AdapterPayload = { ...payload };
       if (CREDENTIAL_ID.has(this.#model) && p.jti === id) delete p.jti;

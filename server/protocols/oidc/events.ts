@@ -12,6 +12,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { FederationError } from '../../lib/errors.ts';
 import * as audit from '../../observability/audit.ts';
+import { OIDC_MOUNT } from './common.ts';
 import type { Services } from '../../services.ts';
 
 const FAILURE = Symbol('fedgate.oidc.failure');
@@ -76,7 +77,20 @@ function watchErrors(s: Services, provider: Provider): void {
     else s.log.error({ err, activityId: res.locals.activityId }, 'oauth request failed');
   });
   provider.use(async (ctx, next) => {
-    await next();
+    try {
+      await next();
+    } catch (err) {
+      // oidc-provider 9: a device-code form posted without a session (expired, or never had one) is answered with
+      // a fresh form whose new xsrf it then fails to save ("persist can only be called on previously persisted
+      // Sessions"). The user gets the code page afresh instead of a 500.
+      const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
+      if (err instanceof TypeError && route === 'code_verification') {
+        ctx.status = 303;
+        ctx.redirect(`${OIDC_MOUNT}/oauth2/deviceauth`);
+        return;
+      }
+      throw err;
+    }
     const err = (ctx.state as Record<symbol, unknown>)[FAILURE];
     if (ctx.status === 500 && err instanceof FederationError && err.status === 503) {
       ctx.status = 503;
