@@ -62,7 +62,7 @@ function config(): ConfigInput {
         },
       ],
     },
-  } as ConfigInput;
+  };
 }
 
 interface Flow {
