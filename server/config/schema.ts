@@ -799,7 +799,10 @@ const clientId = z
 /** A stored client secret: its SHA-256 (the secret itself is shown once by `fedgate app add`, never kept). */
 const clientSecretHash = z
   .string()
-  .regex(/^sha256:[A-Za-z0-9_-]{43}$/, 'must be sha256:<base64url of 32 bytes> (fedgate app add writes it)');
+  .regex(
+    /^sha256:[A-Za-z0-9_-]{43}$/,
+    'must be sha256:<base64url of 32 bytes> (fedgate app add writes it)',
+  );
 
 /** A scope name a Web API grants (AD FS scope descriptions: openid, profile, email, allatclaims, user_impersonation, ...). */
 const scopeName = z
@@ -861,7 +864,9 @@ export const webApiSchema = z.strictObject({
   /** -TokenLifetime, minutes (access and ID token). */
   tokenLifetimeMinutes: z.coerce.number().int().min(5).max(1440).default(60),
   /** -AllowedClientTypes. */
-  allowedClientTypes: z.array(z.enum(['public', 'confidential'])).default(['public', 'confidential']),
+  allowedClientTypes: z
+    .array(z.enum(['public', 'confidential']))
+    .default(['public', 'confidential']),
   /** -IssueOAuthRefreshTokensTo: NoDevice = false. */
   issueRefreshTokens: z.boolean().default(true),
   /** Grant-AdfsApplicationPermission entries for this Web API. */
@@ -917,7 +922,6 @@ export const oauthSchema = z.strictObject({
   /** Minimum seconds between device-code polls (RFC 8628 §3.5 interval). */
   deviceCodePollIntervalSeconds: z.coerce.number().int().min(1).max(60).default(5),
 });
-
 
 export const configSchema = z.strictObject({
   /** Public DNS name of the federation service (used in every published URL; never taken from Host). */

@@ -56,7 +56,13 @@ export const ROUTES = {
 export type RouteName = keyof typeof ROUTES;
 
 /** Routes that are directories: a path below them is still the route (theme files). */
-const TREES: ReadonlySet<RouteName> = new Set<RouteName>(['theme', 'oauthInteraction', 'oauthAuthorize', 'oauthDeviceAuth', 'oauthLogout']);
+const TREES: ReadonlySet<RouteName> = new Set<RouteName>([
+  'theme',
+  'oauthInteraction',
+  'oauthAuthorize',
+  'oauthDeviceAuth',
+  'oauthLogout',
+]);
 
 const ENTRIES = (Object.entries(ROUTES) as [RouteName, string][])
   .map(([name, path]) => ({ name, path: path.toLowerCase(), tree: TREES.has(name) }))

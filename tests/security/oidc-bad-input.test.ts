@@ -69,16 +69,13 @@ const cases = (app: Express): [string, () => request.Test][] => [
   [
     'obo garbage',
     () =>
-      request(app)
-        .post('/adfs/oauth2/token')
-        .type('form')
-        .send({
-          grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-          client_id: 'srv',
-          client_secret: 'x',
-          assertion: 'x',
-          requested_token_use: 'on_behalf_of',
-        }),
+      request(app).post('/adfs/oauth2/token').type('form').send({
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        client_id: 'srv',
+        client_secret: 'x',
+        assertion: 'x',
+        requested_token_use: 'on_behalf_of',
+      }),
   ],
   [
     'password arrays',
