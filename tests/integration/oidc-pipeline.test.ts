@@ -5,7 +5,7 @@ import type { Express } from 'express';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
 import type { ConfigInput } from '../../server/config/schema.ts';
-import { hidden, Jar, makeTestApp, nextHop, type TestApp } from '../helpers/app.ts';
+import { decodeEntities, hidden, Jar, makeTestApp, nextHop, type TestApp } from '../helpers/app.ts';
 
 // OpenID Connect through fedgate's browser pipeline (issue 19): the Web API is the party of the sign-in, so its
 // AD FS rules decide the access token's claims and who may have one, its MFA policy applies, and a token is audited.
@@ -38,6 +38,7 @@ function config(): ConfigInput {
               name: 'Payroll desktop',
               clientId: 'payroll-desktop',
               redirectUris: [REDIRECT],
+              logoutUri: 'https://payroll.contoso.test/signout',
               allowPasswordGrant: true,
             },
           ],
@@ -200,6 +201,33 @@ describe('OIDC through the browser pipeline (Web API rules, MFA, audit)', () => 
     assert.equal(line['rp'], 'https://payroll.contoso.test');
     assert.equal(line['clientApplication'], 'payroll-desktop');
     assert.equal(line['upn'], 'alice@fedgate.test');
+  });
+
+  test("one session, one sign-out: a WS-Fed sign-out loads the OAuth client's LogoutUri, and ends the SSO session", async () => {
+    const flow = await signInFor(
+      t.app,
+      'openid https://payroll.contoso.test/user_impersonation',
+      'alice',
+    );
+    const q = await resume(t.app, flow);
+    assert.ok(q.get('code'));
+    const out = await request(t.app)
+      .get('/adfs/ls/?wa=wsignout1.0')
+      .set('Cookie', flow.jar.header());
+    assert.equal(out.status, 200);
+    const imgs = [...out.text.matchAll(/<img class="signout-cleanup" src="([^"]*)"/g)].map((m) =>
+      decodeEntities(m[1] ?? ''),
+    );
+    assert.deepEqual(imgs, [
+      `https://payroll.contoso.test/signout?iss=${encodeURIComponent(issuer)}`,
+    ]);
+    assert.match(
+      String(out.headers['content-security-policy']),
+      /img-src[^;]* https:\/\/payroll\.contoso\.test/,
+    );
+    // The session is gone: a new authorization asks for credentials again.
+    const again = await signInFor(t.app, 'openid', 'alice');
+    assert.match(again.page.text, /name="AuthState"/);
   });
 
   test('without allatclaims the ID token has no rule claims', async () => {

@@ -36,6 +36,31 @@ export function wsfedCleanupUrls(s: Services, participants: readonly Participant
   return out.slice(-MAX_CLEANUP);
 }
 
+/**
+ * The session's OAuth clients that registered a LogoutUri (AD FS front-channel sign-out): loaded like the WS-Fed
+ * cleanups, with `iss` (OpenID Connect Front-Channel Logout §2). A client removed since gets nothing.
+ */
+export function oidcCleanupUrls(s: Services, participants: readonly Participant[]): string[] {
+  const out: string[] = [];
+  for (const p of participants) {
+    if (p.protocol !== 'oidc') continue;
+    const logoutUri = s.applications.client(p.rp)?.logoutUri;
+    if (logoutUri === undefined) continue;
+    const u = new URL(logoutUri);
+    u.searchParams.set('iss', `${s.config.publicUrl}/adfs`);
+    if (p.sid !== undefined) u.searchParams.set('sid', p.sid);
+    if (!out.includes(u.href)) out.push(u.href);
+  }
+  return out.slice(-MAX_CLEANUP);
+}
+
+/** Every party of an ended session that is told by a page load: WS-Fed cleanups, then OAuth clients' LogoutUri. */
+export function cleanupUrls(s: Services, participants: readonly Participant[]): string[] {
+  return [...wsfedCleanupUrls(s, participants), ...oidcCleanupUrls(s, participants)].slice(
+    -MAX_CLEANUP,
+  );
+}
+
 /** Where the browser goes after the cleanup images: a plain GET, or a form POST (SAML HTTP-POST binding). */
 export type SignOutNext =
   | { kind: 'redirect'; url: string }

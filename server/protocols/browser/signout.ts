@@ -10,7 +10,7 @@ import type { Services } from '../../services.ts';
 import type { Inbound } from '../saml2/inbound.ts';
 import { canLogOut, readLogoutRequest, runLogout } from '../saml2/slo.ts';
 import { signOutReply } from '../wsfed/signout.ts';
-import { sendSignedOut, wsfedCleanupUrls } from './signed-out-page.ts';
+import { cleanupUrls, sendSignedOut } from './signed-out-page.ts';
 import * as audit from '../../observability/audit.ts';
 
 type SamlParticipant = Extract<Participant, { protocol: 'saml2' }>;
@@ -36,7 +36,7 @@ export async function wsfedSignOut(
     });
     // WS-Fed parties get wsignoutcleanup1.0 from the signed-out page; SAML 2.0 parties of this session are logged
     // out too (IdP-initiated single logout), and that chain ends on the signed-out page with the cleanup.
-    cleanup = wsfedCleanupUrls(s, parts);
+    cleanup = cleanupUrls(s, parts);
     const queue = parts.filter(isSaml).filter((p) => canLogOut(s, p));
     if (queue.length > 0) {
       await runLogout(s, res, { queue, partial: false, cleanup });
@@ -106,7 +106,7 @@ export async function samlLogoutRequest(
       await s.participants.take(session);
       clearCookie(res, SSO_COOKIE);
       queue = named.filter((p) => p.rp !== rp);
-      cleanup = wsfedCleanupUrls(s, parts);
+      cleanup = cleanupUrls(s, parts);
       audit.signedOut(s.audit, {
         protocol: 'saml2',
         initiator: rp,

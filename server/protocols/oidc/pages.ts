@@ -6,12 +6,11 @@
  */
 import type { Request, Response } from 'express';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Participant } from '../../authn/participants.ts';
 import { clearCookie, readCookie, SSO_COOKIE } from '../../http/cookies.ts';
 import { Msg } from '../../i18n/msg.ts';
 import * as audit from '../../observability/audit.ts';
 import type { Services } from '../../services.ts';
-import { signedOutPage, wsfedCleanupUrls, type SignOutNext } from '../browser/signed-out-page.ts';
+import { cleanupUrls, signedOutPage, type SignOutNext } from '../browser/signed-out-page.ts';
 
 /** Express's own request and response objects: oidc-provider runs on the same node objects (mount.ts). */
 function expressOf(ctx: KoaContextWithOIDC): { req: Request; res: Response } {
@@ -42,31 +41,11 @@ function decodeHtml(v: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** Front-channel logout of the session's OAuth clients (AD FS calls each client's LogoutUri with the session id). */
-export function oidcCleanupUrls(
-  s: Services,
-  issuer: string,
-  parts: readonly Participant[],
-): string[] {
-  const out: string[] = [];
-  for (const p of parts) {
-    if (p.protocol !== 'oidc') continue;
-    const c = s.applications.client(p.rp);
-    if (c?.logoutUri === undefined) continue;
-    const u = new URL(c.logoutUri);
-    u.searchParams.set('iss', issuer);
-    if (p.sid !== undefined) u.searchParams.set('sid', p.sid);
-    out.push(u.href);
-  }
-  return out;
-}
-
 /** Ends fedgate's SSO session of this browser; the cleanup URLs of its parties (WS-Fed and OAuth clients). */
 export async function endBrowserSession(
   s: Services,
   req: Request,
   res: Response,
-  issuer: string,
 ): Promise<string[]> {
   const ended = await s.sessions.destroy(readCookie(req, SSO_COOKIE));
   clearCookie(res, SSO_COOKIE);
@@ -77,7 +56,7 @@ export async function endBrowserSession(
     rps: parts.map((p) => p.rp),
     activityId: res.locals.activityId,
   });
-  return [...wsfedCleanupUrls(s, parts), ...oidcCleanupUrls(s, issuer, parts)];
+  return cleanupUrls(s, parts);
 }
 
 /**
@@ -107,7 +86,7 @@ export function logoutPage(s: Services): {
   return {
     logoutSource: async (ctx, form) => {
       const { req, res } = expressOf(ctx);
-      const cleanup = await endBrowserSession(s, req, res, ctx.oidc.issuer);
+      const cleanup = await endBrowserSession(s, req, res);
       const { action, fields } = formFields(form);
       // oidc-provider has matched post_logout_redirect_uri against the client's registered ones before this page.
       const then = ctx.oidc.params?.['post_logout_redirect_uri'];
