@@ -16,7 +16,8 @@
  * - `replay-claim:<h(id)>`: makes ReplayDetection (client-assertion and DPoP `jti`s) atomic, see `#replayFind`.
  */
 import { createHash } from 'node:crypto';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from './library.ts';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import { NAMESPACES } from '../../stores/namespaces.ts';
 import type { ArtifactStore } from '../../stores/types.ts';

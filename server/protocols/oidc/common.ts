@@ -3,7 +3,8 @@
  * type URIs, AD FS's key ids and public keys, the issuer, and how a user becomes an oidc-provider account id.
  */
 import { X509Certificate } from 'node:crypto';
-import { errors, type ResourceServer } from 'oidc-provider';
+import type { ResourceServer } from 'oidc-provider';
+import { errors } from './library.ts';
 import type { SigningCredential } from '../../keys/types.ts';
 import type { Services } from '../../services.ts';
 

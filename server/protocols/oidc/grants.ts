@@ -11,7 +11,9 @@
  */
 import type { Request, Response } from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors } from './library.ts';
 import { authenticateWithPassword } from '../../authn/password.ts';
 import { decideMfa, hasRuleSources } from '../../authn/mfa/policy.ts';
 import { AuthMethods } from '../../claims/types.ts';

@@ -159,6 +159,13 @@ export function oidcRouter(s: Services): Router {
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.json({ keys });
   });
+  // The interactions' parent path names no sign-in (oidc-provider sends the browser to a path below it).
+  r.all(ROUTES.oauthInteraction, () => {
+    throw new FederationError(
+      'bad_request',
+      'This address expects a sign-in request from an application. Start from the application you want to use.',
+    );
+  });
   r.get(
     `${ROUTES.oauthInteraction}/:uid`,
     route((req, res) => interactionStart(s, req, res)),

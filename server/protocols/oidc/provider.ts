@@ -9,12 +9,9 @@
  * refresh-token rotation for public clients, no implicit flow, no password grant unless a client allows it.
  */
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
-import Provider, {
-  interactionPolicy,
-  type Account,
-  type ClientMetadata,
-  type Configuration,
-} from 'oidc-provider';
+import type { Account, ClientMetadata, Configuration } from 'oidc-provider';
+import type OidcProvider from 'oidc-provider';
+import { interactionPolicy, loadWarnings, Provider } from './library.ts';
 import type { SsoSession } from '../../authn/session.ts';
 import { FederationError } from '../../lib/errors.ts';
 import { Msg } from '../../i18n/msg.ts';
@@ -122,7 +119,7 @@ export function sessionOfLogin(extra: unknown): string | undefined {
   return typeof extra === 'string' ? extra : undefined;
 }
 
-export function buildProvider(s: Services, signing: SigningCredential): Provider {
+export function buildProvider(s: Services, signing: SigningCredential): OidcProvider {
   const issuer = oidcIssuer(s);
   const o = s.config.oauth;
   const apps = () => s.applications;
@@ -350,6 +347,7 @@ export function buildProvider(s: Services, signing: SigningCredential): Provider
     clockTolerance: 60,
   };
   const provider = new Provider(issuer, configuration);
+  for (const w of loadWarnings) s.log.info({ library: 'oidc-provider' }, w);
   // The proxy headers are the ones app.ts writes from express's own trusted-proxy decision (mount.ts).
   provider.proxy = true;
   // Stored secrets are SHA-256 hashes (fedgate app add shows the secret once); every stored hash is tried, so a
