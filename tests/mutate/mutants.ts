@@ -43,6 +43,11 @@ const APP = 'server/app.ts';
 const LOCK = 'server/authn/lockout.ts';
 const SPRAY = 'server/authn/spray.ts';
 const FORMS = 'server/authn/password.ts';
+const OIDC_PROVIDER = 'server/protocols/oidc/provider.ts';
+const OIDC_GRANTS = 'server/protocols/oidc/grants.ts';
+const OIDC_NEG = 'tests/security/oidc-negatives.test.ts';
+const OIDC_PIPELINE = 'tests/integration/oidc-pipeline.test.ts';
+const OIDC_BAD = 'tests/security/oidc-bad-input.test.ts';
 
 /**
  * A condition that is always false at run time but that the type checker cannot evaluate: a literal `false`
@@ -1429,5 +1434,86 @@ export const MUTANTS: Mutant[] = [
     'with no usable primary left, requests get a deliberate 503 (and readiness fails), never a 500',
     'issue 18, non-negotiable 3',
     [RING_T],
+  ),
+  // ---------------------------------------------------------------- OpenID Connect / OAuth 2.0 (issue 19)
+  m(
+    'oidc-pkce-required',
+    'oidc',
+    OIDC_PROVIDER,
+    "o.pkceRequired === 'all' ||",
+    "o.pkceRequired === ('none' as string) ||",
+    'PKCE (S256) is required of every client by default, confidential ones included',
+    'issue 19, RFC 9700 §2.1.1',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-secret-hash',
+    'oidc',
+    OIDC_PROVIDER,
+    'if (a.length === b.length && timingSafeEqual(a, b)) ok = true;',
+    'if (a.length === b.length) ok = true;',
+    "a client secret must hash to one of the client's stored hashes",
+    'issue 19 (client authentication)',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-password-grant-per-client',
+    'oidc',
+    OIDC_GRANTS,
+    'if (c?.allowPasswordGrant !== true)',
+    'if (c === undefined)',
+    'the password grant only for a client that allows it (unauthorized_client otherwise)',
+    'issue 19, RFC 9700 §2.4',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-obo-audience',
+    'oidc',
+    OIDC_GRANTS,
+    'audience: [...middle.identifiers],',
+    '',
+    "on-behalf-of: the assertion must be an access token for the middle tier's own Web API",
+    'issue 19 (a token for one Web API used at another)',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-device-slow-down',
+    'oidc',
+    'server/protocols/oidc/mount.ts',
+    "return !(await s.store.markSeen('oidcClaims', key, window));",
+    "return !(await s.store.markSeen('oidcClaims', key, window)) && key === '';",
+    'a device polling faster than its interval gets slow_down',
+    'issue 19, RFC 8628 §3.5',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-webapi-authorization-rules',
+    'oidc',
+    'server/protocols/oidc/issue.ts',
+    'if (!outcome.permitted) {',
+    "if (!outcome.permitted && outcome.reason === '\\u0000') {",
+    "the Web API's issuance authorization rules decide who gets a code (access_denied otherwise)",
+    'issue 19 (per-Web API rules)',
+    [OIDC_PIPELINE],
+  ),
+  m(
+    'oidc-webapi-permission',
+    'oidc',
+    'server/protocols/oidc/common.ts',
+    'const scopes = apps.grantedScopes(c, api);',
+    "const scopes = apps.grantedScopes(c, api) ?? ['user_impersonation'];",
+    'a client without a permission at a Web API gets invalid_target',
+    'issue 19 (Grant-AdfsApplicationPermission)',
+    [OIDC_NEG],
+  ),
+  m(
+    'oidc-device-form-500',
+    'oidc',
+    'server/protocols/oidc/events.ts',
+    "if (err instanceof TypeError && route === 'code_verification') {",
+    "if (err instanceof TypeError && route === ('none' as string)) {",
+    "a device-code form posted without a session gets the page again, not oidc-provider's 500",
+    'issue 19, non-negotiable 3',
+    [OIDC_BAD],
   ),
 ];
