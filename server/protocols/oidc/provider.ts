@@ -12,19 +12,17 @@ import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Account, ClientMetadata, Configuration } from 'oidc-provider';
 import type OidcProvider from 'oidc-provider';
 import { interactionPolicy, loadWarnings, Provider } from './library.ts';
-import type { SsoSession } from '../../authn/session.ts';
 import { FederationError } from '../../lib/errors.ts';
 import { Msg } from '../../i18n/msg.ts';
 import type { Services } from '../../services.ts';
 import type { SigningCredential } from '../../keys/types.ts';
-import { USERINFO_RESOURCE, type OAuthClient } from '../../trust/applications.ts';
+import type { OAuthClient } from '../../trust/applications.ts';
 import { storeAdapter } from './adapter.ts';
 import { grantClaims, keepTokenAccount } from './grant-claims.ts';
 import { devicePages, logoutPage } from './pages.ts';
 import { noteUser, watchProvider } from './events.ts';
 import { registerGrants } from './grants.ts';
 import {
-  accountIdOf,
   DEVICE_CODE_GRANT,
   JWT_BEARER_GRANT,
   keyIdOf,
@@ -32,8 +30,6 @@ import {
   oidcIssuer,
   OIDC_MOUNT,
 } from './common.ts';
-
-export { accountIdOf, oidcIssuer, OIDC_MOUNT };
 
 function privateJwk(cred: SigningCredential, key: KeyObject): Record<string, unknown> {
   return { ...key.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: keyIdOf(cred) };
@@ -112,11 +108,6 @@ export function secretMatches(hashes: readonly string[], presented: string): boo
     if (a.length === b.length && timingSafeEqual(a, b)) ok = true;
   }
   return ok;
-}
-
-/** The fedgate SSO session behind an OAuth session (written by the interaction: `fedgate_sid` in the login result). */
-export function sessionOfLogin(extra: unknown): string | undefined {
-  return typeof extra === 'string' ? extra : undefined;
 }
 
 export function buildProvider(s: Services, signing: SigningCredential): OidcProvider {
@@ -377,6 +368,3 @@ export function buildProvider(s: Services, signing: SigningCredential): OidcProv
   });
   return provider;
 }
-
-export type { SsoSession };
-export { USERINFO_RESOURCE };
