@@ -40,6 +40,7 @@ import { buildFederationMetadata } from './protocols/metadata/federation-metadat
 import { activeEndpoints } from './protocols/wstrust/endpoints.ts';
 import type { ArtifactStore } from './stores/types.ts';
 import { TrustRegistry } from './trust/registry.ts';
+import { ApplicationLoader } from './trust/application-loader.ts';
 import { ApplicationRegistry, applicationSources } from './trust/applications.ts';
 import { readApplicationGroupFiles } from './trust/application-files.ts';
 import { SamlTrustLoader } from './trust/saml-trusts.ts';
@@ -65,7 +66,9 @@ export interface Services {
   verifierKey: Buffer;
   trusts: TrustRegistry;
   /** OAuth application groups (issue 19): clients and Web APIs, from oauth.applicationGroups and applicationsDir. */
-  applications: ApplicationRegistry;
+  readonly applications: ApplicationRegistry;
+  /** Keeps `applications` current with oauth.applicationsDir (fedgate app). */
+  applicationLoader: ApplicationLoader;
   /** SAML 2.0 trust files and their metadata (refreshed on a schedule into `trusts`). */
   samlTrusts: SamlTrustLoader;
   /** Runs a relying party's claim rules (authorization, then issuance). */
@@ -164,7 +167,6 @@ export async function buildServices(
   // Rule sets compile first: a rule file that does not parse stops startup (file:line:column) before anything
   // else is built.
   const trusts = trustRegistryFor(config);
-  const applications = applicationRegistryFor(config, trusts);
   const acceptance = acceptanceRules(config);
   const metrics = new Metrics({ defaultMetrics: true });
   const { log, audit } = createLoggers(config.log.level, overrides.logDestination, (ev) => {
@@ -179,6 +181,14 @@ export async function buildServices(
   });
   await samlTrusts.load(true);
   samlTrusts.start();
+  // OAuth application groups (issue 19): compiled now (a broken group stops startup), then kept current.
+  const applicationLoader = new ApplicationLoader({
+    dir: resolve(config.baseDir, config.oauth.applicationsDir),
+    build: () => applicationRegistryFor(config, trusts),
+    log,
+    intervalSeconds: config.oauth.reloadIntervalSeconds,
+  });
+  applicationLoader.start();
   const store =
     overrides.store ??
     createStore(config.store, {
@@ -388,7 +398,10 @@ export async function buildServices(
     spray,
     verifierKey: verifierKeyFrom(sessionSecrets[0] ?? ''),
     trusts,
-    applications,
+    get applications() {
+      return applicationLoader.current;
+    },
+    applicationLoader,
     samlTrusts,
     certificates,
     claims: new ClaimsEngine({
@@ -414,6 +427,7 @@ export async function buildServices(
     themes,
     async close() {
       keyLifecycle.stop();
+      applicationLoader.stop();
       samlTrusts.stop();
       themes.stop();
       await directory.close();

@@ -897,6 +897,11 @@ export const oauthSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Application group files (`fedgate app add` writes them), relative to the config file. */
   applicationsDir: z.string().min(1).default('metadata/applications'),
+  /**
+   * How often each node looks for changed files in applicationsDir, seconds (`fedgate app` changes take effect
+   * without a restart). 0: only at start.
+   */
+  reloadIntervalSeconds: z.coerce.number().int().min(0).max(3600).default(30),
   /** Application groups written in this file (besides applicationsDir). */
   applicationGroups: z.array(applicationGroupSchema).default([]),
   /**
