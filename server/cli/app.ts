@@ -19,6 +19,7 @@
  *   file never holds anything that authenticates a client. `list` never prints a hash.
  * - Exit 0 done, 1 refused (one line on standard error), 2 usage error.
  */
+import { decodePowerShellText } from '../lib/powershell-text.ts';
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -801,32 +802,11 @@ export function appRemove(
 // ---------------------------------------------------------------------------------------------------------------
 // import: the ConvertTo-Json output of Get-AdfsApplicationGroup (and of Get-AdfsApplicationPermission).
 
-/**
- * Text of a PowerShell export: Windows PowerShell 5.1's `>` writes UTF-16LE with a BOM, `Out-File -Encoding utf8`
- * UTF-8 with a BOM, PowerShell 7 UTF-8 without one. Anything else that is not valid UTF-8 is refused.
- */
+/** Text of a PowerShell export (lib/powershell-text.ts); anything that is not UTF-8 or UTF-16 is refused. */
 export function decodeExport(buf: Buffer, source: string): string {
-  if (buf.length >= 2 && buf[0] === 0xff && buf[1] === 0xfe)
-    return buf.subarray(2).toString('utf16le');
-  if (buf.length >= 2 && buf[0] === 0xfe && buf[1] === 0xff) {
-    const le = Buffer.from(buf.subarray(2));
-    le.swap16();
-    return le.toString('utf16le');
-  }
-  if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
-    return strictUtf8(buf.subarray(3), source);
-  // UTF-16LE without a BOM: JSON starts with an ASCII character, so its second byte is 0.
-  if (buf.length >= 2 && buf.length % 2 === 0 && buf[0] !== 0 && buf[1] === 0)
-    return buf.toString('utf16le');
-  return strictUtf8(buf, source);
-}
-
-function strictUtf8(buf: Uint8Array, source: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
-  } catch {
-    throw new AppCliError(`${source}: neither UTF-8 nor UTF-16 text`);
-  }
+  const text = decodePowerShellText(buf);
+  if (text === undefined) throw new AppCliError(`${source}: neither UTF-8 nor UTF-16 text`);
+  return text;
 }
 
 function readExport(path: string): unknown {

@@ -1,3 +1,4 @@
+import { decodePowerShellText } from '../lib/powershell-text.ts';
 import { X509Certificate, createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -338,27 +339,6 @@ export class TenantJsonError extends Error {
   override readonly name = 'TenantJsonError';
 }
 
-/**
- * The text of `Get-MgDomainFederationConfiguration -DomainId X | ConvertTo-Json` as the admin saved it. Windows
- * PowerShell 5.1 writes UTF-16LE with a byte order mark (`>` and Out-File), PowerShell 7 UTF-8 without one; a
- * UTF-8 BOM (Set-Content -Encoding UTF8 on 5.1) and UTF-16BE are read too.
- */
-export function decodeTenantJsonText(buf: Buffer): string {
-  if (buf.length >= 2 && buf[0] === 0xff && buf[1] === 0xfe)
-    return buf.subarray(2).toString('utf16le');
-  if (buf.length >= 2 && buf[0] === 0xfe && buf[1] === 0xff) {
-    const le = Buffer.from(buf.subarray(2));
-    le.swap16();
-    return le.toString('utf16le');
-  }
-  if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
-    return buf.subarray(3).toString('utf8');
-  // UTF-16LE without a BOM: JSON starts with an ASCII character, so its second byte is zero.
-  if (buf.length >= 2 && buf.length % 2 === 0 && buf[0] !== 0 && buf[1] === 0)
-    return buf.toString('utf16le');
-  return buf.toString('utf8');
-}
-
 /** Reads the file (at most MAX_TENANT_JSON_BYTES) and returns its one federation configuration object. */
 export async function readTenantJson(file: string): Promise<Record<string, unknown>> {
   let fh;
@@ -388,7 +368,8 @@ export async function readTenantJson(file: string): Promise<Record<string, unkno
 export function parseTenantJson(buf: Buffer, file = 'the tenant JSON'): Record<string, unknown> {
   let json: unknown;
   try {
-    json = JSON.parse(decodeTenantJsonText(buf));
+    // The text as PowerShell saved it (lib/powershell-text.ts); bytes that are no text fail like bad JSON.
+    json = JSON.parse(decodePowerShellText(buf) ?? '');
   } catch {
     throw new TenantJsonError(
       `${file} is not JSON: save the output of Get-MgDomainFederationConfiguration -DomainId DOMAIN | ConvertTo-Json`,

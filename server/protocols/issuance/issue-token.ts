@@ -75,16 +75,21 @@ export function inBrowserSession(
   return {
     protocol,
     rp,
-    auth: {
-      user,
-      method: session.authMethod,
-      instant: new Date(session.authInstant),
-      certificate: session.certificate,
-      mfa: session.mfa,
-      persistent: session.persistent,
-    },
+    auth: sessionAuth(user, session),
     endpointPath: `${ROUTES.passive}/`,
     session,
+  };
+}
+
+/** How the user of a browser session authenticated, as the claims step takes it (every browser protocol). */
+export function sessionAuth(user: DirectoryUser, session: SsoSession): AuthenticationContext {
+  return {
+    user,
+    method: session.authMethod,
+    instant: new Date(session.authInstant),
+    certificate: session.certificate,
+    mfa: session.mfa,
+    persistent: session.persistent,
   };
 }
 

@@ -7,6 +7,7 @@ import { FederationError } from '../../lib/errors.ts';
 import { OIDC_SCOPES } from '../../trust/applications.ts';
 import { expired, type ProtocolRequest, type SignedIn } from '../browser/pending.ts';
 import type { Delivery } from '../browser/form-post.ts';
+import { sessionAuth } from '../issuance/issue-token.ts';
 import { issuanceClaims } from '../issuance/request-context.ts';
 import { jwtClaims } from './claims.ts';
 import { accountIdOf } from './common.ts';
@@ -31,14 +32,7 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
   const api = s.applications.webApi(request.resource);
   const client = s.applications.client(request.clientId);
   if (api === undefined || client === undefined) throw expired();
-  const auth = {
-    user,
-    method: session.authMethod,
-    instant: new Date(session.authInstant),
-    certificate: session.certificate,
-    mfa: session.mfa,
-    persistent: session.persistent,
-  };
+  const auth = sessionAuth(user, session);
   const outcome = await issuanceClaims(s, req, res, {
     protocol: 'oidc',
     rp: api.rp,
