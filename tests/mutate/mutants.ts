@@ -1490,8 +1490,9 @@ export const MUTANTS: Mutant[] = [
     'oidc-webapi-authorization-rules',
     'oidc',
     'server/protocols/oidc/issue.ts',
-    'if (!outcome.permitted) {',
-    "if (!outcome.permitted && outcome.reason === '\\u0000') {",
+    'rp: api.rp,',
+    // The Web API's own authorization rules replaced by permit-all (the userinfo resource's): the deny branch stays.
+    'rp: { ...api.rp, rules: { ...api.rp.rules, authorization: s.applications.userinfo.rp.rules.authorization } },',
     "the Web API's issuance authorization rules decide who gets a code (access_denied otherwise)",
     'issue 19 (per-Web API rules)',
     [OIDC_PIPELINE],
