@@ -24,7 +24,7 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import supertest from 'supertest';
 import { oidcProvider } from '../server/protocols/oidc/instance.ts';
-import { hidden, Jar, makeTestApp } from '../tests/helpers/app.ts';
+import { hidden, Jar, makeTestApp, nextHop } from '../tests/helpers/app.ts';
 import { fmt, median, rate, table } from './lib.ts';
 
 const SECRET = 'bench-server-secret-0123456789abcdef';
@@ -196,7 +196,8 @@ export async function oidcBench(opts: {
         AuthMethod: 'FormsAuthentication',
       });
     jar.take(r);
-    r = await app.get(path(r.headers.location)).set('Cookie', jar.header());
+    // The sign-in ends on a continuation page (a navigation to the provider's resume address).
+    r = await app.get(path(nextHop(r))).set('Cookie', jar.header());
     const first = new URL(String(r.headers.location)).searchParams.get('code');
     if (first === null) throw new Error(`the OIDC code flow gave no code (${String(r.status)})`);
 
