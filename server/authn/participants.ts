@@ -22,7 +22,6 @@ export type Participant =
       /** An OAuth client (client_id) that got tokens in this session: its LogoutUri is called at sign-out. */
       protocol: 'oidc';
       rp: string;
-      sid?: string | undefined;
     };
 
 /** A session rarely holds more than a handful of parties; the oldest go first past this bound. */

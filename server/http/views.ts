@@ -357,7 +357,6 @@ export class Views {
     };
   }
 
-  /** The auto-submitting form that delivers a token (MS-MWBF §2.2.4); works without script via <noscript>. */
   /**
    * A same-origin continuation by plain navigation (meta refresh, and a link): after a form post, a redirect chain
    * that leaves for another origin would be checked against the posting page's CSP form-action (OAuth: fedgate's
@@ -375,6 +374,7 @@ export class Views {
     });
   }
 
+  /** The auto-submitting form that delivers a token (MS-MWBF §2.2.4); works without script via <noscript>. */
   formPost(
     res: Response,
     action: string,

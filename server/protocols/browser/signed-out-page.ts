@@ -47,8 +47,8 @@ export function oidcCleanupUrls(s: Services, participants: readonly Participant[
     const logoutUri = s.applications.client(p.rp)?.logoutUri;
     if (logoutUri === undefined) continue;
     const u = new URL(logoutUri);
+    // No sid: oidc-provider's session id is not known where the session's parties are recorded.
     u.searchParams.set('iss', `${s.config.publicUrl}/adfs`);
-    if (p.sid !== undefined) u.searchParams.set('sid', p.sid);
     if (!out.includes(u.href)) out.push(u.href);
   }
   return out.slice(-MAX_CLEANUP);
