@@ -180,7 +180,8 @@ function userinfoApi(): WebApi {
     group: '',
     allowedClientTypes: Object.freeze(['public', 'confidential'] as const),
     issueRefreshTokens: true,
-    permissions: new Map([['*', ['openid']]]),
+    // Every client may sign in for it: grantedScopes answers OIDC_SCOPES without reading permissions.
+    permissions: new Map(),
   });
 }
 
@@ -264,11 +265,6 @@ export class ApplicationRegistry {
     const all = api.permissions.get('*');
     if (own === undefined && all === undefined) return undefined;
     return [...new Set([...(own ?? []), ...(all ?? [])])];
-  }
-
-  /** The Web API a client is itself (OBO middle tier: a server application whose client_id is a Web API identifier). */
-  apiOfClient(client: OAuthClient): WebApi | undefined {
-    return this.webApi(client.clientId);
   }
 }
 

@@ -29,6 +29,9 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
   const provider = oidcProvider(s);
   const interaction = await provider.Interaction.find(request.uid);
   if (interaction === undefined) throw expired();
+  const back = interaction.returnTo;
+  if (typeof back !== 'string')
+    throw new FederationError('internal', 'An OAuth interaction has no return address.');
   const api = s.applications.webApi(request.resource);
   const client = s.applications.client(request.clientId);
   if (api === undefined || client === undefined) throw expired();
@@ -47,7 +50,7 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
       error_description: 'The authorization rules of the resource denied access.',
     };
     await interaction.save(remaining);
-    return { redirect: interaction.returnTo };
+    return { redirect: back };
   }
   const accountId = accountIdOf(user.objectGuid);
   const granted = s.applications.grantedScopes(client, api) ?? [];
@@ -65,7 +68,7 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
   }
   const grantId = await grant.save();
   const claims = jwtClaims(outcome.claims);
-  const mfa = session.mfa !== undefined;
+  const amr = amrOf(session.authMethod, session.mfa !== undefined);
   const kmsi = session.persistent === true;
   await keepGrantClaims(
     s,
@@ -75,7 +78,7 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
       claims,
       authMethod: session.authMethod,
       authInstant: session.authInstant,
-      amr: amrOf(session.authMethod, mfa),
+      amr,
     },
     (kmsi
       ? s.config.oauth.refreshTokenKmsiLifetimeHours
@@ -85,14 +88,12 @@ export async function issueOidc(who: SignedIn, request: OidcRequest): Promise<De
     login: {
       accountId,
       ts: Math.floor(new Date(session.authInstant).getTime() / 1000),
-      amr: amrOf(session.authMethod, mfa),
+      amr,
       remember: kmsi,
     },
     consent: { grantId },
   };
   await interaction.save(remaining);
   await s.participants.remember(session, { protocol: 'oidc', rp: client.clientId });
-  if (typeof interaction.returnTo !== 'string')
-    throw new FederationError('internal', 'An OAuth interaction has no return address.');
-  return { redirect: interaction.returnTo };
+  return { redirect: back };
 }

@@ -78,16 +78,29 @@ function clientMetadata(s: Services, c: OAuthClient): ClientMetadata {
     ...(c.jwksUri !== undefined ? { jwks_uri: c.jwksUri } : {}),
     ...(certificates.length > 0 && c.jwksUri === undefined
       ? {
-          jwks: {
-            keys: certificates.map((x) => {
-              const jwk = x.publicKey.export({ format: 'jwk' });
-              const x5t = Buffer.from(x.fingerprint.replace(/:/g, ''), 'hex').toString('base64url');
-              return { ...jwk, kid: x5t, x5t, x5c: [x.raw.toString('base64')] };
-            }),
-          },
+          jwks: { keys: clientKeys(c) },
         }
       : {}),
   } as ClientMetadata;
+}
+
+const keysOf = new WeakMap<OAuthClient, Record<string, unknown>[]>();
+
+/**
+ * A client's certificates as JWKs (kid = x5t = SHA-1 thumbprint, as AD FS and MSAL name them), made once per
+ * registered client: oidc-provider asks for the client's metadata at every token request.
+ */
+function clientKeys(c: OAuthClient): Record<string, unknown>[] {
+  let keys = keysOf.get(c);
+  if (keys === undefined) {
+    keys = c.jwtSigningCertificates.map((x) => {
+      const jwk = x.publicKey.export({ format: 'jwk' });
+      const x5t = Buffer.from(x.fingerprint.replace(/:/g, ''), 'hex').toString('base64url');
+      return { ...jwk, kid: x5t, x5t, x5c: [x.raw.toString('base64')] };
+    });
+    keysOf.set(c, keys);
+  }
+  return keys;
 }
 
 /** Whether the token request in progress authenticates with a client assertion (private_key_jwt). */
