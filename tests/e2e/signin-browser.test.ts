@@ -1,5 +1,5 @@
+import { opensslSelfSigned } from '../helpers/pki.ts';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -80,21 +80,7 @@ function verifyPostedSignIn(
 
 /** A self-signed certificate that is not fedgate's (openssl CLI), for the verifiers' negative controls. */
 function throwawayCertificate(dir: string): string {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=not fedgate',
-    ].concat(['-keyout', join(dir, 'other.key'), '-out', join(dir, 'other.crt')]),
-    { stdio: 'pipe' },
-  );
+  opensslSelfSigned(dir, 'other', 'not fedgate', 1);
   return readFileSync(join(dir, 'other.crt'), 'utf8');
 }
 

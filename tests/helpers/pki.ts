@@ -7,7 +7,7 @@
  * Served over HTTP from a local server (CRL distribution points) and by `openssl ocsp -port` (OCSP), both on
  * loopback, both stopped by close().
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -515,4 +515,34 @@ export class TestPki {
       this.#http.closeAllConnections();
     });
   }
+}
+
+/**
+ * A throw-away self-signed RSA-2048 certificate and its key, made by the openssl CLI (never fedgate's code), as
+ * `<name>.crt` and `<name>.key` in `dir`: a client's private_key_jwt credential, or a key fedgate does not know.
+ */
+export function opensslSelfSigned(
+  dir: string,
+  name: string,
+  commonName: string,
+  days = 2,
+): { certFile: string; keyFile: string } {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      String(days),
+      '-subj',
+      `/CN=${commonName}`,
+    ].concat(['-keyout', keyFile, '-out', certFile]),
+    { stdio: 'pipe' },
+  );
+  return { certFile, keyFile };
 }

@@ -3,6 +3,7 @@
 // socket, users of the real Samba AD DC, the browser steps in real Chromium. Every JWT MSAL receives is verified
 // twice, never by fedgate's code: by PyJWT in the driver (tests/interop/msal_oidc.py) and by jose here, both with
 // the keys of the jwks_uri named by discovery (signature, iss, aud, exp).
+import { opensslSelfSigned } from '../helpers/pki.ts';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -227,21 +228,7 @@ describe('MSAL for Python against fedgate OpenID Connect / OAuth 2.0 (authority 
       {
         // The daemon's private_key_jwt certificate, made with the openssl CLI; fedgate gets only the certificate.
         prepare: (dir) => {
-          execFileSync(
-            'openssl',
-            [
-              'req',
-              '-x509',
-              '-newkey',
-              'rsa:2048',
-              '-nodes',
-              '-days',
-              '2',
-              '-subj',
-              '/CN=Expenses daemon',
-            ].concat(['-keyout', 'daemon.key', '-out', 'daemon.crt']),
-            { cwd: dir, stdio: 'pipe' },
-          );
+          opensslSelfSigned(dir, 'daemon', 'Expenses daemon');
         },
       },
     );

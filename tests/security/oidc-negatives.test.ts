@@ -2,6 +2,7 @@
 // catch, beside a positive twin (the same request without the change) that succeeds. supertest on the app with the
 // embedded demo directory (alice, bob: Passw0rd!). Tokens are checked with jose against the published JWKS, never
 // with fedgate's code. Client assertions are built with jose from an RSA key and certificate made by the openssl CLI.
+import { opensslSelfSigned } from '../helpers/pki.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -53,24 +54,7 @@ function openssl(args: string[], cwd: string): void {
 /** The private_key_jwt client's RSA key and self-signed certificate (openssl CLI), in a folder of its own. */
 function clientKeyPair(): { dir: string; certFile: string; keyPem: string; publicPem: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-oidc-neg-'));
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'client.key',
-      '-out',
-      'client.crt',
-      '-days',
-      '30',
-      '-subj',
-      '/CN=jwt-client',
-    ],
-    dir,
-  );
+  opensslSelfSigned(dir, 'client', 'jwt-client', 30);
   openssl(['pkey', '-in', 'client.key', '-pubout', '-out', 'client.pub'], dir);
   return {
     dir,

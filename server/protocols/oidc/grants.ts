@@ -37,6 +37,13 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** The scope parameter's names. */
+function scopesOf(ctx: KoaContextWithOIDC): string[] {
+  return str(ctx.oidc.params?.['scope'])
+    .split(' ')
+    .filter((x) => x !== '');
+}
+
 /** The Web API a token request is for: its `resource` (after scope rewriting), else the userinfo resource. */
 function targetOf(s: Services, ctx: KoaContextWithOIDC): { api: WebApi; resource: string } {
   const resource = str(ctx.oidc.params?.['resource']) || USERINFO_RESOURCE;
@@ -235,9 +242,7 @@ export function registerGrants(s: Services, provider: Provider): void {
         user: result.user,
         api,
         resource,
-        scopes: str(ctx.oidc.params['scope'])
-          .split(' ')
-          .filter((x) => x !== ''),
+        scopes: scopesOf(ctx),
         claims,
         method: AuthMethods.password,
         instant: now,
@@ -290,9 +295,7 @@ export function registerGrants(s: Services, provider: Provider): void {
         user,
         api,
         resource,
-        scopes: str(ctx.oidc.params['scope'])
-          .split(' ')
-          .filter((x) => x !== ''),
+        scopes: scopesOf(ctx),
         claims,
         method: who.authMethod,
         instant,
