@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite needs on this machine, installing what is missing:
 #   xmlsec1 (independent XML signature verifier), chromium (browser tests), redis-server (store tests), haproxy
-#   and nginx (load-balancer tests), oathtool (TOTP codes), and a Samba AD DC (tests/setup/samba.sh).
+#   and nginx (load-balancer tests), oathtool (TOTP codes), a Samba AD DC (tests/setup/samba.sh), and podman for the
+#   container image and compose farm (tests/setup/podman.sh).
 # Idempotent: on a machine that already has everything it only checks and (re)starts the DC.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,4 +53,6 @@ fi
 bash tests/setup/prometheus.sh
 bash tests/setup/softhsm.sh install
 bash tests/setup/msal.sh
+# podman, docker-compose and local stand-ins of the base images (the container image and compose farm tests).
+bash tests/setup/podman.sh all
 bash tests/setup/samba.sh
