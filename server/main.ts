@@ -70,34 +70,98 @@ async function closeServer(server: Server, timeoutMs: number): Promise<void> {
 }
 
 /**
- * SIGTERM/SIGINT → graceful shutdown, then exit 0; a second signal exits at once (status 1).
+ * Whether a stop signal drains (issue 20, "Stopping from a terminal"). A drain only helps when a load balancer is
+ * still sending: it keeps the node serving while the probe answers 503 until the LB has moved away
+ * (security-corpus E6). A person pressing Ctrl-C should not wait for it.
+ *  - embedded defaults (no configuration file): never; nobody balances a demo node;
+ *  - SIGTERM with a configuration file: always (orchestrators and container runtimes stop with SIGTERM, and a
+ *    Kubernetes Service needs the delay whether or not listen.trustedProxies is set);
+ *  - SIGINT (Ctrl-C at a terminal): only when a load balancer is configured, i.e. listen.trustedProxies is not
+ *    empty (the one key that says a proxy stands in front of this node).
+ */
+export function drainDecision(
+  config: Config,
+  signal: NodeJS.Signals,
+): { drain: boolean; reason: string } {
+  if (config.embeddedDefaults) return { drain: false, reason: 'embedded defaults' };
+  if (signal === 'SIGINT' && config.listen.trustedProxies.length === 0)
+    return { drain: false, reason: 'SIGINT and no load balancer (listen.trustedProxies is empty)' };
+  return {
+    drain: true,
+    reason:
+      signal === 'SIGINT'
+        ? 'SIGINT with a load balancer (listen.trustedProxies)'
+        : `${signal} with a configuration file`,
+  };
+}
+
+/** Log lines still buffered for standard output reach it before exit (bounded: a stalled reader never holds it). */
+function exitAfterFlush(services: Services, code: number, sync: boolean): void {
+  const sink = services.logSink;
+  const ms = services.config.log.flushTimeoutMs;
+  if (sink === undefined) process.exit(code);
+  if (sync) {
+    sink.flushSync(ms);
+    process.exit(code);
+  }
+  void sink.close(ms).then(() => process.exit(code));
+}
+
+/**
+ * SIGTERM/SIGINT → graceful shutdown (with or without a drain, drainDecision), then exit 0; a second signal exits
+ * at once (status 1).
  */
 export function installSignalHandlers(running: Running): void {
   let signals = 0;
-  const { log } = running.services;
+  const { log, config } = running.services;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;
     if (signals > 1) {
       log.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(1);
+      exitAfterFlush(running.services, 1, true);
+      return;
     }
-    log.info(
-      { signal: sig, drainDelayMs: running.services.config.shutdown.drainDelayMs },
-      'shutting down: draining (probes answer 503)',
-    );
-    running.shutdown().then(
+    const { drain, reason } = drainDecision(config, sig);
+    if (drain)
+      log.info(
+        { signal: sig, reason, drainDelayMs: config.shutdown.drainDelayMs },
+        'shutting down: draining (probes answer 503)',
+      );
+    else log.info({ signal: sig, reason }, 'shutting down: no drain');
+    (drain ? running.shutdown() : running.stop()).then(
       () => {
         log.info('shutdown complete');
-        process.exit(0);
+        exitAfterFlush(running.services, 0, false);
       },
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exitAfterFlush(running.services, 1, false);
       },
     );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * An uncaught exception or unhandled rejection in the running server: logged as fatal, the log buffer written out
+ * synchronously (the event loop is not to be trusted any more), exit 1. Without this the asynchronous log buffer,
+ * and the lines saying why the process died, would be lost with the process.
+ */
+export function installFatalHandlers(services: Services): void {
+  const fatal = (err: unknown, kind: string): void => {
+    try {
+      services.log.fatal({ err }, `${kind}: exiting`);
+    } finally {
+      exitAfterFlush(services, 1, true);
+    }
+  };
+  process.on('uncaughtException', (err) => {
+    fatal(err, 'uncaught exception');
+  });
+  process.on('unhandledRejection', (reason) => {
+    fatal(reason, 'unhandled rejection');
+  });
 }
 
 /** loadConfig → buildServices → createApp → listen. Used by `fedgate serve` and by tests that need a real socket. */

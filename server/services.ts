@@ -26,7 +26,12 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
 import { cryptoRandom, type Random } from './lib/random.ts';
 import { keyChanged, keyGenerated } from './observability/audit.ts';
-import { createLoggers } from './observability/logger.ts';
+import {
+  createLoggers,
+  registerLogSinkMetrics,
+  stdoutSink,
+  type StdoutSink,
+} from './observability/logger.ts';
 import { instrumentDirectory } from './observability/directory-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
 import {
@@ -98,6 +103,8 @@ export interface Services {
   metrics: Metrics;
   /** Draining state for graceful shutdown (probes answer 503 while draining). */
   lifecycle: Lifecycle;
+  /** Standard output's log buffer when logs go there (no logDestination override): flushed before exit. */
+  logSink?: StdoutSink | undefined;
   close(): Promise<void>;
 }
 
@@ -169,9 +176,25 @@ export async function buildServices(
   const trusts = trustRegistryFor(config);
   const acceptance = acceptanceRules(config);
   const metrics = new Metrics({ defaultMetrics: true });
-  const { log, audit } = createLoggers(config.log.level, overrides.logDestination, (ev) => {
-    metrics.observeAudit(ev);
-  });
+  // No destination given (fedgate serve): standard output, asynchronous and bounded (observability/logger.ts).
+  const logSink =
+    overrides.logDestination === undefined ? stdoutSink(config.log.bufferBytes) : undefined;
+  const { log, audit } = createLoggers(
+    config.log.level,
+    overrides.logDestination ?? logSink,
+    (ev) => {
+      metrics.observeAudit(ev);
+    },
+  );
+  if (logSink !== undefined) {
+    registerLogSinkMetrics(metrics.registry, logSink);
+    logSink.onDropsReported((lines) => {
+      log.warn(
+        { droppedLines: lines, bufferBytes: config.log.bufferBytes },
+        'log lines dropped: standard output was not read and the log buffer was full',
+      );
+    });
+  }
   const samlTrusts = new SamlTrustLoader({
     dir: resolve(config.baseDir, config.saml2.trustsDir),
     registry: trusts,
@@ -424,6 +447,7 @@ export async function buildServices(
     views,
     metrics,
     lifecycle: new Lifecycle(),
+    logSink,
     themes,
     async close() {
       keyLifecycle.stop();

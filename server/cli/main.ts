@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { installSignalHandlers, startServer } from '../main.ts';
+import { installFatalHandlers, installSignalHandlers, startServer } from '../main.ts';
 import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkRuleFiles } from '../claims/check.ts';
 import { checkBranding } from './branding-check.ts';
@@ -183,8 +183,11 @@ async function serve(file: string | undefined): Promise<void> {
   }
   process.stdout.write(`${out.join('\n')}\n\n`);
 
-  // SIGTERM: drain (probes 503), finish in-flight, close Redis/LDAP, exit; a second signal exits at once.
+  // SIGTERM (and SIGINT behind a load balancer): drain (probes 503), finish in-flight, close Redis/LDAP, flush the
+  // log buffer, exit; embedded defaults and a terminal's Ctrl-C skip the drain; a second signal exits at once.
   installSignalHandlers(running);
+  // A crash still writes its reason and the buffered log lines before exit 1.
+  installFatalHandlers(services);
 }
 
 async function tenant(

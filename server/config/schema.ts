@@ -1077,11 +1077,14 @@ export const configSchema = z.strictObject({
       host: z.string().default('127.0.0.1'),
     })
     .default({ host: '127.0.0.1' }),
-  /** Graceful shutdown on SIGTERM (security-corpus E6). */
+  /**
+   * Graceful shutdown (security-corpus E6). SIGTERM drains when a configuration file is used; SIGINT (Ctrl-C) drains
+   * only when a load balancer is configured (listen.trustedProxies not empty); embedded defaults never drain.
+   */
   shutdown: z
     .strictObject({
       /**
-       * How long a draining node keeps serving after SIGTERM while its probe answers 503: longer than the load
+       * How long a draining node keeps serving after the signal while its probe answers 503: longer than the load
        * balancer's probe interval × failure count, so the LB stops sending before the node stops accepting.
        */
       drainDelayMs: z.coerce.number().int().min(0).max(300_000).default(15_000),
@@ -1092,8 +1095,20 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /**
+       * Bound of the buffer of log lines waiting for standard output to be read (`fedgate serve` writes
+       * asynchronously). Past it lines are dropped and counted (fedgate_log_dropped_lines_total), never blocking.
+       */
+      bufferBytes: z.coerce
+        .number()
+        .int()
+        .min(65_536)
+        .max(1_073_741_824)
+        .default(16 * 1024 * 1024),
+      /** On shutdown, how long to wait for the reader to take the buffered lines before exiting anyway. */
+      flushTimeoutMs: z.coerce.number().int().min(0).max(60_000).default(3000),
     })
-    .default({ level: 'info' }),
+    .default({ level: 'info', bufferBytes: 16 * 1024 * 1024, flushTimeoutMs: 3000 }),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
