@@ -215,9 +215,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(path, [
-      `(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    ]);
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    // The container image names /etc/fedgate/fedgate.yaml in FEDGATE_CONFIG: say what to do, not only what failed.
+    const hint =
+      code === 'ENOENT'
+        ? opts.file === undefined
+          ? ' (FEDGATE_CONFIG names this file: mount or create it, or unset FEDGATE_CONFIG to run on embedded defaults)'
+          : ' (no such file)'
+        : '';
+    throw new ConfigError(path, [`(file): cannot read: ${code}${hint}`]);
   }
   let doc: unknown;
   try {
