@@ -10,7 +10,16 @@ import {
   extractAssertionFromRstr,
   verifySaml11WithXmlCrypto,
 } from '../helpers/verify.ts';
-import { get, LbClient, sleep, startFarm, type Farm, type HttpResult } from './farm.ts';
+import {
+  get,
+  LbClient,
+  parseLbRequest,
+  sleep,
+  startFarm,
+  type Farm,
+  type HttpResult,
+  type LbRequestLog,
+} from './farm.ts';
 
 /**
  * The farm: real HAProxy (docker/haproxy.cfg, the file the container deployment uses) in front of three fedgate
@@ -58,9 +67,20 @@ interface SignInOutcome {
   ok: boolean;
   statuses: number[];
   nodes: string[];
+  /** X-Request-Id of each request sent, in order (HAProxy logs it). */
+  ids: string[];
+  /** The step that failed: the sign-in form (GET) or the credential POST. */
+  failedAt?: 'GET' | 'POST';
   wresult?: string;
   activityId?: string;
   error?: string;
+}
+
+let requestSeq = 0;
+/** A unique X-Request-Id per request: docker/haproxy.cfg captures it, so every request is found in its log. */
+function requestId(kind: string): string {
+  requestSeq += 1;
+  return `farm-${String(process.pid)}-${String(requestSeq)}-${kind}`;
 }
 
 function node(r: HttpResult): string {
@@ -74,19 +94,23 @@ async function signIn(
   user = 'alice@fedgate.test',
   extraHeaders: Record<string, string> = {},
 ): Promise<SignInOutcome> {
-  const out: SignInOutcome = { ok: false, statuses: [], nodes: [] };
+  const out: SignInOutcome = { ok: false, statuses: [], nodes: [], ids: [] };
   const jar = new Cookies();
   try {
     const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: TEST_RP });
+    out.failedAt = 'GET';
+    out.ids.push(requestId('form'));
     const page = await client.request('GET', `/adfs/ls/?${q.toString()}`, {
-      headers: { ...extraHeaders },
+      headers: { 'x-request-id': out.ids[0] ?? '', ...extraHeaders },
     });
     out.statuses.push(page.status);
     out.nodes.push(node(page));
     jar.take(page);
     if (page.status !== 200) return out;
+    out.failedAt = 'POST';
+    out.ids.push(requestId('credentials'));
     const res = await client.request('POST', '/adfs/ls/', {
-      headers: { cookie: jar.header(), ...extraHeaders },
+      headers: { cookie: jar.header(), 'x-request-id': out.ids[1] ?? '', ...extraHeaders },
       form: {
         AuthState: hidden(page.body, 'AuthState'),
         csrf: hidden(page.body, 'csrf'),
@@ -101,6 +125,7 @@ async function signIn(
     if (typeof aid === 'string') out.activityId = aid;
     if (res.status === 200 && res.body.includes('name="wresult"')) {
       out.ok = true;
+      delete out.failedAt;
       out.wresult = hidden(res.body, 'wresult');
     }
   } catch (err) {
@@ -109,7 +134,10 @@ async function signIn(
   return out;
 }
 
-/** Runs `total` sign-ins with `concurrency` workers; `during` runs alongside (kills, restarts). */
+/**
+ * Runs `total` sign-ins with `concurrency` workers; `during` runs alongside (kills, restarts). One request per
+ * connection, so HAProxy logs every request whatever happened to its node (see LbClient).
+ */
 async function load(
   total: number,
   concurrency: number,
@@ -117,7 +145,7 @@ async function load(
 ): Promise<SignInOutcome[]> {
   const results: SignInOutcome[] = [];
   let next = 0;
-  const client = new LbClient(farm.lbPort, farm.caPem);
+  const client = new LbClient(farm.lbPort, farm.caPem, { keepAlive: false });
   const worker = async (): Promise<void> => {
     while (next < total) {
       next += 1;
@@ -177,34 +205,207 @@ test('farm: one sign-in spread over two nodes succeeds; the token verifies again
   assert.equal(new Set(many.flatMap((m) => m.nodes)).size, 3);
 });
 
-test('farm: SIGKILL of one node under load loses only requests in flight on it', async (t) => {
+/** HAProxy's log lines from index `from` on that match `re` (server state changes). */
+function lbLines(from: number, re: RegExp): { at: number; line: string }[] {
+  return farm.lbLog.slice(from).filter((l) => re.test(l.line));
+}
+
+/** HAProxy's request log entries for these X-Request-Ids, waiting (bounded) until every one is logged. */
+async function lbRequests(ids: string[]): Promise<Map<string, LbRequestLog>> {
+  const want = new Set(ids);
+  const found = new Map<string, LbRequestLog>();
+  let scanned = 0;
+  for (let i = 0; i < 200; i++) {
+    for (; scanned < farm.lbLog.length; scanned++) {
+      const r = parseLbRequest(farm.lbLog[scanned]?.line ?? '');
+      if (r !== undefined && want.has(r.requestId)) {
+        assert.ok(!found.has(r.requestId), `one log line per request: ${r.requestId}`);
+        found.set(r.requestId, r);
+      }
+    }
+    if (found.size === want.size) return found;
+    await sleep(50);
+  }
+  const missing = ids.filter((id) => !found.has(id));
+  throw new Error(
+    `HAProxy never logged ${String(missing.length)} requests: ${missing.slice(0, 5).join(' ')}`,
+  );
+}
+
+/**
+ * What HAProxy saw of a run: the requests it could not complete on the killed node (server = victim, ended
+ * abnormally: first termination character not '-', configuration.txt §8.5; e.g. SH-- 502 = the node closed
+ * before answering), those it re-sent (retries > 0; '+' = to another node), and every 5xx it returned.
+ */
+interface LbAccount {
+  logged: LbRequestLog[];
+  inFlightOnVictim: LbRequestLog[];
+  retried: LbRequestLog[];
+  redispatched: LbRequestLog[];
+  fivexx: LbRequestLog[];
+}
+async function account(ids: string[], victim: string): Promise<LbAccount> {
+  const logged = [...(await lbRequests(ids)).values()];
+  return {
+    logged,
+    inFlightOnVictim: logged.filter((r) => r.server === victim && !r.termination.startsWith('-')),
+    retried: logged.filter((r) => r.retries > 0),
+    redispatched: logged.filter((r) => r.redispatched),
+    fivexx: logged.filter((r) => r.status >= 500),
+  };
+}
+
+/** The request each lost sign-in lost: the last one it sent. */
+function lostRequests(results: SignInOutcome[]): string[] {
+  return results
+    .filter((r) => !r.ok)
+    .map((r) => r.ids[r.ids.length - 1] ?? '?')
+    .sort();
+}
+
+function figures(what: string, attempted: number, lost: number, acc: LbAccount): string {
+  const posts = acc.inFlightOnVictim.filter((r) => r.method === 'POST').length;
+  return (
+    `${what}: ${String(attempted)} attempted, ${String(lost)} lost; HAProxy: ${String(acc.logged.length)} ` +
+    `requests, ${String(acc.inFlightOnVictim.length)} in flight on the victim (${String(posts)} POST), ` +
+    `${String(acc.retried.length)} retried (${String(acc.redispatched.length)} to another node), ` +
+    `${String(acc.fivexx.length)} 5xx`
+  );
+}
+
+/** Assertions shared by the kill runs: a loss is a credential POST HAProxy saw die on the victim, nothing else. */
+function assertOnlyInFlightLost(results: SignInOutcome[], acc: LbAccount): void {
+  const lost = results.filter((r) => !r.ok);
+  // Every lost sign-in failed on its credential POST, with HAProxy's 502 (never a fedgate error page).
+  for (const f of lost) {
+    assert.equal(f.failedAt, 'POST', `a sign-in form GET was lost: ${JSON.stringify(f)}`);
+    assert.equal(f.statuses[f.statuses.length - 1], 502, JSON.stringify(f));
+    assert.equal(f.error, undefined, JSON.stringify(f));
+  }
+  // ... and those POSTs are exactly the requests HAProxy logged as cut on the victim: each loss is one of them,
+  // and each of them is a loss (none was replayed into a success).
+  assert.deepEqual(
+    lostRequests(results),
+    acc.inFlightOnVictim.map((r) => r.requestId).sort(),
+    'lost sign-ins = requests in flight on the killed node per HAProxy',
+  );
+  // No GET among them: a GET the dying node held was re-sent to another node (retry-on empty-response).
+  assert.deepEqual(
+    acc.inFlightOnVictim.filter((r) => r.method !== 'POST'),
+    [],
+    'no GET cut on the victim',
+  );
+  // The only 5xx HAProxy returned are those cut POSTs (no fedgate 5xx, no 503 for lack of a server).
+  assert.deepEqual(
+    acc.fivexx.map((r) => r.requestId).sort(),
+    acc.inFlightOnVictim.map((r) => r.requestId).sort(),
+  );
+}
+
+test("farm: SIGKILL of one node under load loses only the credential POSTs in flight on it (counted from HAProxy's log)", async (t) => {
   const total = 240;
   const concurrency = 8;
   const victim = farm.nodes[1];
   assert.ok(victim !== undefined);
+  const logFrom = farm.lbLog.length;
+  let killedAt = 0;
   const results = await load(total, concurrency, async (progress) => {
     await until('load under way', () => Promise.resolve(progress() >= 60), 2000);
+    killedAt = Date.now();
     victim.kill('SIGKILL');
     await victim.exited;
   });
-  const failed = results.filter((r) => !r.ok);
-  t.diagnostic(
-    `${total} sign-ins, ${concurrency} workers, one node SIGKILLed: ${failed.length} lost`,
-  );
   assert.equal(results.length, total);
-  // At most one request per worker can have been in flight on the killed node.
-  assert.ok(
-    failed.length <= concurrency,
-    `lost ${failed.length} sign-ins: ${JSON.stringify(failed.slice(0, 3))}`,
+  const acc = await account(
+    results.flatMap((r) => r.ids),
+    victim.name,
   );
-  // Nothing but gateway errors for the cut requests: no fedgate 5xx, no half-done sign-in shown as success.
-  for (const f of failed) {
-    const last = f.statuses[f.statuses.length - 1];
-    assert.ok(
-      last === undefined || last === 502 || last === 503 || f.error !== undefined,
-      JSON.stringify(f),
+  const lost = results.filter((r) => !r.ok).length;
+  t.diagnostic(figures(`${String(concurrency)} workers, one node SIGKILLed`, total, lost, acc));
+  assertOnlyInFlightLost(results, acc);
+  // The dead node was taken out by the failed connections HAProxy observed (observe layer4, on-error mark-down),
+  // not by the probe (which needs fall x inter); the connections refused meanwhile were re-sent elsewhere.
+  const [down] = lbLines(logFrom, new RegExp(`Server be_fedgate/${victim.name} is DOWN`));
+  assert.ok(down !== undefined, `HAProxy logged ${victim.name} DOWN`);
+  t.diagnostic(
+    `${down.line.slice(0, 160)} (logged ${String(down.at - killedAt)} ms after the kill)`,
+  );
+  assert.match(down.line, /reason: Health analyze/, 'marked down by observed connection failures');
+  await victim.start();
+  await allNodesInRotation();
+});
+
+test('farm: a hung node (SIGSTOP) taken out by the probe, then SIGKILLed: the GETs it held are re-sent elsewhere, its credential POSTs never', async (t) => {
+  const victim = farm.nodes[2];
+  assert.ok(victim !== undefined);
+  const logFrom = farm.lbLog.length;
+  const client = new LbClient(farm.lbPort, farm.caPem, { keepAlive: false });
+  const results: SignInOutcome[] = [];
+  const polls: { id: string; status: number; error?: string }[] = [];
+  let stop = false;
+  const signer = async (): Promise<void> => {
+    while (!stop) results.push(await signIn(client));
+  };
+  // Metadata pollers: GETs that are certain to be held by the hung node when it dies.
+  const poller = async (): Promise<void> => {
+    while (!stop) {
+      const id = requestId('metadata');
+      const r = await client
+        .request('GET', '/FederationMetadata/2007-06/FederationMetadata.xml', {
+          headers: { 'x-request-id': id },
+        })
+        .then((x) => ({ id, status: x.status }))
+        .catch((e: unknown) => ({ id, status: 0, error: String(e) }));
+      polls.push(r);
+    }
+  };
+  const workers = [...Array.from({ length: 6 }, signer), ...Array.from({ length: 3 }, poller)];
+  try {
+    await until('load under way', () => Promise.resolve(results.length >= 20), 2000);
+    victim.kill('SIGSTOP');
+    // The hung node accepts connections (its kernel does) but answers nothing: only the probe can tell.
+    await until(
+      `${victim.name} DOWN`,
+      () =>
+        Promise.resolve(
+          lbLines(logFrom, new RegExp(`Server be_fedgate/${victim.name} is DOWN`)).length > 0,
+        ),
+      400,
     );
+    victim.kill('SIGKILL');
+    await victim.exited;
+    const after = results.length;
+    await until('load continues', () => Promise.resolve(results.length >= after + 20), 2000);
+  } finally {
+    stop = true;
+    await Promise.all(workers);
+    client.close();
   }
+  const acc = await account(
+    [...results.flatMap((r) => r.ids), ...polls.map((p) => p.id)],
+    victim.name,
+  );
+  const lost = results.filter((r) => !r.ok).length;
+  t.diagnostic(
+    figures(`hung then killed, 6 signers + 3 metadata pollers`, results.length, lost, acc) +
+      `; ${String(polls.length)} metadata GETs`,
+  );
+  assertOnlyInFlightLost(results, acc);
+  assert.deepEqual(
+    polls.filter((p) => p.status !== 200),
+    [],
+    'every metadata GET answered',
+  );
+  // The hung node held GETs when it died, and HAProxy re-sent them to another node ...
+  const resent = acc.redispatched.filter((r) => r.method === 'GET');
+  assert.ok(resent.length > 0, 'GETs held by the hung node were re-sent');
+  // ... but no POST: it had no connection failure to excuse a retry (the node accepted every connection), so a
+  // retried POST here would be a credential POST replayed after it reached the node.
+  assert.deepEqual(
+    acc.retried.filter((r) => r.method === 'POST'),
+    [],
+    'no POST re-sent',
+  );
   await victim.start();
   await allNodesInRotation();
 });
@@ -212,6 +413,7 @@ test('farm: SIGKILL of one node under load loses only requests in flight on it',
 test('farm: rolling SIGTERM of every node under load gives zero 5xx and no lost sign-in', async (t) => {
   let stop = false;
   const results: SignInOutcome[] = [];
+  // Keep-alive, like browsers: a drained node must not cut a reused connection either.
   const client = new LbClient(farm.lbPort, farm.caPem);
   const worker = async (): Promise<void> => {
     while (!stop) results.push(await signIn(client));
@@ -236,11 +438,18 @@ test('farm: rolling SIGTERM of every node under load gives zero 5xx and no lost 
     await Promise.all(workers);
     client.close();
   }
-  t.diagnostic(`${results.length} sign-ins during the rolling restart of 3 nodes`);
+  const acc = await account(
+    results.flatMap((r) => r.ids),
+    '-',
+  );
+  const lost = results.filter((r) => !r.ok).length;
+  t.diagnostic(figures('rolling SIGTERM of 3 nodes, 6 workers', results.length, lost, acc));
   assert.ok(results.length > 30, `${results.length} sign-ins ran during the roll`);
   const fivexx = results.filter((r) => r.statuses.some((s) => s >= 500) || r.error !== undefined);
   assert.deepEqual(fivexx, []);
   assert.ok(results.every((r) => r.ok));
+  // HAProxy agrees: it returned no 5xx either.
+  assert.deepEqual(acc.fivexx, []);
   // Every node logged its drain and a clean shutdown.
   for (const n of farm.nodes) {
     assert.ok(

@@ -119,20 +119,32 @@ export function get(url: string, headers: Record<string, string> = {}): Promise<
   });
 }
 
-/** HTTPS client for the load balancer, pinned to the LB's test certificate. */
+/**
+ * HTTPS client for the load balancer, pinned to the LB's test certificate. keepAlive false = one request per
+ * connection: HAProxy 2.6 logs a request whose node died only when it was the first on its client connection
+ * (a later keep-alive request is closed silently and not logged, so that the browser retries it: http_ana.c
+ * abort_keep_alive), so the tests that count losses from HAProxy's log use fresh connections.
+ */
 export class LbClient {
   readonly agent: Agent;
   readonly port: number;
-  constructor(port: number, caPem: string) {
+  constructor(port: number, caPem: string, opts: { keepAlive?: boolean } = {}) {
     this.port = port;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 64, ca: caPem, servername: HOSTNAME });
+    this.agent = new Agent({
+      keepAlive: opts.keepAlive ?? true,
+      maxSockets: 64,
+      ca: caPem,
+      servername: HOSTNAME,
+    });
   }
   request(
     method: 'GET' | 'POST',
     path: string,
-    opts: { headers?: Record<string, string>; form?: Record<string, string> } = {},
+    opts: { headers?: Record<string, string>; form?: Record<string, string>; body?: string } = {},
   ): Promise<HttpResult> {
-    const body = opts.form === undefined ? undefined : new URLSearchParams(opts.form).toString();
+    const body =
+      opts.body ??
+      (opts.form === undefined ? undefined : new URLSearchParams(opts.form).toString());
     return new Promise((ok, fail) => {
       const req = httpsRequest(
         {
@@ -147,7 +159,10 @@ export class LbClient {
             ...(body === undefined
               ? {}
               : {
-                  'content-type': 'application/x-www-form-urlencoded',
+                  'content-type':
+                    opts.form === undefined
+                      ? 'application/octet-stream'
+                      : 'application/x-www-form-urlencoded',
                   'content-length': String(Buffer.byteLength(body)),
                 }),
             ...opts.headers,
@@ -173,12 +188,61 @@ export class LbClient {
   }
 }
 
+/** One line of HAProxy's stdout log, with the time the test read it (HAProxy's raw format has no header). */
+export interface LbLogLine {
+  at: number;
+  line: string;
+}
+
+/** A request line of `option httplog` with the two captures of docker/haproxy.cfg (X-Request-Id, X-Activity-Id). */
+export interface LbRequestLog {
+  backend: string;
+  /** Server that handled the last attempt ('<NOSRV>' when none). */
+  server: string;
+  status: number;
+  /** Four characters: who ended the session and in which state (configuration.txt §8.5), '----' when normal. */
+  termination: string;
+  /** Number of retries (connection or L7) the request needed. */
+  retries: number;
+  /** Whether a retry went to another server (the '+' before the retries count). */
+  redispatched: boolean;
+  requestId: string;
+  activityId: string;
+  method: string;
+  path: string;
+}
+
+// configuration.txt §8.2.3: "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc
+// %sq/%bq %hr %hs %{+Q}r"
+const HTTPLOG =
+  /^\S+ \[[^\]]+\] \S+ ([^/\s]+)\/(\S+) -?\d+\/-?\d+\/-?\d+\/-?\d+\/\+?-?\d+ (-?\d+) \+?\d+ \S+ \S+ (\S{4}) \d+\/\d+\/\d+\/\d+\/(\+?)(\d+) \d+\/\d+ \{([^}]*)\} \{([^}]*)\} "(\S+) (\S+)/;
+
+/** Parses an httplog line; undefined for anything else (server state changes, alerts). */
+export function parseLbRequest(line: string): LbRequestLog | undefined {
+  const m = HTTPLOG.exec(line);
+  if (m === null) return undefined;
+  return {
+    backend: m[1] ?? '',
+    server: m[2] ?? '',
+    status: Number(m[3]),
+    termination: m[4] ?? '',
+    redispatched: m[5] === '+',
+    retries: Number(m[6]),
+    requestId: m[7] ?? '',
+    activityId: m[8] ?? '',
+    method: m[9] ?? '',
+    path: m[10] ?? '',
+  };
+}
+
 export interface Farm {
   dir: string;
   nodes: FarmNode[];
   lbPort: number;
   caPem: string;
   haproxy: ChildProcess;
+  /** Everything HAProxy logged (stdout: access log and server state changes; stderr: startup notices). */
+  lbLog: LbLogLine[];
   publicUrl: string;
   stop(): Promise<void>;
 }
@@ -257,10 +321,25 @@ export async function startFarm(dir: string, redisUrl: string): Promise<Farm> {
       FEDGATE_CERT2: `127.0.0.1:${deadPort}`,
       FEDGATE_CERT3: `127.0.0.1:${deadPort}`,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const lbLog: LbLogLine[] = [];
   let haproxyErr = '';
-  haproxy.stderr.on('data', (d: Buffer) => (haproxyErr += d.toString('utf8')));
+  const lines = (stream: NodeJS.ReadableStream, onText?: (t: string) => void): void => {
+    let buf = '';
+    stream.on('data', (d: Buffer) => {
+      const text = d.toString('utf8');
+      onText?.(text);
+      buf += text;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        lbLog.push({ at: Date.now(), line: buf.slice(0, i) });
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  lines(haproxy.stdout);
+  lines(haproxy.stderr, (t) => (haproxyErr = (haproxyErr + t).slice(-4000)));
   const lb = new LbClient(lbPort, caPem);
   try {
     for (let i = 0; ; i++) {
@@ -280,6 +359,7 @@ export async function startFarm(dir: string, redisUrl: string): Promise<Farm> {
     lbPort,
     caPem,
     haproxy,
+    lbLog,
     publicUrl,
     async stop() {
       haproxy.kill('SIGTERM');
