@@ -1,0 +1,248 @@
+/**
+ * Logging never blocks (issue 20): a real `fedgate serve` whose standard output goes into a reader that stops
+ * reading. The reader's pause stops Node from taking data off the pipe, so the kernel's buffer fills and fedgate's
+ * writes to stdout fail with EAGAIN; with pino's old synchronous destination the event loop then sleeps in a retry
+ * loop and no request is answered. Here every sign-in must complete while the reader is still stalled (ordering:
+ * they all finish before it reads again), and after a graceful shutdown every sign-in's token_issued audit line must
+ * be in the output, with `shutdown complete` the last line. No timing is asserted; p50/p99 of the sign-ins with a
+ * fast reader and with the stalled one are printed.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import { cliTs, tsxLoader } from '../helpers/cli.ts';
+import { freePort, waitUntil } from '../helpers/net.ts';
+
+const SIGN_INS_PER_PHASE = 240;
+const CONCURRENCY = 4;
+const TEST_RP = 'urn:fedgate:test';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(
+  agent: Agent,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<Reply> {
+  return new Promise((ok, fail) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: {
+          ...headers,
+          ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          ok({ status: res.statusCode ?? 0, headers: res.headers, body: text });
+        });
+        res.on('error', fail);
+      },
+    );
+    // A safety net against a server stalled on its log (what this test catches): the request fails, never hangs.
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer to ${method} ${path}`)));
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+const field = (html: string, name: string): string =>
+  new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
+
+/** One WS-Fed passive sign-in (page, password, token); returns the activity id of the request that issued it. */
+async function signIn(agent: Agent, port: number): Promise<string> {
+  const q = new URLSearchParams({ wa: 'wsignin1.0', wtrealm: TEST_RP }).toString();
+  const page = await call(agent, port, 'GET', `/adfs/ls/?${q}`);
+  assert.equal(page.status, 200, page.body.slice(0, 300));
+  const cookie = ([] as string[])
+    .concat(page.headers['set-cookie'] ?? [])
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const form = new URLSearchParams({
+    AuthState: field(page.body, 'AuthState'),
+    csrf: field(page.body, 'csrf'),
+    UserName: 'alice@fedgate.test',
+    Password: 'Passw0rd!',
+  }).toString();
+  const res = await call(
+    agent,
+    port,
+    'POST',
+    '/adfs/ls/',
+    { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    form,
+  );
+  assert.equal(res.status, 200, res.body.slice(0, 300));
+  assert.match(res.body, /name="wresult"/, 'the answer carries the token');
+  const id = res.headers['x-activity-id'];
+  assert.equal(typeof id, 'string');
+  return id as string;
+}
+
+/** `count` sign-ins, `CONCURRENCY` at a time, each on its own connection pool; activity ids and latencies (ms). */
+async function signIns(port: number, count: number): Promise<{ ids: string[]; ms: number[] }> {
+  const ids: string[] = [];
+  const ms: number[] = [];
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        while (started < count) {
+          started++;
+          const t0 = performance.now();
+          ids.push(await signIn(agent, port));
+          ms.push(performance.now() - t0);
+        }
+      } finally {
+        agent.destroy();
+      }
+    }),
+  );
+  return { ids, ms };
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+async function metric(mgmtPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${String(mgmtPort)}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  assert.ok(m?.[1] !== undefined, `${name} is on /metrics`);
+  return Number(m[1]);
+}
+
+test('a stalled reader of standard output never stalls sign-ins, and no audit line is lost across a graceful shutdown', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-logbp-'));
+  const port = await freePort();
+  const mgmtPort = await freePort();
+  writeFileSync(
+    join(dir, 'fedgate.yaml'),
+    stringify({
+      hostname: 'localhost',
+      publicUrl: `http://127.0.0.1:${String(port)}`,
+      listen: { host: '127.0.0.1', port, tls: 'off' },
+      keys: { dir: './keys' },
+      testRelyingParty: true,
+      management: { host: '127.0.0.1', port: mgmtPort },
+      shutdown: { drainDelayMs: 100, timeoutMs: 5000 },
+      log: { level: 'info' },
+    }),
+  );
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    process.execPath,
+    ['--import', tsxLoader, cliTs, 'serve', '--config', 'fedgate.yaml'],
+    {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<number | null>((ok) => child.once('exit', ok));
+  const ended = new Promise<void>((ok) => child.stdout.once('end', ok));
+  const chunks: Buffer[] = [];
+  let stalled = false;
+  let bytesWhileStalled = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    if (stalled) bytesWhileStalled += d.length;
+    chunks.push(d);
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    await waitUntil(
+      () => `fedgate serve is ready (stderr: ${stderr})`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`fedgate exited: ${stderr}`);
+        return (
+          (await fetch(`http://127.0.0.1:${String(port)}/adfs/probe`).catch(() => undefined))
+            ?.status === 200
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+
+    // A fast reader: stdout is read as it comes.
+    const fast = await signIns(port, SIGN_INS_PER_PHASE);
+
+    // The reader stalls: Node stops reading the pipe once its own small buffer is full, the kernel's fills next.
+    child.stdout.pause();
+    stalled = true;
+    const slow = await signIns(port, SIGN_INS_PER_PHASE);
+    // Every sign-in completed while nothing was read.
+    assert.equal(stalled, true);
+    assert.equal(slow.ids.length, SIGN_INS_PER_PHASE);
+    assert.equal(bytesWhileStalled, 0, 'the reader took nothing while stalled');
+    // The stall really held fedgate's output back: lines are waiting in its own buffer, not in the pipe.
+    const waiting = await metric(mgmtPort, 'fedgate_log_buffered_bytes');
+    t.diagnostic(`log bytes waiting in fedgate's buffer while the reader stalled: ${waiting}`);
+    assert.ok(waiting > 0, 'the pipe was full: log bytes wait in the buffer');
+    assert.equal(await metric(mgmtPort, 'fedgate_log_dropped_lines_total'), 0);
+
+    // The reader reads again; the node is stopped as an orchestrator does.
+    stalled = false;
+    child.stdout.resume();
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, `graceful exit (stderr: ${stderr})`);
+    await ended;
+
+    const lines = Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const issued = new Set(
+      lines.filter((l) => l.event === 'token_issued').map((l) => l.activityId as string),
+    );
+    const missing = [...fast.ids, ...slow.ids].filter((id) => !issued.has(id));
+    assert.deepEqual(missing, [], 'every sign-in has its token_issued audit line');
+    assert.equal(lines.at(-1)?.msg, 'shutdown complete', 'shutdown complete is the last line');
+    assert.ok(
+      !lines.some(
+        (l) =>
+          l.msg === 'log lines dropped: standard output was not read and the log buffer was full',
+      ),
+    );
+
+    const bytes = Buffer.concat(chunks).length;
+    t.diagnostic(
+      `${String(SIGN_INS_PER_PHASE)} sign-ins per phase, ${String(CONCURRENCY)} at a time; ${String(bytes)} bytes of log in all`,
+    );
+    const fmt = (x: number): string => x.toFixed(1);
+    t.diagnostic(
+      `fast reader:    p50 ${fmt(percentile(fast.ms, 50))} ms, p99 ${fmt(percentile(fast.ms, 99))} ms`,
+    );
+    t.diagnostic(
+      `stalled reader: p50 ${fmt(percentile(slow.ms, 50))} ms, p99 ${fmt(percentile(slow.ms, 99))} ms`,
+    );
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
