@@ -14,7 +14,12 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
-export const FEDGATE_IMAGE = 'localhost/fedgate:local';
+/**
+ * The tag fedgate's image is built under. CONTAINER_TEST_FEDGATE_IMAGE builds and tests another tag instead: how a
+ * mutant Dockerfile in a private worktree is checked without ever replacing the image the other container tests
+ * share (the name does not start with FEDGATE_, which the server reads as configuration).
+ */
+export const FEDGATE_IMAGE = process.env.CONTAINER_TEST_FEDGATE_IMAGE ?? 'localhost/fedgate:local';
 export const SAMBA_IMAGE = 'localhost/fedgate-samba:local';
 export const NODE_BASE_IMAGE = 'docker.io/library/node:24-bookworm-slim';
 const LABEL = 'org.fedgate.source';
@@ -160,7 +165,11 @@ export interface Built {
 export async function ensureFedgateImage(): Promise<Built> {
   checkPodman();
   const hash = hashOf(fedgateSources());
-  return withLock('fedgate', async () => {
+  const lock =
+    FEDGATE_IMAGE === 'localhost/fedgate:local'
+      ? 'fedgate'
+      : `fedgate-${FEDGATE_IMAGE.replace(/[^A-Za-z0-9]+/g, '-')}`;
+  return withLock(lock, async () => {
     if ((await labelOf(FEDGATE_IMAGE)) === hash)
       return { image: FEDGATE_IMAGE, built: false, ms: 0 };
     const ca = buildCaFile();
