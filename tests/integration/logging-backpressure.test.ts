@@ -128,14 +128,35 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-async function metric(mgmtPort: number, name: string): Promise<number> {
+/** The sum of a metric's samples on /metrics (only those whose labels contain `labels`, when given). */
+async function metric(mgmtPort: number, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${String(mgmtPort)}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  assert.ok(m?.[1] !== undefined, `${name} is on /metrics`);
-  return Number(m[1]);
+  const samples = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || (l.startsWith(`${name}{`) && l.includes(labels)));
+  assert.ok(samples.length > 0, `${name} is on /metrics`);
+  return samples.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
-test('a stalled reader of standard output never stalls sign-ins, and no audit line is lost across a graceful shutdown', async (t) => {
+interface ServeProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  port: number;
+  mgmtPort: number;
+  exited: Promise<number | null>;
+  /** Resolves when standard output has been read to its end. */
+  ended: Promise<void>;
+  /** Bytes the reader took while it was stalled (must stay 0: the stall is real). */
+  readonly bytesWhileStalled: number;
+  stall(): void;
+  read(): void;
+  bytes(): number;
+  lines(): Record<string, unknown>[];
+  stderr(): string;
+  dispose(): Promise<void>;
+}
+
+/** `fedgate serve --config` in a fresh folder, its standard output kept; ready once the probe answers 200. */
+async function serve(extra: Record<string, unknown> = {}): Promise<ServeProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'fedgate-logbp-'));
   const port = await freePort();
   const mgmtPort = await freePort();
@@ -149,7 +170,7 @@ test('a stalled reader of standard output never stalls sign-ins, and no audit li
       testRelyingParty: true,
       management: { host: '127.0.0.1', port: mgmtPort },
       shutdown: { drainDelayMs: 100, timeoutMs: 5000 },
-      log: { level: 'info' },
+      ...extra,
     }),
   );
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
@@ -172,6 +193,40 @@ test('a stalled reader of standard output never stalls sign-ins, and no audit li
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const proc: ServeProcess = {
+    child,
+    port,
+    mgmtPort,
+    exited,
+    ended,
+    get bytesWhileStalled() {
+      return bytesWhileStalled;
+    },
+    // Node stops reading the pipe once its own small buffer is full; the kernel's buffer fills next.
+    stall() {
+      child.stdout.pause();
+      stalled = true;
+    },
+    read() {
+      stalled = false;
+      child.stdout.resume();
+    },
+    bytes: () => Buffer.concat(chunks).length,
+    lines: () =>
+      Buffer.concat(chunks)
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    stderr: () => stderr,
+    async dispose() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
   try {
     await waitUntil(
       () => `fedgate serve is ready (stderr: ${stderr})`,
@@ -184,54 +239,55 @@ test('a stalled reader of standard output never stalls sign-ins, and no audit li
       },
       { timeoutMs: 60_000 },
     );
+  } catch (err) {
+    await proc.dispose();
+    throw err;
+  }
+  return proc;
+}
 
+const DROP_WARNING = 'log lines dropped: standard output was not read and the log buffer was full';
+const fmt = (x: number): string => x.toFixed(1);
+
+test('a stalled reader of standard output never stalls sign-ins, and no audit line is lost across a graceful shutdown', async (t) => {
+  const node = await serve();
+  try {
+    // Warm-up (JIT, key caches), so both measured phases run on a warm server.
+    await signIns(node.port, 20);
     // A fast reader: stdout is read as it comes.
-    const fast = await signIns(port, SIGN_INS_PER_PHASE);
+    const fast = await signIns(node.port, SIGN_INS_PER_PHASE);
 
-    // The reader stalls: Node stops reading the pipe once its own small buffer is full, the kernel's fills next.
-    child.stdout.pause();
-    stalled = true;
-    const slow = await signIns(port, SIGN_INS_PER_PHASE);
+    node.stall();
+    const slow = await signIns(node.port, SIGN_INS_PER_PHASE);
     // Every sign-in completed while nothing was read.
-    assert.equal(stalled, true);
     assert.equal(slow.ids.length, SIGN_INS_PER_PHASE);
-    assert.equal(bytesWhileStalled, 0, 'the reader took nothing while stalled');
-    // The stall really held fedgate's output back: lines are waiting in its own buffer, not in the pipe.
-    const waiting = await metric(mgmtPort, 'fedgate_log_buffered_bytes');
-    t.diagnostic(`log bytes waiting in fedgate's buffer while the reader stalled: ${waiting}`);
+    assert.equal(node.bytesWhileStalled, 0, 'the reader took nothing while stalled');
+    // The stall really held fedgate's output back: lines wait in its own buffer, the pipe being full.
+    const waiting = await metric(node.mgmtPort, 'fedgate_log_buffered_bytes');
+    t.diagnostic(
+      `log bytes waiting in fedgate's buffer while the reader stalled: ${String(waiting)}`,
+    );
     assert.ok(waiting > 0, 'the pipe was full: log bytes wait in the buffer');
-    assert.equal(await metric(mgmtPort, 'fedgate_log_dropped_lines_total'), 0);
+    assert.equal(await metric(node.mgmtPort, 'fedgate_log_dropped_lines_total'), 0);
 
     // The reader reads again; the node is stopped as an orchestrator does.
-    stalled = false;
-    child.stdout.resume();
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, `graceful exit (stderr: ${stderr})`);
-    await ended;
+    node.read();
+    node.child.kill('SIGTERM');
+    assert.equal(await node.exited, 0, `graceful exit (stderr: ${node.stderr()})`);
+    await node.ended;
 
-    const lines = Buffer.concat(chunks)
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = node.lines();
     const issued = new Set(
       lines.filter((l) => l.event === 'token_issued').map((l) => l.activityId as string),
     );
     const missing = [...fast.ids, ...slow.ids].filter((id) => !issued.has(id));
     assert.deepEqual(missing, [], 'every sign-in has its token_issued audit line');
     assert.equal(lines.at(-1)?.msg, 'shutdown complete', 'shutdown complete is the last line');
-    assert.ok(
-      !lines.some(
-        (l) =>
-          l.msg === 'log lines dropped: standard output was not read and the log buffer was full',
-      ),
-    );
+    assert.ok(!lines.some((l) => l.msg === DROP_WARNING));
 
-    const bytes = Buffer.concat(chunks).length;
     t.diagnostic(
-      `${String(SIGN_INS_PER_PHASE)} sign-ins per phase, ${String(CONCURRENCY)} at a time; ${String(bytes)} bytes of log in all`,
+      `${String(SIGN_INS_PER_PHASE)} sign-ins per phase, ${String(CONCURRENCY)} at a time; ${String(node.bytes())} bytes of log in all`,
     );
-    const fmt = (x: number): string => x.toFixed(1);
     t.diagnostic(
       `fast reader:    p50 ${fmt(percentile(fast.ms, 50))} ms, p99 ${fmt(percentile(fast.ms, 99))} ms`,
     );
@@ -239,10 +295,53 @@ test('a stalled reader of standard output never stalls sign-ins, and no audit li
       `stalled reader: p50 ${fmt(percentile(slow.ms, 50))} ms, p99 ${fmt(percentile(slow.ms, 99))} ms`,
     );
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await node.dispose();
+  }
+});
+
+test('a reader that never reads: the buffer stays within log.bufferBytes, dropped lines are counted and reported, and SIGTERM still exits', async (t) => {
+  const bufferBytes = 65_536;
+  const node = await serve({ log: { level: 'info', bufferBytes, flushTimeoutMs: 200 } });
+  try {
+    node.stall();
+    const first = await signIns(node.port, SIGN_INS_PER_PHASE);
+    assert.equal(first.ids.length, SIGN_INS_PER_PHASE, 'every sign-in completed');
+    assert.equal(node.bytesWhileStalled, 0);
+    const waiting = await metric(node.mgmtPort, 'fedgate_log_buffered_bytes');
+    const droppedAudit = await metric(
+      node.mgmtPort,
+      'fedgate_log_dropped_lines_total',
+      'stream="audit"',
+    );
+    t.diagnostic(
+      `with log.bufferBytes ${String(bufferBytes)}: ${String(waiting)} bytes waiting, ${String(droppedAudit)} audit lines dropped`,
+    );
+    assert.ok(waiting <= bufferBytes, 'memory held for the reader stays within the bound');
+    assert.ok(droppedAudit > 0, 'lines past the bound were dropped and counted, not buffered');
+
+    // Once the reader reads again and the buffer empties, one warning marks the gap.
+    node.read();
+    await waitUntil('the dropped-lines warning is logged', () =>
+      node.lines().some((l) => l.msg === DROP_WARNING),
+    );
+    const warning = node.lines().find((l) => l.msg === DROP_WARNING);
+    assert.ok(typeof warning?.droppedLines === 'number' && warning.droppedLines >= droppedAudit);
+
+    // Stalled again and full again: SIGTERM still ends the process (the exit flush gives up after
+    // log.flushTimeoutMs instead of waiting for a reader that never comes back).
+    node.stall();
+    await signIns(node.port, SIGN_INS_PER_PHASE / 2);
+    assert.ok((await metric(node.mgmtPort, 'fedgate_log_buffered_bytes')) > 0, 'lines wait');
+    node.child.kill('SIGTERM');
+    await waitUntil(
+      () => `the node exits with its reader stalled (stderr: ${node.stderr()})`,
+      () => node.child.exitCode !== null,
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(await node.exited, 0);
+    node.read();
+    await node.ended;
+  } finally {
+    await node.dispose();
   }
 });
