@@ -33,7 +33,11 @@ import { ConfigError, resolveConfig } from '../../server/config/load.ts';
 import type { Config } from '../../server/config/schema.ts';
 import { ROUTES } from '../../server/http/routes.ts';
 import { KeysCliError } from '../../server/cli/keys.ts';
-import { root } from './farm.ts';
+import { startServer } from '../../server/main.ts';
+import { LogCapture } from '../helpers/app.ts';
+import { startRedis } from '../helpers/redis.ts';
+import { sambaEnv, sambaOperatorDirectory } from '../helpers/samba.ts';
+import { get, root } from './farm.ts';
 
 const run = promisify(execFile);
 const K8S = join(root, 'docker/kubernetes');
@@ -843,6 +847,81 @@ test('CronJob: `keys rollover --if-due` on the same keys, Redis and configuratio
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /holds no token-signing key yet/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the probes ask a real server what the manifests assume: readiness ignores back ends, startup does not', async (t) => {
+  // The pod's own configuration (ConfigMap + image ENV + pod env), with only what is specific to a cluster
+  // replaced by this machine's parts: the test DC, a real Redis, free loopback ports, a temporary keys.dir.
+  const docs = loadDocs();
+  const pod = deploymentPod(docs);
+  const c = only(pod.spec.containers, 'fedgate container');
+  const podCfg = podConfig(docs, pod, PLACEHOLDER);
+  const samba = sambaEnv();
+  const redis = await startRedis({ password: PLACEHOLDER('redis-password') });
+  const dir = mkdtempSync(join(tmpdir(), 'fedgate-k8s-serve-'));
+  const file = parse(configMapYaml(docs)) as Obj & { store: Obj };
+  delete file.store.tls; // the test Redis speaks plain TCP on loopback
+  const env = {
+    ...podEnv(c, PLACEHOLDER),
+    FEDGATE_LISTEN__HOST: '127.0.0.1',
+    FEDGATE_LISTEN__PORT: '0',
+    FEDGATE_MANAGEMENT__HOST: '127.0.0.1',
+    FEDGATE_MANAGEMENT__PORT: '0',
+    FEDGATE_KEYS__DIR: join(dir, 'keys'),
+    FEDGATE_STORE__URL: `redis://127.0.0.1:${String(redis.port)}`,
+    FEDGATE_DIRECTORY: JSON.stringify(sambaOperatorDirectory(samba)),
+    FEDGATE_DIRECTORY__BINDPASSWORD: samba.bindPassword,
+  };
+  const config = resolveConfig(file, {
+    env,
+    baseDir: dir,
+    source: 'configmap fedgate-config, on this machine',
+    embeddedDefaults: false,
+  });
+  const running = await startServer(config, { logDestination: new LogCapture() });
+  try {
+    const mgmtPort = running.management?.port;
+    assert.ok(mgmtPort !== undefined);
+    const url = (p: Probe | undefined): string => {
+      assert.ok(p?.httpGet !== undefined);
+      const port = portOf(c, p.httpGet.port);
+      const real =
+        port === podCfg.listen.port
+          ? running.port
+          : port === podCfg.management.port
+            ? mgmtPort
+            : assert.fail(`probe port ${String(port)} is neither listener`);
+      return `http://127.0.0.1:${String(real)}${p.httpGet.path}`;
+    };
+    const status = async (p: Probe | undefined): Promise<number> => (await get(url(p))).status;
+    const all = async (): Promise<Record<string, number>> => ({
+      startup: await status(c.startupProbe),
+      readiness: await status(c.readinessProbe),
+      liveness: await status(c.livenessProbe),
+    });
+    // Serving: keys loaded, Redis answers, the DC is healthy.
+    assert.deepEqual(await all(), { startup: 200, readiness: 200, liveness: 200 });
+    // Metrics (what the management port exists for) are not on the public port.
+    assert.equal(
+      (await get(`http://127.0.0.1:${String(running.port)}${ROUTES.metrics}`)).status,
+      404,
+    );
+    assert.equal((await get(`http://127.0.0.1:${String(mgmtPort)}${ROUTES.metrics}`)).status, 200);
+    // Redis down: a running pod stays in the Service and alive (sign-ins answer 503 themselves); a pod starting
+    // now would not pass its startup probe.
+    await redis.stop();
+    assert.deepEqual(await all(), { startup: 503, readiness: 200, liveness: 200 });
+    // SIGTERM's drain: out of the Service at once, never restarted for it.
+    running.services.lifecycle.startDraining();
+    const draining = await all();
+    assert.equal(draining.readiness, 503);
+    assert.equal(draining.liveness, 200);
+    t.diagnostic(`probe answers while draining with Redis down: ${JSON.stringify(draining)}`);
+  } finally {
+    await running.stop();
+    await redis.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 });
