@@ -31,6 +31,10 @@ export class FarmNode {
   readonly port: number;
   readonly mgmtPort: number;
   readonly logs: Record<string, unknown>[] = [];
+  /** Log lines by pino level (30 info, 40 warn, 50 error, 60 fatal), counted even when not retained. */
+  readonly levels = new Map<number, number>();
+  /** Keep every parsed line in `logs` (tests); a soak only counts them. */
+  retainLogs = true;
   proc: ChildProcess | undefined;
   exited: Promise<number | null> = Promise.resolve(null);
   readonly #configFile: string;
@@ -72,7 +76,10 @@ export class FarmNode {
         buf = buf.slice(i + 1);
         if (line.startsWith('{')) {
           try {
-            this.logs.push(JSON.parse(line) as Record<string, unknown>);
+            const entry = JSON.parse(line) as Record<string, unknown>;
+            const level = typeof entry.level === 'number' ? entry.level : 0;
+            this.levels.set(level, (this.levels.get(level) ?? 0) + 1);
+            if (this.retainLogs) this.logs.push(entry);
           } catch {
             /* partial */
           }
@@ -247,8 +254,22 @@ export interface Farm {
   stop(): Promise<void>;
 }
 
+export interface FarmOptions {
+  /** Extra top-level configuration keys for every node (e.g. saml2.trustsDir for the soak). */
+  config?: Record<string, unknown>;
+  /** false: nodes and HAProxy lines are counted or handed to onLbLine, not kept (long runs). Default true. */
+  retainLogs?: boolean;
+  /** Called with every line HAProxy writes. */
+  onLbLine?: (line: string) => void;
+}
+
 /** Writes the shared config and keys, starts three nodes and haproxy with docker/haproxy.cfg. */
-export async function startFarm(dir: string, redisUrl: string): Promise<Farm> {
+export async function startFarm(
+  dir: string,
+  redisUrl: string,
+  opts: FarmOptions = {},
+): Promise<Farm> {
+  const retain = opts.retainLogs ?? true;
   mkdirSync(dir, { recursive: true });
   const keysDir = join(dir, 'keys');
   // The farm shares one token-signing key (mounted keys/ in production); made once, before the nodes start.
@@ -277,11 +298,14 @@ export async function startFarm(dir: string, redisUrl: string): Promise<Farm> {
       // The LB notices a draining node within inter (200 ms) x fall (3); drain for well over that.
       shutdown: { drainDelayMs: 1500, timeoutMs: 5000 },
       log: { level: 'info' },
+      ...opts.config,
     }),
   );
   const nodes: FarmNode[] = [];
   for (const name of ['node1', 'node2', 'node3']) {
-    nodes.push(new FarmNode(name, await freePort(), await freePort(), configFile));
+    const n = new FarmNode(name, await freePort(), await freePort(), configFile);
+    n.retainLogs = retain;
+    nodes.push(n);
   }
   await Promise.all(nodes.map((n) => n.start()));
 
@@ -333,8 +357,10 @@ export async function startFarm(dir: string, redisUrl: string): Promise<Farm> {
       buf += text;
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
-        lbLog.push({ at: Date.now(), line: buf.slice(0, i) });
+        const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        opts.onLbLine?.(line);
+        if (retain) lbLog.push({ at: Date.now(), line });
       }
     });
   };
