@@ -19,7 +19,7 @@ import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import { CronJob } from 'kubernetes-models/batch/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import {
   ConfigMap,
@@ -102,6 +102,11 @@ const MODELS: Record<
     model: NetworkPolicy,
     dts: 'networking.k8s.io/v1/NetworkPolicy.d.ts',
     iface: 'INetworkPolicy',
+  },
+  'networking.k8s.io/v1/Ingress': {
+    model: Ingress,
+    dts: 'networking.k8s.io/v1/Ingress.d.ts',
+    iface: 'IIngress',
   },
   'batch/v1/CronJob': { model: CronJob, dts: 'batch/v1/CronJob.d.ts', iface: 'ICronJob' },
 };
@@ -681,6 +686,48 @@ test('the Service publishes the main port only; the management port is not in it
   assert.ok(targets.includes(config.listen.port));
   assert.ok(!targets.includes(config.management.port ?? -1), 'management port not published');
   assert.ok(!svc.ports.some((p) => p.port === config.management.port));
+});
+
+test('the Ingress routes every public path of the server to the Service, and no operations path', () => {
+  const docs = loadDocs();
+  const config = podConfig(docs, deploymentPod(docs), PLACEHOLDER);
+  const svc = one(docs, 'v1/Service') as {
+    metadata: { name: string };
+    spec: { ports: { name: string }[] };
+  };
+  const ing = one(docs, 'networking.k8s.io/v1/Ingress').spec as {
+    tls: { hosts: string[]; secretName: string }[];
+    rules: {
+      host: string;
+      http: {
+        paths: {
+          path: string;
+          pathType: string;
+          backend: { service: { name: string; port: { name?: string } } };
+        }[];
+      };
+    }[];
+  };
+  const rule = only(ing.rules, 'Ingress rule');
+  assert.equal(rule.host, config.hostname);
+  assert.equal(new URL(config.publicUrl).hostname, config.hostname);
+  assert.ok(
+    ing.tls.some((x) => x.hosts.includes(config.hostname)),
+    'TLS for the public name',
+  );
+  for (const p of rule.http.paths) {
+    assert.equal(p.pathType, 'Prefix');
+    assert.equal(p.backend.service.name, svc.metadata.name);
+    assert.ok(svc.spec.ports.some((x) => x.name === p.backend.service.port.name));
+  }
+  // Prefix matching is by whole path elements (Kubernetes Ingress semantics).
+  const routed = (path: string): boolean =>
+    rule.http.paths.some(
+      (p) => path === p.path || path.startsWith(`${p.path.replace(/\/$/, '')}/`),
+    );
+  const internal: string[] = [ROUTES.healthLive, ROUTES.healthReady, ROUTES.metrics];
+  for (const [name, path] of Object.entries(ROUTES))
+    assert.equal(routed(path), !internal.includes(path), `${name} ${path}`);
 });
 
 interface Peer {
