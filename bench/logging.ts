@@ -238,7 +238,7 @@ export async function loggingSection(opts: { quick: boolean }): Promise<LoggingB
   console.log(
     table(
       ['stdout', 'sign-ins', 'p50 ms', 'p99 ms', 'failed'],
-      r.rows.map((x) => [x.name, x.signIns, x.p50ms, x.p99ms, x.failed]),
+      r.rows.map((x) => [x.name, x.signIns, x.p50ms, x.p99ms, String(x.failed)]),
     ),
   );
   console.log(
