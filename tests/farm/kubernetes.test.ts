@@ -273,6 +273,14 @@ function imageEnv(): Record<string, string> {
   return env;
 }
 
+/** The image's VOLUME paths. */
+function imageVolumes(): string[] {
+  const text = readFileSync(join(root, 'docker/Dockerfile'), 'utf8');
+  return [...text.matchAll(/^VOLUME (\[.*\])$/gm)].flatMap(
+    (m) => JSON.parse(m[1] ?? '[]') as string[],
+  );
+}
+
 function secretData(docs: Doc[]): Record<string, string> {
   const s = one(docs, 'v1/Secret', 'fedgate-secrets') as { stringData?: Record<string, string> };
   return s.stringData ?? {};
@@ -451,7 +459,7 @@ test('the ConfigMap fedgate.yaml, with the image ENV and the pod env, loads with
   const img = imageEnv();
   assert.equal(String(file.listen.port), img.FEDGATE_LISTEN__PORT);
   assert.equal(String(file.management.port), img.FEDGATE_MANAGEMENT__PORT);
-  assert.equal(file.keys.dir, img.FEDGATE_KEYS__DIR);
+  assert.equal(file.keys.dir, config.keys.dir, 'the pod env and the file name the same keys.dir');
   // The config file is where the ConfigMap is mounted.
   const env = podEnv(c, PLACEHOLDER);
   const mount = c.volumeMounts?.find((m) => m.name === 'config');
@@ -619,10 +627,25 @@ test('security context: non-root uid 1000 (the image user), read-only root, no c
       const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
       const vol = s.volumes?.find((v) => v.name === tmp?.name);
       assert.ok(vol !== undefined && 'emptyDir' in vol, `${what}/${c.name}: /tmp is an emptyDir`);
-      // keys.dir is the shared claim, at the path the configuration (and the image) says.
+      // The shared claim is mounted exactly at the image's VOLUME (a runtime puts an anonymous per-pod volume on
+      // a VOLUME path nothing is mounted at, e.g. containerd), and keys.dir is a directory inside it, so fedgate
+      // creates and owns it and its 0700 check (keys/store.ts ensurePrivateDir) holds whoever owns the volume root.
       const config = podConfig(docs, pod, PLACEHOLDER);
-      const keys = c.volumeMounts?.find((m) => m.mountPath === config.keys.dir);
-      const kv = s.volumes?.find((v) => v.name === keys?.name) as
+      const keys = c.volumeMounts?.find((m) => m.name === 'keys');
+      assert.ok(
+        keys !== undefined && imageVolumes().includes(keys.mountPath),
+        `${what}: keys mount`,
+      );
+      assert.ok(
+        config.keys.dir.startsWith(`${keys.mountPath}/`),
+        `${what}: keys.dir inside the volume`,
+      );
+      for (const m of c.volumeMounts ?? [])
+        assert.ok(
+          !config.keys.dir.startsWith(`${m.mountPath}/`) || m === keys || m.mountPath === '/',
+          `${what}: no other mount over keys.dir (${m.mountPath})`,
+        );
+      const kv = s.volumes?.find((v) => v.name === keys.name) as
         { persistentVolumeClaim?: { claimName: string } } | undefined;
       assert.equal(kv?.persistentVolumeClaim?.claimName, 'fedgate-keys', `${what}: keys volume`);
     }
