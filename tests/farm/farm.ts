@@ -254,6 +254,13 @@ export interface Farm {
   stop(): Promise<void>;
 }
 
+/** HAProxy time value ('200ms', '2s') in ms. */
+function parseDuration(v: string): number {
+  const m = /^(\d+)(ms|s)$/.exec(v);
+  if (m === null) throw new Error(`not a duration: ${v}`);
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
 export interface FarmOptions {
   /** Extra top-level configuration keys for every node (e.g. saml2.trustsDir for the soak). */
   config?: Record<string, unknown>;
@@ -261,6 +268,12 @@ export interface FarmOptions {
   retainLogs?: boolean;
   /** Called with every line HAProxy writes. */
   onLbLine?: (line: string) => void;
+  /**
+   * HAProxy's probe interval, also its probe timeout (default 200ms: the fault tests want a dead node noticed
+   * quickly). A long run on a shared machine uses the production 2s, so a CPU-starved probe is not taken for a
+   * dead node; nodes then drain for longer than inter x fall.
+   */
+  checkInter?: string;
 }
 
 /** Writes the shared config and keys, starts three nodes and haproxy with docker/haproxy.cfg. */
@@ -296,7 +309,10 @@ export async function startFarm(
       testRelyingParty: true,
       management: { host: '127.0.0.1' },
       // The LB notices a draining node within inter (200 ms) x fall (3); drain for well over that.
-      shutdown: { drainDelayMs: 1500, timeoutMs: 5000 },
+      shutdown:
+        opts.checkInter === undefined
+          ? { drainDelayMs: 1500, timeoutMs: 5000 }
+          : { drainDelayMs: 3 * parseDuration(opts.checkInter) + 1000, timeoutMs: 5000 },
       log: { level: 'info' },
       ...opts.config,
     }),
@@ -337,7 +353,7 @@ export async function startFarm(
       FEDGATE_LB_CERT: join(dir, 'lb.pem'),
       FEDGATE_LB_CERTAUTH: `127.0.0.1:${certauthPort}`,
       FEDGATE_LB_SOURCE: LB_SOURCE,
-      FEDGATE_LB_CHECK_INTER: '200ms',
+      FEDGATE_LB_CHECK_INTER: opts.checkInter ?? '200ms',
       FEDGATE_NODE1: `127.0.0.1:${nodes[0]?.port ?? 0}`,
       FEDGATE_NODE2: `127.0.0.1:${nodes[1]?.port ?? 0}`,
       FEDGATE_NODE3: `127.0.0.1:${nodes[2]?.port ?? 0}`,

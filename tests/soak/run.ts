@@ -19,7 +19,7 @@
  * The figures are this machine's: the nodes, HAProxy, Redis and this load generator share its cores (and other
  * work running at the same time shows in them); loadavg is recorded at the start and the end.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMAIL, spMetadata, standardSp, writeTrusts } from '../fixtures/saml2/harness.ts';
@@ -68,6 +68,57 @@ interface NodeScrape {
 }
 
 const LAG = ['min', 'mean', 'p50', 'p90', 'p99', 'max'] as const;
+
+/** Clock ticks: the machine's busy time (/proc/stat) and that of our own processes (/proc/<pid>/stat). */
+function machineBusyTicks(): { busy: number; total: number } {
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  const total = cpu.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  return { busy: total - idle, total };
+}
+function processTicks(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th (proc(5) 14, 15).
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Per minute: how busy the machine was (% of all CPUs) and how much of that was the farm (its nodes, HAProxy and
+ * this load generator; redis-server counts as other): the rest is other work on the machine, which shows in the
+ * latencies too.
+ */
+class CpuShare {
+  #last: { machine: { busy: number; total: number }; farm: number };
+  constructor(private readonly pids: () => (number | undefined)[]) {
+    this.#last = { machine: machineBusyTicks(), farm: this.#farm() };
+  }
+  #farm(): number {
+    return this.pids().reduce<number>((a, p) => a + processTicks(p), 0);
+  }
+  sample(): { machineBusyPct: number; farmPct: number; otherPct: number } {
+    const machine = machineBusyTicks();
+    const farm = this.#farm();
+    const total = machine.total - this.#last.machine.total;
+    const busy = machine.busy - this.#last.machine.busy;
+    const ours = Math.max(0, farm - this.#last.farm);
+    this.#last = { machine, farm };
+    const pct = (x: number): number => (total > 0 ? round((100 * x) / total) : NaN);
+    return {
+      machineBusyPct: pct(busy),
+      farmPct: pct(ours),
+      otherPct: pct(Math.max(0, busy - ours)),
+    };
+  }
+}
 
 async function scrape(farm: Farm): Promise<NodeScrape[]> {
   return Promise.all(
@@ -169,6 +220,7 @@ async function main(): Promise<number> {
     farm = await startFarm(mkdtempSync(join(tmpdir(), 'fedgate-soak-')), redis.url, {
       config: { saml2: { trustsDir } },
       retainLogs: false,
+      checkInter: '2s',
       onLbLine: (line) => {
         const r = parseLbRequest(line);
         if (r === undefined) {
@@ -205,7 +257,18 @@ async function main(): Promise<number> {
 
     // Open loop.
     const samples: Sample[] = [];
-    const scrapes: { minute: number; at: string; nodes: NodeScrape[] }[] = [];
+    const scrapes: {
+      minute: number;
+      at: string;
+      nodes: NodeScrape[];
+      cpu: ReturnType<CpuShare['sample']>;
+      loadavg1: number;
+    }[] = [];
+    const cpu = new CpuShare(() => [
+      ...f.nodes.map((n) => n.proc?.pid),
+      f.haproxy.pid,
+      process.pid,
+    ]);
     let overload = 0;
     let inFlight = 0;
     let maxInFlight = 0;
@@ -240,7 +303,13 @@ async function main(): Promise<number> {
         minute++;
         nextScrape += MINUTE_MS;
         const nodes = await scrape(f);
-        scrapes.push({ minute, at: new Date().toISOString(), nodes });
+        scrapes.push({
+          minute,
+          at: new Date().toISOString(),
+          nodes,
+          cpu: cpu.sample(),
+          loadavg1: round(loadavg()[0] ?? NaN, 2),
+        });
         const done = samples.filter((s) => s.startedAt >= t0 + (minute - 1) * MINUTE_MS);
         console.log(
           `minute ${String(minute)}: ${String(done.length)} requests, ${String(done.filter((s) => s.error !== undefined).length)} errors, in flight ${String(inFlight)}, RSS MB ${nodes
@@ -255,7 +324,13 @@ async function main(): Promise<number> {
     // A last scrape for a partial final minute (short runs).
     if (scrapes.length === 0 || endMs - (t0 + minute * MINUTE_MS) > 5000) {
       minute++;
-      scrapes.push({ minute, at: new Date().toISOString(), nodes: await scrape(f) });
+      scrapes.push({
+        minute,
+        at: new Date().toISOString(),
+        nodes: await scrape(f),
+        cpu: cpu.sample(),
+        loadavg1: round(loadavg()[0] ?? NaN, 2),
+      });
     }
 
     // Per minute, per kind.
@@ -386,6 +461,7 @@ async function main(): Promise<number> {
       },
       perMinute,
       rss,
+      cpu: scrapes.map((s) => ({ minute: s.minute, loadavg1: s.loadavg1, ...s.cpu })),
       eventLoop: scrapes.map((s) => ({
         minute: s.minute,
         nodes: s.nodes.map((n) => ({ node: n.node, ...n.eventLoopMs })),
@@ -434,6 +510,13 @@ async function main(): Promise<number> {
             .join('  '),
       );
     }
+    console.log(
+      '\nCPU per minute (% of all CPUs: machine busy / the farm and load generator / other work):',
+    );
+    for (const s of scrapes)
+      console.log(
+        `  ${String(s.minute).padStart(2)} ${String(s.cpu.machineBusyPct)} / ${String(s.cpu.farmPct)} / ${String(s.cpu.otherPct)}  (load ${String(s.loadavg1)})`,
+      );
     console.log(`\nnode log lines during the soak: ${JSON.stringify(nodeLevels)}`);
     console.log(`HAProxy: ${JSON.stringify(lb)}`);
     console.log(
