@@ -40,7 +40,8 @@ export function run(
     const p = spawn(cmd, args, {
       cwd: root,
       env: { ...process.env, BUILDAH_FORMAT: 'docker', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No input: stdin is /dev/null (a pipe the child never reads can fail with EPIPE once it has exited).
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -50,7 +51,10 @@ export function run(
     p.once('close', (status) => {
       ok({ status: status ?? 1, stdout, stderr });
     });
-    p.stdin.end(opts.input ?? '');
+    if (opts.input !== undefined && p.stdin !== null) {
+      p.stdin.on('error', fail);
+      p.stdin.end(opts.input);
+    }
   });
 }
 
