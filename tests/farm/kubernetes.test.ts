@@ -5,7 +5,9 @@
  * misspelt `readinesProbe` would pass them, and the API server would silently drop it). Then the manifests are
  * checked against each other and against the server: the configuration the pods would load (image ENV + pod env +
  * the ConfigMap's fedgate.yaml) through the server's own loader, the probe paths against the server's routes, the
- * ports, the network policy's view of the management port, the security context, the grace period, the Secret.
+ * ports, the network policy's view of the management port, the security context, the grace period, the Secret, the
+ * CronJob's arguments (through the real CLI). Last, the Deployment's three probes are asked of a real fedgate
+ * started from the pod's configuration (the test DC, a real Redis), serving, with Redis down, and draining.
  * No cluster runs here: schemas and consistency only (docker/kubernetes/README.md says so).
  */
 import assert from 'node:assert/strict';
