@@ -40,16 +40,19 @@ function baseApp(s: Services): Express {
 export function createApp(s: Services): Express {
   const app = baseApp(s);
 
-  // Load-balancer probe (/adfs/probe, AD FS compatible: no back-end dependency, 503 while draining) and
-  // /healthz/live, /healthz/ready (http/health.ts).
+  // Load-balancer probe (/adfs/probe, AD FS compatible: no back-end dependency, 503 while draining) and, when no
+  // management listener is configured, /healthz/live and /healthz/ready (http/health.ts).
   app.use(drainConnections(s.lifecycle));
   app.use(
-    healthRouter({
-      lifecycle: s.lifecycle,
-      store: s.store,
-      directory: s.directory,
-      keysLoaded: () => s.keys.ready(),
-    }),
+    healthRouter(
+      {
+        lifecycle: s.lifecycle,
+        store: s.store,
+        directory: s.directory,
+        keysLoaded: () => s.keys.ready(),
+      },
+      { healthz: s.config.management.port === undefined },
+    ),
   );
   app.use(metadataRouter(s));
   app.use(ROUTES.theme, themeAssetsRouter(s.themes, s.views.themeDir));

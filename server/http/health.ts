@@ -82,13 +82,16 @@ function noStore(res: Response): void {
  * /adfs/probe (AD FS compatible: 200 while serving, 503 while draining; no back-end dependency, so an AD or Redis
  * outage never takes every node out of the pool), /healthz/live (the process answers) and /healthz/ready.
  */
-export function healthRouter(deps: HealthDeps): Router {
+export function healthRouter(deps: HealthDeps, opts: { healthz?: boolean } = {}): Router {
   const router = express.Router();
   router.get(ROUTES.probe, (_req: Request, res: Response) => {
     noStore(res);
     if (deps.lifecycle.draining) res.status(503).type('text/plain').send('draining');
     else res.type('text/plain').send('OK');
   });
+  // /healthz/ready names the DCs and their state: with a management listener it is served there only, so the
+  // public listener never tells the internet which DCs are down (a load balancer need not filter it).
+  if (opts.healthz === false) return router;
   router.get(ROUTES.healthLive, (_req: Request, res: Response) => {
     noStore(res);
     res.json({ status: 'ok' });

@@ -117,8 +117,11 @@ test('graceful shutdown: 503 probe at once, serves during the drain delay, then 
   const base = `http://127.0.0.1:${running.port}`;
   assert.ok(running.management !== undefined);
   const mgmt = `http://127.0.0.1:${running.management.port}`;
-  // Metrics only on the management listener.
+  // Metrics only on the management listener; with one, the health details (which DCs are down) are not public.
   assert.equal((await get(`${base}/metrics`)).status, 404);
+  assert.equal((await get(`${base}/healthz/ready`)).status, 404);
+  assert.equal((await get(`${base}/healthz/live`)).status, 404);
+  assert.equal((await get(`${mgmt}/healthz/ready`)).status, 200);
   const m = await get(`${mgmt}/metrics`);
   assert.equal(m.status, 200);
   assert.match(m.body, /# TYPE fedgate_signins_total counter/);
