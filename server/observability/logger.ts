@@ -87,15 +87,17 @@ type Boom = ReturnType<typeof pino.destination>;
 
 /**
  * Standard output as the server's log destination, asynchronous and bounded (issue 20, "Logging that never
- * blocks"). pino's default destination writes synchronously: when the reader of stdout (a container runtime's log
- * pipe) stops reading, the pipe fills and every log call blocks the event loop, so sign-ins stall on logging. Here
- * lines go to a sonic-boom stream with `sync: false` (pino.destination): a full pipe only grows the buffer, and the
- * write is retried every 100 ms (sonic-boom's EAGAIN retry) off the request path.
+ * blocks"). A synchronous destination (`pino.destination({ sync: true })`, console-like) stalls the event loop as soon
+ * as the reader of stdout (a container runtime's log pipe) stops reading: the pipe fills and every log call waits.
+ * pino 10's default is already asynchronous (sonic-boom, `sync: false`) but unbounded: a reader that never reads
+ * grows the heap without limit, and pino's exit handler then writes the buffer synchronously, retrying forever, so
+ * the process never exits. Here lines go to a sonic-boom stream with `sync: false` (pino.destination): a full pipe
+ * only grows the buffer, and the write is retried every 100 ms (sonic-boom's EAGAIN retry) off the request path.
  *
- * The buffer is bounded by `log.bufferBytes`: a reader that never reads must not grow the heap until the process is
- * killed for memory. Past the bound a line is dropped whole (never cut), counted per stream (`log` or `audit`) in
- * `fedgate_log_dropped_lines_total`, and once the buffer has emptied again one warning line says how many were lost,
- * so the gap is visible in the log itself.
+ * The buffer is bounded by `log.bufferBytes`. Past the bound a line is dropped whole (never cut), counted per stream
+ * (`log` or `audit`) in `fedgate_log_dropped_lines_total`, and once the buffer has emptied again one warning line
+ * says how many were lost, so the gap is visible in the log itself. Exit waits for the reader at most
+ * `log.flushTimeoutMs` (close, flushSync).
  *
  * One per process (there is one standard output); the first caller's bound applies.
  */
