@@ -1,11 +1,15 @@
 /**
  * Logging never blocks (issue 20): a real `fedgate serve` whose standard output goes into a reader that stops
  * reading. The reader's pause stops Node from taking data off the pipe, so the kernel's buffer fills and fedgate's
- * writes to stdout fail with EAGAIN; with pino's old synchronous destination the event loop then sleeps in a retry
- * loop and no request is answered. Here every sign-in must complete while the reader is still stalled (ordering:
- * they all finish before it reads again), and after a graceful shutdown every sign-in's token_issued audit line must
- * be in the output, with `shutdown complete` the last line. No timing is asserted; p50/p99 of the sign-ins with a
- * fast reader and with the stalled one are printed.
+ * writes to stdout fail with EAGAIN.
+ *  - Every sign-in must complete while the reader is still stalled (ordering: they all finish before it reads
+ *    again), and after a graceful shutdown every sign-in's token_issued audit line must be in the output, with
+ *    `shutdown complete` the last line. With a synchronous destination (`pino.destination({ sync: true })`) the event
+ *    loop sleeps in sonic-boom's retry loop and no sign-in is answered: this test fails.
+ *  - A reader that never reads: the buffer stays within log.bufferBytes, the lines past it are counted and reported,
+ *    and SIGTERM still ends the process. With pino 10's default destination (asynchronous but unbounded) nothing is
+ *    dropped or counted, and its exit-time flush retries forever: the process never exits.
+ * No timing is asserted; p50/p99 of the sign-ins with a fast reader and with the stalled one are printed.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
