@@ -153,20 +153,32 @@ async function startServer(opts: {
   return { name, port, volume };
 }
 
-/** `docker run --rm … <args>`: a CLI command in a fresh, locked-down container. */
-function cli(
+/**
+ * `docker run --rm … <args>`: a CLI command in a fresh, locked-down container. A command that never ends (an image
+ * that ignores its arguments and serves) is removed after two minutes, so the test fails instead of hanging.
+ */
+async function cli(
   args: string[],
-  opts: { config?: string; volume?: string; readOnly?: boolean } = {},
+  opts: { config?: string; volume?: string } = {},
 ): Promise<{ status: number; stdout: string; stderr: string }> {
-  return podman(
-    'run',
-    '--rm',
-    ...(opts.readOnly === false ? [] : READ_ONLY),
-    ...(opts.config === undefined ? [] : ['-v', `${opts.config}:/etc/fedgate/fedgate.yaml:ro`]),
-    ...(opts.volume === undefined ? [] : ['-v', `${opts.volume}:/var/lib/fedgate/keys`]),
-    IMAGE,
-    ...args,
-  );
+  const name = `${tag}-cli-${String(++serial)}`;
+  containers.push(name);
+  const watchdog = setTimeout(() => void podman('rm', '-f', '-t', '0', name), 120_000);
+  try {
+    return await podman(
+      'run',
+      '--rm',
+      '--name',
+      name,
+      ...READ_ONLY,
+      ...(opts.config === undefined ? [] : ['-v', `${opts.config}:/etc/fedgate/fedgate.yaml:ro`]),
+      ...(opts.volume === undefined ? [] : ['-v', `${opts.volume}:/var/lib/fedgate/keys`]),
+      IMAGE,
+      ...args,
+    );
+  } finally {
+    clearTimeout(watchdog);
+  }
 }
 
 /** A node script run inside a container (node is the only interpreter the image has, on purpose). */
@@ -558,7 +570,7 @@ describe('the fedgate container image', () => {
   });
 
   test('an unconfigured run says which file is missing and what to do (exit 2)', async () => {
-    const r = await podman('run', '--rm', ...READ_ONLY, IMAGE);
+    const r = await cli([]);
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /\/etc\/fedgate\/fedgate\.yaml/);
     assert.match(r.stderr, /ENOENT/);
