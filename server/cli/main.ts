@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { checkApplications } from './app-check.ts';
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -56,6 +59,7 @@ const USAGE = `fedgate: a federation identity provider for Microsoft 365 and SAM
 
 Usage:
   fedgate serve  [--config FILE]                    run the server (no file: embedded defaults)
+  fedgate --version                                 print the version
   fedgate tenant --domain DOMAIN [--protocol wsfed|saml] [--mfa accept|enforce|reject]
                  [--current-tenant-json FILE] [--config FILE] [--json]
                                                     print what the tenant admin runs to federate DOMAIN
@@ -244,7 +248,32 @@ function operatorName(): string | undefined {
   }
 }
 
+/**
+ * fedgate's version from its package.json: the nearest one up from this file, whether it runs from server/ (tsx),
+ * dist/server/ (npm start) or /opt/fedgate/dist/server/ (the container image).
+ */
+export function fedgateVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === 'fedgate' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* not here: one level up */
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version') {
+    process.stdout.write(`fedgate ${fedgateVersion()}\n`);
+    return;
+  }
   if (isAppCommand(argv)) {
     const r = runAppCli(argv);
     process.stdout.write(r.stdout);

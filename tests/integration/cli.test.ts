@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -213,4 +213,13 @@ test('the built server (what npm start runs) starts from dist/', async () => {
   assert.match(out, /Demo users\s+alice@fedgate\.test/);
   assert.equal(probe, 200);
   assert.equal(code, 0);
+  // The built CLI finds its package.json from dist/ as the source one does from server/ (and the image's).
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const built = spawnSync(process.execPath, [join(root, 'dist/server/cli/main.js'), '--version'], {
+    encoding: 'utf8',
+  });
+  assert.equal(built.stdout, `fedgate ${pkg.version}\n`);
+  assert.equal(built.status, 0);
+  const source = runCli(['--version'], { cwd: dir });
+  assert.equal(source.stdout, `fedgate ${pkg.version}\n`);
 });
