@@ -10,6 +10,7 @@ import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e
 import { hsmSection } from './hsm.ts';
 import { httpRate, startBareExpress } from './http.ts';
 import { issuanceBench } from './issuance.ts';
+import { loggingSection } from './logging.ts';
 import { mfaBench } from './mfa.ts';
 import { oidcSection } from './oidc.ts';
 import { fmt, table } from './lib.ts';
@@ -55,6 +56,9 @@ results.oidc = await oidcSection({ quick });
 
 // 1a. HSM issuance against SoftHSM2's raw signing rate (issue 18, Custody).
 results.hsm = await hsmSection({ quick });
+
+// 1d. Sign-ins with standard output read promptly vs its reader stalled (issue 20): built dist/, embedded directory.
+results.logging = await loggingSection({ quick });
 
 // 1b. Worst-case XML parse cost per request at the admitted limits (issue 14 §1; budget checked there).
 const parseCost = parseCostBench({ quick });
