@@ -14,7 +14,7 @@
  *   node --import tsx bench/container.ts       this section alone (FEDGATE_BENCH_QUICK=1: fewer starts)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -60,6 +60,8 @@ export interface ContainerBenchResult {
   startRatio: number;
   /** Whether the image was built for this run (and how long that took), or reused. */
   build: { built: boolean; ms: number };
+  /** The machine's 1-minute load average before and after the starts (other work on the machine skews starts). */
+  loadAverage: { before: number; after: number };
 }
 
 interface HistoryEntry {
@@ -170,6 +172,7 @@ export async function containerBench(opts: { starts: number }): Promise<Containe
     await podman('rm', '-f', '-t', '0', name);
   };
 
+  const loadBefore = loadavg()[0] ?? NaN;
   try {
     // The keys a production node finds on its volume: made by one first start, not timed.
     const keys = await volume();
@@ -252,6 +255,7 @@ export async function containerBench(opts: { starts: number }): Promise<Containe
       startTargetMs: START_TARGET_MS,
       startRatio: first.medianMs / START_TARGET_MS,
       build: { built: build.built, ms: build.ms },
+      loadAverage: { before: loadBefore, after: loadavg()[0] ?? NaN },
     };
   } finally {
     for (const n of names) await remove(n);
@@ -286,7 +290,7 @@ export async function containerSection(opts: { quick: boolean }): Promise<Contai
     ),
   );
   console.log(
-    `\nCold start to the first 200 on /adfs/probe (read-only root, config mounted, median of ${String(r.starts[0]?.runs.length ?? 0)} starts)`,
+    `\nCold start to the first 200 on /adfs/probe (read-only root, config mounted, median of ${String(r.starts[0]?.runs.length ?? 0)} starts; load average ${fmt(r.loadAverage.before)} → ${fmt(r.loadAverage.after)} on ${String(cpus().length)} cores)`,
   );
   console.log(
     table(
