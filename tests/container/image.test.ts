@@ -509,8 +509,20 @@ describe('the fedgate container image', () => {
     assert.ok(test.length > 1 && test[0] !== 'NONE', `HEALTHCHECK: ${JSON.stringify(healthcheck)}`);
     t.diagnostic(`HEALTHCHECK ${test.join(' ')}`);
     const check = () => podman('healthcheck', 'run', main.name);
-    const ok = await check();
-    assert.equal(ok.status, 0, `healthy node: ${ok.stdout}${ok.stderr}`);
+    // Passing is polled (bounded), so a moment of machine load cannot fail it; failing must happen on the first run.
+    const passes = async (what: string): Promise<void> => {
+      let last = '';
+      await waitUntil(
+        () => `the healthcheck passes on a ${what} node (last: ${last})`,
+        async () => {
+          const r = await check();
+          last = `${String(r.status)} ${r.stdout}${r.stderr}`;
+          return r.status === 0;
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    };
+    await passes('serving');
 
     // A hung event loop: the process is stopped (SIGSTOP cannot be caught), the socket still accepts connections.
     await podmanOk('kill', '--signal', 'SIGSTOP', main.name);
@@ -521,8 +533,7 @@ describe('the fedgate container image', () => {
     } finally {
       await podmanOk('kill', '--signal', 'SIGCONT', main.name);
     }
-    const again = await check();
-    assert.equal(again.status, 0, `resumed node: ${again.stdout}${again.stderr}`);
+    await passes('resumed');
   });
 
   test('SIGTERM behind a load balancer drains (probe 503), then exits 0 within the grace period', async (t) => {
