@@ -33,8 +33,9 @@ export class FarmNode {
   readonly logs: Record<string, unknown>[] = [];
   /** Log lines by pino level (30 info, 40 warn, 50 error, 60 fatal), counted even when not retained. */
   readonly levels = new Map<number, number>();
-  /** Keep every parsed line in `logs` (tests); a soak only counts them. */
+  /** Keep every parsed line in `logs` (tests); a soak only counts them (and keeps its first warnings, errors). */
   retainLogs = true;
+  readonly problems: Record<string, unknown>[] = [];
   proc: ChildProcess | undefined;
   exited: Promise<number | null> = Promise.resolve(null);
   readonly #configFile: string;
@@ -80,6 +81,7 @@ export class FarmNode {
             const level = typeof entry.level === 'number' ? entry.level : 0;
             this.levels.set(level, (this.levels.get(level) ?? 0) + 1);
             if (this.retainLogs) this.logs.push(entry);
+            else if (level >= 40 && this.problems.length < 100) this.problems.push(entry);
           } catch {
             /* partial */
           }

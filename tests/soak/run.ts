@@ -314,7 +314,9 @@ async function main(): Promise<number> {
         console.log(
           `minute ${String(minute)}: ${String(done.length)} requests, ${String(done.filter((s) => s.error !== undefined).length)} errors, in flight ${String(inFlight)}, RSS MB ${nodes
             .map((n) => String(round((n.rssBytes ?? 0) / 1e6)))
-            .join('/')}, loop p99 ms ${nodes.map((n) => String(n.eventLoopMs.p99)).join('/')}`,
+            .join(
+              '/',
+            )}, loop p99 ms ${nodes.map((n) => String(n.eventLoopMs.p99)).join('/')}, CPU busy/farm/other % ${Object.values(scrapes[scrapes.length - 1]?.cpu ?? {}).join('/')}`,
         );
       }
       await sleep(Math.max(1, Math.min(due - performance.now(), 20)));
@@ -322,7 +324,7 @@ async function main(): Promise<number> {
     await Promise.all(pending);
     const endMs = Date.now();
     // A last scrape for a partial final minute (short runs).
-    if (scrapes.length === 0 || endMs - (t0 + minute * MINUTE_MS) > 5000) {
+    if (minute < Math.ceil(runMs / MINUTE_MS)) {
       minute++;
       scrapes.push({
         minute,
@@ -405,7 +407,20 @@ async function main(): Promise<number> {
     const nodeLevels = f.nodes.map((n, i) => {
       const before = levelsBefore[i] ?? new Map<number, number>();
       const d = (lvl: number): number => (n.levels.get(lvl) ?? 0) - (before.get(lvl) ?? 0);
-      return { node: n.name, warn: d(40), error: d(50), fatal: d(60) };
+      return {
+        node: n.name,
+        warn: d(40),
+        error: d(50),
+        fatal: d(60),
+        first: n.problems.slice(0, 10).map((l) => ({
+          level: l.level,
+          msg: l.msg,
+          event: l.event,
+          err: l.err,
+          route: l.route,
+          status: l.status,
+        })),
+      };
     });
     const lb = {
       requests: lbRequests - lbBefore.requests,
@@ -517,7 +532,12 @@ async function main(): Promise<number> {
       console.log(
         `  ${String(s.minute).padStart(2)} ${String(s.cpu.machineBusyPct)} / ${String(s.cpu.farmPct)} / ${String(s.cpu.otherPct)}  (load ${String(s.loadavg1)})`,
       );
-    console.log(`\nnode log lines during the soak: ${JSON.stringify(nodeLevels)}`);
+    console.log(
+      `\nnode warnings/errors during the soak: ${nodeLevels.map((l) => `${l.node} ${String(l.warn)}/${String(l.error)}/${String(l.fatal)}`).join(', ')}`,
+    );
+    for (const l of nodeLevels)
+      for (const p of l.first.slice(0, 3))
+        console.log(`  ${l.node}: ${JSON.stringify(p).slice(0, 300)}`);
     console.log(`HAProxy: ${JSON.stringify(lb)}`);
     console.log(
       `load average: start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, end ${loadavg()
