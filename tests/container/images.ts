@@ -177,6 +177,7 @@ export async function ensureFedgateImage(): Promise<Built> {
   return withLock(lock, async () => {
     if ((await labelOf(FEDGATE_IMAGE)) === hash)
       return { image: FEDGATE_IMAGE, built: false, ms: 0 };
+    const previous = await podman('image', 'inspect', '--format', '{{.Id}}', FEDGATE_IMAGE);
     const ca = buildCaFile();
     const t0 = performance.now();
     await podmanOk(
@@ -191,7 +192,13 @@ export async function ensureFedgateImage(): Promise<Built> {
       FEDGATE_IMAGE,
       '.',
     );
-    return { image: FEDGATE_IMAGE, built: true, ms: Math.round(performance.now() - t0) };
+    const ms = Math.round(performance.now() - t0);
+    // The image of the previous sources, now untagged, would stay on disk at every source change: removed unless a
+    // container still uses it (then podman refuses and it stays).
+    const old = previous.status === 0 ? previous.stdout.trim() : '';
+    const now = (await podmanOk('image', 'inspect', '--format', '{{.Id}}', FEDGATE_IMAGE)).trim();
+    if (old !== '' && old !== now) await podman('rmi', old);
+    return { image: FEDGATE_IMAGE, built: true, ms };
   });
 }
 
