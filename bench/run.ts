@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { containerSection } from './container.ts';
 import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e.ts';
 import { hsmSection } from './hsm.ts';
 import { httpRate, startBareExpress } from './http.ts';
@@ -59,6 +60,9 @@ results.hsm = await hsmSection({ quick });
 
 // 1d. Sign-ins with standard output read promptly vs its reader stalled (issue 20): built dist/, embedded directory.
 results.logging = await loggingSection({ quick });
+
+// 1e. The container image (issue 20): layers on top of the Node base (≤ 60 MB), cold start to the first 200 (≤ 2 s).
+results.container = await containerSection({ quick });
 
 // 1b. Worst-case XML parse cost per request at the admitted limits (issue 14 §1; budget checked there).
 const parseCost = parseCostBench({ quick });

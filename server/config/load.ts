@@ -220,7 +220,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const hint =
       code === 'ENOENT'
         ? opts.file === undefined
-          ? ' (FEDGATE_CONFIG names this file: mount or create it, or unset FEDGATE_CONFIG to run on embedded defaults)'
+          ? ' (FEDGATE_CONFIG names this file: mount your configuration there, e.g. -v ./fedgate.yaml:/etc/fedgate/fedgate.yaml:ro, or set FEDGATE_CONFIG= (empty) to run on embedded defaults)'
           : ' (no such file)'
         : '';
     throw new ConfigError(path, [`(file): cannot read: ${code}${hint}`]);
