@@ -640,8 +640,9 @@ describe('docker/compose.yaml under podman: HAProxy → three fedgate containers
         (down?.slice(0, 140) ?? 'no DOWN line'),
     );
     for (const f of lost) assert.equal(f.error, undefined, JSON.stringify(f).slice(0, 400));
-    if (log.length === ids.size) {
-      // Every loss is a request HAProxy saw cut on the killed container, and each of those is a loss.
+    if (log.length > 0) {
+      // Every loss is a request HAProxy logged as cut on the killed container, and each of those is a loss. (A
+      // request whose line is missing cannot pass for one: a lost request must be found in the log.)
       assert.deepEqual(
         lost.map((r) => r.ids[r.ids.length - 1]).sort(),
         inFlight.map((l) => l.requestId).sort(),
@@ -649,7 +650,7 @@ describe('docker/compose.yaml under podman: HAProxy → three fedgate containers
       );
     } else {
       t.diagnostic(
-        'HAProxy did not log every request (no httplog on stdout in this docker/haproxy.cfg): losses bounded by the workers only',
+        'HAProxy logged no request (no httplog on stdout in this docker/haproxy.cfg): losses bounded by the workers only',
       );
       assert.ok(lost.length <= workers, `${String(lost.length)} lost > ${String(workers)} workers`);
     }
