@@ -99,7 +99,8 @@ function nodeConfig(): Record<string, unknown> {
   >;
   return {
     ...user,
-    // The built-in WS-Fed relying party (its reply URL is fedgate's token page) for the browser and load runs.
+    // The built-in WS-Fed relying party (its reply URL is fedgate's token page) for the browser and load runs
+    // (docker/fedgate.yaml enables it for the demo too; the tests must not depend on that).
     testRelyingParty: true,
     saml2: { trustsDir: '/etc/fedgate/test/trusts' },
     // An imported key reaches every node within one poll; 30 s by default.
