@@ -369,16 +369,8 @@ describe('docker/compose.yaml under podman: HAProxy → three fedgate containers
   test("compose.yaml's key commands work in the farm: keys list, then a PFX imported as primary reaches every node", async (t) => {
     const before = certFromMetadata((await metadataPerNode()).get('node1') ?? '')[0] ?? '';
     const thumb = new X509Certificate(before).fingerprint.replace(/:/g, '');
-    // docker compose exec fedgate1 node dist/server/cli/main.js keys list
-    const list = await farm.composeOk([
-      'exec',
-      '-T',
-      'fedgate1',
-      'node',
-      'dist/server/cli/main.js',
-      'keys',
-      'list',
-    ]);
+    // docker compose exec fedgate1 fedgate keys list
+    const list = await farm.composeOk(['exec', '-T', 'fedgate1', 'fedgate', 'keys', 'list']);
     assert.match(list, new RegExp(`primary\\s+${thumb}`), list);
 
     // An AD FS-like PFX (openssl, AES-256 / PBKDF2 as Export-PfxCertificate writes) and its password file.
@@ -431,8 +423,7 @@ describe('docker/compose.yaml under podman: HAProxy → three fedgate containers
       'exec',
       '-T',
       'fedgate1',
-      'node',
-      'dist/server/cli/main.js',
+      'fedgate',
       'keys',
       'import',
       '--pfx',

@@ -594,6 +594,10 @@ describe('the fedgate container image', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fedgate \d+\.\d+\.\d+/);
     assert.equal(r.stdout.trim().split(/\s+/)[1], pkg.version);
+    // `fedgate` on the PATH, for commands in a running container (docker compose exec fedgate1 fedgate keys list).
+    const onPath = await podman('run', '--rm', '--entrypoint', 'fedgate', IMAGE, '--version');
+    assert.equal(onPath.status, 0, onPath.stderr);
+    assert.equal(onPath.stdout, r.stdout);
   });
 
   test('fedgate check: a valid configuration passes, an invalid one exits 2 naming each problem', async () => {
