@@ -99,6 +99,22 @@ async function checkPages(
     for (const name of PAGE_NAMES) {
       current = name;
       await site.reach(page, name);
+      // Every stylesheet loaded before axe runs: axe reads a sheet's rules through the CSSOM, and a sheet still
+      // loading has none, so axe fetches it again with XMLHttpRequest, which the page's CSP (no connect-src) refuses
+      // and reports as the page's own refusal ("Connecting to …theme/….css"): a race, not a page defect.
+      await page.waitForFunction(
+        () =>
+          document.readyState === 'complete' &&
+          Array.from(document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).every(
+            (l) => {
+              try {
+                return l.sheet !== null && l.sheet.cssRules.length >= 0;
+              } catch {
+                return false;
+              }
+            },
+          ),
+      );
       for (const mode of MODES) {
         await page.emulateMedia({ forcedColors: mode === 'light' ? 'none' : 'active' });
         const where = `${name} (${mode})`;
