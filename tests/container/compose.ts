@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podman, podmanOk, root, run, type Run } from './images.ts';
 import { freePort } from '../helpers/net.ts';
+import type { HttpResult } from '../farm/farm.ts';
 
 export const HOSTNAME = 'sts.corp.example.test';
 export const OVERRIDE = 'tests/container/farm.override.yaml';
@@ -233,11 +234,8 @@ export class ComposeFarm {
   }
 }
 
-export interface HttpResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+// One cookie jar and response shape for the process farm, the soak and this container farm.
+export { Cookies, type HttpResult } from '../farm/farm.ts';
 
 /**
  * HTTPS to a published port on loopback, as a browser that resolves sts.corp.example.test there: SNI and Host name
@@ -301,25 +299,6 @@ export class Client {
   }
   close(): void {
     this.agent.destroy();
-  }
-}
-
-/** Cookies by hand (__Host- cookies over a plain client). */
-export class Cookies {
-  readonly #c = new Map<string, string>();
-  take(r: HttpResult): void {
-    const set = r.headers['set-cookie'];
-    for (const sc of Array.isArray(set) ? set : []) {
-      const [pair = ''] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || /max-age=0/i.test(sc)) this.#c.delete(name);
-      else this.#c.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.#c].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 }
 

@@ -11,6 +11,7 @@ import {
   verifySaml11WithXmlCrypto,
 } from '../helpers/verify.ts';
 import {
+  Cookies,
   get,
   LbClient,
   parseLbRequest,
@@ -43,25 +44,6 @@ after(async () => {
   await (farm as Farm | undefined)?.stop();
   await (redis as TestRedis | undefined)?.stop();
 });
-
-/** Cookies by hand (Secure __Host- cookies over a client without a jar). */
-class Cookies {
-  readonly #c = new Map<string, string>();
-  take(r: HttpResult): void {
-    const set = r.headers['set-cookie'];
-    for (const sc of Array.isArray(set) ? set : []) {
-      const [pair = ''] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || /max-age=0/i.test(sc)) this.#c.delete(name);
-      else this.#c.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.#c].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
 
 interface SignInOutcome {
   ok: boolean;

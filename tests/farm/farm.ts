@@ -21,6 +21,25 @@ export interface HttpResult {
   body: string;
 }
 
+/** Cookies by hand (Secure __Host- cookies over a client without a jar): the farm tests, the soak, the container farm. */
+export class Cookies {
+  readonly #c = new Map<string, string>();
+  take(r: HttpResult): void {
+    const set = r.headers['set-cookie'];
+    for (const sc of Array.isArray(set) ? set : []) {
+      const [pair = ''] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === '' || /max-age=0/i.test(sc)) this.#c.delete(name);
+      else this.#c.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.#c].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((ok) => setTimeout(ok, ms));
 }

@@ -8,7 +8,7 @@ import { deflateRawSync } from 'node:zlib';
 import { hidden } from '../helpers/app.ts';
 import { authnRequestXml, SP_ACS, SP_ID } from '../fixtures/saml2/harness.ts';
 import { buildRst, rstHeaders, V13 } from '../fixtures/wstrust/rst.ts';
-import type { HttpResult, LbClient } from '../farm/farm.ts';
+import { Cookies, type HttpResult, type LbClient } from '../farm/farm.ts';
 
 export const TEST_RP = 'urn:fedgate:test';
 const ALICE = { user: 'alice@fedgate.test', password: 'Passw0rd!' };
@@ -60,24 +60,6 @@ export const MIX: readonly Flow[] = [
   'wsfed',
   'wstrust',
 ];
-
-/** Cookies by hand (the LB client has no jar). */
-class Cookies {
-  readonly #c = new Map<string, string>();
-  take(r: HttpResult): void {
-    const set = r.headers['set-cookie'];
-    for (const sc of Array.isArray(set) ? set : []) {
-      const [pair = ''] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || /max-age=0/i.test(sc)) this.#c.delete(pair.slice(0, eq).trim());
-      else this.#c.set(pair.slice(0, eq).trim(), value);
-    }
-  }
-  header(): string {
-    return [...this.#c].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
 
 async function timed(
   out: Sample[],
