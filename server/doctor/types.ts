@@ -86,6 +86,8 @@ export type CheckStatus = 'ok' | 'warning' | 'error' | 'info';
 
 /** The plumbing areas, in report order. */
 export const PLUMBING_AREAS = [
+  /** What `fedgate check` validates (rule files, trusts, certificates files, …) and configuration cross-checks. */
+  'configuration',
   'domain-controller',
   'policy',
   'certificates',
