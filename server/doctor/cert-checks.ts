@@ -1,0 +1,412 @@
+/**
+ * `fedgate doctor`: the certificate plumbing checks (issue 21, "Certificates"): the token-signing certificate and
+ * the next one, the HTTPS listener's certificate for `hostname`, and (certificate sign-in on) the issuing CAs and
+ * the CRL files. Read-only: the key ring is opened with create: false (as `fedgate keys list` does), so a fresh
+ * keys.dir stays empty, and nothing is ever written.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { X509Certificate, webcrypto } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import type * as X509Lib from '@peculiar/x509';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../lib/clock.ts';
+import { openRing, ringExists } from '../cli/keys.ts';
+import type { SigningCredential } from '../keys/types.ts';
+import type { CheckStatus, PlumbingCheck } from './types.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+/**
+ * Entra ID reads the federation metadata for the next token-signing certificate from 35 days before the current
+ * one expires (Microsoft: "AD FS certificate rollover", AutoCertificateRollover); a next certificate not published
+ * by then may reach Entra too late, and sign-ins fail on the day the primary expires.
+ */
+export const ENTRA_NEXT_CERT_WINDOW_DAYS = 35;
+
+const RANK: Record<CheckStatus, number> = { ok: 0, info: 1, warning: 2, error: 3 };
+const worst = (a: CheckStatus, b: CheckStatus): CheckStatus => (RANK[b] > RANK[a] ? b : a);
+
+const daysLeft = (notAfter: Date, now: Date): number =>
+  Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
+const day = (d: Date): string => d.toISOString().slice(0, 10);
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+// Node's webcrypto and the DOM lib's Crypto type differ only in newer algorithm overloads (as in keys/generate.ts).
+const nodeCrypto = webcrypto as unknown as Crypto;
+
+let x509Lib: Promise<typeof X509Lib> | undefined;
+/** tsyringe (under @peculiar/x509) needs the Reflect metadata polyfill first (as in server/keys/generate.ts). */
+function x509(): Promise<typeof X509Lib> {
+  x509Lib ??= import('reflect-metadata').then(() => import('@peculiar/x509'));
+  return x509Lib;
+}
+
+export async function checkCertificates(
+  config: Config,
+  opts: { clock: Clock; warnDays?: number },
+): Promise<PlumbingCheck[]> {
+  const warnDays = opts.warnDays ?? 30;
+  return [
+    ...(await signingChecks(config, opts.clock)),
+    await tlsCheck(config, opts.clock, warnDays),
+    ...(config.certificateAuth.enabled ? await certAuthChecks(config, opts.clock, warnDays) : []),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Token signing
+
+/** Whether the servers roll over themselves (AD FS AutoCertificateRollover), as `fedgate keys list` decides. */
+async function autoRollover(
+  config: Config,
+  managedByAdmin: boolean,
+): Promise<{ on: boolean; why: string }> {
+  if (managedByAdmin)
+    return { on: false, why: 'keys.signing is set: the admin replaces these files' };
+  if (!config.keys.rollover.auto) return { on: false, why: 'keys.rollover.auto is false' };
+  try {
+    await access(config.keys.dir, fsConstants.W_OK);
+    return { on: true, why: 'keys.rollover.auto is on' };
+  } catch {
+    return { on: false, why: `${config.keys.dir} is not writable by this user` };
+  }
+}
+
+async function signingChecks(config: Config, clock: Clock): Promise<PlumbingCheck[]> {
+  const target = config.keys.signing?.cert ?? config.keys.dir;
+  const check = (name: string, status: CheckStatus, message: string): PlumbingCheck => ({
+    area: 'certificates',
+    target,
+    check: name,
+    status,
+    message,
+  });
+  if (!(await ringExists(config)))
+    return [
+      check(
+        'signing-certificate',
+        'info',
+        `${config.keys.dir} holds no token-signing key yet: it is generated on first start (fedgate serve)`,
+      ),
+    ];
+  let primary: SigningCredential;
+  let next: SigningCredential | undefined;
+  let managed: boolean;
+  try {
+    // create: false: the ring is read as `fedgate keys list` reads it, never generated.
+    const { ring } = await openRing(config, { create: false, clock });
+    try {
+      primary = ring.primary;
+      next = ring.snapshot().next?.credential;
+      managed = ring.managedByAdmin;
+    } finally {
+      ring.close();
+    }
+  } catch (err) {
+    return [
+      check(
+        'signing-certificate',
+        'error',
+        `the token-signing key ring cannot be read: ${errText(err)}`,
+      ),
+    ];
+  }
+  const now = clock.now();
+  const auto = await autoRollover(config, managed);
+  const left = daysLeft(primary.notAfter, now);
+  const out: PlumbingCheck[] = [];
+  const who = `the token-signing certificate ${primary.thumbprintSha1}`;
+  if (primary.notAfter.getTime() <= now.getTime())
+    out.push(
+      check(
+        'signing-certificate',
+        'error',
+        `${who} expired on ${day(primary.notAfter)}: Entra ID and relying parties reject every token; run fedgate keys rollover --urgent and update the federation settings (fedgate tenant)`,
+      ),
+    );
+  else if (primary.notBefore.getTime() > now.getTime())
+    out.push(
+      check(
+        'signing-certificate',
+        'error',
+        `${who} is not valid before ${primary.notBefore.toISOString()}: tokens signed now are rejected (check this host's clock)`,
+      ),
+    );
+  else if (left < ENTRA_NEXT_CERT_WINDOW_DAYS && next === undefined)
+    out.push(
+      check(
+        'signing-certificate',
+        'warning',
+        `${who} expires in ${left} days (${day(primary.notAfter)}) and no next certificate is published: Entra ID looks for it in the metadata from ${ENTRA_NEXT_CERT_WINDOW_DAYS} days before expiry; run fedgate keys rollover`,
+      ),
+    );
+  else
+    out.push(
+      check(
+        'signing-certificate',
+        'ok',
+        `${who} is valid until ${day(primary.notAfter)} (${left} days left)`,
+      ),
+    );
+
+  const rollover = `automatic rollover ${auto.on ? 'on' : 'off'} (${auto.why})`;
+  if (next === undefined) {
+    // Without automatic rollover nobody publishes the next certificate: inside Entra's window that is a problem.
+    const late = !auto.on && left < ENTRA_NEXT_CERT_WINDOW_DAYS;
+    out.push(
+      check(
+        'next-signing-certificate',
+        late ? 'warning' : 'info',
+        `no next token-signing certificate is published; ${rollover}${auto.on ? `: it is generated ${config.keys.rollover.generationThresholdDays} days before the primary expires` : ': run fedgate keys rollover --if-due from cron'}`,
+      ),
+    );
+  } else {
+    const n = `the next token-signing certificate ${next.thumbprintSha1}`;
+    const status: CheckStatus =
+      next.notAfter.getTime() <= now.getTime()
+        ? 'error'
+        : next.notAfter.getTime() <= primary.notAfter.getTime()
+          ? 'warning'
+          : 'ok';
+    const what =
+      status === 'error'
+        ? `${n} expired on ${day(next.notAfter)}: promoting it would break every sign-in; replace it`
+        : status === 'warning'
+          ? `${n} expires (${day(next.notAfter)}) no later than the primary: it cannot take over`
+          : `${n} is published, valid ${day(next.notBefore)} to ${day(next.notAfter)}`;
+    out.push(check('next-signing-certificate', status, `${what}; ${rollover}`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The HTTPS listener
+
+function expiry(
+  cert: X509Certificate,
+  now: Date,
+  warnDays: number,
+): { status: CheckStatus; text: string } {
+  const notAfter = new Date(cert.validTo);
+  const notBefore = new Date(cert.validFrom);
+  const left = daysLeft(notAfter, now);
+  if (notAfter.getTime() <= now.getTime())
+    return { status: 'error', text: `expired on ${day(notAfter)}` };
+  if (notBefore.getTime() > now.getTime())
+    return { status: 'error', text: `not valid before ${notBefore.toISOString()}` };
+  if (left < warnDays)
+    return { status: 'warning', text: `expires in ${left} days (${day(notAfter)})` };
+  return { status: 'ok', text: `valid until ${day(notAfter)} (${left} days left)` };
+}
+
+/** The PEM certificates of a file, each parsed; throws with the reason when there is none or one is broken. */
+async function readPemCertificates(file: string): Promise<X509Certificate[]> {
+  const text = await readFile(file, 'utf8');
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('no PEM certificate in it');
+  return blocks.map((b) => new X509Certificate(b));
+}
+
+async function tlsCheck(config: Config, clock: Clock, warnDays: number): Promise<PlumbingCheck> {
+  const tls = config.listen.tls;
+  const base = { area: 'certificates' as const, check: 'tls-certificate' };
+  if (tls === 'off')
+    return {
+      ...base,
+      target: 'listen.tls',
+      status: 'info',
+      message: `listen.tls is off (plain HTTP): TLS must end at a load balancer in front, whose certificate for ${config.hostname} this check cannot see (use --public-url)`,
+    };
+  if (tls === 'generate')
+    return {
+      ...base,
+      target: 'listen.tls',
+      status: 'warning',
+      message: `listen.tls is generate: a self-signed certificate that browsers and Entra ID do not trust; fine only behind a TLS-terminating load balancer, otherwise configure listen.tls.cert and key`,
+    };
+  const file = isAbsolute(tls.cert) ? tls.cert : resolve(config.baseDir, tls.cert);
+  let cert: X509Certificate | undefined;
+  try {
+    cert = (await readPemCertificates(file))[0];
+  } catch (err) {
+    return { ...base, target: file, status: 'error', message: `${file}: ${errText(err)}` };
+  }
+  if (cert === undefined)
+    return { ...base, target: file, status: 'error', message: `${file}: no certificate` };
+  // Browsers match the subject alternative names only (RFC 6125 §6.4.4, CA/B Forum): never the subject CN.
+  const named =
+    cert.checkHost(config.hostname, { subject: 'never', partialWildcards: false }) !== undefined;
+  const exp = expiry(cert, clock.now(), warnDays);
+  let status = exp.status;
+  const parts: string[] = [];
+  if (!named) {
+    status = 'error';
+    parts.push(
+      `does not name ${config.hostname} in its subject alternative names (${cert.subjectAltName ?? 'none'}): browsers and clients refuse the connection`,
+    );
+  } else parts.push(`names ${config.hostname}`);
+  parts.push(exp.text);
+  return {
+    ...base,
+    target: file,
+    status,
+    message: `the HTTPS certificate ${cert.fingerprint256.replace(/:/g, '').slice(0, 16)}… ${parts.join('; ')}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Certificate sign-in: CAs and CRLs
+
+interface LoadedCa {
+  file: string;
+  cert: X509Certificate;
+}
+
+async function certAuthChecks(
+  config: Config,
+  clock: Clock,
+  warnDays: number,
+): Promise<PlumbingCheck[]> {
+  const cfg = config.certificateAuth;
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(config.baseDir, p));
+  const now = clock.now();
+  const out: PlumbingCheck[] = [];
+  const cas: LoadedCa[] = [];
+  const files = [
+    ...cfg.issuingCAs.map((f) => ({ f, what: 'issuing CA' })),
+    ...cfg.caCertificates.map((f) => ({ f, what: 'CA' })),
+  ];
+  for (const { f, what } of files) {
+    const file = abs(f);
+    let certs: X509Certificate[];
+    try {
+      certs = await readPemCertificates(file);
+    } catch (err) {
+      out.push({
+        area: 'certificates',
+        target: file,
+        check: 'certificate-auth-ca',
+        status: 'error',
+        message: `${what} file ${file}: ${errText(err)}: certificate sign-in cannot start`,
+      });
+      continue;
+    }
+    for (const cert of certs) {
+      cas.push({ file, cert });
+      const exp = expiry(cert, now, warnDays);
+      let status = exp.status;
+      const parts = [exp.text];
+      // RFC 5280 §4.2.1.9: only a certificate with basicConstraints cA=TRUE may issue certificates.
+      if (!cert.ca) {
+        status = 'error';
+        parts.unshift('is not a CA certificate (basicConstraints cA is not true)');
+      }
+      out.push({
+        area: 'certificates',
+        target: `${file}: ${cert.subject.replace(/\n/g, ', ')}`,
+        check: 'certificate-auth-ca',
+        status,
+        message: `${what} ${cert.subject.replace(/\n/g, ', ')} ${parts.join('; ')}`,
+      });
+    }
+  }
+
+  const lib = await x509();
+  for (const f of cfg.revocation.crlFiles) {
+    const file = abs(f);
+    let crl: X509Lib.X509Crl;
+    try {
+      const data = await readFile(file);
+      const text = data.toString('latin1');
+      crl = new lib.X509Crl(text.includes('-----BEGIN X509 CRL-----') ? text : data);
+    } catch (err) {
+      out.push({
+        area: 'certificates',
+        target: file,
+        check: 'crl',
+        status: 'error',
+        message: `CRL file ${file} cannot be read as a CRL (PEM or DER): ${errText(err)}`,
+      });
+      continue;
+    }
+    const next = crl.nextUpdate;
+    // A CRL past its nextUpdate is stale (RFC 5280 §5.1.2.5): with revocation mode require, every certificate
+    // it covers is refused; with soft-fail, revoked certificates get in.
+    let status: CheckStatus;
+    let text: string;
+    if (next === undefined) {
+      status = 'warning';
+      text = 'has no nextUpdate: nobody can tell when it is stale';
+    } else if (next.getTime() <= now.getTime()) {
+      status = 'error';
+      text = `is stale: its nextUpdate ${next.toISOString()} has passed; publish a new CRL`;
+    } else if (next.getTime() - now.getTime() < DAY_MS) {
+      status = 'warning';
+      text = `expires within a day (nextUpdate ${next.toISOString()}); make sure the next one is published`;
+    } else {
+      status = 'ok';
+      text = `is fresh until ${next.toISOString()}`;
+    }
+    out.push({
+      area: 'certificates',
+      target: file,
+      check: 'crl',
+      status,
+      message: `CRL of ${crl.issuer} ${text}`,
+    });
+
+    let signer: LoadedCa | undefined;
+    for (const ca of cas) {
+      try {
+        if (await crl.verify({ publicKey: new lib.X509Certificate(ca.cert.raw) }, nodeCrypto)) {
+          signer = ca;
+          break;
+        }
+      } catch {
+        /* a key type WebCrypto cannot use for this signature: not the signer */
+      }
+    }
+    out.push({
+      area: 'certificates',
+      target: file,
+      check: 'crl-signature',
+      status: signer === undefined ? 'error' : 'ok',
+      message:
+        signer === undefined
+          ? `CRL of ${crl.issuer} is not signed by any configured CA (issuingCAs, caCertificates): fedgate ignores it`
+          : `CRL signed by ${signer.cert.subject.replace(/\n/g, ', ')} (${signer.file})`,
+    });
+  }
+
+  const mode = cfg.revocation.mode;
+  out.push({
+    area: 'certificates',
+    target: 'certificateAuth.revocation',
+    check: 'revocation-mode',
+    status: mode === 'off' ? 'warning' : mode === 'soft-fail' ? 'info' : 'ok',
+    message:
+      mode === 'off'
+        ? 'revocation checking is off: a revoked smartcard or lost certificate still signs in; set certificateAuth.revocation.mode: require'
+        : mode === 'soft-fail'
+          ? 'revocation checking is soft-fail: a certificate whose status cannot be established is accepted (audited)'
+          : 'revocation checking is require (fail closed)',
+  });
+  return out;
+}
+
+/** For other checks (public reachability): the local primary token-signing certificate, read-only. */
+export async function localPrimaryCertificate(
+  config: Config,
+  clock: Clock,
+): Promise<SigningCredential | undefined> {
+  if (!(await ringExists(config))) return undefined;
+  const { ring } = await openRing(config, { create: false, clock });
+  try {
+    return ring.primary;
+  } finally {
+    ring.close();
+  }
+}
+
+/** worst() for callers that fold checks. */
+export { worst as worstStatus };
