@@ -201,10 +201,15 @@ test('no automatic fix is update null; a proposed removal is ""; values are exac
   // eslint-disable-next-line no-control-regex -- control characters must be escaped by JSON, never raw
   assert.equal(/[\u0000-\u001f]/.test(text.replace(/\n/g, '')), false);
   const doc = JSON.parse(text) as { findings: { update: unknown; value: string; dn: string }[] };
-  assert.equal(doc.findings[1]?.update, null);
-  assert.ok('update' in (doc.findings[1] ?? {}));
-  assert.equal(doc.findings[4]?.update, '');
-  assert.equal(doc.findings[5]?.value, hostile);
-  assert.equal(doc.findings[5]?.update, hostile);
-  assert.equal(doc.findings[5]?.dn, `CN=${hostile},${OU}`);
+  const at = (i: number): { update: unknown; value: string; dn: string } => {
+    const f = doc.findings.at(i);
+    assert.ok(f !== undefined);
+    return f;
+  };
+  assert.equal(at(1).update, null);
+  assert.ok('update' in at(1));
+  assert.equal(at(4).update, '');
+  assert.equal(at(5).value, hostile);
+  assert.equal(at(5).update, hostile);
+  assert.equal(at(5).dn, `CN=${hostile},${OU}`);
 });

@@ -4,6 +4,7 @@
  * only when asked; and directory values that cannot drive the admin's terminal (escape sequences, CR, bidi
  * overrides become visible escapes).
  */
+/* eslint-disable no-control-regex -- matching terminal escape sequences is the point of this file */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderSummary, visible } from '../../../server/doctor/report-text.ts';
@@ -235,7 +236,6 @@ test('directory values cannot drive the terminal: escape sequences, C1, CR and b
     for (const color of [false, true]) {
       const out = renderSummary(r, { color });
       const withoutOwnColour = color ? out.replace(/\u001b\[(?:0|1|3[1-6])m/g, '') : out;
-      // eslint-disable-next-line no-control-regex -- looking for control characters is the point
       const leaked = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u.exec(
         withoutOwnColour,
       );
