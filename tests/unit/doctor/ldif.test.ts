@@ -179,7 +179,7 @@ describe('base64 for what is not an RFC 2849 SAFE-STRING', () => {
         `displayName:: ${Buffer.from(value).toString('base64')}`,
         JSON.stringify(value),
       );
-      if (!/[\n\r\u0000]/u.test(value)) {
+      if (!['\n', '\r', String.fromCharCode(0)].some((c) => value.includes(c))) {
         const [op] = ldapmodifyReads(r.undo);
         assert.deepEqual(op?.values, [value]);
       } else ldapmodifyAccepts(r.undo); // parses; the printout cannot show such a value unambiguously
