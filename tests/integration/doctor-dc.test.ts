@@ -182,6 +182,79 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** ldapmodify / ldapdelete as Administrator over LDAPS (the OpenLDAP CLIs). */
+function asAdmin(tool: 'ldapmodify' | 'ldapdelete', args: string[], input?: string): void {
+  execFileSync(
+    tool,
+    [
+      '-x',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.adminDn,
+      '-y',
+      join(env.stateDir, 'admin.pw'),
+      ...args,
+    ],
+    {
+      env: ldapCliEnv(env),
+      encoding: 'utf8',
+      stdio: ['pipe', 'ignore', 'pipe'],
+      ...(input === undefined ? {} : { input }),
+    },
+  );
+}
+
+function removeSeed(ou: string): void {
+  try {
+    asAdmin('ldapdelete', ['-r', ou]);
+  } catch {
+    // Not there: nothing to remove.
+  }
+}
+
+/** The service account's SID, read with the CLI (binary objectSid → S-1-5-21-…). */
+function serviceSid(): string {
+  const ldif = ldapsearchCli(env, {
+    base: env.bindDn,
+    scope: 'base',
+    filter: '(objectClass=*)',
+    attributes: ['objectSid'],
+  });
+  const b64 = /^objectSid:: (\S+)$/m.exec(ldif)?.[1];
+  assert.ok(b64 !== undefined, ldif);
+  const b = Buffer.from(b64, 'base64');
+  const subs: number[] = [];
+  for (let i = 0; i < b[1]!; i++) subs.push(b.readUInt32LE(8 + 4 * i));
+  return `S-${b[0]}-${b.readUIntBE(2, 6)}-${subs.join('-')}`;
+}
+
+/**
+ * OU + user, then a deny ACE for the service account on the user's tokenGroups (schemaIDGUID b7c69e6d-…, [MS-ADA3]
+ * Token-Groups). Samba's LDAP server takes nTSecurityDescriptor in binary only, so the ACE is added with samba-tool
+ * on the DC's own database, as tests/setup/samba.sh edits it with ldbmodify.
+ */
+function seedDeniedUser(ou: string, user: string): void {
+  removeSeed(ou);
+  asAdmin(
+    'ldapmodify',
+    [],
+    `dn: ${ou}\nchangetype: add\nobjectClass: organizationalUnit\n\ndn: ${user}\nchangetype: add\nobjectClass: user\nsAMAccountName: doctordc1\n\n`,
+  );
+  execFileSync(
+    'samba-tool',
+    [
+      'dsacl',
+      'set',
+      '-H',
+      join(env.stateDir, 'dc', 'private', 'sam.ldb'),
+      `--objectdn=${user}`,
+      `--sddl=(OD;;RP;b7c69e6d-2cc7-11d2-854e-00a0c983f608;;${serviceSid()})`,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
 describe('fedgate doctor: domain-controller checks (Samba AD DC)', () => {
   const url = env.urls[0] ?? '';
   let tmp: string;
@@ -406,6 +479,42 @@ describe('fedgate doctor: domain-controller checks (Samba AD DC)', () => {
     assert.match(svc.message, /wrong password \(AD data 52e\)/);
     assert.equal(get(m, 'clock-skew').status, 'ok');
     assert.equal(get(m, 'token-groups').status, 'info');
+  });
+
+  it('a user whose tokenGroups the service account may not read → token-groups error naming it', async (t) => {
+    // Seeded as Administrator in this file's own OU, and removed afterwards: one user whose DACL denies the
+    // service account Read Property on tokenGroups (what a hardened domain without "Windows Authorization Access
+    // Group" membership looks like). baseDn is the OU, so that user is the one the check reads.
+    const ou = `OU=DoctorDcChecks,${env.baseDn}`;
+    const user = `CN=doctordc1,${ou}`;
+    seedDeniedUser(ou, user);
+    try {
+      // Independently: the CLI bound as the service account gets the entry without tokenGroups.
+      const cli = ldapsearchCli(env, {
+        bindDn: env.bindDn,
+        password: env.bindPassword,
+        base: user,
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: ['tokenGroups', 'cn'],
+      });
+      assert.match(cli, /^cn: doctordc1$/m);
+      assert.doesNotMatch(cli, /tokenGroups/);
+      const m = byCheck(
+        await checkDomainControllers(config({ baseDn: ou }), {
+          clock: new FixedClock(dcTimeWithCli()),
+        }),
+        url,
+      );
+      assert.equal(get(m, 'service-account').status, 'ok');
+      const tg = get(m, 'token-groups');
+      assert.equal(tg.status, 'error', tg.message);
+      assert.match(tg.message, new RegExp(`tokenGroups of ${user}: empty`));
+      assert.match(tg.message, /Windows Authorization Access Group/);
+      t.diagnostic(tg.message);
+    } finally {
+      removeSeed(ou);
+    }
   });
 
   it('the embedded directory: one info line', async () => {
