@@ -110,6 +110,12 @@ function duplicateKey(attribute: CheckedAttribute, value: string): string | unde
   }
 }
 
+/** The first non-empty value. */
+function firstValue(values: readonly string[] | undefined): string | undefined {
+  if (values !== undefined) for (const v of values) if (v !== '') return v;
+  return undefined;
+}
+
 /** The DNS suffix after the last `@`, lower case; undefined without one. */
 function suffixOf(upn: string): string | undefined {
   const at = upn.lastIndexOf('@');
@@ -170,102 +176,102 @@ export function analyse(
   const inScope = objects.filter((o) => !isSkipped(o));
   /** key → index of the first owning object, or -1 once a second object has it. */
   const owners = new Map<string, number>();
+  /** Every keyed value, for pass 2: object index, attribute, value, key. */
+  const keyed: { i: number; attribute: CheckedAttribute; value: string; key: string }[] = [];
   /** Implicit UPNs (sAMAccountName@adDnsDomain, lower case) → the owning user's index. */
   const implicit = new Map<string, number>();
   const dnsDomain = ctx.adDnsDomain?.toLowerCase();
+  const federated = ctx.federatedDomains;
 
   // Pass 1: per-value rules, blanks, federation classes; collect the duplicate namespaces.
   for (const [i, o] of inScope.entries()) {
     const isUser = o.objectClass.toLowerCase() === 'user';
+    const opts = { federatedDomains: federated, objectClass: o.objectClass };
     for (const attribute of CHECKED_ATTRIBUTES) {
-      const values = (o.values[attribute] ?? []).filter((v) => v !== '');
-      if (values.length === 0) {
-        const blank = checkBlank(attribute, o);
-        if (blank !== undefined) finding(o, attribute, 'blank', '', blank.update, blank.detail);
-        continue;
-      }
-      const seen = new Set<string>();
+      const values = o.values[attribute] ?? [];
+      let seen: Set<string> | undefined;
+      let any = false;
       for (const value of values) {
-        if (seen.has(value)) continue;
-        seen.add(value);
-        const check = checkValue(attribute, value, {
-          federatedDomains: ctx.federatedDomains,
-          objectClass: o.objectClass,
-        });
+        if (value === '') continue;
+        any = true;
+        if (values.length > 1) {
+          seen ??= new Set();
+          if (seen.has(value)) continue;
+          seen.add(value);
+        }
+        const check = checkValue(attribute, value, opts);
         for (const p of check.problems)
           finding(o, attribute, p.class, value, check.update, p.detail);
         const key = duplicateKey(attribute, value);
         if (key !== undefined) {
+          keyed.push({ i, attribute, value, key });
           const owner = owners.get(key);
           if (owner === undefined) owners.set(key, i);
           else if (owner !== i) owners.set(key, -1);
         }
       }
+      if (!any) {
+        const blank = checkBlank(attribute, o);
+        if (blank !== undefined) finding(o, attribute, 'blank', '', blank.update, blank.detail);
+      }
     }
-    if (isUser) {
-      const upn = o.values.userPrincipalName?.find((v) => v !== '');
-      if (upn !== undefined && ctx.federatedDomains.length > 0) {
-        const suffix = suffixOf(upn);
-        if (suffix === undefined || !isFederatedSuffix(suffix, ctx.federatedDomains))
-          finding(
-            o,
-            'userPrincipalName',
-            'upn-suffix-not-federated',
-            upn,
-            undefined,
-            DETAIL['upn-suffix-not-federated'],
-          );
-      }
-      if (ctx.checkSourceAnchor) {
-        if (o.consistencyGuid === undefined || o.consistencyGuid.length === 0)
-          finding(
-            o,
-            ANCHOR_ATTRIBUTE,
-            'source-anchor-missing',
-            '',
-            undefined,
-            'mS-DS-ConsistencyGuid is not set although the issuance rules read it: the ImmutableID falls back to objectGUID, which may not be the anchor Entra Connect synchronised',
-            'warning',
-          );
-        else if (o.objectGuid !== undefined && !o.consistencyGuid.equals(o.objectGuid))
-          finding(
-            o,
-            ANCHOR_ATTRIBUTE,
-            'source-anchor-mismatch',
-            o.consistencyGuid.toString('base64'),
-            undefined,
-            "mS-DS-ConsistencyGuid differs from objectGUID: check it is the anchor Entra Connect synchronised, or the user's ImmutableID will not match",
-          );
-      }
-      const sam = o.values.sAMAccountName?.find((v) => v !== '');
-      if (sam !== undefined && dnsDomain !== undefined) {
-        const key = `${sam.toLowerCase()}@${dnsDomain}`;
-        if (!implicit.has(key)) implicit.set(key, i);
-      }
+    if (!isUser) continue;
+    const upn = firstValue(o.values.userPrincipalName);
+    if (upn !== undefined && federated.length > 0) {
+      const suffix = suffixOf(upn);
+      if (suffix === undefined || !isFederatedSuffix(suffix, federated))
+        finding(
+          o,
+          'userPrincipalName',
+          'upn-suffix-not-federated',
+          upn,
+          undefined,
+          DETAIL['upn-suffix-not-federated'],
+        );
+    }
+    if (ctx.checkSourceAnchor) {
+      if (o.consistencyGuid === undefined || o.consistencyGuid.length === 0)
+        finding(
+          o,
+          ANCHOR_ATTRIBUTE,
+          'source-anchor-missing',
+          '',
+          undefined,
+          'mS-DS-ConsistencyGuid is not set although the issuance rules read it: the ImmutableID falls back to objectGUID, which may not be the anchor Entra Connect synchronised',
+          'warning',
+        );
+      else if (o.objectGuid !== undefined && !o.consistencyGuid.equals(o.objectGuid))
+        finding(
+          o,
+          ANCHOR_ATTRIBUTE,
+          'source-anchor-mismatch',
+          o.consistencyGuid.toString('base64'),
+          undefined,
+          "mS-DS-ConsistencyGuid differs from objectGUID: check it is the anchor Entra Connect synchronised, or the user's ImmutableID will not match",
+        );
+    }
+    const sam = firstValue(o.values.sAMAccountName);
+    if (sam !== undefined && dnsDomain !== undefined) {
+      const key = `${sam.toLowerCase()}@${dnsDomain}`;
+      if (!implicit.has(key)) implicit.set(key, i);
     }
   }
 
-  // Pass 2: duplicates (each owner of a shared key) and ambiguous UPNs.
-  for (const [i, o] of inScope.entries()) {
-    for (const attribute of CHECKED_ATTRIBUTES) {
-      const seen = new Set<string>();
-      for (const value of o.values[attribute] ?? []) {
-        if (value === '' || seen.has(value)) continue;
-        seen.add(value);
-        const key = duplicateKey(attribute, value);
-        if (key !== undefined && owners.get(key) === -1)
-          finding(o, attribute, 'duplicate', value, undefined, DETAIL.duplicate);
-      }
-    }
-    if (o.objectClass.toLowerCase() === 'user') {
-      const upn = o.values.userPrincipalName?.find((v) => v !== '');
-      if (upn !== undefined) {
-        const other = implicit.get(upn.toLowerCase());
-        if (other !== undefined && other !== i)
-          finding(o, 'userPrincipalName', 'ambiguous-upn', upn, undefined, DETAIL['ambiguous-upn']);
-      }
-    }
+  // Pass 2: duplicates (every owner of a shared key) and ambiguous UPNs.
+  for (const k of keyed) {
+    const o = inScope[k.i];
+    if (o !== undefined && owners.get(k.key) === -1)
+      finding(o, k.attribute, 'duplicate', k.value, undefined, DETAIL.duplicate);
   }
+  if (implicit.size > 0)
+    for (const [i, o] of inScope.entries()) {
+      if (o.objectClass.toLowerCase() !== 'user') continue;
+      const upn = firstValue(o.values.userPrincipalName);
+      if (upn === undefined) continue;
+      const other = implicit.get(upn.toLowerCase());
+      if (other !== undefined && other !== i)
+        finding(o, 'userPrincipalName', 'ambiguous-upn', upn, undefined, DETAIL['ambiguous-upn']);
+    }
 
   return findings.sort(compare);
 }

@@ -199,23 +199,27 @@ function truncate(value: string, max: number, address: boolean): string {
   return value.slice(0, max);
 }
 
+/** IdFix's character rule: bad characters are reported and stripped. */
+function characterStage(
+  v: string,
+  banned: RegExp,
+  asciiOnly: boolean,
+  what: string,
+  out: StageResult,
+): string {
+  if (!has(banned, v) && !(asciiOnly && has(NON_ASCII, v))) return v;
+  out.problems.push({ class: 'character', detail: `contains characters ${what} does not allow` });
+  return stripChars(v, banned, asciiOnly);
+}
+
 function runStages(attribute: CheckedAttribute, value: string, opts: RuleOptions): StageResult {
   const out: StageResult = { problems: [], fixed: value, unfixable: false };
   let v = value;
-  const character = (banned: RegExp, asciiOnly: boolean, what: string): void => {
-    if (has(banned, v) || (asciiOnly && has(NON_ASCII, v))) {
-      out.problems.push({
-        class: 'character',
-        detail: `contains characters ${what} does not allow`,
-      });
-      v = stripChars(v, banned, asciiOnly);
-    }
-  };
   const max = MAX_LENGTH[attribute];
   let address = false;
   switch (attribute) {
     case 'userPrincipalName':
-      character(UPN_BANNED, true, 'a UPN');
+      v = characterStage(v, UPN_BANNED, true, 'a UPN', out);
       v = rfc2822Stage(v, opts, out);
       address = true;
       break;
@@ -264,7 +268,7 @@ function runStages(attribute: CheckedAttribute, value: string, opts: RuleOptions
       }
       break;
     case 'sAMAccountName':
-      character(SAM_BANNED, false, 'a sAMAccountName');
+      v = characterStage(v, SAM_BANNED, false, 'a sAMAccountName', out);
       if (v === '') out.unfixable = true;
       break;
     default:
