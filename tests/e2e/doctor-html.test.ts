@@ -532,6 +532,27 @@ describe('doctor --html in Chromium', () => {
     });
   }
 
+  test('a clean run (no scan, no findings, no checks) reads as such and passes axe', async () => {
+    const o = await open(renderHtml(report([], { scan: undefined, checks: [] })), 'file');
+    try {
+      assert.deepEqual(o.requests, []);
+      assert.deepEqual(o.consoleErrors, []);
+      assert.match((await o.page.textContent('#verdict')) ?? '', /No errors/);
+      assert.match(
+        (await o.page.textContent('main')) ?? '',
+        /not scanned[\s\S]*No directory errors[\s\S]*No plumbing checks[\s\S]*No findings/,
+      );
+      assert.equal(await o.page.locator('svg.chart').count(), 1, 'the per-class chart, all zero');
+      const results = await new AxeBuilder({ page: o.page }).withTags(TAGS).analyze();
+      assert.deepEqual(
+        results.violations.map((v) => v.id),
+        [],
+      );
+    } finally {
+      await o.ctx.close();
+    }
+  });
+
   test('10,000 findings: linear size, opens, table capped with a note, charts count all of them', async (t) => {
     const r = largeReport(10_000);
     const t0 = performance.now();
