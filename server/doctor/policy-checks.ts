@@ -2,13 +2,15 @@
  * `fedgate doctor`: AD's account policies against fedgate's (issue 21), read as the service account through the
  * first DC that answers (verified LDAPS, read-only):
  *
- * - lockout-threshold: fedgate's extranet lockout must stop checking passwords before AD locks the account. AD FS's
- *   guidance for its Extranet (Smart) Lockout is the same: the extranet threshold below AD's account lockout
- *   threshold, and the extranet observation window not shorter than AD's "Reset account lockout counter after", so
- *   AD's counter has reset by the time the extranet lets the next attempt through (learn.microsoft.com, "AD FS
- *   Extranet Lockout and Extranet Smart Lockout"; security-corpus C1: threshold about half AD's, e.g. 20 → 10,
- *   window 30 min, log-only only while learning).
- * - lockout-observation-window: that window comparison.
+ * - lockout-threshold: fedgate's extranet lockout must stop checking passwords before AD locks the account.
+ * - lockout-observation-window: fedgate's window must outlast AD's "Reset account lockout counter after", so AD's
+ *   badPwdCount is back at 0 when fedgate lets the next attempt through; otherwise AD still locks the account, only
+ *   later ("in a delayed way").
+ *   Both follow Microsoft's "Configure AD FS Extranet Lockout Protection" (Windows Server docs, "Working with the
+ *   Active Directory lockout policy" and "Key points to remember": make sure ExtranetLockoutThreshold < Account
+ *   Lockout Threshold AND ExtranetObservationWindow > Reset Account Lockout Counter; strictly greater, which also
+ *   absorbs a little clock skew between this host and the DC). security-corpus C1: threshold about half AD's
+ *   (AD 20 → 10), window 30 min, log-only only while learning.
  * - fine-grained-password-policy: PSOs (msDS-PasswordSettings, [MS-ADTS] §3.1.1.5.2.2) give some users a lower
  *   lockout threshold than the domain's.
  * - password-expiry-window: passwordChange.expiryNoticeDays against the domain's maxPwdAge.
@@ -156,17 +158,17 @@ export function comparePolicy(
       'warning',
       'the domain object gave no readable lockOutObservationWindow',
     );
-  else if (fg.observationWindowMinutes < adW)
+  else if (fg.observationWindowMinutes <= adW)
     add(
       'lockout-observation-window',
       'warning',
-      `fedgate's lockout.observationWindowMinutes ${fg.observationWindowMinutes} is shorter than AD's "reset account lockout counter after" ${adW} min: each attempt fedgate lets through after its window still adds to AD's uncleared count (set it to at least ${adW})`,
+      `fedgate's lockout.observationWindowMinutes ${fg.observationWindowMinutes} is not longer than AD's "reset account lockout counter after" ${adW} min: an attempt fedgate lets through when its window ends can still find AD's count uncleared, so AD locks the account later (set it above ${adW}, as AD FS's guidance says for ExtranetObservationWindow)`,
     );
   else
     add(
       'lockout-observation-window',
       'ok',
-      `fedgate's observation window ${fg.observationWindowMinutes} min is at least AD's reset-counter time ${adW} min`,
+      `fedgate's observation window ${fg.observationWindowMinutes} min is longer than AD's reset-counter time ${adW} min`,
     );
 
   // fine-grained-password-policy

@@ -74,7 +74,8 @@ function config(
       directory: { ...sambaOperatorDirectory(env), connectTimeoutMs: 2000, ...o.directory },
       lockout: {
         threshold: ad.threshold - 1,
-        observationWindowMinutes: ad.windowMinutes,
+        // Longer than AD's reset time, as Microsoft's AD FS guidance asks of ExtranetObservationWindow.
+        observationWindowMinutes: ad.windowMinutes + 1,
         ...o.lockout,
       },
       ...(o.passwordChange === undefined ? {} : { passwordChange: o.passwordChange }),
@@ -128,18 +129,26 @@ describe('fedgate doctor: AD policy against fedgate (Samba AD DC)', () => {
     assert.match(logOnly.message, /log-only/);
   });
 
-  it("lockout-observation-window: shorter than AD's reset time → warning with figures; equal → ok", async () => {
-    const short = get(
-      await run(config({ lockout: { observationWindowMinutes: ad.windowMinutes - 1 } })),
-      'lockout-observation-window',
-    );
-    assert.equal(short.status, 'warning', short.message);
+  it("lockout-observation-window: shorter than or equal to AD's reset time → warning with figures; longer → ok", async () => {
+    for (const w of [ad.windowMinutes - 1, ad.windowMinutes]) {
+      const c = get(
+        await run(config({ lockout: { observationWindowMinutes: w } })),
+        'lockout-observation-window',
+      );
+      assert.equal(c.status, 'warning', `${w}: ${c.message}`);
+      assert.match(
+        c.message,
+        new RegExp(`observationWindowMinutes ${w} is not longer than .* ${ad.windowMinutes} min`),
+      );
+    }
+    const longer = get(await run(config()), 'lockout-observation-window');
+    assert.equal(longer.status, 'ok', longer.message);
     assert.match(
-      short.message,
-      new RegExp(`${ad.windowMinutes - 1} is shorter than .* ${ad.windowMinutes} min`),
+      longer.message,
+      new RegExp(
+        `${ad.windowMinutes + 1} min is longer than AD's reset-counter time ${ad.windowMinutes} min`,
+      ),
     );
-    const same = get(await run(config()), 'lockout-observation-window');
-    assert.equal(same.status, 'ok', same.message);
   });
 
   it('password-expiry-window: notice below maxPwdAge → ok; equal or above → warning; 0 → info', async () => {
