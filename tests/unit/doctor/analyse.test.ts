@@ -291,6 +291,35 @@ describe('duplicates', () => {
       'd mail duplicate same@CONTOSO.com',
     ]);
   });
+  test('pairs across attributes: UPN vs smtp proxy address, mail vs targetAddress', () => {
+    assert.deepEqual(
+      classes(
+        analyse(
+          [
+            user('a', { userPrincipalName: ['pair@contoso.com'] }),
+            user('b', { proxyAddresses: ['smtp:Pair@contoso.com'] }),
+          ],
+          CTX,
+        ),
+      ),
+      [
+        'a userPrincipalName duplicate pair@contoso.com',
+        'b proxyAddresses duplicate smtp:Pair@contoso.com',
+      ],
+    );
+    assert.deepEqual(
+      classes(
+        analyse(
+          [
+            user('c', { mail: ['route@contoso.com'] }),
+            user('d', { targetAddress: ['smtp:route@contoso.com'] }),
+          ],
+          CTX,
+        ),
+      ),
+      ['c mail duplicate route@contoso.com', 'd targetAddress duplicate smtp:route@contoso.com'],
+    );
+  });
   test('the same value on one object (UPN = mail = primary SMTP, in any case) is not a duplicate', () => {
     const one = user('jane', {
       userPrincipalName: ['jane@contoso.com'],

@@ -253,6 +253,10 @@ describe('length', () => {
     assert.equal(r.update, `${'u'.repeat(113 - domain.length - 1)}@${domain}`);
     assert.equal(r.update.length, 113);
   });
+  test('a UPN whose domain alone is too long: truncation would break it, so no update', () => {
+    const upn = `u@${'d'.repeat(120)}.com`;
+    assert.deepEqual(check('userPrincipalName', upn), { classes: ['length'], update: undefined });
+  });
   test('proxyAddresses over 256 keep their prefix and domain', () => {
     const v = `smtp:${'u'.repeat(60)}@${'d.'.repeat(100)}com`;
     const r = check('proxyAddresses', v);
