@@ -456,10 +456,12 @@ async function checkServiceAccount(client: Client, dir: LdapDirectoryConfig): Pr
       filter: new PresenceFilter({ attribute: 'objectClass' }),
       attributes: ['objectClass'],
     });
-    if (searchEntries.length === 0)
+    // Denied Read Property, AD still returns the entry, without attributes; denied List Object, nothing or 32.
+    const [entry] = searchEntries;
+    if (entry === undefined || values(entry, 'objectClass').length === 0)
       return {
         status: 'error',
-        message: `bound as ${dir.bindDn}, but it may not read directory.baseDn ${dir.baseDn} (no entry returned: grant it read access)`,
+        message: `bound as ${dir.bindDn}, but it may not read directory.baseDn ${dir.baseDn} (${entry === undefined ? 'no entry' : 'no attributes'} returned: grant it read access)`,
       };
     return { status: 'ok', message: `bound as ${dir.bindDn} and read ${dir.baseDn}` };
   } catch (err) {

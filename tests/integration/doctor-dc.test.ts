@@ -231,8 +231,7 @@ function serviceSid(): string {
 
 /**
  * OU + user, then a deny ACE for the service account on the user's tokenGroups (schemaIDGUID b7c69e6d-…, [MS-ADA3]
- * Token-Groups). Samba's LDAP server takes nTSecurityDescriptor in binary only, so the ACE is added with samba-tool
- * on the DC's own database, as tests/setup/samba.sh edits it with ldbmodify.
+ * Token-Groups).
  */
 function seedDeniedUser(ou: string, user: string): void {
   removeSeed(ou);
@@ -241,6 +240,14 @@ function seedDeniedUser(ou: string, user: string): void {
     [],
     `dn: ${ou}\nchangetype: add\nobjectClass: organizationalUnit\n\ndn: ${user}\nchangetype: add\nobjectClass: user\nsAMAccountName: doctordc1\n\n`,
   );
+  denyAce(user, `(OD;;RP;b7c69e6d-2cc7-11d2-854e-00a0c983f608;;${serviceSid()})`);
+}
+
+/**
+ * Adds an ACE to an object this file seeded. Samba's LDAP server takes nTSecurityDescriptor in binary only, so the
+ * ACE is added with samba-tool on the DC's own database, as tests/setup/samba.sh edits it with ldbmodify.
+ */
+function denyAce(dn: string, sddl: string): void {
   execFileSync(
     'samba-tool',
     [
@@ -248,8 +255,8 @@ function seedDeniedUser(ou: string, user: string): void {
       'set',
       '-H',
       join(env.stateDir, 'dc', 'private', 'sam.ldb'),
-      `--objectdn=${user}`,
-      `--sddl=(OD;;RP;b7c69e6d-2cc7-11d2-854e-00a0c983f608;;${serviceSid()})`,
+      `--objectdn=${dn}`,
+      `--sddl=${sddl}`,
     ],
     { stdio: 'ignore' },
   );
@@ -515,6 +522,40 @@ describe('fedgate doctor: domain-controller checks (Samba AD DC)', () => {
     } finally {
       removeSeed(ou);
     }
+  });
+
+  it('a baseDn the service account may not read, or that does not exist → service-account error', async () => {
+    const hidden = `OU=DoctorDcHidden,${env.baseDn}`;
+    removeSeed(hidden);
+    asAdmin(
+      'ldapmodify',
+      [],
+      `dn: ${hidden}\nchangetype: add\nobjectClass: organizationalUnit\n\n`,
+    );
+    // Deny the service account Read Property, List Contents and List Object on the OU.
+    denyAce(hidden, `(D;;RPLCLO;;;${serviceSid()})`);
+    try {
+      const m = byCheck(
+        await checkDomainControllers(config({ baseDn: hidden }), {
+          clock: new FixedClock(dcTimeWithCli()),
+        }),
+        url,
+      );
+      const svc = get(m, 'service-account');
+      assert.equal(svc.status, 'error', svc.message);
+      assert.match(svc.message, /may not read directory\.baseDn OU=DoctorDcHidden/);
+    } finally {
+      removeSeed(hidden);
+    }
+    const missing = `OU=DoctorDcNoSuchOu,${env.baseDn}`;
+    const m = byCheck(
+      await checkDomainControllers(config({ baseDn: missing }), {
+        clock: new FixedClock(dcTimeWithCli()),
+      }),
+      url,
+    );
+    assert.equal(get(m, 'service-account').status, 'error');
+    assert.match(get(m, 'service-account').message, /DoctorDcNoSuchOu,.* does not exist/);
   });
 
   it('the embedded directory: one info line', async () => {
