@@ -225,33 +225,77 @@ async function tlsCheck(config: Config, clock: Clock, warnDays: number): Promise
       message: `listen.tls is generate: a self-signed certificate that browsers and Entra ID do not trust; fine only behind a TLS-terminating load balancer, otherwise configure listen.tls.cert and key`,
     };
   const file = isAbsolute(tls.cert) ? tls.cert : resolve(config.baseDir, tls.cert);
+  return serverCertificate(file, config.hostname, 'tls-certificate', 'the HTTPS certificate', {
+    now: clock.now(),
+    warnDays,
+  });
+}
+
+/** A TLS server certificate file: it parses, names `host` (SAN), and is valid now and for warnDays more. */
+async function serverCertificate(
+  file: string,
+  host: string,
+  check: string,
+  what: string,
+  at: { now: Date; warnDays: number },
+): Promise<PlumbingCheck> {
+  const base = { area: 'certificates' as const, check, target: file };
   let cert: X509Certificate | undefined;
   try {
     cert = (await readPemCertificates(file))[0];
   } catch (err) {
-    return { ...base, target: file, status: 'error', message: `${file}: ${errText(err)}` };
+    return { ...base, status: 'error', message: `${file}: ${errText(err)}` };
   }
-  if (cert === undefined)
-    return { ...base, target: file, status: 'error', message: `${file}: no certificate` };
+  if (cert === undefined) return { ...base, status: 'error', message: `${file}: no certificate` };
   // Browsers match the subject alternative names only (RFC 6125 §6.4.4, CA/B Forum): never the subject CN.
-  const named =
-    cert.checkHost(config.hostname, { subject: 'never', partialWildcards: false }) !== undefined;
-  const exp = expiry(cert, clock.now(), warnDays);
+  const named = cert.checkHost(host, { subject: 'never', partialWildcards: false }) !== undefined;
+  const exp = expiry(cert, at.now, at.warnDays);
   let status = exp.status;
   const parts: string[] = [];
   if (!named) {
     status = 'error';
     parts.push(
-      `does not name ${config.hostname} in its subject alternative names (${cert.subjectAltName ?? 'none'}): browsers and clients refuse the connection`,
+      `does not name ${host} in its subject alternative names (${cert.subjectAltName ?? 'none'}): browsers and clients refuse the connection`,
     );
-  } else parts.push(`names ${config.hostname}`);
+  } else parts.push(`names ${host}`);
   parts.push(exp.text);
   return {
     ...base,
-    target: file,
     status,
-    message: `the HTTPS certificate ${cert.fingerprint256.replace(/:/g, '').slice(0, 16)}… ${parts.join('; ')}`,
+    message: `${what} ${cert.fingerprint256.replace(/:/g, '').slice(0, 16)}… ${parts.join('; ')}`,
   };
+}
+
+/**
+ * The certificate the certificate sign-in route presents, where it differs from the main listener's: a configured
+ * certificateAuth.tls (for the SNI host, or else the public URL's host), or, for an SNI host without one, the
+ * self-signed certificate fedgate generates (server/main.ts), which browsers warn about before any smartcard prompt.
+ */
+async function certAuthTlsCheck(
+  config: Config,
+  at: { now: Date; warnDays: number },
+): Promise<PlumbingCheck | undefined> {
+  const c = config.certificateAuth;
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(config.baseDir, p));
+  if (c.tls !== undefined) {
+    const host = c.sniHostname ?? new URL(c.publicUrl).hostname;
+    return serverCertificate(
+      abs(c.tls.cert),
+      host,
+      'certificate-auth-tls',
+      'the certificate sign-in certificate',
+      at,
+    );
+  }
+  if (c.sniHostname !== undefined && c.sniHostname !== config.hostname)
+    return {
+      area: 'certificates',
+      target: 'certificateAuth.tls',
+      check: 'certificate-auth-tls',
+      status: 'warning',
+      message: `certificateAuth.sniHostname ${c.sniHostname} has no certificateAuth.tls: fedgate serves a self-signed certificate for it, and browsers warn before offering the smartcard; configure certificateAuth.tls with a certificate naming ${c.sniHostname}`,
+    };
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -271,6 +315,8 @@ async function certAuthChecks(
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(config.baseDir, p));
   const now = clock.now();
   const out: PlumbingCheck[] = [];
+  const routeCertificate = await certAuthTlsCheck(config, { now, warnDays });
+  if (routeCertificate !== undefined) out.push(routeCertificate);
   const cas: LoadedCa[] = [];
   const files = [
     ...cfg.issuingCAs.map((f) => ({ f, what: 'issuing CA' })),

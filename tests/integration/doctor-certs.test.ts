@@ -441,3 +441,46 @@ test('certificate sign-in: CA files and CRLs (fresh, stale, due within a day, si
     ],
   );
 });
+
+test('certificate sign-in by SNI: its certificate must name the SNI host; none configured → warning', async () => {
+  const dir = tempDir();
+  const write = (name: string, data: string): string => {
+    writeFileSync(join(dir, name), data);
+    return name;
+  };
+  const root = await ca('CN=doctor SNI CA', at(-100), at(3000));
+  const issuing = write('issuing.pem', (await ca('CN=doctor Issuing CA', at(-100), at(1000))).pem);
+  const sni = `certauth.${HOST}`;
+  const serverCert = async (dns: string[]): Promise<{ cert: string; key: string }> => {
+    const l = await leaf(root, { name: `CN=${dns[0] ?? HOST}`, dns, from: at(-10), to: at(300) });
+    return {
+      cert: write(`sni-${nextSerial()}.pem`, l.pem),
+      key: write(`sni-${nextSerial()}.key`, await pkcs8Pem(l.keys.privateKey)),
+    };
+  };
+  const main = await serverCert([HOST]);
+  const cfg = (tls: { cert: string; key: string } | undefined): Config =>
+    config(dir, {
+      listen: { tls: main },
+      certificateAuth: {
+        enabled: true,
+        port: 'off',
+        sniHostname: sni,
+        issuingCAs: [issuing],
+        ...(tls === undefined ? {} : { tls }),
+      },
+    });
+  const one = async (c: Config): Promise<PlumbingCheck> => {
+    const found = (await run(c)).by('certificate-auth-tls');
+    assert.equal(found.length, 1);
+    return found[0] as PlumbingCheck;
+  };
+  const good = await one(cfg(await serverCert([sni])));
+  assert.equal(good.status, 'ok', good.message);
+  const wrong = await one(cfg(await serverCert([HOST])));
+  assert.equal(wrong.status, 'error');
+  assert.match(wrong.message, /does not name certauth\.sts\.fedgate\.test/);
+  const none = await one(cfg(undefined));
+  assert.equal(none.status, 'warning');
+  assert.match(none.message, /self-signed/);
+});
