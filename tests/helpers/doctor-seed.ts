@@ -43,8 +43,15 @@ export const LONG_NICKNAME = 'n'.repeat(65);
 export interface DoctorSeed {
   /** The OU's DN (the scan base). */
   ou: string;
-  users: Record<DoctorUser, { dn: string; objectGuid: Buffer }>;
-  group: { dn: string; objectGuid: Buffer };
+  /**
+   * Appended to every name and local part of this OU's seed ('' for OU=DoctorScan, whose names are the table's own):
+   * sAMAccountName and userPrincipalName are unique in the whole domain (Samba enforces both), so two test files
+   * seeding their own OUs at once need their own names.
+   */
+  suffix: string;
+  /** Keyed by the table's name; `sam` is the sAMAccountName and cn actually used (table name + suffix). */
+  users: Record<DoctorUser, { sam: string; dn: string; objectGuid: Buffer }>;
+  group: { sam: string; dn: string; objectGuid: Buffer };
   /** A full configuration: the test DC as an ldap directory with baseDn = the OU, contoso.com federated. */
   config: Config;
 }
@@ -59,39 +66,117 @@ interface UserSpec {
   consistencyGuid?: 'own' | 'none' | Buffer;
 }
 
-const at = (sam: string): string => `${sam}@${FEDERATED_DOMAIN}`;
+/** The suffix of an OU's names: none for OU=DoctorScan, `-<short name>` otherwise (sAMAccountName stays <= 20). */
+export function suffixOf(ou: string): string {
+  const name = ou.replace(/^OU=/i, '');
+  if (name === 'DoctorScan') return '';
+  return `-${
+    name
+      .replace(/^Doctor/i, '')
+      .toLowerCase()
+      .slice(0, 8) || 'x'
+  }`;
+}
 
-const SPECS: Record<DoctorUser, UserSpec> = {
-  clean1: {
-    upn: at('clean1'),
-    mail: at('clean1'),
-    mailNickname: 'clean1',
-    proxyAddresses: [`SMTP:${at('clean1')}`, `smtp:${at('c1')}`],
-  },
-  clean2: { upn: at('clean2') },
-  localupn: { upn: 'localupn@corp.local' },
-  space1: { upn: `john smith@${FEDERATED_DOMAIN}` },
-  umlaut1: { upn: `jürgen@${FEDERATED_DOMAIN}` },
-  dupproxy1: {
-    upn: at('dupproxy1'),
-    mail: at('dupproxy1'),
-    proxyAddresses: [`SMTP:${at('dupproxy1')}`, `smtp:${at('shared')}`],
-  },
-  dupproxy2: {
-    upn: at('dupproxy2'),
-    mail: at('dupproxy2'),
-    proxyAddresses: [`SMTP:${at('dupproxy2')}`, `smtp:${at('shared')}`],
-  },
-  dupupn1: { upn: at('dupe') },
-  dupmail1: { upn: at('dupmail1'), mail: at('dupe') },
-  blankmail1: { upn: at('blankmail1'), proxyAddresses: [`SMTP:${at('blankmail1')}`] },
-  longnick1: { upn: at('longnick1'), mailNickname: LONG_NICKNAME },
-  anchor1: { upn: at('anchor1'), consistencyGuid: ANCHOR1_CONSISTENCY_GUID },
-  noanchor1: { upn: at('noanchor1'), consistencyGuid: 'none' },
-  // Created with a placeholder; the real UPN is written behind Samba's clash check once ambig2 exists (see below).
-  ambig1: { upn: at('ambig1') },
-  ambig2: { upn: at('ambig2x') },
-};
+function specs(x: string): Record<DoctorUser, UserSpec> {
+  const at = (local: string): string => `${local}${x}@${FEDERATED_DOMAIN}`;
+  return {
+    clean1: {
+      upn: at('clean1'),
+      mail: at('clean1'),
+      mailNickname: `clean1${x}`,
+      proxyAddresses: [`SMTP:${at('clean1')}`, `smtp:${at('c1')}`],
+    },
+    clean2: { upn: at('clean2') },
+    localupn: { upn: `localupn${x}@corp.local` },
+    space1: { upn: at('john smith') },
+    umlaut1: { upn: at('jürgen') },
+    dupproxy1: {
+      upn: at('dupproxy1'),
+      mail: at('dupproxy1'),
+      proxyAddresses: [`SMTP:${at('dupproxy1')}`, `smtp:${at('shared')}`],
+    },
+    dupproxy2: {
+      upn: at('dupproxy2'),
+      mail: at('dupproxy2'),
+      proxyAddresses: [`SMTP:${at('dupproxy2')}`, `smtp:${at('shared')}`],
+    },
+    dupupn1: { upn: at('dupe') },
+    dupmail1: { upn: at('dupmail1'), mail: at('dupe') },
+    blankmail1: { upn: at('blankmail1'), proxyAddresses: [`SMTP:${at('blankmail1')}`] },
+    longnick1: { upn: at('longnick1'), mailNickname: LONG_NICKNAME },
+    anchor1: { upn: at('anchor1'), consistencyGuid: ANCHOR1_CONSISTENCY_GUID },
+    noanchor1: { upn: at('noanchor1'), consistencyGuid: 'none' },
+    // Created with a placeholder; the real UPN (ambig1Upn) is written behind Samba's clash check once ambig2 exists.
+    ambig1: { upn: at('ambig1') },
+    ambig2: { upn: at('ambig2x') },
+  };
+}
+
+/** ambig1's UPN: ambig2's implicit UPN (its sAMAccountName @ the AD DNS domain). */
+export function ambig1Upn(suffix: string): string {
+  return `ambig2${suffix}@corp.example.test`;
+}
+
+/** One expected finding, as the table gives it (cn = the seeded name). */
+export interface ExpectedFinding {
+  commonName: string;
+  attribute: string;
+  class: string;
+  severity: string;
+  value: string;
+  update: string | undefined;
+}
+
+/** Classes without a safe automatic fix: what remains after the fix LDIF is applied. */
+export const UNFIXABLE_CLASSES: ReadonlySet<string> = new Set([
+  'duplicate',
+  'source-anchor-mismatch',
+  'source-anchor-missing',
+]);
+
+/**
+ * The exact findings the table "The seeded directory" gives for a seed (names and values with its suffix). Clean
+ * users (clean1, clean2, ambig2) and the group have none.
+ */
+export function expectedFindings(seed: Pick<DoctorSeed, 'suffix'>): ExpectedFinding[] {
+  const x = seed.suffix;
+  const c = `@${FEDERATED_DOMAIN}`;
+  const UPN = 'userPrincipalName';
+  const ANCHOR = 'mS-DS-ConsistencyGuid';
+  const f = (
+    user: DoctorUser,
+    attribute: string,
+    cls: string,
+    value: string,
+    update: string | undefined,
+    severity = 'error',
+  ): ExpectedFinding => ({ commonName: user + x, attribute, class: cls, severity, value, update });
+  const ambig = ambig1Upn(x);
+  return [
+    f('localupn', UPN, 'topleveldomain', `localupn${x}@corp.local`, `localupn${x}${c}`),
+    f('localupn', UPN, 'upn-suffix-not-federated', `localupn${x}@corp.local`, undefined),
+    f('space1', UPN, 'character', `john smith${x}${c}`, `johnsmith${x}${c}`),
+    f('umlaut1', UPN, 'character', `jürgen${x}${c}`, `jurgen${x}${c}`),
+    f('dupproxy1', 'proxyAddresses', 'duplicate', `smtp:shared${x}${c}`, undefined),
+    f('dupproxy2', 'proxyAddresses', 'duplicate', `smtp:shared${x}${c}`, undefined),
+    f('dupupn1', UPN, 'duplicate', `dupe${x}${c}`, undefined),
+    f('dupmail1', 'mail', 'duplicate', `dupe${x}${c}`, undefined),
+    f('blankmail1', 'mail', 'blank', '', `blankmail1${x}${c}`),
+    f('longnick1', 'mailNickname', 'length', LONG_NICKNAME, LONG_NICKNAME.slice(0, 64)),
+    f(
+      'anchor1',
+      ANCHOR,
+      'source-anchor-mismatch',
+      ANCHOR1_CONSISTENCY_GUID.toString('base64'),
+      undefined,
+    ),
+    f('noanchor1', ANCHOR, 'source-anchor-missing', '', undefined, 'warning'),
+    f('ambig1', UPN, 'topleveldomain', ambig, `ambig2${x}${c}`),
+    f('ambig1', UPN, 'upn-suffix-not-federated', ambig, undefined),
+    f('ambig1', UPN, 'ambiguous-upn', ambig, undefined),
+  ];
+}
 
 /** An Administrator connection to the test DC over LDAPS, verified with the test CA. */
 export async function adminClient(env: SambaEnv, url = env.urls[0] ?? ''): Promise<Client> {
@@ -144,9 +229,6 @@ async function objectGuidOf(client: Client, dn: string): Promise<Buffer> {
   return guid;
 }
 
-/** ambig1's UPN: ambig2's implicit UPN (sAMAccountName@AD DNS domain). */
-export const AMBIG1_UPN = 'ambig2@corp.example.test';
-
 /**
  * Replaces one text attribute of an entry in the test DC's domain partition file with ldbmodify, past Samba's samldb
  * module. Only for what Windows AD accepts and Samba 4.17 alone refuses: a UPN equal to another account's implicit
@@ -197,23 +279,27 @@ export function userAttributes(
 }
 
 /**
- * Re-creates `OU=<ou>` under the domain root with exactly the seeded users and group; mS-DS-ConsistencyGuid is
- * written after creation from the objectGUID the DC assigned (read back), as Entra Connect does on first sync.
+ * Re-creates `ou` (e.g. `OU=DoctorScan`) under the domain root with exactly the seeded users and group;
+ * mS-DS-ConsistencyGuid is written after creation from the objectGUID the DC assigned (read back), as Entra Connect
+ * does on first sync. Names carry the OU's suffix (suffixOf; none for OU=DoctorScan); expectedFindings(seed) gives
+ * the findings a scan of it must produce. Each test file seeds its own OU: they may run at the same time.
  */
 export async function seedDoctorOu(env: SambaEnv, ou: string): Promise<DoctorSeed> {
   if (!/^OU=[A-Za-z0-9-]+$/.test(ou)) throw new Error(`unexpected OU name: ${ou}`);
   const ouDn = `${ou},${env.baseDn}`;
+  const suffix = suffixOf(ou);
+  const spec = specs(suffix);
   const client = await adminClient(env);
   try {
     await deleteSubtree(client, ouDn);
     await client.add(ouDn, { objectClass: ['top', 'organizationalUnit'] });
     const users = {} as DoctorSeed['users'];
-    for (const sam of DOCTOR_USERS) {
-      const spec = SPECS[sam];
+    for (const user of DOCTOR_USERS) {
+      const sam = user + suffix;
       const dn = `CN=${sam},${ouDn}`;
-      await client.add(dn, userAttributes(sam, spec));
+      await client.add(dn, userAttributes(sam, spec[user]));
       const objectGuid = await objectGuidOf(client, dn);
-      const anchor = spec.consistencyGuid ?? 'own';
+      const anchor = spec[user].consistencyGuid ?? 'own';
       if (anchor !== 'none') {
         await client.modify(
           dn,
@@ -226,19 +312,20 @@ export async function seedDoctorOu(env: SambaEnv, ou: string): Promise<DoctorSee
           }),
         );
       }
-      users[sam] = { dn, objectGuid };
+      users[user] = { sam, dn, objectGuid };
     }
     // ambig1's UPN is ambig2's implicit one: Windows AD accepts it, Samba (since CVE-2020-25722) refuses it over
     // LDAP, so it is written as AD would hold it, straight into the domain partition.
-    writeBehindSamldb(env, users.ambig1.dn, 'userPrincipalName', AMBIG1_UPN);
-    const groupDn = `CN=${DOCTOR_GROUP},${ouDn}`;
+    writeBehindSamldb(env, users.ambig1.dn, 'userPrincipalName', ambig1Upn(suffix));
+    const groupSam = DOCTOR_GROUP + suffix;
+    const groupDn = `CN=${groupSam},${ouDn}`;
     await client.add(groupDn, {
       objectClass: ['top', 'group'],
-      cn: DOCTOR_GROUP,
-      sAMAccountName: DOCTOR_GROUP,
+      cn: groupSam,
+      sAMAccountName: groupSam,
       displayName: 'Doctor group',
     });
-    const group = { dn: groupDn, objectGuid: await objectGuidOf(client, groupDn) };
+    const group = { sam: groupSam, dn: groupDn, objectGuid: await objectGuidOf(client, groupDn) };
     const config = resolveConfig(
       {
         directory: sambaLdapConfig(env, { baseDn: ouDn }),
@@ -246,7 +333,7 @@ export async function seedDoctorOu(env: SambaEnv, ou: string): Promise<DoctorSee
       },
       { baseDir: process.cwd(), source: 'doctor-seed', embeddedDefaults: false },
     );
-    return { ou: ouDn, users, group, config };
+    return { ou: ouDn, suffix, users, group, config };
   } finally {
     await client.unbind();
   }

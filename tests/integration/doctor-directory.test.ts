@@ -13,13 +13,13 @@ import { fixLdif } from '../../server/doctor/ldif.ts';
 import type { DirectoryFinding } from '../../server/doctor/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import {
-  AMBIG1_UPN,
-  ANCHOR1_CONSISTENCY_GUID,
-  DOCTOR_USERS,
-  LONG_NICKNAME,
+  ambig1Upn,
+  expectedFindings,
   seedDoctorOu,
+  UNFIXABLE_CLASSES,
   writeBehindSamldb,
   type DoctorSeed,
+  type ExpectedFinding,
 } from '../helpers/doctor-seed.ts';
 import { ldapCliEnv, ldapsearchCli, sambaEnv, type SambaEnv } from '../helpers/samba.ts';
 
@@ -32,60 +32,22 @@ const OU = 'OU=DoctorScan';
 const clock = new FixedClock();
 const PAGE = 3;
 
-interface Row {
-  cn: string;
-  attribute: string;
-  class: string;
-  severity: string;
-  value: string;
-  update: string | undefined;
-}
-
-const row = (
-  cn: string,
-  attribute: string,
-  cls: string,
-  value: string,
-  update: string | undefined,
-  severity = 'error',
-): Row => ({ cn, attribute, class: cls, severity, value, update });
-
 const UPN = 'userPrincipalName';
-const ANCHOR = 'mS-DS-ConsistencyGuid';
 
-/** The table's findings, exactly. */
-const EXPECTED: Row[] = [
-  row('localupn', UPN, 'topleveldomain', 'localupn@corp.local', 'localupn@contoso.com'),
-  row('localupn', UPN, 'upn-suffix-not-federated', 'localupn@corp.local', undefined),
-  row('space1', UPN, 'character', 'john smith@contoso.com', 'johnsmith@contoso.com'),
-  row('umlaut1', UPN, 'character', 'jürgen@contoso.com', 'jurgen@contoso.com'),
-  row('dupproxy1', 'proxyAddresses', 'duplicate', 'smtp:shared@contoso.com', undefined),
-  row('dupproxy2', 'proxyAddresses', 'duplicate', 'smtp:shared@contoso.com', undefined),
-  row('dupupn1', UPN, 'duplicate', 'dupe@contoso.com', undefined),
-  row('dupmail1', 'mail', 'duplicate', 'dupe@contoso.com', undefined),
-  row('blankmail1', 'mail', 'blank', '', 'blankmail1@contoso.com'),
-  row('longnick1', 'mailNickname', 'length', LONG_NICKNAME, LONG_NICKNAME.slice(0, 64)),
-  row(
-    'anchor1',
-    ANCHOR,
-    'source-anchor-mismatch',
-    ANCHOR1_CONSISTENCY_GUID.toString('base64'),
-    undefined,
-  ),
-  row('noanchor1', ANCHOR, 'source-anchor-missing', '', undefined, 'warning'),
-  row('ambig1', UPN, 'topleveldomain', AMBIG1_UPN, 'ambig2@contoso.com'),
-  row('ambig1', UPN, 'upn-suffix-not-federated', AMBIG1_UPN, undefined),
-  row('ambig1', UPN, 'ambiguous-upn', AMBIG1_UPN, undefined),
-];
-
-/** What remains after the fix LDIF: no safe automatic fix exists for these. */
-const UNFIXABLE = new Set(['duplicate', 'source-anchor-mismatch', 'source-anchor-missing']);
-
-const key = (r: Row): string => JSON.stringify(r);
-const sorted = (rows: Row[]): Row[] => [...rows].sort((a, b) => key(a).localeCompare(key(b)));
-const rows = (findings: readonly DirectoryFinding[]): Row[] =>
+const key = (r: ExpectedFinding): string => JSON.stringify(r);
+const sorted = (rows: ExpectedFinding[]): ExpectedFinding[] =>
+  [...rows].sort((a, b) => key(a).localeCompare(key(b)));
+/** The table's columns of each finding (dn, object class, container and detail are checked separately). */
+const rows = (findings: readonly DirectoryFinding[]): ExpectedFinding[] =>
   sorted(
-    findings.map((f) => row(f.commonName, f.attribute, f.class, f.value, f.update, f.severity)),
+    findings.map((f) => ({
+      commonName: f.commonName,
+      attribute: f.attribute,
+      class: f.class,
+      severity: f.severity,
+      value: f.value,
+      update: f.update,
+    })),
   );
 
 function withDirectory(config: Config, overrides: Partial<LdapDirectoryConfig>): Config {
@@ -167,10 +129,10 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
   });
 
   test('the exact findings of the seeded table; clean users and the group produce none', (t) => {
-    assert.deepEqual(rows(first.findings), sorted(EXPECTED));
+    assert.deepEqual(rows(first.findings), sorted(expectedFindings(seed)));
+    const bySam = new Map(Object.values(seed.users).map((u) => [u.sam, u.dn]));
     for (const f of first.findings) {
-      const user = seed.users[f.commonName as (typeof DOCTOR_USERS)[number]];
-      assert.equal(f.dn, user.dn, `dn of ${f.commonName}`);
+      assert.equal(f.dn, bySam.get(f.commonName), `dn of ${f.commonName}`);
       assert.equal(f.objectClass, 'user');
       assert.equal(f.container, seed.ou);
       assert.equal(
@@ -181,8 +143,13 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
       assert.ok(f.detail.length > 0 && !f.detail.includes('\n'), 'one sentence for the admin');
     }
     const flagged = new Set(first.findings.map((f) => f.commonName));
-    for (const clean of ['clean1', 'clean2', 'ambig2', 'doctor-group'])
-      assert.ok(!flagged.has(clean), clean);
+    const clean = [
+      seed.users.clean1.sam,
+      seed.users.clean2.sam,
+      seed.users.ambig2.sam,
+      seed.group.sam,
+    ];
+    for (const c of clean) assert.ok(!flagged.has(c), c);
     // Every seeded object was read (15 users, 1 group), none skipped, in one page of the default size.
     assert.deepEqual(
       { ...first.stats, elapsedMs: 0 },
@@ -224,7 +191,10 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
     const fixed = ldapmodify(env, ldif.fix);
     assert.equal(fixed.status, 0, `ldapmodify of the fix LDIF: ${fixed.stderr}`);
     const after = await scanDirectory(seed.config, { clock });
-    assert.deepEqual(rows(after.findings), sorted(EXPECTED.filter((r) => UNFIXABLE.has(r.class))));
+    assert.deepEqual(
+      rows(after.findings),
+      sorted(expectedFindings(seed).filter((r) => UNFIXABLE_CLASSES.has(r.class))),
+    );
     // Independent read: the proposed values are what the DC now holds.
     const upns = ldapsearchCli(env, {
       base: seed.ou,
@@ -232,10 +202,10 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
       attributes: [UPN],
     });
     for (const v of [
-      'localupn@contoso.com',
-      'johnsmith@contoso.com',
-      'jurgen@contoso.com',
-      'ambig2@contoso.com',
+      `localupn${seed.suffix}@contoso.com`,
+      `johnsmith${seed.suffix}@contoso.com`,
+      `jurgen${seed.suffix}@contoso.com`,
+      `ambig2${seed.suffix}@contoso.com`,
     ])
       assert.ok(upns.includes(`${UPN}: ${v}`), v);
 
@@ -249,7 +219,7 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
         // (samldb's CVE-2020-25722 clash check). Written behind samldb, as the seed did.
         assert.match(r.stderr, /samldb: .* is already in use \(implied by /);
         assert.match(record, new RegExp(`^(?:replace|add): ${UPN}$`, 'm'));
-        writeBehindSamldb(env, dnOf(record), UPN, AMBIG1_UPN);
+        writeBehindSamldb(env, dnOf(record), UPN, ambig1Upn(seed.suffix));
       }
     }
     assert.deepEqual(refused, [seed.users.ambig1.dn]);
