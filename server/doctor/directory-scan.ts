@@ -15,7 +15,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
+import {
+  Client,
+  InsufficientAccessError,
+  InvalidCredentialsError,
+  NoSuchObjectError,
+  ResultCodeError,
+  type Entry,
+} from 'ldapts';
 import type { Config, LdapDirectoryConfig } from '../config/schema.ts';
 import { dnsDomainOf } from '../directory/ad-attributes.ts';
 import { mapInvalidCredentials } from '../directory/ad-errors.ts';
@@ -118,7 +125,15 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
         failures.push(`${url}: ${oneLine(err)}`);
         continue;
       }
-      // Anything else (no such base, insufficient rights, ...) would fail on every DC alike.
+      // Anything else would fail on every DC alike.
+      if (err instanceof NoSuchObjectError)
+        throw new DirectoryScanError(
+          `${url}: the search base ${base} does not exist (check directory.baseDn)`,
+        );
+      if (err instanceof InsufficientAccessError)
+        throw new DirectoryScanError(
+          `${url}: the service account ${dir.bindDn} may not search ${base} (${oneLine(err)})`,
+        );
       throw new DirectoryScanError(`${url}: the scan of ${base} failed: ${oneLine(err)}`);
     } finally {
       await client.unbind().catch(() => undefined);

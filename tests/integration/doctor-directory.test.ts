@@ -319,6 +319,18 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
     assert.equal(badPwd(), 0);
   });
 
+  test('a search base that does not exist: DirectoryScanError naming it', async () => {
+    const base = `OU=NoSuchOu,${env.baseDn}`;
+    await assert.rejects(scanDirectory(seed.config, { clock, base }), (e: unknown) => {
+      assert.ok(e instanceof DirectoryScanError, String(e));
+      assert.equal(
+        e.message,
+        `${env.urls[0] ?? ''}: the search base ${base} does not exist (check directory.baseDn)`,
+      );
+      return true;
+    });
+  });
+
   test('an embedded directory is refused with a clear message', async () => {
     const config = resolveConfig(
       {},
