@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { checkApplications } from './app-check.ts';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,18 +7,13 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { installFatalHandlers, installSignalHandlers, startServer } from '../main.ts';
-import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
-import { checkRuleFiles } from '../claims/check.ts';
-import { checkBranding } from './branding-check.ts';
-import { checkMfaPolicy } from '../authn/mfa/trust-policy.ts';
-import { createDirectory } from '../directory/index.ts';
 import { systemClock } from '../lib/clock.ts';
-import { pino } from 'pino';
-import { storeWarnings } from '../stores/index.ts';
 import { claimsTest, ClaimsTestError } from './claims.ts';
+import { checkConfiguration } from './config-check.ts';
+import { DoctorUsageError, runDoctor } from './doctor.ts';
 import { LockoutCliError, lockoutReset, lockoutShow } from './lockout.ts';
 import { MfaCliError, mfaEnrolCode, mfaReset, mfaShow } from './mfa.ts';
-import { checkSamlTrusts, rpAdd, RpError, rpList, rpRemove } from './rp.ts';
+import { rpAdd, RpError, rpList, rpRemove } from './rp.ts';
 import { APP_USAGE, isAppCommand, runAppCli } from './app.ts';
 import {
   KeysCliError,
@@ -31,7 +25,6 @@ import {
   tenantKeys,
   type KeysCliOutput,
 } from './keys.ts';
-import { rolloverWarnings } from '../keys/rollover-plan.ts';
 import {
   DEFAULT_TENANT_MFA,
   TenantJsonError,
@@ -73,6 +66,16 @@ Usage:
                                                     already has the current and next certificates and
                                                     whether its other settings match
   fedgate check  [--config FILE]                    validate the configuration and exit
+  fedgate doctor [--config FILE] [--csv FILE] [--html FILE] [--json] [--fix-ldif FILE]
+                 [--public-url URL [--public-ca FILE]] [--base DN] [--page-size N] [--no-color]
+                                                    before federating a domain: IdFix's checks over the
+                                                    users and groups under directory.baseDn, federation
+                                                    checks (UPN suffixes, source anchor, ambiguous UPNs),
+                                                    and the plumbing (each DC, AD's lockout and password
+                                                    policy against fedgate's, certificates, the store,
+                                                    --public-url); --fix-ldif writes proposed fixes and an
+                                                    undo LDIF to review (fedgate never writes to AD).
+                                                    Exit 1 when errors are found (docs/doctor.md)
   fedgate claims test --rp ID --user NAME [--ip ADDR] [--method password|windows|tlsclient|x509|URI]
                  [--user-agent TEXT] [--config FILE]
                                                     run a relying party's claim rules for a user (no
@@ -315,6 +318,14 @@ async function main(argv: string[]): Promise<void> {
       as: { type: 'string' },
       which: { type: 'string' },
       format: { type: 'string' },
+      csv: { type: 'string' },
+      html: { type: 'string' },
+      'fix-ldif': { type: 'string' },
+      'public-url': { type: 'string' },
+      'public-ca': { type: 'string' },
+      base: { type: 'string' },
+      'page-size': { type: 'string' },
+      'no-color': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -345,50 +356,43 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'check': {
       const c = configFrom(values.config);
-      // Every claim rule file, compiled as startup would; all broken files reported (exit 2, like config problems).
-      const rules = checkRuleFiles(c);
-      const saml = checkSamlTrusts(c);
-      const certs = checkCertificateFiles(c.certificateAuth, c.baseDir);
-      // MFA rule files (global, per trust, SAML trust files) and group names, looked up in the directory.
-      const mfa = await checkMfaPolicy(c, () =>
-        createDirectory(c.directory, {
-          logger: pino({ level: 'silent' }),
-          clock: systemClock,
-          baseDir: c.baseDir,
-        }),
-      );
-      // Catalogues, themes (files, contrast) and the languages and themes the configuration names (issue 17).
-      const branding = checkBranding(c);
-      // OAuth application groups (issue 19): every group file's rules and certificates, then the whole registry as
-      // the server builds it (inline groups, identifiers used twice, also against relying-party trusts).
-      const apps = checkApplications(c);
-      if (
-        rules.problems.length > 0 ||
-        saml.problems.length > 0 ||
-        certs.length > 0 ||
-        mfa.problems.length > 0 ||
-        branding.problems.length > 0 ||
-        apps.problems.length > 0
-      )
-        throw new ConfigError(values.config ?? 'embedded defaults', [
-          ...rules.problems,
-          ...saml.problems,
-          ...certs,
-          ...mfa.problems,
-          ...branding.problems,
-          ...apps.problems,
-        ]);
-      for (const w of [
-        ...storeWarnings(c.store),
-        ...mfa.warnings,
-        ...branding.warnings,
-        ...rolloverWarnings(c.keys.rollover),
-        ...apps.warnings,
-      ])
-        process.stderr.write(`warning: ${w}\n`);
+      const r = await checkConfiguration(c);
+      // Broken files and references fail like schema problems (exit 2).
+      if (r.problems.length > 0)
+        throw new ConfigError(values.config ?? 'embedded defaults', r.problems);
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
-        `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${rules.files.length} claim rule files\n`,
+        `configuration OK: hostname ${c.hostname}, issuer ${c.issuerUri}, directory ${c.directory.kind}, store ${c.store.kind}, ${r.ruleFiles} claim rule files\n`,
       );
+      return;
+    }
+    case 'doctor': {
+      const pageSize = values['page-size'];
+      if (pageSize !== undefined && !/^[1-9][0-9]{0,5}$/.test(pageSize))
+        throw new UsageError('doctor --page-size is a whole number from 1 to 999999');
+      try {
+        const out = await runDoctor(configFrom(values.config), {
+          clock: systemClock,
+          configFile: values.config ?? 'embedded defaults',
+          version: fedgateVersion(),
+          json: values.json,
+          csv: values.csv,
+          html: values.html,
+          fixLdif: values['fix-ldif'],
+          publicUrl: values['public-url'],
+          publicCa: values['public-ca'],
+          base: values.base,
+          pageSize: pageSize === undefined ? undefined : Number(pageSize),
+          color: !values['no-color'] && process.stdout.isTTY,
+        });
+        process.stderr.write(out.stderr);
+        process.stdout.write(out.stdout);
+        process.exitCode = out.code;
+      } catch (err) {
+        if (!(err instanceof DoctorUsageError)) throw err;
+        process.stderr.write(`fedgate: ${err.message}\n`);
+        process.exitCode = 2;
+      }
       return;
     }
     case 'claims': {

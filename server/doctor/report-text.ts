@@ -163,7 +163,11 @@ export function renderSummary(r: DoctorReport, opts: { color: boolean; maxRows?:
   out.push('');
 
   const maxRows = Math.max(0, opts.maxRows ?? DEFAULT_MAX_ROWS);
-  const shown = r.findings.slice(0, maxRows);
+  // Errors first (stable: the scan's order within each), so a flood of warnings never hides the errors.
+  const shown = [
+    ...r.findings.filter((f) => f.severity === 'error'),
+    ...r.findings.filter((f) => f.severity !== 'error'),
+  ].slice(0, maxRows);
   if (r.findings.length > 0 && maxRows > 0) {
     out.push(
       heading(

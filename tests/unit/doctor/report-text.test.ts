@@ -251,3 +251,21 @@ test('directory values cannot drive the terminal: escape sequences, C1, CR and b
   assert.equal(visible('a\u202eb'), 'a\\u{202E}b');
   assert.equal(visible('jürgen 山田 👩‍💻'), 'jürgen 山田 👩\\u{200D}💻');
 });
+
+test('the listed findings put errors before warnings, so a flood of warnings cannot hide an error', () => {
+  const warnings = Array.from({ length: 30 }, (_, i) =>
+    finding({
+      dn: `CN=a${String(i).padStart(2, '0')},${OU}`,
+      attribute: 'mS-DS-ConsistencyGuid',
+      class: 'source-anchor-missing',
+      severity: 'warning',
+      value: '',
+      update: undefined,
+    }),
+  );
+  const error = finding({ dn: `CN=zz-last,${OU}` });
+  const text = plain(report({ findings: [...warnings, error] }), 5);
+  const listed = text.slice(text.indexOf('Findings (first 5 of 31'));
+  assert.match(listed, /CN=zz-last/);
+  assert.ok(listed.indexOf('CN=zz-last') < listed.indexOf('source-anchor-missing'));
+});
