@@ -23,6 +23,7 @@ import {
 import { systemClock } from '../server/lib/clock.ts';
 import {
   adminClient,
+  requireExchangeSchema,
   binaryOf,
   FEDERATED_DOMAIN,
   userAttributes,
@@ -105,6 +106,7 @@ export async function seedScaleOu(
   );
   try {
     const [first] = clients as [Client];
+    await requireExchangeSchema(first, env);
     const existing = new Map<string, { guid: Buffer | undefined; anchored: boolean }>();
     try {
       const { searchEntries } = await first.search(ou, {

@@ -190,6 +190,19 @@ export async function adminClient(env: SambaEnv, url = env.urls[0] ?? ''): Promi
   return client;
 }
 
+/** Fails (never skips) with the fix when the DC lacks mailNickname/targetAddress (tests/setup/doctor-schema.sh). */
+export async function requireExchangeSchema(client: Client, env: SambaEnv): Promise<void> {
+  const { searchEntries } = await client.search(`CN=Schema,CN=Configuration,${env.baseDn}`, {
+    scope: 'one',
+    filter: '(|(lDAPDisplayName=mailNickname)(lDAPDisplayName=targetAddress))',
+    attributes: ['1.1'],
+  });
+  if (searchEntries.length !== 2)
+    throw new Error(
+      "the test DC's schema lacks mailNickname/targetAddress: run bash tests/setup/doctor-schema.sh",
+    );
+}
+
 /** Deletes `dn` and everything under it (deepest first), when it exists. */
 export async function deleteSubtree(client: Client, dn: string): Promise<void> {
   let entries: Entry[];
@@ -291,6 +304,7 @@ export async function seedDoctorOu(env: SambaEnv, ou: string): Promise<DoctorSee
   const spec = specs(suffix);
   const client = await adminClient(env);
   try {
+    await requireExchangeSchema(client, env);
     await deleteSubtree(client, ouDn);
     await client.add(ouDn, { objectClass: ['top', 'organizationalUnit'] });
     const users = {} as DoctorSeed['users'];
