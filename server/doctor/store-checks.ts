@@ -3,9 +3,8 @@
  * safe for what fedgate keeps there (sealed SSO sessions, replay caches, extranet lockout counters). Read-only: only
  * PING, INFO and CONFIG GET are sent, never a write.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { createClient, createSentinel, type RedisClientOptions } from 'redis';
+import { createClient, createSentinel } from 'redis';
+import { clientOptions } from '../stores/redis.ts';
 import type { Config, RedisStoreConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { CheckStatus, PlumbingCheck } from './types.ts';
@@ -23,44 +22,14 @@ export function redactedRedisUrl(url: string): string {
   }
 }
 
-/**
- * The client options server/stores/redis.ts builds (same URL, credentials, TLS files and timeouts), except that the
- * doctor connects once: no reconnect loop, so an unreachable Redis is a finding, not a hang.
- */
-function clientOptions(config: RedisStoreConfig, baseDir: string): RedisClientOptions {
-  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const t = config.tls;
-  const tlsOn = config.url.toLowerCase().startsWith('rediss:') || t !== undefined;
-  return {
-    url: config.url,
-    ...(config.username === undefined ? {} : { username: config.username }),
-    ...(config.password === undefined ? {} : { password: config.password }),
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: config.connectTimeoutMs,
-      reconnectStrategy: false,
-      ...(tlsOn
-        ? {
-            tls: true as const,
-            rejectUnauthorized: true,
-            minVersion: 'TLSv1.2' as const,
-            ...(t?.ca === undefined ? {} : { ca: readFileSync(abs(t.ca)) }),
-            ...(t?.cert === undefined ? {} : { cert: readFileSync(abs(t.cert)) }),
-            ...(t?.key === undefined ? {} : { key: readFileSync(abs(t.key)) }),
-            ...(t?.servername === undefined ? {} : { servername: t.servername }),
-          }
-        : {}),
-    },
-  };
-}
-
 interface Conn {
   send(args: string[]): Promise<unknown>;
   close(): void;
 }
 
 async function connect(config: RedisStoreConfig, baseDir: string): Promise<Conn> {
-  const opts = clientOptions(config, baseDir);
+  // The server's own options (URL, credentials, TLS files, timeouts), connecting once: no reconnect loop.
+  const opts = clientOptions(config, baseDir, { reconnect: false });
   if (config.sentinel === undefined) {
     const c = createClient(opts);
     c.on('error', () => {

@@ -61,14 +61,24 @@ function validTtl(ttl: number): number {
   return Math.ceil(ttl);
 }
 
-function clientOptions(config: RedisStoreConfig, baseDir: string): RedisClientOptions {
+/**
+ * node-redis options from the store configuration (URL, credentials, TLS files, timeouts). The server reconnects
+ * forever; `fedgate doctor` passes `reconnect: false` to connect once, so an unreachable Redis is a finding, not a hang.
+ */
+export function clientOptions(
+  config: RedisStoreConfig,
+  baseDir: string,
+  opts: { reconnect: boolean } = { reconnect: true },
+): RedisClientOptions {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const t = config.tls;
   const tlsOn = config.url.toLowerCase().startsWith('rediss:') || t !== undefined;
   const socket = {
     connectTimeout: config.connectTimeoutMs,
     // Reconnect forever with a capped back-off: Redis coming back must heal the farm without restarts.
-    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000),
+    reconnectStrategy: opts.reconnect
+      ? (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000)
+      : (false as const),
     ...(tlsOn
       ? {
           tls: true as const,
