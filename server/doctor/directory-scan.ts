@@ -151,6 +151,7 @@ async function scanOne(
   clock: Clock,
 ): Promise<ScanResult> {
   await client.bind(dir.bindDn, dir.bindPassword);
+  const started = clock.now().getTime();
   // rootDSE: the forest's DNS domain names the implicit UPNs (sAMAccountName@domain) the ambiguity check needs.
   const { searchEntries: root } = await client.search('', {
     scope: 'base',
@@ -161,7 +162,6 @@ async function scanOne(
   const adDnsDomain =
     naming === undefined || naming === '' ? undefined : dnsDomainOf(naming).toLowerCase();
 
-  const started = clock.now().getTime();
   const objects: DirectoryObject[] = [];
   const stats: ScanStats = {
     bases: [base],
