@@ -102,16 +102,24 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
       `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${oneLine(err)}`,
     );
   }
+  // Before any DC is contacted: a rule file that cannot be read is a configuration problem, not a DC failure.
+  let checkSourceAnchor: boolean;
+  try {
+    checkSourceAnchor = rulesUseConsistencyGuid(config);
+  } catch (err) {
+    throw new DirectoryScanError(`cannot read the Microsoft 365 issuance rules: ${oneLine(err)}`);
+  }
   const failures: string[] = [];
   for (const url of dir.urls) {
-    const client = new Client({
-      url,
-      timeout: dir.timeoutMs,
-      connectTimeout: dir.connectTimeoutMs,
-      tlsOptions,
-    });
+    let client: Client | undefined;
     try {
-      return await scanOne(client, dir, base, pageSize, config, opts.clock);
+      client = new Client({
+        url,
+        timeout: dir.timeoutMs,
+        connectTimeout: dir.connectTimeoutMs,
+        tlsOptions,
+      });
+      return await scanOne(client, dir, base, pageSize, config, checkSourceAnchor, opts.clock);
     } catch (err) {
       if (err instanceof DirectoryScanError) throw err;
       if (err instanceof InvalidCredentialsError) {
@@ -136,7 +144,7 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
         );
       throw new DirectoryScanError(`${url}: the scan of ${base} failed: ${oneLine(err)}`);
     } finally {
-      await client.unbind().catch(() => undefined);
+      await client?.unbind().catch(() => undefined);
     }
   }
   throw new DirectoryScanError(`no domain controller answered (${failures.join('; ')})`);
@@ -148,6 +156,7 @@ async function scanOne(
   base: string,
   pageSize: number,
   config: Config,
+  checkSourceAnchor: boolean,
   clock: Clock,
 ): Promise<ScanResult> {
   await client.bind(dir.bindDn, dir.bindPassword);
@@ -199,7 +208,7 @@ async function scanOne(
   const findings = analyse(objects, {
     federatedDomains: config.microsoft365.federatedDomains,
     adDnsDomain,
-    checkSourceAnchor: rulesUseConsistencyGuid(config),
+    checkSourceAnchor,
   });
   stats.elapsedMs = Math.max(0, clock.now().getTime() - started);
   return { stats, findings };

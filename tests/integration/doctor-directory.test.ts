@@ -334,6 +334,23 @@ describe('fedgate doctor: directory scan of the seeded Samba OU', () => {
     });
   });
 
+  test('an unreadable issuance rule file is a configuration error, not a DC failure', async () => {
+    if (seed.config.directory.kind !== 'ldap') throw new Error('seed config is not ldap');
+    const config = resolveConfig(
+      {
+        directory: seed.config.directory,
+        microsoft365: { federatedDomains: ['contoso.com'], issuanceRulesFile: 'no-such.rules' },
+      },
+      { baseDir: '/nonexistent-dir', source: 't', embeddedDefaults: false },
+    );
+    await assert.rejects(scanDirectory(config, { clock }), (e: unknown) => {
+      assert.ok(e instanceof DirectoryScanError, String(e));
+      assert.match(e.message, /^cannot read the Microsoft 365 issuance rules: .*no-such\.rules/);
+      assert.doesNotMatch(e.message, /no domain controller answered/);
+      return true;
+    });
+  });
+
   test('an embedded directory is refused with a clear message', async () => {
     const config = resolveConfig(
       {},
