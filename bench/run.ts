@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { containerSection } from './container.ts';
+import { doctorSection } from './doctor.ts';
 import { bindRate, benchConfig, sambaEnv, signInRate, startFedgate } from './e2e.ts';
 import { hsmSection } from './hsm.ts';
 import { httpRate, startBareExpress } from './http.ts';
@@ -91,6 +92,8 @@ const prep = spawnSync('bash', [new URL('../tests/setup/samba.sh', import.meta.u
 });
 if (prep.status !== 0) throw new Error('could not start the Samba AD DC (tests/setup/samba.sh)');
 const env = sambaEnv();
+// fedgate doctor's directory scan at scale: 10,000 users beside the DC's own paged search (issue 21).
+results.doctor = await doctorSection({ quick });
 const concurrency = 8;
 const seconds = quick ? 3 : 10;
 const server = await startFedgate(benchConfig(env, concurrency));

@@ -402,6 +402,8 @@ else
 fi
 
 extend_schema
+# Exchange's mailNickname and targetAddress for fedgate doctor's tests (issue 21); idempotent.
+bash "$(dirname "${BASH_SOURCE[0]}")/doctor-schema.sh"
 if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS_VERSION" ]] || ! reset_lockouts; then
   create_users
   reset_lockouts || die "could not reset lockouts / lock out locked1 (UF_LOCKOUT missing)"
