@@ -15,9 +15,7 @@
  * account only, and only reads.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
 import tls from 'node:tls';
 import {
   AndFilter,
@@ -28,10 +26,17 @@ import {
   NoSuchObjectError,
   NotFilter,
   PresenceFilter,
-  ResultCodeError,
   SizeLimitExceededError,
   type Entry,
 } from 'ldapts';
+import {
+  describeError,
+  readCa,
+  text,
+  values,
+  verifiedClient,
+  verifiedTlsOptions,
+} from './ldap-common.ts';
 import type { Config, LdapDirectoryConfig } from '../config/schema.ts';
 import { mapInvalidCredentials } from '../directory/ad-errors.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -85,14 +90,14 @@ export async function checkDomainControllers(
   }
   let ca: Buffer | undefined;
   try {
-    ca = dir.tls.ca === undefined ? undefined : readFileSync(resolve(config.baseDir, dir.tls.ca));
+    ca = readCa(dir, config.baseDir);
   } catch (err) {
     return dir.urls.map((url) => ({
       area: AREA,
       target: url,
       check: 'ldaps-certificate',
       status: 'error',
-      message: `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${describe(err)}`,
+      message: `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${describeError(err)}`,
     }));
   }
   const needsCdp =
@@ -111,7 +116,7 @@ export async function checkDomainControllers(
             target: url,
             check: 'reachable',
             status: 'error' as const,
-            message: `unexpected failure while checking this DC: ${describe(err)}`,
+            message: `unexpected failure while checking this DC: ${describeError(err)}`,
           },
         ];
       }
@@ -158,17 +163,7 @@ async function checkOne(
   add('ldaps-certificate', cert.status, cert.message);
 
   // 3–6 on a verified LDAPS connection (rejectUnauthorized stays on; the certificate check is the TLS stack's).
-  const client = new Client({
-    url,
-    timeout: dir.timeoutMs,
-    connectTimeout: dir.connectTimeoutMs,
-    tlsOptions: {
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      ...(ca === undefined ? {} : { ca }),
-      ...(dir.tls.servername === undefined ? {} : { servername: dir.tls.servername }),
-    },
-  });
+  const client = verifiedClient(url, dir, verifiedTlsOptions(dir, ca));
   try {
     // rootDSE is readable before any bind (RFC 4512 §5.1; AD allows it anonymously), so the clock and the naming
     // contexts are known even when the service account is refused.
@@ -181,7 +176,7 @@ async function checkOne(
       });
       rootDse = searchEntries[0] ?? { dn: '' };
     } catch (err) {
-      const reason = `the verified LDAPS connection failed: ${describe(err)}`;
+      const reason = `the verified LDAPS connection failed: ${describeError(err)}`;
       add('clock-skew', 'info', `not checked: ${reason}`);
       add('service-account', 'error', `the service account cannot be used on this DC: ${reason}`);
       add('token-groups', 'info', `not checked: ${reason}`);
@@ -250,11 +245,11 @@ function inspect(
           protocol: socket.getProtocol() ?? 'TLS',
         });
       } catch (err) {
-        done({ ok: false, reason: `unreadable certificate: ${describe(err)}` });
+        done({ ok: false, reason: `unreadable certificate: ${describeError(err)}` });
       }
     });
     socket.once('error', (err) => {
-      done({ ok: false, reason: describe(err) });
+      done({ ok: false, reason: describeError(err) });
     });
   });
 }
@@ -448,7 +443,7 @@ async function checkServiceAccount(client: Client, dir: LdapDirectoryConfig): Pr
         message: `the DC refused the service account ${dir.bindDn}: ${BIND_REASONS[reason] ?? reason} (fix directory.bindDn / bindPassword)`,
       };
     }
-    return { status: 'error', message: `binding as ${dir.bindDn} failed: ${describe(err)}` };
+    return { status: 'error', message: `binding as ${dir.bindDn} failed: ${describeError(err)}` };
   }
   try {
     const { searchEntries } = await client.search(dir.baseDn, {
@@ -475,7 +470,7 @@ async function checkServiceAccount(client: Client, dir: LdapDirectoryConfig): Pr
         status: 'error',
         message: `${dir.bindDn} may not read directory.baseDn ${dir.baseDn} (insufficient access: grant it read access)`,
       };
-    return { status: 'error', message: `searching ${dir.baseDn} failed: ${describe(err)}` };
+    return { status: 'error', message: `searching ${dir.baseDn} failed: ${describeError(err)}` };
   }
 }
 
@@ -496,7 +491,7 @@ async function checkTokenGroups(client: Client, dir: LdapDirectoryConfig): Promi
   } catch (err) {
     return {
       status: 'error',
-      message: `could not find a user under ${dir.baseDn} to read tokenGroups of: ${describe(err)}`,
+      message: `could not find a user under ${dir.baseDn} to read tokenGroups of: ${describeError(err)}`,
     };
   }
   if (user === undefined)
@@ -527,7 +522,7 @@ async function readTokenGroups(client: Client, dn: string): Promise<number | str
     const n = values(entry, 'tokenGroups').length;
     return n > 0 ? n : 'empty (AD returns none when the reader may not read it)';
   } catch (err) {
-    return `refused: ${describe(err)}`;
+    return `refused: ${describeError(err)}`;
   }
 }
 
@@ -608,7 +603,7 @@ async function checkCdp(
       return missing(`${dn} is absent or not visible to the service account`);
     if (err instanceof InsufficientAccessError)
       return missing(`${dn} is not readable by the service account`);
-    return missing(`${dn} could not be read: ${describe(err)}`);
+    return missing(`${dn} could not be read: ${describeError(err)}`);
   }
 }
 
@@ -616,29 +611,6 @@ function hostPort(url: string): { host: string; port: number } {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   return { host, port: u.port === '' ? 636 : Number(u.port) };
-}
-
-function values(entry: Entry, name: string): (string | Buffer)[] {
-  const lower = name.toLowerCase();
-  for (const [key, v] of Object.entries(entry))
-    if (key.toLowerCase() === lower) return Array.isArray(v) ? v : [v];
-  return [];
-}
-
-function text(entry: Entry, name: string): string | undefined {
-  const [v] = values(entry, name);
-  return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
-}
-
-function describe(err: unknown): string {
-  if (err instanceof ResultCodeError) return `LDAP ${err.code}: ${err.message}`;
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code)
-      ? `${code}: ${err.message}`
-      : err.message;
-  }
-  return String(err);
 }
 
 function iso(ms: number): string {

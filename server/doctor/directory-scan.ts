@@ -13,16 +13,21 @@
  * answers is scanned. A refused service account stops at once: another DC would refuse it too, and every try
  * counts toward AD's lockout of the service account.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   Client,
   InsufficientAccessError,
   InvalidCredentialsError,
   NoSuchObjectError,
-  ResultCodeError,
   type Entry,
 } from 'ldapts';
+import {
+  describeError,
+  readCa,
+  texts,
+  values,
+  verifiedClient,
+  verifiedTlsOptions,
+} from './ldap-common.ts';
 import type { Config, LdapDirectoryConfig } from '../config/schema.ts';
 import { dnsDomainOf } from '../directory/ad-attributes.ts';
 import { mapInvalidCredentials } from '../directory/ad-errors.ts';
@@ -96,10 +101,10 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
   const base = opts.base ?? dir.baseDn;
   let tlsOptions;
   try {
-    tlsOptions = tlsOptionsOf(dir, config.baseDir);
+    tlsOptions = verifiedTlsOptions(dir, readCa(dir, config.baseDir));
   } catch (err) {
     throw new DirectoryScanError(
-      `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${oneLine(err)}`,
+      `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${describeError(err)}`,
     );
   }
   // Before any DC is contacted: a rule file that cannot be read is a configuration problem, not a DC failure.
@@ -107,18 +112,15 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
   try {
     checkSourceAnchor = rulesUseConsistencyGuid(config);
   } catch (err) {
-    throw new DirectoryScanError(`cannot read the Microsoft 365 issuance rules: ${oneLine(err)}`);
+    throw new DirectoryScanError(
+      `cannot read the Microsoft 365 issuance rules: ${describeError(err)}`,
+    );
   }
   const failures: string[] = [];
   for (const url of dir.urls) {
     let client: Client | undefined;
     try {
-      client = new Client({
-        url,
-        timeout: dir.timeoutMs,
-        connectTimeout: dir.connectTimeoutMs,
-        tlsOptions,
-      });
+      client = verifiedClient(url, dir, tlsOptions);
       return await scanOne(client, dir, base, pageSize, config, checkSourceAnchor, opts.clock);
     } catch (err) {
       if (err instanceof DirectoryScanError) throw err;
@@ -130,7 +132,7 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
       }
       // Connection, TLS, timeout, busy/unavailable: this DC, not the request, failed; the next may answer.
       if (failoverReason(err) !== undefined) {
-        failures.push(`${url}: ${oneLine(err)}`);
+        failures.push(`${url}: ${describeError(err)}`);
         continue;
       }
       // Anything else would fail on every DC alike.
@@ -140,9 +142,9 @@ export async function scanDirectory(config: Config, opts: ScanOptions): Promise<
         );
       if (err instanceof InsufficientAccessError)
         throw new DirectoryScanError(
-          `${url}: the service account ${dir.bindDn} may not search ${base} (${oneLine(err)})`,
+          `${url}: the service account ${dir.bindDn} may not search ${base} (${describeError(err)})`,
         );
-      throw new DirectoryScanError(`${url}: the scan of ${base} failed: ${oneLine(err)}`);
+      throw new DirectoryScanError(`${url}: the scan of ${base} failed: ${describeError(err)}`);
     } finally {
       await client?.unbind().catch(() => undefined);
     }
@@ -255,42 +257,8 @@ function parentOf(dn: string): string {
   return '';
 }
 
-function raw(entry: Entry, name: string): (string | Buffer)[] {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase());
-  const v = key === undefined ? undefined : entry[key];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-function texts(entry: Entry, name: string): string[] {
-  return raw(entry, name).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
-}
-
 function binary(entry: Entry, name: string): Buffer | undefined {
-  const [v] = raw(entry, name);
+  const [v] = values(entry, name);
   if (v === undefined) return undefined;
   return Buffer.isBuffer(v) ? v : Buffer.from(v, 'binary');
-}
-
-function tlsOptionsOf(dir: LdapDirectoryConfig, baseDir: string) {
-  // C4.6: certificate checks always on; the CA bundle pinned when configured (as the sign-in path does).
-  return {
-    rejectUnauthorized: true,
-    minVersion: 'TLSv1.2' as const,
-    ...(dir.tls.ca === undefined ? {} : { ca: readFileSync(resolve(baseDir, dir.tls.ca)) }),
-    ...(dir.tls.servername === undefined ? {} : { servername: dir.tls.servername }),
-  };
-}
-
-/** An error as one line: LDAP result codes and socket codes kept, no stack, no newlines. */
-function oneLine(err: unknown): string {
-  let text: string;
-  if (err instanceof ResultCodeError) text = `LDAP ${String(err.code)}: ${err.message}`;
-  else if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    text =
-      typeof code === 'string' && !err.message.includes(code)
-        ? `${code}: ${err.message}`
-        : err.message;
-  } else text = String(err);
-  return text.replace(/\s+/g, ' ').trim().slice(0, 300);
 }

@@ -19,17 +19,21 @@
  * Lock-Out-Observation-Window, Max-Pwd-Age); 0x8000000000000000 means "never" for maxPwdAge and "until an admin
  * unlocks" for lockoutDuration.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   Client,
   EqualityFilter,
   InsufficientAccessError,
   NoSuchObjectError,
   PresenceFilter,
-  ResultCodeError,
-  type Entry,
 } from 'ldapts';
+import {
+  describeError,
+  readCa,
+  text,
+  values,
+  verifiedClient,
+  verifiedTlsOptions,
+} from './ldap-common.ts';
 import type { Config, LdapDirectoryConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { CheckStatus, PlumbingCheck } from './types.ts';
@@ -78,7 +82,7 @@ export async function checkDirectoryPolicy(
   try {
     read = await readPolicy(config, dir);
   } catch (err) {
-    read = { failed: describe(err) };
+    read = { failed: describeError(err) };
   }
   if ('failed' in read)
     return [
@@ -254,21 +258,15 @@ async function readPolicy(
   config: Config,
   dir: LdapDirectoryConfig,
 ): Promise<{ policy: DomainPolicy; psos: Pso[] | string } | { failed: string }> {
-  const ca =
-    dir.tls.ca === undefined ? undefined : readFileSync(resolve(config.baseDir, dir.tls.ca));
+  let ca: Buffer | undefined;
+  try {
+    ca = readCa(dir, config.baseDir);
+  } catch (err) {
+    return { failed: `cannot read directory.tls.ca (${dir.tls.ca ?? ''}): ${describeError(err)}` };
+  }
   const reasons: string[] = [];
   for (const url of dir.urls) {
-    const client = new Client({
-      url,
-      timeout: dir.timeoutMs,
-      connectTimeout: dir.connectTimeoutMs,
-      tlsOptions: {
-        rejectUnauthorized: true,
-        minVersion: 'TLSv1.2',
-        ...(ca === undefined ? {} : { ca }),
-        ...(dir.tls.servername === undefined ? {} : { servername: dir.tls.servername }),
-      },
-    });
+    const client = verifiedClient(url, dir, verifiedTlsOptions(dir, ca));
     try {
       await client.bind(dir.bindDn, dir.bindPassword);
       const { searchEntries: root } = await client.search('', {
@@ -300,7 +298,7 @@ async function readPolicy(
       };
       return { policy, psos: await readPsos(client, domainDn) };
     } catch (err) {
-      reasons.push(`${url}: ${describe(err)}`);
+      reasons.push(`${url}: ${describeError(err)}`);
     } finally {
       await client.unbind().catch(() => undefined);
     }
@@ -324,7 +322,7 @@ async function readPsos(client: Client, domainDn: string): Promise<Pso[] | strin
   } catch (err) {
     if (err instanceof NoSuchObjectError || err instanceof InsufficientAccessError)
       return `the service account cannot read ${container}`;
-    return `reading ${container} failed: ${describe(err)}`;
+    return `reading ${container} failed: ${describeError(err)}`;
   }
 }
 
@@ -350,28 +348,4 @@ function maxAgeDays(v: string | undefined): number | 'never' | undefined {
 function integer(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d{1,9}$/.test(v.trim())) return undefined;
   return Number(v.trim());
-}
-
-function values(entry: Entry | undefined, name: string): (string | Buffer)[] {
-  if (entry === undefined) return [];
-  const lower = name.toLowerCase();
-  for (const [key, v] of Object.entries(entry))
-    if (key.toLowerCase() === lower) return Array.isArray(v) ? v : [v];
-  return [];
-}
-
-function text(entry: Entry | undefined, name: string): string | undefined {
-  const [v] = values(entry, name);
-  return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
-}
-
-function describe(err: unknown): string {
-  if (err instanceof ResultCodeError) return `LDAP ${err.code}: ${err.message}`;
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code)
-      ? `${code}: ${err.message}`
-      : err.message;
-  }
-  return String(err);
 }

@@ -4,7 +4,7 @@
  * PING, INFO and CONFIG GET are sent, never a write.
  */
 import { createClient, createSentinel } from 'redis';
-import { clientOptions } from '../stores/redis.ts';
+import { clientOptions, sentinelOptions } from '../stores/redis.ts';
 import type { Config, RedisStoreConfig } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { CheckStatus, PlumbingCheck } from './types.ts';
@@ -48,22 +48,7 @@ async function connect(config: RedisStoreConfig, baseDir: string): Promise<Conn>
       },
     };
   }
-  const { url: _url, socket, ...nodeOpts } = opts;
-  const u = new URL(config.url);
-  const s = createSentinel({
-    name: config.sentinel.name,
-    sentinelRootNodes: config.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
-    nodeClientOptions: {
-      ...nodeOpts,
-      ...(u.password === '' || config.password !== undefined
-        ? {}
-        : { password: decodeURIComponent(u.password) }),
-      ...(u.username === '' || config.username !== undefined
-        ? {}
-        : { username: decodeURIComponent(u.username) }),
-      socket: socket as never,
-    },
-  });
+  const s = createSentinel(sentinelOptions(config.sentinel, config, opts));
   s.on('error', () => {
     /* reported by connect()'s rejection */
   });

@@ -102,6 +102,33 @@ export function clientOptions(
 }
 
 /**
+ * createSentinel options: the master set and sentinels, and for the nodes the client options without the URL (only
+ * its credentials are used, unless username/password are set on their own).
+ */
+export function sentinelOptions(
+  sentinel: NonNullable<RedisStoreConfig['sentinel']>,
+  config: RedisStoreConfig,
+  opts: RedisClientOptions,
+) {
+  const { url: _url, socket, ...nodeOpts } = opts;
+  const u = new URL(config.url);
+  return {
+    name: sentinel.name,
+    sentinelRootNodes: sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
+    nodeClientOptions: {
+      ...nodeOpts,
+      ...(u.password === '' || config.password !== undefined
+        ? {}
+        : { password: decodeURIComponent(u.password) }),
+      ...(u.username === '' || config.username !== undefined
+        ? {}
+        : { username: decodeURIComponent(u.username) }),
+      socket: socket as never,
+    },
+  };
+}
+
+/**
  * ArtifactStore on Redis (node-redis): the shared state of a farm. Every key has a TTL; every multi-step
  * operation is one atomic Redis command (SET NX EX, GETDEL, INCR+EXPIRE in a Lua script), so two nodes
  * racing on the same sign-in request or assertion id can never both win. Key material never goes here.
@@ -133,22 +160,7 @@ export class RedisStore implements ArtifactStore {
     if (config.sentinel === undefined) {
       conn = createClient(opts);
     } else {
-      const { url: _url, socket, ...nodeOpts } = opts;
-      const u = new URL(config.url);
-      conn = createSentinel({
-        name: config.sentinel.name,
-        sentinelRootNodes: config.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
-        nodeClientOptions: {
-          ...nodeOpts,
-          ...(u.password === '' || config.password !== undefined
-            ? {}
-            : { password: decodeURIComponent(u.password) }),
-          ...(u.username === '' || config.username !== undefined
-            ? {}
-            : { username: decodeURIComponent(u.username) }),
-          socket: socket as never,
-        },
-      });
+      conn = createSentinel(sentinelOptions(config.sentinel, config, opts));
     }
     let down = false;
     conn.on('error', (err: unknown) => {
