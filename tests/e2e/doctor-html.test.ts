@@ -28,6 +28,7 @@ import {
   type FindingClass,
 } from '../../server/doctor/types.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { doctorFinding, doctorReportHeader } from '../helpers/doctor-report.ts';
 
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const ROUTED = 'https://doctor-report.invalid/report.html';
@@ -45,29 +46,12 @@ const HOSTILE = [
 ];
 
 function finding(over: Partial<DirectoryFinding>): DirectoryFinding {
-  const ou = `OU=doctor-html,${BASE}`;
-  return {
-    dn: `CN=space1,${ou}`,
-    commonName: 'space1',
-    objectClass: 'user',
-    container: ou,
-    attribute: 'userPrincipalName',
-    class: 'character',
-    severity: 'error',
-    value: 'john smith@contoso.com',
-    update: 'johnsmith@contoso.com',
-    multiValued: false,
-    detail: 'The UPN holds a space.',
-    ...over,
-  };
+  return doctorFinding(`OU=doctor-html,${BASE}`, over);
 }
 
 function report(findings: DirectoryFinding[], over: Partial<DoctorReport> = {}): DoctorReport {
   return {
-    generatedAt: '2026-12-06T12:00:00.000Z',
-    fedgateVersion: '1.4.0',
-    configFile: '/etc/fedgate/fedgate.yaml',
-    hostname: 'sts.contoso.com',
+    ...doctorReportHeader(),
     scan: {
       bases: [BASE],
       objects: 10234,

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { renderCsv } from '../../../server/doctor/report-csv.ts';
 import type { DirectoryFinding } from '../../../server/doctor/types.ts';
+import { doctorFinding } from '../../helpers/doctor-report.ts';
 
 /** IdFix 2.6's export header (microsoft/idfix src/IdFix/FormApp.Designer.cs grid column names, upper-cased). */
 const HEADER = [
@@ -24,20 +25,11 @@ const HEADER = [
 ];
 
 function finding(over: Partial<DirectoryFinding>): DirectoryFinding {
-  return {
+  return doctorFinding('OU=doctor-csv,DC=corp,DC=example,DC=test', {
     dn: 'CN=clean1,OU=doctor-csv,DC=corp,DC=example,DC=test',
     commonName: 'clean1',
-    objectClass: 'user',
-    container: 'OU=doctor-csv,DC=corp,DC=example,DC=test',
-    attribute: 'userPrincipalName',
-    class: 'character',
-    severity: 'error',
-    value: 'john smith@contoso.com',
-    update: 'johnsmith@contoso.com',
-    multiValued: false,
-    detail: 'The UPN holds a space.',
     ...over,
-  };
+  });
 }
 
 function read(csv: string): string[][] {

@@ -12,32 +12,17 @@ import {
   type DirectoryFinding,
   type DoctorReport,
 } from '../../../server/doctor/types.ts';
+import { doctorFinding, doctorReportHeader } from '../../helpers/doctor-report.ts';
 
 const OU = 'OU=doctor-json,DC=corp,DC=example,DC=test';
 
 function finding(over: Partial<DirectoryFinding>): DirectoryFinding {
-  return {
-    dn: `CN=space1,${OU}`,
-    commonName: 'space1',
-    objectClass: 'user',
-    container: OU,
-    attribute: 'userPrincipalName',
-    class: 'character',
-    severity: 'error',
-    value: 'john smith@contoso.com',
-    update: 'johnsmith@contoso.com',
-    multiValued: false,
-    detail: 'The UPN holds a space.',
-    ...over,
-  };
+  return doctorFinding(OU, over);
 }
 
 function report(): DoctorReport {
   return {
-    generatedAt: '2026-12-06T12:00:00.000Z',
-    fedgateVersion: '1.4.0',
-    configFile: '/etc/fedgate/fedgate.yaml',
-    hostname: 'sts.contoso.com',
+    ...doctorReportHeader(),
     scan: {
       bases: ['DC=corp,DC=example,DC=test'],
       objects: 20,

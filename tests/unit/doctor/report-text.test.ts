@@ -13,43 +13,21 @@ import type {
   DoctorReport,
   PlumbingCheck,
 } from '../../../server/doctor/types.ts';
+import { doctorCheck, doctorFinding, doctorReportHeader } from '../../helpers/doctor-report.ts';
 
 const OU = 'OU=doctor-text,DC=corp,DC=example,DC=test';
 
 function finding(over: Partial<DirectoryFinding>): DirectoryFinding {
-  return {
-    dn: `CN=space1,${OU}`,
-    commonName: 'space1',
-    objectClass: 'user',
-    container: OU,
-    attribute: 'userPrincipalName',
-    class: 'character',
-    severity: 'error',
-    value: 'john smith@contoso.com',
-    update: 'johnsmith@contoso.com',
-    multiValued: false,
-    detail: 'The UPN holds a space.',
-    ...over,
-  };
+  return doctorFinding(OU, over);
 }
 
 function check(over: Partial<PlumbingCheck>): PlumbingCheck {
-  return {
-    area: 'domain-controller',
-    target: 'ldaps://dc1.corp.example.test:636',
-    check: 'clock-skew',
-    status: 'ok',
-    message: 'Clock skew 0.4 s (limit 300 s).',
-    ...over,
-  };
+  return doctorCheck(over);
 }
 
 function report(over: Partial<DoctorReport> = {}): DoctorReport {
   return {
-    generatedAt: '2026-12-06T12:00:00.000Z',
-    fedgateVersion: '1.4.0',
-    configFile: '/etc/fedgate/fedgate.yaml',
-    hostname: 'sts.contoso.com',
+    ...doctorReportHeader(),
     scan: {
       bases: ['DC=corp,DC=example,DC=test'],
       objects: 10234,
