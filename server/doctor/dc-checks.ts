@@ -39,6 +39,7 @@ import {
 } from './ldap-common.ts';
 import type { Config, LdapDirectoryConfig } from '../config/schema.ts';
 import { mapInvalidCredentials } from '../directory/ad-errors.ts';
+import { fileTimeToDate } from '../directory/ldap.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { CheckStatus, PlumbingCheck } from './types.ts';
 
@@ -144,7 +145,13 @@ async function checkOne(
   const peer = await inspect(host, port, dir.tls.servername, dir.connectTimeoutMs);
   if (!peer.ok) {
     add('reachable', 'error', `no TLS connection to ${host}:${port}: ${peer.reason}`);
-    for (const check of ['clock-skew', 'service-account', 'token-groups', 'cdp-container'])
+    for (const check of [
+      'clock-skew',
+      'service-account',
+      'service-account-password',
+      'token-groups',
+      'cdp-container',
+    ])
       add(check, 'info', 'not checked: the DC is unreachable');
     return out;
   }
@@ -179,6 +186,7 @@ async function checkOne(
       const reason = `the verified LDAPS connection failed: ${describeError(err)}`;
       add('clock-skew', 'info', `not checked: ${reason}`);
       add('service-account', 'error', `the service account cannot be used on this DC: ${reason}`);
+      add('service-account-password', 'info', `not checked: ${reason}`);
       add('token-groups', 'info', `not checked: ${reason}`);
       add('cdp-container', 'info', `not checked: ${reason}`);
       return out;
@@ -189,10 +197,13 @@ async function checkOne(
     const account = await checkServiceAccount(client, dir);
     add('service-account', account.status, account.message);
     if (account.status !== 'ok') {
+      add('service-account-password', 'info', 'not checked: the service account cannot search');
       add('token-groups', 'info', 'not checked: the service account cannot search');
       add('cdp-container', 'info', 'not checked: the service account cannot search');
       return out;
     }
+    const password = await checkServiceAccountPassword(client, dir, opts);
+    add('service-account-password', password.status, password.message);
     const groups = await checkTokenGroups(client, dir);
     add('token-groups', groups.status, groups.message);
     const cdp = await checkCdp(client, text(rootDse, 'configurationNamingContext'), needsCdp);
@@ -472,6 +483,71 @@ async function checkServiceAccount(client: Client, dir: LdapDirectoryConfig): Pr
       };
     return { status: 'error', message: `searching ${dir.baseDn} failed: ${describeError(err)}` };
   }
+}
+
+/** userAccountControl DONT_EXPIRE_PASSWORD ([MS-ADTS] §2.2.16). */
+const UF_DONT_EXPIRE_PASSWD = 0x10000;
+
+/**
+ * When the service account's own password expires (msDS-UserPasswordExpiryTimeComputed, [MS-ADTS] §3.1.1.4.5.36,
+ * which AD computes from pwdLastSet and the domain or fine-grained maxPwdAge), judged by the injected clock. A
+ * service password that expires stops every sign-in at once (every search binds with it), a classic outage.
+ */
+async function checkServiceAccountPassword(
+  client: Client,
+  dir: LdapDirectoryConfig,
+  opts: DcCheckOptions,
+): Promise<Outcome> {
+  let entry: Entry | undefined;
+  try {
+    const { searchEntries } = await client.search(dir.bindDn, {
+      scope: 'base',
+      filter: new PresenceFilter({ attribute: 'objectClass' }),
+      attributes: ['userAccountControl', 'msDS-UserPasswordExpiryTimeComputed'],
+    });
+    entry = searchEntries[0];
+  } catch (err) {
+    return {
+      status: 'info',
+      message: `could not read ${dir.bindDn}'s password expiry (${describeError(err)}): check it yourself`,
+    };
+  }
+  const uac = Number(text(entry, 'userAccountControl') ?? '0');
+  const raw = text(entry, 'msDS-UserPasswordExpiryTimeComputed')?.trim();
+  if (
+    (uac & UF_DONT_EXPIRE_PASSWD) !== 0 ||
+    (raw !== undefined && /^\d+$/.test(raw) && BigInt(raw) >= 0x7fffffffffffffffn)
+  )
+    return { status: 'ok', message: `${dir.bindDn}'s password never expires` };
+  if (raw === undefined || !/^\d{1,20}$/.test(raw))
+    return {
+      status: 'info',
+      message: `${dir.bindDn}'s password expiry is not readable (msDS-UserPasswordExpiryTimeComputed): check it yourself`,
+    };
+  const at = fileTimeToDate(raw);
+  if (at === undefined)
+    return {
+      status: 'error',
+      message: `${dir.bindDn} must change its password at next logon: fedgate's searches will fail (set a new password and directory.bindPassword)`,
+    };
+  const left = at.getTime() - opts.clock.now().getTime();
+  const fix =
+    'change it in AD and directory.bindPassword on every node together, or mark it "Password never expires" as service accounts usually are';
+  if (left <= 0)
+    return {
+      status: 'error',
+      message: `${dir.bindDn}'s password expired on ${iso(at.getTime())}: every sign-in fails (${fix})`,
+    };
+  const warnDays = opts.warnDays ?? 30;
+  if (left < warnDays * DAY_MS)
+    return {
+      status: 'warning',
+      message: `${dir.bindDn}'s password expires on ${iso(at.getTime())} (in ${days(left)} days); then every sign-in fails: ${fix}`,
+    };
+  return {
+    status: 'ok',
+    message: `${dir.bindDn}'s password expires on ${iso(at.getTime())} (in ${days(left)} days)`,
+  };
 }
 
 const TOKEN_GROUPS_FIX =

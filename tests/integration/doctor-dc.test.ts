@@ -39,6 +39,7 @@ const CHECKS = [
   'ldaps-certificate',
   'clock-skew',
   'service-account',
+  'service-account-password',
   'token-groups',
   'cdp-container',
 ];
@@ -486,6 +487,44 @@ describe('fedgate doctor: domain-controller checks (Samba AD DC)', () => {
     assert.match(svc.message, /wrong password \(AD data 52e\)/);
     assert.equal(get(m, 'clock-skew').status, 'ok');
     assert.equal(get(m, 'token-groups').status, 'info');
+  });
+
+  it("the service account's password: never expires → ok; an expiring one → warning, then error", async () => {
+    // samba.sh marks svc-fedgate "password never expires", as service accounts usually are.
+    const svc = byCheck(
+      await checkDomainControllers(config(), { clock: new FixedClock(dcTimeWithCli()) }),
+      url,
+    );
+    assert.equal(get(svc, 'service-account-password').status, 'ok');
+    assert.match(get(svc, 'service-account-password').message, /never expires/);
+
+    // jsmith's password expires with the domain's maxPwdAge: bind as jsmith and move the injected clock around the
+    // expiry the DC computed (read independently with the ldapsearch CLI).
+    const jsmith = env.users.jsmith;
+    const ldif = ldapsearchCli(env, {
+      base: jsmith.dn,
+      scope: 'base',
+      filter: '(objectClass=*)',
+      attributes: ['msDS-UserPasswordExpiryTimeComputed'],
+    });
+    const m = /msDS-UserPasswordExpiryTimeComputed: (\d+)/.exec(ldif);
+    assert.ok(m !== null, ldif);
+    const expiresMs = Number(BigInt(m[1] ?? '0') / 10_000n) - 11_644_473_600_000;
+    const asJsmith = config({ bindDn: jsmith.dn, bindPassword: jsmith.password });
+    const at = async (ms: number) =>
+      get(
+        byCheck(await checkDomainControllers(asJsmith, { clock: new FixedClock(ms) }), url),
+        'service-account-password',
+      );
+    const far = await at(expiresMs - 40 * DAY);
+    assert.equal(far.status, 'ok', far.message);
+    assert.match(far.message, /in 40 days/);
+    const near = await at(expiresMs - 5 * DAY);
+    assert.equal(near.status, 'warning', near.message);
+    assert.match(near.message, /in 5 days/);
+    const past = await at(expiresMs + DAY);
+    assert.equal(past.status, 'error', past.message);
+    assert.match(past.message, /expired on/);
   });
 
   it('a user whose tokenGroups the service account may not read → token-groups error naming it', async (t) => {

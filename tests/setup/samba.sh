@@ -410,6 +410,10 @@ if [[ ! -f $ENV_JSON || $(cat "$STATE_DIR/users.version" 2>/dev/null) != "$USERS
 fi
 # After create_users (svc-fedgate's SID changes when it is re-created); dsacl set skips an ACE already present.
 grant_mfa_attribute
+# A service account's password usually never expires (fedgate doctor's service-account-password check says when it
+# would); tests that need an expiring one bind as another user. Idempotent: the same value every run.
+printf 'dn: CN=svc-fedgate,CN=Users,%s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 66048\n' \
+  "$BASE_DN" | as_admin ldapmodify >>"$LOG" 2>&1 || die "could not set svc-fedgate's password to never expire"
 if ((reused)); then
   say "reusing running Samba AD DC at $URL (pid $pid, state $STATE_DIR)"
 else
