@@ -47,6 +47,8 @@ function esc(value: string): string {
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+/** `1 group`, `2 groups`. */
+const count = (n: number, word: string): string => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
 
 const STYLE = `
 :root { color-scheme: light; --ink: #1b1b1b; --muted: #4a4a4a; --line: #c8c8c8; --bar: #1f5f99; --err: #9b1c1c;
@@ -212,7 +214,7 @@ export function renderHtml(r: DoctorReport, opts: { maxFindingRows?: number } = 
     b.push(
       '<dl class="meta" id="scan">',
       `<dt>Search bases</dt><dd>${s.bases.map((x) => `<code>${esc(x)}</code>`).join('<br>')}</dd>`,
-      `<dt>Objects</dt><dd>${fmt(s.objects)} (${fmt(s.users)} users, ${fmt(s.groups)} groups, ${fmt(s.contacts)} contacts)</dd>`,
+      `<dt>Objects</dt><dd>${fmt(s.objects)} (${count(s.users, 'user')}, ${count(s.groups, 'group')}, ${count(s.contacts, 'contact')})</dd>`,
       `<dt>Skipped</dt><dd>${fmt(s.skipped)}</dd>`,
       `<dt>Pages read</dt><dd>${fmt(s.pages)}</dd>`,
       `<dt>Scan time</dt><dd>${(s.elapsedMs / 1000).toFixed(1)} s</dd>`,
