@@ -4,9 +4,12 @@
  * applies them with ldapmodify. Only findings with a proposed update give changes; duplicates and the federation
  * findings need a human decision and never appear.
  *
- * One record per DN (`changetype: modify`). Single-valued attributes: `replace` (undo: `replace` with the old value,
- * or `delete` when it was blank; a proposed '' deletes). Multi-valued (proxyAddresses): delete the old value and add
- * the new one, so the other values stay (undo: the reverse). Values and DNs that are not RFC 2849 SAFE-STRINGs
+ * One record per DN (`changetype: modify`). Every change names the value it replaces: delete that value, add the new
+ * one (a blank value is only added, a proposed '' only deleted), and the undo does the reverse. One modify is atomic
+ * (RFC 4511 §4.6), so when the value changed after the scan the DC refuses the whole record (AD: noSuchAttribute, or
+ * attributeOrValueExists / constraintViolation for an add onto a set single value) and nothing is overwritten: IdFix's
+ * FAIL on a write conflict, done by the DC. For proxyAddresses the other values stay. Values and DNs that are not RFC
+ * 2849 SAFE-STRINGs
  * (non-ASCII, a leading space, colon or `<`, a trailing space, control characters) are written base64 (`attr::`).
  */
 import type { DirectoryFinding } from './types.ts';
@@ -48,30 +51,24 @@ interface Change {
 }
 
 /** One modification block (`op: attr`, the values, `-`). */
-function block(op: 'replace' | 'delete' | 'add', attribute: string, values: string[]): string[] {
+function block(op: 'delete' | 'add', attribute: string, values: string[]): string[] {
   return [`${op}: ${attribute}`, ...values.map((v) => line(attribute, v)), '-'];
 }
 
+/** Replace `from` by `to` on the condition that `from` is still there: delete it, then add `to`. */
+function swapOps(attribute: string, from: string, to: string): string[] {
+  return [
+    ...(from === '' ? [] : block('delete', attribute, [from])),
+    ...(to === '' ? [] : block('add', attribute, [to])),
+  ];
+}
+
 function fixOps(c: Change): string[] {
-  if (!c.multiValued) {
-    if (c.update === '') return c.old === '' ? [] : block('delete', c.attribute, []);
-    return block('replace', c.attribute, [c.update]);
-  }
-  const ops: string[] = [];
-  if (c.old !== '') ops.push(...block('delete', c.attribute, [c.old]));
-  if (c.update !== '') ops.push(...block('add', c.attribute, [c.update]));
-  return ops;
+  return swapOps(c.attribute, c.old, c.update);
 }
 
 function undoOps(c: Change): string[] {
-  if (!c.multiValued) {
-    if (c.old === '') return c.update === '' ? [] : block('delete', c.attribute, []);
-    return block('replace', c.attribute, [c.old]);
-  }
-  const ops: string[] = [];
-  if (c.update !== '') ops.push(...block('delete', c.attribute, [c.update]));
-  if (c.old !== '') ops.push(...block('add', c.attribute, [c.old]));
-  return ops;
+  return swapOps(c.attribute, c.update, c.old);
 }
 
 function header(kind: 'fix' | 'undo', entries: number, changes: number): string[] {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,9 @@ import { stringify } from 'yaml';
 import { runCli } from '../helpers/cli.ts';
 import { expectedFindings, seedDoctorOu, type DoctorSeed } from '../helpers/doctor-seed.ts';
 import {
+  ldapCliEnv,
   ldapsearchCli,
+  ldifTextValue,
   sambaEnv,
   sambaOperatorDirectory,
   type SambaEnv,
@@ -46,6 +49,27 @@ function usnOfOu(env: SambaEnv, ou: string): string {
 }
 
 const NO_STACK = /\n\s+at .+:\d+:\d+/;
+
+/** OpenLDAP's ldapmodify as Administrator over LDAPS (the tool the admin applies doctor's LDIF with). */
+function ldapmodifyAsAdmin(ldif: string, args: string[] = []): SpawnSyncReturns<string> {
+  const env = sambaEnv();
+  const r = spawnSync(
+    'ldapmodify',
+    [
+      '-x',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.adminDn,
+      '-y',
+      join(env.stateDir, 'admin.pw'),
+      ...args,
+    ],
+    { input: ldif, encoding: 'utf8', env: ldapCliEnv(env) },
+  );
+  if (r.error !== undefined) throw r.error;
+  return r;
+}
 
 describe('fedgate doctor, the command', () => {
   let env: SambaEnv;
@@ -188,6 +212,35 @@ describe('fedgate doctor, the command', () => {
       'error',
     );
     assert.doesNotMatch(r.stdout + r.stderr, NO_STACK);
+  });
+
+  test('the fix LDIF never overwrites a value changed after the scan: the DC refuses that record only', () => {
+    const ldif = join(dir, 'conflict.ldif');
+    const r = runCli(['doctor', '--config', configFile, '--fix-ldif', ldif], dir);
+    assert.equal(r.status, 1, r.stderr);
+    // After the scan, someone else fixes space1's UPN their own way.
+    const space1 = seed.users.space1.dn;
+    const theirs = `john.smith${seed.suffix}@contoso.com`;
+    ldapmodifyAsAdmin(
+      `dn: ${space1}\nchangetype: modify\nreplace: userPrincipalName\nuserPrincipalName: ${theirs}\n`,
+    );
+    // The admin applies doctor's file with -c (continue past a refused record), as docs/doctor.md says.
+    const applied = ldapmodifyAsAdmin(readFileSync(ldif, 'utf8'), ['-c']);
+    assert.notEqual(applied.status, 0, 'ldapmodify reports the refused record');
+    assert.match(applied.stderr, /No such attribute/i);
+    const upnOf = (dn: string) =>
+      ldifTextValue(
+        ldapsearchCli(env, {
+          base: dn,
+          scope: 'base',
+          filter: '(objectClass=*)',
+          attributes: ['userPrincipalName'],
+        }),
+        'userPrincipalName',
+      );
+    assert.equal(upnOf(space1), theirs, "their change is kept, not overwritten by doctor's");
+    // The other records went in.
+    assert.equal(upnOf(seed.users.localupn.dn), `localupn${seed.suffix}@contoso.com`);
   });
 
   test('what doctor cannot do as asked: exit 2 with one clear line', () => {

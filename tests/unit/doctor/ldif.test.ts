@@ -82,7 +82,7 @@ function finding(
 const SPACE1 = `CN=space1,${OU}`;
 
 describe('exact text', () => {
-  test('one single-valued fix: replace, and the undo puts the old value back', () => {
+  test('one single-valued fix: delete the scanned value and add the new one (refused if it changed since); the undo the reverse', () => {
     const r = fixLdif([
       finding(
         SPACE1,
@@ -100,7 +100,10 @@ describe('exact text', () => {
         '',
         `dn: ${SPACE1}`,
         'changetype: modify',
-        'replace: userPrincipalName',
+        'delete: userPrincipalName',
+        'userPrincipalName: john smith@contoso.com',
+        '-',
+        'add: userPrincipalName',
         'userPrincipalName: johnsmith@contoso.com',
         '-',
         '',
@@ -113,7 +116,10 @@ describe('exact text', () => {
         '',
         `dn: ${SPACE1}`,
         'changetype: modify',
-        'replace: userPrincipalName',
+        'delete: userPrincipalName',
+        'userPrincipalName: johnsmith@contoso.com',
+        '-',
+        'add: userPrincipalName',
         'userPrincipalName: john smith@contoso.com',
         '-',
         '',
@@ -127,21 +133,14 @@ describe('exact text', () => {
     assert.match(header, /never applied/u);
     assert.match(header, /ldapmodify .*-f/u);
     assert.match(r.undo, /^# .*undo/u);
+    const UPN = 'userPrincipalName';
     assert.deepEqual(ldapmodifyReads(r.fix), [
-      {
-        dn: SPACE1,
-        op: 'replace',
-        attribute: 'userPrincipalName',
-        values: ['johnsmith@contoso.com'],
-      },
+      { dn: SPACE1, op: 'delete', attribute: UPN, values: ['john smith@contoso.com'] },
+      { dn: SPACE1, op: 'add', attribute: UPN, values: ['johnsmith@contoso.com'] },
     ]);
     assert.deepEqual(ldapmodifyReads(r.undo), [
-      {
-        dn: SPACE1,
-        op: 'replace',
-        attribute: 'userPrincipalName',
-        values: ['john smith@contoso.com'],
-      },
+      { dn: SPACE1, op: 'delete', attribute: UPN, values: ['johnsmith@contoso.com'] },
+      { dn: SPACE1, op: 'add', attribute: UPN, values: ['john smith@contoso.com'] },
     ]);
   });
 });
@@ -161,9 +160,11 @@ describe('base64 for what is not an RFC 2849 SAFE-STRING', () => {
       'the records are ASCII',
     );
     assert.deepEqual(ldapmodifyReads(r.undo), [
+      // ldapmodify decoded the base64 DN back to the UTF-8 text
+      { dn, op: 'delete', attribute: 'userPrincipalName', values: ['jurgen@contoso.com'] },
       {
-        dn, // ldapmodify decoded the base64 DN back to the UTF-8 text
-        op: 'replace',
+        dn,
+        op: 'add',
         attribute: 'userPrincipalName',
         values: [`NOT ASCII (${Buffer.byteLength('jürgen@contoso.com')} bytes)`],
       },
@@ -173,14 +174,14 @@ describe('base64 for what is not an RFC 2849 SAFE-STRING', () => {
     const unsafe = [' lead', ':colon', '<angle', 'trail ', 'two\nlines', 'cr\rhere', 'nul\u0000x'];
     for (const value of unsafe) {
       const r = fixLdif([finding(SPACE1, 'displayName', 'character', value, 'safe')]);
-      const line = r.undo.split('\n').find((l) => l.startsWith('displayName'));
+      const line = r.undo.split('\n').find((l) => l.startsWith('displayName::'));
       assert.equal(
         line,
         `displayName:: ${Buffer.from(value).toString('base64')}`,
         JSON.stringify(value),
       );
       if (!['\n', '\r', String.fromCharCode(0)].some((c) => value.includes(c))) {
-        const [op] = ldapmodifyReads(r.undo);
+        const op = ldapmodifyReads(r.undo).find((o) => o.op === 'add');
         assert.deepEqual(op?.values, [value]);
       } else ldapmodifyAccepts(r.undo); // parses; the printout cannot show such a value unambiguously
     }
@@ -204,13 +205,13 @@ describe('operations', () => {
       { dn: SPACE1, op: 'add', attribute: 'proxyAddresses', values: ['smtp:a b@contoso.com'] },
     ]);
   });
-  test('a blank value: the fix sets it, the undo deletes the attribute', () => {
+  test('a blank value: the fix adds it (refused if one was set since), the undo deletes that value', () => {
     const r = fixLdif([finding(SPACE1, 'mail', 'blank', '', 'space1@contoso.com')]);
     assert.deepEqual(ldapmodifyReads(r.fix), [
-      { dn: SPACE1, op: 'replace', attribute: 'mail', values: ['space1@contoso.com'] },
+      { dn: SPACE1, op: 'add', attribute: 'mail', values: ['space1@contoso.com'] },
     ]);
     assert.deepEqual(ldapmodifyReads(r.undo), [
-      { dn: SPACE1, op: 'delete', attribute: 'mail', values: [] },
+      { dn: SPACE1, op: 'delete', attribute: 'mail', values: ['space1@contoso.com'] },
     ]);
   });
   test("an update of '' removes the value; the undo restores it", () => {
@@ -220,11 +221,11 @@ describe('operations', () => {
     ]);
     assert.deepEqual(ldapmodifyReads(r.fix), [
       { dn: SPACE1, op: 'delete', attribute: 'proxyAddresses', values: ['nonsense'] },
-      { dn: SPACE1, op: 'delete', attribute: 'targetAddress', values: [] },
+      { dn: SPACE1, op: 'delete', attribute: 'targetAddress', values: ['nonsense'] },
     ]);
     assert.deepEqual(ldapmodifyReads(r.undo), [
       { dn: SPACE1, op: 'add', attribute: 'proxyAddresses', values: ['nonsense'] },
-      { dn: SPACE1, op: 'replace', attribute: 'targetAddress', values: ['nonsense'] },
+      { dn: SPACE1, op: 'add', attribute: 'targetAddress', values: ['nonsense'] },
     ]);
   });
   test('findings without an update give nothing; several findings on one value give one change', () => {
@@ -254,7 +255,7 @@ describe('operations', () => {
       ),
     ]);
     assert.equal(two.changes, 1);
-    assert.equal(ldapmodifyReads(two.fix).length, 1);
+    assert.equal(ldapmodifyReads(two.fix).length, 2); // one delete + one add
   });
   test('one record per DN, records in DN order', () => {
     const b = `CN=b,${OU}`;
@@ -269,7 +270,7 @@ describe('operations', () => {
     assert.equal(r.fix.match(/^dn: /gmu)?.length, 2);
     assert.deepEqual(
       ldapmodifyReads(r.fix).map((o) => `${o.dn.slice(0, 4)} ${o.attribute}`),
-      ['CN=a displayName', 'CN=b displayName', 'CN=b mailNickname'],
+      ['CN=a displayName', 'CN=b displayName', 'CN=b mailNickname', 'CN=b mailNickname'],
     );
   });
 });
@@ -312,49 +313,25 @@ test("the seeded directory's fix and undo files parse, with exactly the proposed
   );
   const r = fixLdif(findings);
   const dn = (sam: string) => `CN=${sam},${OU}`;
+  const UPN = 'userPrincipalName';
+  const swap = (sam: string, attribute: string, from: string, to: string) => [
+    ...(from === '' ? [] : [{ dn: dn(sam), op: 'delete', attribute, values: [from] }]),
+    { dn: dn(sam), op: 'add', attribute, values: [to] },
+  ];
+  const notAscii = `NOT ASCII (${Buffer.byteLength('jürgen@contoso.com')} bytes)`;
   assert.deepEqual(ldapmodifyReads(r.fix), [
-    { dn: dn('blankmail1'), op: 'replace', attribute: 'mail', values: ['blankmail1@contoso.com'] },
-    {
-      dn: dn('localupn'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: ['localupn@contoso.com'],
-    },
-    { dn: dn('longnick1'), op: 'replace', attribute: 'mailNickname', values: ['n'.repeat(64)] },
-    {
-      dn: dn('space1'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: ['johnsmith@contoso.com'],
-    },
-    {
-      dn: dn('umlaut1'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: ['jurgen@contoso.com'],
-    },
+    ...swap('blankmail1', 'mail', '', 'blankmail1@contoso.com'),
+    ...swap('localupn', UPN, 'localupn@corp.local', 'localupn@contoso.com'),
+    ...swap('longnick1', 'mailNickname', 'n'.repeat(65), 'n'.repeat(64)),
+    ...swap('space1', UPN, 'john smith@contoso.com', 'johnsmith@contoso.com'),
+    ...swap('umlaut1', UPN, notAscii, 'jurgen@contoso.com'),
   ]);
   assert.deepEqual(ldapmodifyReads(r.undo), [
-    { dn: dn('blankmail1'), op: 'delete', attribute: 'mail', values: [] },
-    {
-      dn: dn('localupn'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: ['localupn@corp.local'],
-    },
-    { dn: dn('longnick1'), op: 'replace', attribute: 'mailNickname', values: ['n'.repeat(65)] },
-    {
-      dn: dn('space1'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: ['john smith@contoso.com'],
-    },
-    {
-      dn: dn('umlaut1'),
-      op: 'replace',
-      attribute: 'userPrincipalName',
-      values: [`NOT ASCII (${Buffer.byteLength('jürgen@contoso.com')} bytes)`],
-    },
+    { dn: dn('blankmail1'), op: 'delete', attribute: 'mail', values: ['blankmail1@contoso.com'] },
+    ...swap('localupn', UPN, 'localupn@contoso.com', 'localupn@corp.local'),
+    ...swap('longnick1', 'mailNickname', 'n'.repeat(64), 'n'.repeat(65)),
+    ...swap('space1', UPN, 'johnsmith@contoso.com', 'john smith@contoso.com'),
+    ...swap('umlaut1', UPN, 'jurgen@contoso.com', notAscii),
   ]);
   assert.equal(r.entries, 5);
   assert.equal(r.changes, 5);
