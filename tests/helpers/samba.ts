@@ -6,7 +6,7 @@
  * every test account's badPwdCount on each run. A full test run must fail at most 2 binds per account
  * (other than locked1); a later successful bind resets the count.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LdapDirectoryConfig } from '../../server/config/schema.ts';
@@ -240,4 +240,32 @@ export function replaceAttributeWithCli(
     ['-x', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')],
     { input: ldif, env: ldapCliEnv(env), encoding: 'utf8' },
   );
+}
+
+/**
+ * OpenLDAP's ldapmodify or ldapdelete as Administrator over LDAPS with the test CA, input on stdin; the exit status
+ * and output are returned, not thrown (a test may expect a refusal). Throws only when the tool is missing.
+ */
+export function ldapToolAsAdmin(
+  env: SambaEnv,
+  tool: 'ldapmodify' | 'ldapdelete',
+  args: readonly string[] = [],
+  input?: string,
+): SpawnSyncReturns<string> {
+  const r = spawnSync(
+    tool,
+    [
+      '-x',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.adminDn,
+      '-y',
+      join(env.stateDir, 'admin.pw'),
+      ...args,
+    ],
+    { env: ldapCliEnv(env), encoding: 'utf8', ...(input === undefined ? {} : { input }) },
+  );
+  if (r.error !== undefined) throw r.error;
+  return r;
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { stringify } from 'yaml';
 import { runCli } from '../helpers/cli.ts';
 import { expectedFindings, seedDoctorOu, type DoctorSeed } from '../helpers/doctor-seed.ts';
 import {
-  ldapCliEnv,
+  ldapToolAsAdmin,
   ldapsearchCli,
   ldifTextValue,
   sambaEnv,
@@ -50,25 +49,9 @@ function usnOfOu(env: SambaEnv, ou: string): string {
 
 const NO_STACK = /\n\s+at .+:\d+:\d+/;
 
-/** OpenLDAP's ldapmodify as Administrator over LDAPS (the tool the admin applies doctor's LDIF with). */
-function ldapmodifyAsAdmin(ldif: string, args: string[] = []): SpawnSyncReturns<string> {
-  const env = sambaEnv();
-  const r = spawnSync(
-    'ldapmodify',
-    [
-      '-x',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      ...args,
-    ],
-    { input: ldif, encoding: 'utf8', env: ldapCliEnv(env) },
-  );
-  if (r.error !== undefined) throw r.error;
-  return r;
+/** OpenLDAP's ldapmodify as Administrator (the tool the admin applies doctor's LDIF with). */
+function ldapmodifyAsAdmin(ldif: string, args: string[] = []) {
+  return ldapToolAsAdmin(sambaEnv(), 'ldapmodify', args, ldif);
 }
 
 describe('fedgate doctor, the command', () => {

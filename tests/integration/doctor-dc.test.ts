@@ -24,6 +24,7 @@ import type { PlumbingCheck } from '../../server/doctor/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import {
   ldapCliEnv,
+  ldapToolAsAdmin,
   ldapsearchCli,
   sambaEnv,
   sambaOperatorDirectory,
@@ -183,27 +184,10 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** ldapmodify / ldapdelete as Administrator over LDAPS (the OpenLDAP CLIs). */
+/** ldapmodify / ldapdelete as Administrator over LDAPS (the OpenLDAP CLIs); throws when the tool refuses. */
 function asAdmin(tool: 'ldapmodify' | 'ldapdelete', args: string[], input?: string): void {
-  execFileSync(
-    tool,
-    [
-      '-x',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      ...args,
-    ],
-    {
-      env: ldapCliEnv(env),
-      encoding: 'utf8',
-      stdio: ['pipe', 'ignore', 'pipe'],
-      ...(input === undefined ? {} : { input }),
-    },
-  );
+  const r = ldapToolAsAdmin(env, tool, args, input);
+  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed: ${r.stderr}`);
 }
 
 function removeSeed(ou: string): void {

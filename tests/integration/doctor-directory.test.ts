@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { resolveConfig } from '../../server/config/load.ts';
 import type { Config, LdapDirectoryConfig } from '../../server/config/schema.ts';
@@ -22,7 +20,7 @@ import {
   type DoctorSeed,
   type ExpectedFinding,
 } from '../helpers/doctor-seed.ts';
-import { ldapCliEnv, ldapsearchCli, sambaEnv, type SambaEnv } from '../helpers/samba.ts';
+import { ldapToolAsAdmin, ldapsearchCli, sambaEnv, type SambaEnv } from '../helpers/samba.ts';
 
 // fedgate doctor's directory scan against the Samba AD DC (issue 21), over the seeded OU of tests/helpers/
 // doctor-seed.ts (the table "The seeded directory"). Everything the scan finds is compared with what the seed wrote;
@@ -64,12 +62,7 @@ function withDirectory(config: Config, overrides: Partial<LdapDirectoryConfig>):
 
 /** ldapmodify (OpenLDAP) as Administrator over LDAPS with the test CA; the LDIF on stdin. */
 function ldapmodify(env: SambaEnv, ldif: string): { status: number | null; stderr: string } {
-  const r = spawnSync(
-    'ldapmodify',
-    ['-x', '-H', env.urls[0] ?? '', '-D', env.adminDn, '-y', join(env.stateDir, 'admin.pw')],
-    { input: ldif, env: ldapCliEnv(env), encoding: 'utf8' },
-  );
-  if (r.error !== undefined) throw r.error; // ldapmodify missing: fail loudly
+  const r = ldapToolAsAdmin(env, 'ldapmodify', [], ldif);
   return { status: r.status, stderr: r.stderr };
 }
 
