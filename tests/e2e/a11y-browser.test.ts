@@ -102,19 +102,39 @@ async function checkPages(
       // Every stylesheet loaded before axe runs: axe reads a sheet's rules through the CSSOM, and a sheet still
       // loading has none, so axe fetches it again with XMLHttpRequest, which the page's CSP (no connect-src) refuses
       // and reports as the page's own refusal ("Connecting to …theme/….css"): a race, not a page defect.
-      await page.waitForFunction(
-        () =>
-          document.readyState === 'complete' &&
-          Array.from(document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).every(
-            (l) => {
-              try {
-                return l.sheet !== null && l.sheet.cssRules.length >= 0;
-              } catch {
-                return false;
-              }
-            },
-          ),
-      );
+      // Bounded at 90 s, not playwright's 30 s: on 2 busy cores the whole suite's load once held a page past 30 s
+      // (CI, issue 21). A page still not ready then fails with what it was waiting for.
+      await page
+        .waitForFunction(
+          () =>
+            document.readyState === 'complete' &&
+            Array.from(document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')).every(
+              (l) => {
+                try {
+                  return l.sheet !== null && l.sheet.cssRules.length >= 0;
+                } catch {
+                  return false;
+                }
+              },
+            ),
+          undefined,
+          { timeout: 90_000 },
+        )
+        .catch(async (err: unknown) => {
+          const state = await page
+            .evaluate(() => ({
+              readyState: document.readyState,
+              pending: Array.from(
+                document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]'),
+              )
+                .filter((l) => l.sheet === null)
+                .map((l) => l.href),
+            }))
+            .catch(() => undefined);
+          throw new Error(
+            `${name}: not ready for axe after 90 s (${JSON.stringify(state)}): ${String(err)}`,
+          );
+        });
       for (const mode of MODES) {
         await page.emulateMedia({ forcedColors: mode === 'light' ? 'none' : 'active' });
         const where = `${name} (${mode})`;
