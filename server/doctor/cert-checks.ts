@@ -6,9 +6,10 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { X509Certificate, webcrypto } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import type * as X509Lib from '@peculiar/x509';
+import { crlSignatureProblem, parseCrl, type ParsedCrl } from '../authn/certificate/crl.ts';
+import { dotnetName, parseCertificate, sameName } from '../authn/certificate/x509.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import { openRing, ringExists } from '../cli/keys.ts';
@@ -30,16 +31,6 @@ const daysLeft = (notAfter: Date, now: Date): number =>
   Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
 const day = (d: Date): string => d.toISOString().slice(0, 10);
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-// Node's webcrypto and the DOM lib's Crypto type differ only in newer algorithm overloads (as in keys/generate.ts).
-const nodeCrypto = webcrypto as unknown as Crypto;
-
-let x509Lib: Promise<typeof X509Lib> | undefined;
-/** tsyringe (under @peculiar/x509) needs the Reflect metadata polyfill first (as in server/keys/generate.ts). */
-function x509(): Promise<typeof X509Lib> {
-  x509Lib ??= import('reflect-metadata').then(() => import('@peculiar/x509'));
-  return x509Lib;
-}
 
 export async function checkCertificates(
   config: Config,
@@ -357,14 +348,21 @@ async function certAuthChecks(
     }
   }
 
-  const lib = await x509();
+  // The CAs as the sign-in path parses them, so the CRL verdicts below are the ones revocation checking will reach.
+  const parsedCas = cas.flatMap((ca) => {
+    try {
+      return [{ ca, parsed: parseCertificate(Buffer.from(ca.cert.raw)) }];
+    } catch {
+      return []; // reported above when it does not even read as a certificate
+    }
+  });
   for (const f of cfg.revocation.crlFiles) {
     const file = abs(f);
-    let crl: X509Lib.X509Crl;
+    // fedgate's own CRL reader (server/authn/certificate/crl.ts), not another library's: a file doctor calls fine is
+    // one the revocation check can use.
+    let crl: ParsedCrl;
     try {
-      const data = await readFile(file);
-      const text = data.toString('latin1');
-      crl = new lib.X509Crl(text.includes('-----BEGIN X509 CRL-----') ? text : data);
+      crl = parseCrl(await readFile(file));
     } catch (err) {
       out.push({
         area: 'certificates',
@@ -375,12 +373,16 @@ async function certAuthChecks(
       });
       continue;
     }
+    const issuerName = dotnetName(crl.issuer);
     const next = crl.nextUpdate;
     // A CRL past its nextUpdate is stale (RFC 5280 §5.1.2.5): with revocation mode require, every certificate
     // it covers is refused; with soft-fail, revoked certificates get in.
     let status: CheckStatus;
     let text: string;
-    if (next === undefined) {
+    if (crl.unusable !== undefined) {
+      status = 'error';
+      text = `cannot be used as a full CRL: ${crl.unusable}`;
+    } else if (next === undefined) {
       status = 'warning';
       text = 'has no nextUpdate: nobody can tell when it is stale';
     } else if (next.getTime() <= now.getTime()) {
@@ -398,20 +400,17 @@ async function certAuthChecks(
       target: file,
       check: 'crl',
       status,
-      message: `CRL of ${crl.issuer} ${text}`,
+      message: `CRL of ${issuerName} ${text}`,
     });
 
-    let signer: LoadedCa | undefined;
-    for (const ca of cas) {
-      try {
-        if (await crl.verify({ publicKey: new lib.X509Certificate(ca.cert.raw) }, nodeCrypto)) {
-          signer = ca;
-          break;
-        }
-      } catch {
-        /* a key type WebCrypto cannot use for this signature: not the signer */
-      }
-    }
+    const signer = parsedCas.find(
+      ({ parsed }) =>
+        sameName(crl.issuer, parsed.subject) &&
+        (crl.authorityKeyId === undefined ||
+          parsed.subjectKeyId === undefined ||
+          crl.authorityKeyId.equals(parsed.subjectKeyId)) &&
+        crlSignatureProblem(crl, parsed) === undefined,
+    )?.ca;
     out.push({
       area: 'certificates',
       target: file,
@@ -419,7 +418,7 @@ async function certAuthChecks(
       status: signer === undefined ? 'error' : 'ok',
       message:
         signer === undefined
-          ? `CRL of ${crl.issuer} is not signed by any configured CA (issuingCAs, caCertificates): fedgate ignores it`
+          ? `CRL of ${issuerName} is not signed by any configured CA (issuingCAs, caCertificates) with a key and algorithm fedgate accepts: fedgate ignores it`
           : `CRL signed by ${signer.cert.subject.replace(/\n/g, ', ')} (${signer.file})`,
     });
   }

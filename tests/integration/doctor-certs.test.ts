@@ -344,28 +344,38 @@ test('certificate sign-in: CA files and CRLs (fresh, stale, due within a day, si
     issuerOf: Issued,
     thisUpdate: Date,
     nextUpdate: Date | undefined,
+    signingAlgorithm: typeof EC | { name: 'ECDSA'; hash: 'SHA-1' } = EC,
   ) =>
     x509.X509CrlGenerator.create({
       issuer: issuerOf.cert.subject,
       thisUpdate,
       ...(nextUpdate === undefined ? {} : { nextUpdate }),
-      signingAlgorithm: EC,
+      signingAlgorithm,
       signingKey: signer.keys.privateKey,
       entries: [{ serialNumber: '0badcafe', revocationDate: at(-3) }],
     });
+  // RFC 7468 §5's label, as OpenSSL and AD CS write it (@peculiar/x509's toString('pem') says "CRL").
+  const pem = (c: x509.X509Crl) => x509.PemConverter.encode(c.rawData, 'X509 CRL');
 
-  const fresh = write('fresh.crl', (await crl(issuing, issuing, at(-1), at(6))).toString('pem'));
+  const fresh = write('fresh.crl', pem(await crl(issuing, issuing, at(-1), at(6))));
   const freshDer = write(
     'fresh-der.crl',
     Buffer.from((await crl(issuing, issuing, at(-1), at(6))).rawData),
   );
-  const stale = write('stale.crl', (await crl(issuing, issuing, at(-8), at(-1))).toString('pem'));
-  const dueSoon = write('due.crl', (await crl(issuing, issuing, at(-6), at(0.5))).toString('pem'));
-  const foreign = write(
-    'foreign.crl',
-    (await crl(lookalike, issuing, at(-1), at(6))).toString('pem'),
+  const stale = write('stale.crl', pem(await crl(issuing, issuing, at(-8), at(-1))));
+  const dueSoon = write('due.crl', pem(await crl(issuing, issuing, at(-6), at(0.5))));
+  const foreign = write('foreign.crl', pem(await crl(lookalike, issuing, at(-1), at(6))));
+  // A PEM label fedgate's CRL reader does not take: doctor says so, as the sign-in path would refuse it.
+  const wrongLabel = write(
+    'wrong-label.crl',
+    (await crl(issuing, issuing, at(-1), at(6))).toString('pem'),
   );
   const garbage = write('garbage.crl', 'not a CRL at all\n');
+  // Signed by the issuing CA's key, but with SHA-1, which fedgate's revocation check refuses (signature.ts).
+  const sha1 = write(
+    'sha1.crl',
+    pem(await crl(issuing, issuing, at(-1), at(6), { name: 'ECDSA', hash: 'SHA-1' })),
+  );
 
   const cfg = config(dir, {
     certificateAuth: {
@@ -376,7 +386,10 @@ test('certificate sign-in: CA files and CRLs (fresh, stale, due within a day, si
         write('expired.pem', expiredCa.pem),
       ],
       caCertificates: [write('root.pem', root.pem), write('notca.pem', notCa.pem), 'absent.pem'],
-      revocation: { mode: 'off', crlFiles: [fresh, freshDer, stale, dueSoon, foreign, garbage] },
+      revocation: {
+        mode: 'off',
+        crlFiles: [fresh, freshDer, stale, dueSoon, foreign, garbage, wrongLabel, sha1],
+      },
     },
   });
   const { by } = await run(cfg);
@@ -400,8 +413,11 @@ test('certificate sign-in: CA files and CRLs (fresh, stale, due within a day, si
     ['due.crl', 'warning'],
     ['foreign.crl', 'ok'],
     ['garbage.crl', 'error'],
+    ['wrong-label.crl', 'error'],
+    ['sha1.crl', 'ok'],
   ]);
   assert.match(by('crl')[2]?.message ?? '', /is stale/);
+  assert.match(by('crl')[6]?.message ?? '', /no X509 CRL block in PEM/);
   const sigs = by('crl-signature').map((c) => [c.target.replace(`${dir}/`, ''), c.status]);
   assert.deepEqual(sigs, [
     ['fresh.crl', 'ok'],
@@ -409,6 +425,7 @@ test('certificate sign-in: CA files and CRLs (fresh, stale, due within a day, si
     ['stale.crl', 'ok'],
     ['due.crl', 'ok'],
     ['foreign.crl', 'error'],
+    ['sha1.crl', 'error'],
   ]);
   assert.match(by('crl-signature')[4]?.message ?? '', /not signed by any configured CA/);
   assert.deepEqual(statusOf(by('revocation-mode')), ['warning']);

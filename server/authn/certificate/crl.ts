@@ -214,6 +214,14 @@ export function crlProblem(
   const isCa = cert.basicConstraints?.ca === true;
   if (crl.onlyUserCerts && isCa) return 'CRL covers end-entity certificates only';
   if (crl.onlyCaCerts && !isCa) return 'CRL covers CA certificates only';
+  return crlSignatureProblem(crl, issuer);
+}
+
+/**
+ * Whether `issuer`'s key may sign CRLs (keyUsage cRLSign when present) and signed this one, with an algorithm fedgate
+ * accepts (signature.ts: no SHA-1 or MD5). Also what `fedgate doctor` asks of a configured CRL file.
+ */
+export function crlSignatureProblem(crl: ParsedCrl, issuer: ParsedCertificate): string | undefined {
   if (issuer.keyUsage !== undefined && !issuer.keyUsage.has('cRLSign'))
     return 'issuer key may not sign CRLs';
   if (!verifySignature(crl.signatureAlgorithm, crl.tbs, crl.signature, issuer.x509.publicKey))
