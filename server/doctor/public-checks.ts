@@ -7,10 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { DOMParser } from '@xmldom/xmldom';
 import type { Config } from '../config/schema.ts';
 import { ROUTES } from '../http/routes.ts';
 import type { Clock } from '../lib/clock.ts';
+import { METADATA_LIMITS } from '../lib/xml-limits.ts';
+import { parseXmlStrict } from '../lib/xml-parse.ts';
 import { localPrimaryCertificate } from './cert-checks.ts';
 import type { CheckStatus, PlumbingCheck } from './types.ts';
 
@@ -244,20 +245,12 @@ async function metadataChecks(
 ): Promise<PlumbingCheck[]> {
   const check = (name: string, status: CheckStatus, message: string) =>
     ({ area: 'public', target: mdUrl, check: name, status, message }) satisfies PlumbingCheck;
+  // The project's parser for XML from outside (lib/xml-parse.ts: no DOCTYPE or entities, bounded depth and counts),
+  // with the limits partner metadata gets: this answer comes from whatever server holds the address.
   let doc: Document | undefined;
   const problem: { text?: string } = {};
   try {
-    doc = new DOMParser({
-      errorHandler: {
-        warning: () => undefined,
-        error: (m: string) => {
-          problem.text ??= m;
-        },
-        fatalError: (m: string) => {
-          problem.text ??= m;
-        },
-      },
-    }).parseFromString(body, 'application/xml');
+    doc = parseXmlStrict(body, METADATA_LIMITS);
   } catch (err) {
     problem.text = errText(err);
   }

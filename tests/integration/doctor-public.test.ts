@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -242,4 +242,61 @@ test('a redirect to another host is not followed; a non-metadata answer and a si
     ['probe', 'error'],
   ]);
   assert.match(s[0]?.message ?? '', /no answer within 300 ms/);
+});
+
+test('the metadata is parsed as fedgate parses partner metadata: the same document with a DOCTYPE is refused', async () => {
+  // The real metadata of server a, fetched with the test CA, then served again with an internal entity declared:
+  // everything else is the document the first test accepts.
+  const real = await new Promise<string>((ok, fail) => {
+    const req = httpsGet(
+      `https://localhost:${a.port}/FederationMetadata/2007-06/FederationMetadata.xml`,
+      { ca: readFileSync(caFile) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          ok(body);
+        });
+      },
+    );
+    req.on('error', fail);
+  });
+  assert.match(real, /<(md:)?EntityDescriptor/);
+  const withDoctype = real.replace(
+    /<((md:)?EntityDescriptor)/,
+    '<!DOCTYPE $1 [<!ENTITY fedgate "doctor">]><$1',
+  );
+  const pems = { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) };
+  for (const body of [real, withDoctype]) {
+    const server = createHttpsServer(pems, (req, res) => {
+      res.writeHead(200, {
+        'content-type': (req.url ?? '').startsWith('/Federation')
+          ? 'application/xml'
+          : 'text/plain',
+      });
+      res.end((req.url ?? '').startsWith('/Federation') ? body : 'ok');
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const checks = await checkPublicUrl(
+        aConfig,
+        `https://localhost:${(server.address() as AddressInfo).port}`,
+        { clock, ca: caFile },
+      );
+      const md = checks.find((c) => c.check === 'metadata');
+      assert.ok(md !== undefined);
+      if (body === real) assert.equal(md.status, 'ok', md.message);
+      else {
+        assert.equal(md.status, 'error');
+        assert.match(md.message, /DOCTYPE/);
+      }
+    } finally {
+      await new Promise<void>((ok) =>
+        server.close(() => {
+          ok();
+        }),
+      );
+    }
+  }
 });
