@@ -9,7 +9,12 @@ import { access, readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { crlSignatureProblem, parseCrl, type ParsedCrl } from '../authn/certificate/crl.ts';
-import { dotnetName, parseCertificate, sameName } from '../authn/certificate/x509.ts';
+import {
+  dotnetName,
+  parseCertificate,
+  parsePemCertificates,
+  sameName,
+} from '../authn/certificate/x509.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../lib/clock.ts';
 import { openRing, ringExists } from '../cli/keys.ts';
@@ -190,12 +195,14 @@ function expiry(
   return { status: 'ok', text: `valid until ${day(notAfter)} (${left} days left)` };
 }
 
-/** The PEM certificates of a file, each parsed; throws with the reason when there is none or one is broken. */
+/**
+ * The PEM certificates of a file, parsed with the reader certificate sign-in uses (authn/certificate/x509.ts), so a
+ * file doctor reads is one the server reads; throws with the reason when there is none or one is broken.
+ */
 async function readPemCertificates(file: string): Promise<X509Certificate[]> {
-  const text = await readFile(file, 'utf8');
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error('no PEM certificate in it');
-  return blocks.map((b) => new X509Certificate(b));
+  const certs = parsePemCertificates(await readFile(file, 'utf8'));
+  if (certs.length === 0) throw new Error('no PEM certificate in it');
+  return certs.map((c) => c.x509);
 }
 
 async function tlsCheck(config: Config, clock: Clock, warnDays: number): Promise<PlumbingCheck> {

@@ -19,6 +19,7 @@
  * carry them all.
  */
 import { createHash } from 'node:crypto';
+import { escapeHtml } from '../lib/xml-escape.ts';
 import { countByClass, countChecks, visible } from './report-text.ts';
 import {
   FEDERATION_CLASSES,
@@ -33,17 +34,9 @@ export const MAX_FINDING_ROWS = 5000;
 /** Bars of the per-OU chart: the 15 containers with most errors, then one "other" bar. */
 const TOP_CONTAINERS = 15;
 
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/** Text for HTML content or a quoted attribute: controls made visible, then the five special characters escaped. */
+/** Text for HTML content or a quoted attribute: controls made visible, then escaped as every server page is. */
 function esc(value: string): string {
-  return visible(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+  return escapeHtml(visible(value));
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
