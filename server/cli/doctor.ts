@@ -111,7 +111,7 @@ export function configChecks(config: Config): PlumbingCheck[] {
 /** What `fedgate check` finds (broken rule files, trusts, certificate files, …), as doctor's configuration area. */
 async function fileChecks(config: Config): Promise<PlumbingCheck[]> {
   const r = await checkConfiguration(config);
-  const one = (status: 'error' | 'warning', message: string): PlumbingCheck => ({
+  const one = (status: 'ok' | 'error' | 'warning', message: string): PlumbingCheck => ({
     area: 'configuration',
     target: 'fedgate check',
     check: 'configuration-files',
@@ -119,13 +119,7 @@ async function fileChecks(config: Config): Promise<PlumbingCheck[]> {
     message,
   });
   if (r.problems.length === 0 && r.warnings.length === 0)
-    return [
-      {
-        ...one('error', ''),
-        status: 'ok',
-        message: `the configuration and its ${r.ruleFiles} claim rule files are valid`,
-      },
-    ];
+    return [one('ok', `the configuration and its ${r.ruleFiles} claim rule files are valid`)];
   return [...r.problems.map((p) => one('error', p)), ...r.warnings.map((w) => one('warning', w))];
 }
 
