@@ -148,6 +148,26 @@ export const ldapDirectorySchema = z.strictObject({
    * that would wait longer is answered 503 at once instead of queueing behind a slow DC.
    */
   maxQueueWaitMs: z.coerce.number().int().min(0).max(60_000).default(2000),
+  /**
+   * The directory cache (docs/directory-cache.md): the group graph and recently signed-in users kept in memory and
+   * current through AD's change tracking (uSNChanged), so a warm sign-in costs the DC one bind.
+   */
+  cache: z
+    .strictObject({
+      /**
+       * Longest time, in seconds, a cached answer may lag AD; 0 turns the cache off. Beyond it (tracking lost, a
+       * resync running) every read goes to the DC until tracking catches up.
+       */
+      maxStalenessSeconds: z.coerce.number().min(0).max(300).default(5),
+      /** Most users kept (least recently used dropped first); about 1 KB each. */
+      maxUsers: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+      /**
+       * Seconds between deletion checks: AD hides deleted objects from accounts without rights on CN=Deleted Objects,
+       * so deleted groups are found by listing the groups' objectGUIDs this often. Default: maxStalenessSeconds.
+       */
+      deletionCheckSeconds: z.coerce.number().min(1).max(3600).optional(),
+    })
+    .default({ maxStalenessSeconds: 5, maxUsers: 20_000 }),
 });
 
 export const embeddedDirectorySchema = z.strictObject({
