@@ -264,7 +264,35 @@ export type DirLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 export interface DirectoryOperation {
   /** DC URL, or `embedded`. */
   url: string;
-  op: 'connect' | 'service_bind' | 'search' | 'bind' | 'verify_password' | 'modify';
+  op:
+    | 'connect'
+    | 'service_bind'
+    | 'search'
+    | 'bind'
+    | 'verify_password'
+    | 'modify'
+    // The directory cache's change tracking (its own connection, off the sign-in path).
+    | 'tracking_connect'
+    | 'tracking_bind'
+    | 'tracking_search';
+}
+
+/** Directory cache state changes (audit stream: directory_cache). */
+export interface DirectoryCacheEvent {
+  /**
+   * degraded: cached answers are no longer served (tracking lost or behind the bound): every read goes to the DC;
+   * restored: served again; resync: a full read of the group graph completed.
+   */
+  action: 'degraded' | 'restored' | 'resync';
+  /** Why (degraded: the tracker's last error or 'stale'; resync: 'start', 'dc-switch', 'usn-regressed'). */
+  reason: string;
+  /** The DC tracking follows. */
+  dc: string | undefined;
+  /** Seconds since the last complete sync, when known. */
+  stalenessSeconds?: number | undefined;
+  /** resync only: groups read, and how long the full read took. */
+  groups?: number | undefined;
+  durationMs?: number | undefined;
 }
 
 export interface DirectoryDeps {
@@ -273,4 +301,11 @@ export interface DirectoryDeps {
   /** Relative paths in the directory config (CA file, users file) resolve against this. */
   baseDir: string;
   onOperation?: ((op: DirectoryOperation) => void) | undefined;
+  /**
+   * Attributes the configured claim rules read from the signed-in user's own entry: the directory cache keeps them
+   * with the user, so those rules need no DC round trip on a warm sign-in.
+   */
+  cachedAttributes?: readonly string[] | undefined;
+  /** Directory cache state changes, written to the audit stream by the caller. */
+  onCacheEvent?: ((e: DirectoryCacheEvent) => void) | undefined;
 }
