@@ -6,44 +6,18 @@
  * The rules are parsed with fedgate's own rule parser and their Active Directory store queries walked, so a comment
  * or a claim type that merely mentions the attribute does not count.
  */
-import { parseAdQuery, ACTIVE_DIRECTORY_STORE } from '../claims/ad-store.ts';
-import { findByName } from '../claims/attribute-store.ts';
-import type { Expression, RuleSet } from '../claims/rule-ast.ts';
 import { configPath, loadRulesFile, presetPath } from '../claims/rule-sets.ts';
+import type { RuleSet } from '../claims/rule-ast.ts';
+import { adStoreQueries } from '../claims/rule-queries.ts';
 import type { Config } from '../config/schema.ts';
 
 const CONSISTENCY_GUID = 'ms-ds-consistencyguid';
 
-/** The query text when it is known before run time: a literal, or a concatenation of literals. */
-function literalText(e: Expression | undefined): string | undefined {
-  if (e === undefined) return undefined;
-  if (e.kind === 'literal') return e.value;
-  if (e.kind !== 'concat') return undefined;
-  let text = '';
-  for (const part of e.parts) {
-    if (part.kind !== 'literal') return undefined;
-    text += part.value;
-  }
-  return text;
-}
-
 /** Whether any Active Directory store query of `ruleSet` reads mS-DS-ConsistencyGuid. */
 export function ruleSetReadsConsistencyGuid(ruleSet: RuleSet): boolean {
-  for (const rule of ruleSet.rules) {
-    if (rule.issuance.kind !== 'store') continue;
-    const s = rule.issuance.store;
-    if (findByName([{ name: ACTIVE_DIRECTORY_STORE }], s.store) === undefined) continue;
-    const text = literalText(s.query);
-    if (text === undefined) continue;
-    let attributes: string[];
-    try {
-      attributes = parseAdQuery(text).attributes.map((a) => a.ldap.toLowerCase());
-    } catch {
-      continue; // not a query this store runs (compileRules refuses it anyway)
-    }
-    if (attributes.includes(CONSISTENCY_GUID)) return true;
-  }
-  return false;
+  return adStoreQueries(ruleSet).some((q) =>
+    q.attributes.some((a) => a.ldap.toLowerCase() === CONSISTENCY_GUID),
+  );
 }
 
 /**

@@ -7,6 +7,7 @@
  * Field names, levels and messages are a contract: SIEM rules and the tests read them (security-corpus E10).
  * `eventId` is the AD FS event id where one applies, so SIEM rules written for AD FS keep working.
  */
+import type { DirectoryCacheEvent } from '../directory/types.ts';
 import type { Logger } from 'pino';
 import type { KeyChangeEvent } from '../keys/rollover.ts';
 import type { ClaimsAudit } from '../claims/audit.ts';
@@ -592,6 +593,22 @@ export function keyChanged(audit: AuditSink, e: KeyChangeAuditEvent): void {
   audit.info({ event: 'key_rollover', ...e }, what);
 }
 
+/** The directory cache's state (issue 22): DirectoryCacheEvent from the directory, as the audit stream carries it. */
+export type DirectoryCacheAuditEvent = DirectoryCacheEvent;
+
+const DIRECTORY_CACHE_MESSAGES: Record<DirectoryCacheEvent['action'], string> = {
+  degraded: 'directory cache not served: every directory read goes to the domain controller',
+  restored: 'directory cache served again',
+  resync: 'directory cache read the group graph in full',
+};
+
+/** degraded at warn (sign-ins cost the DC more until it is restored), restored and resync at info. */
+export function directoryCache(audit: AuditSink, e: DirectoryCacheAuditEvent): void {
+  const line = { event: 'directory_cache', ...e };
+  if (e.action === 'degraded') audit.warn(line, DIRECTORY_CACHE_MESSAGES[e.action]);
+  else audit.info(line, DIRECTORY_CACHE_MESSAGES[e.action]);
+}
+
 export interface LockoutResetEvent {
   method: 'cli';
   account: string;
@@ -1112,6 +1129,19 @@ export const AUDIT_EVENTS: readonly AuditEventSpec[] = [
     ids: [],
     levels: ['warn'],
     fields: fieldsOf<Saml2LogoutEvent>()('activityId', 'rp', 'requestId'),
+  },
+  {
+    name: 'directory_cache',
+    ids: [],
+    levels: ['info', 'warn'],
+    fields: fieldsOf<DirectoryCacheAuditEvent>()(
+      'action',
+      'reason',
+      'dc',
+      'stalenessSeconds',
+      'groups',
+      'durationMs',
+    ),
   },
   {
     name: 'key_generated',

@@ -566,6 +566,37 @@ const CASES: Case[] = [
     msg: 'promoted the next token-signing key to primary',
   },
   {
+    fn: 'directoryCache',
+    call: (a) => {
+      audit.directoryCache(a, {
+        action: 'degraded',
+        reason: 'connection:ECONNREFUSED',
+        dc: 'ldaps://dc1.corp.example.test',
+        stalenessSeconds: 7.5,
+      });
+    },
+    event: 'directory_cache',
+    eventId: undefined,
+    level: 'warn',
+    msg: 'directory cache not served: every directory read goes to the domain controller',
+  },
+  {
+    fn: 'directoryCache',
+    call: (a) => {
+      audit.directoryCache(a, {
+        action: 'resync',
+        reason: 'dc-switch',
+        dc: 'ldaps://dc2.corp.example.test',
+        groups: 2000,
+        durationMs: 850,
+      });
+    },
+    event: 'directory_cache',
+    eventId: undefined,
+    level: 'info',
+    msg: 'directory cache read the group graph in full',
+  },
+  {
     fn: 'lockoutReset',
     call: (a) => {
       audit.lockoutReset(a, {
