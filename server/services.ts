@@ -12,6 +12,7 @@ import { loadOrCreateMfaSecret } from './keys/mfa-secret.ts';
 import { webAuthnSettingsProblem } from './authn/mfa/webauthn.ts';
 import { ClaimsEngine } from './claims/engine.ts';
 import { acceptanceRules } from './claims/rule-sets.ts';
+import { ownEntryAttributes } from './claims/rule-queries.ts';
 import type { Config } from './config/schema.ts';
 import { createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
@@ -25,7 +26,8 @@ import { nextSigningCertificateCommand } from './keys/tenant-command.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { packageRoot } from './lib/paths.ts';
 import { cryptoRandom, type Random } from './lib/random.ts';
-import { keyChanged, keyGenerated } from './observability/audit.ts';
+import { directoryCache, keyChanged, keyGenerated } from './observability/audit.ts';
+import { watchDirectoryCache } from './observability/directory-cache-metrics.ts';
 import {
   createLoggers,
   registerLogSinkMetrics,
@@ -231,9 +233,18 @@ export async function buildServices(
         onOperation: (op) => {
           metrics.ldapOperations.inc({ dc: op.url, op: op.op });
         },
+        // What the claim rules read from the signed-in user's own entry: the directory cache keeps it with the user.
+        cachedAttributes: ownEntryAttributes([
+          ...trusts.parties.flatMap((p) => [p.rules.issuance, p.rules.authorization]),
+          ...(acceptance === undefined ? [] : [acceptance]),
+        ]),
+        onCacheEvent: (e) => {
+          directoryCache(audit, e);
+        },
       })),
     metrics,
   );
+  watchDirectoryCache(metrics, directory);
   const keyOptions = await keyMaterialOptions(config);
   const ring = new KeyRing({
     dir: config.keys.dir,

@@ -1,5 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
+import type { DirectoryCacheStatus } from '../directory/cache/types.ts';
 import type { DirectoryProvider } from '../directory/types.ts';
+import { directoryCacheStatus } from '../observability/directory-cache-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ArtifactStore } from '../stores/types.ts';
 import { ROUTES } from './routes.ts';
@@ -55,6 +57,11 @@ export interface Readiness {
     store: boolean;
     directory: boolean;
     domainControllers?: CircuitState[] | undefined;
+    /**
+     * The directory cache, when on: whether cached answers are served and how far behind AD they may be. Not a
+     * readiness condition: a cache that is not served only sends every read to the DC.
+     */
+    directoryCache?: DirectoryCacheStatus | undefined;
   };
 }
 
@@ -70,7 +77,14 @@ export async function readiness(deps: HealthDeps): Promise<Readiness> {
   const draining = deps.lifecycle.draining;
   return {
     ready: !draining && keys && store && directory,
-    checks: { draining, keys, store, directory, domainControllers: dcs },
+    checks: {
+      draining,
+      keys,
+      store,
+      directory,
+      domainControllers: dcs,
+      directoryCache: directoryCacheStatus(deps.directory),
+    },
   };
 }
 
