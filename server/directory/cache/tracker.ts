@@ -207,6 +207,7 @@ export class ChangeTracker implements ChangeTrackerApi {
         this.#current = index;
         return;
       } catch (err) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() can run across the await
         if (this.#closed) return;
         await this.#drop(dc);
         if (err instanceof ServiceAccountRejected) {
