@@ -69,6 +69,9 @@ const USER_ATTRIBUTES = [
   'memberOf',
   'userAccountControl',
   'pwdLastSet',
+  // The primary group is not in memberOf: the directory cache computes tokenGroups from it ([MS-ADTS] §3.1.1.4.5.19).
+  'primaryGroupID',
+  'accountExpires',
   // Constructed, but AD and Samba compute it in subtree searches too (Get-ADUser -Filter relies on that).
   'msDS-UserPasswordExpiryTimeComputed',
 ];
@@ -99,6 +102,25 @@ interface DomainController {
 class ServiceAccountRejected extends Error {}
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** What findUserEntry read: the user, the values of every attribute asked for, and which DC answered. */
+export interface UserEntryRead {
+  user: DirectoryUser;
+  /**
+   * Keyed by lowercase attribute name: the user attributes fedgate always reads (USER_ATTRIBUTES, constructed ones
+   * excepted) and the extra ones asked for; [] for an attribute that is not set. Binary attributes as Buffer, as
+   * queryAttributes returns them.
+   */
+  values: AttributeValues;
+  /** URL of the DC that answered the search. */
+  dc: string;
+}
+
+/** The stored (not constructed) attributes of the user read, which findUserEntry returns as values. */
+export const STORED_USER_ATTRIBUTES: readonly string[] = [
+  ...USER_ATTRIBUTES.filter((a) => !isConstructedAttribute(a)),
+  'distinguishedName',
+];
 
 /**
  * DirectoryProvider for AD DS over LDAPS (security-corpus C3, C4, E1, E2). Flow per sign-in: escaped search
@@ -271,6 +293,39 @@ export class LdapDirectory implements DirectoryProvider {
     return this.#findOne(
       personFilter(new EqualityFilter({ attribute: 'objectGUID', value: guid })),
     );
+  }
+
+  /**
+   * One user by sign-in name or raw objectGUID, with the stored attributes `extraAttributes` names as well (the
+   * directory cache keeps them with the user), and the URL of the DC that answered. undefined when nothing or more
+   * than one entry matches. Rejects with FederationError 'directory_unavailable' when no DC answers.
+   */
+  async findUserEntry(
+    lookup: { name: string } | { guid: Buffer },
+    extraAttributes: readonly string[] = [],
+  ): Promise<UserEntryRead | undefined> {
+    let filter: Filter;
+    if ('guid' in lookup) {
+      if (lookup.guid.length !== 16) return undefined;
+      filter = personFilter(new EqualityFilter({ attribute: 'objectGUID', value: lookup.guid }));
+    } else {
+      const parsed = parseSignInName(lookup.name, this.#rules);
+      if (!parsed.ok) return undefined;
+      filter = userFilter(parsed.name);
+    }
+    const extra = extraAttributes.filter((a) => !isConstructedAttribute(a));
+    for (const a of extra) checkAttributeName(a);
+    const wanted = [...new Set([...STORED_USER_ATTRIBUTES, ...extra].map((a) => a.toLowerCase()))];
+    const attempt = await this.#withFailover(async (dc) => {
+      const entries = await this.#search(dc, filter, extra);
+      const [entry] = entries;
+      if (entry === undefined || entries.length !== 1) return undefined;
+      const read: AttributeValues = {};
+      for (const a of wanted) read[a] = a === 'distinguishedname' ? [entry.dn] : values(entry, a);
+      return { user: this.#toUser(entry), values: read, dc: dc.url };
+    });
+    if (!attempt.ok) throw unavailable(attempt.reason);
+    return attempt.value;
   }
 
   async readCrl(dn: string): Promise<Buffer | undefined> {
@@ -670,15 +725,28 @@ export class LdapDirectory implements DirectoryProvider {
     return { ok: false, reason };
   }
 
-  async #search(dc: DomainController, filter: Filter): Promise<Entry[]> {
+  async #search(
+    dc: DomainController,
+    filter: Filter,
+    extraAttributes: readonly string[] = [],
+  ): Promise<Entry[]> {
     await this.#serviceBound(dc);
     this.#emit(dc.url, 'search');
     const { searchEntries } = await dc.service.search(this.#config.baseDn, {
       scope: 'sub',
       filter,
       sizeLimit: 2,
-      attributes: USER_ATTRIBUTES,
-      explicitBufferAttributes: BINARY_ATTRIBUTES,
+      attributes:
+        extraAttributes.length === 0 ? USER_ATTRIBUTES : [...USER_ATTRIBUTES, ...extraAttributes],
+      // ldapts matches these names case-sensitively against what the DC returns: list both spellings.
+      explicitBufferAttributes:
+        extraAttributes.length === 0
+          ? BINARY_ATTRIBUTES
+          : [
+              ...BINARY_ATTRIBUTES,
+              ...BINARY_ATTRIBUTE_NAMES,
+              ...extraAttributes.filter(isBinaryAttribute),
+            ],
     });
     return searchEntries;
   }
