@@ -76,10 +76,11 @@ async function load(
   name: string,
   concurrency: number,
   seconds: number,
-  op: (worker: number) => Promise<boolean>,
+  op: (worker: number, index: number) => Promise<boolean>,
   maxOps = 200_000,
+  latencies: number[] = [],
 ): Promise<LoadResult> {
-  const latencies: number[] = [];
+  const first = latencies.length;
   let failed = 0;
   let started = 0;
   const end = performance.now() + seconds * 1000;
@@ -87,24 +88,25 @@ async function load(
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       while (performance.now() < end && started < maxOps) {
-        started++;
+        const index = started++;
         const s = performance.now();
-        const ok = await op(w).catch(() => false);
+        const ok = await op(w, index).catch(() => false);
         if (ok) latencies.push(performance.now() - s);
         else failed++;
       }
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
+  const mine = latencies.slice(first);
   return {
     name,
     concurrency,
     seconds: elapsed,
-    completed: latencies.length,
+    completed: mine.length,
     failed,
-    perSec: latencies.length / elapsed,
-    p50ms: percentile(latencies, 50),
-    p99ms: percentile(latencies, 99),
+    perSec: mine.length / elapsed,
+    p50ms: percentile(mine, 50),
+    p99ms: percentile(mine, 99),
   };
 }
 
@@ -113,6 +115,7 @@ export async function bindRate(
   env: SambaEnv,
   concurrency: number,
   seconds: number,
+  opts: { latencies?: number[] } = {},
 ): Promise<LoadResult> {
   const ca = readFileSync(env.caFile);
   const clients = Array.from(
@@ -137,6 +140,8 @@ export async function bindRate(
       await clients[w]!.bind(user.dn, user.password);
       return true;
     },
+    200_000,
+    opts.latencies,
   );
   const sambaCpu = cpuMs(samba) - s0;
   await Promise.all(clients.map((c) => c.unbind().catch(() => undefined)));
@@ -191,6 +196,8 @@ function httpCall(
 export interface ServerProcess {
   child: ChildProcess;
   port: number;
+  /** Calls `fn` with every later line of the server's standard output (the JSON log and audit lines). */
+  onLine(fn: (line: string) => void): void;
   peakRssMB(): number;
   stop(): Promise<void>;
 }
@@ -236,12 +243,22 @@ export async function startFedgate(config: string): Promise<ServerProcess> {
       fail(new Error(`fedgate exited (${String(c)}): ${errText}`));
     });
   });
-  // Keep draining stdout (audit log lines) so the pipe never blocks the server.
+  // Keep draining stdout (audit log lines) so the pipe never blocks the server, handing lines to watchers.
   child.stdout.removeAllListeners('data');
-  child.stdout.resume();
+  const watchers: ((line: string) => void)[] = [];
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    if (watchers.length === 0) return;
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) for (const w of watchers) w(l);
+  });
   return {
     child,
     port,
+    onLine(fn) {
+      watchers.push(fn);
+    },
     peakRssMB() {
       const status = readFileSync(`/proc/${String(child.pid)}/status`, 'utf8');
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
@@ -257,15 +274,27 @@ export async function startFedgate(config: string): Promise<ServerProcess> {
   };
 }
 
+/** Who signs in: the i-th sign-in of a run (0-based) uses `user(i)`. */
+export interface SignInOptions {
+  concurrency: number;
+  seconds: number;
+  /** Stop after this many sign-ins (default: time only). */
+  maxOps?: number;
+  user?: (i: number) => { upn: string; password: string };
+  /** Latencies (ms) of successful sign-ins are appended here. */
+  latencies?: number[];
+  name?: string;
+}
+
 /** Full passive sign-ins (no SSO cookie, so every iteration checks the password against AD). */
-export async function signInRate(
+export async function signIns(
   server: ServerProcess,
   env: SambaEnv,
-  concurrency: number,
-  seconds: number,
+  opts: SignInOptions,
 ): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const user = env.users.jdoe;
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const jdoe = env.users.jdoe;
+  const userOf = opts.user ?? (() => jdoe);
   const path = '/adfs/ls/?wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=bench';
   const samba = sambaPids();
   const s0 = cpuMs(samba);
@@ -273,10 +302,11 @@ export async function signInRate(
   const field = (html: string, name: string) =>
     new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
   const r = await load(
-    'fedgate WS-Fed sign-in (page + password + token)',
-    concurrency,
-    seconds,
-    async () => {
+    opts.name ?? 'fedgate WS-Fed sign-in (page + password + token)',
+    opts.concurrency,
+    opts.seconds,
+    async (_w, i) => {
+      const user = userOf(i);
       const page = await httpCall(agent, server.port, 'GET', path, {});
       if (page.status !== 200) return false;
       const setCookie = ([] as string[]).concat(page.headers['set-cookie'] ?? []);
@@ -297,6 +327,8 @@ export async function signInRate(
       );
       return res.status === 200 && res.text.includes('name="wresult"');
     },
+    opts.maxOps,
+    opts.latencies,
   );
   const sambaCpu = cpuMs(samba) - s0;
   const fedgateCpu = cpuMs([server.child.pid ?? -1]) - f0;
@@ -309,7 +341,28 @@ export async function signInRate(
   };
 }
 
-export function benchConfig(env: SambaEnv, concurrency: number): string {
+/** jdoe's sign-ins for `seconds` (the same user every time: a warm directory cache). */
+export function signInRate(
+  server: ServerProcess,
+  env: SambaEnv,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  return signIns(server, env, { concurrency, seconds });
+}
+
+/**
+ * The bench's fedgate.yaml. `cache` sets directory.cache (absent: the defaults); `managementPort` opens the
+ * management listener (/metrics, /healthz/ready).
+ */
+export function benchConfig(
+  env: SambaEnv,
+  concurrency: number,
+  opts: {
+    cache?: { maxStalenessSeconds: number; maxUsers?: number };
+    managementPort?: number;
+  } = {},
+): string {
   return [
     'hostname: localhost',
     'publicUrl: http://127.0.0.1',
@@ -325,6 +378,16 @@ export function benchConfig(env: SambaEnv, concurrency: number): string {
     `  netbiosDomain: ${env.netbiosDomain}`,
     `  tls: { ca: "${env.caFile}" }`,
     `  poolSize: ${concurrency}`,
+    ...(opts.cache === undefined
+      ? []
+      : [
+          `  cache: { maxStalenessSeconds: ${String(opts.cache.maxStalenessSeconds)}${
+            opts.cache.maxUsers === undefined ? '' : `, maxUsers: ${String(opts.cache.maxUsers)}`
+          } }`,
+        ]),
+    ...(opts.managementPort === undefined
+      ? []
+      : [`management: { port: ${String(opts.managementPort)}, host: 127.0.0.1 }`]),
     '',
   ].join('\n');
 }
