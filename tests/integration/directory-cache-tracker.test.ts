@@ -226,6 +226,7 @@ const open: ChangeTracker[] = [];
 function harness(
   cfg: LdapDirectoryConfig = config(),
   options: Partial<TrackerOptions> = {},
+  onOp?: (op: DirectoryOperation) => void,
 ): Harness {
   const graph = new GroupGraph();
   const clock = new FixedClock();
@@ -242,7 +243,10 @@ function harness(
       logger: pino({ level: 'info' }, logs),
       clock,
       baseDir: '/',
-      onOperation: (op) => ops.push(op),
+      onOperation: (op) => {
+        ops.push(op);
+        onOp?.(op);
+      },
       events: {
         onUsersChanged: (u) => users.push(u),
         onResync: (info) => resyncs.push(info),
@@ -462,6 +466,36 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
     await h.tracker.syncNow();
     assert.equal(h.graph.byGuid(id('ct-gDel')), undefined, 'the deleted group is gone');
     assertGraphMatchesDc(h.graph, 'after the deletion');
+  });
+
+  it('a change committed while a poll runs is seen by the next poll (the watermark is read before the searches)', async () => {
+    let armed = false;
+    let searches = 0;
+    const h = harness(config(), {}, (op) => {
+      if (!armed || op.op !== 'tracking_search') return;
+      searches += 1;
+      // The third search of a quiet poll, after the changed-groups search: the DC commits a group change now
+      // (synchronously, before the tracker sends anything more).
+      if (searches === 3) {
+        armed = false;
+        modify(
+          `dn: ${dnOf('ct-gC')}\nchangetype: modify\nadd: member\nmember: ${dnOf('ct-u2')}\n-\n`,
+        );
+      }
+    });
+    await h.tracker.syncNow();
+    const g = guidsByCli();
+    const gC = g.get('ct-gC') ?? '';
+    const u2 = g.get('ct-u2') ?? '';
+    assert.ok(!(h.graph.byGuid(gC)?.members.includes(u2) ?? true));
+    armed = true;
+    h.clock.advance(1000);
+    await h.tracker.syncNow();
+    assert.equal(searches, 3, 'the change was made during the poll');
+    h.clock.advance(1000);
+    await h.tracker.syncNow();
+    assert.ok(h.graph.byGuid(gC)?.members.includes(u2), 'the change made during the previous poll');
+    assertGraphMatchesDc(h.graph, 'after a change during a poll');
   });
 
   it('pageSize 2: the same graph over many pages, and a deletion check over every page', async () => {
