@@ -561,7 +561,9 @@ export class CachedDirectory implements DirectoryProvider {
     if (sids === undefined) return undefined;
     const groups = new Map<string, GroupRecord>();
     for (const bytes of sids) {
-      const sid = sidToString(bytes);
+      // A filter value is the binary SID (what claims/ad-store.ts sends) or AD's string form S-1-….
+      const asText = bytes.toString('latin1');
+      const sid = /^S-1-\d+(-\d+)+$/.test(asText) ? asText : sidToString(bytes);
       const group = sid === undefined ? undefined : this.#graph.bySid(sid);
       // Every SID must be a group the graph holds; anything else (a user, a foreign SID) is the DC's to answer.
       if (group === undefined) return undefined;

@@ -1,0 +1,357 @@
+/**
+ * The directory cache's DirectoryProvider (CachedDirectory, issue 22) against the Samba AD DC, counted in DC
+ * operations (deps.onOperation, the tracker's own tracking_* operations left out): a warm sign-in with its
+ * tokenGroups read is one bind, a cold one a search and a bind; security state is the bind's at once (disabled,
+ * password reset); a user moved to another OU signs in on the first try; past the staleness bound every call goes to
+ * the DC and the audit hears 'degraded' once, then 'restored'; the LRU bound holds.
+ *
+ * Objects live in OU=CacheSignin (this file's own OU), re-created per run as Administrator. The staleness bound is
+ * 300 s (the schema's maximum) so the tracker's background poll (every 100 s) never runs during the file: the test
+ * drives it with syncNow() and moves the injected clock itself.
+ *
+ * Wrong passwords used (lockout budget, AD threshold 5): csp-wrong 1, csp-pwd 1 (its old password after the reset).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { AlreadyExistsError, Attribute, Change, Filter, type Client } from 'ldapts';
+import { pino } from 'pino';
+import { CachedDirectory } from '../../server/directory/cache/cached-directory.ts';
+import { createDirectory } from '../../server/directory/index.ts';
+import type {
+  AuthResult,
+  DirectoryCacheEvent,
+  DirectoryOperation,
+  DirectoryProvider,
+} from '../../server/directory/types.ts';
+import { FixedClock } from '../../server/lib/clock.ts';
+import { adminClient, binaryOf, deleteSubtree } from '../helpers/doctor-seed.ts';
+import { ldapsearchCli, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
+
+const env = sambaEnv();
+const OU = `OU=CacheSignin,${env.baseDn}`;
+const OU_A = `OU=A,${OU}`;
+const OU_B = `OU=B,${OU}`;
+const BOUND_S = 300;
+/** sAMAccountName prefix: names are unique in the whole domain. */
+const P = 'csp-';
+const USERS = ['warm', 'dis', 'pwd', 'move', 'wrong', 'stale', 'lru1', 'lru2', 'lru3'] as const;
+type UserKey = (typeof USERS)[number];
+const sam = (k: string): string => `${P}${k}`;
+const dnOf = (k: string, ou = OU_A): string => `CN=${sam(k)},${ou}`;
+const upnOf = (k: UserKey): string => `${sam(k)}@${env.upnSuffix}`;
+const account = (k: UserKey): string => `${env.netbiosDomain}\\${sam(k)}`;
+
+const unicodePwd = (password: string): Buffer => Buffer.from(`"${password}"`, 'utf16le');
+const newPassword = (): string => `Aa1-${randomBytes(10).toString('hex')}`;
+const change = (operation: 'add' | 'replace', type: string, values: string[] | Buffer[]): Change =>
+  new Change({ operation, modification: new Attribute({ type, values }) });
+
+/** objectSid bytes → S-1-… ([MS-DTYP] §2.4.2.2), decoded here so the expectation owes nothing to fedgate. */
+function sidText(b: Buffer): string {
+  const authority = b.readUIntBE(2, 6);
+  const subs: number[] = [];
+  for (let i = 0; i < b.readUInt8(1); i++) subs.push(b.readUInt32LE(8 + 4 * i));
+  return `S-${String(b.readUInt8(0))}-${String(authority)}${subs.map((s) => `-${String(s)}`).join('')}`;
+}
+
+/** 'ok', or the failure kind. */
+const outcome = (r: AuthResult): string => (r.ok ? 'ok' : r.kind);
+
+/** S-1-… → binary SID ([MS-DTYP] §2.4.2.2), written here for the same reason. */
+function sidBytes(sid: string): Buffer {
+  const [, rev, auth, ...subs] = sid.split('-').map(Number) as [
+    number,
+    number,
+    number,
+    ...number[],
+  ];
+  const b = Buffer.alloc(8 + 4 * subs.length);
+  b.writeUInt8(rev, 0);
+  b.writeUInt8(subs.length, 1);
+  b.writeUIntBE(auth, 2, 6);
+  subs.forEach((s, i) => b.writeUInt32LE(s, 8 + 4 * i));
+  return b;
+}
+
+/** tokenGroups as the ldapsearch CLI (OpenLDAP, as Administrator) reads it from the DC: SID strings, sorted. */
+function tokenGroupsWithCli(dn: string): string[] {
+  const ldif = ldapsearchCli(env, {
+    base: dn,
+    scope: 'base',
+    filter: '(objectClass=*)',
+    attributes: ['tokenGroups'],
+  });
+  return ldif
+    .split('\n')
+    .filter((l) => l.toLowerCase().startsWith('tokengroups:: '))
+    .map((l) => sidText(Buffer.from(l.slice('tokengroups:: '.length), 'base64')))
+    .sort();
+}
+
+describe('directory cache provider: DC operations per sign-in, security state from the bind (Samba AD DC)', () => {
+  const clock = new FixedClock(Date.now());
+  const passwords = new Map<UserKey, string>();
+  const ops: DirectoryOperation[] = [];
+  const events: DirectoryCacheEvent[] = [];
+  const groupSids = new Map<string, string>();
+  let admin: Client;
+  let dir: CachedDirectory;
+
+  /**
+   * The sign-in path's searches and binds since the last call, in order (tracking_* left out; connection set-up,
+   * connect and service_bind, happens once per pooled connection and is not per sign-in).
+   */
+  const take = (): string[] =>
+    ops
+      .splice(0)
+      .map((o) => o.op)
+      .filter((o) => o !== 'connect' && o !== 'service_bind');
+  const open = async (maxUsers: number): Promise<CachedDirectory> => {
+    const d: DirectoryProvider = await createDirectory(
+      sambaLdapConfig(env, { baseDn: OU, cache: { maxStalenessSeconds: BOUND_S, maxUsers } }),
+      {
+        logger: pino({ level: 'silent' }),
+        clock,
+        baseDir: '/',
+        onOperation: (op) => {
+          if (!op.op.startsWith('tracking_')) ops.push(op);
+        },
+        onCacheEvent: (e) => events.push(e),
+        cachedAttributes: ['mail', 'displayName'],
+      },
+    );
+    assert.ok(d instanceof CachedDirectory, 'cache.maxStalenessSeconds > 0 gives the cache');
+    await d.tracker.syncNow();
+    assert.equal(d.cacheStatus().serving, true, 'serving after the first full read');
+    return d;
+  };
+
+  before(async () => {
+    admin = await adminClient(env);
+    await deleteSubtree(admin, OU);
+    for (const ou of [OU, OU_A, OU_B]) {
+      try {
+        await admin.add(ou, { objectClass: ['top', 'organizationalUnit'] });
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+      }
+    }
+    // csp-inner (global security) inside csp-outer: tokenGroups holds both, the DC computing the nesting.
+    for (const g of ['inner', 'outer']) {
+      await admin.add(dnOf(g, OU), {
+        objectClass: ['top', 'group'],
+        cn: sam(g),
+        sAMAccountName: sam(g),
+        groupType: String(-2147483646),
+      });
+      const { searchEntries } = await admin.search(dnOf(g, OU), {
+        scope: 'base',
+        attributes: ['objectSid'],
+        explicitBufferAttributes: ['objectSid'],
+      });
+      const sid =
+        searchEntries[0] === undefined ? undefined : binaryOf(searchEntries[0], 'objectSid');
+      assert.ok(sid);
+      groupSids.set(g, sidText(sid));
+    }
+    await admin.modify(dnOf('outer', OU), change('add', 'member', [dnOf('inner', OU)]));
+    for (const u of USERS) {
+      const password = newPassword();
+      passwords.set(u, password);
+      const a = (type: string, values: string[] | Buffer[]): Attribute =>
+        new Attribute({ type, values });
+      await admin.add(dnOf(u), [
+        a('objectClass', ['top', 'person', 'organizationalPerson', 'user']),
+        a('cn', [sam(u)]),
+        a('sAMAccountName', [sam(u)]),
+        a('userPrincipalName', [upnOf(u)]),
+        a('mail', [`${sam(u)}@mail.example`]),
+        a('userAccountControl', ['512']),
+        a('unicodePwd', [unicodePwd(password)]),
+      ]);
+      await admin.modify(dnOf('inner', OU), change('add', 'member', [dnOf(u)]));
+    }
+    dir = await open(1000);
+    take();
+  });
+
+  after(async () => {
+    await dir.close();
+    await deleteSubtree(admin, OU);
+    await admin.unbind();
+  });
+
+  const pw = (u: UserKey): string => passwords.get(u) ?? '';
+
+  test('cold sign-in: one search and one bind; warm sign-in with its tokenGroups read: exactly one bind', async () => {
+    const cold = await dir.authenticate(upnOf('warm'), pw('warm'));
+    assert.equal(cold.ok, true);
+    assert.deepEqual(take(), ['search', 'bind']);
+
+    const warm = await dir.authenticate(upnOf('warm'), pw('warm'));
+    assert.equal(warm.ok, true);
+    const [row] = await dir.queryAttributes({
+      account: account('warm'),
+      attributes: ['tokenGroups', 'primaryGroupID'],
+    });
+    assert.deepEqual(take(), ['bind'], 'a warm sign-in and its tokenGroups read: the bind alone');
+    assert.equal(row?.primaryGroupID?.[0], '513');
+
+    // The sign-in page's flow (authn/password.ts): findUser, then authenticate with what it resolved.
+    const user = await dir.findUser(`${env.netbiosDomain}\\${sam('warm')}`);
+    const again = await dir.authenticate(`${env.netbiosDomain}\\${sam('warm')}`, pw('warm'), {
+      user,
+    });
+    assert.equal(again.ok, true);
+    assert.deepEqual(take(), ['bind']);
+  });
+
+  test("tokenGroups from the cache equals the DC's, read with the ldapsearch CLI", async () => {
+    const [row] = await dir.queryAttributes({
+      account: account('warm'),
+      attributes: ['tokenGroups'],
+    });
+    assert.deepEqual(take(), [], 'answered from the cache');
+    const cached = (row?.tokenGroups ?? []).map((v) => {
+      assert.ok(Buffer.isBuffer(v), 'SIDs as bytes, as the DC returns them');
+      return sidText(v);
+    });
+    const expected = tokenGroupsWithCli(dnOf('warm'));
+    assert.ok(expected.includes(groupSids.get('inner') ?? '-'), 'direct group');
+    assert.ok(expected.includes(groupSids.get('outer') ?? '-'), 'nested group');
+    assert.deepEqual(cached.sort(), expected);
+
+    // The claim store's group-name look-up by objectSid: from the graph, equal to what the DC holds.
+    const sids = [groupSids.get('inner') ?? '', groupSids.get('outer') ?? ''];
+    // As the claims' AD store writes it (claims/ad-store.ts): binary SIDs, RFC 4515-escaped.
+    const filter = `(|${sids.map((s) => `(objectSid=${Filter.escape(sidBytes(s))})`).join('')})`;
+    const rows = await dir.queryAttributes({
+      account: account('warm'),
+      filter,
+      attributes: ['objectSid', 'sAMAccountName', 'distinguishedName'],
+    });
+    assert.deepEqual(take(), [], 'group names from the graph');
+    const byCli = ldapsearchCli(env, {
+      base: OU,
+      scope: 'one',
+      filter: '(objectClass=group)',
+      attributes: ['sAMAccountName'],
+    });
+    const got = rows
+      .map((r) => `${String(r.distinguishedName?.[0])}|${String(r.sAMAccountName?.[0])}`)
+      .sort();
+    const want = byCli
+      .split('\n\n')
+      .filter((b) => b.trim() !== '')
+      .map((b) => {
+        const dn = /^dn: (.*)$/m.exec(b)?.[1] ?? '';
+        const name = /^sAMAccountName: (.*)$/im.exec(b)?.[1] ?? '';
+        return `${dn}|${name}`;
+      })
+      .sort();
+    assert.deepEqual(got, want);
+    assert.deepEqual(rows.map((r) => sidText(r.objectSid?.[0] as Buffer)).sort(), [...sids].sort());
+  });
+
+  test('an account disabled by Administrator is refused by the very next sign-in, with no wait', async () => {
+    assert.equal((await dir.authenticate(upnOf('dis'), pw('dis'))).ok, true);
+    take();
+    await admin.modify(dnOf('dis'), change('replace', 'userAccountControl', ['514']));
+    const r = await dir.authenticate(upnOf('dis'), pw('dis'));
+    assert.equal(outcome(r), 'disabled');
+    assert.deepEqual(take(), ['bind'], 'the cached entry was used; the bind refused');
+  });
+
+  test('a password reset by Administrator: the old one refused, the new one accepted at once', async () => {
+    assert.equal((await dir.authenticate(upnOf('pwd'), pw('pwd'))).ok, true);
+    take();
+    const fresh = newPassword();
+    // Two resets: Samba, like AD for NTLM (OldPasswordAllowedPeriod), still accepts the previous password for 60
+    // minutes (smb.conf "old password allowed period"), so only a password two resets back is one the DC refuses.
+    await admin.modify(dnOf('pwd'), change('replace', 'unicodePwd', [unicodePwd(newPassword())]));
+    await admin.modify(dnOf('pwd'), change('replace', 'unicodePwd', [unicodePwd(fresh)]));
+    const old = await dir.authenticate(upnOf('pwd'), pw('pwd'));
+    assert.equal(outcome(old), 'bad_credentials');
+    assert.equal(take().filter((o) => o === 'bind').length, 1, 'a refused password is bound once');
+    passwords.set('pwd', fresh);
+    assert.equal((await dir.authenticate(upnOf('pwd'), fresh)).ok, true);
+  });
+
+  test('a wrong password on a cached user is bound once, never retried (AD lockout counts each bind)', async () => {
+    assert.equal((await dir.authenticate(upnOf('wrong'), pw('wrong'))).ok, true);
+    take();
+    const r = await dir.authenticate(upnOf('wrong'), `${pw('wrong')}x`);
+    assert.equal(r.ok ? '' : r.reason, 'ad:52e');
+    // The failed cached bind is followed by a search (was the DN still the account's?) and nothing more.
+    assert.deepEqual(take(), ['bind', 'search']);
+  });
+
+  test('a user moved to another OU signs in on the first try (the cached DN no longer exists)', async () => {
+    const name = upnOf('move');
+    assert.equal((await dir.authenticate(name, pw('move'))).ok, true);
+    const cached = await dir.findUser(name);
+    assert.equal(cached?.dn, dnOf('move'));
+    take();
+    await admin.modifyDN(dnOf('move'), `CN=${sam('move')},${OU_B}`);
+    // No sync: the cache still holds the old DN, and the sign-in page passes it in.
+    const r = await dir.authenticate(name, pw('move'), { user: cached });
+    assert.equal(outcome(r), 'ok');
+    assert.equal(r.ok ? r.user.dn : '', dnOf('move', OU_B));
+    // Samba answers a bind to a DN that does not exist with 52e (AD: 525): the search finds the new DN, then the
+    // one bind that counts.
+    assert.deepEqual(take(), ['bind', 'search', 'bind']);
+    assert.equal((await dir.authenticate(name, pw('move'))).ok, true);
+    assert.deepEqual(take(), ['bind'], 'the new DN is cached');
+  });
+
+  test("past the staleness bound every call goes to the DC; 'degraded' once, then 'restored'", async () => {
+    assert.equal((await dir.authenticate(upnOf('stale'), pw('stale'))).ok, true);
+    take();
+    events.length = 0;
+    clock.advance((BOUND_S + 1) * 1000);
+    for (let i = 0; i < 2; i++) {
+      const r = await dir.authenticate(upnOf('stale'), pw('stale'));
+      assert.equal(r.ok, true, 'never refused because the cache is unsure');
+      assert.deepEqual(take(), ['search', 'bind'], 'read from the DC, not the cache');
+    }
+    await dir.queryAttributes({ account: account('stale'), attributes: ['tokenGroups'] });
+    assert.deepEqual(take(), ['search', 'search'], 'tokenGroups from the DC (search + base read)');
+    assert.equal(dir.cacheStatus().serving, false);
+    assert.deepEqual(
+      events.map((e) => [e.action, e.reason]),
+      [['degraded', 'stale']],
+    );
+    assert.ok((events[0]?.stalenessSeconds ?? 0) > BOUND_S);
+
+    await dir.tracker.syncNow();
+    assert.equal((await dir.authenticate(upnOf('stale'), pw('stale'))).ok, true);
+    // The entry survived (it was never re-read from another DC), so serving again is the bind alone.
+    assert.deepEqual(take(), ['bind']);
+    assert.equal((await dir.authenticate(upnOf('stale'), pw('stale'))).ok, true);
+    take();
+    assert.deepEqual(
+      events.map((e) => e.action),
+      ['degraded', 'restored'],
+    );
+  });
+
+  test('the LRU bound (cache.maxUsers) is respected: the least recently used is read again', async () => {
+    const small = await open(2);
+    try {
+      take();
+      for (const u of ['lru1', 'lru2', 'lru3'] as const) {
+        assert.equal((await small.authenticate(upnOf(u), pw(u))).ok, true);
+        assert.deepEqual(take(), ['search', 'bind'], `${u} cold`);
+      }
+      assert.equal(small.cacheStatus().users, 2);
+      assert.equal((await small.authenticate(upnOf('lru3'), pw('lru3'))).ok, true);
+      assert.deepEqual(take(), ['bind'], 'lru3 warm');
+      assert.equal((await small.authenticate(upnOf('lru1'), pw('lru1'))).ok, true);
+      assert.deepEqual(take(), ['search', 'bind'], 'lru1 was evicted');
+      assert.equal(small.cacheStatus().users, 2);
+    } finally {
+      await small.close();
+    }
+  });
+});

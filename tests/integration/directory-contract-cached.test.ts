@@ -1,0 +1,66 @@
+// The directory contract against the real Samba AD DC with the directory cache on (issue 22): the same suite as
+// tests/contract/directory-ldap.test.ts, through CachedDirectory once its first full read is done, so every
+// answer the contract checks may come from the cache. The tracker's own operations (tracking_*) are not the
+// sign-in path's and are left out of what the contract counts.
+import { pino } from 'pino';
+import { CachedDirectory } from '../../server/directory/cache/cached-directory.ts';
+import { createDirectory } from '../../server/directory/index.ts';
+import { systemClock } from '../../server/lib/clock.ts';
+import {
+  readBinaryAttributeWithCli,
+  readObjectGuidWithCli,
+  sambaEnv,
+  sambaLdapConfig,
+} from '../helpers/samba.ts';
+import { directoryContract, type ContractAccount } from '../contract/directory.contract.ts';
+
+const env = sambaEnv();
+const account = (name: keyof typeof env.users): ContractAccount => ({
+  sAMAccountName: name,
+  password: env.users[name].password,
+  upn: env.users[name].upn,
+});
+const consistencyGuid = readBinaryAttributeWithCli(env, 'consistency1', 'mS-DS-ConsistencyGuid');
+if (consistencyGuid === undefined)
+  throw new Error('consistency1 has no mS-DS-ConsistencyGuid; re-run tests/setup/samba.sh');
+
+directoryContract('ldap (Samba AD DC) with the directory cache', {
+  netbiosDomain: env.netbiosDomain,
+  accounts: {
+    normal: account('jdoe'),
+    second: account('jsmith'),
+    disabled: account('disabled1'),
+    mustChange: account('mustchange1'),
+    passwordExpired: account('expired1'),
+    accountExpired: account('acctexpired1'),
+    locked: account('locked1'),
+    consistency: account('consistency1'),
+  },
+  normal: {
+    groups: ['Finance'],
+    displayName: 'John Doe (Finance)',
+    mail: 'john.doe@corp.example.test',
+    nestedGroups: ['Staff', 'Domain Users'],
+  },
+  consistencyGuid,
+  open: async (onOperation) => {
+    const dir = await createDirectory(
+      // A bound long enough that a slow CI machine never drops out of serving mid-suite.
+      sambaLdapConfig(env, { cache: { maxStalenessSeconds: 60, maxUsers: 1000 } }),
+      {
+        logger: pino({ level: 'silent' }),
+        clock: systemClock,
+        baseDir: '/',
+        onOperation: (op) => {
+          if (!op.op.startsWith('tracking_')) onOperation(op);
+        },
+        cachedAttributes: ['mail', 'displayName', 'mS-DS-ConsistencyGuid', 'objectGUID'],
+      },
+    );
+    if (!(dir instanceof CachedDirectory)) throw new Error('expected the directory cache');
+    await dir.tracker.syncNow();
+    if (!dir.cacheStatus().serving) throw new Error('the directory cache is not serving');
+    return dir;
+  },
+  independentObjectGuid: (sam) => readObjectGuidWithCli(env, sam),
+});
