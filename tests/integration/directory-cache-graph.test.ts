@@ -1,0 +1,564 @@
+/**
+ * The directory cache's group graph (issue 22) against the Samba AD DC: random group graphs are made in AD as
+ * Administrator (OU=CacheGraph), the ChangeTracker follows them into a GroupGraph, and after EVERY change, for every
+ * user of the OU, the graph's tokenGroups equals the DC's own constructed tokenGroups and its directGroups equals the
+ * user's memberOf, both read independently with the OpenLDAP ldapsearch CLI (base scope, as AD requires for
+ * constructed attributes, [MS-ADTS] §3.1.1.4.5) and decoded here, not by fedgate.
+ *
+ * The graph: ~8 users and ~12 groups of every scope and both kinds, nested as AD permits (a global group holds global
+ * groups, a universal group global and universal ones, a domain-local group all three; Samba itself enforces none of
+ * this, and even accepts a group in its own member list), with cycles, a distribution group in the middle of a chain,
+ * and non-default primary groups (set as in ADUC: the user is made a member first, then primaryGroupID is set; the DC
+ * then drops that member value and makes the user an explicit member of the old primary group). Then ~25 random
+ * changes: members added and removed, groups nested, cycles closed, groups renamed (modrdn), deleted and created,
+ * primary groups changed.
+ *
+ * Random: a seeded PRNG; the seed is printed (t.diagnostic) and FEDGATE_SEED=<n> replays a run.
+ * Time: the tracker runs on a FixedClock; each change happens one second later on it, and the comparison is made only
+ * once the tracker's freshAsOf (the injected-clock start of its last successful sync) is at or after the change. A
+ * deletion moves the clock past deletionCheckSeconds first, so the tracker's deletion check is due.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { NoSuchObjectError, type Client } from 'ldapts';
+import { pino } from 'pino';
+import { GroupGraph } from '../../server/directory/cache/group-graph.ts';
+import { ChangeTracker } from '../../server/directory/cache/tracker.ts';
+import { FixedClock } from '../../server/lib/clock.ts';
+import { adminClient } from '../helpers/doctor-seed.ts';
+import { ldapCliEnv, ldapToolAsAdmin, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
+
+const env = sambaEnv();
+const OU = `OU=CacheGraph,${env.baseDn}`;
+/** sAMAccountName prefix: names are unique in the whole domain. */
+const P = 'cgr-';
+const DELETION_CHECK_S = 5;
+const USERS = 8;
+const GROUPS = 12;
+const CHANGES = 25;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Randomness: mulberry32, seeded, so a failing run can be replayed.
+
+const SEED =
+  process.env.FEDGATE_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.FEDGATE_SEED);
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = prng(SEED);
+const below = (n: number): number => Math.floor(random() * n);
+function pick<T>(xs: readonly T[]): T | undefined {
+  return xs.length === 0 ? undefined : xs[below(xs.length)];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Independent reads: ldapsearch LDIF, the extended DN control for GUIDs and SIDs as the DC prints them.
+
+/** Extended DN control, string form: values read `<GUID=…>;<SID=…>;CN=…` ([MS-ADTS] §3.1.1.3.4.1.5). */
+const EXTENDED_DN = ['-E', '!1.2.840.113556.1.4.529=::MAMCAQE='];
+
+interface LdifEntry {
+  dn: string;
+  attrs: Map<string, Buffer[]>;
+}
+
+/** ldapsearch -LLL -o ldif-wrap=no output (RFC 2849: `attr: text` or `attr:: base64`). */
+function parseLdif(text: string): LdifEntry[] {
+  const out: LdifEntry[] = [];
+  for (const block of text.split(/\n\n+/)) {
+    let dn: string | undefined;
+    const attrs = new Map<string, Buffer[]>();
+    for (const line of block.split('\n')) {
+      const m = /^([A-Za-z0-9;-]+):(:?) ?(.*)$/.exec(line);
+      if (m === null) continue;
+      const value = m[2] === ':' ? Buffer.from(m[3] ?? '', 'base64') : Buffer.from(m[3] ?? '');
+      const name = (m[1] ?? '').toLowerCase();
+      if (name === 'dn') dn = value.toString('utf8');
+      else attrs.set(name, [...(attrs.get(name) ?? []), value]);
+    }
+    if (dn !== undefined) out.push({ dn, attrs });
+  }
+  return out;
+}
+
+interface Named {
+  guid: string;
+  sid: string | undefined;
+  dn: string;
+}
+
+/** `<GUID=…>;<SID=…>;CN=…` → its parts (GUID lowercased: the .NET form fedgate keys by). */
+function extended(value: string): Named {
+  const m = /^<GUID=([0-9a-fA-F-]{36})>;(?:<SID=(S-[0-9-]+)>;)?(.*)$/.exec(value);
+  if (m === null) throw new Error(`not an extended DN: ${value}`);
+  return { guid: (m[1] ?? '').toLowerCase(), sid: m[2], dn: m[3] ?? '' };
+}
+
+/** objectSid bytes → S-1-… ([MS-DTYP] §2.4.2.2), decoded here so the expectation owes nothing to fedgate. */
+function sidText(b: Buffer): string {
+  const subs: number[] = [];
+  for (let i = 0; i < b.readUInt8(1); i++) subs.push(b.readUInt32LE(8 + 4 * i));
+  return ['S', b.readUInt8(0), b.readUIntBE(2, 6), ...subs].join('-');
+}
+
+const text = (e: LdifEntry, name: string): string | undefined =>
+  e.attrs.get(name)?.[0]?.toString('utf8');
+const texts = (e: LdifEntry, name: string): string[] =>
+  (e.attrs.get(name) ?? []).map((v) => v.toString('utf8'));
+
+/** ldapsearch (OpenLDAP CLI) as Administrator over LDAPS with the test CA, extended DNs on. */
+function search(
+  base: string,
+  scope: 'base' | 'sub',
+  filter: string,
+  attributes: string[],
+): LdifEntry[] {
+  const out = execFileSync(
+    'ldapsearch',
+    [
+      '-LLL',
+      '-x',
+      '-o',
+      'ldif-wrap=no',
+      '-H',
+      env.urls[0] ?? '',
+      '-D',
+      env.adminDn,
+      '-y',
+      join(env.stateDir, 'admin.pw'),
+      ...EXTENDED_DN,
+      '-b',
+      base,
+      '-s',
+      scope,
+      filter,
+      ...attributes,
+    ],
+    { env: ldapCliEnv(env), encoding: 'utf8' },
+  );
+  return parseLdif(out);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What the OU holds, read back from the DC before each change (the DC, not a model, says what is valid next).
+
+type Scope = 'global' | 'universal' | 'domainLocal';
+const SCOPE_BITS: Record<Scope, number> = { global: 2, domainLocal: 4, universal: 8 };
+/** AD's nesting rule within a domain: a member's scope rank is at most its group's (global ⊂ universal ⊂ local). */
+const RANK: Record<Scope, number> = { global: 0, universal: 1, domainLocal: 2 };
+
+interface GroupState extends Named {
+  sam: string;
+  scope: Scope;
+  security: boolean;
+  rid: number;
+  /** Member GUIDs. */
+  members: Set<string>;
+}
+interface UserState extends Named {
+  sam: string;
+  primaryGroupId: number;
+}
+interface OuState {
+  groups: GroupState[];
+  users: UserState[];
+  domainSid: string;
+  domainUsers: GroupState;
+}
+
+function groupState(e: LdifEntry): GroupState {
+  const named = extended(e.dn);
+  const type = Number(text(e, 'grouptype'));
+  const scope = (Object.keys(SCOPE_BITS) as Scope[]).find((s) => (type & SCOPE_BITS[s]) !== 0);
+  if (scope === undefined || named.sid === undefined) throw new Error(`unexpected group ${e.dn}`);
+  return {
+    ...named,
+    sam: text(e, 'samaccountname') ?? '',
+    scope,
+    security: (type & 0x80000000) !== 0,
+    rid: Number(named.sid.split('-').pop()),
+    members: new Set(texts(e, 'member').map((v) => extended(v).guid)),
+  };
+}
+
+function readOu(): OuState {
+  const attrs = ['sAMAccountName', 'groupType', 'member'];
+  const groups = search(OU, 'sub', '(objectClass=group)', attrs).map(groupState);
+  const users = search(OU, 'sub', '(&(objectClass=user)(objectCategory=person))', [
+    'sAMAccountName',
+    'primaryGroupID',
+  ]).map((e): UserState => ({
+    ...extended(e.dn),
+    sam: text(e, 'samaccountname') ?? '',
+    primaryGroupId: Number(text(e, 'primarygroupid')),
+  }));
+  const domainUsers = search(
+    env.baseDn,
+    'sub',
+    '(&(objectClass=group)(sAMAccountName=Domain Users))',
+    attrs,
+  ).map(groupState)[0];
+  const first = users[0];
+  if (domainUsers === undefined || first?.sid === undefined) throw new Error('OU not seeded');
+  return { groups, users, domainUsers, domainSid: first.sid.replace(/-\d+$/, '') };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Changes, as LDIF for ldapmodify / DNs for ldapdelete, run as Administrator.
+
+function modify(ldif: string): void {
+  const r = ldapToolAsAdmin(env, 'ldapmodify', [], ldif);
+  assert.equal(r.status, 0, `ldapmodify refused:\n${ldif}\n${r.stdout}${r.stderr}`);
+}
+const addMember = (group: string, member: string): string =>
+  `dn: ${group}\nchangetype: modify\nadd: member\nmember: ${member}\n-\n\n`;
+const removeMember = (group: string, member: string): string =>
+  `dn: ${group}\nchangetype: modify\ndelete: member\nmember: ${member}\n-\n\n`;
+const newGroup = (name: string, scope: Scope, security: boolean): string =>
+  `dn: CN=${name},${OU}\nchangetype: add\nobjectClass: group\nsAMAccountName: ${name}\n` +
+  `groupType: ${SCOPE_BITS[scope] | (security ? 0x80000000 : 0) | 0}\n\n`;
+const setPrimary = (user: string, rid: number): string =>
+  `dn: ${user}\nchangetype: modify\nreplace: primaryGroupID\nprimaryGroupID: ${rid}\n-\n\n`;
+
+const randomScope = (): Scope => pick(['global', 'universal', 'domainLocal'] as const) ?? 'global';
+/** Groups `g` may hold as members by AD's rule, other than itself and its current members. */
+const nestable = (s: OuState, g: GroupState): GroupState[] =>
+  s.groups.filter(
+    (h) => h.guid !== g.guid && RANK[h.scope] <= RANK[g.scope] && !g.members.has(h.guid),
+  );
+const primaryOf = (s: OuState, u: UserState): GroupState | undefined =>
+  [...s.groups, s.domainUsers].find((g) => g.rid === u.primaryGroupId);
+
+interface Change {
+  what: string;
+  /** A deletion: the tracker's deletion check must be due before the sync. */
+  deletes?: boolean;
+  run: () => void;
+}
+
+let created = 0;
+
+/** One random change valid for the OU as it is now; undefined when the chosen kind has nothing to act on. */
+function randomChange(s: OuState, kind: number): Change | undefined {
+  switch (kind) {
+    case 0: {
+      const g = pick(s.groups);
+      const u = g && pick(s.users.filter((x) => !g.members.has(x.guid)));
+      if (g === undefined || u === undefined) return undefined;
+      return {
+        what: `add user ${u.sam} to ${g.sam}`,
+        run: () => {
+          modify(addMember(g.dn, u.dn));
+        },
+      };
+    }
+    case 1: {
+      const links = s.groups.flatMap((g) =>
+        [...s.users, ...s.groups].filter((m) => g.members.has(m.guid)).map((m) => ({ g, m })),
+      );
+      const l = pick(links);
+      if (l === undefined) return undefined;
+      return {
+        what: `remove ${l.m.dn.split(',')[0] ?? ''} from ${l.g.sam}`,
+        run: () => {
+          modify(removeMember(l.g.dn, l.m.dn));
+        },
+      };
+    }
+    case 2: {
+      const g = pick(s.groups);
+      const h = g && pick(nestable(s, g));
+      if (g === undefined || h === undefined) return undefined;
+      return {
+        what: `nest ${h.sam} in ${g.sam}`,
+        run: () => {
+          modify(addMember(g.dn, h.dn));
+        },
+      };
+    }
+    case 3: {
+      // Close a cycle: two groups of one scope, each a member of the other (adding what is missing).
+      const pairs = s.groups.flatMap((a) =>
+        s.groups
+          .filter((b) => b.guid < a.guid && b.scope === a.scope)
+          .filter((b) => !(a.members.has(b.guid) && b.members.has(a.guid)))
+          .map((b) => ({ a, b })),
+      );
+      const p = pick(pairs);
+      if (p === undefined) return undefined;
+      const ldif =
+        (p.a.members.has(p.b.guid) ? '' : addMember(p.a.dn, p.b.dn)) +
+        (p.b.members.has(p.a.guid) ? '' : addMember(p.b.dn, p.a.dn));
+      return {
+        what: `cycle ${p.a.sam} <-> ${p.b.sam}`,
+        run: () => {
+          modify(ldif);
+        },
+      };
+    }
+    case 4: {
+      const g = pick(s.groups);
+      if (g === undefined) return undefined;
+      const rdn = `CN=${g.sam}-r${String(++created)}`;
+      return {
+        what: `rename ${g.dn.split(',')[0] ?? ''} to ${rdn}`,
+        run: () => {
+          modify(`dn: ${g.dn}\nchangetype: modrdn\nnewrdn: ${rdn}\ndeleteoldrdn: 1\n\n`);
+        },
+      };
+    }
+    case 5: {
+      // A primary group cannot be deleted (Samba, like AD: 00002071 "still the primaryGroupID for 1 users").
+      const g = pick(s.groups.filter((x) => !s.users.some((u) => u.primaryGroupId === x.rid)));
+      if (g === undefined || s.groups.length <= 4) return undefined;
+      return {
+        what: `delete ${g.sam}`,
+        deletes: true,
+        run: () => {
+          const r = ldapToolAsAdmin(env, 'ldapdelete', [g.dn]);
+          assert.equal(r.status, 0, `ldapdelete ${g.dn}: ${r.stderr}`);
+        },
+      };
+    }
+    case 6: {
+      const name = `${P}n${String(++created)}`;
+      const scope = randomScope();
+      const security = random() < 0.7;
+      const u = pick(s.users);
+      const parent = pick(s.groups.filter((g) => RANK[scope] <= RANK[g.scope]));
+      return {
+        what: `create ${security ? 'security' : 'distribution'} ${scope} ${name} with ${u?.sam ?? '-'} in ${parent?.sam ?? '-'}`,
+        run: () => {
+          modify(
+            newGroup(name, scope, security) +
+              (u === undefined ? '' : addMember(`CN=${name},${OU}`, u.dn)) +
+              (parent === undefined ? '' : addMember(parent.dn, `CN=${name},${OU}`)),
+          );
+        },
+      };
+    }
+    default: {
+      // The primary group: a global or universal security group (as AD allows), or back to Domain Users. As in ADUC,
+      // the user becomes a member first; the DC then keeps the old primary group as an explicit membership.
+      const u = pick(s.users);
+      if (u === undefined) return undefined;
+      const targets = [...s.groups, s.domainUsers].filter(
+        (g) => g.security && g.scope !== 'domainLocal' && g.rid !== u.primaryGroupId,
+      );
+      const g = pick(targets);
+      if (g === undefined) return undefined;
+      return {
+        what: `primary group of ${u.sam} → ${g.sam} (${String(g.rid)}, was ${String(u.primaryGroupId)}, ${primaryOf(s, u)?.sam ?? '?'})`,
+        run: () => {
+          modify((g.members.has(u.guid) ? '' : addMember(g.dn, u.dn)) + setPrimary(u.dn, g.rid));
+        },
+      };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeding and cleanup.
+
+async function deleteOu(client: Client): Promise<void> {
+  let entries;
+  try {
+    ({ searchEntries: entries } = await client.search(OU, {
+      scope: 'sub',
+      filter: '(objectClass=*)',
+      attributes: ['objectClass'],
+    }));
+  } catch (err) {
+    if (err instanceof NoSuchObjectError) return;
+    throw err;
+  }
+  const isUser = (e: (typeof entries)[number]): boolean =>
+    [e.objectClass].flat().some((c) => String(c).toLowerCase() === 'user');
+  // Users first: a group that is still someone's primary group cannot be deleted.
+  for (const e of entries.filter(isUser)) await client.del(e.dn);
+  for (const e of entries.filter((x) => !isUser(x) && x.dn !== OU)) await client.del(e.dn);
+  await client.del(OU);
+}
+
+/** The starting graph: users in groups, AD-legal nesting, a cycle, a distribution group mid-chain, primary groups. */
+function seed(): string[] {
+  const notes: string[] = [];
+  let ldif = `dn: ${OU}\nchangetype: add\nobjectClass: organizationalUnit\n\n`;
+  const users = Array.from({ length: USERS }, (_, i) => ({
+    name: `${P}u${String(i)}`,
+    dn: `CN=${P}u${String(i)},${OU}`,
+  }));
+  for (const u of users)
+    ldif += `dn: ${u.dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: ${u.name}\n\n`;
+  const groups = Array.from({ length: GROUPS }, (_, i) => {
+    // Both kinds of every scope among the first six, the rest random.
+    const scope: Scope =
+      i < 6
+        ? ((['global', 'universal', 'domainLocal'] as const)[i % 3] ?? 'global')
+        : randomScope();
+    const security = i < 6 ? i < 3 : random() < 0.7;
+    return { name: `${P}g${String(i)}`, dn: `CN=${P}g${String(i)},${OU}`, scope, security };
+  });
+  for (const g of groups) ldif += newGroup(g.name, g.scope, g.security);
+  modify(ldif);
+  ldif = '';
+  const links = new Set<string>();
+  const link = (g: (typeof groups)[number], memberDn: string): void => {
+    if (links.has(`${g.dn}|${memberDn}`) || g.dn === memberDn) return;
+    links.add(`${g.dn}|${memberDn}`);
+    ldif += addMember(g.dn, memberDn);
+  };
+  for (const u of users) {
+    for (let k = 1 + below(3); k > 0; k--) {
+      const g = pick(groups);
+      if (g !== undefined) link(g, u.dn);
+    }
+  }
+  for (let k = 0; k < 14; k++) {
+    const g = groups[below(GROUPS)];
+    const h = groups[below(GROUPS)];
+    if (g !== undefined && h !== undefined && RANK[h.scope] <= RANK[g.scope]) link(g, h.dn);
+  }
+  // A distribution group mid-chain: user ∈ distribution global g3 ∈ security global g0 (the DC stops at g3).
+  const [g0, , , g3] = groups;
+  if (g0 !== undefined && g3 !== undefined && users[0] !== undefined) {
+    link(g3, users[0].dn);
+    link(g0, g3.dn);
+    notes.push(`${users[0].name} ∈ ${g3.name} (distribution) ∈ ${g0.name} (security)`);
+  }
+  // A cycle of two same-scope groups.
+  const same = groups.filter((g) => g.scope === (groups[6]?.scope ?? 'global'));
+  if (same.length >= 2 && same[0] !== undefined && same[1] !== undefined) {
+    link(same[0], same[1].dn);
+    link(same[1], same[0].dn);
+    notes.push(`cycle ${same[0].name} <-> ${same[1].name}`);
+  }
+  modify(ldif);
+  // Non-default primary groups for three users.
+  for (const u of users.slice(1, 4)) {
+    const s = readOu();
+    const user = s.users.find((x) => x.sam === u.name);
+    const g = pick(s.groups.filter((x) => x.security && x.scope !== 'domainLocal'));
+    if (user === undefined || g === undefined) continue;
+    modify((g.members.has(user.guid) ? '' : addMember(g.dn, user.dn)) + setPrimary(user.dn, g.rid));
+    notes.push(`primary group of ${u.name}: ${g.sam}`);
+  }
+  return notes;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The comparison.
+
+const sortedSet = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
+
+/** For every user of the OU: graph.tokenGroups = the DC's tokenGroups, graph.directGroups = the DC's memberOf. */
+function compare(graph: GroupGraph, where: string): number {
+  const s = readOu();
+  assert.equal(s.users.length, USERS, where);
+  let sids = 0;
+  for (const u of s.users) {
+    const [entry] = search(u.dn, 'base', '(objectClass=*)', ['tokenGroups', 'memberOf']);
+    assert.ok(entry !== undefined, `${where}: ${u.dn} not read`);
+    const dcTokenGroups = sortedSet((entry.attrs.get('tokengroups') ?? []).map(sidText));
+    const dcMemberOf = sortedSet(
+      texts(entry, 'memberof').map((v) => {
+        const m = extended(v);
+        return `${m.guid} ${m.dn}`;
+      }),
+    );
+    assert.ok(
+      dcTokenGroups.length >= 2,
+      `${where}: ${u.sam} has a tokenGroups (Domain Users and BUILTIN\\Users at least)`,
+    );
+    const primarySid = `${s.domainSid}-${String(u.primaryGroupId)}`;
+    assert.deepEqual(
+      sortedSet(graph.tokenGroups(u.guid, primarySid)),
+      dcTokenGroups,
+      `${where}: tokenGroups of ${u.sam} (primary ${String(u.primaryGroupId)})`,
+    );
+    assert.deepEqual(
+      sortedSet(graph.directGroups(u.guid).map((g) => `${g.guid} ${g.dn}`)),
+      dcMemberOf,
+      `${where}: memberOf of ${u.sam}`,
+    );
+    sids += dcTokenGroups.length;
+  }
+  return sids;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const clock = new FixedClock();
+const graph = new GroupGraph();
+let tracker: ChangeTracker | undefined;
+let admin: Client | undefined;
+
+before(async () => {
+  admin = await adminClient(env);
+  await deleteOu(admin);
+});
+
+after(async () => {
+  await tracker?.close();
+  if (admin !== undefined) {
+    await deleteOu(admin);
+    await admin.unbind();
+  }
+});
+
+/** One sync, then the tracker must be tracking and fresh as of `changedAt` (injected clock) or later. */
+async function sync(changedAt: number, where: string): Promise<void> {
+  assert.ok(tracker !== undefined);
+  await tracker.syncNow();
+  const st = tracker.state();
+  assert.equal(st.mode, 'tracking', `${where}: tracker ${st.mode} ${st.lastError ?? ''}`);
+  assert.ok(st.freshAsOf !== undefined && st.freshAsOf >= changedAt, `${where}: tracker not fresh`);
+}
+
+test("random group graphs in Samba: the graph gives the DC's tokenGroups and memberOf after every change", async (t) => {
+  t.diagnostic(`seed ${String(SEED)} (replay: FEDGATE_SEED=${String(SEED)})`);
+  for (const note of seed()) t.diagnostic(`seeded: ${note}`);
+  tracker = new ChangeTracker(
+    sambaLdapConfig(env, {
+      cache: { maxStalenessSeconds: 5, maxUsers: 1000, deletionCheckSeconds: DELETION_CHECK_S },
+    }),
+    graph,
+    // Never started: each sync is driven by syncNow(), so polls happen exactly when the test asks.
+    { pollIntervalMs: 1000, userAttributes: [] },
+    { logger: pino({ level: 'silent' }), clock, baseDir: process.cwd() },
+  );
+  await sync(clock.now().getTime(), 'full read');
+  compare(graph, `seed ${String(SEED)}, after the full read`);
+
+  const kinds = new Map<string, number>();
+  for (let step = 1; step <= CHANGES; step++) {
+    const s = readOu();
+    let change: Change | undefined;
+    for (let tries = 0; change === undefined && tries < 50; tries++)
+      change = randomChange(s, below(8));
+    assert.ok(change !== undefined, 'no valid change found');
+    clock.advance(1000);
+    const changedAt = clock.now().getTime();
+    change.run();
+    const kind = change.what.split(' ')[0] ?? '';
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    const where = `seed ${String(SEED)}, change ${String(step)}: ${change.what}`;
+    t.diagnostic(where);
+    // The deletion check runs when deletionCheckSeconds have passed on the injected clock since the last one.
+    if (change.deletes === true) clock.advance(DELETION_CHECK_S * 1000 + 1);
+    await sync(changedAt, where);
+    compare(graph, where);
+  }
+  t.diagnostic(`changes by kind: ${JSON.stringify(Object.fromEntries(kinds))}`);
+});
