@@ -35,7 +35,18 @@ const OU_B = `OU=B,${OU}`;
 const BOUND_S = 300;
 /** sAMAccountName prefix: names are unique in the whole domain. */
 const P = 'csp-';
-const USERS = ['warm', 'dis', 'pwd', 'move', 'wrong', 'stale', 'lru1', 'lru2', 'lru3'] as const;
+const USERS = [
+  'warm',
+  'dis',
+  'pwd',
+  'move',
+  'wrong',
+  'stale',
+  'attr',
+  'lru1',
+  'lru2',
+  'lru3',
+] as const;
 type UserKey = (typeof USERS)[number];
 const sam = (k: string): string => `${P}${k}`;
 const dnOf = (k: string, ou = OU_A): string => `CN=${sam(k)},${ou}`;
@@ -303,6 +314,27 @@ describe('directory cache provider: DC operations per sign-in, security state fr
     assert.deepEqual(take(), ['bind', 'search', 'bind']);
     assert.equal((await dir.authenticate(name, pw('move'))).ok, true);
     assert.deepEqual(take(), ['bind'], 'the new DN is cached');
+  });
+
+  test('change tracking drops an entry whose cached values changed, and keeps one whose entry changed elsewhere', async () => {
+    assert.equal((await dir.authenticate(upnOf('attr'), pw('attr'))).ok, true);
+    take();
+    // description is not kept by the cache: uSNChanged moves (as a logon's lastLogonTimestamp does in AD), the
+    // values the cache holds do not, so the entry stays.
+    await admin.modify(dnOf('attr'), change('replace', 'description', ['touched']));
+    await dir.tracker.syncNow();
+    assert.ok(await dir.findUser(upnOf('attr')));
+    assert.deepEqual(take(), [], 'still cached');
+    // mail is kept (a claim rule reads it): the entry is dropped and read again.
+    await admin.modify(dnOf('attr'), change('replace', 'mail', ['changed@mail.example']));
+    await dir.tracker.syncNow();
+    const [row] = await dir.queryAttributes({ account: account('attr'), attributes: ['mail'] });
+    assert.deepEqual(take(), ['search'], 'read from the DC');
+    assert.deepEqual(row?.mail, ['changed@mail.example']);
+    assert.ok(await dir.findUser(upnOf('attr')));
+    assert.deepEqual(take(), ['search'], 'read again, and cached');
+    await dir.queryAttributes({ account: account('attr'), attributes: ['mail'] });
+    assert.deepEqual(take(), [], 'cached again');
   });
 
   test("past the staleness bound every call goes to the DC; 'degraded' once, then 'restored'", async () => {

@@ -1,0 +1,185 @@
+// CachedDirectory's reactions to what change tracking reports (server/directory/cache/cached-directory.ts), with the
+// tracker driven by hand: its state and events are set here, so each case (a full resync, a first read that
+// fails, a DC other than the tracker's, a change arriving during a read) happens exactly when the test says. The
+// LDAP directory and the group graph are the real ones, against the Samba AD DC (read-only: successful binds of
+// jdoe only). The real tracker runs in tests/integration/directory-cache-provider.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import {
+  CachedDirectory,
+  pollIntervalFor,
+} from '../../../server/directory/cache/cached-directory.ts';
+import { GroupGraph } from '../../../server/directory/cache/group-graph.ts';
+import type {
+  ChangeTrackerApi,
+  TrackerEvents,
+  TrackerOptions,
+  TrackerState,
+} from '../../../server/directory/cache/types.ts';
+import { LdapDirectory } from '../../../server/directory/ldap.ts';
+import type { DirectoryCacheEvent, DirectoryOperation } from '../../../server/directory/types.ts';
+import { FixedClock } from '../../../server/lib/clock.ts';
+import { sambaEnv, sambaLdapConfig } from '../../helpers/samba.ts';
+
+const env = sambaEnv();
+const DC = env.urls[0] ?? '';
+const BOUND_S = 5;
+
+/** A tracker whose state and events the test sets. */
+class HandTracker implements ChangeTrackerApi {
+  st: TrackerState = {
+    mode: 'starting',
+    freshAsOf: undefined,
+    dc: undefined,
+    usn: undefined,
+    resyncs: 0,
+  };
+  events: TrackerEvents = {};
+  options: TrackerOptions | undefined;
+  started = 0;
+  start(): void {
+    this.started++;
+  }
+  syncNow(): Promise<void> {
+    return Promise.resolve();
+  }
+  state(): TrackerState {
+    return this.st;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  set(st: Partial<TrackerState>): void {
+    this.st = { ...this.st, ...st };
+    this.events.onStateChange?.(this.st);
+  }
+}
+
+describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)', () => {
+  const clock = new FixedClock(Date.now());
+  const ops: DirectoryOperation[] = [];
+  const cacheEvents: DirectoryCacheEvent[] = [];
+  const tracker = new HandTracker();
+  let dir: CachedDirectory;
+  const jdoe = env.users.jdoe;
+  const take = (): string[] =>
+    ops
+      .splice(0)
+      .map((o) => o.op)
+      .filter((o) => o === 'search' || o === 'bind');
+
+  before(() => {
+    const config = sambaLdapConfig(env, { cache: { maxStalenessSeconds: BOUND_S, maxUsers: 100 } });
+    const deps = {
+      logger: pino({ level: 'silent' }),
+      clock,
+      baseDir: '/',
+      onOperation: (op: DirectoryOperation) => ops.push(op),
+      onCacheEvent: (e: DirectoryCacheEvent) => cacheEvents.push(e),
+    };
+    dir = new CachedDirectory(new LdapDirectory(config, deps), config, deps, {
+      graph: new GroupGraph(),
+      createTracker: (_graph, options, events) => {
+        tracker.options = options;
+        tracker.events = events;
+        return tracker;
+      },
+    });
+  });
+  after(() => dir.close());
+
+  it('polls three times per bound, never faster than every 250 ms; tracks the values it caches', () => {
+    assert.equal(pollIntervalFor(5), 1666);
+    assert.equal(pollIntervalFor(0.3), 250);
+    assert.equal(tracker.options?.pollIntervalMs, 1666);
+    const tracked = tracker.options?.userAttributes.map((a) => a.toLowerCase()) ?? [];
+    for (const a of ['useraccountcontrol', 'pwdlastset', 'primarygroupid', 'userprincipalname'])
+      assert.ok(tracked.includes(a), a);
+  });
+
+  it('before the first full read every call goes to the DC, with no event; a failed first read is degraded', async () => {
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.equal(tracker.started, 1, 'tracking starts on first use');
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind', 'search', 'bind']);
+    assert.deepEqual(cacheEvents, []);
+    tracker.set({ mode: 'lost', lastError: 'connection: ECONNREFUSED' });
+    tracker.set({ mode: 'lost', lastError: 'connection: ECONNREFUSED' });
+    assert.deepEqual(
+      cacheEvents.map((e) => [e.action, e.reason]),
+      [['degraded', 'connection: ECONNREFUSED']],
+    );
+    assert.equal(dir.cacheStatus().serving, false);
+  });
+
+  it("serves once tracking is current ('restored'); a tracker lost but within the bound still serves", async () => {
+    cacheEvents.length = 0;
+    const now = clock.now().getTime();
+    tracker.set({ mode: 'tracking', freshAsOf: now, dc: DC, lastError: undefined, resyncs: 1 });
+    assert.deepEqual(
+      cacheEvents.map((e) => e.action),
+      ['restored'],
+    );
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind'], 'cold');
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['bind'], 'warm');
+    clock.advance(BOUND_S * 1000);
+    tracker.set({ mode: 'lost', lastError: 'timeout' });
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['bind'], 'exactly at the bound: still served');
+    clock.advance(1);
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind'], 'past it: direct');
+    assert.deepEqual(
+      cacheEvents.map((e) => [e.action, e.reason]),
+      [
+        ['restored', 'tracking current'],
+        ['degraded', 'timeout'],
+      ],
+    );
+    tracker.set({ mode: 'tracking', freshAsOf: clock.now().getTime(), lastError: undefined });
+  });
+
+  it('a full resync drops every cached user', async () => {
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    take();
+    assert.ok((await dir.findUser(jdoe.upn)) !== undefined);
+    assert.deepEqual(take(), [], 'cached');
+    cacheEvents.length = 0;
+    // Same DC, USN went backwards (restored from backup): only dropping everything keeps stale entries out.
+    tracker.events.onResync?.({ dc: DC, reason: 'usn-regressed', groups: 0, ms: 12 });
+    assert.deepEqual(cacheEvents, [
+      { action: 'resync', reason: 'usn-regressed', dc: DC, groups: 0, durationMs: 12 },
+    ]);
+    assert.equal(dir.cacheStatus().users, 0);
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind']);
+  });
+
+  it('entries read from a DC other than the one tracking follows are not served', async () => {
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    take();
+    tracker.set({ dc: 'ldaps://dc2.corp.example.test' });
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind']);
+    assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+    assert.deepEqual(take(), ['search', 'bind'], 'and not cached either');
+    tracker.set({ dc: DC });
+  });
+
+  it('a read that overlapped a tracked change is not cached (its values may predate the change)', async () => {
+    tracker.events.onResync?.({ dc: DC, reason: 'start', groups: 0, ms: 1 });
+    const pending = dir.findUser(jdoe.upn);
+    tracker.events.onUsersChanged?.([
+      { guid: '00000000-0000-0000-0000-000000000000', dn: 'CN=x', values: {} },
+    ]);
+    assert.ok(await pending);
+    take();
+    assert.ok(await dir.findUser(jdoe.upn));
+    assert.deepEqual(take(), ['search'], 'read again');
+    assert.ok(await dir.findUser(jdoe.upn));
+    assert.deepEqual(take(), [], 'this one was cached');
+  });
+});
