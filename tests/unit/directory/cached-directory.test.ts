@@ -92,8 +92,10 @@ describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)
   it('polls three times per bound, never faster than every 250 ms; tracks the values it caches', () => {
     assert.equal(pollIntervalFor(5), 1666);
     assert.equal(pollIntervalFor(0.3), 250);
-    assert.equal(tracker.options?.pollIntervalMs, 1666);
-    const tracked = tracker.options?.userAttributes.map((a) => a.toLowerCase()) ?? [];
+    const options: TrackerOptions | undefined = tracker.options;
+    assert.ok(options);
+    assert.equal(options.pollIntervalMs, 1666);
+    const tracked = options.userAttributes.map((a) => a.toLowerCase());
     for (const a of ['useraccountcontrol', 'pwdlastset', 'primarygroupid', 'userprincipalname'])
       assert.ok(tracked.includes(a), a);
   });
@@ -103,11 +105,11 @@ describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)
     assert.equal(tracker.started, 1, 'tracking starts on first use');
     assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
     assert.deepEqual(take(), ['search', 'bind', 'search', 'bind']);
-    assert.deepEqual(cacheEvents, []);
+    assert.equal(cacheEvents.length, 0);
     tracker.set({ mode: 'lost', lastError: 'connection: ECONNREFUSED' });
     tracker.set({ mode: 'lost', lastError: 'connection: ECONNREFUSED' });
     assert.deepEqual(
-      cacheEvents.map((e) => [e.action, e.reason]),
+      cacheEvents.map((e): string[] => [e.action, e.reason]),
       [['degraded', 'connection: ECONNREFUSED']],
     );
     assert.equal(dir.cacheStatus().serving, false);
@@ -133,7 +135,7 @@ describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)
     assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
     assert.deepEqual(take(), ['search', 'bind'], 'past it: direct');
     assert.deepEqual(
-      cacheEvents.map((e) => [e.action, e.reason]),
+      cacheEvents.map((e): string[] => [e.action, e.reason]),
       [
         ['restored', 'tracking current'],
         ['degraded', 'timeout'],
