@@ -624,7 +624,7 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
     assertGraphMatchesDc(h.graph, 'after recovery');
   });
 
-  it('a wrong service password: lost with a clear lastError, one bind per poll, never tried on the next DC', async () => {
+  it('a wrong service password: lost with a clear lastError, never tried on the next DC, retried with a doubling back-off', async () => {
     const h = harness(
       config({
         urls: [env.urls[0] ?? '', env.urls[0] ?? ''],
@@ -641,8 +641,21 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
     assert.ok(!(st.lastError ?? '').includes('Wrong-password-1'));
     assert.equal(count(h.ops, 'tracking_bind'), 1, 'one bind, not retried, not on the second DC');
     assert.equal(count(h.ops, 'tracking_search'), 0);
+    assert.match(st.lastError ?? '', /next try in 30 s/);
+    // Backing off by the injected clock: each refusal counts toward the account's lockout.
     await h.tracker.syncNow();
-    assert.equal(count(h.ops, 'tracking_bind'), 2, 'the next poll tries once more');
+    assert.equal(count(h.ops, 'tracking_bind'), 1, 'no bind before the back-off ends');
+    h.clock.advance(30_000);
+    await h.tracker.syncNow();
+    assert.equal(count(h.ops, 'tracking_bind'), 2, 'one more bind after 30 s');
+    assert.match(h.tracker.state().lastError ?? '', /next try in 60 s/);
+    h.clock.advance(30_000);
+    await h.tracker.syncNow();
+    assert.equal(count(h.ops, 'tracking_bind'), 2, 'the back-off doubled');
+    h.clock.advance(30_000);
+    await h.tracker.syncNow();
+    assert.equal(count(h.ops, 'tracking_bind'), 3);
+    assert.equal(h.tracker.state().mode, 'lost');
     // The right password for the same account works (the account is sound; the password was the problem).
     const ok = harness(config({ bindDn: dnOf('ct-svc'), bindPassword: SVC_PASSWORD }));
     await ok.tracker.syncNow();

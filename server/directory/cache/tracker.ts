@@ -49,6 +49,8 @@ import type {
 } from './types.ts';
 
 const DEFAULT_PAGE_SIZE = 500;
+/** busy, unavailable, other: the DC is failing, not refusing this read (as ldap.ts). */
+const FAILOVER_CODES = new Set([51, 52, 80]);
 const GROUP_ATTRIBUTES = ['objectGUID', 'objectSid', 'sAMAccountName', 'groupType', 'member'];
 const GROUP_BINARY = ['objectGUID', 'objectSid'];
 
@@ -60,17 +62,29 @@ interface TrackedDc {
   client: Client | undefined;
   /** A bind succeeded on this client: a reconnect under it replays the bind (autoRebind). */
   bound: boolean;
+  /** The DC database's invocationId, read once per connection (a restore needs a DC restart, which drops it). */
+  invocationId: string | undefined;
 }
 
-/** The service account itself was refused: retried at the next poll only, and never on the other DCs. */
+/** The service account itself was refused: never tried on the other DCs, and retried with a back-off. */
 class ServiceAccountRejected extends Error {}
 
 /** Where the USN watermark was read: a DC is its URL and its own identity (dsServiceName, the NTDS Settings DN). */
 interface Watermark {
   url: string;
   server: string | undefined;
+  /** undefined when the account may not read it (then only a USN below the watermark shows a restore). */
+  invocationId: string | undefined;
   usn: bigint;
 }
+
+/**
+ * After the DC refuses the service account's bind, the next try waits this long, doubling per refusal up to
+ * BIND_BACKOFF_MAX_MS: each refusal counts toward the account's lockout threshold, and the account is the one every
+ * sign-in search uses too.
+ */
+const BIND_BACKOFF_MIN_MS = 30_000;
+const BIND_BACKOFF_MAX_MS = 600_000;
 
 export class ChangeTracker implements ChangeTrackerApi {
   readonly #config: LdapDirectoryConfig;
@@ -110,6 +124,9 @@ export class ChangeTracker implements ChangeTrackerApi {
   /** A cycle queued and not yet started: callers of syncNow() meanwhile share it. */
   #pending: Promise<void> | undefined;
   #busy = false;
+  /** Bind refusals in a row, and the injected-clock time before which no bind is tried again. */
+  #bindRefusals = 0;
+  #bindRetryAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     config: LdapDirectoryConfig,
@@ -151,7 +168,12 @@ export class ChangeTracker implements ChangeTrackerApi {
         : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
       ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername }),
     };
-    this.#dcs = config.urls.map((url) => ({ url, client: undefined, bound: false }));
+    this.#dcs = config.urls.map((url) => ({
+      url,
+      client: undefined,
+      bound: false,
+      invocationId: undefined,
+    }));
   }
 
   start(): void {
@@ -197,6 +219,7 @@ export class ChangeTracker implements ChangeTrackerApi {
   /** One poll (or the owed full read), trying the DCs from the sticky one on. Never throws. */
   async #cycle(): Promise<void> {
     if (this.#closed) return;
+    if (this.#clock.now().getTime() < this.#bindRetryAt) return; // backing off after a refused bind
     const order = this.#dcs.map((_, i) => (this.#current + i) % this.#dcs.length);
     let lastError = 'no domain controller';
     for (const index of order) {
@@ -205,6 +228,8 @@ export class ChangeTracker implements ChangeTrackerApi {
       try {
         await this.#syncWith(dc);
         this.#current = index;
+        this.#bindRefusals = 0;
+        this.#bindRetryAt = Number.NEGATIVE_INFINITY;
         return;
       } catch (err) {
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() can run across the await
@@ -212,7 +237,13 @@ export class ChangeTracker implements ChangeTrackerApi {
         await this.#drop(dc);
         if (err instanceof ServiceAccountRejected) {
           // The same account on the next DC would be refused too, and each try counts toward its lockout.
-          lastError = err.message;
+          const wait = Math.min(
+            Math.max(BIND_BACKOFF_MIN_MS, this.#options.pollIntervalMs) * 2 ** this.#bindRefusals,
+            BIND_BACKOFF_MAX_MS,
+          );
+          this.#bindRefusals += 1;
+          this.#bindRetryAt = this.#clock.now().getTime() + wait;
+          lastError = `${err.message} (next try in ${Math.round(wait / 1000)} s)`;
           this.#logger.error({ url: dc.url, reason: lastError }, 'change tracking: bind refused');
           break;
         }
@@ -231,11 +262,19 @@ export class ChangeTracker implements ChangeTrackerApi {
     // The watermark is read BEFORE the searches: a change committed while they run is then read again next time,
     // never skipped.
     const root = await this.#readRoot(dc, client);
+    if (dc.invocationId === undefined && root.server !== undefined)
+      dc.invocationId = await this.#readInvocationId(dc, client, root.server);
     const previous = this.#watermark;
     let owed = this.#owed;
     if (owed === undefined && previous !== undefined) {
       if (previous.url !== dc.url || previous.server !== root.server) owed = 'dc-switch';
-      else if (root.usn < previous.usn) owed = 'usn-regressed';
+      // A DC restored from backup: its USNs went back, or (restored and written to since) its database has a new
+      // invocationId ([MS-ADTS] §3.1.1.1.9, [MS-DRSR] §5.1.1: USN rollback).
+      else if (
+        root.usn < previous.usn ||
+        (previous.invocationId !== undefined && dc.invocationId !== previous.invocationId)
+      )
+        owed = 'usn-regressed';
     }
     if (owed !== undefined) {
       this.#owed = owed;
@@ -255,7 +294,12 @@ export class ChangeTracker implements ChangeTrackerApi {
       this.#lastDeletionCheck = started;
       if (dropped > 0) this.#logger.info({ dropped }, 'change tracking: deleted groups dropped');
     }
-    this.#watermark = { url: dc.url, server: root.server, usn: root.usn };
+    this.#watermark = {
+      url: dc.url,
+      server: root.server,
+      invocationId: dc.invocationId,
+      usn: root.usn,
+    };
     this.#setState({
       mode: 'tracking',
       freshAsOf: started,
@@ -280,7 +324,12 @@ export class ChangeTracker implements ChangeTrackerApi {
     );
     this.#graph.replaceAll(groups);
     const ms = Math.round(performance.now() - t0);
-    this.#watermark = { url: dc.url, server: root.server, usn: root.usn };
+    this.#watermark = {
+      url: dc.url,
+      server: root.server,
+      invocationId: dc.invocationId,
+      usn: root.usn,
+    };
     this.#owed = undefined;
     // A full read lists every live group: it is a deletion check too.
     this.#lastDeletionCheck = started;
@@ -345,6 +394,7 @@ export class ChangeTracker implements ChangeTrackerApi {
     const client = dc.client;
     dc.client = undefined;
     dc.bound = false;
+    dc.invocationId = undefined;
     if (client !== undefined) await client.unbind().catch(() => undefined);
   }
 
@@ -369,6 +419,32 @@ export class ChangeTracker implements ChangeTrackerApi {
       usn: BigInt(usn),
       server: entry === undefined ? undefined : text(entry, 'dsServiceName'),
     };
+  }
+
+  /** invocationId of the DC's NTDS Settings object (dsServiceName), hex; undefined when it cannot be read. */
+  async #readInvocationId(
+    dc: TrackedDc,
+    client: Client,
+    server: string,
+  ): Promise<string | undefined> {
+    this.#emit(dc.url, 'tracking_search');
+    try {
+      const { searchEntries } = await this.#race(
+        client.search(server, {
+          scope: 'base',
+          filter: new PresenceFilter({ attribute: 'objectClass' }),
+          attributes: ['invocationId'],
+          explicitBufferAttributes: ['invocationId', 'invocationID'],
+        }),
+      );
+      const v =
+        searchEntries[0] === undefined ? undefined : binary(searchEntries[0], 'invocationId');
+      return v?.toString('hex');
+    } catch (err) {
+      // A forest that hides the configuration partition from the account: tracking works without it.
+      if (err instanceof ResultCodeError && !FAILOVER_CODES.has(err.code)) return undefined;
+      throw err;
+    }
   }
 
   /** Every group matching `filter` in the domain naming context, members by objectGUID (extended DN control). */
