@@ -249,6 +249,25 @@ interface Change {
 
 let created = 0;
 
+/** Kinds of change: 0 add user, 1 remove member, 2 nest, 3 cycle, 4 rename, 5 delete, 6 create, 7 primary group. */
+const KINDS = 8;
+const WEIGHTS = [4, 3, 3, 2, 2, 2, 2, 2];
+function weightedKind(): number {
+  let r = below(WEIGHTS.reduce((a, b) => a + b, 0));
+  for (let k = 0; k < KINDS; k++) {
+    r -= WEIGHTS[k] ?? 0;
+    if (r < 0) return k;
+  }
+  return 0;
+}
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = below(i + 1);
+    [xs[i], xs[j]] = [xs[j] as T, xs[i] as T];
+  }
+  return xs;
+}
+
 /** One random change valid for the OU as it is now; undefined when the chosen kind has nothing to act on. */
 function randomChange(s: OuState, kind: number): Change | undefined {
   switch (kind) {
@@ -321,7 +340,7 @@ function randomChange(s: OuState, kind: number): Change | undefined {
     case 5: {
       // A primary group cannot be deleted (Samba, like AD: 00002071 "still the primaryGroupID for 1 users").
       const g = pick(s.groups.filter((x) => !s.users.some((u) => u.primaryGroupId === x.rid)));
-      if (g === undefined || s.groups.length <= 4) return undefined;
+      if (g === undefined || s.groups.length <= 6) return undefined;
       return {
         what: `delete ${g.sam}`,
         deletes: true,
@@ -401,48 +420,53 @@ function seed(): string[] {
   }));
   for (const u of users)
     ldif += `dn: ${u.dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: ${u.name}\n\n`;
+  // g0–g5: both kinds of every scope (g0 global, g1 universal, g2 domain-local security; g3–g5 the same as
+  // distribution groups); g6 universal security (for a cycle with g1); the rest random.
+  const fixed: [Scope, boolean][] = [
+    ['global', true],
+    ['universal', true],
+    ['domainLocal', true],
+    ['global', false],
+    ['universal', false],
+    ['domainLocal', false],
+    ['universal', true],
+  ];
   const groups = Array.from({ length: GROUPS }, (_, i) => {
-    // Both kinds of every scope among the first six, the rest random.
-    const scope: Scope =
-      i < 6
-        ? ((['global', 'universal', 'domainLocal'] as const)[i % 3] ?? 'global')
-        : randomScope();
-    const security = i < 6 ? i < 3 : random() < 0.7;
+    const [scope, security] = fixed[i] ?? [randomScope(), random() < 0.7];
     return { name: `${P}g${String(i)}`, dn: `CN=${P}g${String(i)},${OU}`, scope, security };
   });
   for (const g of groups) ldif += newGroup(g.name, g.scope, g.security);
   modify(ldif);
   ldif = '';
   const links = new Set<string>();
-  const link = (g: (typeof groups)[number], memberDn: string): void => {
+  const link = (g: (typeof groups)[number] | undefined, memberDn: string | undefined): void => {
+    if (g === undefined || memberDn === undefined) return;
     if (links.has(`${g.dn}|${memberDn}`) || g.dn === memberDn) return;
     links.add(`${g.dn}|${memberDn}`);
     ldif += addMember(g.dn, memberDn);
   };
+  const [g0, g1, g2, g3, , , g6] = groups;
+  const [u0, , , , u4] = users;
+  // A chain of security groups: u0 ∈ g0 ∈ g1 ∈ g2 (global in universal in domain-local).
+  link(g0, u0?.dn);
+  link(g1, g0?.dn);
+  link(g2, g1?.dn);
+  notes.push(`${P}u0 ∈ ${P}g0 ∈ ${P}g1 ∈ ${P}g2 (security chain)`);
+  // A distribution group mid-chain: u4 ∈ g3 (distribution global) ∈ g1 (security universal).
+  link(g3, u4?.dn);
+  link(g1, g3?.dn);
+  notes.push(`${P}u4 ∈ ${P}g3 (distribution) ∈ ${P}g1 (security)`);
+  // A cycle: g1 ∈ g6 ∈ g1 (universal security).
+  link(g6, g1?.dn);
+  link(g1, g6?.dn);
+  notes.push(`cycle ${P}g1 <-> ${P}g6`);
   for (const u of users) {
-    for (let k = 1 + below(3); k > 0; k--) {
-      const g = pick(groups);
-      if (g !== undefined) link(g, u.dn);
-    }
+    for (let k = 1 + below(3); k > 0; k--) link(pick(groups), u.dn);
   }
-  for (let k = 0; k < 14; k++) {
-    const g = groups[below(GROUPS)];
-    const h = groups[below(GROUPS)];
+  for (let k = 0; k < 12; k++) {
+    const g = pick(groups);
+    const h = pick(groups);
     if (g !== undefined && h !== undefined && RANK[h.scope] <= RANK[g.scope]) link(g, h.dn);
-  }
-  // A distribution group mid-chain: user ∈ distribution global g3 ∈ security global g0 (the DC stops at g3).
-  const [g0, , , g3] = groups;
-  if (g0 !== undefined && g3 !== undefined && users[0] !== undefined) {
-    link(g3, users[0].dn);
-    link(g0, g3.dn);
-    notes.push(`${users[0].name} ∈ ${g3.name} (distribution) ∈ ${g0.name} (security)`);
-  }
-  // A cycle of two same-scope groups.
-  const same = groups.filter((g) => g.scope === (groups[6]?.scope ?? 'global'));
-  if (same.length >= 2 && same[0] !== undefined && same[1] !== undefined) {
-    link(same[0], same[1].dn);
-    link(same[1], same[0].dn);
-    notes.push(`cycle ${same[0].name} <-> ${same[1].name}`);
   }
   modify(ldif);
   // Non-default primary groups for three users.
@@ -462,11 +486,17 @@ function seed(): string[] {
 
 const sortedSet = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
 
-/** For every user of the OU: graph.tokenGroups = the DC's tokenGroups, graph.directGroups = the DC's memberOf. */
-function compare(graph: GroupGraph, where: string): number {
+/**
+ * For every user of the OU: graph.tokenGroups = the DC's tokenGroups, graph.directGroups = the DC's memberOf.
+ * Returns how many SIDs were compared, and how many of them were SIDs of this OU's groups that the DC gave through
+ * nesting alone (neither a direct group nor the primary group): what shows the comparison exercised nesting.
+ */
+function compare(graph: GroupGraph, where: string): { sids: number; nested: number } {
   const s = readOu();
   assert.equal(s.users.length, USERS, where);
+  const ouSids = new Set(s.groups.map((g) => g.sid));
   let sids = 0;
+  let nested = 0;
   for (const u of s.users) {
     const [entry] = search(u.dn, 'base', '(objectClass=*)', ['tokenGroups', 'memberOf']);
     assert.ok(entry !== undefined, `${where}: ${u.dn} not read`);
@@ -493,8 +523,12 @@ function compare(graph: GroupGraph, where: string): number {
       `${where}: memberOf of ${u.sam}`,
     );
     sids += dcTokenGroups.length;
+    const direct = new Set(texts(entry, 'memberof').map((v) => extended(v).sid));
+    nested += dcTokenGroups.filter(
+      (x) => ouSids.has(x) && !direct.has(x) && x !== primarySid,
+    ).length;
   }
-  return sids;
+  return { sids, nested };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -539,26 +573,37 @@ test("random group graphs in Samba: the graph gives the DC's tokenGroups and mem
     { logger: pino({ level: 'silent' }), clock, baseDir: process.cwd() },
   );
   await sync(clock.now().getTime(), 'full read');
-  compare(graph, `seed ${String(SEED)}, after the full read`);
+  const seeded = compare(graph, `seed ${String(SEED)}, after the full read`);
+  // The seeded chain u0 ∈ g0 ∈ g1 ∈ g2 alone gives two SIDs through nesting.
+  assert.ok(seeded.nested >= 2, `nesting exercised: ${JSON.stringify(seeded)}`);
+  const total = { ...seeded };
 
+  const order = shuffle(Array.from({ length: KINDS }, (_, i) => i));
   const kinds = new Map<string, number>();
   for (let step = 1; step <= CHANGES; step++) {
     const s = readOu();
     let change: Change | undefined;
+    // The first eight changes are one of each kind, in random order; then kinds by weight.
+    const first = step <= KINDS ? order[step - 1] : undefined;
     for (let tries = 0; change === undefined && tries < 50; tries++)
-      change = randomChange(s, below(8));
+      change = randomChange(s, tries === 0 && first !== undefined ? first : weightedKind());
     assert.ok(change !== undefined, 'no valid change found');
     clock.advance(1000);
     const changedAt = clock.now().getTime();
+    const where = `seed ${String(SEED)}, change ${String(step)}: ${change.what}`;
+    t.diagnostic(where);
     change.run();
     const kind = change.what.split(' ')[0] ?? '';
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    const where = `seed ${String(SEED)}, change ${String(step)}: ${change.what}`;
-    t.diagnostic(where);
     // The deletion check runs when deletionCheckSeconds have passed on the injected clock since the last one.
     if (change.deletes === true) clock.advance(DELETION_CHECK_S * 1000 + 1);
     await sync(changedAt, where);
-    compare(graph, where);
+    const c = compare(graph, where);
+    total.sids += c.sids;
+    total.nested += c.nested;
   }
   t.diagnostic(`changes by kind: ${JSON.stringify(Object.fromEntries(kinds))}`);
+  t.diagnostic(
+    `SIDs compared: ${String(total.sids)}, of which this OU's groups through nesting alone: ${String(total.nested)}`,
+  );
 });
