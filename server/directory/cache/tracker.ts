@@ -194,6 +194,9 @@ export class ChangeTracker implements ChangeTrackerApi {
       this.#busy = true;
       try {
         await this.#cycle();
+      } catch (err) {
+        // #cycle handles DC failures itself; anything else is a bug, which must still not stop the poll loop.
+        this.#logger.error({ err: describe(err) }, 'change tracking: poll failed');
       } finally {
         this.#busy = false;
       }
