@@ -62,6 +62,25 @@ function sidText(b: Buffer): string {
   return `S-${String(b.readUInt8(0))}-${String(authority)}${subs.map((s) => `-${String(s)}`).join('')}`;
 }
 
+/**
+ * A first logon, as every real user has had: the DC records lastLogonTimestamp then (measured on Samba: the first
+ * successful bind moves the user's uSNChanged, later ones within 14 days do not). Done before the app starts, so
+ * the only user changes tracking sees are the tests' own.
+ */
+async function firstLogon(dn: string, password: string): Promise<void> {
+  const client = new Client({
+    url: env.urls[0] ?? '',
+    timeout: 30_000,
+    connectTimeout: 5000,
+    tlsOptions: { ca: readFileSync(env.caFile), rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+  });
+  try {
+    await client.bind(dn, password);
+  } finally {
+    await client.unbind();
+  }
+}
+
 const unicodePwd = (password: string): Buffer => Buffer.from(`"${password}"`, 'utf16le');
 const change = (
   operation: 'add' | 'delete' | 'replace',
@@ -133,6 +152,7 @@ before(async () => {
       a('unicodePwd', [unicodePwd(password)]),
     ]);
   }
+  for (const u of USERS) await firstLogon(dnOf(u), passwords.get(u) ?? '');
   rulesFile = join(mkdtempSync(join(tmpdir(), 'fedgate-cache-failover-')), 'groups.rules');
   writeFileSync(
     rulesFile,

@@ -77,6 +77,25 @@ async function adminClient(): Promise<Client> {
   return client;
 }
 
+/**
+ * A first logon, as every real user has had: the DC records lastLogonTimestamp then (measured on Samba: the first
+ * successful bind moves the user's uSNChanged, later ones within 14 days do not). Done before the app starts, so
+ * the only user changes tracking sees are the tests' own.
+ */
+async function firstLogon(dn: string, password: string): Promise<void> {
+  const client = new Client({
+    url: env.urls[0] ?? '',
+    timeout: 30_000,
+    connectTimeout: 5000,
+    tlsOptions: { ca: readFileSync(env.caFile), rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+  });
+  try {
+    await client.bind(dn, password);
+  } finally {
+    await client.unbind();
+  }
+}
+
 const unicodePwd = (password: string): Buffer => Buffer.from(`"${password}"`, 'utf16le');
 const newPassword = (): string => `Aa1-${randomBytes(10).toString('hex')}`;
 const change = (
@@ -141,6 +160,7 @@ describe('directory cache: changes in AD are seen by the next sign-in of a cache
         a('unicodePwd', [unicodePwd(password)]),
       ]);
     }
+    for (const u of USERS) await firstLogon(dnOf(u), passwords.get(u) ?? '');
     await admin.modify(dnOf('removed'), change('add', 'member', [dnOf('rem')]));
     await admin.modify(dnOf('child'), change('add', 'member', [dnOf('nest')]));
 
@@ -304,12 +324,12 @@ c:[Type == "${GROUPSID}", Value == "${sids.get('parent') ?? ''}", Issuer == "AD 
     };
   }
 
-  /** A warm sign-in after a change: the bind, and at most one search (the user's entry re-read). */
+  /**
+   * A warm sign-in after a group change is still the bind alone: membership comes from the tracked group graph, and
+   * adding a user to a group moves the group's uSNChanged, not the user's (so the cached entry stays).
+   */
   function warmAfterChange(ops: Record<string, number>, what: string): void {
-    const { bind, search, ...rest } = ops;
-    assert.equal(bind, 1, `${what}: one bind (${JSON.stringify(ops)})`);
-    assert.ok((search ?? 0) <= 1, `${what}: at most one search (${JSON.stringify(ops)})`);
-    assert.deepEqual(rest, {}, `${what}: nothing else (${JSON.stringify(ops)})`);
+    assert.deepEqual(ops, { bind: 1 }, `${what}: one bind`);
   }
 
   test('a warm sign-in costs the DC one bind; a cold one a search and a bind', async (ctx) => {
@@ -328,6 +348,12 @@ c:[Type == "${GROUPSID}", Value == "${sids.get('parent') ?? ''}", Issuer == "AD 
     assert.deepEqual(warm.claims.attributes, cold.claims.attributes);
     assert.deepEqual(cold.claims.attributes[UPN], [upnOf('ops')]);
     assert.ok((cold.claims.attributes[GROUP] ?? []).includes('Domain Users'));
+  });
+
+  test('a cached user stays warm across syncs that change nothing of theirs', async () => {
+    await claimsOf('ops');
+    await synced();
+    assert.deepEqual((await claimsOf('ops')).ops, { bind: 1 });
   });
 
   test('a user added to a group: the next sign-in after the sync carries the group', async (ctx) => {
