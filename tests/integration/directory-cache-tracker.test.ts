@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { Client, PresenceFilter } from 'ldapts';
@@ -561,6 +561,33 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
     const n = h.ops.length;
     await h.tracker.syncNow();
     assert.equal(h.ops.length, n, 'nothing after close');
+  });
+
+  it('close() ends a poll stuck on a DC that never answers, without a rejection', async () => {
+    // A TCP listener that accepts and says nothing: TLS never completes, the (long) timeouts never fire first.
+    const held: Socket[] = [];
+    const silent = createServer((sock) => {
+      held.push(sock);
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const url = `ldaps://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const h = harness(config({ urls: [url], connectTimeoutMs: 60_000, timeoutMs: 60_000 }));
+      let settled = false;
+      void h.tracker.syncNow().then(() => (settled = true));
+      await waitUntil('the tracker connected to the silent DC', () => held.length > 0);
+      await h.tracker.close();
+      await waitUntil('syncNow settled after close', () => settled);
+      assert.equal(h.tracker.state().freshAsOf, undefined);
+    } finally {
+      for (const sock of held) sock.destroy();
+      await new Promise<void>((r) => {
+        silent.close(() => {
+          r();
+        });
+      });
+    }
   });
 
   it('DC failover mid-stream: full resync on the next DC, the outage change seen; every DC down → lost, then recovery', async () => {
