@@ -273,7 +273,9 @@ function randomChange(s: OuState, kind: number): Change | undefined {
   switch (kind) {
     case 0: {
       const g = pick(s.groups);
-      const u = g && pick(s.users.filter((x) => !g.members.has(x.guid)));
+      // Not a user whose primary group it is: the DC refuses that value (68, as AD's ERROR_MEMBER_IN_GROUP).
+      const u =
+        g && pick(s.users.filter((x) => !g.members.has(x.guid) && x.primaryGroupId !== g.rid));
       if (g === undefined || u === undefined) return undefined;
       return {
         what: `add user ${u.sam} to ${g.sam}`,
