@@ -462,7 +462,10 @@ function seed(): string[] {
   link(g6, g1?.dn);
   link(g1, g6?.dn);
   notes.push(`cycle ${P}g1 <-> ${P}g6`);
+  // Every other user in one to three random groups (u4 only in g3 to start with: with g1 reached through g3
+  // alone, a graph that expanded distribution groups would differ from the DC at once).
   for (const u of users) {
+    if (u === u4) continue;
     for (let k = 1 + below(3); k > 0; k--) link(pick(groups), u.dn);
   }
   for (let k = 0; k < 12; k++) {
