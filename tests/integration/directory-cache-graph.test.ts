@@ -28,6 +28,7 @@ import { pino } from 'pino';
 import { GroupGraph } from '../../server/directory/cache/group-graph.ts';
 import { ChangeTracker } from '../../server/directory/cache/tracker.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
+import { SeededRandom } from '../../server/lib/random.ts';
 import { adminClient } from '../helpers/doctor-seed.ts';
 import { ldapCliEnv, ldapToolAsAdmin, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
 
@@ -41,22 +42,13 @@ const GROUPS = 12;
 const CHANGES = 25;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Randomness: mulberry32, seeded, so a failing run can be replayed.
+// Randomness: the project's seeded test generator, so a failing run can be replayed.
 
 const SEED =
-  process.env.FEDGATE_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.FEDGATE_SEED);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+  process.env.FEDGATE_SEED === undefined ? randomInt(1, 2 ** 31) : Number(process.env.FEDGATE_SEED);
+const generator = new SeededRandom(SEED);
+/** In [0, 1). */
+const random = (): number => generator.bytes(4).readUInt32LE(0) / 2 ** 32;
 const below = (n: number): number => Math.floor(random() * n);
 function pick<T>(xs: readonly T[]): T | undefined {
   return xs.length === 0 ? undefined : xs[below(xs.length)];
@@ -169,6 +161,8 @@ interface GroupState extends Named {
 interface UserState extends Named {
   sam: string;
   primaryGroupId: number;
+  /** GUIDs of the groups whose member holds the user (from its memberOf: Domain Users' own list can be ranged). */
+  memberOf: Set<string>;
 }
 interface OuState {
   groups: GroupState[];
@@ -198,10 +192,12 @@ function readOu(): OuState {
   const users = search(OU, 'sub', '(&(objectClass=user)(objectCategory=person))', [
     'sAMAccountName',
     'primaryGroupID',
+    'memberOf',
   ]).map((e): UserState => ({
     ...extended(e.dn),
     sam: text(e, 'samaccountname') ?? '',
     primaryGroupId: Number(text(e, 'primarygroupid')),
+    memberOf: new Set(texts(e, 'memberof').map((v) => extended(v).guid)),
   }));
   const domainUsers = search(
     env.baseDn,
@@ -382,7 +378,7 @@ function randomChange(s: OuState, kind: number): Change | undefined {
       return {
         what: `primary group of ${u.sam} → ${g.sam} (${String(g.rid)}, was ${String(u.primaryGroupId)}, ${primaryOf(s, u)?.sam ?? '?'})`,
         run: () => {
-          modify((g.members.has(u.guid) ? '' : addMember(g.dn, u.dn)) + setPrimary(u.dn, g.rid));
+          modify((u.memberOf.has(g.guid) ? '' : addMember(g.dn, u.dn)) + setPrimary(u.dn, g.rid));
         },
       };
     }
@@ -480,7 +476,9 @@ function seed(): string[] {
     const user = s.users.find((x) => x.sam === u.name);
     const g = pick(s.groups.filter((x) => x.security && x.scope !== 'domainLocal'));
     if (user === undefined || g === undefined) continue;
-    modify((g.members.has(user.guid) ? '' : addMember(g.dn, user.dn)) + setPrimary(user.dn, g.rid));
+    modify(
+      (user.memberOf.has(g.guid) ? '' : addMember(g.dn, user.dn)) + setPrimary(user.dn, g.rid),
+    );
     notes.push(`primary group of ${u.name}: ${g.sam}`);
   }
   return notes;
