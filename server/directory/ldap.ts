@@ -85,6 +85,15 @@ const UF_LOCKOUT = 0x10;
 const CERTIFICATE_ATTRIBUTES = [...USER_ATTRIBUTES, 'altSecurityIdentities', 'accountExpires'];
 /** busy, unavailable, other: the DC, not the request, is the problem (security-corpus C3.1). */
 const FAILOVER_RESULT_CODES = new Set([51, 52, 80]);
+/**
+ * LDAP_SERVER_FAST_BIND_OID ([MS-ADTS] §3.1.1.3.4.2.5): an extended operation that puts a connection in fast
+ * concurrent bind mode, where each simple bind only verifies the password (the DC builds no token and evaluates no
+ * group membership for it). Our pooled connections only ever bind, so nothing else is lost. The DC lists it in its
+ * rootDSE supportedExtension when it supports it (AD DS since Windows Server 2003). Samba does not list it (measured
+ * 2026-12-06): on Samba no extended operation is sent and every bind is an ordinary simple bind.
+ */
+export const FAST_BIND_OID = '1.2.840.113556.1.4.1781';
+
 /** A DC that failed is tried after the healthy ones for this long (security-corpus E1). */
 const DEMOTE_FAILED_DC_MS = 30_000;
 
@@ -96,6 +105,9 @@ interface DomainController {
   /** Connections for user binds only. */
   pool: BindPool;
   demotedUntil: number;
+  /** Whether the DC's rootDSE lists FAST_BIND_OID: undefined until read (once per DC). */
+  fastBind: boolean | undefined;
+  fastBindProbe: Promise<boolean> | undefined;
 }
 
 /** The service account itself was refused: a configuration problem, not something another DC would fix. */
@@ -181,15 +193,19 @@ export class LdapDirectory implements DirectoryProvider {
           autoRebind,
           createSecureConnection: this.#connector(url),
         });
-      return {
+      const dc: DomainController = {
         url,
         service: client(true),
         serviceBinding: undefined,
         pool: new BindPool(config.poolSize, () => client(false), {
           maxWaitMs: config.maxQueueWaitMs,
+          prepare: (c) => this.#prepareBindConnection(dc, c),
         }),
         demotedUntil: 0,
+        fastBind: undefined,
+        fastBindProbe: undefined,
       };
+      return dc;
     });
   }
 
@@ -771,6 +787,52 @@ export class LdapDirectory implements DirectoryProvider {
     await dc.serviceBinding;
   }
 
+  /** Per DC: whether its rootDSE lists fast concurrent bind (undefined until the first bind reads it). */
+  fastBindSupport(): { url: string; supported: boolean | undefined }[] {
+    return this.#dcs.map((dc) => ({ url: dc.url, supported: dc.fastBind }));
+  }
+
+  /**
+   * Before the first bind on each new pooled connection: fast concurrent bind mode when the DC supports it, so each
+   * password bind costs AD a credential check only. On a DC that does not list it (Samba) nothing is sent.
+   */
+  async #prepareBindConnection(dc: DomainController, client: Client): Promise<void> {
+    if (!(await this.#fastBindSupported(dc))) return;
+    try {
+      await client.exop(FAST_BIND_OID);
+    } catch (err) {
+      if (failoverReason(err) !== undefined) throw err;
+      // Listed but refused: the ordinary bind still works, just at its usual cost.
+      this.#logger.warn({ url: dc.url, detail: describe(err) }, 'fast concurrent bind refused');
+    }
+  }
+
+  /** Reads the DC's rootDSE supportedExtension once (a failed read is tried again at the next new connection). */
+  #fastBindSupported(dc: DomainController): Promise<boolean> {
+    if (dc.fastBind !== undefined) return Promise.resolve(dc.fastBind);
+    dc.fastBindProbe ??= (async () => {
+      try {
+        await this.#serviceBound(dc);
+        this.#emit(dc.url, 'search');
+        const { searchEntries } = await dc.service.search('', {
+          scope: 'base',
+          filter: new PresenceFilter({ attribute: 'objectClass' }),
+          attributes: ['supportedExtension'],
+        });
+        const listed =
+          searchEntries[0] === undefined ? [] : values(searchEntries[0], 'supportedExtension');
+        dc.fastBind = supportsFastBind(listed);
+        return dc.fastBind;
+      } catch (err) {
+        this.#logger.warn({ url: dc.url, detail: describe(err) }, 'rootDSE read failed');
+        return false;
+      } finally {
+        dc.fastBindProbe = undefined;
+      }
+    })();
+    return dc.fastBindProbe;
+  }
+
   /** undefined = the password is right; result 49 → mapped failure; anything else throws. */
   async #bind(
     dc: DomainController,
@@ -857,6 +919,13 @@ function personFilter(match: Filter): Filter {
       match,
     ],
   });
+}
+
+/** Whether a rootDSE supportedExtension list names fast concurrent bind. */
+export function supportsFastBind(supportedExtension: readonly (string | Buffer)[]): boolean {
+  return supportedExtension.some(
+    (v) => (typeof v === 'string' ? v : v.toString('utf8')).trim() === FAST_BIND_OID,
+  );
 }
 
 /**

@@ -20,6 +20,12 @@ export interface BindPoolOptions {
   maxWaitMs: number;
   /** Monotonic milliseconds (injected: performance.now in production). */
   now?: () => number;
+  /**
+   * Per-connection set-up, run before the first bind on each new LDAP connection: when a connection is not open yet
+   * (first use, or ldapts will reconnect a dropped one). ldap.ts puts the connection in AD's fast concurrent bind
+   * mode here when the DC supports it. A rejection fails the bind like a connection error.
+   */
+  prepare?: ((client: Client) => Promise<void>) | undefined;
 }
 
 /** Weight of the newest bind in the moving average of bind times. */
@@ -50,6 +56,7 @@ export class BindPool {
   readonly #create: () => Client;
   readonly #maxWaitMs: number;
   readonly #now: () => number;
+  readonly #prepare: ((client: Client) => Promise<void>) | undefined;
   readonly #all = new Set<Client>();
   readonly #idle: Client[] = [];
   readonly #waiters: Waiter[] = [];
@@ -61,13 +68,18 @@ export class BindPool {
     this.#create = create;
     this.#maxWaitMs = opts.maxWaitMs;
     this.#now = opts.now ?? (() => performance.now());
+    this.#prepare = opts.prepare;
   }
 
   /** Simple bind as `dn`; rejects with the ldapts error (InvalidCredentialsError for result 49). */
   async bind(dn: string, password: string): Promise<void> {
     const client = await this.#acquire();
-    const started = this.#now();
+    let started = this.#now();
     try {
+      if (this.#prepare !== undefined && !client.isConnected) {
+        await this.#prepare(client);
+        started = this.#now();
+      }
       await client.bind(dn, password);
     } finally {
       const took = this.#now() - started;

@@ -36,6 +36,7 @@ const BOUND_S = 300;
 /** sAMAccountName prefix: names are unique in the whole domain. */
 const P = 'csp-';
 const USERS = [
+  'boot',
   'warm',
   'dis',
   'pwd',
@@ -109,6 +110,7 @@ describe('directory cache provider: DC operations per sign-in, security state fr
   let admin: Client;
   let dir: CachedDirectory;
 
+  const pw = (u: UserKey): string => passwords.get(u) ?? '';
   /**
    * The sign-in path's searches and binds since the last call, in order (tracking_* left out; connection set-up,
    * connect and service_bind, happens once per pooled connection and is not per sign-in).
@@ -135,6 +137,17 @@ describe('directory cache provider: DC operations per sign-in, security state fr
     assert.ok(d instanceof CachedDirectory, 'cache.maxStalenessSeconds > 0 gives the cache');
     await d.tracker.syncNow();
     assert.equal(d.cacheStatus().serving, true, 'serving after the first full read');
+    // The first bind on a DC reads its rootDSE once for fast concurrent bind, which Samba does not list: no
+    // extended operation is sent and the binds stay ordinary simple binds.
+    assert.deepEqual(
+      d.fastBindSupport().map((s) => s.supported),
+      [undefined],
+    );
+    take();
+    assert.equal((await d.authenticate(upnOf('boot'), pw('boot'))).ok, true);
+    // The bind is reported as it starts; the rootDSE read runs inside it, before the new connection's first bind.
+    assert.deepEqual(take(), ['search', 'bind', 'search'], 'user search, bind, rootDSE read');
+    assert.deepEqual(d.fastBindSupport(), [{ url: env.urls[0], supported: false }]);
     return d;
   };
 
@@ -192,8 +205,6 @@ describe('directory cache provider: DC operations per sign-in, security state fr
     await deleteSubtree(admin, OU);
     await admin.unbind();
   });
-
-  const pw = (u: UserKey): string => passwords.get(u) ?? '';
 
   test('cold sign-in: one search and one bind; warm sign-in with its tokenGroups read: exactly one bind', async () => {
     const cold = await dir.authenticate(upnOf('warm'), pw('warm'));

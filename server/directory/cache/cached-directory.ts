@@ -375,6 +375,11 @@ export class CachedDirectory implements DirectoryProvider {
     return this.#inner.circuitState();
   }
 
+  /** Per DC: whether fast concurrent bind is used (ldap.ts FAST_BIND_OID). */
+  fastBindSupport(): { url: string; supported: boolean | undefined }[] {
+    return this.#inner.fastBindSupport();
+  }
+
   healthCheck(): Promise<DirectoryHealth> {
     return this.#inner.healthCheck();
   }

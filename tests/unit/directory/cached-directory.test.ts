@@ -5,6 +5,7 @@
 // jdoe only). The real tracker runs in tests/integration/directory-cache-provider.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Client } from 'ldapts';
 import { pino } from 'pino';
 import {
   CachedDirectory,
@@ -17,7 +18,8 @@ import type {
   TrackerOptions,
   TrackerState,
 } from '../../../server/directory/cache/types.ts';
-import { LdapDirectory } from '../../../server/directory/ldap.ts';
+import { FAST_BIND_OID, LdapDirectory, supportsFastBind } from '../../../server/directory/ldap.ts';
+import { BindPool } from '../../../server/directory/pool.ts';
 import type { DirectoryCacheEvent, DirectoryOperation } from '../../../server/directory/types.ts';
 import { FixedClock } from '../../../server/lib/clock.ts';
 import { sambaEnv, sambaLdapConfig } from '../../helpers/samba.ts';
@@ -183,5 +185,75 @@ describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)
     assert.deepEqual(take(), ['search'], 'read again');
     assert.ok(await dir.findUser(jdoe.upn));
     assert.deepEqual(take(), [], 'this one was cached');
+  });
+});
+
+describe('fast concurrent bind (LDAP_SERVER_FAST_BIND_OID)', () => {
+  it("is detected from the rootDSE's supportedExtension", () => {
+    // What AD DS lists (excerpt), and what this Samba lists (no 1.2.840.113556.1.4.1781).
+    assert.equal(
+      supportsFastBind([
+        '1.3.6.1.4.1.1466.20037',
+        '1.2.840.113556.1.4.1781',
+        '1.3.6.1.4.1.4203.1.11.3',
+      ]),
+      true,
+    );
+    assert.equal(supportsFastBind([Buffer.from('1.2.840.113556.1.4.1781')]), true);
+    assert.equal(supportsFastBind(['1.3.6.1.4.1.1466.20037', '1.3.6.1.4.1.4203.1.11.3']), false);
+    assert.equal(supportsFastBind(['1.2.840.113556.1.4.17811']), false);
+    assert.equal(supportsFastBind([]), false);
+  });
+
+  it('the pool prepares each new connection once, before its first bind, and again after a reconnect', async () => {
+    const log: string[] = [];
+    const make = (): Client => {
+      let connected = false;
+      return {
+        get isConnected() {
+          return connected;
+        },
+        bind: (dn: string) => {
+          connected = true;
+          log.push(`bind ${dn}`);
+          return Promise.resolve();
+        },
+        exop: (oid: string) => {
+          connected = true;
+          log.push(`exop ${oid}`);
+          return Promise.resolve({});
+        },
+        drop: () => {
+          connected = false;
+        },
+        unbind: () => Promise.resolve(),
+      } as unknown as Client;
+    };
+    let created: Client | undefined;
+    const pool = new BindPool(
+      1,
+      () => {
+        created = make();
+        return created;
+      },
+      {
+        maxWaitMs: 1000,
+        prepare: async (c) => {
+          await c.exop(FAST_BIND_OID);
+        },
+      },
+    );
+    await pool.bind('cn=a', 'p');
+    await pool.bind('cn=b', 'p');
+    (created as unknown as { drop: () => void }).drop();
+    await pool.bind('cn=c', 'p');
+    assert.deepEqual(log, [
+      `exop ${FAST_BIND_OID}`,
+      'bind cn=a',
+      'bind cn=b',
+      `exop ${FAST_BIND_OID}`,
+      'bind cn=c',
+    ]);
+    await pool.close();
   });
 });
