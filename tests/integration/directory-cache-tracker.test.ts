@@ -577,8 +577,12 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
       let settled = false;
       void h.tracker.syncNow().then(() => (settled = true));
       await waitUntil('the tracker connected to the silent DC', () => held.length > 0);
-      await h.tracker.close();
-      await waitUntil('syncNow settled after close', () => settled);
+      let closed = false;
+      void h.tracker.close().then(() => (closed = true));
+      await waitUntil(
+        () => `close() and syncNow() settled (close ${closed}, syncNow ${settled})`,
+        () => closed && settled,
+      );
       assert.equal(h.tracker.state().freshAsOf, undefined);
     } finally {
       for (const sock of held) sock.destroy();
