@@ -193,8 +193,8 @@ function rssMB(pid: number | undefined): { peak: number; current: number } {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Pinning (taskset): Samba on CPU 0, the load generator (this process, all its threads) and the fedgate children it
-// spawns afterwards (they inherit the affinity) on CPU 1. Restored afterwards: other work shares this DC.
+// Pinning (taskset): Samba on CPU 0, the load generator (this process, all its threads) and the fedgate processes on
+// CPU 1, for the interleaved pairs only. Restored afterwards (and on SIGINT/SIGTERM): other work shares this DC.
 
 export interface Pinning {
   applied: boolean;
@@ -207,7 +207,7 @@ function affinityOf(pid: number): string | undefined {
   return r.status === 0 ? /:\s*([0-9a-f]+)\s*$/i.exec(r.stdout.trim())?.[1] : undefined;
 }
 
-function pin(): Pinning {
+function pin(fedgate: number[]): Pinning {
   const none = (why: string): Pinning => ({
     applied: false,
     description: `not pinned: ${why}`,
@@ -219,7 +219,7 @@ function pin(): Pinning {
   const samba = sambaPids();
   if (samba.length === 0) return none('no Samba process found');
   const saved = new Map<number, string>();
-  for (const pid of [...samba, process.pid]) {
+  for (const pid of [...samba, process.pid, ...fedgate]) {
     const mask = affinityOf(pid);
     if (mask !== undefined) saved.set(pid, mask);
   }
@@ -227,12 +227,14 @@ function pin(): Pinning {
     spawnSync('taskset', ['-a', '-p', ...(list ? ['-c'] : []), mask, String(pid)]).status === 0;
   const sambaOk = samba.filter((pid) => set('0', pid, true)).length;
   const selfOk = set('1', process.pid, true);
+  const fedOk = fedgate.filter((pid) => set('1', pid, true)).length;
   return {
-    applied: sambaOk > 0 && selfOk,
+    applied: sambaOk > 0 && selfOk && fedOk === fedgate.length,
     description:
       `taskset -a -p -c 0 on ${String(sambaOk)}/${String(samba.length)} Samba processes (sambaPids: the samba ` +
       `root and its prefork workers); taskset -a -p -c 1 on the load generator (this Node process, all threads, ` +
-      `${selfOk ? 'ok' : 'FAILED'}), whose fedgate children inherit CPU 1; ${String(cpus().length)} cores`,
+      `${selfOk ? 'ok' : 'FAILED'}) and on ${String(fedOk)}/${String(fedgate.length)} fedgate processes; ` +
+      `${String(cpus().length)} cores`,
     restore() {
       for (const [pid, mask] of saved) set(mask, pid);
     },
@@ -303,6 +305,8 @@ export interface OpsCount {
   perSignIn: number;
   byOp: Record<string, number>;
   trackingOps: number;
+  /** Samba CPU per sign-in (ms) over the counted sign-ins. */
+  sambaCpuMsPerSignIn: number | undefined;
 }
 
 export interface PairRow {
@@ -385,6 +389,7 @@ async function countOps(
     perSignIn: sum(d.signIn) / Math.max(1, r.completed),
     byOp: d.signIn,
     trackingOps: sum(d.tracking),
+    sambaCpuMsPerSignIn: r.sambaCpuMsPerOp,
   };
 }
 
@@ -411,206 +416,219 @@ export async function directoryCacheBench(opts: {
   const concurrency = 8;
   const pairsN = opts.quick ? 3 : 5;
   const secondsEach = opts.quick ? 2 : 5;
-  const countN = opts.quick ? 200 : 1000;
-  const memoryUsers = Number(process.env.FEDGATE_BENCH_CACHE_USERS ?? CACHE_USERS);
-  const pinning = pin();
+  const countN = opts.quick ? 100 : 500;
+  // Every user of the 10,000 signs in once in a full run (minutes: each is a cold search + bind on the DC).
+  const memoryUsers = Number(
+    process.env.FEDGATE_BENCH_CACHE_USERS ?? (opts.quick ? 1000 : CACHE_USERS),
+  );
+  // 1–3: two instances side by side, cache on (5 s) and off; unpinned until the pairs.
+  const on = await startInstance(env, concurrency, 5);
+  const off = await startInstance(env, concurrency, 0);
+  let opsPerSignIn: OpsCount[];
+  let idle: Record<string, number>;
+  const idleSeconds = opts.quick ? 5 : 15;
+  let pairs: DirectoryCacheBenchResult['pairs'];
+  let perf: DirectoryCacheBenchResult['perf'];
+  let pinning: Pinning | undefined;
+  const restoreOnSignal = () => {
+    pinning?.restore();
+    process.exit(130);
+  };
+  process.once('SIGINT', restoreOnSignal);
+  process.once('SIGTERM', restoreOnSignal);
   try {
-    // 5 first, on a quiet DC: the full resync of a fresh fedgate, until its cache is served.
-    const samba0 = sambaPids();
-    const c0 = cpuMs(samba0);
-    const t0 = performance.now();
-    const rssOn = await startInstance(env, concurrency, 5);
-    let resync: DirectoryCacheBenchResult['resync'];
-    let memoryOn: DirectoryCacheBenchResult['memory']['cacheOn'];
-    try {
-      const served = await waitServing(rssOn, 180_000);
-      resync =
-        served === undefined
-          ? { note: 'the cache never reported serving in /healthz/ready (not built in?)' }
-          : {
-              seconds: (performance.now() - t0) / 1000,
-              sambaCpuMs: cpuMs(samba0) - c0,
-              ...(served.groups === undefined ? {} : { groups: served.groups }),
-              ...(served.memberLinks === undefined ? {} : { memberLinks: served.memberLinks }),
-              note: 'from spawning fedgate until /healthz/ready reports the cache served (process start and key load included)',
-            };
-      // 4: every CacheScale user signs in once (each a cold sign-in that fills the cache).
-      const r = await signIns(rssOn.server, env, {
-        concurrency,
-        seconds: 3600,
-        maxOps: memoryUsers,
-        user: (i) => cacheUserOf(env, i),
-        name: 'every user once, cache on',
-      });
-      const cache = await cacheStatus(rssOn);
-      const m = rssMB(rssOn.server.child.pid);
-      memoryOn = {
-        peakRssMB: m.peak,
-        rssMB: m.current,
-        failed: r.failed,
-        ...(cache === undefined ? {} : { cache }),
-      };
-    } finally {
-      await rssOn.server.stop();
-    }
-    const rssOff = await startInstance(env, concurrency, 0);
-    let memoryOff: DirectoryCacheBenchResult['memory']['cacheOff'];
-    try {
-      const r = await signIns(rssOff.server, env, {
-        concurrency,
-        seconds: 3600,
-        maxOps: memoryUsers,
-        user: (i) => cacheUserOf(env, i),
-        name: 'every user once, cache off',
-      });
-      const m = rssMB(rssOff.server.child.pid);
-      memoryOff = { peakRssMB: m.peak, rssMB: m.current, failed: r.failed };
-    } finally {
-      await rssOff.server.stop();
-    }
+    await waitServing(on, 180_000);
+    // Warm-up: TLS to the DC, JIT, pools; jdoe becomes warm in `on`.
+    for (const i of [on, off]) await signIns(i.server, env, { concurrency, seconds: 1 });
+    opsPerSignIn = [
+      await countOps('warm: the same user (jdoe), cache on', on, env, countN),
+      await countOps(
+        `cold: ${String(countN)} different users never seen by this fedgate, cache on`,
+        on,
+        env,
+        countN,
+        // From the top of OU=CacheScale down; the memory run (later, another fedgate) goes from the bottom up.
+        (i) => cacheUserOf(env, CACHE_USERS - 1 - i),
+      ),
+      await countOps('cache off (jdoe)', off, env, countN),
+    ];
+    // The tracker's own traffic while nothing signs in.
+    const b = await operations(on);
+    await sleep(idleSeconds * 1000);
+    idle = operationDelta(b, await operations(on)).tracking;
 
-    // 1–3: two instances side by side, cache on (5 s) and off.
-    const on = await startInstance(env, concurrency, 5);
-    const off = await startInstance(env, concurrency, 0);
-    try {
-      await waitServing(on, 180_000);
-      // Warm-up: TLS to the DC, JIT, pools; jdoe becomes warm in `on`.
-      for (const i of [on, off]) await signIns(i.server, env, { concurrency, seconds: 1 });
-      const opsPerSignIn = [
-        await countOps('warm: the same user (jdoe), cache on', on, env, countN),
-        await countOps(
-          `cold: ${String(countN)} different users never seen by this fedgate, cache on`,
-          on,
-          env,
-          countN,
-          // Signed in before only by the memory run's fedgate (stopped): new to this one.
-          (i) => cacheUserOf(env, CACHE_USERS - 1 - i),
+    // Interleaved pairs, pinned. The fedgate children were started before pinning: pinned by pid.
+    pinning = pin([on.server.child.pid ?? 0, off.server.child.pid ?? 0]);
+    const lat = { binds: [] as number[], on: [] as number[], off: [] as number[] };
+    const rounds = { binds: [] as LoadResult[], on: [] as LoadResult[], off: [] as LoadResult[] };
+    const steps = {
+      binds: () =>
+        bindRate(env, concurrency, secondsEach, { latencies: lat.binds }).then((r) =>
+          rounds.binds.push(r),
         ),
-        await countOps('cache off (jdoe)', off, env, countN),
-      ];
-      // The tracker's own traffic while nothing signs in.
-      const idleSeconds = opts.quick ? 5 : 15;
-      const b = await operations(on);
-      await sleep(idleSeconds * 1000);
-      const idle = operationDelta(b, await operations(on)).tracking;
-
-      // Interleaved pairs.
-      const lat = { binds: [] as number[], on: [] as number[], off: [] as number[] };
-      const rounds = { binds: [] as LoadResult[], on: [] as LoadResult[], off: [] as LoadResult[] };
-      const steps = {
-        binds: () =>
-          bindRate(env, concurrency, secondsEach, { latencies: lat.binds }).then((r) =>
-            rounds.binds.push(r),
-          ),
-        on: () =>
-          signIns(on.server, env, {
-            concurrency,
-            seconds: secondsEach,
-            latencies: lat.on,
-            name: 'sign-ins, cache on (warm)',
-          }).then((r) => rounds.on.push(r)),
-        off: () =>
-          signIns(off.server, env, {
-            concurrency,
-            seconds: secondsEach,
-            latencies: lat.off,
-            name: 'sign-ins, cache off',
-          }).then((r) => rounds.off.push(r)),
-      };
-      for (let p = 0; p < pairsN; p++) {
-        const order: (keyof typeof steps)[] =
-          p % 2 === 0 ? ['binds', 'on', 'off'] : ['off', 'on', 'binds'];
-        for (const k of order) await steps[k]();
-      }
-      const row = (what: string, k: keyof typeof steps): PairRow => {
-        const rs = rounds[k];
-        const p50 = percentile(lat[k], 50);
-        const p99 = percentile(lat[k], 99);
-        const fed = rs.map((r) => r.fedgateCpuMsPerOp).filter((x): x is number => x !== undefined);
-        return {
-          what,
-          perSec: median(rs.map((r) => r.perSec)),
-          p50ms: p50,
-          p99ms: p99,
-          p99OverP50: p99 / p50,
-          sambaCpuMsPerOp: median(rs.map((r) => r.sambaCpuMsPerOp ?? NaN)),
-          fedgateCpuMsPerOp: fed.length === 0 ? undefined : median(fed),
-          failed: rs.reduce((a, r) => a + r.failed, 0),
-          rounds: rs,
-        };
-      };
-      const zip = (a: LoadResult[], b: LoadResult[], f: (x: LoadResult) => number) =>
-        a.map((x, i) => [f(x), f(b[i]!)] as const);
-      const pairs: DirectoryCacheBenchResult['pairs'] = {
-        count: pairsN,
-        secondsEach,
-        concurrency,
-        rows: [
-          row('Samba AD LDAPS bind (reused connections)', 'binds'),
-          row('fedgate sign-in, cache on (warm)', 'on'),
-          row('fedgate sign-in, cache off', 'off'),
-        ],
-        signInsOverBinds: {
-          cacheOn: pairedRatio(zip(rounds.on, rounds.binds, (r) => r.perSec)),
-          cacheOff: pairedRatio(zip(rounds.off, rounds.binds, (r) => r.perSec)),
-        },
-        dcLimited: {
-          cacheOn: pairedRatio(zip(rounds.binds, rounds.on, (r) => r.sambaCpuMsPerOp ?? NaN)),
-          cacheOff: pairedRatio(zip(rounds.binds, rounds.off, (r) => r.sambaCpuMsPerOp ?? NaN)),
-        },
-      };
-
-      // Instructions per operation, one more short round each, where perf can count.
-      const avail = perfAvailability();
-      let perf: DirectoryCacheBenchResult['perf'] = { available: false, reason: avail.reason };
-      if (avail.available) {
-        const perfRows: {
-          what: string;
-          sambaInstructionsPerOp?: number;
-          fedgateInstructionsPerOp?: number;
-        }[] = [];
-        for (const [what, k, inst] of [
-          ['bare bind', 'binds', undefined],
-          ['sign-in, cache on (warm)', 'on', on],
-          ['sign-in, cache off', 'off', off],
-        ] as const) {
-          const stopSamba = perfAttach(sambaPids());
-          const stopFed = inst === undefined ? undefined : perfAttach([inst.server.child.pid ?? 0]);
-          await steps[k]();
-          const r = rounds[k].pop()!;
-          const s = await stopSamba();
-          const f = stopFed === undefined ? undefined : await stopFed();
-          perfRows.push({
-            what,
-            ...(s === undefined ? {} : { sambaInstructionsPerOp: s / r.completed }),
-            ...(f === undefined ? {} : { fedgateInstructionsPerOp: f / r.completed }),
-          });
-        }
-        perf = { available: true, reason: avail.reason, rows: perfRows };
-      }
+      on: () =>
+        signIns(on.server, env, {
+          concurrency,
+          seconds: secondsEach,
+          latencies: lat.on,
+          name: 'sign-ins, cache on (warm)',
+        }).then((r) => rounds.on.push(r)),
+      off: () =>
+        signIns(off.server, env, {
+          concurrency,
+          seconds: secondsEach,
+          latencies: lat.off,
+          name: 'sign-ins, cache off',
+        }).then((r) => rounds.off.push(r)),
+    };
+    for (let p = 0; p < pairsN; p++) {
+      const order: (keyof typeof steps)[] =
+        p % 2 === 0 ? ['binds', 'on', 'off'] : ['off', 'on', 'binds'];
+      for (const k of order) await steps[k]();
+    }
+    const row = (what: string, k: keyof typeof steps): PairRow => {
+      const rs = rounds[k];
+      const p50 = percentile(lat[k], 50);
+      const p99 = percentile(lat[k], 99);
+      const fed = rs.map((r) => r.fedgateCpuMsPerOp).filter((x): x is number => x !== undefined);
       return {
-        seed,
-        pinning: pinning.description,
-        pinned: pinning.applied,
-        opsPerSignIn,
-        idleTracking: { seconds: idleSeconds, opsPerSec: sum(idle) / idleSeconds, byOp: idle },
-        pairs,
-        perf,
-        memory: {
-          usersSignedIn: memoryUsers,
-          groups: CACHE_GROUPS,
-          cacheOn: memoryOn,
-          cacheOff: memoryOff,
-          cacheShareMB: memoryOn.peakRssMB - memoryOff.peakRssMB,
-        },
-        resync,
+        what,
+        perSec: median(rs.map((r) => r.perSec)),
+        p50ms: p50,
+        p99ms: p99,
+        p99OverP50: p99 / p50,
+        sambaCpuMsPerOp: median(rs.map((r) => r.sambaCpuMsPerOp ?? NaN)),
+        fedgateCpuMsPerOp: fed.length === 0 ? undefined : median(fed),
+        failed: rs.reduce((a, r) => a + r.failed, 0),
+        rounds: [...rs],
       };
-    } finally {
-      await Promise.all([on.server.stop(), off.server.stop()]);
+    };
+    const zip = (a: LoadResult[], b: LoadResult[], f: (x: LoadResult) => number) =>
+      a.map((x, i) => [f(x), f(b[i]!)] as const);
+    pairs = {
+      count: pairsN,
+      secondsEach,
+      concurrency,
+      rows: [
+        row('Samba AD LDAPS bind (reused connections)', 'binds'),
+        row('fedgate sign-in, cache on (warm)', 'on'),
+        row('fedgate sign-in, cache off', 'off'),
+      ],
+      signInsOverBinds: {
+        cacheOn: pairedRatio(zip(rounds.on, rounds.binds, (r) => r.perSec)),
+        cacheOff: pairedRatio(zip(rounds.off, rounds.binds, (r) => r.perSec)),
+      },
+      dcLimited: {
+        cacheOn: pairedRatio(zip(rounds.binds, rounds.on, (r) => r.sambaCpuMsPerOp ?? NaN)),
+        cacheOff: pairedRatio(zip(rounds.binds, rounds.off, (r) => r.sambaCpuMsPerOp ?? NaN)),
+      },
+    };
+
+    // Instructions per operation, one more short round each, where perf can count.
+    const avail = perfAvailability();
+    perf = { available: false, reason: avail.reason };
+    if (avail.available) {
+      const perfRows: {
+        what: string;
+        sambaInstructionsPerOp?: number;
+        fedgateInstructionsPerOp?: number;
+      }[] = [];
+      for (const [what, k, inst] of [
+        ['bare bind', 'binds', undefined],
+        ['sign-in, cache on (warm)', 'on', on],
+        ['sign-in, cache off', 'off', off],
+      ] as const) {
+        const stopSamba = perfAttach(sambaPids());
+        const stopFed = inst === undefined ? undefined : perfAttach([inst.server.child.pid ?? 0]);
+        await steps[k]();
+        const r = rounds[k].pop()!;
+        const sI = await stopSamba();
+        const fI = stopFed === undefined ? undefined : await stopFed();
+        perfRows.push({
+          what,
+          ...(sI === undefined ? {} : { sambaInstructionsPerOp: sI / r.completed }),
+          ...(fI === undefined ? {} : { fedgateInstructionsPerOp: fI / r.completed }),
+        });
+      }
+      perf = { available: true, reason: avail.reason, rows: perfRows };
     }
   } finally {
-    pinning.restore();
+    pinning?.restore();
+    process.off('SIGINT', restoreOnSignal);
+    process.off('SIGTERM', restoreOnSignal);
+    await Promise.all([on.server.stop(), off.server.stop()]);
   }
+
+  // 5: the full resync of a fresh fedgate on an otherwise quiet DC, until its cache is served.
+  const samba0 = sambaPids();
+  const c0 = cpuMs(samba0);
+  const t0 = performance.now();
+  const rssOn = await startInstance(env, concurrency, 5);
+  let resync: DirectoryCacheBenchResult['resync'];
+  let memoryOn: DirectoryCacheBenchResult['memory']['cacheOn'];
+  try {
+    const served = await waitServing(rssOn, 180_000);
+    resync =
+      served === undefined
+        ? { note: 'the cache never reported serving in /healthz/ready (not built in?)' }
+        : {
+            seconds: (performance.now() - t0) / 1000,
+            sambaCpuMs: cpuMs(samba0) - c0,
+            ...(served.groups === undefined ? {} : { groups: served.groups }),
+            ...(served.memberLinks === undefined ? {} : { memberLinks: served.memberLinks }),
+            note: 'from spawning fedgate until /healthz/ready reports the cache served (process start and key load included)',
+          };
+    // 4: OU=CacheScale users sign in once each (cold sign-ins that fill the cache).
+    const r = await signIns(rssOn.server, env, {
+      concurrency,
+      seconds: 3600,
+      maxOps: memoryUsers,
+      user: (i) => cacheUserOf(env, i),
+      name: 'every user once, cache on',
+    });
+    const cache = await cacheStatus(rssOn);
+    const m = rssMB(rssOn.server.child.pid);
+    memoryOn = {
+      peakRssMB: m.peak,
+      rssMB: m.current,
+      failed: r.failed,
+      ...(cache === undefined ? {} : { cache }),
+    };
+  } finally {
+    await rssOn.server.stop();
+  }
+  const rssOff = await startInstance(env, concurrency, 0);
+  let memoryOff: DirectoryCacheBenchResult['memory']['cacheOff'];
+  try {
+    const r = await signIns(rssOff.server, env, {
+      concurrency,
+      seconds: 3600,
+      maxOps: memoryUsers,
+      user: (i) => cacheUserOf(env, i),
+      name: 'every user once, cache off',
+    });
+    const m = rssMB(rssOff.server.child.pid);
+    memoryOff = { peakRssMB: m.peak, rssMB: m.current, failed: r.failed };
+  } finally {
+    await rssOff.server.stop();
+  }
+  return {
+    seed,
+    pinning: pinning.description,
+    pinned: pinning.applied,
+    opsPerSignIn,
+    idleTracking: { seconds: idleSeconds, opsPerSec: sum(idle) / idleSeconds, byOp: idle },
+    pairs,
+    perf,
+    memory: {
+      usersSignedIn: memoryUsers,
+      groups: CACHE_GROUPS,
+      cacheOn: memoryOn,
+      cacheOff: memoryOff,
+      cacheShareMB: memoryOn.peakRssMB - memoryOff.peakRssMB,
+    },
+    resync,
+  };
 }
 
 const ops = (r: Record<string, number>) =>
@@ -624,7 +642,15 @@ export function printDirectoryCache(r: DirectoryCacheBenchResult): void {
   );
   console.log(
     table(
-      ['sign-ins', 'count', 'failed', 'Samba ops / sign-in', 'by op', 'tracking ops meanwhile'],
+      [
+        'sign-ins',
+        'count',
+        'failed',
+        'Samba ops / sign-in',
+        'by op',
+        'tracking ops meanwhile',
+        'Samba CPU ms / sign-in',
+      ],
       r.opsPerSignIn.map((o) => [
         o.what,
         String(o.signIns),
@@ -632,6 +658,7 @@ export function printDirectoryCache(r: DirectoryCacheBenchResult): void {
         fmt(o.perSignIn),
         ops(o.byOp),
         String(o.trackingOps),
+        o.sambaCpuMsPerSignIn ?? '—',
       ]),
     ),
   );
