@@ -46,6 +46,7 @@ const CHANGES = 25;
 
 const SEED =
   process.env.FEDGATE_SEED === undefined ? randomInt(1, 2 ** 31) : Number(process.env.FEDGATE_SEED);
+if (!Number.isInteger(SEED) || SEED < 1) throw new Error('FEDGATE_SEED must be a positive integer');
 const generator = new SeededRandom(SEED);
 /** In [0, 1). */
 const random = (): number => generator.bytes(4).readUInt32LE(0) / 2 ** 32;
