@@ -506,14 +506,10 @@ describe('change tracker against Samba (OU=CacheTrack)', () => {
     const groups = h.graph.stats().groups;
     assert.ok(searches >= 1 + groups / 2, `${searches} searches for ${groups} groups`);
     // Past the deletion check: listing every page keeps every live group.
-    // (Other test files create and delete groups meanwhile: only this OU's are compared.)
+    // Other test files create and delete groups meanwhile, so page counts vary: this OU's groups (more than one
+    // page of them) must all survive the check, which drops every group it did not list.
     h.clock.advance(10_000);
-    const mark = h.ops.length;
     await h.tracker.syncNow();
-    assert.ok(
-      count(h.ops, 'tracking_search', mark) >= 3 + groups / 2,
-      'the deletion check read every page',
-    );
     assertGraphMatchesDc(h.graph, 'after a paged deletion check');
   });
 
