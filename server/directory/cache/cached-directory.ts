@@ -138,6 +138,11 @@ export class CachedDirectory implements DirectoryProvider {
   readonly #onCacheEvent: ((e: DirectoryCacheEvent) => void) | undefined;
   readonly #graph: GroupGraphApi;
   readonly #tracker: ChangeTrackerApi;
+  /**
+   * The tracker (tests drive it with syncNow()). A field, not a getter: services.ts wraps the directory in a Proxy
+   * (instrumentDirectory), through which a getter reading a private field would throw.
+   */
+  readonly tracker: ChangeTrackerApi;
   readonly #users: UserLru;
   readonly #boundMs: number;
   /** Stored attributes kept with each user: the user read's own plus what the claim rules read. */
@@ -180,7 +185,7 @@ export class CachedDirectory implements DirectoryProvider {
       ...[...stored].filter((a) => a !== 'distinguishedname' && a !== 'objectguid'),
       ...this.#extraAttributes.map((a) => a.toLowerCase()),
     ];
-    this.#tracker = parts.createTracker(
+    this.#tracker = this.tracker = parts.createTracker(
       this.#graph,
       {
         pollIntervalMs: pollIntervalFor(config.cache.maxStalenessSeconds),
@@ -218,11 +223,6 @@ export class CachedDirectory implements DirectoryProvider {
     if (this.#started) return;
     this.#started = true;
     this.#tracker.start();
-  }
-
-  /** The tracker (tests drive it with syncNow()). */
-  get tracker(): ChangeTrackerApi {
-    return this.#tracker;
   }
 
   async authenticate(
