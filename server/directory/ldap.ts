@@ -314,11 +314,13 @@ export class LdapDirectory implements DirectoryProvider {
   /**
    * One user by sign-in name or raw objectGUID, with the stored attributes `extraAttributes` names as well (the
    * directory cache keeps them with the user), and the URL of the DC that answered. undefined when nothing or more
-   * than one entry matches. Rejects with FederationError 'directory_unavailable' when no DC answers.
+   * than one entry matches. Rejects with FederationError 'directory_unavailable' when no DC answers. `preferUrl`: a DC
+   * tried first while it is healthy (the directory cache's: it keeps only entries read from the DC it tracks).
    */
   async findUserEntry(
     lookup: { name: string } | { guid: Buffer },
     extraAttributes: readonly string[] = [],
+    preferUrl?: string,
   ): Promise<UserEntryRead | undefined> {
     let filter: Filter;
     if ('guid' in lookup) {
@@ -339,7 +341,7 @@ export class LdapDirectory implements DirectoryProvider {
       const read: AttributeValues = {};
       for (const a of wanted) read[a] = a === 'distinguishedname' ? [entry.dn] : values(entry, a);
       return { user: this.#toUser(entry), values: read, dc: dc.url };
-    });
+    }, preferUrl);
     if (!attempt.ok) throw unavailable(attempt.reason);
     return attempt.value;
   }
@@ -696,13 +698,19 @@ export class LdapDirectory implements DirectoryProvider {
   }
 
   /** Runs `fn` against each DC in turn until one answers; only DC-side failures move on (C3.1, E1). */
-  async #withFailover<T>(fn: (dc: DomainController) => Promise<T>): Promise<Attempt<T>> {
+  async #withFailover<T>(
+    fn: (dc: DomainController) => Promise<T>,
+    preferUrl?: string,
+  ): Promise<Attempt<T>> {
     if (this.#closed) return { ok: false, reason: 'closed' };
     const now = this.#clock.now().getTime();
-    const ordered = [
-      ...this.#dcs.filter((dc) => dc.demotedUntil <= now),
-      ...this.#dcs.filter((dc) => dc.demotedUntil > now),
-    ];
+    // A healthy preferred DC goes first; the rest keep the configured order.
+    const rank = (dc: DomainController): number =>
+      (dc.demotedUntil > now ? 2 : 0) + (dc.url === preferUrl ? 0 : 1);
+    const ordered = this.#dcs
+      .map((dc, i) => ({ dc, i }))
+      .sort((a, b) => rank(a.dc) - rank(b.dc) || a.i - b.i)
+      .map((x) => x.dc);
     let reason = 'no_domain_controller';
     for (const dc of ordered) {
       try {

@@ -492,7 +492,13 @@ export class CachedDirectory implements DirectoryProvider {
   /** Search on the DC (the cold path); the entry is cached when it may be served later. */
   async #coldRead(lookup: { name: string } | { guid: Buffer }): Promise<UserEntryRead | undefined> {
     const epoch = this.#changeEpoch;
-    const read = await this.#inner.findUserEntry(lookup, this.#extraAttributes);
+    // Read from the DC tracking follows when it is healthy: after a failover the LDAP directory returns to its first
+    // DC while tracking stays where it moved, and entries from another DC are never cached.
+    const read = await this.#inner.findUserEntry(
+      lookup,
+      this.#extraAttributes,
+      this.#tracker.state().dc,
+    );
     if (read === undefined) return undefined;
     // Cached only when no tracked change arrived during the read (it may predate it) and it came from the DC
     // tracking follows.

@@ -189,6 +189,53 @@ describe('CachedDirectory and change tracking (hand-driven tracker, Samba AD DC)
   });
 });
 
+describe('CachedDirectory reads users from the DC tracking follows (Samba AD DC under two URLs)', () => {
+  it('a cold read goes to the tracked DC first, so its entry can be cached and served', async () => {
+    // Two URLs of the one test DC (as tests/integration/ldap-failover.test.ts): the LDAP directory prefers the first,
+    // tracking follows the second (where it stays after a failover).
+    const second = 'ldaps://localhost:636';
+    const config = sambaLdapConfig(env, {
+      urls: [DC, second],
+      cache: { maxStalenessSeconds: BOUND_S, maxUsers: 100 },
+    });
+    const clock = new FixedClock(Date.now());
+    const ops: DirectoryOperation[] = [];
+    const deps = {
+      logger: pino({ level: 'silent' }),
+      clock,
+      baseDir: '/',
+      onOperation: (op: DirectoryOperation) => ops.push(op),
+    };
+    const tracker = new HandTracker();
+    const dir = new CachedDirectory(new LdapDirectory(config, deps), config, deps, {
+      graph: new GroupGraph(),
+      createTracker: (_graph, _options, events) => {
+        tracker.events = events;
+        return tracker;
+      },
+    });
+    try {
+      tracker.set({ mode: 'tracking', freshAsOf: clock.now().getTime(), dc: second, resyncs: 1 });
+      const jdoe = env.users.jdoe;
+      assert.ok(await dir.findUser(jdoe.upn));
+      assert.deepEqual(
+        ops.filter((o) => o.op === 'search').map((o) => o.url),
+        [second],
+        'searched on the tracked DC',
+      );
+      ops.length = 0;
+      assert.equal((await dir.authenticate(jdoe.upn, jdoe.password)).ok, true);
+      assert.deepEqual(
+        ops.filter((o) => o.op === 'search' || o.op === 'bind').map((o) => o.op),
+        ['bind', 'search'],
+        'warm: the bind (on the first DC), then its one rootDSE read',
+      );
+    } finally {
+      await dir.close();
+    }
+  });
+});
+
 describe('fast concurrent bind (LDAP_SERVER_FAST_BIND_OID)', () => {
   it("is detected from the rootDSE's supportedExtension", () => {
     // What AD DS lists (excerpt), and what this Samba lists (no 1.2.840.113556.1.4.1781).
