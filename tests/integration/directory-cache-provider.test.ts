@@ -327,6 +327,32 @@ describe('directory cache provider: DC operations per sign-in, security state fr
     assert.deepEqual(take(), ['bind'], 'the new DN is cached');
   });
 
+  test('a session re-check by objectGUID asks the DC: a deleted account is gone at once, though change tracking cannot see deletions', async () => {
+    // csp-del is created here and deleted: AD hides the tombstone from the service account, so no poll reports it.
+    const password = newPassword();
+    await admin.add(dnOf('del'), [
+      new Attribute({
+        type: 'objectClass',
+        values: ['top', 'person', 'organizationalPerson', 'user'],
+      }),
+      new Attribute({ type: 'cn', values: [sam('del')] }),
+      new Attribute({ type: 'sAMAccountName', values: [sam('del')] }),
+      new Attribute({ type: 'userPrincipalName', values: [`${sam('del')}@${env.upnSuffix}`] }),
+      new Attribute({ type: 'userAccountControl', values: ['512'] }),
+      new Attribute({ type: 'unicodePwd', values: [unicodePwd(password)] }),
+    ]);
+    const signedIn = await dir.authenticate(`${sam('del')}@${env.upnSuffix}`, password);
+    assert.ok(signedIn.ok);
+    const guid = signedIn.user.objectGuid;
+    assert.equal((await dir.findByObjectGuid(guid))?.dn, dnOf('del'));
+    take();
+    await admin.del(dnOf('del'));
+    await dir.tracker.syncNow();
+    assert.equal(dir.cacheStatus().serving, true);
+    assert.equal(await dir.findByObjectGuid(guid), undefined, 'the deleted account is not found');
+    assert.deepEqual(take(), ['search'], 'one search on the DC');
+  });
+
   test('change tracking drops an entry whose cached values changed, and keeps one whose entry changed elsewhere', async () => {
     assert.equal((await dir.authenticate(upnOf('attr'), pw('attr'))).ok, true);
     take();

@@ -305,15 +305,18 @@ export class CachedDirectory implements DirectoryProvider {
     return this.#lookup(parsed.name) ?? (await this.#coldRead({ name: username }))?.user;
   }
 
+  /**
+   * Always the DC's answer (one search), and the cache entry is refreshed from it. This is how fedgate re-checks an
+   * account that already holds an SSO session, a refresh token or a pending MFA step, and no bind follows to catch a
+   * deleted account: change tracking cannot see deletions (tombstones are hidden from the service account), so a
+   * cached entry could outlive its account by up to the entry's maximum age.
+   */
   async findByObjectGuid(guid: Buffer): Promise<DirectoryUser | undefined> {
     if (!this.#checkServing() || guid.length !== 16) return this.#inner.findByObjectGuid(guid);
-    const entry = this.#servable(this.#users.get(bytesToGuid(guid), this.#now()));
-    if (entry !== undefined) {
-      this.#hits++;
-      return this.#serve(entry);
-    }
     this.#misses++;
-    return (await this.#coldRead({ guid }))?.user;
+    const read = await this.#coldRead({ guid });
+    if (read === undefined) this.#users.delete(bytesToGuid(guid));
+    return read?.user;
   }
 
   async queryAttributes(query: AttributeQuery): Promise<AttributeValues[]> {
