@@ -14,7 +14,7 @@ import { ClaimsEngine } from './claims/engine.ts';
 import { acceptanceRules } from './claims/rule-sets.ts';
 import { ownEntryAttributes } from './claims/rule-queries.ts';
 import type { Config } from './config/schema.ts';
-import { createDirectory } from './directory/index.ts';
+import { CachedDirectory, createDirectory } from './directory/index.ts';
 import type { DirectoryProvider } from './directory/types.ts';
 import { Views } from './http/views.ts';
 import { ThemeRegistry } from './branding/registry.ts';
@@ -245,6 +245,8 @@ export async function buildServices(
     metrics,
   );
   watchDirectoryCache(metrics, directory);
+  // The directory cache reads the group graph now, so it is warm before the first sign-in (no-op without the cache).
+  if (directory instanceof CachedDirectory) directory.start();
   const keyOptions = await keyMaterialOptions(config);
   const ring = new KeyRing({
     dir: config.keys.dir,

@@ -13,7 +13,7 @@ import type { EvaluationResult, RuleTrace } from '../claims/evaluator.ts';
 import type { RequestContext } from '../claims/input-claims.ts';
 import { AuthMethods, type Claim } from '../claims/types.ts';
 import type { Config } from '../config/schema.ts';
-import { createDirectory } from '../directory/index.ts';
+import { createDirectory, uncached } from '../directory/index.ts';
 import { systemClock } from '../lib/clock.ts';
 import { toSaml11Model } from '../tokens/saml11-model.ts';
 import { writeCanonicalSaml11Assertion } from '../tokens/index.ts';
@@ -70,7 +70,7 @@ export async function claimsTest(config: Config, opts: ClaimsTestOptions): Promi
     );
   }
   const method = METHODS[opts.method ?? 'password'] ?? opts.method ?? AuthMethods.password;
-  const directory = await createDirectory(config.directory, {
+  const directory = await createDirectory(uncached(config.directory), {
     logger: pino({ level: 'silent' }),
     clock: systemClock,
     baseDir: config.baseDir,

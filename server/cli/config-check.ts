@@ -7,7 +7,7 @@ import { checkCertificateFiles } from '../authn/certificate/authenticator.ts';
 import { checkMfaPolicy } from '../authn/mfa/trust-policy.ts';
 import { checkRuleFiles } from '../claims/check.ts';
 import type { Config } from '../config/schema.ts';
-import { createDirectory } from '../directory/index.ts';
+import { createDirectory, uncached } from '../directory/index.ts';
 import { rolloverWarnings } from '../keys/rollover-plan.ts';
 import { systemClock } from '../lib/clock.ts';
 import { storeWarnings } from '../stores/index.ts';
@@ -29,7 +29,7 @@ export async function checkConfiguration(c: Config): Promise<ConfigurationCheck>
   const certs = checkCertificateFiles(c.certificateAuth, c.baseDir);
   // MFA rule files (global, per trust, SAML trust files) and group names, looked up in the directory.
   const mfa = await checkMfaPolicy(c, () =>
-    createDirectory(c.directory, {
+    createDirectory(uncached(c.directory), {
       logger: pino({ level: 'silent' }),
       clock: systemClock,
       baseDir: c.baseDir,

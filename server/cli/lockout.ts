@@ -17,7 +17,7 @@ import {
   type ClassActivity,
 } from '../authn/lockout.ts';
 import type { Config } from '../config/schema.ts';
-import { createDirectory } from '../directory/index.ts';
+import { createDirectory, uncached } from '../directory/index.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import { systemClock } from '../lib/clock.ts';
 import { lockoutReset as auditLockoutReset } from '../observability/audit.ts';
@@ -48,7 +48,7 @@ interface Resolved {
 async function resolve(config: Config, name: string, log: Logger): Promise<Resolved> {
   const typed = name.trim();
   if (typed === '') throw new LockoutCliError('lockout needs a user name');
-  const directory = await createDirectory(config.directory, {
+  const directory = await createDirectory(uncached(config.directory), {
     logger: log,
     clock: systemClock,
     baseDir: config.baseDir,

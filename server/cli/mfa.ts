@@ -20,7 +20,7 @@ import {
 } from '../authn/mfa/enrolments.ts';
 import { EMPTY_ENROLMENTS, type Enrolments, type Factor } from '../authn/mfa/factors.ts';
 import type { Config } from '../config/schema.ts';
-import { createDirectory } from '../directory/index.ts';
+import { createDirectory, uncached } from '../directory/index.ts';
 import type { DirectoryUser } from '../directory/types.ts';
 import { loadOrCreateMfaSecret } from '../keys/mfa-secret.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -84,7 +84,7 @@ async function withTarget<T>(
   const secrets = await secretsFor(config);
   const log: Logger = pino({ level: 'silent' });
   const clock = deps.clock ?? systemClock;
-  const directory = await createDirectory(config.directory, {
+  const directory = await createDirectory(uncached(config.directory), {
     logger: log,
     clock,
     baseDir: config.baseDir,

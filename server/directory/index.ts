@@ -41,3 +41,13 @@ export function createDirectory(
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
+
+/**
+ * The directory section with the cache off: for the one-shot commands (`fedgate claims`, `lockout`, `mfa`, `check`),
+ * which look up a user or two and exit, so a full read of the group graph would only cost the DC.
+ */
+export function uncached(config: Config['directory']): Config['directory'] {
+  return config.kind === 'ldap'
+    ? { ...config, cache: { ...config.cache, maxStalenessSeconds: 0 } }
+    : config;
+}
