@@ -16,7 +16,7 @@
  */
 import type { LdapDirectoryConfig } from '../../config/schema.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { sidToBytes } from '../ad-attributes.ts';
+import { isConstructedAttribute, sidToBytes } from '../ad-attributes.ts';
 import { bytesToGuid, sidToString } from '../guid.ts';
 import { parseLdapFilter, type FilterNode } from '../ldap-filter.ts';
 import {
@@ -178,7 +178,11 @@ export class CachedDirectory implements DirectoryProvider {
       ...new Set(
         (deps.cachedAttributes ?? [])
           .filter((a) => /^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(a))
-          .filter((a) => !stored.has(a.toLowerCase())),
+          .filter((a) => !stored.has(a.toLowerCase()))
+          // Constructed attributes (tokenGroups, …) are not stored values: the DC computes them for a base read only,
+          // and tokenGroups comes from the group graph. Tracked, they would never compare equal to a cold read, and
+          // every unrelated change of the user (a first logon's lastLogonTimestamp) would evict the entry.
+          .filter((a) => !isConstructedAttribute(a)),
       ),
     ];
     this.#trackedAttributes = [
@@ -508,8 +512,8 @@ export class CachedDirectory implements DirectoryProvider {
     if (epoch === this.#changeEpoch && read.dc === this.#tracker.state().dc) {
       this.#users.set({
         guid: bytesToGuid(read.user.objectGuid),
-        user: read.user,
-        values: read.values,
+        user: detachUser(read.user),
+        values: detachValues(read.values),
         dc: read.dc,
         readAt: this.#now(),
       });
@@ -616,6 +620,33 @@ export class CachedDirectory implements DirectoryProvider {
     const v = entry.values[lower];
     return v === undefined ? undefined : [...v];
   }
+}
+
+/**
+ * A copy of `b` in memory of its own. ldapts hands binary values out as views into the buffer the LDAP message was
+ * read into (kilobytes), and Buffer.from() would copy into Node's shared 8 KB pool slab: either way a cached 16-byte
+ * objectGUID keeps kilobytes alive for the entry's lifetime (measured with a heap snapshot: 3,000 cached users held
+ * about 7,000 such buffers, some 30 MB). allocUnsafeSlow gives the copy its own small allocation.
+ */
+function detach(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
+
+function detachValues(values: AttributeValues): AttributeValues {
+  const out: AttributeValues = {};
+  for (const [k, vs] of Object.entries(values))
+    out[k] = vs.map((v) => (typeof v === 'string' ? v : detach(v)));
+  return out;
+}
+
+function detachUser(user: DirectoryUser): DirectoryUser {
+  return {
+    ...user,
+    objectGuid: detach(user.objectGuid),
+    consistencyGuid: user.consistencyGuid === undefined ? undefined : detach(user.consistencyGuid),
+  };
 }
 
 function errorReason(err: unknown): string {
