@@ -33,7 +33,11 @@ export async function compare(
 ): Promise<Rate[]> {
   const results = candidates.map((c) => ({ name: c.name, rounds: [] as number[], opsPerSec: 0 }));
   for (let r = 0; r < opts.rounds; r++) {
-    for (const [i, c] of candidates.entries()) results[i]!.rounds.push(await rate(c.fn, opts.ms));
+    // Interleaved, and the order reversed every other round, so a busy moment of the machine falls on every
+    // candidate alike: ratios are then taken per round (pairedRatio) rather than between separate runs.
+    const order = [...candidates.entries()];
+    if (r % 2 === 1) order.reverse();
+    for (const [i, c] of order) results[i]!.rounds.push(await rate(c.fn, opts.ms));
   }
   for (const r of results) r.opsPerSec = median(r.rounds);
   return results;
