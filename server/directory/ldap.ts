@@ -35,6 +35,12 @@ import {
 } from './ad-attributes.ts';
 import { mapInvalidCredentials, type BindFailure } from './ad-errors.ts';
 import { sidToString } from './guid.ts';
+import {
+  describeLdapError as describe,
+  entryBinary as binary,
+  entryText as text,
+  entryValues as values,
+} from './ldap-entry.ts';
 import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
 import { BindPool, DirectoryBusyError } from './pool.ts';
 import type {
@@ -998,39 +1004,6 @@ export function failoverReason(err: unknown): string | undefined {
   if (/timed out|timeout/i.test(err.message)) return 'timeout';
   if (/socket|connection closed|connection not established/i.test(err.message)) return 'connection';
   return undefined;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof ResultCodeError) return `ldap:${err.code} ${err.message}`;
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
-}
-
-function attr(entry: Entry, name: string): Entry[string] | undefined {
-  const direct = entry[name];
-  if (direct !== undefined) return direct;
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(entry)) if (key.toLowerCase() === lower) return value;
-  return undefined;
-}
-
-function values(entry: Entry, name: string): (string | Buffer)[] {
-  const v = attr(entry, name);
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-function text(entry: Entry, name: string): string | undefined {
-  const [v] = values(entry, name);
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.toString('utf8');
-}
-
-function binary(entry: Entry, name: string): Buffer | undefined {
-  const [v] = values(entry, name);
-  return Buffer.isBuffer(v) ? v : undefined;
 }
 
 /** The value of a DN's first RDN (the group's CN), undoing RFC 4514 §2.4 escapes (`\,` and `\xx` UTF-8). */

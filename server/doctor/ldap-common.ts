@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, ResultCodeError, type Entry } from 'ldapts';
+import { Client, ResultCodeError } from 'ldapts';
 import type { LdapDirectoryConfig } from '../config/schema.ts';
 
 /** directory.tls.ca's bytes (undefined when unset). Throws when the file cannot be read: the callers report it. */
@@ -43,24 +43,11 @@ export function verifiedClient(
   });
 }
 
-/** Every value of an attribute (names compared ignoring case, as LDAP does); [] when absent. */
-export function values(entry: Entry | undefined, name: string): (string | Buffer)[] {
-  if (entry === undefined) return [];
-  const lower = name.toLowerCase();
-  for (const [key, v] of Object.entries(entry))
-    if (key.toLowerCase() === lower) return Array.isArray(v) ? v : [v];
-  return [];
-}
-
-/** Every value as text. */
-export function texts(entry: Entry | undefined, name: string): string[] {
-  return values(entry, name).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
-}
-
-/** The first value as text, undefined when absent. */
-export function text(entry: Entry | undefined, name: string): string | undefined {
-  return texts(entry, name)[0];
-}
+export {
+  entryValues as values,
+  entryTexts as texts,
+  entryText as text,
+} from '../directory/ldap-entry.ts';
 
 /** An error as one line: LDAP result codes and socket codes kept, no stack, no newlines, bounded. */
 export function describeError(err: unknown): string {

@@ -80,20 +80,6 @@ export function parseRangedKey(key: string): RangedKey | undefined {
   return { attribute: m[1] ?? '', start, end };
 }
 
-/** The values of `attribute` in an entry, whichever case the DC used for its name; [] when absent. */
-export function entryValues(entry: Entry, attribute: string): (string | Buffer)[] {
-  let v = entry[attribute];
-  if (v === undefined) {
-    const lower = attribute.toLowerCase();
-    for (const [key, value] of Object.entries(entry))
-      if (key.toLowerCase() === lower) {
-        v = value;
-        break;
-      }
-  }
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
 /** The ranged part of `attribute` in an entry, when the DC returned one instead of the plain attribute. */
 export function rangedPart(
   entry: Entry,

@@ -32,8 +32,13 @@ import { BINARY_ATTRIBUTE_NAMES, domainRootOf, isBinaryAttribute } from '../ad-a
 import { bytesToGuid, sidToString } from '../guid.ts';
 import type { AttributeValues, DirectoryOperation, DirLogger } from '../types.ts';
 import {
-  ExtendedDnControl,
+  describeLdapError as describe,
+  entryBinary as binary,
+  entryText as text,
   entryValues,
+} from '../ldap-entry.ts';
+import {
+  ExtendedDnControl,
   parseExtendedDn,
   rangedPart,
   readRangedValues,
@@ -385,7 +390,7 @@ export class ChangeTracker implements ChangeTrackerApi {
     } catch (err) {
       if (err instanceof InvalidCredentialsError)
         throw new ServiceAccountRejected(
-          `${dc.url}: the DC refused the service account's bind (ldap:49 ${firstLine(err.message)}); check directory.bindDn and directory.bindPassword`,
+          `${dc.url}: the DC refused the service account's bind (${describe(err)}); check directory.bindDn and directory.bindPassword`,
         );
       throw err;
     }
@@ -647,29 +652,4 @@ function changedSince(kind: 'group' | 'user', since: bigint): Filter {
             usn,
           ],
   });
-}
-
-function text(entry: Entry, name: string): string | undefined {
-  const [v] = entryValues(entry, name);
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.toString('utf8');
-}
-
-function binary(entry: Entry, name: string): Buffer | undefined {
-  const [v] = entryValues(entry, name);
-  return Buffer.isBuffer(v) ? v : undefined;
-}
-
-function firstLine(s: string): string {
-  return (s.split('\n')[0] ?? '').slice(0, 200);
-}
-
-/** For logs and lastError: result code and the DC's message, or the socket error; never the bind password. */
-function describe(err: unknown): string {
-  if (err instanceof ResultCodeError) return `ldap:${err.code} ${firstLine(err.message)}`;
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${firstLine(err.message)}` : firstLine(err.message);
-  }
-  return String(err);
 }
