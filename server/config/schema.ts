@@ -159,7 +159,7 @@ export const ldapDirectorySchema = z.strictObject({
        * resync running) every read goes to the DC until tracking catches up.
        */
       maxStalenessSeconds: z.coerce.number().min(0).max(300).default(5),
-      /** Most users kept (least recently used dropped first); about 1 KB each. */
+      /** Most users kept (least recently used dropped first); about 3 KB of heap each. */
       maxUsers: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
       /**
        * Seconds between deletion checks: AD hides deleted objects from accounts without rights on CN=Deleted Objects,
