@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import tls from 'node:tls';
 import {
   AndFilter,
@@ -42,6 +40,7 @@ import {
   entryValues as values,
 } from './ldap-entry.ts';
 import { parseLdapFilter, toLdapts } from './ldap-filter.ts';
+import { directoryTlsOptions, readDirectoryCa } from './ldap-tls.ts';
 import { BindPool, DirectoryBusyError } from './pool.ts';
 import type {
   AttributeQuery,
@@ -180,14 +179,7 @@ export class LdapDirectory implements DirectoryProvider {
     });
     this.#closing.catch(() => undefined);
     // C4.6: certificate checks always on; the CA bundle is pinned when configured.
-    const tlsOptions: tls.ConnectionOptions = {
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      ...(config.tls.ca === undefined
-        ? {}
-        : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
-      ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername }),
-    };
+    const tlsOptions = directoryTlsOptions(config, readDirectoryCa(config, deps.baseDir));
     this.#dcs = config.urls.map((url) => {
       const client = (autoRebind: boolean): Client =>
         new Client({

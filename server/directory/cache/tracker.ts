@@ -11,8 +11,6 @@
  * only reads, on its own connection, and reports its work as tracking_* operations so it is never counted as sign-in
  * work.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import {
@@ -37,6 +35,7 @@ import {
   entryText as text,
   entryValues,
 } from '../ldap-entry.ts';
+import { directoryTlsOptions, readDirectoryCa } from '../ldap-tls.ts';
 import {
   ExtendedDnControl,
   parseExtendedDn,
@@ -165,14 +164,7 @@ export class ChangeTracker implements ChangeTrackerApi {
     });
     this.#closing.catch(() => undefined);
     // Verified TLS exactly as the directory's own connections (ldap.ts, security-corpus C4.6).
-    this.#tlsOptions = {
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-      ...(config.tls.ca === undefined
-        ? {}
-        : { ca: readFileSync(resolve(deps.baseDir, config.tls.ca)) }),
-      ...(config.tls.servername === undefined ? {} : { servername: config.tls.servername }),
-    };
+    this.#tlsOptions = directoryTlsOptions(config, readDirectoryCa(config, deps.baseDir));
     this.#dcs = config.urls.map((url) => ({
       url,
       client: undefined,
