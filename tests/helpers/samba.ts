@@ -124,6 +124,55 @@ export interface LdapsearchQuery {
   scope?: 'base' | 'one' | 'sub';
   filter: string;
   attributes: readonly string[];
+  /** Request controls, each as ldapsearch's `-E` takes it (e.g. EXTENDED_DN_CLI). */
+  controls?: readonly string[];
+}
+
+/**
+ * ldapsearch's `-E` for the extended DN control, string form (1.2.840.113556.1.4.529, value SEQUENCE { INTEGER 1 }):
+ * DNs and DN values read `<GUID=…>;<SID=…>;CN=…` ([MS-ADTS] §3.1.1.3.4.1.5).
+ */
+export const EXTENDED_DN_CLI = '!1.2.840.113556.1.4.529=::MAMCAQE=';
+
+/** One entry of ldapsearch's LDIF: attribute names lowercased, values as bytes. */
+export interface LdifEntry {
+  dn: string;
+  attrs: Map<string, Buffer[]>;
+}
+
+/** ldapsearch -LLL -o ldif-wrap=no output (RFC 2849: `attr: text` or `attr:: base64`), read by the test itself. */
+export function parseLdifEntries(text: string): LdifEntry[] {
+  const out: LdifEntry[] = [];
+  for (const block of text.split(/\n\n+/)) {
+    let dn: string | undefined;
+    const attrs = new Map<string, Buffer[]>();
+    for (const line of block.split('\n')) {
+      const m = /^([A-Za-z0-9;-]+):(:?) ?(.*)$/.exec(line);
+      if (m === null) continue;
+      const value = m[2] === ':' ? Buffer.from(m[3] ?? '', 'base64') : Buffer.from(m[3] ?? '');
+      const name = (m[1] ?? '').toLowerCase();
+      if (name === 'dn') dn = value.toString('utf8');
+      else attrs.set(name, [...(attrs.get(name) ?? []), value]);
+    }
+    if (dn !== undefined) out.push({ dn, attrs });
+  }
+  return out;
+}
+
+/** Every value of an LDIF entry's attribute as text. */
+export function ldifTexts(e: LdifEntry, name: string): string[] {
+  return (e.attrs.get(name.toLowerCase()) ?? []).map((v) => v.toString('utf8'));
+}
+
+/** `<GUID=…>;<SID=…>;CN=…` split (GUID lowercased: the .NET form); throws on anything else. */
+export function splitExtendedDn(value: string): {
+  guid: string;
+  sid: string | undefined;
+  dn: string;
+} {
+  const m = /^<GUID=([0-9a-fA-F-]{36})>;(?:<SID=(S-[0-9-]+)>;)?(.*)$/.exec(value);
+  if (m === null) throw new Error(`not an extended DN: ${value}`);
+  return { guid: (m[1] ?? '').toLowerCase(), sid: m[2], dn: m[3] ?? '' };
 }
 
 /** The OpenLDAP CLIs' environment: LDAPS verified against the test CA, nothing else trusted. */
@@ -150,6 +199,7 @@ export function ldapsearchCli(env: SambaEnv, q: LdapsearchQuery): string {
       '-H',
       env.urls[0] ?? '',
       ...bind,
+      ...(q.controls ?? []).flatMap((c) => ['-E', c]),
       '-b',
       q.base ?? env.baseDn,
       ...(q.scope === undefined ? [] : ['-s', q.scope]),

@@ -19,9 +19,7 @@
  * deletion moves the clock past deletionCheckSeconds first, so the tracker's deletion check is due.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { NoSuchObjectError, type Client } from 'ldapts';
 import { pino } from 'pino';
@@ -30,7 +28,17 @@ import { ChangeTracker } from '../../server/directory/cache/tracker.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { SeededRandom } from '../../server/lib/random.ts';
 import { adminClient } from '../helpers/doctor-seed.ts';
-import { ldapCliEnv, ldapToolAsAdmin, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
+import {
+  EXTENDED_DN_CLI,
+  ldapsearchCli,
+  ldapToolAsAdmin,
+  ldifTexts,
+  parseLdifEntries,
+  sambaEnv,
+  sambaLdapConfig,
+  splitExtendedDn,
+  type LdifEntry,
+} from '../helpers/samba.ts';
 
 const env = sambaEnv();
 const OU = `OU=CacheGraph,${env.baseDn}`;
@@ -58,45 +66,13 @@ function pick<T>(xs: readonly T[]): T | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Independent reads: ldapsearch LDIF, the extended DN control for GUIDs and SIDs as the DC prints them.
 
-/** Extended DN control, string form: values read `<GUID=…>;<SID=…>;CN=…` ([MS-ADTS] §3.1.1.3.4.1.5). */
-const EXTENDED_DN = ['-E', '!1.2.840.113556.1.4.529=::MAMCAQE='];
-
-interface LdifEntry {
-  dn: string;
-  attrs: Map<string, Buffer[]>;
-}
-
-/** ldapsearch -LLL -o ldif-wrap=no output (RFC 2849: `attr: text` or `attr:: base64`). */
-function parseLdif(text: string): LdifEntry[] {
-  const out: LdifEntry[] = [];
-  for (const block of text.split(/\n\n+/)) {
-    let dn: string | undefined;
-    const attrs = new Map<string, Buffer[]>();
-    for (const line of block.split('\n')) {
-      const m = /^([A-Za-z0-9;-]+):(:?) ?(.*)$/.exec(line);
-      if (m === null) continue;
-      const value = m[2] === ':' ? Buffer.from(m[3] ?? '', 'base64') : Buffer.from(m[3] ?? '');
-      const name = (m[1] ?? '').toLowerCase();
-      if (name === 'dn') dn = value.toString('utf8');
-      else attrs.set(name, [...(attrs.get(name) ?? []), value]);
-    }
-    if (dn !== undefined) out.push({ dn, attrs });
-  }
-  return out;
-}
-
 interface Named {
   guid: string;
   sid: string | undefined;
   dn: string;
 }
 
-/** `<GUID=…>;<SID=…>;CN=…` → its parts (GUID lowercased: the .NET form fedgate keys by). */
-function extended(value: string): Named {
-  const m = /^<GUID=([0-9a-fA-F-]{36})>;(?:<SID=(S-[0-9-]+)>;)?(.*)$/.exec(value);
-  if (m === null) throw new Error(`not an extended DN: ${value}`);
-  return { guid: (m[1] ?? '').toLowerCase(), sid: m[2], dn: m[3] ?? '' };
-}
+const extended = (value: string): Named => splitExtendedDn(value);
 
 /** objectSid bytes → S-1-… ([MS-DTYP] §2.4.2.2), decoded here so the expectation owes nothing to fedgate. */
 function sidText(b: Buffer): string {
@@ -105,10 +81,8 @@ function sidText(b: Buffer): string {
   return ['S', b.readUInt8(0), b.readUIntBE(2, 6), ...subs].join('-');
 }
 
-const text = (e: LdifEntry, name: string): string | undefined =>
-  e.attrs.get(name)?.[0]?.toString('utf8');
-const texts = (e: LdifEntry, name: string): string[] =>
-  (e.attrs.get(name) ?? []).map((v) => v.toString('utf8'));
+const text = (e: LdifEntry, name: string): string | undefined => ldifTexts(e, name)[0];
+const texts = ldifTexts;
 
 /** ldapsearch (OpenLDAP CLI) as Administrator over LDAPS with the test CA, extended DNs on. */
 function search(
@@ -117,30 +91,9 @@ function search(
   filter: string,
   attributes: string[],
 ): LdifEntry[] {
-  const out = execFileSync(
-    'ldapsearch',
-    [
-      '-LLL',
-      '-x',
-      '-o',
-      'ldif-wrap=no',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      ...EXTENDED_DN,
-      '-b',
-      base,
-      '-s',
-      scope,
-      filter,
-      ...attributes,
-    ],
-    { env: ldapCliEnv(env), encoding: 'utf8' },
+  return parseLdifEntries(
+    ldapsearchCli(env, { base, scope, filter, attributes, controls: [EXTENDED_DN_CLI] }),
   );
-  return parseLdif(out);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

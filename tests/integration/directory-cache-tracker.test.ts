@@ -33,14 +33,17 @@ import { FixedClock } from '../../server/lib/clock.ts';
 import { LogCapture } from '../helpers/app.ts';
 import { waitUntil } from '../helpers/net.ts';
 import {
-  ldapCliEnv,
+  EXTENDED_DN_CLI,
+  ldapsearchCli,
   ldapToolAsAdmin,
+  ldifTexts,
+  parseLdifEntries,
   sambaEnv,
   sambaLdapConfig,
   sambaTlsFiles,
+  splitExtendedDn,
+  type LdifEntry,
 } from '../helpers/samba.ts';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 
 const env = sambaEnv();
 const ROOT = env.baseDn;
@@ -48,7 +51,6 @@ const OU = `OU=CacheTrack,${ROOT}`;
 const dnOf = (cn: string): string => `CN=${cn},${OU}`;
 const SVC_PASSWORD = `Ct1-${Math.random().toString(36).slice(2)}Aa9`;
 /** The extended DN control for the ldapsearch CLI: critical, value SEQUENCE { INTEGER 1 } (base64 MAMCAQE=). */
-const EXTENDED_DN_CLI = '!1.2.840.113556.1.4.529=::MAMCAQE=';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Independent reads and writes (OpenLDAP CLIs as Administrator)
@@ -62,62 +64,15 @@ const modify = (ldif: string): void => {
   asAdmin('ldapmodify', [], ldif);
 };
 
-interface LdifEntry {
-  dn: string;
-  attrs: Map<string, string[]>;
-}
-
-/** RFC 2849 LDIF as ldapsearch -LLL -o ldif-wrap=no prints it (`attr: text` or `attr:: base64`). */
-function parseLdif(ldif: string): LdifEntry[] {
-  const out: LdifEntry[] = [];
-  for (const block of ldif.split(/\n\n+/)) {
-    let dn: string | undefined;
-    const attrs = new Map<string, string[]>();
-    for (const line of block.split('\n')) {
-      const m = /^([^:#]+)(::?) ?(.*)$/.exec(line);
-      if (m === null) continue;
-      const [, name = '', sep, raw = ''] = m;
-      const value = sep === '::' ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-      if (name === 'dn') dn = value;
-      else attrs.set(name.toLowerCase(), [...(attrs.get(name.toLowerCase()) ?? []), value]);
-    }
-    if (dn !== undefined) out.push({ dn, attrs });
-  }
-  return out;
-}
-
-/** `<GUID=g>;<SID=s>;CN=…` as the DC writes it, split here with the test's own reading. */
-function extended(value: string): { guid: string; sid: string | undefined; dn: string } {
-  const m = /^<GUID=([0-9a-f-]{36})>;(?:<SID=(S-[0-9-]+)>;)?(.*)$/i.exec(value);
-  assert.ok(m !== null, `an extended DN: ${value}`);
-  return { guid: (m[1] ?? '').toLowerCase(), sid: m[2], dn: m[3] ?? '' };
-}
+/** The test's own reading of the LDIF: values as text. */
+const vals = (e: LdifEntry, name: string): string[] => ldifTexts(e, name);
+const extended = splitExtendedDn;
 
 /** ldapsearch over this OU with the extended DN control, as Administrator. */
 function cliSearch(filter: string, attributes: string[]): LdifEntry[] {
-  const out = execFileSync(
-    'ldapsearch',
-    [
-      '-LLL',
-      '-x',
-      '-o',
-      'ldif-wrap=no',
-      '-H',
-      env.urls[0] ?? '',
-      '-D',
-      env.adminDn,
-      '-y',
-      join(env.stateDir, 'admin.pw'),
-      '-E',
-      EXTENDED_DN_CLI,
-      '-b',
-      OU,
-      filter,
-      ...attributes,
-    ],
-    { env: ldapCliEnv(env), encoding: 'utf8' },
+  return parseLdifEntries(
+    ldapsearchCli(env, { base: OU, scope: 'sub', filter, attributes, controls: [EXTENDED_DN_CLI] }),
   );
-  return parseLdif(out);
 }
 
 /** What the DC holds for this OU's groups, by the DC's own GUID strings. */
@@ -134,9 +89,11 @@ function groupsByCli(): Map<
     out.set(id.guid, {
       dn: id.dn,
       sid: id.sid,
-      sam: e.attrs.get('samaccountname')?.[0] ?? '',
-      groupType: Number(e.attrs.get('grouptype')?.[0]),
-      members: (e.attrs.get('member') ?? []).map((v) => extended(v).guid).sort(),
+      sam: vals(e, 'samaccountname')[0] ?? '',
+      groupType: Number(vals(e, 'grouptype')[0]),
+      members: vals(e, 'member')
+        .map((v) => extended(v).guid)
+        .sort(),
     });
   }
   return out;
@@ -155,7 +112,7 @@ function guidsByCli(): Map<string, string> {
 /** The highest uSNChanged in this OU (the OU included), read with the CLI. */
 function ouMaxUsn(): number {
   const entries = cliSearch('(objectClass=*)', ['uSNChanged']);
-  return Math.max(...entries.map((e) => Number(e.attrs.get('usnchanged')?.[0] ?? 0)));
+  return Math.max(...entries.map((e) => Number(vals(e, 'usnchanged')[0] ?? 0)));
 }
 
 function unicodePwd(password: string): string {
