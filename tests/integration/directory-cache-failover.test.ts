@@ -9,16 +9,16 @@
  * change; waits are bounded polls. No wrong passwords are used.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AlreadyExistsError, Attribute, Change, Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, type Client } from 'ldapts';
 import request from 'supertest';
 import { FixedClock } from '../../server/lib/clock.ts';
 import { formAction, hidden, makeTestApp, signIn, type TestApp } from '../helpers/app.ts';
-import { deleteSubtree } from '../helpers/doctor-seed.ts';
+import { addSecurityGroup, addUser, change, firstLogon, newPassword } from '../helpers/ad-seed.ts';
+import { adminClient, deleteSubtree } from '../helpers/doctor-seed.ts';
 import { waitUntil } from '../helpers/net.ts';
 import { sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
 import { DcForwarder, type ForwardedConnection } from '../helpers/tls-forwarder.ts';
@@ -54,59 +54,7 @@ const sam = (k: string): string => `${P}${k}`;
 const dnOf = (k: string): string => `CN=${sam(k)},${OU}`;
 const upnOf = (k: string): string => `${sam(k)}@${env.upnSuffix}`;
 
-/** objectSid bytes → S-1-… ([MS-DTYP] §2.4.2.2), decoded here so the expectation owes nothing to fedgate. */
-function sidText(b: Buffer): string {
-  const authority = b.readUIntBE(2, 6);
-  const subs: number[] = [];
-  for (let i = 0; i < b.readUInt8(1); i++) subs.push(b.readUInt32LE(8 + 4 * i));
-  return `S-${String(b.readUInt8(0))}-${String(authority)}${subs.map((s) => `-${String(s)}`).join('')}`;
-}
-
-/**
- * A first logon, as every real user has had: the DC records lastLogonTimestamp then (measured on Samba: the first
- * successful bind moves the user's uSNChanged, later ones within 14 days do not). Done before the app starts, so
- * the only user changes tracking sees are the tests' own.
- */
-async function firstLogon(dn: string, password: string): Promise<void> {
-  const client = new Client({
-    url: env.urls[0] ?? '',
-    timeout: 30_000,
-    connectTimeout: 5000,
-    tlsOptions: { ca: readFileSync(env.caFile), rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-  });
-  try {
-    await client.bind(dn, password);
-  } finally {
-    await client.unbind();
-  }
-}
-
-const unicodePwd = (password: string): Buffer => Buffer.from(`"${password}"`, 'utf16le');
-const change = (
-  operation: 'add' | 'delete' | 'replace',
-  type: string,
-  values: string[] | Buffer[],
-): Change => new Change({ operation, modification: new Attribute({ type, values }) });
-
-function first(entry: Entry | undefined, name: string): Buffer | undefined {
-  if (entry === undefined) return undefined;
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase());
-  const v = key === undefined ? undefined : entry[key];
-  const x = Array.isArray(v) ? v[0] : v;
-  return Buffer.isBuffer(x) ? x : undefined;
-}
-
 /** Administrator straight on Samba (not through the forwarders), verified with the test CA. */
-async function adminClient(): Promise<Client> {
-  const client = new Client({
-    url: env.urls[0] ?? '',
-    timeout: 30_000,
-    connectTimeout: 5000,
-    tlsOptions: { ca: readFileSync(env.caFile), rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-  });
-  await client.bind(env.adminDn, env.adminPassword);
-  return client;
-}
 
 const passwords = new Map<UserKey, string>();
 const sids = new Map<GroupKey, string>();
@@ -114,7 +62,7 @@ let admin: Client;
 let rulesFile: string;
 
 before(async () => {
-  admin = await adminClient();
+  admin = await adminClient(env);
   try {
     await admin.add(PARENT_OU, { objectClass: ['top', 'organizationalUnit'] });
   } catch (err) {
@@ -122,37 +70,13 @@ before(async () => {
   }
   await deleteSubtree(admin, OU);
   await admin.add(OU, { objectClass: ['top', 'organizationalUnit'] });
-  for (const g of GROUPS) {
-    await admin.add(dnOf(g), {
-      objectClass: ['top', 'group'],
-      cn: sam(g),
-      sAMAccountName: sam(g),
-      groupType: String(-2147483646), // global security group: in tokenGroups
-    });
-    const { searchEntries } = await admin.search(dnOf(g), {
-      scope: 'base',
-      attributes: ['objectSid'],
-      explicitBufferAttributes: ['objectSid'],
-    });
-    const sid = first(searchEntries[0], 'objectSid');
-    assert.ok(sid, `objectSid of ${sam(g)}`);
-    sids.set(g, sidText(sid));
-  }
+  for (const g of GROUPS) sids.set(g, await addSecurityGroup(admin, dnOf(g), sam(g)));
   for (const u of USERS) {
-    const password = `Aa1-${randomBytes(10).toString('hex')}`;
+    const password = newPassword();
     passwords.set(u, password);
-    const a = (type: string, values: string[] | Buffer[]): Attribute =>
-      new Attribute({ type, values });
-    await admin.add(dnOf(u), [
-      a('objectClass', ['top', 'person', 'organizationalPerson', 'user']),
-      a('cn', [sam(u)]),
-      a('sAMAccountName', [sam(u)]),
-      a('userPrincipalName', [upnOf(u)]),
-      a('userAccountControl', ['512']),
-      a('unicodePwd', [unicodePwd(password)]),
-    ]);
+    await addUser(admin, { dn: dnOf(u), sam: sam(u), upn: upnOf(u), password });
   }
-  for (const u of USERS) await firstLogon(dnOf(u), passwords.get(u) ?? '');
+  for (const u of USERS) await firstLogon(env, dnOf(u), passwords.get(u) ?? '');
   rulesFile = join(mkdtempSync(join(tmpdir(), 'fedgate-cache-failover-')), 'groups.rules');
   writeFileSync(
     rulesFile,

@@ -12,9 +12,8 @@
  * Wrong passwords used (lockout budget, AD threshold 5): csp-wrong 1, csp-pwd 1 (its old password after the reset).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { AlreadyExistsError, Attribute, Change, Filter, type Client } from 'ldapts';
+import { AlreadyExistsError, Filter, type Client } from 'ldapts';
 import { pino } from 'pino';
 import { CachedDirectory } from '../../server/directory/cache/cached-directory.ts';
 import { createDirectory } from '../../server/directory/index.ts';
@@ -25,7 +24,15 @@ import type {
   DirectoryProvider,
 } from '../../server/directory/types.ts';
 import { FixedClock } from '../../server/lib/clock.ts';
-import { adminClient, binaryOf, deleteSubtree } from '../helpers/doctor-seed.ts';
+import {
+  addSecurityGroup,
+  addUser,
+  change,
+  newPassword,
+  sidText,
+  unicodePwd,
+} from '../helpers/ad-seed.ts';
+import { adminClient, deleteSubtree } from '../helpers/doctor-seed.ts';
 import { ldapsearchCli, sambaEnv, sambaLdapConfig } from '../helpers/samba.ts';
 
 const env = sambaEnv();
@@ -53,19 +60,6 @@ const sam = (k: string): string => `${P}${k}`;
 const dnOf = (k: string, ou = OU_A): string => `CN=${sam(k)},${ou}`;
 const upnOf = (k: UserKey): string => `${sam(k)}@${env.upnSuffix}`;
 const account = (k: UserKey): string => `${env.netbiosDomain}\\${sam(k)}`;
-
-const unicodePwd = (password: string): Buffer => Buffer.from(`"${password}"`, 'utf16le');
-const newPassword = (): string => `Aa1-${randomBytes(10).toString('hex')}`;
-const change = (operation: 'add' | 'replace', type: string, values: string[] | Buffer[]): Change =>
-  new Change({ operation, modification: new Attribute({ type, values }) });
-
-/** objectSid bytes → S-1-… ([MS-DTYP] §2.4.2.2), decoded here so the expectation owes nothing to fedgate. */
-function sidText(b: Buffer): string {
-  const authority = b.readUIntBE(2, 6);
-  const subs: number[] = [];
-  for (let i = 0; i < b.readUInt8(1); i++) subs.push(b.readUInt32LE(8 + 4 * i));
-  return `S-${String(b.readUInt8(0))}-${String(authority)}${subs.map((s) => `-${String(s)}`).join('')}`;
-}
 
 /** 'ok', or the failure kind. */
 const outcome = (r: AuthResult): string => (r.ok ? 'ok' : r.kind);
@@ -162,38 +156,17 @@ describe('directory cache provider: DC operations per sign-in, security state fr
       }
     }
     // csp-inner (global security) inside csp-outer: tokenGroups holds both, the DC computing the nesting.
-    for (const g of ['inner', 'outer']) {
-      await admin.add(dnOf(g, OU), {
-        objectClass: ['top', 'group'],
-        cn: sam(g),
-        sAMAccountName: sam(g),
-        groupType: String(-2147483646),
-      });
-      const { searchEntries } = await admin.search(dnOf(g, OU), {
-        scope: 'base',
-        attributes: ['objectSid'],
-        explicitBufferAttributes: ['objectSid'],
-      });
-      const sid =
-        searchEntries[0] === undefined ? undefined : binaryOf(searchEntries[0], 'objectSid');
-      assert.ok(sid);
-      groupSids.set(g, sidText(sid));
-    }
+    for (const g of ['inner', 'outer'])
+      groupSids.set(g, await addSecurityGroup(admin, dnOf(g, OU), sam(g)));
     await admin.modify(dnOf('outer', OU), change('add', 'member', [dnOf('inner', OU)]));
     for (const u of USERS) {
       const password = newPassword();
       passwords.set(u, password);
-      const a = (type: string, values: string[] | Buffer[]): Attribute =>
-        new Attribute({ type, values });
-      await admin.add(dnOf(u), [
-        a('objectClass', ['top', 'person', 'organizationalPerson', 'user']),
-        a('cn', [sam(u)]),
-        a('sAMAccountName', [sam(u)]),
-        a('userPrincipalName', [upnOf(u)]),
-        a('mail', [`${sam(u)}@mail.example`]),
-        a('userAccountControl', ['512']),
-        a('unicodePwd', [unicodePwd(password)]),
-      ]);
+      await addUser(
+        admin,
+        { dn: dnOf(u), sam: sam(u), upn: upnOf(u), password },
+        { mail: [`${sam(u)}@mail.example`] },
+      );
       await admin.modify(dnOf('inner', OU), change('add', 'member', [dnOf(u)]));
     }
     dir = await open(1000);
@@ -330,17 +303,12 @@ describe('directory cache provider: DC operations per sign-in, security state fr
   test('a session re-check by objectGUID asks the DC: a deleted account is gone at once, though change tracking cannot see deletions', async () => {
     // csp-del is created here and deleted: AD hides the tombstone from the service account, so no poll reports it.
     const password = newPassword();
-    await admin.add(dnOf('del'), [
-      new Attribute({
-        type: 'objectClass',
-        values: ['top', 'person', 'organizationalPerson', 'user'],
-      }),
-      new Attribute({ type: 'cn', values: [sam('del')] }),
-      new Attribute({ type: 'sAMAccountName', values: [sam('del')] }),
-      new Attribute({ type: 'userPrincipalName', values: [`${sam('del')}@${env.upnSuffix}`] }),
-      new Attribute({ type: 'userAccountControl', values: ['512'] }),
-      new Attribute({ type: 'unicodePwd', values: [unicodePwd(password)] }),
-    ]);
+    await addUser(admin, {
+      dn: dnOf('del'),
+      sam: sam('del'),
+      upn: `${sam('del')}@${env.upnSuffix}`,
+      password,
+    });
     const signedIn = await dir.authenticate(`${sam('del')}@${env.upnSuffix}`, password);
     assert.ok(signedIn.ok);
     const guid = signedIn.user.objectGuid;
