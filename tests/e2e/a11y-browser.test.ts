@@ -85,6 +85,9 @@ async function checkPages(
 ): Promise<{ problems: string[]; refused: string[] }> {
   const ctx = await site.newContext(v);
   const page = await ctx.newPage();
+  // Reaching a page (sign-in, MFA steps) waits on selectors: 90 s rather than playwright's 30 s, for the same reason
+  // as the stylesheet wait below (CI, issue 22: the Arabic MFA-enrolment page once took longer under the suite's load).
+  page.setDefaultTimeout(90_000);
   const problems: string[] = [];
   // The pages keep their strict CSP (no inline style or script): a style or script of the page's own that its CSP
   // refuses (a console error) would mean that part of the page silently does not work, so it is reported apart.
@@ -118,7 +121,9 @@ async function checkPages(
               },
             ),
           undefined,
-          { timeout: 90_000 },
+          // Checked every 250 ms, not on animation frames: a page starved of frames on a busy machine never re-checked
+          // (CI, issue 22: not ready after 90 s while the state read right after showed every sheet loaded).
+          { timeout: 90_000, polling: 250 },
         )
         .catch(async (err: unknown) => {
           const state = await page
