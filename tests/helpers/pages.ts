@@ -32,6 +32,20 @@ import { launchChromium, mapHostsToLoopback, siteCertificate } from './browser.t
 import { oathtool } from './mfa.ts';
 import { freePort, waitUntil } from './net.ts';
 
+/**
+ * page.goto, tried once more when Chromium aborts it with ERR_NETWORK_CHANGED: Chromium cancels navigations in flight
+ * when the machine's network interfaces change, and the suite's container test adds and removes podman's (CI, issue
+ * 22). Only that error is retried, and only once; every page these tests reach is a GET that can be repeated.
+ */
+async function goto(page: Page, url: string): Promise<void> {
+  try {
+    await page.goto(url);
+  } catch (err) {
+    if (!String(err).includes('net::ERR_NETWORK_CHANGED')) throw err;
+    await page.goto(url);
+  }
+}
+
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The pages, in the order the screenshots and reports list them. */
@@ -361,16 +375,16 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
     if (label !== undefined) random.reseed(label);
     switch (name) {
       case 'signin':
-        await page.goto(signInUrl(TEST_RP));
+        await goto(page, signInUrl(TEST_RP));
         break;
       case 'signin-error':
-        await page.goto(signInUrl(TEST_RP));
+        await goto(page, signInUrl(TEST_RP));
         await submitPassword(page, 'alice@fedgate.test', 'not the password');
         await page.waitForSelector('#errorText');
         break;
       case 'update-password':
         // erin must change her password; the directory's policy refuses a short one and the page says why.
-        await page.goto(signInUrl(TEST_RP));
+        await goto(page, signInUrl(TEST_RP));
         await submitPassword(page, 'erin@fedgate.test', PASSWORD);
         await page.waitForSelector('#updatePasswordForm');
         await page.fill('#oldPasswordInput', PASSWORD);
@@ -383,7 +397,7 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
         await asBob(async () => {
           bobChanges += 1;
           const next = `Updated-${String(bobChanges)}-Passw0rd`;
-          await page.goto(`${base}/adfs/portal/updatepassword/`);
+          await goto(page, `${base}/adfs/portal/updatepassword/`);
           await page.fill('#userNameInput', 'bob@fedgate.test');
           await page.fill('#oldPasswordInput', bobPassword);
           await page.fill('#newPasswordInput', next);
@@ -394,12 +408,12 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
         });
         break;
       case 'mfa-code':
-        await page.goto(signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
+        await goto(page, signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
         await submitPassword(page, 'alice@fedgate.test', PASSWORD);
         await page.waitForSelector('#totpForm');
         break;
       case 'mfa-choice':
-        await page.goto(signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
+        await goto(page, signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
         await submitPassword(page, 'grace@fedgate.test', PASSWORD);
         await page.waitForSelector('#totpFactor');
         break;
@@ -414,7 +428,7 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
             code = r.code;
             return r.enrolments;
           });
-          await page.goto(signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
+          await goto(page, signInUrl(TEST_RP, { wauth: MULTIPLE_AUTHN }));
           await submitPassword(page, 'bob@fedgate.test', bobPassword);
           await page.waitForSelector('#enrolCodeForm');
           if (name === 'mfa-enrol') {
@@ -425,18 +439,18 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
         });
         break;
       case 'portal':
-        await page.goto(`${base}/adfs/portal/`);
+        await goto(page, `${base}/adfs/portal/`);
         await page.waitForSelector('#factorList');
         break;
       case 'error':
-        await page.goto(signInUrl('urn:contoso:unknown-app'));
+        await goto(page, signInUrl('urn:contoso:unknown-app'));
         await page.waitForSelector('#activityId');
         break;
       case 'signed-out':
-        await page.goto(`${base}/adfs/ls/?wa=wsignout1.0`);
+        await goto(page, `${base}/adfs/ls/?wa=wsignout1.0`);
         break;
       case 'idp-initiated':
-        await page.goto(`${base}/adfs/ls/idpinitiatedsignon`);
+        await goto(page, `${base}/adfs/ls/idpinitiatedsignon`);
         await page.waitForSelector('#idpSites');
         break;
       case 'form-post': {
@@ -450,7 +464,7 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
           posted = true;
         });
         try {
-          await page.goto(signInUrl(TEST_RP));
+          await goto(page, signInUrl(TEST_RP));
           await enterCredentials(page, 'alice@fedgate.test', PASSWORD);
           // The page's own post cancels its load event, so this waits for the post instead.
           await page.click('#submitButton', { noWaitAfter: true });
@@ -462,7 +476,7 @@ export async function startPagesSite(opts: PagesSiteOptions = {}): Promise<Pages
         break;
       }
       case 'token-test':
-        await page.goto(signInUrl(TEST_RP));
+        await goto(page, signInUrl(TEST_RP));
         await submitPassword(page, 'alice@fedgate.test', PASSWORD);
         await page.waitForURL('**/adfs/test/result');
         await page.waitForSelector('#result');
